@@ -1,0 +1,18 @@
+//! The database schema of wagate, as ordered sea-orm migrations.
+//!
+//! Every migration is written with sea-query builders so the same code produces the
+//! same schema on SQLite and on MySQL/MariaDB; CI runs the test suite on both.
+//! Migrations run at start-up (`wagate serve`) and on `wagate migrate`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_users_and_api_keys;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_users_and_api_keys::Migration)]
+    }
+}

@@ -1,0 +1,272 @@
+//! User accounts: creation (HTTP, CLI and the first-run admin), lookup for login,
+//! updates and deletion. Emails and usernames are stored lower-case and unique;
+//! the last admin can be neither demoted nor deleted.
+
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder,
+};
+use serde::{Deserialize, Serialize};
+use serde_valid::Validate;
+use utoipa::ToSchema;
+
+use super::{Passwords, Role};
+use crate::{
+    config::AuthConfig,
+    db::{self, entities::users},
+    validation,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("{field} is already taken")]
+    Taken { field: &'static str },
+    #[error("user not found")]
+    NotFound,
+    #[error("the last admin cannot be removed or demoted")]
+    LastAdmin,
+    #[error(transparent)]
+    Db(#[from] sea_orm::DbErr),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// A new account's details (`POST /auth/register`, and within `POST /user/create`).
+#[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
+pub struct NewUser {
+    #[validate(custom = validation::email)]
+    #[schema(example = "admin@example.com")]
+    pub email: String,
+    /// 6–72 bytes.
+    #[validate(custom = validation::password)]
+    #[schema(example = "password123")]
+    pub password: String,
+    #[validate(custom = validation::display_name)]
+    #[schema(example = "Admin User")]
+    pub name: String,
+    /// Optional second login identifier: 3–64 of letters, digits, `.`, `_`, `-`.
+    #[validate(custom = validation::username)]
+    #[serde(default)]
+    pub username: Option<String>,
+}
+
+/// Fields to change; absent fields stay as they are.
+#[derive(Debug, Clone, Default, Deserialize, Validate, ToSchema)]
+pub struct UserUpdate {
+    #[validate(custom = validation::optional_email)]
+    #[serde(default)]
+    pub email: Option<String>,
+    #[validate(custom = validation::optional_password)]
+    #[serde(default)]
+    pub password: Option<String>,
+    #[validate(custom = validation::optional_display_name)]
+    #[serde(default)]
+    pub name: Option<String>,
+    #[validate(custom = validation::username)]
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub role: Option<Role>,
+}
+
+/// A user as the API shows it (never the password hash).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UserView {
+    pub id: i64,
+    pub email: String,
+    pub username: Option<String>,
+    pub name: String,
+    pub role: Role,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<&users::Model> for UserView {
+    fn from(m: &users::Model) -> Self {
+        Self {
+            id: m.id,
+            email: m.email.clone(),
+            username: m.username.clone(),
+            name: m.name.clone(),
+            role: role_of(m),
+            created_at: m.created_at.and_utc(),
+            updated_at: m.updated_at.and_utc(),
+        }
+    }
+}
+
+/// The stored role; an unknown value (edited by hand) grants the least.
+pub fn role_of(user: &users::Model) -> Role {
+    Role::parse(&user.role).unwrap_or(Role::Readonly)
+}
+
+fn normalise(value: &str) -> String {
+    value.trim().to_lowercase()
+}
+
+async fn ensure_free(
+    db: &DatabaseConnection,
+    email: Option<&str>,
+    username: Option<&str>,
+    except: Option<i64>,
+) -> Result<(), AccountError> {
+    let others = |cond: Condition| {
+        let q = users::Entity::find().filter(cond);
+        match except {
+            Some(id) => q.filter(users::Column::Id.ne(id)),
+            None => q,
+        }
+    };
+    if let Some(email) = email
+        && others(Condition::all().add(users::Column::Email.eq(email))).count(db).await? > 0
+    {
+        return Err(AccountError::Taken { field: "email" });
+    }
+    if let Some(username) = username
+        && others(Condition::all().add(users::Column::Username.eq(username))).count(db).await? > 0
+    {
+        return Err(AccountError::Taken { field: "username" });
+    }
+    Ok(())
+}
+
+pub async fn count(db: &DatabaseConnection) -> Result<u64, AccountError> {
+    Ok(users::Entity::find().count(db).await?)
+}
+
+pub async fn create(
+    db: &DatabaseConnection,
+    passwords: &Passwords,
+    new: NewUser,
+    role: Role,
+) -> Result<users::Model, AccountError> {
+    let email = normalise(&new.email);
+    let username = new.username.as_deref().map(normalise);
+    ensure_free(db, Some(&email), username.as_deref(), None).await?;
+    let now = db::now();
+    let model = users::ActiveModel {
+        email: Set(email),
+        username: Set(username),
+        name: Set(new.name.trim().to_owned()),
+        password_hash: Set(passwords.hash(&new.password).await?),
+        role: Set(role.as_str().to_owned()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    model.insert(db).await.map_err(unique_to_taken)
+}
+
+/// A concurrent insert can still win the race past [`ensure_free`].
+fn unique_to_taken(err: sea_orm::DbErr) -> AccountError {
+    match err.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(msg)) => {
+            AccountError::Taken { field: if msg.contains("username") { "username" } else { "email" } }
+        }
+        _ => AccountError::Db(err),
+    }
+}
+
+/// By email when the identifier holds an `@`, else by username.
+pub async fn find_by_identifier(
+    db: &DatabaseConnection,
+    identifier: &str,
+) -> Result<Option<users::Model>, AccountError> {
+    let identifier = normalise(identifier);
+    let column = if identifier.contains('@') { users::Column::Email } else { users::Column::Username };
+    Ok(users::Entity::find().filter(column.eq(identifier)).one(db).await?)
+}
+
+pub async fn find(db: &DatabaseConnection, id: i64) -> Result<users::Model, AccountError> {
+    users::Entity::find_by_id(id).one(db).await?.ok_or(AccountError::NotFound)
+}
+
+pub async fn list(db: &DatabaseConnection) -> Result<Vec<users::Model>, AccountError> {
+    Ok(users::Entity::find().order_by_asc(users::Column::Id).all(db).await?)
+}
+
+async fn is_last_admin(db: &DatabaseConnection, user: &users::Model) -> Result<bool, AccountError> {
+    if role_of(user) != Role::Admin {
+        return Ok(false);
+    }
+    let admins = users::Entity::find().filter(users::Column::Role.eq(Role::Admin.as_str())).count(db).await?;
+    Ok(admins <= 1)
+}
+
+pub async fn update(
+    db: &DatabaseConnection,
+    passwords: &Passwords,
+    id: i64,
+    change: UserUpdate,
+) -> Result<users::Model, AccountError> {
+    let user = find(db, id).await?;
+    let email = change.email.as_deref().map(normalise);
+    let username = change.username.as_deref().map(normalise);
+    ensure_free(db, email.as_deref(), username.as_deref(), Some(id)).await?;
+    if change.role.is_some_and(|r| r != Role::Admin) && is_last_admin(db, &user).await? {
+        return Err(AccountError::LastAdmin);
+    }
+    let mut model: users::ActiveModel = user.into();
+    if let Some(email) = email {
+        model.email = Set(email);
+    }
+    if let Some(username) = username {
+        model.username = Set(Some(username));
+    }
+    if let Some(name) = change.name {
+        model.name = Set(name.trim().to_owned());
+    }
+    if let Some(password) = change.password {
+        model.password_hash = Set(passwords.hash(&password).await?);
+    }
+    if let Some(role) = change.role {
+        model.role = Set(role.as_str().to_owned());
+    }
+    model.updated_at = Set(db::now());
+    model.update(db).await.map_err(unique_to_taken)
+}
+
+/// Deletes the user and, by cascade, its API keys.
+pub async fn delete(db: &DatabaseConnection, id: i64) -> Result<(), AccountError> {
+    let user = find(db, id).await?;
+    if is_last_admin(db, &user).await? {
+        return Err(AccountError::LastAdmin);
+    }
+    users::Entity::delete_by_id(id).exec(db).await?;
+    Ok(())
+}
+
+/// How the first admin logs in, for `serve` to print.
+#[derive(Debug, Clone)]
+pub struct FirstAdmin {
+    pub email: String,
+    pub username: String,
+    /// `Some` when the password was generated (shown once); `None` when it came from config.
+    pub generated_password: Option<String>,
+}
+
+pub const DEFAULT_ADMIN_EMAIL: &str = "admin@wagate.local";
+
+/// On an empty database, creates the admin named by `auth.admin_email` /
+/// `auth.admin_password`, generating the password when none is configured.
+pub async fn bootstrap_first_admin(
+    db: &DatabaseConnection,
+    passwords: &Passwords,
+    auth: &AuthConfig,
+) -> anyhow::Result<Option<FirstAdmin>> {
+    if count(db).await? > 0 {
+        return Ok(None);
+    }
+    let email = if auth.admin_email.trim().is_empty() { DEFAULT_ADMIN_EMAIL } else { auth.admin_email.trim() };
+    let generated_password = auth.admin_password.is_empty().then(|| super::api_keys::random_alphanumeric(20));
+    let password = generated_password.clone().unwrap_or_else(|| auth.admin_password.expose().to_owned());
+    let new =
+        NewUser { email: email.to_owned(), password, name: "Administrator".into(), username: Some("admin".into()) };
+    if let Err((field, message)) = validation::check(&new) {
+        anyhow::bail!("auth.admin_{field} {message}");
+    }
+    let user =
+        create(db, passwords, new, Role::Admin).await.map_err(|e| anyhow::anyhow!("creating the first admin: {e}"))?;
+    tracing::info!(email = %user.email, "created the first admin");
+    Ok(Some(FirstAdmin { email: user.email, username: "admin".into(), generated_password }))
+}

@@ -1,0 +1,14 @@
+//! Authentication and authorisation: passwords, JWTs, API keys, accounts, the
+//! [`Principal`] extractor and the role table.
+
+pub mod accounts;
+pub mod api_keys;
+pub mod jwt;
+pub mod password;
+pub mod principal;
+pub mod roles;
+
+pub use jwt::JwtKeys;
+pub use password::Passwords;
+pub use principal::{AuthMethod, Principal, require};
+pub use roles::{Access, Area, Role};

@@ -1,0 +1,43 @@
+//! Password hashing with bcrypt at the configured cost. bcrypt is deliberately slow,
+//! so it always runs on the blocking pool, never on an async worker thread.
+
+use std::sync::Arc;
+
+use tokio::sync::OnceCell;
+
+#[derive(Clone)]
+pub struct Passwords {
+    cost: u32,
+    /// Hash of a random password, verified against when a login names no known
+    /// user so that the answer takes as long as for a known one.
+    decoy: Arc<OnceCell<String>>,
+}
+
+impl Passwords {
+    pub fn new(cost: u32) -> Self {
+        Self { cost, decoy: Arc::new(OnceCell::new()) }
+    }
+
+    pub async fn hash(&self, password: &str) -> anyhow::Result<String> {
+        let (password, cost) = (password.to_owned(), self.cost);
+        Ok(tokio::task::spawn_blocking(move || bcrypt::hash(password, cost)).await??)
+    }
+
+    /// `false` for a wrong password or an unreadable hash.
+    pub async fn verify(&self, password: &str, hash: &str) -> anyhow::Result<bool> {
+        let (password, hash) = (password.to_owned(), hash.to_owned());
+        let result = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash)).await?;
+        Ok(result.unwrap_or(false))
+    }
+
+    /// Spends the time of one verification without a user to check against.
+    pub async fn verify_decoy(&self, password: &str) -> anyhow::Result<()> {
+        let decoy = self
+            .decoy
+            .get_or_try_init(|| async { self.hash(&super::api_keys::random_alphanumeric(24)).await })
+            .await?
+            .clone();
+        self.verify(password, &decoy).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,265 @@
+//! Configuration: built-in defaults, then `config.toml` (or `--config PATH`), then
+//! environment variables `WAGATE__SECTION__KEY`, then `DATABASE_URL`.
+//!
+//! The names here are part of the public contract (DESIGN.md "Configuration"); every
+//! setting is listed with its default in the repository's `config.toml`.
+
+use std::{
+    fmt,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub database: DatabaseConfig,
+    pub auth: AuthConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address the HTTP API listens on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Largest request body accepted by JSON endpoints, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { listen: SocketAddr::from(([0, 0, 0, 0], 5001)), max_body_bytes: 1024 * 1024 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// SQLite database (when `database.url` is empty) and generated secrets.
+    pub data_dir: PathBuf,
+    /// One whatsapp-rust store per linked session.
+    pub sessions_dir: PathBuf,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self { data_dir: "data".into(), sessions_dir: "sessions".into() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Empty: SQLite file `wagate.db` in `storage.data_dir`. Otherwise a
+    /// `sqlite://...` or `mysql://user:pass@host:port/db` URL.
+    pub url: Secret,
+    /// Upper bound of pooled connections.
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { url: Secret::default(), max_connections: 16 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Empty: a random secret is generated once and kept in `data_dir/jwt_secret`.
+    pub jwt_secret: Secret,
+    /// Lifetime of issued tokens: `30m`, `12h`, `7d`, ...
+    #[serde(serialize_with = "ser_duration", deserialize_with = "de_duration")]
+    pub jwt_expires_in: Duration,
+    pub bcrypt_cost: u32,
+    /// Let anyone register once a first user exists (the first user may always register).
+    pub open_registration: bool,
+    /// First run only: the admin created when the database has no user.
+    pub admin_email: String,
+    /// Empty: a password is generated and printed once.
+    pub admin_password: Secret,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: Secret::default(),
+            jwt_expires_in: Duration::from_secs(7 * 24 * 3600),
+            bcrypt_cost: 10,
+            open_registration: false,
+            admin_email: String::new(),
+            admin_password: Secret::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// An `EnvFilter` directive; `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: LogFormat::Text, level: "info".into() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A string that never shows itself in `Debug` output or logs.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+    }
+}
+
+fn ser_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&humantime::format_duration(*d).to_string())
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(text.trim()).map_err(serde::de::Error::custom)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {0} does not exist")]
+    Missing(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads the layered configuration. `path = None` reads `config.toml` in the
+    /// working directory if there is one; an explicit path must exist.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let file = match path {
+            Some(p) if !p.exists() => return Err(ConfigError::Missing(p.to_owned())),
+            Some(p) => p.to_owned(),
+            None => PathBuf::from("config.toml"),
+        };
+        let mut config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(&file))
+            .merge(Env::prefixed("WAGATE__").split("__"))
+            .extract()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if let Ok(url) = std::env::var("DATABASE_URL")
+            && !url.trim().is_empty()
+        {
+            config.database.url = Secret::new(url.trim());
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: &str| Err(ConfigError::Invalid(msg.to_owned()));
+        if !(4..=31).contains(&self.auth.bcrypt_cost) {
+            return invalid("auth.bcrypt_cost must be between 4 and 31");
+        }
+        if self.auth.jwt_expires_in < Duration::from_secs(60) {
+            return invalid("auth.jwt_expires_in must be at least 1m");
+        }
+        if !self.auth.jwt_secret.is_empty() && self.auth.jwt_secret.expose().len() < 32 {
+            return invalid("auth.jwt_secret must be at least 32 characters (or empty to generate one)");
+        }
+        let url = self.database.url.expose();
+        let known = ["sqlite:", "mysql://", "mariadb://"].iter().any(|p| url.starts_with(p));
+        if !url.is_empty() && !known {
+            return invalid("database.url must be empty, sqlite:... or mysql://...");
+        }
+        if self.server.max_body_bytes < 1024 {
+            return invalid("server.max_body_bytes must be at least 1024");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use figment::value::{Dict, Value};
+
+    use super::*;
+
+    fn keys(dict: &Dict, prefix: &str, out: &mut Vec<String>) {
+        for (k, v) in dict {
+            let path = format!("{prefix}{k}");
+            match v {
+                Value::Dict(_, inner) => keys(inner, &format!("{path}."), out),
+                _ => out.push(path),
+            }
+        }
+    }
+
+    /// The repository's `config.toml` names every setting, each with its default.
+    #[test]
+    fn repository_config_lists_every_setting_with_its_default() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml");
+        let from_file: Config = Figment::from(Toml::file(path)).extract().expect("config.toml parses");
+        assert_eq!(from_file, Config::default());
+        let (mut listed, mut known) = (Vec::new(), Vec::new());
+        keys(&Figment::from(Toml::file(path)).extract::<Dict>().unwrap(), "", &mut listed);
+        keys(&Figment::from(Serialized::defaults(Config::default())).extract::<Dict>().unwrap(), "", &mut known);
+        listed.sort();
+        known.sort();
+        assert_eq!(listed, known);
+    }
+
+    #[test]
+    fn secrets_hide_in_debug_output() {
+        let mut config = Config::default();
+        config.auth.jwt_secret = Secret::new("a-very-secret-value-of-some-length");
+        config.database.url = Secret::new("mysql://root:hunter2@db/wagate");
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("a-very-secret") && !shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn invalid_values_are_refused() {
+        let mut config = Config::default();
+        config.auth.bcrypt_cost = 3;
+        assert!(config.validate().is_err());
+        let mut config = Config::default();
+        config.auth.jwt_secret = Secret::new("short");
+        assert!(config.validate().is_err());
+        let mut config = Config::default();
+        config.database.url = Secret::new("postgres://x");
+        assert!(config.validate().is_err());
+    }
+}

@@ -1,0 +1,4 @@
+//! sea-orm entities, one module per table.
+
+pub mod api_keys;
+pub mod users;

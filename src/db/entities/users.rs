@@ -1,0 +1,34 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "users")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    /// Lower-case.
+    #[sea_orm(unique)]
+    pub email: String,
+    /// Lower-case; optional second login identifier.
+    #[sea_orm(unique)]
+    pub username: Option<String>,
+    pub name: String,
+    pub password_hash: String,
+    /// One of `admin`, `user`, `agent`, `readonly`.
+    pub role: String,
+    pub created_at: DateTime,
+    pub updated_at: DateTime,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(has_many = "super::api_keys::Entity")]
+    ApiKeys,
+}
+
+impl Related<super::api_keys::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::ApiKeys.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

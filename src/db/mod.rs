@@ -1,0 +1,72 @@
+//! The database connection (SQLite in WAL mode with foreign keys, or MySQL/MariaDB)
+//! and the sea-orm entities. Schema changes live in the `migrations/` crate.
+
+pub mod entities;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
+    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
+};
+
+use crate::config::Config;
+
+/// The URL in `database.url`, or the SQLite file in `storage.data_dir`.
+pub fn url(config: &Config) -> String {
+    let url = config.database.url.expose();
+    if url.is_empty() {
+        format!("sqlite://{}?mode=rwc", config.storage.data_dir.join("wagate.db").display())
+    } else if let Some(rest) = url.strip_prefix("mariadb://") {
+        format!("mysql://{rest}")
+    } else {
+        url.to_owned()
+    }
+}
+
+pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    if config.database.url.is_empty() {
+        std::fs::create_dir_all(&config.storage.data_dir)
+            .with_context(|| format!("creating data dir {}", config.storage.data_dir.display()))?;
+    }
+    let mut options = ConnectOptions::new(url(config));
+    options
+        .max_connections(config.database.max_connections.max(1))
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10))
+        });
+    let db = Database::connect(options).await.context("connecting to the database")?;
+    Ok(db)
+}
+
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    Migrator::up(db, None).await.context("running database migrations")
+}
+
+/// `sqlite` or `mysql`, as `/db-connect` reports it.
+pub fn backend_name(db: &DatabaseConnection) -> &'static str {
+    match db.get_database_backend() {
+        DatabaseBackend::Sqlite => "sqlite",
+        DatabaseBackend::MySql => "mysql",
+        _ => "other",
+    }
+}
+
+pub async fn ping(db: &DatabaseConnection) -> bool {
+    db.execute_unprepared("SELECT 1").await.is_ok()
+}
+
+/// Now, in UTC, to the second: what DATETIME columns keep on every backend.
+pub fn now() -> chrono::NaiveDateTime {
+    let now = chrono::Utc::now().timestamp();
+    chrono::DateTime::from_timestamp(now, 0).expect("current time is representable").naive_utc()
+}

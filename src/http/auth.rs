@@ -1,0 +1,249 @@
+//! `/auth/*`: registration, login, the caller's profile and API keys.
+
+use axum::{Json, extract::State, http::StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_valid::Validate;
+use utoipa::ToSchema;
+
+use super::{
+    Data, Message,
+    extract::{ApiJson, ApiPath},
+};
+use crate::{
+    auth::{
+        Principal, Role,
+        accounts::{self, NewUser, UserView},
+        api_keys,
+    },
+    db::entities::api_keys as api_key_rows,
+    error::{ApiError, ErrorBody},
+    state::AppState,
+    validation,
+};
+
+#[derive(Serialize, ToSchema)]
+pub struct RegisterResponse {
+    #[schema(example = "Register success")]
+    pub message: &'static str,
+    pub data: UserView,
+}
+
+/// Create an account. Open while no user exists (the first one becomes admin) or
+/// when `auth.open_registration` is on; new accounts get the `user` role.
+#[utoipa::path(
+    post, path = "/auth/register", tag = "auth",
+    request_body = NewUser,
+    responses(
+        (status = 201, body = RegisterResponse),
+        (status = 403, description = "registration is closed", body = ErrorBody),
+        (status = 409, description = "email or username taken", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn register(
+    State(state): State<AppState>,
+    ApiJson(new): ApiJson<NewUser>,
+) -> Result<(StatusCode, Json<RegisterResponse>), ApiError> {
+    let existing = accounts::count(&state.db).await?;
+    if existing > 0 && !state.config.auth.open_registration {
+        return Err(
+            ApiError::forbidden("registration is closed; ask an admin for an account").with_code("registration_closed")
+        );
+    }
+    let role = if existing == 0 { Role::Admin } else { Role::User };
+    let user = accounts::create(&state.db, &state.passwords, new, role).await?;
+    Ok((StatusCode::CREATED, Json(RegisterResponse { message: "Register success", data: UserView::from(&user) })))
+}
+
+/// Either `{email, password}` or `{identifier, password}` (identifier: username or email).
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[validate(custom = |r| r.has_identifier())]
+pub struct LoginRequest {
+    #[serde(default)]
+    #[validate(max_length = 254)]
+    pub email: Option<String>,
+    #[serde(default)]
+    #[validate(max_length = 254)]
+    pub identifier: Option<String>,
+    #[validate(max_length = 1024)]
+    pub password: String,
+}
+
+impl LoginRequest {
+    fn has_identifier(&self) -> Result<(), serde_valid::validation::Error> {
+        if self.login_name().is_none() {
+            return Err(serde_valid::validation::Error::Custom("send email or identifier".into()));
+        }
+        Ok(())
+    }
+
+    fn login_name(&self) -> Option<&str> {
+        self.identifier.as_deref().or(self.email.as_deref()).map(str::trim).filter(|s| !s.is_empty())
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoginResponse {
+    #[schema(example = "Login success")]
+    pub message: &'static str,
+    pub token: String,
+    /// The same token, as seed clients read it.
+    pub access_token: String,
+    #[schema(example = "bearer")]
+    pub token_type: &'static str,
+    /// Seconds until the token expires.
+    pub expires_in: u64,
+    pub user: UserView,
+    /// The same user, as seed clients read it.
+    pub data: UserView,
+}
+
+/// Exchange credentials for a JWT.
+#[utoipa::path(
+    post, path = "/auth/login", tag = "auth",
+    request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+pub async fn login(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Json<LoginResponse>, ApiError> {
+    let wrong = || ApiError::unauthorized("wrong email, username or password");
+    let name = req.login_name().unwrap_or_default();
+    let user = accounts::find_by_identifier(&state.db, name).await?;
+    // bcrypt only reads 72 bytes; a longer password was never accepted, so it is wrong.
+    let plausible = validation::password(&req.password).is_ok();
+    let user = match user {
+        Some(user) if plausible && state.passwords.verify(&req.password, &user.password_hash).await? => user,
+        Some(_) => return Err(wrong()),
+        None => {
+            state.passwords.verify_decoy(&req.password).await?;
+            return Err(wrong());
+        }
+    };
+    let role = accounts::role_of(&user);
+    let token = state.jwt.issue(user.id, role)?;
+    let view = UserView::from(&user);
+    Ok(Json(LoginResponse {
+        message: "Login success",
+        access_token: token.clone(),
+        token,
+        token_type: "bearer",
+        expires_in: state.jwt.expires_in().as_secs(),
+        user: view.clone(),
+        data: view,
+    }))
+}
+
+/// The caller's own account.
+#[utoipa::path(
+    get, path = "/auth/me", tag = "auth",
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = Data<UserView>), (status = 401, body = ErrorBody))
+)]
+pub async fn me(State(state): State<AppState>, principal: Principal) -> Result<Json<Data<UserView>>, ApiError> {
+    let user = accounts::find(&state.db, principal.user_id).await?;
+    Ok(Json(Data { data: UserView::from(&user) }))
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+pub struct CreateApiKeyRequest {
+    /// What the key is for, e.g. `billing-system`.
+    #[validate(custom = validation::display_name)]
+    #[validate(max_length = 100)]
+    pub name: String,
+    /// Limit the key to these session ids; omit for all of the owner's sessions.
+    #[serde(default)]
+    #[validate(custom = validation::optional_session_ids)]
+    pub sessions: Option<Vec<String>>,
+}
+
+/// An API key as listed: never the key itself.
+#[derive(Serialize, ToSchema)]
+pub struct ApiKeyView {
+    pub id: i64,
+    pub name: String,
+    /// The key's public first part, to tell keys apart.
+    #[schema(example = "wag_3k9x0q2m7c1z")]
+    pub prefix: String,
+    pub sessions: Option<Vec<String>>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<&api_key_rows::Model> for ApiKeyView {
+    fn from(row: &api_key_rows::Model) -> Self {
+        Self {
+            id: row.id,
+            name: row.name.clone(),
+            prefix: row.prefix.clone(),
+            sessions: api_keys::sessions_of(row),
+            created_at: row.created_at.and_utc(),
+            last_used_at: row.last_used_at.map(|t| t.and_utc()),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedApiKey {
+    /// The key. It is shown only in this response: only its hash is stored.
+    #[schema(example = "wag_3k9x0q2m7c1z_6Qe0...")]
+    pub key: String,
+    #[serde(flatten)]
+    pub info: ApiKeyView,
+}
+
+/// Create an API key for the caller; send it as `x-api-key`.
+#[utoipa::path(
+    post, path = "/auth/api-keys", tag = "auth",
+    security(("bearer" = []), ("api_key" = [])),
+    request_body = CreateApiKeyRequest,
+    responses(
+        (status = 201, body = Data<CreatedApiKey>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn create_api_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(req): ApiJson<CreateApiKeyRequest>,
+) -> Result<(StatusCode, Json<Data<CreatedApiKey>>), ApiError> {
+    let (row, key) = api_keys::create(&state.db, principal.user_id, &req.name, req.sessions.as_deref()).await?;
+    Ok((StatusCode::CREATED, Json(Data { data: CreatedApiKey { key, info: ApiKeyView::from(&row) } })))
+}
+
+/// The caller's API keys.
+#[utoipa::path(
+    get, path = "/auth/api-keys", tag = "auth",
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = Data<Vec<ApiKeyView>>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
+)]
+pub async fn list_api_keys(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Data<Vec<ApiKeyView>>>, ApiError> {
+    let rows = api_keys::list_for(&state.db, principal.user_id).await?;
+    Ok(Json(Data { data: rows.iter().map(ApiKeyView::from).collect() }))
+}
+
+/// Revoke an API key: the caller's own, or any key for an admin.
+#[utoipa::path(
+    delete, path = "/auth/api-keys/{id}", tag = "auth",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("id" = i64, Path, description = "API key id")),
+    responses(
+        (status = 200, body = Message),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn delete_api_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Message>, ApiError> {
+    let owner = (!principal.is_admin()).then_some(principal.user_id);
+    if !api_keys::delete(&state.db, id, owner).await? {
+        return Err(ApiError::not_found("API key"));
+    }
+    Ok(Json(Message { message: "API key deleted".into() }))
+}

@@ -1,0 +1,191 @@
+//! Request extractors whose every rejection is an [`ApiError`]: a JSON body that is
+//! checked for content type, size, syntax, types and `serde_valid` rules (the error
+//! names the field), and path parameters.
+
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, FromRequestParts, Path, Request},
+    http::{StatusCode, header, request::Parts},
+};
+use http_body_util::BodyExt;
+use serde::de::DeserializeOwned;
+use serde_json::error::Category;
+use serde_valid::Validate;
+
+use crate::{error::ApiError, state::AppState, validation};
+
+/// A validated JSON request body.
+pub struct ApiJson<T>(pub T);
+
+impl<T> FromRequest<AppState> for ApiJson<T>
+where
+    T: DeserializeOwned + Validate,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        if !is_json(req.headers().get(header::CONTENT_TYPE)) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with Content-Type: application/json",
+            ));
+        }
+        let bytes = read_body(req, state.config.server.max_body_bytes).await?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Reads at most `limit` bytes. A body somewhat over the limit is read to its end
+/// and thrown away, so the client, still sending, receives the 413 instead of a
+/// reset connection; one far over it (or announced so) is cut off at once.
+async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body exceeds {limit} bytes"),
+        )
+    };
+    let drain_limit = limit.saturating_mul(8);
+    let announced =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > drain_limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = req.into_body();
+    let mut kept = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|_| ApiError::bad_request("unreadable_body", "the request body could not be read"))?;
+        let Ok(data) = frame.into_data() else { continue };
+        total = total.saturating_add(data.len());
+        if total > drain_limit {
+            return Err(too_large());
+        }
+        if total <= limit {
+            kept.extend_from_slice(&data);
+        }
+    }
+    if total > limit {
+        return Err(too_large());
+    }
+    Ok(Bytes::from(kept))
+}
+
+fn is_json(content_type: Option<&header::HeaderValue>) -> bool {
+    let Some(value) = content_type.and_then(|v| v.to_str().ok()) else { return false };
+    let mime = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+/// Parses and validates a JSON document.
+pub fn parse_json<T: DeserializeOwned + Validate>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request("malformed_json", "the request body is empty; expected a JSON object"));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = strip_position(&inner.to_string());
+        match inner.classify() {
+            Category::Data => {
+                let field = if path == "." { missing_field(&message).unwrap_or_default() } else { path };
+                if field.is_empty() {
+                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", format!("body: {message}"))
+                } else {
+                    ApiError::invalid_field(field, message)
+                }
+            }
+            Category::Syntax | Category::Eof | Category::Io => {
+                ApiError::bad_request("malformed_json", format!("malformed JSON: {message}"))
+            }
+        }
+    })?;
+    de.end()
+        .map_err(|_| ApiError::bad_request("malformed_json", "malformed JSON: trailing characters after the value"))?;
+    // serde also fills a struct from an array, by position; requests are objects.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "body: expected a JSON object",
+        ));
+    }
+    validation::check(&value).map_err(|(field, message)| ApiError::invalid_field(field, message))?;
+    Ok(value)
+}
+
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// `missing field `email`` -> `email`.
+fn missing_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("missing field `")?;
+    Some(rest.split('`').next()?.to_owned())
+}
+
+/// A path parameter; an unparsable one is a 404, since no such resource can exist.
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(v)| ApiPath(v))
+            .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize, Validate)]
+    struct Probe {
+        #[validate(max_length = 3)]
+        name: String,
+        #[allow(dead_code)]
+        count: u32,
+    }
+
+    fn status(body: &str) -> u16 {
+        parse_json::<Probe>(body.as_bytes()).unwrap_err().status().as_u16()
+    }
+
+    #[test]
+    fn classifies_errors() {
+        assert_eq!(status(""), 400);
+        assert_eq!(status("{"), 400);
+        assert_eq!(status(r#"{"name":"a","count":1} x"#), 400);
+        assert_eq!(status(r#"{"name":"a"}"#), 422);
+        assert_eq!(status(r#"{"name":5,"count":1}"#), 422);
+        assert_eq!(status(r#"{"name":"abcd","count":1}"#), 422);
+        assert_eq!(status(r#"[1,2]"#), 422);
+        assert_eq!(status(r#"["abc", 1]"#), 422);
+    }
+
+    #[test]
+    fn names_the_field() {
+        let e = parse_json::<Probe>(br#"{"name":"a"}"#).unwrap_err();
+        assert!(format!("{e:?}").contains("count"));
+        let e = parse_json::<Probe>(br#"{"name":7,"count":1}"#).unwrap_err();
+        assert!(format!("{e:?}").contains("field: Some(\"name\")"));
+        let e = parse_json::<Probe>(br#"{"name":"abcd","count":1}"#).unwrap_err();
+        assert!(format!("{e:?}").contains("field: Some(\"name\")"));
+    }
+}

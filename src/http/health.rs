@@ -1,0 +1,107 @@
+//! Liveness and operations: `/`, `/health`, `/db-connect`, `/metrics`, `/openapi.json`.
+
+use axum::{
+    Json,
+    extract::State,
+    http::{StatusCode, header},
+    response::IntoResponse,
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::{
+    db,
+    error::{ApiError, ErrorBody},
+    metrics,
+    state::AppState,
+};
+
+#[derive(Serialize, ToSchema)]
+pub struct StatusBody {
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
+
+/// Is the process up?
+#[utoipa::path(get, path = "/", tag = "health", responses((status = 200, body = StatusBody)))]
+pub async fn root() -> Json<StatusBody> {
+    Json(StatusBody { status: "ok" })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DbStatus {
+    /// `sqlite` or `mysql`.
+    #[schema(example = "sqlite")]
+    pub database: &'static str,
+    /// `connected` or `unreachable`.
+    #[schema(example = "connected")]
+    pub status: &'static str,
+}
+
+async fn db_status(state: &AppState) -> DbStatus {
+    let status = if db::ping(&state.db).await { "connected" } else { "unreachable" };
+    DbStatus { database: db::backend_name(&state.db), status }
+}
+
+/// Can the gateway reach its database?
+#[utoipa::path(
+    get, path = "/db-connect", tag = "health",
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, body = DbStatus),
+        (status = 503, description = "database unreachable", body = DbStatus),
+        (status = 401, body = ErrorBody),
+    )
+)]
+pub async fn db_connect(State(state): State<AppState>) -> impl IntoResponse {
+    let status = db_status(&state).await;
+    let code = if status.status == "connected" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(status))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HealthBody {
+    /// `ok`, or `degraded` when a dependency is down.
+    pub status: &'static str,
+    pub version: &'static str,
+    pub uptime_seconds: u64,
+    pub database: DbStatus,
+}
+
+/// Health summary for load balancers and monitoring.
+#[utoipa::path(
+    get, path = "/health", tag = "health",
+    responses((status = 200, body = HealthBody), (status = 503, description = "degraded", body = HealthBody))
+)]
+pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
+    let database = db_status(&state).await;
+    let healthy = database.status == "connected";
+    let body = HealthBody {
+        status: if healthy { "ok" } else { "degraded" },
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_seconds: state.started_at.elapsed().as_secs(),
+        database,
+    };
+    (if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
+}
+
+/// Prometheus metrics (OpenMetrics text).
+#[utoipa::path(
+    get, path = "/metrics", tag = "health",
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, content_type = "application/openmetrics-text", body = String), (status = 401, body = ErrorBody))
+)]
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], state.metrics.render())
+}
+
+/// This API, described as OpenAPI 3.1.
+#[utoipa::path(
+    get, path = "/openapi.json", tag = "health",
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, content_type = "application/json", body = Object), (status = 401, body = ErrorBody))
+)]
+pub async fn openapi_json(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let doc = state.openapi.get().ok_or_else(|| ApiError::internal("OpenAPI document not built"))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], doc.clone()))
+}

@@ -1,0 +1,134 @@
+//! The HTTP API: the router, its route groups with their access areas, the
+//! OpenAPI document generated from the handlers, and the cross-cutting layers
+//! (metrics, tracing, panics, body limits, JSON 404/405).
+
+pub mod auth;
+pub mod extract;
+pub mod health;
+pub mod users;
+
+use std::time::Instant;
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, MatchedPath, Request, State},
+    http::{Method, StatusCode, Uri},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
+use utoipa::{
+    Modify, OpenApi, ToSchema,
+    openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    auth::{Area, require},
+    error::ApiError,
+    state::AppState,
+};
+
+/// `{"data": ...}`: the envelope of single resources and lists.
+#[derive(Serialize, ToSchema)]
+pub struct Data<T> {
+    pub data: T,
+}
+
+/// `{"message": ...}`: the answer of actions with nothing else to return.
+#[derive(Serialize, ToSchema)]
+pub struct Message {
+    pub message: String,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "wagate", description = "Self-hosted WhatsApp Web gateway"),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "health", description = "Liveness, database, metrics, this document"),
+        (name = "auth", description = "Registration, login, profile, API keys"),
+        (name = "users", description = "Account management (admin)"),
+    )
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+        components
+            .add_security_scheme("api_key", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("x-api-key"))));
+    }
+}
+
+/// Routes behind authentication, admitted by `area`'s row of the role table.
+fn guarded(state: &AppState, area: Area, routes: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+    routes.route_layer(middleware::from_fn_with_state(state.clone(), move |s, req, next| require(area, s, req, next)))
+}
+
+pub fn router(state: AppState) -> Router {
+    let public = OpenApiRouter::new()
+        .routes(routes!(health::root))
+        .routes(routes!(health::health))
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login));
+    let system = OpenApiRouter::new()
+        .routes(routes!(health::db_connect))
+        .routes(routes!(health::metrics))
+        .routes(routes!(health::openapi_json));
+    let profile = OpenApiRouter::new().routes(routes!(auth::me));
+    let api_keys = OpenApiRouter::new()
+        .routes(routes!(auth::list_api_keys, auth::create_api_key))
+        .routes(routes!(auth::delete_api_key));
+    let users = OpenApiRouter::new()
+        .routes(routes!(users::list_users))
+        .routes(routes!(users::create_user))
+        .routes(routes!(users::update_user, users::delete_user));
+
+    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(public)
+        .merge(guarded(&state, Area::System, system))
+        .merge(guarded(&state, Area::Profile, profile))
+        .merge(guarded(&state, Area::ApiKeys, api_keys))
+        .merge(guarded(&state, Area::Users, users))
+        .split_for_parts();
+    let document = openapi.to_json().expect("the OpenAPI document serialises");
+    let _ = state.openapi.set(document);
+
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
+        .layer(CatchPanicLayer::custom(|_| ApiError::internal("a request handler panicked").into_response()))
+        .layer(TraceLayer::new_for_http())
+        .layer(DefaultBodyLimit::max(state.config.server.max_body_bytes))
+        .with_state(state)
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no route for {method} {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}
+
+async fn record_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
+    let response = next.run(req).await;
+    state.metrics.observe_request(&method, &route, response.status().as_u16(), started.elapsed());
+    response
+}

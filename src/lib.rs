@@ -1,0 +1,116 @@
+//! wagate: a self-hosted WhatsApp Web gateway.
+//!
+//! [`App::build`] connects the database, runs migrations, prepares secrets and the
+//! first admin, binds the listener and returns an [`App`] whose `run` future serves
+//! until shutdown. `main` only parses the command line and calls it; tests build
+//! apps on port 0.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod state;
+pub mod telemetry;
+pub mod validation;
+
+use std::{
+    future::Future,
+    net::SocketAddr,
+    sync::{Arc, OnceLock},
+    time::Instant,
+};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+pub use auth::accounts::FirstAdmin;
+pub use config::Config;
+use state::{AppState, Inner};
+
+pub struct App {
+    listener: TcpListener,
+    router: axum::Router,
+    state: AppState,
+    /// Set when this start created the first admin.
+    pub first_admin: Option<FirstAdmin>,
+}
+
+impl App {
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        std::fs::create_dir_all(&config.storage.data_dir)
+            .with_context(|| format!("creating data dir {}", config.storage.data_dir.display()))?;
+        let db = db::connect(&config).await?;
+        db::migrate(&db).await?;
+
+        let secret = auth::jwt::load_or_create_secret(config.auth.jwt_secret.expose(), &config.storage.data_dir)?;
+        let passwords = auth::Passwords::new(config.auth.bcrypt_cost);
+        let first_admin = auth::accounts::bootstrap_first_admin(&db, &passwords, &config.auth).await?;
+
+        let listener = TcpListener::bind(config.server.listen)
+            .await
+            .with_context(|| format!("binding {}", config.server.listen))?;
+        let state = AppState::new(Inner {
+            jwt: auth::JwtKeys::new(&secret, config.auth.jwt_expires_in),
+            config: Arc::new(config),
+            db,
+            passwords,
+            metrics: metrics::Metrics::default(),
+            started_at: Instant::now(),
+            openapi: OnceLock::new(),
+        });
+        let router = http::router(state.clone());
+        Ok(App { listener, router, state, first_admin })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let App { listener, router, state, .. } = self;
+        tracing::info!(address = %listener.local_addr()?, "wagate listening");
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving HTTP")?;
+        state.db.clone().close().await.context("closing the database")?;
+        tracing::info!("wagate stopped");
+        Ok(())
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested");
+}

@@ -1,0 +1,71 @@
+//! Prometheus metrics, one registry per running app (tests run many apps in one
+//! process). Served at `/metrics` in the OpenMetrics text format.
+
+use std::time::Duration;
+
+use prometheus_client::{
+    encoding::{EncodeLabelSet, text::encode},
+    metrics::{
+        counter::Counter,
+        family::Family,
+        histogram::{Histogram, exponential_buckets},
+    },
+    registry::Registry,
+};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub method: String,
+    pub route: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms .. ~16 s
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+pub struct Metrics {
+    registry: Registry,
+    http_requests: Family<RequestLabels, Counter>,
+    http_latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
+}
+
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("wagate");
+        let http_requests = Family::<RequestLabels, Counter>::default();
+        let http_latency = Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        registry.register("http_requests", "HTTP requests answered, by route and status", http_requests.clone());
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request, by route",
+            http_latency.clone(),
+        );
+        Self { registry, http_requests, http_latency }
+    }
+}
+
+impl Metrics {
+    pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        let (method, route) = (method.to_owned(), route.to_owned());
+        self.http_latency
+            .get_or_create(&RouteLabels { method: method.clone(), route: route.clone() })
+            .observe(elapsed.as_secs_f64());
+        self.http_requests.get_or_create(&RequestLabels { method, route, status }).inc();
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}

@@ -1,0 +1,42 @@
+//! The one state object handed to every handler and worker.
+
+use std::{
+    ops::Deref,
+    sync::{Arc, OnceLock},
+    time::Instant,
+};
+
+use sea_orm::DatabaseConnection;
+
+use crate::{
+    auth::{JwtKeys, Passwords},
+    config::Config,
+    metrics::Metrics,
+};
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub config: Arc<Config>,
+    pub db: DatabaseConnection,
+    pub jwt: JwtKeys,
+    pub passwords: Passwords,
+    pub metrics: Metrics,
+    pub started_at: Instant,
+    /// The OpenAPI document as JSON, set once the router is assembled.
+    pub openapi: OnceLock<String>,
+}
+
+impl AppState {
+    pub fn new(inner: Inner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

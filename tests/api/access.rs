@@ -1,0 +1,112 @@
+//! The allowed/denied table of every route against every role, and against no
+//! credentials at all. The table must name exactly the routes of `/openapi.json`,
+//! so a new route cannot slip in without a row.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::{
+    db_tests,
+    helpers::{TestApp, TestDb, error_code},
+};
+
+const ALL: &[&str] = &["admin", "user", "agent", "readonly"];
+
+/// `(method, path, roles allowed)`; `None`: a public route that needs no credentials.
+fn table() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>)> {
+    vec![
+        ("GET", "/", None),
+        ("GET", "/health", None),
+        ("POST", "/auth/register", None),
+        ("POST", "/auth/login", None),
+        ("GET", "/db-connect", Some(ALL)),
+        ("GET", "/metrics", Some(ALL)),
+        ("GET", "/openapi.json", Some(ALL)),
+        ("GET", "/auth/me", Some(ALL)),
+        ("GET", "/auth/api-keys", Some(&["admin", "user", "readonly"])),
+        ("POST", "/auth/api-keys", Some(&["admin", "user"])),
+        ("DELETE", "/auth/api-keys/{id}", Some(&["admin", "user"])),
+        ("GET", "/user/list", Some(&["admin"])),
+        ("POST", "/user/create", Some(&["admin"])),
+        ("PUT", "/user/{id}", Some(&["admin"])),
+        ("DELETE", "/user/{id}", Some(&["admin"])),
+    ]
+}
+
+async fn every_route_against_every_role(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+
+    let mut documented = app.routes().await;
+    let mut listed: Vec<_> = table().iter().map(|(m, p, _)| (m.to_string(), p.to_string())).collect();
+    documented.sort();
+    listed.sort();
+    assert_eq!(listed, documented, "the access table and /openapi.json must list the same routes");
+
+    let mut tokens = vec![("admin", app.admin_token.clone())];
+    for role in ["user", "agent", "readonly"] {
+        tokens.push((role, app.user_with_role(role).await.1));
+    }
+
+    for (method, path, allowed) in table() {
+        // Ids that exist nowhere, and empty bodies: an admitted request then fails
+        // on validation or lookup (4xx other than 401/403) and changes nothing.
+        let concrete = path.replace("{id}", "999999");
+        let method: Method = method.parse().unwrap();
+        let body = matches!(method, Method::POST | Method::PUT).then(|| json!({}));
+
+        let (status, resp) = app.call(method.clone(), &concrete, None, body.clone()).await;
+        match allowed {
+            None => assert!(
+                status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
+                "{method} {path} is public: {status}"
+            ),
+            Some(_) => {
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path} without credentials");
+                assert_eq!(error_code(&resp), "unauthorized");
+            }
+        }
+        let Some(allowed) = allowed else { continue };
+        for (role, token) in &tokens {
+            let (status, resp) = app.call(method.clone(), &concrete, Some(token), body.clone()).await;
+            if allowed.contains(role) {
+                assert!(
+                    status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
+                    "{role} should reach {method} {path}, got {status} {resp}"
+                );
+                assert!(status.as_u16() < 500, "{role} {method} {path}: {status} {resp}");
+            } else {
+                assert_eq!(status, StatusCode::FORBIDDEN, "{role} must be refused {method} {path}: {resp}");
+                assert_eq!(error_code(&resp), "forbidden");
+            }
+        }
+    }
+}
+
+/// `readonly` gets 403 on every non-GET route, by JWT and by API key alike (the
+/// key was made while the account was a `user`; the demotion applies to it at once).
+async fn readonly_never_writes(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (id, token) = app.user_with_role("user").await;
+    let (status, created) = app.post("/auth/api-keys", Some(&token), json!({"name": "before demotion"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let key = created["data"]["key"].as_str().unwrap().to_owned();
+    let (status, _) =
+        app.call(Method::PUT, &format!("/user/{id}"), Some(&app.admin_token), Some(json!({"role": "readonly"}))).await;
+    assert_eq!(status, StatusCode::OK);
+
+    for (method, path) in app.routes().await {
+        if method == "GET" || path == "/auth/login" || path == "/auth/register" {
+            continue;
+        }
+        let method: Method = method.parse().unwrap();
+        let url = format!("{}{}", app.address, path.replace("{id}", "1"));
+        for credential in [format!("Bearer {token}"), key.clone()] {
+            let header = if credential.starts_with("Bearer ") { "authorization" } else { "x-api-key" };
+            let req = app.client.request(method.clone(), &url).header(header, &credential).json(&json!({}));
+            let (status, resp) = TestApp::read(req).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "readonly {method} {path} via {header}: {resp}");
+        }
+    }
+}
+
+db_tests!(every_route_against_every_role, readonly_never_writes);

@@ -1,0 +1,225 @@
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use sea_orm::EntityTrait;
+use serde_json::json;
+use wagate::{
+    auth::{JwtKeys, Role, jwt},
+    db::entities::users,
+};
+
+use crate::{
+    db_tests,
+    helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, TestDb, error_code},
+};
+
+/// The claims of a token, checked against the secret the app keeps in its data dir.
+fn claims_of(app: &TestApp, token: &str) -> jwt::Claims {
+    let secret = jwt::load_or_create_secret("", &app.config.storage.data_dir).unwrap();
+    JwtKeys::new(&secret, Duration::from_secs(60)).verify(token).expect("token signed with the kept secret")
+}
+
+async fn login_by_email_or_username(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    // seed 003 shape: {email, password}
+    let (status, body) = app.post("/auth/login", None, json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["token_type"], "bearer");
+    assert_eq!(body["token"], body["access_token"]);
+    assert_eq!(body["user"]["email"], ADMIN_EMAIL);
+    assert_eq!(body["user"]["role"], "admin");
+    assert!(body["user"].get("password_hash").is_none());
+
+    // seed 000 shape: {identifier, password}, by username and by email (any case)
+    let by_username = app.login("admin", ADMIN_PASSWORD).await;
+    let by_email = app.login("ROOT@Example.com", ADMIN_PASSWORD).await;
+
+    let admin = app.get("/auth/me", Some(&by_username)).await.1["data"].clone();
+    let claims = claims_of(&app, &by_email);
+    assert_eq!(claims.sub, admin["id"].as_i64().unwrap().to_string());
+    assert_eq!(claims.role, Role::Admin);
+    let now = chrono::Utc::now().timestamp();
+    // default auth.jwt_expires_in = 7d
+    assert!((claims.exp - now - 7 * 24 * 3600).abs() < 60, "exp {} now {now}", claims.exp);
+}
+
+async fn me_requires_a_valid_token(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (status, body) = app.get("/auth/me", Some(&app.admin_token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["data"]["email"], ADMIN_EMAIL);
+    assert_eq!(body["data"]["username"], "admin");
+
+    for bad in [None, Some("garbage"), Some("a.b.c")] {
+        let (status, body) = app.get("/auth/me", bad).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{bad:?}");
+        assert_eq!(error_code(&body), "unauthorized");
+    }
+    // A token signed with another secret is refused.
+    let forged =
+        JwtKeys::new(b"another-secret-another-secret-xx", Duration::from_secs(600)).issue(1, Role::Admin).unwrap();
+    assert_eq!(app.get("/auth/me", Some(&forged)).await.0, StatusCode::UNAUTHORIZED);
+}
+
+async fn wrong_password_is_401(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    for (identifier, password) in [
+        ("admin", "wrong-password"),
+        (ADMIN_EMAIL, "wrong-password"),
+        ("nobody", ADMIN_PASSWORD),
+        ("nobody@example.com", ADMIN_PASSWORD),
+        // longer than bcrypt reads: never accepted, even when its first 72 bytes match
+        ("admin", &format!("{ADMIN_PASSWORD}{}", "x".repeat(80))),
+    ] {
+        let (status, body) =
+            app.post("/auth/login", None, json!({"identifier": identifier, "password": password})).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{identifier}");
+        assert_eq!(error_code(&body), "unauthorized");
+    }
+    let (status, body) = app.post("/auth/login", None, json!({"password": ADMIN_PASSWORD})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_code(&body), "validation_failed");
+}
+
+async fn registration_validates_and_refuses_duplicates(db: TestDb) {
+    let app = TestApp::spawn_with(db, |c| c.auth.open_registration = true).await;
+    let ok = json!({"email": "ani@example.com", "password": "123456", "name": "Ani", "username": "ani"});
+    let (status, body) = app.post("/auth/register", None, ok.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["message"], "Register success");
+    assert_eq!(body["data"]["role"], "user");
+    // the seed's `role` field does not let anyone pick a role
+    let (status, body) = app
+        .post(
+            "/auth/register",
+            None,
+            json!({"email": "budi@example.com", "password": "123456", "name": "Budi", "role": "admin"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(body["data"]["role"], "user");
+
+    for (field, patch) in [
+        ("email", json!({"email": "not-an-email"})),
+        ("email", json!({"email": "a@b"})),
+        ("password", json!({"password": "12345"})),
+        ("password", json!({"password": "x".repeat(73)})),
+        ("password", json!({"password": "€".repeat(25)})),
+        ("name", json!({"name": "   "})),
+        ("username", json!({"username": "has space"})),
+        ("email", json!({"email": 42})),
+    ] {
+        let mut body = json!({"email": "new@example.com", "password": "123456", "name": "New"});
+        for (k, v) in patch.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let (status, resp) = app.post("/auth/register", None, body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{patch}: {resp}");
+        assert_eq!(error_code(&resp), "validation_failed");
+        assert_eq!(resp["error"]["field"], field, "{resp}");
+        assert!(resp["error"]["message"].as_str().unwrap().contains(field));
+    }
+    // 72 bytes is the most bcrypt reads, and is accepted.
+    let (status, _) = app
+        .post("/auth/register", None, json!({"email": "long@example.com", "password": "x".repeat(72), "name": "Long"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let (status, body) = app
+        .post("/auth/register", None, json!({"email": "ANI@example.com", "password": "123456", "name": "Ani 2"}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"]["field"], "email");
+    let (status, body) = app
+        .post(
+            "/auth/register",
+            None,
+            json!({"email": "other@example.com", "password": "123456", "name": "Ani 3", "username": "Ani"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"]["field"], "username");
+}
+
+async fn registration_is_closed_by_default(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (status, body) =
+        app.post("/auth/register", None, json!({"email": "x@example.com", "password": "123456", "name": "X"})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(error_code(&body), "registration_closed");
+    assert_eq!(users::Entity::find().all(&app.db).await.unwrap().len(), 1);
+}
+
+/// bcrypt runs at the configured cost, and the secret behind tokens survives a
+/// restart: a token issued before it still works after it.
+async fn bcrypt_cost_and_tokens_survive_restart(db: TestDb) {
+    let mut app = TestApp::spawn_with(db, |c| c.auth.bcrypt_cost = 5).await;
+    let rows = users::Entity::find().all(&app.db).await.unwrap();
+    assert!(rows[0].password_hash.starts_with("$2b$05$"), "{}", rows[0].password_hash);
+
+    let token = app.admin_token.clone();
+    let before = app.address.clone();
+    app.restart().await;
+    assert_ne!(before, app.address, "a new listener");
+    let (status, body) = app.get("/auth/me", Some(&token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["email"], ADMIN_EMAIL);
+}
+
+/// A token of a deleted user stops working; a changed role applies at once.
+async fn tokens_follow_the_account(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (id, token) = app.user_with_role("user").await;
+    assert_eq!(app.get("/auth/api-keys", Some(&token)).await.0, StatusCode::OK);
+    let (status, _) = app
+        .call(reqwest::Method::PUT, &format!("/user/{id}"), Some(&app.admin_token), Some(json!({"role": "agent"})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.get("/auth/api-keys", Some(&token)).await.0, StatusCode::FORBIDDEN);
+    let (status, _) = app.call(reqwest::Method::DELETE, &format!("/user/{id}"), Some(&app.admin_token), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.get("/auth/me", Some(&token)).await.0, StatusCode::UNAUTHORIZED);
+}
+
+db_tests!(
+    login_by_email_or_username,
+    me_requires_a_valid_token,
+    wrong_password_is_401,
+    registration_validates_and_refuses_duplicates,
+    registration_is_closed_by_default,
+    bcrypt_cost_and_tokens_survive_restart,
+    tokens_follow_the_account,
+);
+
+/// On a runtime with a single thread, requests keep being answered while a login
+/// hashes: bcrypt runs on the blocking pool, not on the async worker.
+async fn bcrypt_leaves_the_async_worker_free(db: TestDb) {
+    let app = TestApp::spawn_with(db, |c| c.auth.bcrypt_cost = 12).await;
+    let login = {
+        let req = app
+            .client
+            .post(format!("{}/auth/login", app.address))
+            .json(&json!({"identifier": "admin", "password": ADMIN_PASSWORD}));
+        tokio::spawn(async move { req.send().await.map(|r| r.status()) })
+    };
+    let mut answered_meanwhile = 0;
+    while !login.is_finished() {
+        assert_eq!(app.get("/", None).await.0, StatusCode::OK);
+        answered_meanwhile += 1;
+    }
+    assert_eq!(login.await.unwrap().unwrap(), StatusCode::OK);
+    // One cost-12 hash takes hundreds of milliseconds; a blocked worker would
+    // answer nothing until it is done.
+    assert!(answered_meanwhile >= 20, "only {answered_meanwhile} requests answered during a login");
+}
+
+mod bcrypt_leaves_the_async_worker_free {
+    #[tokio::test(flavor = "current_thread")]
+    async fn sqlite() {
+        super::bcrypt_leaves_the_async_worker_free(crate::helpers::TestDb::Sqlite).await
+    }
+    #[tokio::test(flavor = "current_thread")]
+    async fn mariadb() {
+        super::bcrypt_leaves_the_async_worker_free(crate::helpers::TestDb::MariaDb).await
+    }
+}

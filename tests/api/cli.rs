@@ -1,0 +1,164 @@
+//! The `wagate` binary as an operator runs it: first start on an empty database,
+//! configuration by file and environment, `migrate`, `user add`, SIGTERM, restart.
+
+use std::{path::Path, process::Stdio, time::Duration};
+
+use reqwest::StatusCode;
+use serde_json::json;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+use crate::{
+    db_tests,
+    helpers::{Provisioned, TestDb},
+};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Env<'a> {
+    dir: &'a Path,
+    port: u16,
+    database_url: Option<&'a str>,
+}
+
+impl Env<'_> {
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wagate"));
+        cmd.args(args)
+            .current_dir(self.dir)
+            .env("WAGATE__SERVER__LISTEN", format!("127.0.0.1:{}", self.port))
+            .env("WAGATE__STORAGE__DATA_DIR", self.dir.join("state"))
+            .env("WAGATE__LOG__FORMAT", "json")
+            .env_remove("DATABASE_URL")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        if let Some(url) = self.database_url {
+            cmd.env("DATABASE_URL", url);
+        }
+        cmd
+    }
+
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    async fn serve(&self) -> Child {
+        let stderr = std::fs::File::create(self.dir.join("stderr.log")).unwrap();
+        self.command(&["serve", "--config", "wagate.toml"]).stdout(Stdio::piped()).stderr(stderr).spawn().unwrap()
+    }
+
+    /// Waits (bounded) until the gateway answers `GET /`.
+    async fn until_up(&self) {
+        let client = reqwest::Client::new();
+        for _ in 0..300 {
+            if let Ok(resp) = client.get(format!("{}/", self.base())).send().await
+                && resp.status() == StatusCode::OK
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "gateway did not come up; stderr:\n{}",
+            std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default()
+        );
+    }
+
+    async fn login(&self, identifier: &str, password: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(format!("{}/auth/login", self.base()))
+            .json(&json!({"identifier": identifier, "password": password}))
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// Sends SIGTERM and returns everything the process printed on stdout.
+async fn terminate(mut child: Child) -> String {
+    let mut stdout = child.stdout.take().unwrap();
+    let pid = child.id().unwrap().to_string();
+    let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success());
+    let exit = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.expect("exits after SIGTERM").unwrap();
+    assert!(exit.success(), "graceful exit, got {exit}");
+    let mut rest = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut stdout, &mut rest).await.unwrap();
+    rest
+}
+
+async fn first_run_creates_admin_and_honours_configuration(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let database = Provisioned::new(db).await;
+    let env = Env { dir: dir.path(), port: free_port(), database_url: database.url.as_deref() };
+    std::fs::write(
+        dir.path().join("wagate.toml"),
+        "[server]\nlisten = \"127.0.0.1:1\"\n\n[auth]\nbcrypt_cost = 5\nadmin_email = \"boss@example.com\"\n",
+    )
+    .unwrap();
+
+    // First run: the admin's login and a generated password are printed once.
+    let mut child = env.serve().await;
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut banner = Vec::new();
+    let password = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            banner.push(line.clone());
+            if let Some(p) = line.trim().strip_prefix("password:") {
+                return p.trim().to_owned();
+            }
+        }
+        panic!("no password printed: {banner:?}");
+    })
+    .await
+    .expect("banner printed");
+    child.stdout = Some(lines.into_inner().into_inner());
+    let banner = banner.join("\n");
+    assert!(banner.contains("boss@example.com"), "{banner}");
+    assert!(banner.contains(&format!("127.0.0.1:{}", env.port)), "env overrides the file: {banner}");
+    env.until_up().await;
+    if db == TestDb::Sqlite {
+        assert!(dir.path().join("state/wagate.db").exists(), "SQLite file in the configured data dir");
+    }
+    assert!(dir.path().join("state/jwt_secret").exists());
+
+    let resp = env.login("admin", &password).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let token = resp.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    assert_eq!(env.login("boss@example.com", &password).await.status(), StatusCode::OK);
+    terminate(child).await;
+
+    // Operator commands on the same database.
+    let out = env.command(&["migrate", "--config", "wagate.toml"]).output().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("up to date"));
+    let out = env
+        .command(&["user", "add", "--email", "agent@example.com", "--password", "agent-pass", "--role", "agent"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = env.command(&["user", "add", "--email", "bad", "--password", "agent-pass"]).output().await.unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("email"));
+    let out = env.command(&["serve", "--config", "missing.toml"]).output().await.unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
+
+    // Second run: nothing printed, the same password works, and so does the old token.
+    let child = env.serve().await;
+    env.until_up().await;
+    assert_eq!(env.login("admin", &password).await.status(), StatusCode::OK);
+    assert_eq!(env.login("agent@example.com", "agent-pass").await.status(), StatusCode::OK);
+    let me = reqwest::Client::new().get(format!("{}/auth/me", env.base())).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(me.status(), StatusCode::OK, "a token from before the restart still works");
+    let printed = terminate(child).await;
+    assert!(!printed.contains("password:"), "the password is shown only once: {printed}");
+}
+
+db_tests!(first_run_creates_admin_and_honours_configuration);

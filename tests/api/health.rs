@@ -1,0 +1,109 @@
+use reqwest::StatusCode;
+
+use crate::{
+    db_tests,
+    helpers::{TestApp, TestDb, error_code},
+};
+
+async fn root_health_and_db_connect(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (status, body) = app.get("/", None).await;
+    assert_eq!((status, body), (StatusCode::OK, serde_json::json!({"status": "ok"})));
+
+    let (status, body) = app.get("/health", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["database"]["status"], "connected");
+
+    let (status, body) = app.get("/db-connect", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(error_code(&body), "unauthorized");
+    let (status, body) = app.get("/db-connect", Some(&app.admin_token)).await;
+    assert_eq!(status, StatusCode::OK);
+    let backend = if db == TestDb::Sqlite { "sqlite" } else { "mysql" };
+    assert_eq!(body, serde_json::json!({"database": backend, "status": "connected"}));
+}
+
+async fn metrics_are_prometheus_text(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    app.get("/", None).await;
+    app.get("/nowhere", None).await;
+    let resp = app.client.get(format!("{}/metrics", app.address)).bearer_auth(&app.admin_token).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let content_type = resp.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("# TYPE wagate_http_requests counter"), "{text}");
+    assert!(text.contains(r#"wagate_http_requests_total{method="GET",route="/",status="200"} 1"#), "{text}");
+    assert!(text.contains(r#"route="unmatched",status="404""#), "{text}");
+    assert!(text.contains("# TYPE wagate_http_request_duration_seconds histogram"), "{text}");
+    assert!(text.contains(r#"wagate_http_request_duration_seconds_count{method="GET",route="/"} 1"#), "{text}");
+    assert!(text.trim_end().ends_with("# EOF"));
+}
+
+/// Every route in the document has responses, and every JSON body it takes or
+/// returns is described by a schema.
+async fn openapi_describes_every_route(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (status, doc) = app.get("/openapi.json", Some(&app.admin_token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let routes = app.routes().await;
+    for expected in [
+        ("GET", "/"),
+        ("GET", "/health"),
+        ("GET", "/db-connect"),
+        ("GET", "/metrics"),
+        ("GET", "/openapi.json"),
+        ("POST", "/auth/register"),
+        ("POST", "/auth/login"),
+        ("GET", "/auth/me"),
+        ("GET", "/auth/api-keys"),
+        ("POST", "/auth/api-keys"),
+        ("DELETE", "/auth/api-keys/{id}"),
+        ("GET", "/user/list"),
+        ("POST", "/user/create"),
+        ("PUT", "/user/{id}"),
+        ("DELETE", "/user/{id}"),
+    ] {
+        assert!(routes.contains(&(expected.0.into(), expected.1.into())), "{expected:?} missing from {routes:?}");
+    }
+    let schemas = doc["components"]["schemas"].as_object().expect("component schemas");
+    let resolves = |schema: &serde_json::Value| match schema["$ref"].as_str() {
+        Some(r) => schemas.contains_key(r.trim_start_matches("#/components/schemas/")),
+        None => schema.is_object(),
+    };
+    for (method, path) in &routes {
+        let op = &doc["paths"][path][method.to_lowercase()];
+        let responses = op["responses"].as_object().expect("responses");
+        assert!(!responses.is_empty(), "{method} {path} documents no response");
+        for (code, response) in responses {
+            for (_, media) in response["content"].as_object().into_iter().flatten() {
+                assert!(resolves(&media["schema"]), "{method} {path} {code}: unresolved schema");
+            }
+        }
+        if matches!(method.as_str(), "POST" | "PUT") {
+            let schema = &op["requestBody"]["content"]["application/json"]["schema"];
+            assert!(resolves(schema), "{method} {path} has no request schema");
+        }
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
+}
+
+async fn unknown_routes_and_methods_answer_json(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (status, body) = app.get("/no/such/route", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(error_code(&body), "not_found");
+    let (status, body) = app.call(reqwest::Method::PATCH, "/user/list", None, None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(error_code(&body), "method_not_allowed");
+}
+
+db_tests!(
+    root_health_and_db_connect,
+    metrics_are_prometheus_text,
+    openapi_describes_every_route,
+    unknown_routes_and_methods_answer_json,
+);

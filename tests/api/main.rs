@@ -1,0 +1,12 @@
+//! Black-box tests of the gateway over HTTP (and of the `wagate` binary), each on
+//! SQLite and on MariaDB. One test binary keeps link time down.
+
+mod helpers;
+
+mod access;
+mod api_keys;
+mod auth;
+mod bad_input;
+mod cli;
+mod health;
+mod users;
