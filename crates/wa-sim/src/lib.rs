@@ -1,0 +1,181 @@
+//! wa-sim: a local WhatsApp Web server, the user's phone and contacts, speaking
+//! the real protocol (Noise, binary stanzas, Signal) to the real `whatsapp-rust`
+//! client. Tests and benches of wagate run against it; see README.md for what it
+//! fakes and what it does not.
+
+pub mod admin;
+pub mod conn;
+pub mod media;
+pub mod messages;
+pub mod phone;
+pub mod session;
+pub mod signal;
+pub mod state;
+pub mod transport;
+pub mod usync;
+pub mod wire;
+
+use std::{
+    path::Path,
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use bytes::Bytes;
+use rand::{RngExt, distr::Alphanumeric};
+use tokio::sync::mpsc;
+use wacore::libsignal::protocol::{KeyPair, PrivateKey};
+
+pub use state::Received;
+pub use transport::{InProcessTransportFactory, SimHttpClient};
+
+/// A running simulator. Cheap to clone; all clones share one world.
+#[derive(Clone)]
+pub struct Sim {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    identity: wire::ServerIdentity,
+    world: Mutex<state::World>,
+    media: Mutex<media::MediaStore>,
+    media_auth: String,
+    next_conn: AtomicU64,
+    next_id: AtomicU64,
+}
+
+pub(crate) fn random_token(len: usize) -> String {
+    rand::rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
+}
+
+impl Sim {
+    /// A simulator with a fresh server key.
+    pub fn new() -> Self {
+        Self::with_static_key(KeyPair::generate(&mut rand::rng()))
+    }
+
+    /// A simulator whose server key is kept in `dir/server_key`, so clients
+    /// that connected before a restart resume with Noise IK.
+    pub fn with_state_dir(dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join("server_key");
+        let key = match std::fs::read(&path) {
+            Ok(bytes) => KeyPair::try_from(PrivateKey::deserialize(&bytes)?)?,
+            Err(_) => {
+                let key = KeyPair::generate(&mut rand::rng());
+                std::fs::write(&path, key.private_key.serialize())?;
+                key
+            }
+        };
+        Ok(Self::with_static_key(key))
+    }
+
+    fn with_static_key(key: KeyPair) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                identity: wire::ServerIdentity::new(key),
+                world: Mutex::new(state::World::default()),
+                media: Mutex::new(media::MediaStore::default()),
+                media_auth: random_token(32),
+                next_conn: AtomicU64::new(1),
+                next_id: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    /// Serves a new client connection: returns the sender for the client's
+    /// bytes and the receiver of the server's.
+    pub fn accept(&self) -> (mpsc::Sender<Bytes>, mpsc::Receiver<Bytes>) {
+        let (client_tx, server_rx) = mpsc::channel(64);
+        let (server_tx, client_rx) = mpsc::channel(64);
+        tokio::spawn(conn::serve(self.clone(), wire::Pipe { rx: server_rx, tx: server_tx }));
+        (client_tx, client_rx)
+    }
+
+    pub fn transport_factory(&self) -> InProcessTransportFactory {
+        InProcessTransportFactory::new(self.clone())
+    }
+
+    pub fn http_client(&self) -> SimHttpClient {
+        SimHttpClient::new(self.clone())
+    }
+
+    pub(crate) fn identity(&self) -> &wire::ServerIdentity {
+        &self.inner.identity
+    }
+
+    pub(crate) fn world(&self) -> MutexGuard<'_, state::World> {
+        self.inner.world.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn media(&self) -> MutexGuard<'_, media::MediaStore> {
+        self.inner.media.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn media_auth(&self) -> &str {
+        &self.inner.media_auth
+    }
+
+    pub(crate) fn next_conn_id(&self) -> u64 {
+        self.inner.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn next_stanza_id(&self) -> String {
+        format!("sim-{}", self.inner.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    pub(crate) fn next_message_id(&self) -> String {
+        format!("3EB0SIM{:012X}", self.inner.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    // ---- what the admin API does -------------------------------------------------
+
+    /// The phone of `phone` scans `qr` (and that number is on WhatsApp from now on).
+    pub async fn scan(&self, qr: &str, phone: &str) -> anyhow::Result<()> {
+        phone::scan(self, qr, phone).await
+    }
+
+    /// These numbers are on WhatsApp.
+    pub fn add_contacts(&self, phones: &[String]) {
+        let mut world = self.world();
+        for phone in phones {
+            world.account_mut(phone);
+        }
+    }
+
+    /// What contacts received, oldest first; only what was sent to `to` when given.
+    pub fn received(&self, to: Option<&str>) -> Vec<Received> {
+        self.world().received.iter().filter(|r| to.is_none_or(|t| r.to == t)).cloned().collect()
+    }
+
+    /// Contact `from` writes `text` to the linked number `to`; returns the message id.
+    pub async fn inbound(&self, from: &str, to: &str, text: &str, push_name: &str) -> anyhow::Result<String> {
+        messages::inbound(self, from, to, text, push_name).await
+    }
+
+    /// The contact that received `message_id` sends a `delivered` or `read` receipt.
+    pub fn receipt(&self, message_id: &str, kind: &str) -> anyhow::Result<()> {
+        anyhow::ensure!(kind == "delivered" || kind == "read", "receipt type must be delivered or read");
+        messages::receipt(self, message_id, kind)
+    }
+
+    /// Linked devices: `(phone, device id, connected)`.
+    pub fn devices(&self) -> Vec<(String, u16, bool)> {
+        let world = self.world();
+        let mut out: Vec<_> = world
+            .accounts
+            .values()
+            .flat_map(|a| a.devices.values().map(move |d| (a.phone.clone(), d.id, d.conn.is_some())))
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+impl Default for Sim {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,236 @@
+//! The user's phone: scans a QR code (or takes a pairing code) to link a new
+//! device, signs its identity the way the primary device does (ADV), shares the
+//! app-state key with it once it has uploaded its keys, and unlinks devices.
+
+use anyhow::{Context, anyhow};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use buffa::Message as _;
+use hmac::{KeyInit, Mac};
+use tracing::{info, warn};
+use wacore_binary::{Jid, Node, NodeContent, builder::NodeBuilder};
+use waproto::whatsapp as wa;
+
+use crate::{
+    Sim,
+    conn::iq_error,
+    session::{bundle_from_upload, now_secs, protocol_address, stream_error_node},
+    state::{Conn, Device, PendingSign, UploadedKeys},
+};
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// `[6, 0]`: the ADV prefix of an account signature.
+const ADV_ACCOUNT_SIGNATURE_PREFIX: &[u8] = &[6, 0];
+
+/// The phone of `phone` scans `qr`: the waiting connection gets `<pair-success>`.
+pub async fn scan(sim: &Sim, qr: &str, phone: &str) -> anyhow::Result<()> {
+    let body = qr.strip_prefix("https://wa.me/settings/linked_devices#").unwrap_or(qr);
+    let parts: Vec<&str> = body.split(',').collect();
+    anyhow::ensure!(parts.len() >= 4, "not a WhatsApp QR code");
+    let (reference, noise, identity, adv_secret) = (parts[0], parts[1], parts[2], parts[3]);
+    let noise_public: [u8; 32] = decode32(noise).context("QR noise key")?;
+    let identity_public: [u8; 32] = decode32(identity).context("QR identity key")?;
+    let adv_secret = STANDARD.decode(adv_secret).context("QR ADV secret")?;
+    let link =
+        sim.world().pending_links.get(reference).cloned().ok_or_else(|| anyhow!("no device shows this QR code"))?;
+    send_pair_success(sim, &link.conn, phone, noise_public, identity_public, &adv_secret).await
+}
+
+fn decode32(b64: &str) -> anyhow::Result<[u8; 32]> {
+    STANDARD.decode(b64)?.try_into().map_err(|_| anyhow!("not 32 bytes"))
+}
+
+/// Signs a new device into `phone`'s account and tells the device so.
+pub async fn send_pair_success(
+    sim: &Sim,
+    conn: &Conn,
+    phone: &str,
+    noise_public: [u8; 32],
+    identity_public: [u8; 32],
+    adv_secret: &[u8],
+) -> anyhow::Result<()> {
+    let (party, device_id, key_index) = {
+        let mut world = sim.world();
+        let account = world.account_mut(phone);
+        let (device_id, key_index) = account.allocate_device();
+        (account.party.clone(), device_id, key_index)
+    };
+    let account_key = party.lock().await.identity_as_key_pair();
+    let details = wa::ADVDeviceIdentity {
+        raw_id: Some(rand::random()),
+        timestamp: Some(now_secs() as u64),
+        key_index: Some(key_index),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let signed_message = [ADV_ACCOUNT_SIGNATURE_PREFIX, &details, &identity_public].concat();
+    let signature = account_key.calculate_signature(&signed_message, &mut rand::rng())?;
+    let signed = wa::ADVSignedDeviceIdentity {
+        details: Some(details),
+        account_signature_key: Some(account_key.public_key.public_key_bytes().to_vec()),
+        account_signature: Some(signature.to_vec()),
+        device_signature: None,
+    }
+    .encode_to_vec();
+    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(adv_secret).map_err(|_| anyhow!("bad ADV secret"))?;
+    mac.update(&signed);
+    let container = wa::ADVSignedDeviceIdentityHMAC {
+        details: Some(signed),
+        hmac: Some(mac.finalize().into_bytes().to_vec()),
+        account_type: None,
+    }
+    .encode_to_vec();
+
+    let id = sim.next_stanza_id();
+    sim.world().pending_signs.insert(
+        id.clone(),
+        PendingSign {
+            phone: phone.to_owned(),
+            device: Device {
+                id: device_id,
+                noise_public,
+                identity_public,
+                key_index,
+                signed_identity: None,
+                keys: None,
+                conn: None,
+                key_shared: false,
+            },
+        },
+    );
+    conn.send(
+        NodeBuilder::new("iq")
+            .attr("from", Jid::new("", wacore_binary::Server::Pn))
+            .attr("type", "set")
+            .attr("id", id)
+            .attr("xmlns", "md")
+            .children([NodeBuilder::new("pair-success")
+                .children([
+                    NodeBuilder::new("device-identity").bytes(container).build(),
+                    NodeBuilder::new("platform").attr("name", "android").build(),
+                    NodeBuilder::new("device").attr("jid", Jid::pn_device(phone, device_id)).build(),
+                ])
+                .build()])
+            .build(),
+    );
+    Ok(())
+}
+
+/// The device signed its identity back: it is linked. Like WhatsApp, close the
+/// stream with 515 so it reconnects and logs in.
+pub fn finish_link(sim: &Sim, conn: &Conn, request_id: &str, sign: &Node) {
+    let Some(mut pending) = sim.world().pending_signs.remove(request_id) else {
+        warn!(request_id, "pair-device-sign for no pair-success of ours");
+        return;
+    };
+    pending.device.signed_identity = sign.get_optional_child("device-identity").and_then(|d| match &d.content {
+        Some(NodeContent::Bytes(b)) => Some(b.clone()),
+        _ => None,
+    });
+    let device_id = pending.device.id;
+    {
+        let mut world = sim.world();
+        world.pending_links.retain(|_, link| link.conn.id != conn.id);
+        world.account_mut(&pending.phone).devices.insert(device_id, pending.device);
+    }
+    info!(phone = %pending.phone, device = device_id, "device linked");
+    conn.close(Some(stream_error_node("515")));
+}
+
+/// A linked device uploaded its pre-keys. The first time, the phone opens a
+/// session with it and shares the app-state sync key, as a real primary does
+/// right after linking (the client connects without waiting for it otherwise).
+pub async fn keys_uploaded(sim: &Sim, phone: &str, device: u16, keys: UploadedKeys) {
+    let (party, mut bundle_keys, conn) = {
+        let mut world = sim.world();
+        let Some(account) = world.accounts.get_mut(phone) else { return };
+        let party = account.party.clone();
+        let Some(known) = account.devices.get_mut(&device) else { return };
+        known.keys = Some(keys.clone());
+        if known.key_shared {
+            return;
+        }
+        known.key_shared = true;
+        (party, keys, known.conn.clone())
+    };
+    let Some(conn) = conn else { return };
+    if let Err(e) = share_app_state_key(sim, &party, phone, device, &mut bundle_keys, &conn).await {
+        warn!(phone, device, "app-state key share failed: {e:#}");
+    }
+}
+
+async fn share_app_state_key(
+    sim: &Sim,
+    party: &tokio::sync::Mutex<crate::signal::Party>,
+    phone: &str,
+    device: u16,
+    keys: &mut UploadedKeys,
+    conn: &Conn,
+) -> anyhow::Result<()> {
+    let share = wa::Message {
+        protocol_message: buffa::MessageField::some(wa::message::ProtocolMessage {
+            r#type: Some(wa::message::protocol_message::Type::APP_STATE_SYNC_KEY_SHARE),
+            app_state_sync_key_share: buffa::MessageField::some(wa::message::AppStateSyncKeyShare {
+                keys: vec![wa::message::AppStateSyncKey {
+                    key_id: buffa::MessageField::some(wa::message::AppStateSyncKeyId {
+                        key_id: Some(crate::random_token(6).into_bytes()),
+                    }),
+                    key_data: buffa::MessageField::some(wa::message::AppStateSyncKeyData {
+                        key_data: Some(rand::random::<[u8; 32]>().to_vec()),
+                        fingerprint: buffa::MessageField::some(wa::message::AppStateSyncKeyFingerprint {
+                            raw_id: Some(rand::random()),
+                            current_index: Some(0),
+                            device_indexes: vec![0],
+                        }),
+                        timestamp: Some(now_secs() * 1000),
+                    }),
+                }],
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let plaintext = wacore::messages::MessageUtils::encode_and_pad(&share);
+    let companion = Jid::pn_device(phone, device);
+    let address = protocol_address(&companion);
+    let (kind, sealed) = {
+        let mut party = party.lock().await;
+        if !party.has_session(&address) {
+            let bundle = bundle_from_upload(keys, device)?;
+            party.start_session(&address, &bundle).await?;
+        }
+        party.encrypt(&address, &plaintext).await?
+    };
+    conn.send(
+        NodeBuilder::new("message")
+            .attr("from", Jid::pn(phone))
+            .attr("id", sim.next_message_id())
+            .attr("type", "text")
+            .attr("t", now_secs().to_string())
+            .attr("category", "peer")
+            .children([NodeBuilder::new("enc").attr("v", "2").attr("type", kind).bytes(sealed).build()])
+            .build(),
+    );
+    Ok(())
+}
+
+/// Removes a linked device. With `notify`, its connection is told it was removed.
+pub fn unlink(sim: &Sim, phone: &str, device: u16, notify: bool) {
+    let removed = sim.world().accounts.get_mut(phone).and_then(|a| a.devices.remove(&device));
+    if let Some(Device { conn: Some(conn), .. }) = removed {
+        if notify {
+            conn.close(Some(
+                NodeBuilder::new("stream:error")
+                    .children([NodeBuilder::new("conflict").attr("type", "device_removed").build()])
+                    .build(),
+            ));
+        } else {
+            conn.close(None);
+        }
+    }
+}
+
+/// Pairing-code linking, companion side: not simulated yet.
+pub fn companion_hello(_sim: &Sim, _conn: &Conn, node: &Node) -> anyhow::Result<Node> {
+    Ok(iq_error(node, 501, "feature-not-implemented"))
+}

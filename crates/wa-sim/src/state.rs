@@ -1,0 +1,168 @@
+//! What the simulated WhatsApp knows: accounts (numbers on WhatsApp), their
+//! phones and linked devices, QR refs waiting for a scan, what contacts
+//! received, and the faults in force.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+    time::Instant,
+};
+
+use serde::Serialize;
+use tokio::sync::{Mutex, mpsc};
+use wacore_binary::Node;
+
+use crate::signal::Party;
+
+/// Something to do on one client connection.
+#[derive(Debug)]
+pub enum Cmd {
+    Send(Node),
+    /// Send `<stream:error code=...>` (or nothing) and close.
+    Close(Option<Node>),
+}
+
+/// A live client connection.
+#[derive(Clone, Debug)]
+pub struct Conn {
+    pub id: u64,
+    pub tx: mpsc::UnboundedSender<Cmd>,
+}
+
+impl Conn {
+    pub fn send(&self, node: Node) {
+        let _ = self.tx.send(Cmd::Send(node));
+    }
+
+    pub fn close(&self, last: Option<Node>) {
+        let _ = self.tx.send(Cmd::Close(last));
+    }
+}
+
+/// The keys a linked device uploaded (`<iq xmlns="encrypt" type="set">`).
+#[derive(Clone, Debug)]
+pub struct UploadedKeys {
+    pub registration_id: u32,
+    pub identity: [u8; 32],
+    pub signed_id: u32,
+    pub signed_public: [u8; 32],
+    pub signed_signature: Vec<u8>,
+    pub one_time: Vec<(u32, [u8; 32])>,
+}
+
+/// A linked (companion) device of an account.
+#[derive(Debug)]
+pub struct Device {
+    pub id: u16,
+    /// The device's Noise static key: how it is recognised at login.
+    pub noise_public: [u8; 32],
+    pub identity_public: [u8; 32],
+    pub key_index: u32,
+    /// The ADVSignedDeviceIdentity the device signed back (`pair-device-sign`).
+    pub signed_identity: Option<Vec<u8>>,
+    pub keys: Option<UploadedKeys>,
+    pub conn: Option<Conn>,
+    /// The app-state key share was sent to this device.
+    pub key_shared: bool,
+}
+
+/// A number on WhatsApp: its phone (device 0, a Signal party) and linked devices.
+pub struct Account {
+    pub phone: String,
+    pub party: Arc<Mutex<Party>>,
+    pub devices: BTreeMap<u16, Device>,
+    next_device: u16,
+    next_key_index: u32,
+}
+
+impl Account {
+    pub fn new(phone: &str) -> Self {
+        Self {
+            phone: phone.to_owned(),
+            party: Arc::new(Mutex::new(Party::new())),
+            devices: BTreeMap::new(),
+            next_device: 1,
+            next_key_index: 1,
+        }
+    }
+
+    /// Reserves the id and key index of the next linked device.
+    pub fn allocate_device(&mut self) -> (u16, u32) {
+        let ids = (self.next_device, self.next_key_index);
+        self.next_device += 1;
+        self.next_key_index += 1;
+        ids
+    }
+}
+
+/// A QR ref pushed to a connection that is waiting to be linked.
+#[derive(Clone, Debug)]
+pub struct PendingLink {
+    pub conn: Conn,
+    pub created: Instant,
+}
+
+/// A pair-success sent, waiting for the device's `pair-device-sign`.
+#[derive(Debug)]
+pub struct PendingSign {
+    pub phone: String,
+    pub device: Device,
+}
+
+/// What a contact received, decrypted.
+#[derive(Clone, Debug, Serialize)]
+pub struct Received {
+    pub id: String,
+    pub from: String,
+    pub to: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub text: Option<String>,
+    pub caption: Option<String>,
+    pub filename: Option<String>,
+    pub mimetype: Option<String>,
+    pub sha256: Option<String>,
+    pub timestamp: i64,
+}
+
+/// Faults injected per phone number.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    pub refuse_until: Option<Instant>,
+    pub banned_until: Option<Instant>,
+    pub withhold_acks: bool,
+    pub ack_delay: Option<std::time::Duration>,
+}
+
+#[derive(Default)]
+pub struct World {
+    pub accounts: HashMap<String, Account>,
+    pub pending_links: HashMap<String, PendingLink>,
+    /// By the request id of the pair-success IQ.
+    pub pending_signs: HashMap<String, PendingSign>,
+    pub received: Vec<Received>,
+    pub faults: HashMap<String, Faults>,
+}
+
+impl World {
+    pub fn account_mut(&mut self, phone: &str) -> &mut Account {
+        self.accounts.entry(phone.to_owned()).or_insert_with(|| Account::new(phone))
+    }
+
+    /// The account and device a login names, if that device is linked.
+    pub fn device_mut(&mut self, phone: &str, device: u16) -> Option<&mut Device> {
+        self.accounts.get_mut(phone)?.devices.get_mut(&device)
+    }
+
+    /// Forgets a connection wherever it is registered.
+    pub fn drop_conn(&mut self, conn_id: u64) {
+        self.pending_links.retain(|_, p| p.conn.id != conn_id);
+        for account in self.accounts.values_mut() {
+            for device in account.devices.values_mut() {
+                if device.conn.as_ref().is_some_and(|c| c.id == conn_id) {
+                    device.conn = None;
+                }
+            }
+        }
+    }
+}
