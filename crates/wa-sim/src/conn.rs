@@ -50,7 +50,7 @@ async fn run(sim: &Sim, conn_id: u64, pipe: Pipe) -> anyhow::Result<()> {
     tokio::spawn(write_loop(Encryptor::new(write), cmd_rx, tx));
     let mut decryptor = Decryptor::new(read);
 
-    let Some(peer) = crate::session::start(sim, &conn, &payload, &client_static) else {
+    let Some(peer) = crate::session::start(sim, &conn, &payload, &client_static, resumed_with_ik) else {
         return Ok(());
     };
     info!(conn = conn_id, ?peer, ik = resumed_with_ik, "client connected");

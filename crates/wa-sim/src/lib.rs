@@ -161,6 +161,11 @@ impl Sim {
         messages::receipt(self, message_id, kind)
     }
 
+    /// Every successful login so far.
+    pub fn logins(&self) -> Vec<state::Login> {
+        self.world().logins.clone()
+    }
+
     /// Linked devices: `(phone, device id, connected)`.
     pub fn devices(&self) -> Vec<(String, u16, bool)> {
         let world = self.world();

@@ -108,6 +108,9 @@ pub async fn send_pair_success(
                 .children([
                     NodeBuilder::new("device-identity").bytes(container).build(),
                     NodeBuilder::new("platform").attr("name", "android").build(),
+                    // The account's name, as a business account's phone sends it; the
+                    // device keeps it as its push name.
+                    NodeBuilder::new("biz").attr("name", format!("wa-sim {phone}")).build(),
                     NodeBuilder::new("device").attr("jid", Jid::pn_device(phone, device_id)).build(),
                 ])
                 .build()])

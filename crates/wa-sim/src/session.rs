@@ -29,7 +29,7 @@ fn stream_error(code: &str) -> Node {
 }
 
 /// Registration or login. `None` when the connection was turned away.
-pub fn start(sim: &Sim, conn: &Conn, payload: &wa::ClientPayload, client_static: &[u8; 32]) -> Option<Peer> {
+pub fn start(sim: &Sim, conn: &Conn, payload: &wa::ClientPayload, client_static: &[u8; 32], ik: bool) -> Option<Peer> {
     if payload.device_pairing_data.is_set() {
         let refs: Vec<String> = (0..6).map(|_| crate::random_token(24)).collect();
         {
@@ -90,6 +90,7 @@ pub fn start(sim: &Sim, conn: &Conn, payload: &wa::ClientPayload, client_static:
                 .build(),
         ));
     }
+    world.logins.push(crate::state::Login { phone: phone.clone(), device, ik });
     drop(world);
     conn.send(
         NodeBuilder::new("success")

@@ -142,6 +142,16 @@ pub struct World {
     pub pending_signs: HashMap<String, PendingSign>,
     pub received: Vec<Received>,
     pub faults: HashMap<String, Faults>,
+    pub logins: Vec<Login>,
+}
+
+/// A successful login, for tests to see how a device came back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Login {
+    pub phone: String,
+    pub device: u16,
+    /// Resumed with Noise IK (the device kept the server key from last time).
+    pub ik: bool,
 }
 
 impl World {

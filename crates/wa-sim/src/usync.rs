@@ -1,12 +1,30 @@
 //! `usync` queries: is a number on WhatsApp, and which devices it has.
 
+use buffa::Message as _;
 use wacore_binary::{Jid, Node, NodeContent, builder::NodeBuilder};
+use waproto::whatsapp as wa;
 
 use crate::{Sim, conn::iq_result};
 
 /// Digits of a `+62 812-...` style contact query.
 fn digits(s: &str) -> String {
     s.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// The account's list of valid companion key indexes (`ADVSignedKeyIndexList`).
+/// The client reads, but does not verify, its signature, so none is attached.
+fn key_index_list(account: &crate::state::Account) -> Node {
+    let valid: Vec<u32> = account.devices.values().map(|d| d.key_index).collect();
+    let details = wa::ADVKeyIndexList {
+        raw_id: Some(1),
+        timestamp: Some(crate::session::now_secs() as u64),
+        current_index: valid.iter().copied().max(),
+        valid_indexes: valid,
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let signed = wa::ADVSignedKeyIndexList { details: Some(details), ..Default::default() }.encode_to_vec();
+    NodeBuilder::new("key-index-list").attr("ts", crate::session::now_secs().to_string()).bytes(signed).build()
 }
 
 pub fn answer(sim: &Sim, node: &Node) -> Node {
@@ -27,6 +45,9 @@ pub fn answer(sim: &Sim, node: &Node) -> Node {
                 _ => continue,
             },
         };
+        if phone.is_empty() {
+            continue; // the client asks for its own LID; this simulator assigns none
+        }
         let account = world.accounts.get(&phone);
         let mut children = Vec::new();
         if contact {
@@ -34,14 +55,18 @@ pub fn answer(sim: &Sim, node: &Node) -> Node {
             children.push(NodeBuilder::new("contact").attr("type", kind).build());
         }
         if devices && let Some(account) = account {
-            let ids = std::iter::once(0).chain(account.devices.keys().copied());
-            children.push(
-                NodeBuilder::new("devices")
-                    .children([NodeBuilder::new("device-list")
-                        .children(ids.map(|id| NodeBuilder::new("device").attr("id", id.to_string()).build()))
-                        .build()])
-                    .build(),
-            );
+            let mut list = vec![NodeBuilder::new("device").attr("id", "0").build()];
+            list.extend(account.devices.values().map(|d| {
+                NodeBuilder::new("device")
+                    .attr("id", d.id.to_string())
+                    .attr("key-index", d.key_index.to_string())
+                    .build()
+            }));
+            let mut devices_children = vec![NodeBuilder::new("device-list").children(list).build()];
+            if !account.devices.is_empty() {
+                devices_children.push(key_index_list(account));
+            }
+            children.push(NodeBuilder::new("devices").children(devices_children).build());
         }
         users.push(NodeBuilder::new("user").attr("jid", Jid::pn(phone)).children(children).build());
     }

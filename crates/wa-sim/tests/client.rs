@@ -43,9 +43,16 @@ async fn text_reaches_the_contact() {
     sim.add_contacts(&["628222000002".to_owned()]);
     let mut device = linked(&sim, dir.path(), "628111000001").await;
     let to = whatsapp_rust::Jid::pn("628222000002");
-    let id = device.client.send_text(&to, "Halo dari wagate").await.unwrap();
-    let _ = id;
+    let sent = device.client.send_text(to, "Halo dari wagate").await.unwrap();
+    let ack = device
+        .wait(10, "the server ack", |e| match e {
+            Event::ServerAck(a) => Some(a.id.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(ack, sent.message_id);
     let received = wait_received(&sim, "628222000002", 1).await;
+    assert_eq!(received[0].id, sent.message_id);
     assert_eq!(received[0].kind, "text");
     assert_eq!(received[0].text.as_deref(), Some("Halo dari wagate"));
     assert_eq!(received[0].from, "628111000001");
@@ -61,4 +68,119 @@ async fn wait_received(sim: &Sim, to: &str, n: usize) -> Vec<wa_sim::Received> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("{to} did not receive {n} messages: {:?}", sim.received(None));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_client_logs_in_again_with_ik() {
+    let sim = Sim::new();
+    let dir = tempfile::tempdir().unwrap();
+    let mut device = linked(&sim, dir.path(), "628111000001").await;
+    device.stop().await;
+    let mut again = Device::start(&sim, device.store.clone()).await;
+    again.connected().await;
+    let logins = sim.logins();
+    assert_eq!(logins.len(), 2, "{logins:?}");
+    assert!(!logins[0].ik, "the first login follows linking over XX");
+    assert!(logins[1].ik, "the restarted client resumes with IK");
+    assert_eq!((logins[1].phone.as_str(), logins[1].device), ("628111000001", 1));
+    again.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_and_document_arrive_byte_for_byte() {
+    use sha2::{Digest, Sha256};
+    use whatsapp_rust::download::MediaType;
+    use whatsapp_rust::media::{DocumentOptions, ImageOptions, document_message, image_message};
+    use whatsapp_rust::upload::UploadOptions;
+
+    let sim = Sim::new();
+    let dir = tempfile::tempdir().unwrap();
+    sim.add_contacts(&["628222000002".to_owned()]);
+    let mut device = linked(&sim, dir.path(), "628111000001").await;
+    let to = whatsapp_rust::Jid::pn("628222000002");
+
+    let image: Vec<u8> = (0..70_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let up = device.client.upload(image.clone(), MediaType::Image, UploadOptions::default()).await.unwrap();
+    let options = ImageOptions {
+        caption: Some("Gangguan ODP-12".into()),
+        mimetype: Some("image/png".into()),
+        ..Default::default()
+    };
+    device.client.send_message(to.clone(), image_message(up, options)).await.unwrap();
+
+    let pdf = b"%PDF-1.4 tagihan bulan ini".repeat(500);
+    let up = device.client.upload(pdf.clone(), MediaType::Document, UploadOptions::default()).await.unwrap();
+    let options = DocumentOptions {
+        file_name: Some("tagihan.pdf".into()),
+        mimetype: Some("application/pdf".into()),
+        ..Default::default()
+    };
+    device.client.send_message(to, document_message(up, options)).await.unwrap();
+
+    let got = wait_received(&sim, "628222000002", 2).await;
+    assert_eq!(got[0].kind, "image");
+    assert_eq!(got[0].caption.as_deref(), Some("Gangguan ODP-12"));
+    assert_eq!(got[0].mimetype.as_deref(), Some("image/png"));
+    assert_eq!(got[0].sha256.as_deref(), Some(hex::encode(Sha256::digest(&image)).as_str()));
+    assert_eq!(got[1].kind, "document");
+    assert_eq!(got[1].filename.as_deref(), Some("tagihan.pdf"));
+    assert_eq!(got[1].mimetype.as_deref(), Some("application/pdf"));
+    assert_eq!(got[1].sha256.as_deref(), Some(hex::encode(Sha256::digest(&pdf)).as_str()));
+    device.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_text_and_receipts() {
+    use whatsapp_rust::types::presence::ReceiptType;
+
+    let sim = Sim::new();
+    let dir = tempfile::tempdir().unwrap();
+    sim.add_contacts(&["628222000002".to_owned()]);
+    let mut device = linked(&sim, dir.path(), "628111000001").await;
+
+    sim.inbound("628222000002", "628111000001", "Internet saya mati", "Budi").await.unwrap();
+    let (text, push_name, sender) = device
+        .wait(10, "the inbound message", |e| match e {
+            Event::Messages(batch) => batch.messages.first().map(|m| {
+                (m.message.conversation.clone(), m.info.push_name.clone(), m.info.source.sender.user.to_string())
+            }),
+            _ => None,
+        })
+        .await;
+    assert_eq!(text.as_deref(), Some("Internet saya mati"));
+    assert_eq!(push_name, "Budi");
+    assert_eq!(sender, "628222000002");
+
+    let sent = device.client.send_text(whatsapp_rust::Jid::pn("628222000002"), "Kami cek").await.unwrap();
+    wait_received(&sim, "628222000002", 1).await;
+    for (kind, expected) in [("delivered", ReceiptType::Delivered), ("read", ReceiptType::Read)] {
+        sim.receipt(&sent.message_id, kind).unwrap();
+        let (ids, got) = device
+            .wait(10, kind, |e| match e {
+                Event::Receipt(r) => Some((r.message_ids.clone(), r.r#type.clone())),
+                _ => None,
+            })
+            .await;
+        assert_eq!(ids.iter().map(|i| i.to_string()).collect::<Vec<_>>(), vec![sent.message_id.clone()]);
+        assert_eq!(got, expected);
+    }
+    device.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_whatsapp_checks() {
+    let sim = Sim::new();
+    let dir = tempfile::tempdir().unwrap();
+    sim.add_contacts(&["628222000002".to_owned()]);
+    let mut device = linked(&sim, dir.path(), "628111000001").await;
+    let results = device
+        .client
+        .contacts()
+        .is_on_whatsapp(&[whatsapp_rust::Jid::pn("628222000002"), whatsapp_rust::Jid::pn("628999000009")])
+        .await
+        .unwrap();
+    let registered: Vec<(String, bool)> = results.iter().map(|r| (r.jid.user.to_string(), r.is_registered)).collect();
+    assert!(registered.contains(&("628222000002".into(), true)), "{registered:?}");
+    assert!(registered.contains(&("628999000009".into(), false)), "{registered:?}");
+    device.stop().await;
 }
