@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod conn;
+pub mod faults;
 pub mod media;
 pub mod messages;
 pub mod phone;
@@ -28,7 +29,8 @@ use rand::{RngExt, distr::Alphanumeric};
 use tokio::sync::mpsc;
 use wacore::libsignal::protocol::{KeyPair, PrivateKey};
 
-pub use state::Received;
+pub use faults::Fault;
+pub use state::{Login, Received};
 pub use transport::{InProcessTransportFactory, SimHttpClient};
 
 /// A running simulator. Cheap to clone; all clones share one world.
@@ -159,6 +161,11 @@ impl Sim {
     pub fn receipt(&self, message_id: &str, kind: &str) -> anyhow::Result<()> {
         anyhow::ensure!(kind == "delivered" || kind == "read", "receipt type must be delivered or read");
         messages::receipt(self, message_id, kind)
+    }
+
+    /// Injects a fault for `phone` (see [`Fault`]).
+    pub fn fault(&self, phone: &str, fault: Fault) {
+        faults::apply(self, phone, fault)
     }
 
     /// Every successful login so far.

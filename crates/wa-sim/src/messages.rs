@@ -86,7 +86,7 @@ pub async fn from_client(sim: &Sim, conn: &Conn, peer: &Peer, node: Node) -> any
         sim.world().received.push(received);
     }
     let faults = sim.world().faults.get(phone).cloned().unwrap_or_default();
-    if faults.withhold_acks {
+    if faults.withhold_acks_until.is_some_and(|t| t > std::time::Instant::now()) {
         return Ok(());
     }
     let ack = NodeBuilder::new("ack")

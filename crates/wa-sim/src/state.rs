@@ -130,7 +130,7 @@ pub struct Received {
 pub struct Faults {
     pub refuse_until: Option<Instant>,
     pub banned_until: Option<Instant>,
-    pub withhold_acks: bool,
+    pub withhold_acks_until: Option<Instant>,
     pub ack_delay: Option<std::time::Duration>,
 }
 

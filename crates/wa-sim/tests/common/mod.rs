@@ -56,15 +56,17 @@ impl Device {
     }
 
     /// The first event `pick` accepts, within `secs` seconds.
-    pub async fn wait<T>(&mut self, secs: u64, what: &str, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
+    pub async fn wait<T>(&mut self, secs: u64, what: &str, pick: impl FnMut(&Event) -> Option<T>) -> T {
+        self.try_wait(secs, pick).await.unwrap_or_else(|| panic!("timed out waiting for {what}"))
+    }
+
+    /// Like [`wait`](Self::wait), `None` when nothing fitting came in time.
+    pub async fn try_wait<T>(&mut self, secs: u64, mut pick: impl FnMut(&Event) -> Option<T>) -> Option<T> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
         loop {
-            let event = tokio::time::timeout_at(deadline, self.events.recv())
-                .await
-                .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-                .expect("event stream ended");
+            let event = tokio::time::timeout_at(deadline, self.events.recv()).await.ok()?.expect("event stream ended");
             if let Some(found) = pick(&event) {
-                return found;
+                return Some(found);
             }
         }
     }
