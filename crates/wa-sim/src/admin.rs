@@ -1,2 +1,218 @@
-//! The HTTP side of a stand-alone simulator: WebSocket `/ws/chat` for clients
-//! and the admin API for tests (see README.md).
+//! The HTTP side of a stand-alone simulator, all on one port: WebSocket
+//! `/ws/chat` for clients, the media host's upload and download paths, and the
+//! admin API that tests and tools drive (names are a contract; see README.md).
+
+use std::net::SocketAddr;
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{
+        Query, State,
+        ws::{Message, WebSocket, WebSocketUpgrade},
+    },
+    http::{Method, StatusCode, Uri},
+    response::{IntoResponse, Response},
+    routing::{any, get, post},
+};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tracing::info;
+
+use crate::{Fault, Sim};
+
+/// Serves `sim` on `listener` until the process ends.
+pub async fn serve(sim: Sim, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    axum::serve(listener, router(sim)).await
+}
+
+pub fn router(sim: Sim) -> Router {
+    Router::new()
+        .route("/ws/chat", get(websocket))
+        .route("/admin/scan", post(scan))
+        .route("/admin/pair-code", post(pair_code))
+        .route("/admin/contacts", post(contacts))
+        .route("/admin/messages", get(messages))
+        .route("/admin/inbound", post(inbound))
+        .route("/admin/receipts", post(receipts))
+        .route("/admin/fault", post(fault))
+        .route("/admin/devices", get(devices))
+        .route("/admin/logins", get(logins))
+        .route("/mms/{*rest}", any(media))
+        .route("/v/{*rest}", any(media))
+        .with_state(sim)
+}
+
+struct AdminError(StatusCode, String);
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let code = if self.0 == StatusCode::NOT_FOUND { "not_found" } else { "bad_request" };
+        (self.0, Json(json!({"error": {"code": code, "message": self.1}}))).into_response()
+    }
+}
+
+fn bad(e: impl std::fmt::Display) -> AdminError {
+    AdminError(StatusCode::BAD_REQUEST, format!("{e:#}"))
+}
+
+fn digits(phone: &str) -> Result<String, AdminError> {
+    let d: String = phone.chars().filter(char::is_ascii_digit).collect();
+    if d.len() < 6 || d.len() > 15 {
+        return Err(bad(format!("not a phone number: {phone:?}")));
+    }
+    Ok(d)
+}
+
+async fn websocket(State(sim): State<Sim>, ws: WebSocketUpgrade) -> Response {
+    ws.on_upgrade(move |socket| pump(sim, socket))
+}
+
+/// Carries bytes between a WebSocket and a simulator connection.
+async fn pump(sim: Sim, socket: WebSocket) {
+    let (to_server, mut from_server) = sim.accept();
+    let (mut sink, mut stream) = socket.split();
+    loop {
+        tokio::select! {
+            incoming = stream.next() => match incoming {
+                Some(Ok(Message::Binary(bytes))) => {
+                    if to_server.send(bytes).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Text(_))) => {}
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+            },
+            outgoing = from_server.recv() => match outgoing {
+                Some(bytes) => {
+                    if sink.send(Message::Binary(bytes)).await.is_err() {
+                        break;
+                    }
+                }
+                None => {
+                    let _ = sink.send(Message::Close(None)).await;
+                    break;
+                }
+            },
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ScanBody {
+    qr: String,
+    phone: Option<String>,
+}
+
+async fn scan(State(sim): State<Sim>, Json(body): Json<ScanBody>) -> Result<Json<Value>, AdminError> {
+    let phone = match body.phone {
+        Some(p) => digits(&p)?,
+        None => format!("6281{:09}", rand::random::<u32>() % 1_000_000_000),
+    };
+    sim.scan(&body.qr, &phone).await.map_err(|e| AdminError(StatusCode::NOT_FOUND, format!("{e:#}")))?;
+    Ok(Json(json!({"phone": phone})))
+}
+
+#[derive(Deserialize)]
+struct PairCodeBody {
+    phone: String,
+    code: String,
+}
+
+async fn pair_code(State(sim): State<Sim>, Json(body): Json<PairCodeBody>) -> Result<Json<Value>, AdminError> {
+    let phone = digits(&body.phone)?;
+    sim.enter_pair_code(&phone, &body.code).await.map_err(|e| AdminError(StatusCode::NOT_FOUND, format!("{e:#}")))?;
+    Ok(Json(json!({"phone": phone})))
+}
+
+#[derive(Deserialize)]
+struct ContactsBody {
+    phones: Vec<String>,
+}
+
+async fn contacts(State(sim): State<Sim>, Json(body): Json<ContactsBody>) -> Result<Json<Value>, AdminError> {
+    let phones = body.phones.iter().map(|p| digits(p)).collect::<Result<Vec<_>, _>>()?;
+    sim.add_contacts(&phones);
+    Ok(Json(json!({"added": phones.len()})))
+}
+
+#[derive(Deserialize)]
+struct MessagesQuery {
+    to: Option<String>,
+}
+
+async fn messages(State(sim): State<Sim>, Query(q): Query<MessagesQuery>) -> Result<Json<Value>, AdminError> {
+    let to = q.to.as_deref().map(digits).transpose()?;
+    Ok(Json(json!(sim.received(to.as_deref()))))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InboundBody {
+    from: String,
+    to: String,
+    text: String,
+    push_name: Option<String>,
+}
+
+async fn inbound(State(sim): State<Sim>, Json(body): Json<InboundBody>) -> Result<Json<Value>, AdminError> {
+    let (from, to) = (digits(&body.from)?, digits(&body.to)?);
+    let push_name = body.push_name.unwrap_or_else(|| format!("Contact {from}"));
+    let id = sim.inbound(&from, &to, &body.text, &push_name).await.map_err(bad)?;
+    Ok(Json(json!({"id": id})))
+}
+
+#[derive(Deserialize)]
+struct ReceiptBody {
+    message_id: String,
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+async fn receipts(State(sim): State<Sim>, Json(body): Json<ReceiptBody>) -> Result<Json<Value>, AdminError> {
+    sim.receipt(&body.message_id, &body.kind).map_err(bad)?;
+    Ok(Json(json!({"ok": true})))
+}
+
+#[derive(Deserialize)]
+struct FaultBody {
+    phone: String,
+    kind: String,
+    seconds: Option<u64>,
+}
+
+async fn fault(State(sim): State<Sim>, Json(body): Json<FaultBody>) -> Result<Json<Value>, AdminError> {
+    let phone = digits(&body.phone)?;
+    sim.fault(&phone, Fault::parse(&body.kind, body.seconds).map_err(bad)?);
+    Ok(Json(json!({"ok": true})))
+}
+
+async fn devices(State(sim): State<Sim>) -> Json<Value> {
+    let list: Vec<Value> = sim
+        .devices()
+        .into_iter()
+        .map(|(phone, device, connected)| json!({"phone": phone, "device": device, "connected": connected}))
+        .collect();
+    Json(json!(list))
+}
+
+async fn logins(State(sim): State<Sim>) -> Json<Value> {
+    Json(json!(sim.logins()))
+}
+
+async fn media(State(sim): State<Sim>, method: Method, uri: Uri, body: Bytes) -> Response {
+    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    let body = (method == Method::POST).then_some(&body[..]);
+    let (status, bytes) = crate::media::http(&sim, method.as_str(), path, body);
+    (StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), bytes).into_response()
+}
+
+/// Binds `listen` and serves in the background; returns the bound address.
+pub async fn spawn(sim: Sim, listen: SocketAddr) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    info!(%addr, "wa-sim listening");
+    tokio::spawn(serve(sim, listener));
+    Ok(addr)
+}

@@ -31,7 +31,7 @@ use wacore::libsignal::protocol::{KeyPair, PrivateKey};
 
 pub use faults::Fault;
 pub use state::{Login, Received};
-pub use transport::{InProcessTransportFactory, SimHttpClient};
+pub use transport::{InProcessTransportFactory, RemoteHttpClient, SimHttpClient};
 
 /// A running simulator. Cheap to clone; all clones share one world.
 #[derive(Clone)]
@@ -137,6 +137,11 @@ impl Sim {
     /// The phone of `phone` scans `qr` (and that number is on WhatsApp from now on).
     pub async fn scan(&self, qr: &str, phone: &str) -> anyhow::Result<()> {
         phone::scan(self, qr, phone).await
+    }
+
+    /// The phone of `phone` enters the pairing `code` a device displays.
+    pub async fn enter_pair_code(&self, phone: &str, code: &str) -> anyhow::Result<()> {
+        phone::enter_pair_code(self, phone, code).await
     }
 
     /// These numbers are on WhatsApp.

@@ -233,6 +233,11 @@ pub fn unlink(sim: &Sim, phone: &str, device: u16, notify: bool) {
     }
 }
 
+/// The phone enters a pairing code: not simulated yet.
+pub async fn enter_pair_code(_sim: &Sim, _phone: &str, _code: &str) -> anyhow::Result<()> {
+    anyhow::bail!("pairing-code linking is not simulated yet")
+}
+
 /// Pairing-code linking, companion side: not simulated yet.
 pub fn companion_hello(_sim: &Sim, _conn: &Conn, node: &Node) -> anyhow::Result<Node> {
     Ok(iq_error(node, 501, "feature-not-implemented"))

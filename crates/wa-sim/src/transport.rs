@@ -87,3 +87,39 @@ impl HttpClient for SimHttpClient {
         Ok(HttpResponse { status_code, body })
     }
 }
+
+/// Sends requests for the simulator's media host to a stand-alone `wa-sim`
+/// process at `base` (e.g. `http://127.0.0.1:7080`); anything else is refused.
+#[derive(Clone)]
+pub struct RemoteHttpClient {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl RemoteHttpClient {
+    pub fn new(base: impl Into<String>) -> Self {
+        Self { base: base.into().trim_end_matches('/').to_owned(), http: reqwest::Client::new() }
+    }
+}
+
+#[async_trait]
+impl HttpClient for RemoteHttpClient {
+    async fn execute(&self, request: HttpRequest) -> anyhow::Result<HttpResponse> {
+        let rest = request
+            .url
+            .strip_prefix("https://")
+            .and_then(|r| r.strip_prefix(MEDIA_HOST))
+            .ok_or_else(|| anyhow::anyhow!("wa-sim only serves {MEDIA_HOST}, not {}", request.url))?;
+        let method = reqwest::Method::from_bytes(request.method.as_bytes())?;
+        let mut builder = self.http.request(method, format!("{}{rest}", self.base));
+        for (k, v) in &request.headers {
+            builder = builder.header(k, v);
+        }
+        if let Some(body) = request.body {
+            builder = builder.body(body);
+        }
+        let response = builder.send().await?;
+        let status_code = response.status().as_u16();
+        Ok(HttpResponse { status_code, body: response.bytes().await?.to_vec() })
+    }
+}

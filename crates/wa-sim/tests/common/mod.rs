@@ -31,13 +31,28 @@ pub struct Device {
 
 impl Device {
     pub async fn start(sim: &Sim, store: PathBuf) -> Device {
+        Self::start_with(sim.transport_factory(), sim.http_client(), store).await
+    }
+
+    /// A client of a stand-alone simulator at `addr`, over a real WebSocket.
+    pub async fn start_remote(addr: std::net::SocketAddr, store: PathBuf) -> Device {
+        let factory =
+            whatsapp_rust::transport::TokioWebSocketTransportFactory::new().with_url(format!("ws://{addr}/ws/chat"));
+        Self::start_with(factory, wa_sim::RemoteHttpClient::new(format!("http://{addr}")), store).await
+    }
+
+    pub async fn start_with(
+        factory: impl whatsapp_rust::transport::TransportFactory + 'static,
+        http: impl whatsapp_rust::http::HttpClient + 'static,
+        store: PathBuf,
+    ) -> Device {
         init_logs();
         let backend = SqliteStore::new(store.to_str().unwrap()).await.expect("store");
         let (tx, events) = mpsc::unbounded_channel();
         let bot = Bot::builder()
             .with_backend(backend)
-            .with_transport_factory(sim.transport_factory())
-            .with_http_client(sim.http_client())
+            .with_transport_factory(factory)
+            .with_http_client(http)
             .with_runtime(TokioRuntime)
             .with_version(VERSION)
             .skip_history_sync()
