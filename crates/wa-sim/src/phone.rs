@@ -233,12 +233,190 @@ pub fn unlink(sim: &Sim, phone: &str, device: u16, notify: bool) {
     }
 }
 
-/// The phone enters a pairing code: not simulated yet.
-pub async fn enter_pair_code(_sim: &Sim, _phone: &str, _code: &str) -> anyhow::Result<()> {
-    anyhow::bail!("pairing-code linking is not simulated yet")
+fn child_bytes(node: &Node, tag: &str) -> Option<Vec<u8>> {
+    match &node.get_optional_child(tag)?.content {
+        Some(NodeContent::Bytes(b)) => Some(b.clone()),
+        _ => None,
+    }
 }
 
-/// Pairing-code linking, companion side: not simulated yet.
-pub fn companion_hello(_sim: &Sim, _conn: &Conn, node: &Node) -> anyhow::Result<Node> {
-    Ok(iq_error(node, 501, "feature-not-implemented"))
+/// `<iq xmlns="md"><link_code_companion_reg stage=...>`: a device asks to link
+/// by pairing code (`companion_hello`), or finishes after the code was entered
+/// (`companion_finish`).
+pub fn companion_hello(sim: &Sim, conn: &Conn, node: &Node) -> anyhow::Result<Node> {
+    let Some(reg) = node.get_optional_child("link_code_companion_reg") else {
+        return Ok(iq_error(node, 400, "bad-request"));
+    };
+    let mut attrs = reg.attrs();
+    let stage = attrs.optional_string("stage").map(|s| s.into_owned()).unwrap_or_default();
+    let Some(phone) = attrs.optional_jid("jid").map(|j| j.user.to_string()) else {
+        return Ok(iq_error(node, 400, "bad-request"));
+    };
+    match stage.as_str() {
+        "companion_hello" => {
+            let (Some(wrapped), Some(noise)) = (
+                child_bytes(reg, "link_code_pairing_wrapped_companion_ephemeral_pub"),
+                child_bytes(reg, "companion_server_auth_key_pub"),
+            ) else {
+                return Ok(iq_error(node, 400, "bad-request"));
+            };
+            let Ok(noise_public) = <[u8; 32]>::try_from(noise) else {
+                return Ok(iq_error(node, 400, "bad-request"));
+            };
+            let reference = crate::random_token(32).into_bytes();
+            sim.world().pending_codes.insert(
+                phone,
+                crate::state::PendingCode {
+                    conn: conn.clone(),
+                    wrapped_companion_ephemeral: wrapped,
+                    noise_public,
+                    reference: reference.clone(),
+                    entered: None,
+                },
+            );
+            Ok(crate::conn::iq_result(node)
+                .children([NodeBuilder::new("link_code_companion_reg")
+                    .children([NodeBuilder::new("link_code_pairing_ref").bytes(reference).build()])
+                    .build()])
+                .build())
+        }
+        "companion_finish" => {
+            let taken = sim
+                .world()
+                .pending_codes
+                .get_mut(&phone)
+                .and_then(|p| Some((p.conn.clone(), p.noise_public, p.entered.take()?)));
+            let Some((code_conn, noise_public, entered)) = taken else {
+                return Ok(iq_error(node, 404, "item-not-found"));
+            };
+            let outcome = finish_code(reg, &entered);
+            let reply = match &outcome {
+                Ok(_) => {
+                    sim.world().pending_codes.remove(&phone);
+                    crate::conn::iq_result(node).build()
+                }
+                // The device may take another attempt with the same code.
+                Err(_) => iq_error(node, 400, "bad-request"),
+            };
+            let sim = sim.clone();
+            tokio::spawn(async move {
+                let result = match outcome {
+                    Ok((identity_public, adv_secret)) => {
+                        send_pair_success(&sim, &code_conn, &phone, noise_public, identity_public, &adv_secret).await
+                    }
+                    Err(e) => Err(e),
+                };
+                let _ = entered.done.send(result);
+            });
+            Ok(reply)
+        }
+        _ => Ok(iq_error(node, 400, "bad-request")),
+    }
+}
+
+/// Opens the companion's key bundle: `(companion identity key, ADV secret)`.
+/// Fails when the code entered was not the code the device showed.
+fn finish_code(reg: &Node, entered: &crate::state::EnteredCode) -> anyhow::Result<([u8; 32], Vec<u8>)> {
+    use wacore::libsignal::protocol::PublicKey;
+    let wrapped = child_bytes(reg, "link_code_pairing_wrapped_key_bundle").context("no key bundle")?;
+    anyhow::ensure!(wrapped.len() > 32 + 12 + 16, "key bundle too short");
+    let companion_ephemeral = PublicKey::from_djb_public_key_bytes(&entered.companion_ephemeral)?;
+    let ephemeral_shared = entered.primary_ephemeral.private_key.calculate_agreement(&companion_ephemeral)?;
+    let mut key = [0u8; 32];
+    wacore::crypto::hkdf_sha256_into(
+        &ephemeral_shared,
+        Some(&wrapped[..32]),
+        b"link_code_pairing_key_bundle_encryption_key",
+        &mut key,
+    )
+    .map_err(|_| anyhow!("hkdf"))?;
+    let iv: [u8; 12] = wrapped[32..44].try_into()?;
+    let mut bundle = Vec::new();
+    wacore::libsignal::crypto::aes_256_gcm_decrypt(&key, &iv, b"", &wrapped[44..], &mut bundle)
+        .map_err(|_| anyhow!("the code entered is not the code the device shows"))?;
+    anyhow::ensure!(bundle.len() == 96, "key bundle of the wrong size");
+    let companion_identity: [u8; 32] = bundle[..32].try_into()?;
+    anyhow::ensure!(
+        child_bytes(reg, "companion_identity_public").as_deref() == Some(&companion_identity[..]),
+        "companion identity does not match its key bundle"
+    );
+    Ok((companion_identity, bundle_adv_secret(entered, &ephemeral_shared, &companion_identity, &bundle[64..])?))
+}
+
+fn bundle_adv_secret(
+    entered: &crate::state::EnteredCode,
+    ephemeral_shared: &[u8],
+    companion_identity: &[u8; 32],
+    random: &[u8],
+) -> anyhow::Result<Vec<u8>> {
+    let identity_shared = entered
+        .primary_identity
+        .private_key
+        .calculate_agreement(&wacore::libsignal::protocol::PublicKey::from_djb_public_key_bytes(companion_identity)?)?;
+    let combined = [ephemeral_shared, &identity_shared[..], random].concat();
+    let mut secret = [0u8; 32];
+    wacore::crypto::hkdf_sha256_into(&combined, None, b"adv_secret", &mut secret).map_err(|_| anyhow!("hkdf"))?;
+    Ok(secret.to_vec())
+}
+
+/// The phone's user types `code` for `phone`: the device that asked gets
+/// `primary_hello`, answers with its key bundle, and is linked. Returns once
+/// the device is signed in, or with an error for a wrong or stale code.
+pub async fn enter_pair_code(sim: &Sim, phone: &str, code: &str) -> anyhow::Result<()> {
+    use wacore::pair_code::PairCodeUtils;
+    anyhow::ensure!(PairCodeUtils::validate_code(code), "a pairing code is 8 characters of Crockford base32");
+    let (conn, wrapped, reference) = {
+        let world = sim.world();
+        let pending =
+            world.pending_codes.get(phone).ok_or_else(|| anyhow!("no device is waiting for a code for {phone}"))?;
+        (pending.conn.clone(), pending.wrapped_companion_ephemeral.clone(), pending.reference.clone())
+    };
+    let party = sim.world().account_mut(phone).party.clone();
+    let primary_identity = party.lock().await.identity_as_key_pair();
+    let primary_ephemeral = wacore::libsignal::protocol::KeyPair::generate(&mut rand::rng());
+    let primary_public: [u8; 32] = primary_ephemeral.public_key.public_key_bytes().try_into()?;
+    let code_owned = code.to_uppercase();
+    // Two PBKDF2 derivations of 131,072 rounds: off the async threads.
+    let (companion_ephemeral, wrapped_primary) = tokio::task::spawn_blocking(move || {
+        let companion = PairCodeUtils::decrypt_primary_ephemeral_pub(&wrapped, &code_owned);
+        (companion, PairCodeUtils::encrypt_ephemeral_pub(&primary_public, &code_owned))
+    })
+    .await?;
+    let companion_ephemeral = companion_ephemeral.map_err(|e| anyhow!("{e}"))?;
+    let (done, outcome) = tokio::sync::oneshot::channel();
+    {
+        let mut world = sim.world();
+        let pending = world.pending_codes.get_mut(phone).ok_or_else(|| anyhow!("the device went away"))?;
+        pending.entered = Some(crate::state::EnteredCode {
+            primary_ephemeral,
+            primary_identity: primary_identity.clone(),
+            companion_ephemeral,
+            done,
+        });
+    }
+    conn.send(
+        NodeBuilder::new("notification")
+            .attr("from", Jid::new("", wacore_binary::Server::Pn))
+            .attr("type", "link_code_companion_reg")
+            .attr("id", sim.next_stanza_id())
+            .attr("t", now_secs().to_string())
+            .children([NodeBuilder::new("link_code_companion_reg")
+                .attr("stage", "primary_hello")
+                .children([
+                    NodeBuilder::new("link_code_pairing_wrapped_primary_ephemeral_pub")
+                        .bytes(wrapped_primary.to_vec())
+                        .build(),
+                    NodeBuilder::new("primary_identity_pub")
+                        .bytes(primary_identity.public_key.public_key_bytes().to_vec())
+                        .build(),
+                    NodeBuilder::new("link_code_pairing_ref").bytes(reference).build(),
+                ])
+                .build()])
+            .build(),
+    );
+    match tokio::time::timeout(std::time::Duration::from_secs(30), outcome).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(anyhow!("the device went away")),
+        Err(_) => Err(anyhow!("the device did not answer the code")),
+    }
 }

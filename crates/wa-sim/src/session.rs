@@ -137,7 +137,8 @@ async fn iq(sim: &Sim, conn: &Conn, peer: &Peer, node: Node) -> anyhow::Result<(
     let child = child_tag(&node).unwrap_or_default().to_owned();
     debug!(%xmlns, %kind, %child, "iq");
     let reply = match (xmlns.as_str(), kind.as_str(), child.as_str()) {
-        ("urn:xmpp:ping", _, _) | (_, "get", "ping") => iq_result(&node).build(),
+        // Keepalive (`w:p`) and XMPP pings.
+        ("urn:xmpp:ping" | "w:p", _, _) | (_, "get", "ping") => iq_result(&node).build(),
         ("passive", "set", _) => {
             conn.send(iq_result(&node).build());
             if child == "active" {

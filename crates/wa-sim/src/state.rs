@@ -134,8 +134,29 @@ pub struct Faults {
     pub ack_delay: Option<std::time::Duration>,
 }
 
+/// A device that asked to link by pairing code (`companion_hello`), waiting
+/// for the phone's user to enter the code.
+pub struct PendingCode {
+    pub conn: Conn,
+    pub wrapped_companion_ephemeral: Vec<u8>,
+    pub noise_public: [u8; 32],
+    pub reference: Vec<u8>,
+    /// Once the code was entered: the phone's ephemeral key, the companion's
+    /// ephemeral key as the entered code unwraps it, and who waits for the outcome.
+    pub entered: Option<EnteredCode>,
+}
+
+pub struct EnteredCode {
+    pub primary_ephemeral: wacore::libsignal::protocol::KeyPair,
+    pub primary_identity: wacore::libsignal::protocol::KeyPair,
+    pub companion_ephemeral: [u8; 32],
+    pub done: tokio::sync::oneshot::Sender<anyhow::Result<()>>,
+}
+
 #[derive(Default)]
 pub struct World {
+    /// By phone number.
+    pub pending_codes: HashMap<String, PendingCode>,
     pub accounts: HashMap<String, Account>,
     pub pending_links: HashMap<String, PendingLink>,
     /// By the request id of the pair-success IQ.
@@ -167,6 +188,7 @@ impl World {
     /// Forgets a connection wherever it is registered.
     pub fn drop_conn(&mut self, conn_id: u64) {
         self.pending_links.retain(|_, p| p.conn.id != conn_id);
+        self.pending_codes.retain(|_, p| p.conn.id != conn_id);
         for account in self.accounts.values_mut() {
             for device in account.devices.values_mut() {
                 if device.conn.as_ref().is_some_and(|c| c.id == conn_id) {

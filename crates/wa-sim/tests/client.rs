@@ -184,3 +184,37 @@ async fn on_whatsapp_checks() {
     assert!(registered.contains(&("628999000009".into(), false)), "{registered:?}");
     device.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pairing_code_linking() {
+    use whatsapp_rust::pair_code::PairCodeOptions;
+
+    let sim = Sim::new();
+    let dir = tempfile::tempdir().unwrap();
+    let options = |phone: &str| PairCodeOptions { phone_number: phone.into(), ..Default::default() };
+
+    // A wrong code does not link (and the client gives up on that code).
+    let mut first = Device::start(&sim, dir.path().join("a.db")).await;
+    first.qr().await; // connected and waiting to be linked
+    let code = first.client.pair_with_code(options("628111000009")).await.unwrap();
+    let wrong = if code.starts_with('A') { "BBBBBBBB" } else { "AAAAAAAA" };
+    assert!(sim.enter_pair_code("628111000009", wrong).await.is_err(), "a wrong code must not link");
+    assert!(sim.devices().is_empty());
+    first.stop().await;
+
+    let mut device = Device::start(&sim, dir.path().join("b.db")).await;
+    device.qr().await;
+    let code = device.client.pair_with_code(options("628111000001")).await.unwrap();
+    assert_eq!(code.len(), 8);
+    sim.enter_pair_code("628111000001", &code).await.unwrap();
+    let paired = device
+        .wait(30, "PairSuccess", |e| match e {
+            Event::PairSuccess(p) => Some(p.id.user.to_string()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(paired, "628111000001");
+    device.connected().await;
+    assert_eq!(sim.devices(), vec![("628111000001".to_owned(), 1, true)]);
+    device.stop().await;
+}
