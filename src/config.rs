@@ -24,7 +24,46 @@ pub struct Config {
     pub storage: StorageConfig,
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
+    pub whatsapp: WhatsappConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WhatsappConfig {
+    /// Empty: WhatsApp itself. Anything else is only for a build with the
+    /// `insecure-simulator` feature, and then only a loopback `ws://` address
+    /// (a local wa-sim).
+    pub server_url: String,
+}
+
+/// Whether this binary was built to talk to a simulator (certificate check off).
+pub const SIMULATOR_BUILD: bool = cfg!(feature = "insecure-simulator");
+
+/// `whatsapp.server_url` is allowed only in a simulator build, and there only on
+/// a loopback address, so a build that does not verify WhatsApp's certificate
+/// can never be pointed at a host on the network.
+pub fn check_server_url(url: &str, simulator_build: bool) -> Result<(), String> {
+    if url.is_empty() {
+        return Ok(());
+    }
+    if !simulator_build {
+        return Err("whatsapp.server_url is only for a build with --features insecure-simulator; leave it empty".into());
+    }
+    let parsed = url::Url::parse(url).map_err(|e| format!("whatsapp.server_url is not a URL: {e}"))?;
+    if !matches!(parsed.scheme(), "ws" | "wss") {
+        return Err("whatsapp.server_url must be a ws:// or wss:// URL".into());
+    }
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    if !loopback {
+        return Err("whatsapp.server_url must be a loopback address (127.0.0.0/8, [::1] or localhost)".into());
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -204,6 +243,7 @@ impl Config {
         if !url.is_empty() && !known {
             return invalid("database.url must be empty, sqlite:... or mysql://...");
         }
+        check_server_url(&self.whatsapp.server_url, SIMULATOR_BUILD).map_err(ConfigError::Invalid)?;
         if self.server.max_body_bytes < 1024 {
             return invalid("server.max_body_bytes must be at least 1024");
         }
@@ -248,6 +288,32 @@ mod tests {
         config.database.url = Secret::new("mysql://root:hunter2@db/wagate");
         let shown = format!("{config:?}");
         assert!(!shown.contains("a-very-secret") && !shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn server_url_only_in_a_simulator_build_and_only_on_loopback() {
+        assert!(check_server_url("", false).is_ok());
+        assert!(check_server_url("", true).is_ok());
+        assert!(
+            check_server_url("ws://127.0.0.1:7080/ws/chat", false).is_err(),
+            "a default build refuses any server_url"
+        );
+        for ok in
+            ["ws://127.0.0.1:7080/ws/chat", "ws://127.5.6.7:1/ws/chat", "ws://[::1]:7080/ws/chat", "ws://localhost:9/x"]
+        {
+            assert!(check_server_url(ok, true).is_ok(), "{ok}");
+        }
+        for bad in [
+            "wss://web.whatsapp.com/ws/chat",
+            "ws://10.0.0.5:7080/ws/chat",
+            "ws://192.168.1.10/ws/chat",
+            "ws://0.0.0.0:7080/ws/chat",
+            "ws://localhost.evil.example/ws/chat",
+            "http://127.0.0.1:7080/",
+            "not a url",
+        ] {
+            assert!(check_server_url(bad, true).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -44,13 +44,14 @@ async fn text_reaches_the_contact() {
     let mut device = linked(&sim, dir.path(), "628111000001").await;
     let to = whatsapp_rust::Jid::pn("628222000002");
     let sent = device.client.send_text(to, "Halo dari wagate").await.unwrap();
-    let ack = device
+    let id = sent.message_id.clone();
+    let class = device
         .wait(10, "the server ack", |e| match e {
-            Event::ServerAck(a) => Some(a.id.clone()),
+            Event::ServerAck(a) if a.id == id => Some(a.class.clone()),
             _ => None,
         })
         .await;
-    assert_eq!(ack, sent.message_id);
+    assert_eq!(class.as_deref(), Some("message"));
     let received = wait_received(&sim, "628222000002", 1).await;
     assert_eq!(received[0].id, sent.message_id);
     assert_eq!(received[0].kind, "text");
