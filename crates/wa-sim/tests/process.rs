@@ -115,6 +115,34 @@ async fn the_binary_over_a_real_websocket() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pairing_code_and_ban_over_a_real_websocket() {
+    use whatsapp_rust::pair_code::PairCodeOptions;
+
+    let dir = tempfile::tempdir().unwrap();
+    let sim = SimProcess::start(&dir.path().join("sim")).await;
+    let mut device = Device::start_remote(sim.addr, dir.path().join("a.db")).await;
+    device.qr().await;
+    let options = PairCodeOptions { phone_number: "628333000003".into(), ..Default::default() };
+    let code = device.client.pair_with_code(options).await.unwrap();
+    let (status, body) =
+        sim.admin("POST", "/admin/pair-code", Some(json!({"phone": "628333000003", "code": code}))).await;
+    assert_eq!(status, 200, "{body}");
+    device.connected().await;
+
+    let (status, _) =
+        sim.admin("POST", "/admin/fault", Some(json!({"phone": "628333000003", "kind": "ban", "seconds": 600}))).await;
+    assert_eq!(status, 200);
+    let expire = device
+        .wait(15, "TemporaryBan", |e| match e {
+            Event::TemporaryBan(b) => Some(b.expire.num_seconds()),
+            _ => None,
+        })
+        .await;
+    assert!(expire > 500 && expire <= 600, "{expire}");
+    device.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_api_refuses_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     let sim = SimProcess::start(&dir.path().join("sim")).await;
@@ -126,6 +154,8 @@ async fn the_admin_api_refuses_bad_input() {
         ("POST", "/admin/receipts", json!({"message_id": "nope", "type": "read"})),
         ("POST", "/admin/receipts", json!({"message_id": "nope", "type": "seen"})),
         ("POST", "/admin/inbound", json!({"from": "628222000002", "to": "628111000001", "text": "x"})),
+        ("POST", "/admin/pair-code", json!({"phone": "628111000001", "code": "ABCDEFGH"})),
+        ("POST", "/admin/pair-code", json!({"phone": "628111000001", "code": "short"})),
     ] {
         let (status, resp) = sim.admin(method, path, Some(body.clone())).await;
         assert!((400..500).contains(&status), "{path} {body}: {status}");
