@@ -177,29 +177,41 @@ pub async fn inbound(sim: &Sim, from: &str, to: &str, text: &str, push_name: &st
     anyhow::ensure!(targets.iter().any(|(_, _, c)| c.is_some()), "no linked device of {to} is connected");
     let id = sim.next_message_id();
     let message = wa::Message { conversation: Some(text.to_owned()), ..Default::default() };
-    let plaintext = wacore::messages::MessageUtils::encode_and_pad(&message);
     for (device, keys, conn) in targets {
         let (Some(mut keys), Some(conn)) = (keys, conn) else { continue };
-        let address = protocol_address(&Jid::pn_device(to, device));
-        let (kind, sealed) = {
-            let mut party = party.lock().await;
-            if !party.has_session(&address) {
-                party.start_session(&address, &bundle_from_upload(&mut keys, device)?).await?;
-            }
-            party.encrypt(&address, &plaintext).await?
-        };
-        conn.send(
-            NodeBuilder::new("message")
-                .attr("from", Jid::pn(from))
-                .attr("id", id.clone())
-                .attr("type", "text")
-                .attr("t", now_secs().to_string())
-                .attr("notify", push_name.to_owned())
-                .children([NodeBuilder::new("enc").attr("v", "2").attr("type", kind).bytes(sealed).build()])
-                .build(),
-        );
+        let stanza = sealed_message(&party, from, to, device, &mut keys, id.clone(), &message).await?;
+        conn.send(stanza.attr("notify", push_name.to_owned()).build());
     }
     Ok(id)
+}
+
+/// `message` from `from`'s phone, encrypted by `party` for linked device
+/// `device` of `to` (a session is opened from its uploaded keys the first
+/// time): a `<message>` stanza to which callers may add attributes.
+pub async fn sealed_message(
+    party: &tokio::sync::Mutex<crate::signal::Party>,
+    from: &str,
+    to: &str,
+    device: u16,
+    keys: &mut crate::state::UploadedKeys,
+    id: String,
+    message: &wa::Message,
+) -> anyhow::Result<NodeBuilder> {
+    let plaintext = wacore::messages::MessageUtils::encode_and_pad(message);
+    let address = protocol_address(&Jid::pn_device(to, device));
+    let (kind, sealed) = {
+        let mut party = party.lock().await;
+        if !party.has_session(&address) {
+            party.start_session(&address, &bundle_from_upload(keys, device)?).await?;
+        }
+        party.encrypt(&address, &plaintext).await?
+    };
+    Ok(NodeBuilder::new("message")
+        .attr("from", Jid::pn(from))
+        .attr("id", id)
+        .attr("type", "text")
+        .attr("t", now_secs().to_string())
+        .children([NodeBuilder::new("enc").attr("v", "2").attr("type", kind).bytes(sealed).build()]))
 }
 
 /// The contact that received `message_id` sends a `delivered` or `read` receipt.

@@ -13,7 +13,7 @@ use waproto::whatsapp as wa;
 use crate::{
     Sim,
     conn::iq_error,
-    session::{bundle_from_upload, now_secs, protocol_address, stream_error_node},
+    session::{now_secs, stream_error},
     state::{Conn, Device, PendingSign, UploadedKeys},
 };
 
@@ -31,9 +31,9 @@ pub async fn scan(sim: &Sim, qr: &str, phone: &str) -> anyhow::Result<()> {
     let noise_public: [u8; 32] = decode32(noise).context("QR noise key")?;
     let identity_public: [u8; 32] = decode32(identity).context("QR identity key")?;
     let adv_secret = STANDARD.decode(adv_secret).context("QR ADV secret")?;
-    let link =
+    let conn =
         sim.world().pending_links.get(reference).cloned().ok_or_else(|| anyhow!("no device shows this QR code"))?;
-    send_pair_success(sim, &link.conn, phone, noise_public, identity_public, &adv_secret).await
+    send_pair_success(sim, &conn, phone, noise_public, identity_public, &adv_secret).await
 }
 
 fn decode32(b64: &str) -> anyhow::Result<[u8; 32]> {
@@ -133,11 +133,11 @@ pub fn finish_link(sim: &Sim, conn: &Conn, request_id: &str, sign: &Node) {
     let device_id = pending.device.id;
     {
         let mut world = sim.world();
-        world.pending_links.retain(|_, link| link.conn.id != conn.id);
+        world.pending_links.retain(|_, link| link.id != conn.id);
         world.account_mut(&pending.phone).devices.insert(device_id, pending.device);
     }
     info!(phone = %pending.phone, device = device_id, "device linked");
-    conn.close(Some(stream_error_node("515")));
+    conn.close(Some(stream_error("515")));
 }
 
 /// A linked device uploaded its pre-keys. The first time, the phone opens a
@@ -193,27 +193,9 @@ async fn share_app_state_key(
         }),
         ..Default::default()
     };
-    let plaintext = wacore::messages::MessageUtils::encode_and_pad(&share);
-    let companion = Jid::pn_device(phone, device);
-    let address = protocol_address(&companion);
-    let (kind, sealed) = {
-        let mut party = party.lock().await;
-        if !party.has_session(&address) {
-            let bundle = bundle_from_upload(keys, device)?;
-            party.start_session(&address, &bundle).await?;
-        }
-        party.encrypt(&address, &plaintext).await?
-    };
-    conn.send(
-        NodeBuilder::new("message")
-            .attr("from", Jid::pn(phone))
-            .attr("id", sim.next_message_id())
-            .attr("type", "text")
-            .attr("t", now_secs().to_string())
-            .attr("category", "peer")
-            .children([NodeBuilder::new("enc").attr("v", "2").attr("type", kind).bytes(sealed).build()])
-            .build(),
-    );
+    let stanza =
+        crate::messages::sealed_message(party, phone, phone, device, keys, sim.next_message_id(), &share).await?;
+    conn.send(stanza.attr("category", "peer").build());
     Ok(())
 }
 

@@ -13,7 +13,7 @@ use waproto::whatsapp as wa;
 use crate::{
     Sim,
     conn::{Peer, iq_error, iq_result},
-    state::{Conn, PendingLink, UploadedKeys},
+    state::{Conn, UploadedKeys},
 };
 
 pub fn now_secs() -> i64 {
@@ -24,7 +24,8 @@ fn server_jid() -> Jid {
     Jid::new("", Server::Pn)
 }
 
-fn stream_error(code: &str) -> Node {
+/// `<stream:error code=..>`, as WhatsApp closes a stream (515: log in again).
+pub fn stream_error(code: &str) -> Node {
     NodeBuilder::new("stream:error").attr("code", code.to_owned()).build()
 }
 
@@ -35,7 +36,7 @@ pub fn start(sim: &Sim, conn: &Conn, payload: &wa::ClientPayload, client_static:
         {
             let mut world = sim.world();
             for r in &refs {
-                world.pending_links.insert(r.clone(), PendingLink { conn: conn.clone(), created: Instant::now() });
+                world.pending_links.insert(r.clone(), conn.clone());
             }
         }
         let id = sim.next_stanza_id();
@@ -320,8 +321,4 @@ pub fn close_all(sim: &Sim, phone: &str, node: impl Fn() -> Option<Node>) {
             }
         }
     }
-}
-
-pub fn stream_error_node(code: &str) -> Node {
-    stream_error(code)
 }

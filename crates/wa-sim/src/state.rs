@@ -95,13 +95,6 @@ impl Account {
     }
 }
 
-/// A QR ref pushed to a connection that is waiting to be linked.
-#[derive(Clone, Debug)]
-pub struct PendingLink {
-    pub conn: Conn,
-    pub created: Instant,
-}
-
 /// A pair-success sent, waiting for the device's `pair-device-sign`.
 #[derive(Debug)]
 pub struct PendingSign {
@@ -158,7 +151,8 @@ pub struct World {
     /// By phone number.
     pub pending_codes: HashMap<String, PendingCode>,
     pub accounts: HashMap<String, Account>,
-    pub pending_links: HashMap<String, PendingLink>,
+    /// QR refs pushed to connections waiting to be linked.
+    pub pending_links: HashMap<String, Conn>,
     /// By the request id of the pair-success IQ.
     pub pending_signs: HashMap<String, PendingSign>,
     pub received: Vec<Received>,
@@ -187,7 +181,7 @@ impl World {
 
     /// Forgets a connection wherever it is registered.
     pub fn drop_conn(&mut self, conn_id: u64) {
-        self.pending_links.retain(|_, p| p.conn.id != conn_id);
+        self.pending_links.retain(|_, c| c.id != conn_id);
         self.pending_codes.retain(|_, p| p.conn.id != conn_id);
         for account in self.accounts.values_mut() {
             for device in account.devices.values_mut() {

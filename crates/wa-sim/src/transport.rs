@@ -11,6 +11,14 @@ use wacore::net::{HttpClient, HttpRequest, HttpResponse, Transport, TransportEve
 
 use crate::{Sim, media::MEDIA_HOST};
 
+/// The path (and query) of a URL on the simulator's media host; any other URL
+/// is refused so that a test never reaches the internet.
+fn media_path(url: &str) -> anyhow::Result<&str> {
+    url.strip_prefix("https://")
+        .and_then(|r| r.strip_prefix(MEDIA_HOST))
+        .ok_or_else(|| anyhow::anyhow!("wa-sim only serves {MEDIA_HOST}, not {url}"))
+}
+
 /// Connects clients to a [`Sim`] in the same process.
 #[derive(Clone)]
 pub struct InProcessTransportFactory {
@@ -78,11 +86,7 @@ impl SimHttpClient {
 #[async_trait]
 impl HttpClient for SimHttpClient {
     async fn execute(&self, request: HttpRequest) -> anyhow::Result<HttpResponse> {
-        let rest = request
-            .url
-            .strip_prefix("https://")
-            .and_then(|r| r.strip_prefix(MEDIA_HOST))
-            .ok_or_else(|| anyhow::anyhow!("wa-sim only serves {MEDIA_HOST}, not {}", request.url))?;
+        let rest = media_path(&request.url)?;
         let (status_code, body) = crate::media::http(&self.sim, &request.method, rest, request.body.as_deref());
         Ok(HttpResponse { status_code, body })
     }
@@ -105,11 +109,7 @@ impl RemoteHttpClient {
 #[async_trait]
 impl HttpClient for RemoteHttpClient {
     async fn execute(&self, request: HttpRequest) -> anyhow::Result<HttpResponse> {
-        let rest = request
-            .url
-            .strip_prefix("https://")
-            .and_then(|r| r.strip_prefix(MEDIA_HOST))
-            .ok_or_else(|| anyhow::anyhow!("wa-sim only serves {MEDIA_HOST}, not {}", request.url))?;
+        let rest = media_path(&request.url)?;
         let method = reqwest::Method::from_bytes(request.method.as_bytes())?;
         let mut builder = self.http.request(method, format!("{}{rest}", self.base));
         for (k, v) in &request.headers {
