@@ -51,6 +51,7 @@ async fn main() {
     let pid = child.id().unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let baseline = rss_kib(pid);
+    let clients_baseline = rss_kib(std::process::id());
     let http = reqwest::Client::new();
 
     let started = Instant::now();
@@ -115,6 +116,7 @@ async fn main() {
         http.get(format!("http://{addr}/admin/devices")).send().await.unwrap().json().await.unwrap();
     let connected = devices.as_array().unwrap().iter().filter(|d| d["connected"] == true).count();
     let after = rss_kib(pid);
+    let clients_after = rss_kib(std::process::id());
     println!("wa-sim connections bench");
     println!("  clients linked and connected: {connected} of {n} (linking took {:.1} s)", link_time.as_secs_f64());
     println!(
@@ -125,6 +127,12 @@ async fn main() {
     println!(
         "  wa-sim memory per connected client: {:.1} KiB",
         (after.saturating_sub(baseline)) as f64 / connected.max(1) as f64
+    );
+    // Not the simulator: a first look at what one whatsapp-rust client (with its
+    // SQLite store) costs a gateway.
+    println!(
+        "  this process (the {n} whatsapp-rust clients): {:.1} KiB per client",
+        (clients_after.saturating_sub(clients_baseline)) as f64 / n.max(1) as f64
     );
     assert_eq!(connected, n, "not every client stayed connected");
     drop(kept);
