@@ -32,8 +32,8 @@ pub struct Config {
 #[serde(default, deny_unknown_fields)]
 pub struct WhatsappConfig {
     /// Empty: WhatsApp itself. Anything else is only for a build with the
-    /// `insecure-simulator` feature, and then only a loopback `ws://` address
-    /// (a local wa-sim).
+    /// `insecure-simulator` feature, and then only a loopback `ws://` or
+    /// `wss://` address (a local wa-sim).
     pub server_url: String,
 }
 

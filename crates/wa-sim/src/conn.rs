@@ -22,15 +22,6 @@ pub enum Peer {
     Device { phone: String, device: u16 },
 }
 
-impl Peer {
-    pub fn jid(&self) -> Option<Jid> {
-        match self {
-            Peer::Unlinked => None,
-            Peer::Device { phone, device } => Some(Jid::pn_device(phone.as_str(), *device)),
-        }
-    }
-}
-
 pub async fn serve(sim: Sim, pipe: Pipe) {
     let conn_id = sim.next_conn_id();
     match run(&sim, conn_id, pipe).await {
@@ -44,7 +35,7 @@ async fn run(sim: &Sim, conn_id: u64, pipe: Pipe) -> anyhow::Result<()> {
     let Pipe { rx, tx } = pipe;
     let mut reader = FrameReader::new(rx);
     let wire::Established { read, write, client_static, payload, resumed_with_ik } =
-        wire::accept(sim.identity(), &mut reader, &tx, true).await?;
+        wire::accept(sim.identity(), &mut reader, &tx).await?;
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let conn = Conn { id: conn_id, tx: cmd_tx };
     tokio::spawn(write_loop(Encryptor::new(write), cmd_rx, tx));
@@ -87,23 +78,22 @@ async fn write_loop(mut encryptor: Encryptor, mut cmds: mpsc::UnboundedReceiver<
     }
 }
 
-/// `<iq type="result" id=.. from=..>` answering `request`.
-pub fn iq_result(request: &Node) -> NodeBuilder {
+/// `<iq type=.. id=.. from=..>` answering `request`.
+fn iq_reply(request: &Node, kind: &'static str) -> NodeBuilder {
     let mut attrs = request.attrs();
     let id = attrs.optional_string("id").map(|s| s.into_owned()).unwrap_or_default();
     let from = attrs.optional_jid("to").unwrap_or_else(|| Jid::new("", wacore_binary::Server::Pn));
-    NodeBuilder::new("iq").attr("type", "result").attr("id", id).attr("from", from)
+    NodeBuilder::new("iq").attr("type", kind).attr("id", id).attr("from", from)
+}
+
+/// `<iq type="result">` answering `request`.
+pub fn iq_result(request: &Node) -> NodeBuilder {
+    iq_reply(request, "result")
 }
 
 /// `<iq type="error">` with `<error code text/>`.
 pub fn iq_error(request: &Node, code: u16, text: &str) -> Node {
-    let mut attrs = request.attrs();
-    let id = attrs.optional_string("id").map(|s| s.into_owned()).unwrap_or_default();
-    let from = attrs.optional_jid("to").unwrap_or_else(|| Jid::new("", wacore_binary::Server::Pn));
-    NodeBuilder::new("iq")
-        .attr("type", "error")
-        .attr("id", id)
-        .attr("from", from)
+    iq_reply(request, "error")
         .children([NodeBuilder::new("error").attr("code", code.to_string()).attr("text", text.to_owned()).build()])
         .build()
 }

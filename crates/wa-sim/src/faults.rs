@@ -3,9 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use wacore_binary::builder::NodeBuilder;
-
-use crate::{Sim, session::close_all};
+use crate::{
+    Sim,
+    session::{close_all, conflict},
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -67,13 +68,7 @@ pub fn apply(sim: &Sim, phone: &str, fault: Fault) {
                 crate::phone::unlink(sim, phone, device, true);
             }
         }
-        Fault::Replace => close_all(sim, phone, || {
-            Some(
-                NodeBuilder::new("stream:error")
-                    .children([NodeBuilder::new("conflict").attr("type", "replaced").build()])
-                    .build(),
-            )
-        }),
+        Fault::Replace => close_all(sim, phone, || Some(conflict("replaced"))),
         Fault::DelayAcks(d) => sim.world().faults.entry(phone.to_owned()).or_default().ack_delay = Some(d),
         Fault::WithholdAcks(d) => {
             sim.world().faults.entry(phone.to_owned()).or_default().withhold_acks_until = Some(now + d)

@@ -149,7 +149,7 @@ async fn describe(sim: &Sim, id: &str, from: &str, to: &str, message: &wa::Messa
 }
 
 /// Receipts a device sends for what it received: acknowledged.
-pub fn receipt_from_client(_sim: &Sim, conn: &Conn, _peer: &Peer, node: &Node) {
+pub fn receipt_from_client(conn: &Conn, node: &Node) {
     let mut attrs = node.attrs();
     let mut ack = NodeBuilder::new("ack").attr("class", "receipt");
     if let Some(id) = attrs.optional_string("id") {

@@ -52,8 +52,8 @@ pub async fn send_pair_success(
     let (party, device_id, key_index) = {
         let mut world = sim.world();
         let account = world.account_mut(phone);
-        let (device_id, key_index) = account.allocate_device();
-        (account.party.clone(), device_id, key_index)
+        let device_id = account.allocate_device();
+        (account.party.clone(), device_id, u32::from(device_id))
     };
     let account_key = party.lock().await.identity_as_key_pair();
     let details = wa::ADVDeviceIdentity {
@@ -89,7 +89,6 @@ pub async fn send_pair_success(
             device: Device {
                 id: device_id,
                 noise_public,
-                identity_public,
                 key_index,
                 signed_identity: None,
                 keys: None,
@@ -203,15 +202,7 @@ async fn share_app_state_key(
 pub fn unlink(sim: &Sim, phone: &str, device: u16, notify: bool) {
     let removed = sim.world().accounts.get_mut(phone).and_then(|a| a.devices.remove(&device));
     if let Some(Device { conn: Some(conn), .. }) = removed {
-        if notify {
-            conn.close(Some(
-                NodeBuilder::new("stream:error")
-                    .children([NodeBuilder::new("conflict").attr("type", "device_removed").build()])
-                    .build(),
-            ));
-        } else {
-            conn.close(None);
-        }
+        conn.close(notify.then(|| crate::session::conflict("device_removed")));
     }
 }
 

@@ -29,6 +29,12 @@ pub fn stream_error(code: &str) -> Node {
     NodeBuilder::new("stream:error").attr("code", code.to_owned()).build()
 }
 
+/// `<stream:error><conflict type=../></stream:error>`: `replaced` by another
+/// login, or `device_removed` by the phone.
+pub fn conflict(kind: &'static str) -> Node {
+    NodeBuilder::new("stream:error").children([NodeBuilder::new("conflict").attr("type", kind).build()]).build()
+}
+
 /// Registration or login. `None` when the connection was turned away.
 pub fn start(sim: &Sim, conn: &Conn, payload: &wa::ClientPayload, client_static: &[u8; 32], ik: bool) -> Option<Peer> {
     if payload.device_pairing_data.is_set() {
@@ -56,8 +62,7 @@ pub fn start(sim: &Sim, conn: &Conn, payload: &wa::ClientPayload, client_static:
 
     let phone = payload.username.map(|u| u.to_string()).unwrap_or_default();
     let device = payload.device.unwrap_or(0) as u16;
-    let failure =
-        |reason: &str| NodeBuilder::new("failure").attr("reason", reason.to_owned()).attr("location", "sim").build();
+    let failure = |reason: &'static str| NodeBuilder::new("failure").attr("reason", reason).attr("location", "sim");
     let mut world = sim.world();
     let faults = world.faults.get(&phone).cloned().unwrap_or_default();
     if faults.refuse_until.is_some_and(|t| t > Instant::now()) {
@@ -66,30 +71,15 @@ pub fn start(sim: &Sim, conn: &Conn, payload: &wa::ClientPayload, client_static:
     }
     if let Some(until) = faults.banned_until.filter(|t| *t > Instant::now()) {
         let expire = until.saturating_duration_since(Instant::now()).as_secs().max(1);
-        conn.close(Some(
-            NodeBuilder::new("failure")
-                .attr("reason", "402")
-                .attr("code", "101")
-                .attr("expire", expire.to_string())
-                .attr("location", "sim")
-                .build(),
-        ));
+        conn.close(Some(failure("402").attr("code", "101").attr("expire", expire.to_string()).build()));
         return None;
     }
-    let Some(known) = world.device_mut(&phone, device) else {
-        conn.close(Some(failure("401")));
+    let Some(known) = world.device_mut(&phone, device).filter(|d| d.noise_public == *client_static) else {
+        conn.close(Some(failure("401").build()));
         return None;
     };
-    if known.noise_public != *client_static {
-        conn.close(Some(failure("401")));
-        return None;
-    }
     if let Some(old) = known.conn.replace(conn.clone()) {
-        old.close(Some(
-            NodeBuilder::new("stream:error")
-                .children([NodeBuilder::new("conflict").attr("type", "replaced").build()])
-                .build(),
-        ));
+        old.close(Some(conflict("replaced")));
     }
     world.logins.push(crate::state::Login { phone: phone.clone(), device, ik });
     drop(world);
@@ -109,7 +99,7 @@ pub async fn handle(sim: &Sim, conn: &Conn, peer: &Peer, node: Node) -> anyhow::
         "iq" => iq(sim, conn, peer, node).await,
         "message" => crate::messages::from_client(sim, conn, peer, node).await,
         "receipt" => {
-            crate::messages::receipt_from_client(sim, conn, peer, &node);
+            crate::messages::receipt_from_client(conn, &node);
             Ok(())
         }
         "ack" | "presence" | "chatstate" | "ib" | "call" => Ok(()),
@@ -275,26 +265,26 @@ async fn prekey_bundles(sim: &Sim, node: &Node) -> anyhow::Result<Node> {
     for jid in users {
         let phone = jid.user.to_string();
         let device = jid.device;
+        // A phone's bundle comes from its Signal party; a linked device's from
+        // its upload, with the identity it signed at linking.
         let bundle = if device == 0 {
             let party = sim.world().accounts.get(&phone).map(|a| a.party.clone());
             match party {
-                Some(party) => Some(party.lock().await.bundle(0)?),
+                Some(party) => Some((party.lock().await.bundle(0)?, None)),
                 None => None,
             }
         } else {
             let mut world = sim.world();
-            match world.device_mut(&phone, device).and_then(|d| d.keys.as_mut()) {
-                Some(keys) => Some(bundle_from_upload(keys, device)?),
-                None => None,
+            match world.device_mut(&phone, device) {
+                Some(d) if d.keys.is_some() => {
+                    let keys = d.keys.as_mut().expect("checked above");
+                    Some((bundle_from_upload(keys, device)?, d.signed_identity.clone()))
+                }
+                _ => None,
             }
         };
         let user = match bundle {
-            Some(bundle) => {
-                let identity = if device == 0 {
-                    None
-                } else {
-                    sim.world().device_mut(&phone, device).and_then(|d| d.signed_identity.clone())
-                };
+            Some((bundle, identity)) => {
                 wacore::iq::prekeys::PreKeyBundleUserNode::from_bundle(jid.clone(), &bundle, identity)?.into_node()
             }
             None => NodeBuilder::new("user")

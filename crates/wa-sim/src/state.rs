@@ -56,7 +56,6 @@ pub struct Device {
     pub id: u16,
     /// The device's Noise static key: how it is recognised at login.
     pub noise_public: [u8; 32],
-    pub identity_public: [u8; 32],
     pub key_index: u32,
     /// The ADVSignedDeviceIdentity the device signed back (`pair-device-sign`).
     pub signed_identity: Option<Vec<u8>>,
@@ -72,7 +71,6 @@ pub struct Account {
     pub party: Arc<Mutex<Party>>,
     pub devices: BTreeMap<u16, Device>,
     next_device: u16,
-    next_key_index: u32,
 }
 
 impl Account {
@@ -82,16 +80,15 @@ impl Account {
             party: Arc::new(Mutex::new(Party::new())),
             devices: BTreeMap::new(),
             next_device: 1,
-            next_key_index: 1,
         }
     }
 
-    /// Reserves the id and key index of the next linked device.
-    pub fn allocate_device(&mut self) -> (u16, u32) {
-        let ids = (self.next_device, self.next_key_index);
+    /// Reserves the id of the next linked device; ids are never reused, so
+    /// the id also serves as the device's ADV key index.
+    pub fn allocate_device(&mut self) -> u16 {
+        let id = self.next_device;
         self.next_device += 1;
-        self.next_key_index += 1;
-        ids
+        id
     }
 }
 

@@ -142,13 +142,13 @@ fn key32(bytes: Vec<u8>, what: &str) -> anyhow::Result<[u8; 32]> {
     bytes.try_into().map_err(|_| anyhow!("{what} is not 32 bytes"))
 }
 
-/// Runs the responder side of the handshake. With `accept_ik = false` an IK
-/// attempt is answered with XXfallback, as after a server key rotation.
+/// Runs the responder side of the handshake. An IK attempt that does not
+/// decrypt with our key (the client kept another server's key) is answered
+/// with XXfallback.
 pub async fn accept(
     identity: &ServerIdentity,
     reader: &mut FrameReader,
     tx: &mpsc::Sender<Bytes>,
-    accept_ik: bool,
 ) -> anyhow::Result<Established> {
     let hello_bytes = next_frame(reader).await?;
     let hello = HandshakeMessage::decode_from_slice(&hello_bytes).context("decoding ClientHello")?;
@@ -156,7 +156,7 @@ pub async fn accept(
     let client_eph = key32(hello.ephemeral.context("ClientHello without ephemeral")?, "client ephemeral")?;
     let prologue = WA_CONN_HEADER;
 
-    if let (Some(enc_static), Some(enc_payload), true) = (hello.r#static.as_ref(), hello.payload.as_ref(), accept_ik)
+    if let (Some(enc_static), Some(enc_payload)) = (hello.r#static.as_ref(), hello.payload.as_ref())
         && let Ok(done) = accept_ik_hello(identity, &client_eph, enc_static, enc_payload, tx).await
     {
         return Ok(done);
