@@ -25,16 +25,67 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
     pub whatsapp: WhatsappConfig,
+    pub notify: NotifyConfig,
     pub log: LogConfig,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WhatsappConfig {
+    /// `auto`: WhatsApp Web's current version, fetched at start and kept in
+    /// `data_dir` (the kept one, or the built-in one, when the fetch fails);
+    /// or a pinned `2.3000.N`.
+    pub version: String,
     /// Empty: WhatsApp itself. Anything else is only for a build with the
     /// `insecure-simulator` feature, and then only a loopback `ws://` or
     /// `wss://` address (a local wa-sim).
     pub server_url: String,
+    /// How long a new session keeps offering QR codes (and pairing codes) before
+    /// it stops and waits for `/session/restart`.
+    #[serde(serialize_with = "ser_duration", deserialize_with = "de_duration")]
+    pub link_timeout: Duration,
+    /// At start-up, linked sessions reconnect at this many per second, so a
+    /// gateway with a thousand numbers does not open them in one burst.
+    pub restore_per_second: u32,
+}
+
+impl Default for WhatsappConfig {
+    fn default() -> Self {
+        Self {
+            version: "auto".into(),
+            server_url: String::new(),
+            link_timeout: Duration::from_secs(300),
+            restore_per_second: 50,
+        }
+    }
+}
+
+/// Parses `whatsapp.version`: `None` for `auto`, else `2.3000.N`.
+pub fn parse_version(text: &str) -> Result<Option<(u32, u32, u32)>, String> {
+    if text == "auto" {
+        return Ok(None);
+    }
+    let parts: Vec<_> = text.split('.').map(str::parse::<u32>).collect();
+    match parts.as_slice() {
+        [Ok(a), Ok(b), Ok(c)] => Ok(Some((*a, *b, *c))),
+        _ => Err(format!("whatsapp.version must be \"auto\" or three numbers like 2.3000.1012345678, not {text:?}")),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// The session seed 002's single-number endpoints (`/api/whatsapp/*`) act on
+    /// when the request names none with `?session=`.
+    pub default_session: String,
+    /// Country calling code put in front of national numbers (`08...`).
+    pub country_code: String,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self { default_session: String::new(), country_code: "62".into() }
+    }
 }
 
 /// Whether this binary was built to talk to a simulator (certificate check off).
@@ -244,6 +295,22 @@ impl Config {
             return invalid("database.url must be empty, sqlite:... or mysql://...");
         }
         check_server_url(&self.whatsapp.server_url, SIMULATOR_BUILD).map_err(ConfigError::Invalid)?;
+        parse_version(&self.whatsapp.version).map_err(ConfigError::Invalid)?;
+        if self.whatsapp.link_timeout < Duration::from_secs(30) {
+            return invalid("whatsapp.link_timeout must be at least 30s");
+        }
+        if self.whatsapp.restore_per_second == 0 {
+            return invalid("whatsapp.restore_per_second must be at least 1");
+        }
+        let cc = &self.notify.country_code;
+        if cc.is_empty() || cc.len() > 3 || !cc.bytes().all(|b| b.is_ascii_digit()) || cc.starts_with('0') {
+            return invalid("notify.country_code must be 1-3 digits without a leading 0, e.g. 62");
+        }
+        if !self.notify.default_session.is_empty()
+            && crate::validation::session_id(&self.notify.default_session).is_err()
+        {
+            return invalid("notify.default_session must be a session id (1-64 of A-Z a-z 0-9 _ -)");
+        }
         if self.server.max_body_bytes < 1024 {
             return invalid("server.max_body_bytes must be at least 1024");
         }

@@ -8,9 +8,13 @@
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod engine;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod metrics;
+pub mod notify;
+pub mod sessions;
 pub mod state;
 pub mod telemetry;
 pub mod validation;
@@ -51,10 +55,18 @@ impl App {
         let listener = TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("binding {}", config.server.listen))?;
+        let config = Arc::new(config);
+        let engine = engine::Engine::new(&config).await?;
+        let sessions = sessions::Sessions::new(db.clone(), engine, events::Events::default(), config.clone());
+        let restored = sessions.restore().await.context("restoring sessions")?;
+        if restored > 0 {
+            tracing::info!(sessions = restored, "reconnecting linked sessions");
+        }
         let state = AppState::new(Inner {
             jwt: auth::JwtKeys::new(&secret, config.auth.jwt_expires_in),
-            config: Arc::new(config),
+            config,
             db,
+            sessions,
             passwords,
             metrics: metrics::Metrics::default(),
             started_at: Instant::now(),
@@ -76,10 +88,17 @@ impl App {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let App { listener, router, state, .. } = self;
         tracing::info!(address = %listener.local_addr()?, "wagate listening");
+        let events = state.sessions.events().clone();
+        let shutdown = async move {
+            shutdown.await;
+            // Open event streams would otherwise hold the graceful shutdown forever.
+            events.close();
+        };
         axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await
             .context("serving HTTP")?;
+        state.sessions.shutdown().await;
         state.db.clone().close().await.context("closing the database")?;
         tracing::info!("wagate stopped");
         Ok(())

@@ -8,6 +8,7 @@ use prometheus_client::{
     metrics::{
         counter::Counter,
         family::Family,
+        gauge::Gauge,
         histogram::{Histogram, exponential_buckets},
     },
     registry::Registry,
@@ -26,6 +27,11 @@ pub struct RouteLabels {
     pub route: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabels {
+    pub status: String,
+}
+
 fn latency_histogram() -> Histogram {
     // 0.5 ms .. ~16 s
     Histogram::new(exponential_buckets(0.0005, 2.0, 16))
@@ -35,6 +41,7 @@ pub struct Metrics {
     registry: Registry,
     http_requests: Family<RequestLabels, Counter>,
     http_latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    sessions: Family<StatusLabels, Gauge>,
 }
 
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -50,7 +57,9 @@ impl Default for Metrics {
             "Time to answer an HTTP request, by route",
             http_latency.clone(),
         );
-        Self { registry, http_requests, http_latency }
+        let sessions = Family::<StatusLabels, Gauge>::default();
+        registry.register("sessions", "WhatsApp sessions, by status", sessions.clone());
+        Self { registry, http_requests, http_latency, sessions }
     }
 }
 
@@ -61,6 +70,14 @@ impl Metrics {
             .get_or_create(&RouteLabels { method: method.clone(), route: route.clone() })
             .observe(elapsed.as_secs_f64());
         self.http_requests.get_or_create(&RequestLabels { method, route, status }).inc();
+    }
+
+    /// Sets the sessions-by-status gauges (read from the database at scrape time).
+    pub fn set_sessions(&self, counts: &[(&str, u64)]) {
+        for (status, n) in counts {
+            let n = i64::try_from(*n).unwrap_or(i64::MAX);
+            self.sessions.get_or_create(&StatusLabels { status: (*status).to_owned() }).set(n);
+        }
     }
 
     pub fn render(&self) -> String {

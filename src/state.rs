@@ -12,6 +12,7 @@ use crate::{
     auth::{JwtKeys, Passwords},
     config::Config,
     metrics::Metrics,
+    sessions::Sessions,
 };
 
 #[derive(Clone)]
@@ -23,6 +24,7 @@ pub struct Inner {
     pub jwt: JwtKeys,
     pub passwords: Passwords,
     pub metrics: Metrics,
+    pub sessions: Sessions,
     pub started_at: Instant,
     /// The OpenAPI document as JSON, set once the router is assembled.
     pub openapi: OnceLock<String>,

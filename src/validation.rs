@@ -106,6 +106,10 @@ pub fn session_id(value: &str) -> Result<(), Error> {
     Ok(())
 }
 
+pub fn optional_session_id(value: &Option<String>) -> Result<(), Error> {
+    value.as_deref().map_or(Ok(()), session_id)
+}
+
 pub fn optional_session_ids(value: &Option<Vec<String>>) -> Result<(), Error> {
     let Some(ids) = value else { return Ok(()) };
     if ids.len() > 1000 {

@@ -65,6 +65,7 @@ fn area_name(area: Area) -> &'static str {
         Area::System => "system information",
         Area::ApiKeys => "API keys",
         Area::Users => "users",
+        Area::Sessions => "sessions",
     }
 }
 

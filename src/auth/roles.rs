@@ -41,8 +41,8 @@ impl Role {
             (_, Area::Users) => false,
             (Role::Readonly, _) => access == Access::Read,
             (Role::User | Role::Agent, Area::Profile | Area::System) => true,
-            (Role::User, Area::ApiKeys) => true,
-            (Role::Agent, Area::ApiKeys) => false,
+            (Role::User, Area::ApiKeys | Area::Sessions) => true,
+            (Role::Agent, Area::ApiKeys | Area::Sessions) => false,
         }
     }
 }
@@ -50,7 +50,7 @@ impl Role {
 /// What a route group is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Area {
-    /// The caller's own account (`/auth/me`).
+    /// The caller's own account (`/auth/me`) and its live events (`/events`).
     Profile,
     /// Operational reads: `/db-connect`, `/metrics`, `/openapi.json`.
     System,
@@ -58,6 +58,8 @@ pub enum Area {
     ApiKeys,
     /// Managing other users' accounts.
     Users,
+    /// WhatsApp sessions (the caller's own; all for admins).
+    Sessions,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +80,7 @@ mod tests {
 
     #[test]
     fn readonly_never_writes_and_only_admin_manages_users() {
-        for area in [Area::Profile, Area::System, Area::ApiKeys, Area::Users] {
+        for area in [Area::Profile, Area::System, Area::ApiKeys, Area::Users, Area::Sessions] {
             assert!(!Role::Readonly.can(area, Access::Write));
             assert!(Role::Admin.can(area, Access::Write));
         }

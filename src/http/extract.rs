@@ -36,6 +36,34 @@ where
     }
 }
 
+/// A JSON body that may also be left out entirely (no body, any or no
+/// content type): then `T::default()`. A body that is sent is held to
+/// everything [`ApiJson`] demands.
+pub struct OptionalApiJson<T>(pub T);
+
+impl<T> FromRequest<AppState> for OptionalApiJson<T>
+where
+    T: DeserializeOwned + Validate + Default,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let json = is_json(req.headers().get(header::CONTENT_TYPE));
+        let bytes = read_body(req, state.config.server.max_body_bytes).await?;
+        if bytes.is_empty() {
+            return Ok(OptionalApiJson(T::default()));
+        }
+        if !json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with Content-Type: application/json",
+            ));
+        }
+        parse_json(&bytes).map(OptionalApiJson)
+    }
+}
+
 /// Reads at most `limit` bytes. A body somewhat over the limit is read to its end
 /// and thrown away, so the client, still sending, receives the 413 instead of a
 /// reset connection; one far over it (or announced so) is cut off at once.
@@ -147,6 +175,40 @@ where
             .map(|Path(v)| ApiPath(v))
             .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource"))
     }
+}
+
+/// Query parameters, validated like bodies; a bad one is a 422 naming it.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Validate + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let value: T = parse_query(query)?;
+        validation::check(&value).map_err(|(field, message)| ApiError::invalid_field(field, message))?;
+        Ok(ApiQuery(value))
+    }
+}
+
+fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    axum::extract::Query::<T>::try_from_uri(&format!("/?{query}").parse().map_err(|_| bad_query("unreadable query"))?)
+        .map(|axum::extract::Query(v)| v)
+        .map_err(|e| {
+            let text = e.body_text();
+            match text.split_once("missing field `").and_then(|(_, rest)| rest.split('`').next()) {
+                Some(field) => ApiError::invalid_field(field, "is required"),
+                None => bad_query(&text),
+            }
+        })
+}
+
+fn bad_query(detail: &str) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", format!("invalid query string: {detail}"))
 }
 
 #[cfg(test)]

@@ -66,6 +66,23 @@ pub struct HealthBody {
     pub version: &'static str,
     pub uptime_seconds: u64,
     pub database: DbStatus,
+    pub sessions: SessionSummary,
+}
+
+/// How many sessions are in each status.
+#[derive(Serialize, ToSchema)]
+pub struct SessionSummary {
+    pub total: u64,
+    /// Status -> count, every status listed.
+    pub by_status: std::collections::BTreeMap<&'static str, u64>,
+}
+
+async fn session_summary(state: &AppState) -> Option<SessionSummary> {
+    let counts = state.sessions.counts().await.ok()?;
+    Some(SessionSummary {
+        total: counts.iter().map(|(_, n)| n).sum(),
+        by_status: counts.iter().map(|(s, n)| (s.as_str(), *n)).collect(),
+    })
 }
 
 /// Health summary for load balancers and monitoring.
@@ -75,12 +92,14 @@ pub struct HealthBody {
 )]
 pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let database = db_status(&state).await;
-    let healthy = database.status == "connected";
+    let sessions = session_summary(&state).await;
+    let healthy = database.status == "connected" && sessions.is_some();
     let body = HealthBody {
         status: if healthy { "ok" } else { "degraded" },
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: state.started_at.elapsed().as_secs(),
         database,
+        sessions: sessions.unwrap_or(SessionSummary { total: 0, by_status: Default::default() }),
     };
     (if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
 }
@@ -92,6 +111,10 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     responses((status = 200, content_type = "application/openmetrics-text", body = String), (status = 401, body = ErrorBody))
 )]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    if let Some(summary) = session_summary(&state).await {
+        let counts: Vec<_> = summary.by_status.into_iter().collect();
+        state.metrics.set_sessions(&counts);
+    }
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], state.metrics.render())
 }
 

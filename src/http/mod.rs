@@ -3,9 +3,13 @@
 //! (metrics, tracing, panics, body limits, JSON 404/405).
 
 pub mod auth;
+pub mod events;
 pub mod extract;
 pub mod health;
+pub mod qr;
+pub mod sessions;
 pub mod users;
+pub mod whatsapp;
 
 use std::time::Instant;
 
@@ -50,6 +54,9 @@ pub struct Message {
         (name = "health", description = "Liveness, database, metrics, this document"),
         (name = "auth", description = "Registration, login, profile, API keys"),
         (name = "users", description = "Account management (admin)"),
+        (name = "sessions", description = "Linked WhatsApp numbers: linking, status, logout (seed 003)"),
+        (name = "whatsapp", description = "Single-number shortcuts of the outage-notice service (seed 002)"),
+        (name = "events", description = "Live events (Server-Sent Events)"),
     )
 )]
 struct ApiDoc;
@@ -83,7 +90,24 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(health::db_connect))
         .routes(routes!(health::metrics))
         .routes(routes!(health::openapi_json));
-    let profile = OpenApiRouter::new().routes(routes!(auth::me));
+    let profile = OpenApiRouter::new().routes(routes!(auth::me)).routes(routes!(events::events));
+    let sessions = OpenApiRouter::new()
+        .routes(routes!(sessions::create_session))
+        .routes(routes!(sessions::list_sessions))
+        .routes(routes!(sessions::session_status))
+        .routes(routes!(sessions::session_qr))
+        .routes(routes!(sessions::session_qr_image))
+        .routes(routes!(sessions::pairing_code))
+        .routes(routes!(sessions::logout_session))
+        .routes(routes!(sessions::restart_session))
+        .routes(routes!(sessions::delete_session))
+        .routes(routes!(sessions::check_phone))
+        .routes(routes!(sessions::cleanup_sessions))
+        .routes(routes!(whatsapp::whatsapp_status))
+        .routes(routes!(whatsapp::whatsapp_qr))
+        .routes(routes!(whatsapp::whatsapp_connect))
+        .routes(routes!(whatsapp::whatsapp_restart))
+        .routes(routes!(whatsapp::whatsapp_logout));
     let api_keys = OpenApiRouter::new()
         .routes(routes!(auth::list_api_keys, auth::create_api_key))
         .routes(routes!(auth::delete_api_key));
@@ -98,6 +122,7 @@ pub fn router(state: AppState) -> Router {
         .merge(guarded(&state, Area::Profile, profile))
         .merge(guarded(&state, Area::ApiKeys, api_keys))
         .merge(guarded(&state, Area::Users, users))
+        .merge(guarded(&state, Area::Sessions, sessions))
         .split_for_parts();
     let document = openapi.to_json().expect("the OpenAPI document serialises");
     let _ = state.openapi.set(document);

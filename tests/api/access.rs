@@ -11,6 +11,9 @@ use crate::{
 };
 
 const ALL: &[&str] = &["admin", "user", "agent", "readonly"];
+/// Sessions: users manage their own, readonly looks, agents work only the inbox.
+const WRITERS: &[&str] = &["admin", "user"];
+const READERS: &[&str] = &["admin", "user", "readonly"];
 
 /// `(method, path, roles allowed)`; `None`: a public route that needs no credentials.
 fn table() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>)> {
@@ -30,7 +33,48 @@ fn table() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>)>
         ("POST", "/user/create", Some(&["admin"])),
         ("PUT", "/user/{id}", Some(&["admin"])),
         ("DELETE", "/user/{id}", Some(&["admin"])),
+        ("GET", "/events", Some(ALL)),
+        ("POST", "/session/create", Some(WRITERS)),
+        ("GET", "/session/list", Some(READERS)),
+        ("GET", "/session/status", Some(READERS)),
+        ("GET", "/session/qr/{sessionId}", Some(READERS)),
+        ("GET", "/session/qr-image/{sessionId}", Some(READERS)),
+        ("POST", "/session/pairing-code", Some(WRITERS)),
+        ("POST", "/session/logout", Some(WRITERS)),
+        ("POST", "/session/restart", Some(WRITERS)),
+        ("DELETE", "/session/{sessionId}", Some(WRITERS)),
+        ("POST", "/session/check-phone", Some(WRITERS)),
+        ("POST", "/session/cleanup", Some(WRITERS)),
+        ("GET", "/api/whatsapp/status", Some(READERS)),
+        ("GET", "/api/whatsapp/qr", Some(READERS)),
+        ("POST", "/api/whatsapp/connect", Some(WRITERS)),
+        ("POST", "/api/whatsapp/restart", Some(WRITERS)),
+        ("POST", "/api/whatsapp/logout", Some(WRITERS)),
     ]
+}
+
+/// Like [`TestApp::call`], but an event stream is judged by its status alone
+/// (its body never ends).
+async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (StatusCode, serde_json::Value) {
+    if path != "/events" {
+        return app.call(method, path, token, body).await;
+    }
+    let mut req = app.client.request(method, format!("{}{path}", app.address));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    if status.is_success() {
+        return (status, serde_json::Value::Null);
+    }
+    (status, resp.json().await.unwrap())
 }
 
 async fn every_route_against_every_role(db: TestDb) {
@@ -50,11 +94,11 @@ async fn every_route_against_every_role(db: TestDb) {
     for (method, path, allowed) in table() {
         // Ids that exist nowhere, and empty bodies: an admitted request then fails
         // on validation or lookup (4xx other than 401/403) and changes nothing.
-        let concrete = path.replace("{id}", "999999");
+        let concrete = path.replace("{id}", "999999").replace("{sessionId}", "no-such-session");
         let method: Method = method.parse().unwrap();
         let body = matches!(method, Method::POST | Method::PUT).then(|| json!({}));
 
-        let (status, resp) = app.call(method.clone(), &concrete, None, body.clone()).await;
+        let (status, resp) = call(&app, method.clone(), &concrete, None, body.clone()).await;
         match allowed {
             None => assert!(
                 status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
@@ -67,7 +111,7 @@ async fn every_route_against_every_role(db: TestDb) {
         }
         let Some(allowed) = allowed else { continue };
         for (role, token) in &tokens {
-            let (status, resp) = app.call(method.clone(), &concrete, Some(token), body.clone()).await;
+            let (status, resp) = call(&app, method.clone(), &concrete, Some(token), body.clone()).await;
             if allowed.contains(role) {
                 assert!(
                     status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
@@ -99,7 +143,7 @@ async fn readonly_never_writes(db: TestDb) {
             continue;
         }
         let method: Method = method.parse().unwrap();
-        let url = format!("{}{}", app.address, path.replace("{id}", "1"));
+        let url = format!("{}{}", app.address, path.replace("{id}", "1").replace("{sessionId}", "s1"));
         for credential in [format!("Bearer {token}"), key.clone()] {
             let header = if credential.starts_with("Bearer ") { "authorization" } else { "x-api-key" };
             let req = app.client.request(method.clone(), &url).header(header, &credential).json(&json!({}));

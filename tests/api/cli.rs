@@ -12,7 +12,7 @@ use tokio::{
 
 use crate::{
     db_tests,
-    helpers::{Provisioned, TestDb},
+    helpers::{Provisioned, TestDb, WA_VERSION, start_sim},
 };
 
 fn free_port() -> u16 {
@@ -23,6 +23,8 @@ struct Env<'a> {
     dir: &'a Path,
     port: u16,
     database_url: Option<&'a str>,
+    /// The wa-sim the gateway connects to.
+    sim: std::net::SocketAddr,
 }
 
 impl Env<'_> {
@@ -33,6 +35,8 @@ impl Env<'_> {
             .env("WAGATE__SERVER__LISTEN", format!("127.0.0.1:{}", self.port))
             .env("WAGATE__STORAGE__DATA_DIR", self.dir.join("state"))
             .env("WAGATE__LOG__FORMAT", "json")
+            .env("WAGATE__WHATSAPP__SERVER_URL", format!("ws://{}/ws/chat", self.sim))
+            .env("WAGATE__WHATSAPP__VERSION", WA_VERSION)
             .env_remove("DATABASE_URL")
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
@@ -95,7 +99,8 @@ async fn terminate(mut child: Child) -> String {
 async fn first_run_creates_admin_and_honours_configuration(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let database = Provisioned::new(db).await;
-    let env = Env { dir: dir.path(), port: free_port(), database_url: database.url.as_deref() };
+    let (_sim, sim) = start_sim().await;
+    let env = Env { dir: dir.path(), port: free_port(), database_url: database.url.as_deref(), sim };
     std::fs::write(
         dir.path().join("wagate.toml"),
         "[server]\nlisten = \"127.0.0.1:1\"\n\n[auth]\nbcrypt_cost = 5\nadmin_email = \"boss@example.com\"\n",
@@ -161,4 +166,69 @@ async fn first_run_creates_admin_and_honours_configuration(db: TestDb) {
     assert!(!printed.contains("password:"), "the password is shown only once: {printed}");
 }
 
-db_tests!(first_run_creates_admin_and_honours_configuration);
+/// The process dies with three linked sessions (SIGKILL: nothing is flushed or
+/// said goodbye); started again, all three reconnect from their stores, no scan.
+async fn killed_gateway_restores_linked_sessions(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let database = Provisioned::new(db).await;
+    let (sim, sim_addr) = start_sim().await;
+    let env = Env { dir: dir.path(), port: free_port(), database_url: database.url.as_deref(), sim: sim_addr };
+    std::fs::write(
+        dir.path().join("wagate.toml"),
+        "[auth]\nbcrypt_cost = 4\nadmin_password = \"admin-password\"\n\n[storage]\nsessions_dir = \"state/sessions\"\n",
+    )
+    .unwrap();
+    let client = reqwest::Client::new();
+    let mut child = env.serve().await;
+    env.until_up().await;
+    let resp = env.login("admin", "admin-password").await;
+    let token = resp.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    let get = |path: String| client.get(format!("{}{path}", env.base())).bearer_auth(&token).send();
+    let status_of = |id: &'static str| {
+        let get = &get;
+        async move {
+            let body: serde_json::Value =
+                get(format!("/session/status?session={id}")).await.unwrap().json().await.unwrap();
+            body["data"]["status"].as_str().unwrap_or_default().to_owned()
+        }
+    };
+    let wait_all_connected = |what: &'static str| async move {
+        for _ in 0..600 {
+            let mut all = true;
+            for id in ["k1", "k2", "k3"] {
+                all &= status_of(id).await == "connected";
+            }
+            if all {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("not all connected {what}");
+    };
+
+    for (id, phone) in [("k1", "628111000051"), ("k2", "628111000052"), ("k3", "628111000053")] {
+        let resp = client
+            .post(format!("{}/session/create", env.base()))
+            .bearer_auth(&token)
+            .json(&json!({"sessionId": id}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        let body: serde_json::Value = get(format!("/session/qr/{id}")).await.unwrap().json().await.unwrap();
+        sim.scan(body["data"]["qr"].as_str().expect("qr"), phone).await.unwrap();
+    }
+    wait_all_connected("after linking").await;
+
+    child.kill().await.unwrap();
+    let logins = sim.logins().len();
+    let child = env.serve().await;
+    env.until_up().await;
+    wait_all_connected("after the restart").await;
+    assert!(sim.logins().len() >= logins + 3, "each logged in again");
+    assert_eq!(sim.devices().len(), 3, "no new devices were linked: {:?}", sim.devices());
+    assert!(sim.devices().iter().all(|(_, _, connected)| *connected));
+    terminate(child).await;
+}
+
+db_tests!(first_run_creates_admin_and_honours_configuration, killed_gateway_restores_linked_sessions);

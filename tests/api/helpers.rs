@@ -102,9 +102,12 @@ impl Drop for Provisioned {
     }
 }
 
+/// The WhatsApp Web version test devices announce (wa-sim accepts any).
+pub const WA_VERSION: &str = "2.3000.1000000000";
+
 /// A configuration for tests: port 0, the given data dir and database, cheap
-/// bcrypt, a known first admin.
-pub fn test_config(data_dir: PathBuf, database_url: Option<&str>) -> Config {
+/// bcrypt, a known first admin, WhatsApp played by the wa-sim at `sim`.
+pub fn test_config(data_dir: PathBuf, database_url: Option<&str>, sim: std::net::SocketAddr) -> Config {
     let mut config = Config::default();
     config.server.listen = "127.0.0.1:0".parse().unwrap();
     config.storage.sessions_dir = data_dir.join("sessions");
@@ -114,7 +117,17 @@ pub fn test_config(data_dir: PathBuf, database_url: Option<&str>) -> Config {
     config.auth.bcrypt_cost = 4;
     config.auth.admin_email = ADMIN_EMAIL.into();
     config.auth.admin_password = Secret::new(ADMIN_PASSWORD);
+    config.whatsapp.server_url = format!("ws://{sim}/ws/chat");
+    config.whatsapp.version = WA_VERSION.into();
     config
+}
+
+/// A wa-sim of the test's own, serving WebSockets, media and its admin API on a
+/// loopback port.
+pub async fn start_sim() -> (wa_sim::Sim, std::net::SocketAddr) {
+    let sim = wa_sim::Sim::new();
+    let addr = wa_sim::admin::spawn(sim.clone(), "127.0.0.1:0".parse().unwrap()).await.expect("wa-sim listens");
+    (sim, addr)
 }
 
 pub struct TestApp {
@@ -124,6 +137,8 @@ pub struct TestApp {
     /// A connection of the test's own to the app's database, for inspection.
     pub db: DatabaseConnection,
     pub admin_token: String,
+    /// WhatsApp, as far as this app knows.
+    pub sim: wa_sim::Sim,
     server: Option<Server>,
     // Dropped last: the database and files outlive the app.
     _database: Provisioned,
@@ -139,7 +154,8 @@ impl TestApp {
     pub async fn spawn_with(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let database = Provisioned::new(db).await;
-        let mut config = test_config(data_dir.path().to_owned(), database.url.as_deref());
+        let (sim, sim_addr) = start_sim().await;
+        let mut config = test_config(data_dir.path().to_owned(), database.url.as_deref(), sim_addr);
         tweak(&mut config);
         let (address, server) = start(&config).await;
         let db = Database::connect(wagate::db::url(&config).as_str()).await.expect("inspection connection");
@@ -148,6 +164,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             db,
             admin_token: String::new(),
+            sim,
             config,
             server: Some(server),
             _database: database,
@@ -231,6 +248,37 @@ impl TestApp {
         (id, self.login(&email, "secret-pw").await)
     }
 
+    /// Waits (up to `secs`) until the session's status is `status`; returns its view.
+    pub async fn wait_status(&self, token: &str, id: &str, status: &str, secs: u64) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let (code, body) = self.get(&format!("/session/status?session={id}"), Some(token)).await;
+            assert_eq!(code, StatusCode::OK, "status of {id}: {body}");
+            if body["data"]["status"] == status {
+                return body["data"].clone();
+            }
+            assert!(std::time::Instant::now() < deadline, "{id} never became {status}; last: {body}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The session's current QR code (raw text), as `GET /session/qr` gives it.
+    pub async fn qr(&self, token: &str, id: &str) -> String {
+        let (status, body) = self.get(&format!("/session/qr/{id}"), Some(token)).await;
+        assert_eq!(status, StatusCode::OK, "QR of {id}: {body}");
+        body["data"]["qr"].as_str().expect("qr").to_owned()
+    }
+
+    /// Creates session `id` as the holder of `token`, links it to `phone` by QR
+    /// and waits until it is connected.
+    pub async fn linked_session(&self, token: &str, id: &str, phone: &str) -> Value {
+        let (status, body) = self.post("/session/create", Some(token), json!({"sessionId": id})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let qr = self.qr(token, id).await;
+        self.sim.scan(&qr, phone).await.expect("the phone scans");
+        self.wait_status(token, id, "connected", 30).await
+    }
+
     /// Every route of the OpenAPI document as `(METHOD, path template)`.
     pub async fn routes(&self) -> Vec<(String, String)> {
         let (status, doc) = self.get("/openapi.json", Some(&self.admin_token)).await;
@@ -265,4 +313,64 @@ pub fn error_code(body: &Value) -> &str {
     let error = &body["error"];
     assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "error body without message: {body}");
     error["code"].as_str().unwrap_or_else(|| panic!("error body without code: {body}"))
+}
+
+/// A subscriber of `GET /events`.
+pub struct EventStream {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl EventStream {
+    pub async fn open(app: &TestApp, token: &str) -> EventStream {
+        let response =
+            app.client.get(format!("{}/events", app.address)).bearer_auth(token).send().await.expect("subscribe");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(
+            response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"),
+            "{:?}",
+            response.headers()
+        );
+        EventStream { response, buffer: String::new() }
+    }
+
+    /// The next event as `(kind, data)`, skipping keep-alive comments; `None`
+    /// when none comes within `secs`.
+    pub async fn next(&mut self, secs: u64) -> Option<(String, Value)> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let (mut kind, mut data) = (None, String::new());
+                for line in block.lines() {
+                    if let Some(k) = line.strip_prefix("event:") {
+                        kind = Some(k.trim().to_owned());
+                    } else if let Some(d) = line.strip_prefix("data:") {
+                        data.push_str(d.trim_start());
+                    }
+                }
+                if let Some(kind) = kind {
+                    return Some((kind, serde_json::from_str(&data).unwrap_or(Value::String(data))));
+                }
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk()).await.ok()?;
+            let chunk = chunk.expect("event stream readable")?;
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// Reads events until `pick` accepts one (within `secs`); returns everything read.
+    pub async fn until(&mut self, secs: u64, mut pick: impl FnMut(&str, &Value) -> bool) -> Vec<(String, Value)> {
+        let mut seen = Vec::new();
+        loop {
+            let Some((kind, data)) = self.next(secs).await else {
+                panic!("the awaited event did not come; saw {seen:?}");
+            };
+            let done = pick(&kind, &data);
+            seen.push((kind, data));
+            if done {
+                return seen;
+            }
+        }
+    }
 }

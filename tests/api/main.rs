@@ -9,4 +9,5 @@ mod auth;
 mod bad_input;
 mod cli;
 mod health;
+mod sessions;
 mod users;

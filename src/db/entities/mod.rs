@@ -1,4 +1,5 @@
 //! sea-orm entities, one module per table.
 
 pub mod api_keys;
+pub mod sessions;
 pub mod users;

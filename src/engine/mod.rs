@@ -1,0 +1,251 @@
+//! Everything that touches whatsapp-rust, and nothing else does.
+//!
+//! An [`Engine`] starts one [`Device`] (a whatsapp-rust `Bot` on its own SQLite
+//! store, `sessions_dir/<id>.db`) per session and turns the client's events into
+//! [`EngineEvent`]s on a channel, in the order they happen. What to do about
+//! them is the session manager's business.
+
+pub mod http;
+pub mod version;
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use anyhow::Context;
+use tokio::sync::mpsc;
+use whatsapp_rust::{
+    Jid,
+    pair_code::PairCodeOptions,
+    prelude::{Bot, BotHandle, Client, Event, EventHandler, EventInterest, EventKind, SqliteStore, TokioRuntime},
+    transport::TokioWebSocketTransportFactory,
+};
+
+use crate::config::Config;
+
+/// What a device reports, reduced to what the gateway acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineEvent {
+    /// A QR code to show, valid for `valid_for`.
+    Qr {
+        code: String,
+        valid_for: Duration,
+    },
+    /// The server sent no more QR codes; a new device must be started for more.
+    QrExhausted,
+    /// A pairing code to type on the phone.
+    PairingCode {
+        code: String,
+        valid_for: Duration,
+    },
+    PairingCodeFailed {
+        error: String,
+    },
+    /// The phone linked this device to `phone` (digits with country code).
+    Paired {
+        phone: String,
+    },
+    PairFailed {
+        error: String,
+    },
+    Connected,
+    /// The connection dropped; the client reconnects by itself.
+    Disconnected,
+    /// The device was unlinked (from the phone, by us, or refused at login).
+    LoggedOut {
+        reason: String,
+    },
+    /// WhatsApp banned the number for `duration`.
+    Banned {
+        duration: Duration,
+        reason: String,
+    },
+    /// Another client took over this device's connection.
+    Replaced,
+    /// WhatsApp refused this client version.
+    Outdated,
+    /// Login failed for a reason that is neither a logout nor a ban.
+    ConnectFailure {
+        reason: String,
+    },
+}
+
+/// How devices reach WhatsApp (or a simulator), shared by all sessions.
+pub struct Engine {
+    sessions_dir: PathBuf,
+    server_url: Option<String>,
+    http: http::Http,
+    version: (u32, u32, u32),
+}
+
+impl Engine {
+    /// Prepares the sessions directory and settles the WhatsApp Web version.
+    pub async fn new(config: &Config) -> anyhow::Result<Engine> {
+        let dir = &config.storage.sessions_dir;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating sessions dir {}", dir.display()))?;
+        let server_url = Some(config.whatsapp.server_url.clone()).filter(|u| !u.is_empty());
+        let simulator = match &server_url {
+            Some(url) => Some(simulator_http_base(url)?),
+            None => None,
+        };
+        let http = http::Http::new(simulator)?;
+        let pinned = crate::config::parse_version(&config.whatsapp.version).map_err(anyhow::Error::msg)?;
+        let version = version::resolve(pinned, Arc::new(http.clone()), &config.storage.data_dir).await;
+        Ok(Engine { sessions_dir: dir.clone(), server_url, http, version })
+    }
+
+    pub fn store_path(&self, session_id: &str) -> PathBuf {
+        self.sessions_dir.join(format!("{session_id}.db"))
+    }
+
+    /// Removes a session's store (the device's keys): it will have to link anew.
+    pub fn wipe(&self, session_id: &str) -> std::io::Result<()> {
+        let path = self.store_path(session_id);
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut file = path.clone().into_os_string();
+            file.push(suffix);
+            match std::fs::remove_file(Path::new(&file)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens the session's store and connects: a linked store logs in, a new one
+    /// starts linking (QR codes). Events go to `events` in order.
+    pub async fn start(&self, session_id: &str, events: mpsc::UnboundedSender<EngineEvent>) -> anyhow::Result<Device> {
+        let path = self.store_path(session_id);
+        let store = SqliteStore::new(path.to_str().context("store path is not UTF-8")?)
+            .await
+            .with_context(|| format!("opening store {}", path.display()))?;
+        let mut transport = TokioWebSocketTransportFactory::new();
+        if let Some(url) = &self.server_url {
+            transport = transport.with_url(url.clone());
+        }
+        let bot = Bot::builder()
+            .with_backend(store)
+            .with_transport_factory(transport)
+            .with_http_client(self.http.clone())
+            .with_runtime(TokioRuntime)
+            .with_version(self.version)
+            .skip_history_sync()
+            .with_event_handler(Forward(events))
+            .build()
+            .await
+            .context("building the WhatsApp client")?;
+        let client = bot.client();
+        Ok(Device { client, handle: Some(bot.spawn()) })
+    }
+}
+
+/// `ws://host:port/...` -> `http://host:port`: where a simulator serves media.
+fn simulator_http_base(server_url: &str) -> anyhow::Result<String> {
+    let url = url::Url::parse(server_url).context("whatsapp.server_url")?;
+    let scheme = if url.scheme() == "wss" { "https" } else { "http" };
+    let host = url.host_str().context("whatsapp.server_url has no host")?;
+    Ok(match url.port() {
+        Some(port) => format!("{scheme}://{host}:{port}"),
+        None => format!("{scheme}://{host}"),
+    })
+}
+
+/// One running device.
+pub struct Device {
+    client: Arc<Client>,
+    handle: Option<BotHandle>,
+}
+
+impl Device {
+    /// Asks for a pairing code for `phone` (digits with country code). Works once
+    /// the device is connected and waiting to be linked.
+    pub async fn pairing_code(&self, phone: &str) -> anyhow::Result<String> {
+        let options = PairCodeOptions { phone_number: phone.to_owned(), ..Default::default() };
+        self.client.pair_with_code(options).await.map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    /// Unlinks the device from the phone (best effort when offline) and stops it.
+    pub async fn logout(&self) {
+        self.client.logout().await;
+    }
+
+    /// The number this device is linked to, once it is.
+    pub fn phone(&self) -> Option<String> {
+        self.client.pn().as_ref().map(phone_of)
+    }
+
+    /// Resolves when the client's run loop has ended (logout, ban, outdated,
+    /// or stopped); pending forever once [`stop`](Self::stop) took the handle.
+    pub async fn ended(&mut self) {
+        match self.handle.as_mut() {
+            Some(handle) => {
+                handle.await;
+                self.handle = None;
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Flushes the store and stops the client.
+    pub async fn stop(mut self) {
+        if let Some(handle) = self.handle.take() {
+            handle.shutdown().await;
+        }
+    }
+}
+
+/// Forwards the client's events, inline on its dispatch path so their order holds.
+struct Forward(mpsc::UnboundedSender<EngineEvent>);
+
+impl EventHandler for Forward {
+    fn handle_event(&self, event: Arc<Event>) {
+        if let Some(mapped) = map(&event) {
+            let _ = self.0.send(mapped);
+        }
+    }
+
+    fn interest(&self) -> EventInterest {
+        EventInterest::of(&[
+            EventKind::PairingQrCode,
+            EventKind::PairingQrCodesExhausted,
+            EventKind::PairingCode,
+            EventKind::PairingCodeError,
+            EventKind::PairSuccess,
+            EventKind::PairError,
+            EventKind::Connected,
+            EventKind::Disconnected,
+            EventKind::LoggedOut,
+            EventKind::TemporaryBan,
+            EventKind::StreamReplaced,
+            EventKind::ClientOutdated,
+            EventKind::ConnectFailure,
+        ])
+    }
+}
+
+fn map(event: &Event) -> Option<EngineEvent> {
+    Some(match event {
+        Event::PairingQrCode(q) => EngineEvent::Qr { code: q.code.clone(), valid_for: q.timeout },
+        Event::PairingQrCodesExhausted(_) => EngineEvent::QrExhausted,
+        Event::PairingCode(c) => EngineEvent::PairingCode { code: c.code.clone(), valid_for: c.timeout },
+        Event::PairingCodeError(e) => EngineEvent::PairingCodeFailed { error: e.error.clone() },
+        Event::PairSuccess(p) => EngineEvent::Paired { phone: phone_of(&p.id) },
+        Event::PairError(e) => EngineEvent::PairFailed { error: e.error.clone() },
+        Event::Connected(_) => EngineEvent::Connected,
+        Event::Disconnected(_) => EngineEvent::Disconnected,
+        Event::LoggedOut(l) => EngineEvent::LoggedOut { reason: format!("{:?}", l.reason) },
+        Event::TemporaryBan(b) => {
+            EngineEvent::Banned { duration: b.expire.to_std().unwrap_or_default(), reason: format!("{:?}", b.code) }
+        }
+        Event::StreamReplaced(_) => EngineEvent::Replaced,
+        Event::ClientOutdated(_) => EngineEvent::Outdated,
+        Event::ConnectFailure(f) => EngineEvent::ConnectFailure { reason: format!("{:?}", f.reason) },
+        _ => return None,
+    })
+}
+
+fn phone_of(jid: &Jid) -> String {
+    jid.user.to_string()
+}

@@ -1,0 +1,444 @@
+//! The multi-session manager: the registry of running sessions (one
+//! [`supervisor`] task each), what the HTTP API asks of them, and restoring the
+//! linked ones when the gateway starts.
+//!
+//! A session's row in the database is the truth about it (owner, phone number,
+//! status); its supervisor is the only writer of its status. Live things that
+//! are not worth storing (the current QR or pairing code) sit in the registry.
+
+mod records;
+mod supervisor;
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseConnection, DbErr};
+use serde::Serialize;
+use tokio::{
+    sync::{mpsc, oneshot, watch},
+    task::JoinHandle,
+};
+use utoipa::ToSchema;
+
+use crate::{config::Config, db::entities::sessions as rows, engine::Engine, events::Events};
+pub use records::Scope;
+
+/// Where a session is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Waiting for a QR code to be scanned.
+    Qr,
+    /// Waiting for a pairing code to be typed on the phone.
+    Pairing,
+    /// Starting, logging in, or finishing a link.
+    Connecting,
+    Connected,
+    /// Lost the connection; reconnecting with backoff.
+    Disconnected,
+    /// Unlinked; the store is wiped. `/session/restart` links again.
+    LoggedOut,
+    /// Temporarily banned by WhatsApp until `bannedUntil`; resumes after.
+    Banned,
+    /// Not running: linking timed out, another client took over, or an admin stopped it.
+    Stopped,
+    /// The number was already linked in another session; this link was undone.
+    DuplicatePhone,
+}
+
+impl Status {
+    pub const ALL: [Status; 9] = [
+        Status::Qr,
+        Status::Pairing,
+        Status::Connecting,
+        Status::Connected,
+        Status::Disconnected,
+        Status::LoggedOut,
+        Status::Banned,
+        Status::Stopped,
+        Status::DuplicatePhone,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Qr => "qr",
+            Status::Pairing => "pairing",
+            Status::Connecting => "connecting",
+            Status::Connected => "connected",
+            Status::Disconnected => "disconnected",
+            Status::LoggedOut => "logged_out",
+            Status::Banned => "banned",
+            Status::Stopped => "stopped",
+            Status::DuplicatePhone => "duplicate_phone",
+        }
+    }
+
+    pub fn parse(text: &str) -> Status {
+        Status::ALL.into_iter().find(|s| s.as_str() == text).unwrap_or(Status::Stopped)
+    }
+
+    /// Whether a session in this status holds a linked device (so its number is taken).
+    pub fn holds_device(self) -> bool {
+        !matches!(self, Status::LoggedOut | Status::DuplicatePhone | Status::Qr | Status::Pairing)
+    }
+}
+
+/// A session as the API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    pub session_id: String,
+    pub phone_number: Option<String>,
+    pub status: Status,
+    /// Why the session is in its status, when that needs saying.
+    pub reason: Option<String>,
+    pub banned_until: Option<DateTime<Utc>>,
+    pub user_id: i64,
+    pub last_connected_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&rows::Model> for SessionView {
+    fn from(row: &rows::Model) -> Self {
+        SessionView {
+            session_id: row.id.clone(),
+            phone_number: row.phone_number.clone(),
+            status: Status::parse(&row.status),
+            reason: row.reason.clone(),
+            banned_until: row.banned_until.map(|t| t.and_utc()),
+            user_id: row.user_id,
+            last_connected_at: row.last_connected_at.map(|t| t.and_utc()),
+            created_at: row.created_at.and_utc(),
+            updated_at: row.updated_at.and_utc(),
+        }
+    }
+}
+
+/// A QR or pairing code and when it stops being valid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Code {
+    pub value: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Code {
+    fn new(value: String, valid_for: Duration) -> Code {
+        let expires_at = Utc::now() + chrono::Duration::from_std(valid_for).unwrap_or(chrono::Duration::zero());
+        Code { value, expires_at }
+    }
+}
+
+/// What a running session shows besides its row.
+#[derive(Debug, Clone, Default)]
+pub struct LiveState {
+    pub qr: Option<Code>,
+    pub pairing: Option<Code>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("session not found")]
+    NotFound,
+    #[error("a session with this id already exists")]
+    Exists,
+    #[error("{phone} is already linked in session {session}")]
+    PhoneTaken { phone: String, session: String },
+    #[error("the session is already linked to a number")]
+    AlreadyLinked,
+    #[error("the session is not running; POST /session/restart starts it")]
+    NotRunning,
+    #[error("the session is {0}; it cannot do that now")]
+    Busy(&'static str),
+    #[error("no code came in time; try again")]
+    Timeout,
+    #[error("WhatsApp refused: {0}")]
+    Refused(String),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+enum Command {
+    PairingCode { phone: String, reply: oneshot::Sender<Result<Code, SessionError>> },
+    Logout { reply: oneshot::Sender<()> },
+    Stop { reply: oneshot::Sender<()> },
+}
+
+struct Running {
+    generation: u64,
+    commands: mpsc::UnboundedSender<Command>,
+    live: watch::Receiver<LiveState>,
+    task: JoinHandle<()>,
+}
+
+/// Shared by the HTTP handlers and the supervisors.
+pub struct Manager {
+    db: DatabaseConnection,
+    engine: Engine,
+    events: Events,
+    config: Arc<Config>,
+    running: Mutex<HashMap<String, Running>>,
+    generations: AtomicU64,
+}
+
+#[derive(Clone)]
+pub struct Sessions(Arc<Manager>);
+
+/// How long `GET /session/qr` waits for the first code of a starting session.
+const FIRST_CODE_WAIT: Duration = Duration::from_secs(15);
+
+impl Sessions {
+    pub fn new(db: DatabaseConnection, engine: Engine, events: Events, config: Arc<Config>) -> Sessions {
+        Sessions(Arc::new(Manager {
+            db,
+            engine,
+            events,
+            config,
+            running: Mutex::new(HashMap::new()),
+            generations: AtomicU64::new(0),
+        }))
+    }
+
+    pub fn events(&self) -> &Events {
+        &self.0.events
+    }
+
+    /// A new session owned by `owner`, linking at once: QR codes, and a pairing
+    /// code too when `phone` is given (digits with country code).
+    pub async fn create(&self, owner: i64, id: &str, phone: Option<String>) -> Result<SessionView, SessionError> {
+        if let Some(phone) = &phone {
+            self.refuse_taken(phone, id).await?;
+        }
+        let row = records::insert(&self.0.db, id, owner).await?;
+        self.spawn(row.clone(), phone);
+        Ok(SessionView::from(&row))
+    }
+
+    /// The session's row, if `scope` may see it.
+    pub async fn get(&self, scope: &Scope, id: &str) -> Result<rows::Model, SessionError> {
+        records::find(&self.0.db, id).await?.filter(|row| scope.admits(row)).ok_or(SessionError::NotFound)
+    }
+
+    pub async fn list(&self, scope: &Scope) -> Result<Vec<SessionView>, SessionError> {
+        Ok(records::list(&self.0.db, scope).await?.iter().map(SessionView::from).collect())
+    }
+
+    /// The current QR code (and pairing code, if one was asked for), waiting a
+    /// little for the first one of a session that is just starting.
+    pub async fn codes(&self, scope: &Scope, id: &str) -> Result<LiveState, SessionError> {
+        let row = self.get(scope, id).await?;
+        let status = Status::parse(&row.status);
+        if row.phone_number.is_some() && status.holds_device() {
+            return Err(SessionError::AlreadyLinked);
+        }
+        let mut live = self.live(id).ok_or(SessionError::NotRunning)?;
+        let wait = live.wait_for(|s| s.qr.is_some() || s.pairing.is_some());
+        match tokio::time::timeout(FIRST_CODE_WAIT, wait).await {
+            Ok(Ok(state)) => Ok(state.clone()),
+            Ok(Err(_)) => Err(SessionError::NotRunning),
+            Err(_) => Err(SessionError::Timeout),
+        }
+    }
+
+    /// Asks the session for a pairing code for `phone`.
+    pub async fn pairing_code(&self, scope: &Scope, id: &str, phone: String) -> Result<Code, SessionError> {
+        let row = self.get(scope, id).await?;
+        if row.phone_number.is_some() && Status::parse(&row.status).holds_device() {
+            return Err(SessionError::AlreadyLinked);
+        }
+        self.refuse_taken(&phone, id).await?;
+        // A code can be asked for once the session is connected for linking.
+        let mut live = self.live(id).ok_or(SessionError::NotRunning)?;
+        match tokio::time::timeout(FIRST_CODE_WAIT, live.wait_for(|s| s.qr.is_some())).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) => return Err(SessionError::NotRunning),
+            Err(_) => return Err(SessionError::Timeout),
+        }
+        let (reply, answer) = oneshot::channel();
+        self.send(id, Command::PairingCode { phone, reply })?;
+        answer.await.map_err(|_| SessionError::NotRunning)?
+    }
+
+    /// Unlinks the device from the phone and wipes its store.
+    pub async fn logout(&self, scope: &Scope, id: &str) -> Result<SessionView, SessionError> {
+        self.get(scope, id).await?;
+        let (reply, done) = oneshot::channel();
+        if self.send(id, Command::Logout { reply }).is_ok() {
+            let _ = done.await;
+        } else {
+            // Not running: nothing to tell WhatsApp now; forget the keys.
+            self.0.engine.wipe(id).map_err(anyhow::Error::from)?;
+            let change = records::Change::status(Status::LoggedOut).phone(None).reason(Some("logged out".into()));
+            self.0.record(id, change).await?;
+        }
+        let row = self.get(scope, id).await?;
+        Ok(SessionView::from(&row))
+    }
+
+    /// Stops the session if it runs and starts it again: a linked session
+    /// reconnects, an unlinked (or logged-out) one starts linking anew.
+    pub async fn restart(&self, scope: &Scope, id: &str) -> Result<SessionView, SessionError> {
+        self.get(scope, id).await?;
+        self.stop(id).await;
+        let row = self.get(scope, id).await?;
+        self.spawn(row, None);
+        let row = self.get(scope, id).await?;
+        Ok(SessionView::from(&row))
+    }
+
+    /// Unlinks (when linked), wipes the store and forgets the session.
+    pub async fn delete(&self, scope: &Scope, id: &str) -> Result<(), SessionError> {
+        self.get(scope, id).await?;
+        self.remove(id).await
+    }
+
+    /// Whether `phone` is linked in a session `scope` may see.
+    pub async fn holder_of(&self, scope: &Scope, phone: &str) -> Result<Option<String>, SessionError> {
+        let holder = records::holder_of(&self.0.db, phone, None).await?;
+        Ok(holder.filter(|row| scope.admits(row)).map(|row| row.id))
+    }
+
+    /// Deletes the sessions `scope` may see that have not been connected for
+    /// `hours` (counting from creation for those never connected). Returns their ids.
+    pub async fn cleanup(&self, scope: &Scope, hours: u32) -> Result<Vec<String>, SessionError> {
+        let cutoff = crate::db::now() - chrono::Duration::hours(i64::from(hours));
+        let stale = records::stale(&self.0.db, scope, cutoff).await?;
+        let mut removed = Vec::with_capacity(stale.len());
+        for row in stale {
+            self.remove(&row.id).await?;
+            removed.push(row.id);
+        }
+        Ok(removed)
+    }
+
+    /// Sessions per status, for `/health` and `/metrics`.
+    pub async fn counts(&self) -> Result<Vec<(Status, u64)>, SessionError> {
+        records::counts(&self.0.db).await.map_err(Into::into)
+    }
+
+    /// At start-up: reconnects every linked session, a few per second
+    /// (`whatsapp.restore_per_second`); sessions caught mid-link by the restart
+    /// are marked stopped, to be restarted by hand.
+    pub async fn restore(&self) -> Result<usize, SessionError> {
+        let rows = records::list(&self.0.db, &Scope::ALL).await?;
+        let gap = Duration::from_secs(1) / self.0.config.whatsapp.restore_per_second.max(1);
+        let mut restored = Vec::new();
+        for row in rows {
+            let status = Status::parse(&row.status);
+            let linked = row.phone_number.is_some();
+            match status {
+                Status::LoggedOut | Status::Stopped | Status::DuplicatePhone => {}
+                _ if !linked => {
+                    let change = records::Change::status(Status::Stopped)
+                        .reason(Some("the gateway restarted before this session was linked".into()));
+                    self.0.record(&row.id, change).await?;
+                }
+                _ => restored.push(row),
+            }
+        }
+        let count = restored.len();
+        let this = self.clone();
+        tokio::spawn(async move {
+            for row in restored {
+                this.spawn(row, None);
+                tokio::time::sleep(gap).await;
+            }
+        });
+        Ok(count)
+    }
+
+    /// Stops every session without changing its stored status, so the next
+    /// start restores it.
+    pub async fn shutdown(&self) {
+        let ids: Vec<String> = self.0.running.lock().expect("registry lock").keys().cloned().collect();
+        let stops = ids.iter().map(|id| self.stop(id));
+        futures_util::future::join_all(stops).await;
+    }
+
+    async fn refuse_taken(&self, phone: &str, except: &str) -> Result<(), SessionError> {
+        match records::holder_of(&self.0.db, phone, Some(except)).await? {
+            Some(row) => Err(SessionError::PhoneTaken { phone: phone.to_owned(), session: row.id }),
+            None => Ok(()),
+        }
+    }
+
+    async fn remove(&self, id: &str) -> Result<(), SessionError> {
+        let (reply, done) = oneshot::channel();
+        if self.send(id, Command::Logout { reply }).is_ok() {
+            let _ = done.await;
+        }
+        self.stop(id).await;
+        self.0.engine.wipe(id).map_err(anyhow::Error::from)?;
+        records::delete(&self.0.db, id).await?;
+        Ok(())
+    }
+
+    fn live(&self, id: &str) -> Option<watch::Receiver<LiveState>> {
+        self.0.running.lock().expect("registry lock").get(id).map(|r| r.live.clone())
+    }
+
+    fn send(&self, id: &str, command: Command) -> Result<(), SessionError> {
+        let running = self.0.running.lock().expect("registry lock");
+        let session = running.get(id).ok_or(SessionError::NotRunning)?;
+        session.commands.send(command).map_err(|_| SessionError::NotRunning)
+    }
+
+    /// Stops the session's supervisor, if any, and waits for it to finish.
+    async fn stop(&self, id: &str) {
+        let Some(running) = self.0.running.lock().expect("registry lock").remove(id) else { return };
+        let (reply, done) = oneshot::channel();
+        if running.commands.send(Command::Stop { reply }).is_ok() {
+            let _ = done.await;
+        }
+        let _ = running.task.await;
+    }
+
+    fn spawn(&self, row: rows::Model, pair_phone: Option<String>) {
+        let generation = self.0.generations.fetch_add(1, Ordering::Relaxed);
+        let (commands, inbox) = mpsc::unbounded_channel();
+        let (live_tx, live) = watch::channel(LiveState::default());
+        let id = row.id.clone();
+        let manager = self.clone();
+        // Held across the spawn so the task cannot forget itself before it is registered.
+        let mut running = self.0.running.lock().expect("registry lock");
+        let key = id.clone();
+        let task = tokio::spawn(async move {
+            supervisor::run(manager.clone(), row, pair_phone, inbox, live_tx).await;
+            manager.forget(&id, generation);
+        });
+        running.insert(key, Running { generation, commands, live, task });
+    }
+
+    /// Drops a finished supervisor from the registry, unless a newer one took its place.
+    fn forget(&self, id: &str, generation: u64) {
+        let mut running = self.0.running.lock().expect("registry lock");
+        if running.get(id).is_some_and(|r| r.generation == generation) {
+            running.remove(id);
+        }
+    }
+}
+
+impl Manager {
+    /// Writes a status change and tells subscribers.
+    async fn record(&self, id: &str, change: records::Change) -> Result<(), DbErr> {
+        let Some(row) = records::apply(&self.db, id, change).await? else { return Ok(()) };
+        let view = SessionView::from(&row);
+        self.events.publish(crate::events::GatewayEvent {
+            kind: "session.status",
+            owner: row.user_id,
+            session: row.id.clone(),
+            data: serde_json::to_value(&view).unwrap_or_default(),
+        });
+        Ok(())
+    }
+}

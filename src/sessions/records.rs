@@ -1,0 +1,191 @@
+//! Session rows: who may see which, and the queries the manager needs.
+
+use chrono::NaiveDateTime;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+
+use super::{SessionError, Status};
+use crate::db::{self, entities::sessions as rows};
+
+/// Which sessions a caller may see and act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    /// `None`: every user's (admins).
+    pub owner: Option<i64>,
+    /// `None`: all of the owner's; an API key may be limited to some.
+    pub sessions: Option<Vec<String>>,
+}
+
+impl Scope {
+    pub const ALL: Scope = Scope { owner: None, sessions: None };
+
+    pub fn admits(&self, row: &rows::Model) -> bool {
+        self.admits_session(row.user_id, &row.id)
+    }
+
+    /// Whether the session `id` owned by `owner` is in scope.
+    pub fn admits_session(&self, owner: i64, id: &str) -> bool {
+        self.owner.is_none_or(|o| o == owner) && self.admits_id(id)
+    }
+
+    /// Whether a new session with this id would be in scope.
+    pub fn admits_id(&self, id: &str) -> bool {
+        self.sessions.as_ref().is_none_or(|ids| ids.iter().any(|s| s == id))
+    }
+
+    fn condition(&self) -> Condition {
+        let mut condition = Condition::all();
+        if let Some(owner) = self.owner {
+            condition = condition.add(rows::Column::UserId.eq(owner));
+        }
+        if let Some(ids) = &self.sessions {
+            condition = condition.add(rows::Column::Id.is_in(ids.clone()));
+        }
+        condition
+    }
+}
+
+pub async fn insert(db: &DatabaseConnection, id: &str, owner: i64) -> Result<rows::Model, SessionError> {
+    let now = db::now();
+    let row = rows::ActiveModel {
+        id: Set(id.to_owned()),
+        user_id: Set(owner),
+        phone_number: Set(None),
+        status: Set(Status::Connecting.as_str().to_owned()),
+        reason: Set(None),
+        banned_until: Set(None),
+        last_connected_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    match row.insert(db).await {
+        Ok(row) => Ok(row),
+        Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
+            Err(SessionError::Exists)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn find(db: &DatabaseConnection, id: &str) -> Result<Option<rows::Model>, DbErr> {
+    rows::Entity::find_by_id(id.to_owned()).one(db).await
+}
+
+pub async fn list(db: &DatabaseConnection, scope: &Scope) -> Result<Vec<rows::Model>, DbErr> {
+    rows::Entity::find()
+        .filter(scope.condition())
+        .order_by_asc(rows::Column::CreatedAt)
+        .order_by_asc(rows::Column::Id)
+        .all(db)
+        .await
+}
+
+/// The session (other than `except`) whose linked device is on `phone`.
+pub async fn holder_of(
+    db: &DatabaseConnection,
+    phone: &str,
+    except: Option<&str>,
+) -> Result<Option<rows::Model>, DbErr> {
+    let mut query = rows::Entity::find().filter(rows::Column::PhoneNumber.eq(phone));
+    if let Some(except) = except {
+        query = query.filter(rows::Column::Id.ne(except));
+    }
+    let rows = query.all(db).await?;
+    Ok(rows.into_iter().find(|row| Status::parse(&row.status).holds_device()))
+}
+
+/// Sessions in `scope` not connected now and not connected since `cutoff`.
+pub async fn stale(db: &DatabaseConnection, scope: &Scope, cutoff: NaiveDateTime) -> Result<Vec<rows::Model>, DbErr> {
+    let last_seen = Condition::any()
+        .add(rows::Column::LastConnectedAt.lt(cutoff))
+        .add(Condition::all().add(rows::Column::LastConnectedAt.is_null()).add(rows::Column::CreatedAt.lt(cutoff)));
+    rows::Entity::find()
+        .filter(scope.condition())
+        .filter(rows::Column::Status.ne(Status::Connected.as_str()))
+        .filter(last_seen)
+        .all(db)
+        .await
+}
+
+pub async fn counts(db: &DatabaseConnection) -> Result<Vec<(Status, u64)>, DbErr> {
+    let counted: Vec<(String, i64)> = rows::Entity::find()
+        .select_only()
+        .column(rows::Column::Status)
+        .column_as(rows::Column::Id.count(), "n")
+        .group_by(rows::Column::Status)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(Status::ALL
+        .into_iter()
+        .map(|status| {
+            let n = counted.iter().filter(|(s, _)| Status::parse(s) == status).map(|(_, n)| *n).sum::<i64>();
+            (status, u64::try_from(n).unwrap_or(0))
+        })
+        .collect())
+}
+
+pub async fn delete(db: &DatabaseConnection, id: &str) -> Result<(), DbErr> {
+    rows::Entity::delete_by_id(id.to_owned()).exec(db).await.map(|_| ())
+}
+
+/// A status change and what goes with it.
+#[derive(Debug, Clone)]
+pub struct Change {
+    status: Status,
+    phone: Option<Option<String>>,
+    reason: Option<String>,
+    banned_until: Option<NaiveDateTime>,
+}
+
+impl Change {
+    /// The new status; the reason is cleared unless given.
+    pub fn status(status: Status) -> Change {
+        Change { status, phone: None, reason: None, banned_until: None }
+    }
+
+    pub fn new_status(&self) -> Status {
+        self.status
+    }
+
+    pub fn phone(mut self, phone: Option<String>) -> Change {
+        self.phone = Some(phone);
+        self
+    }
+
+    pub fn reason(mut self, reason: Option<String>) -> Change {
+        self.reason = reason;
+        self
+    }
+
+    pub fn banned_until(mut self, until: NaiveDateTime) -> Change {
+        self.banned_until = Some(until);
+        self
+    }
+}
+
+/// Applies `change`; `None` when the row is gone (the session was deleted).
+pub async fn apply(db: &DatabaseConnection, id: &str, change: Change) -> Result<Option<rows::Model>, DbErr> {
+    let now = db::now();
+    let mut row = rows::ActiveModel {
+        id: Set(id.to_owned()),
+        status: Set(change.status.as_str().to_owned()),
+        reason: Set(change.reason.map(|r| r.chars().take(255).collect())),
+        banned_until: Set(change.banned_until),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    if let Some(phone) = change.phone {
+        row.phone_number = Set(phone);
+    }
+    if change.status == Status::Connected {
+        row.last_connected_at = Set(Some(now));
+    }
+    match row.update(db).await {
+        Ok(row) => Ok(Some(row)),
+        Err(DbErr::RecordNotUpdated) => Ok(None),
+        Err(e) => Err(e),
+    }
+}

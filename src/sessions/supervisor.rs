@@ -1,0 +1,382 @@
+//! One task per running session: starts its device, turns engine events into
+//! status changes, obeys the manager's commands, and decides what happens when
+//! the device stops (link again, wait out a ban, back off, or end).
+
+use std::time::Duration;
+
+use tokio::{
+    sync::{mpsc, oneshot, watch},
+    time::Instant,
+};
+use tracing::{info, warn};
+
+use super::{Code, Command, LiveState, SessionError, Sessions, Status, records::Change};
+use crate::{db::entities::sessions as rows, engine::EngineEvent};
+
+/// How a device's run ended.
+enum End {
+    /// The manager stopped us (shutdown, restart, delete): leave the status as is.
+    Stopped,
+    /// `done` is told once the logout is recorded (when the manager asked for it).
+    LoggedOut {
+        reason: String,
+        duplicate_of: Option<String>,
+        done: Option<oneshot::Sender<()>>,
+    },
+    Banned {
+        duration: Duration,
+        reason: String,
+    },
+    Replaced,
+    Outdated,
+    /// The client gave up offering QR codes, or its run loop ended on its own.
+    Ended,
+    LinkTimeout,
+}
+
+/// Between tries of a device that would not start or ended unexpectedly.
+const RETRY_MAX: Duration = Duration::from_secs(60);
+/// How long to wait for a pairing code from WhatsApp.
+const PAIRING_WAIT: Duration = Duration::from_secs(30);
+
+struct Supervisor {
+    sessions: Sessions,
+    id: String,
+    owner: i64,
+    commands: mpsc::UnboundedReceiver<Command>,
+    live: watch::Sender<LiveState>,
+    /// Linked to a number (the store holds a device identity).
+    linked: bool,
+    status: Status,
+}
+
+pub(super) async fn run(
+    sessions: Sessions,
+    row: rows::Model,
+    mut pair_phone: Option<String>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    live: watch::Sender<LiveState>,
+) {
+    let linked = row.phone_number.is_some() && Status::parse(&row.status).holds_device();
+    let mut me = Supervisor {
+        sessions,
+        id: row.id.clone(),
+        owner: row.user_id,
+        commands,
+        live,
+        linked,
+        status: Status::parse(&row.status),
+    };
+    let link_deadline = Instant::now() + me.sessions.0.config.whatsapp.link_timeout;
+    let mut retry = Duration::from_secs(1);
+
+    // A ban outlives restarts.
+    if let Some(until) = row.banned_until
+        && me.status == Status::Banned
+        && let Ok(left) = (until - crate::db::now()).to_std()
+        && !me.pause(left).await
+    {
+        return;
+    }
+    if !me.linked {
+        // A fresh start of linking: whatever was in the store is not a device.
+        if let Err(e) = me.sessions.0.engine.wipe(&me.id) {
+            warn!(session_id = %me.id, error = %e, "cannot clear the store before linking");
+        }
+    }
+
+    loop {
+        me.set(Change::status(Status::Connecting).reason(None)).await;
+        let end = me.run_device(&mut pair_phone, link_deadline).await;
+        me.live.send_replace(LiveState::default());
+        match end {
+            End::Stopped => return,
+            End::LoggedOut { reason, duplicate_of, done } => {
+                if let Err(e) = me.sessions.0.engine.wipe(&me.id) {
+                    warn!(session_id = %me.id, error = %e, "cannot wipe the store after logout");
+                }
+                let change = match duplicate_of {
+                    Some(other) => Change::status(Status::DuplicatePhone).phone(None).reason(Some(format!(
+                        "this number is already linked in session {other}; the new link was undone"
+                    ))),
+                    None => Change::status(Status::LoggedOut).phone(None).reason(Some(reason)),
+                };
+                me.set(change).await;
+                if let Some(done) = done {
+                    let _ = done.send(());
+                }
+                return;
+            }
+            End::Banned { duration, reason } => {
+                let until = crate::db::now() + chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::zero());
+                me.set(
+                    Change::status(Status::Banned)
+                        .banned_until(until)
+                        .reason(Some(format!("temporarily banned: {reason}"))),
+                )
+                .await;
+                if !me.pause(duration).await {
+                    return;
+                }
+            }
+            End::Replaced => {
+                me.set(Change::status(Status::Stopped).reason(Some(
+                    "another client took over this device's connection; POST /session/restart takes it back".into(),
+                )))
+                .await;
+                return;
+            }
+            End::LinkTimeout => {
+                me.set(
+                    Change::status(Status::Stopped)
+                        .reason(Some("not linked in time; POST /session/restart offers new codes".into())),
+                )
+                .await;
+                return;
+            }
+            End::Outdated | End::Ended if !me.linked && Instant::now() >= link_deadline => {
+                me.set(
+                    Change::status(Status::Stopped)
+                        .reason(Some("not linked in time; POST /session/restart offers new codes".into())),
+                )
+                .await;
+                return;
+            }
+            End::Ended if !me.linked => {} // out of QR codes: a new device offers more
+            End::Outdated | End::Ended => {
+                let reason = match end {
+                    End::Outdated => "WhatsApp refused this client version; retrying",
+                    _ => "the connection ended; retrying",
+                };
+                me.set(Change::status(Status::Disconnected).reason(Some(reason.into()))).await;
+                if !me.pause(retry).await {
+                    return;
+                }
+                retry = (retry * 2).min(RETRY_MAX);
+            }
+        }
+    }
+}
+
+impl Supervisor {
+    async fn set(&mut self, change: Change) {
+        self.status = change.new_status();
+        if let Err(e) = self.sessions.0.record(&self.id, change).await {
+            warn!(session_id = %self.id, error = %e, "cannot record session status");
+        }
+    }
+
+    /// Waits `duration` while still obeying commands; `false` when told to stop.
+    async fn pause(&mut self, duration: Duration) -> bool {
+        let deadline = Instant::now() + duration;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => return true,
+                command = self.commands.recv() => match command {
+                    None => return false,
+                    Some(Command::Stop { reply }) => {
+                        let _ = reply.send(());
+                        return false;
+                    }
+                    Some(Command::Logout { reply }) => {
+                        // Offline: nothing to tell WhatsApp; forget the device.
+                        if let Err(e) = self.sessions.0.engine.wipe(&self.id) {
+                            warn!(session_id = %self.id, error = %e, "cannot wipe the store");
+                        }
+                        self.set(Change::status(Status::LoggedOut).phone(None).reason(Some("logged out".into()))).await;
+                        let _ = reply.send(());
+                        return false;
+                    }
+                    Some(Command::PairingCode { reply, .. }) => {
+                        let _ = reply.send(Err(SessionError::Busy(self.status.as_str())));
+                    }
+                },
+            }
+        }
+    }
+
+    /// Runs one device until it ends; see [`End`].
+    async fn run_device(&mut self, pair_phone: &mut Option<String>, link_deadline: Instant) -> End {
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let mut device = match self.sessions.0.engine.start(&self.id, tx).await {
+            Ok(device) => device,
+            Err(e) => {
+                warn!(session_id = %self.id, error = %format!("{e:#}"), "cannot start the device");
+                return End::Ended;
+            }
+        };
+        let mut duplicate_of: Option<String> = None;
+        let mut paired = self.linked;
+        let end = loop {
+            tokio::select! {
+                biased;
+                command = self.commands.recv() => match command {
+                    None | Some(Command::Stop { .. }) => {
+                        device.stop().await;
+                        if let Some(Command::Stop { reply }) = command {
+                            let _ = reply.send(());
+                        }
+                        return End::Stopped;
+                    }
+                    Some(Command::Logout { reply }) => {
+                        device.logout().await;
+                        device.stop().await;
+                        // The device's own LoggedOut event is moot now.
+                        return End::LoggedOut { reason: "logged out".into(), duplicate_of: None, done: Some(reply) };
+                    }
+                    Some(Command::PairingCode { phone, reply }) => {
+                        let result = self.request_pairing_code(&device, &phone).await;
+                        let _ = reply.send(result);
+                    }
+                },
+                event = events.recv() => {
+                    let Some(event) = event else { break End::Ended };
+                    match self.on_event(event, &mut duplicate_of, &mut paired, pair_phone, &device).await {
+                        Some(end) => break end,
+                        None => continue,
+                    }
+                }
+                () = device.ended() => {
+                    // The events of the run's last moments are already queued.
+                    let mut end = End::Ended;
+                    while let Ok(event) = events.try_recv() {
+                        if let Some(found) = self.on_event(event, &mut duplicate_of, &mut paired, pair_phone, &device).await {
+                            end = found;
+                            break;
+                        }
+                    }
+                    break end;
+                }
+                () = tokio::time::sleep_until(link_deadline), if !paired => break End::LinkTimeout,
+            }
+        };
+        device.stop().await;
+        end
+    }
+
+    async fn on_event(
+        &mut self,
+        event: EngineEvent,
+        duplicate_of: &mut Option<String>,
+        paired: &mut bool,
+        pair_phone: &mut Option<String>,
+        device: &crate::engine::Device,
+    ) -> Option<End> {
+        match event {
+            EngineEvent::Qr { code, valid_for } => {
+                let code = Code::new(code, valid_for);
+                self.live.send_modify(|live| live.qr = Some(code.clone()));
+                self.publish_codes();
+                if !matches!(self.status, Status::Qr | Status::Pairing) {
+                    self.set(Change::status(Status::Qr)).await;
+                }
+                // The connection is ready for linking: a pairing code asked for at creation.
+                if let Some(phone) = pair_phone.take()
+                    && let Err(e) = self.request_pairing_code(device, &phone).await
+                {
+                    warn!(session_id = %self.id, error = %e, "no pairing code");
+                }
+            }
+            EngineEvent::QrExhausted => return Some(End::Ended),
+            EngineEvent::PairingCode { .. } => {} // recorded where it was asked for
+            EngineEvent::PairingCodeFailed { error } => {
+                self.live.send_modify(|live| live.pairing = None);
+                info!(session_id = %self.id, %error, "pairing code failed");
+            }
+            EngineEvent::Paired { phone } => {
+                *paired = true;
+                self.live.send_replace(LiveState::default());
+                match super::records::holder_of(&self.sessions.0.db, &phone, Some(&self.id)).await {
+                    Ok(Some(other)) => {
+                        info!(session_id = %self.id, other = %other.id, "number already linked elsewhere; undoing this link");
+                        *duplicate_of = Some(other.id);
+                    }
+                    Ok(None) => {}
+                    Err(e) => warn!(session_id = %self.id, error = %e, "cannot check for a duplicate number"),
+                }
+                if duplicate_of.is_none() {
+                    self.linked = true;
+                    self.set(Change::status(Status::Connecting).phone(Some(phone))).await;
+                }
+            }
+            EngineEvent::PairFailed { error } => {
+                self.set(Change::status(self.status).reason(Some(format!("linking failed: {error}")))).await;
+            }
+            EngineEvent::Connected => {
+                if duplicate_of.is_some() {
+                    device.logout().await;
+                    return Some(End::LoggedOut {
+                        reason: String::new(),
+                        duplicate_of: duplicate_of.take(),
+                        done: None,
+                    });
+                }
+                self.linked = true;
+                let mut change = Change::status(Status::Connected);
+                if let Some(phone) = device.phone() {
+                    change = change.phone(Some(phone));
+                }
+                self.set(change).await;
+            }
+            EngineEvent::Disconnected => {
+                if self.status == Status::Connected {
+                    self.set(Change::status(Status::Disconnected).reason(Some("connection lost; reconnecting".into())))
+                        .await;
+                }
+            }
+            EngineEvent::LoggedOut { reason } => {
+                let reason = format!("unlinked ({reason})");
+                return Some(End::LoggedOut { reason, duplicate_of: duplicate_of.take(), done: None });
+            }
+            EngineEvent::Banned { duration, reason } => return Some(End::Banned { duration, reason }),
+            EngineEvent::Replaced => return Some(End::Replaced),
+            EngineEvent::Outdated => return Some(End::Outdated),
+            EngineEvent::ConnectFailure { reason } => {
+                self.set(Change::status(Status::Disconnected).reason(Some(format!("login failed: {reason}")))).await;
+            }
+        }
+        None
+    }
+
+    async fn request_pairing_code(
+        &mut self,
+        device: &crate::engine::Device,
+        phone: &str,
+    ) -> Result<Code, SessionError> {
+        if self.linked {
+            return Err(SessionError::AlreadyLinked);
+        }
+        if self.live.borrow().qr.is_none() {
+            // Not connected for linking yet (the first QR code marks that).
+            return Err(SessionError::Busy(self.status.as_str()));
+        }
+        let code = match tokio::time::timeout(PAIRING_WAIT, device.pairing_code(phone)).await {
+            Ok(Ok(code)) => code,
+            Ok(Err(e)) => return Err(SessionError::Refused(format!("{e:#}"))),
+            Err(_) => return Err(SessionError::Timeout),
+        };
+        // WhatsApp keeps a pairing code for about three minutes.
+        let code = Code::new(code, Duration::from_secs(180));
+        self.live.send_modify(|live| live.pairing = Some(code.clone()));
+        self.publish_codes();
+        self.set(Change::status(Status::Pairing)).await;
+        Ok(code)
+    }
+
+    /// Tells subscribers the session's codes changed.
+    fn publish_codes(&self) {
+        let live = self.live.borrow().clone();
+        let owner = self.owner;
+        self.sessions.0.events.publish(crate::events::GatewayEvent {
+            kind: "session.qr",
+            owner,
+            session: self.id.clone(),
+            data: serde_json::json!({
+                "sessionId": self.id,
+                "qr": live.qr.as_ref().map(|c| &c.value),
+                "expiresAt": live.qr.as_ref().map(|c| c.expires_at),
+                "pairingCode": live.pairing.as_ref().map(|c| &c.value),
+            }),
+        });
+    }
+}
