@@ -296,8 +296,8 @@ impl Config {
         }
         check_server_url(&self.whatsapp.server_url, SIMULATOR_BUILD).map_err(ConfigError::Invalid)?;
         parse_version(&self.whatsapp.version).map_err(ConfigError::Invalid)?;
-        if self.whatsapp.link_timeout < Duration::from_secs(30) {
-            return invalid("whatsapp.link_timeout must be at least 30s");
+        if self.whatsapp.link_timeout < Duration::from_secs(5) {
+            return invalid("whatsapp.link_timeout must be at least 5s");
         }
         if self.whatsapp.restore_per_second == 0 {
             return invalid("whatsapp.restore_per_second must be at least 1");

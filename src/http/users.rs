@@ -90,7 +90,7 @@ pub async fn update_user(
     Ok(Json(Data { data: UserView::from(&user) }))
 }
 
-/// Delete an account and its API keys. An admin cannot delete itself, nor the last admin.
+/// Delete an account, its API keys and its sessions (unlinked and wiped). An admin cannot delete itself, nor the last admin.
 #[utoipa::path(
     delete, path = "/user/{id}", tag = "users",
     security(("bearer" = []), ("api_key" = [])),
@@ -109,6 +109,9 @@ pub async fn delete_user(
     if id == principal.user_id {
         return Err(ApiError::conflict("cannot_delete_self", "an admin cannot delete its own account"));
     }
+    let sessions = state.sessions.ids_of(id).await?;
     accounts::delete(&state.db, id).await?;
+    // The rows went with the account; its devices are unlinked and wiped, not left running.
+    state.sessions.discard(&sessions).await?;
     Ok(Json(Message { message: "User deleted".into() }))
 }

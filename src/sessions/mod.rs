@@ -302,6 +302,20 @@ impl Sessions {
         self.remove(id).await
     }
 
+    /// The ids of `owner`'s sessions.
+    pub async fn ids_of(&self, owner: i64) -> Result<Vec<String>, SessionError> {
+        let scope = Scope { owner: Some(owner), sessions: None };
+        Ok(records::list(&self.0.db, &scope).await?.into_iter().map(|row| row.id).collect())
+    }
+
+    /// Unlinks, stops and wipes sessions whose rows went with their owner's account.
+    pub async fn discard(&self, ids: &[String]) -> Result<(), SessionError> {
+        for id in ids {
+            self.remove(id).await?;
+        }
+        Ok(())
+    }
+
     /// Whether `phone` is linked in a session `scope` may see.
     pub async fn holder_of(&self, scope: &Scope, phone: &str) -> Result<Option<String>, SessionError> {
         let holder = records::holder_of(&self.0.db, phone, None).await?;
@@ -413,7 +427,18 @@ impl Sessions {
         let mut running = self.0.running.lock().expect("registry lock");
         let key = id.clone();
         let task = tokio::spawn(async move {
-            supervisor::run(manager.clone(), row, pair_phone, inbox, live_tx).await;
+            let run = tokio::spawn(supervisor::run(manager.clone(), row, pair_phone, inbox, live_tx));
+            if let Err(e) = run.await
+                && e.is_panic()
+            {
+                // A bug in one session must not go unseen, nor take others down.
+                tracing::error!(session_id = %id, "session supervisor panicked");
+                let change = records::Change::status(Status::Stopped)
+                    .reason(Some("internal error; POST /session/restart starts it again".into()));
+                if let Err(e) = manager.0.record(&id, change).await {
+                    tracing::warn!(session_id = %id, error = %e, "cannot record session status");
+                }
+            }
             manager.forget(&id, generation);
         });
         running.insert(key, Running { generation, commands, live, task });

@@ -366,7 +366,33 @@ async fn scoping_cleanup_and_bad_input(db: TestDb) {
     assert_eq!(list["data"].as_array().unwrap().len(), 3, "a-new, a-live, a-next: {list}");
 }
 
+/// Linking stops after `whatsapp.link_timeout`; a restart offers new codes. And
+/// deleting a user unlinks and wipes its sessions rather than leaving them running.
+async fn linking_times_out_and_owners_take_sessions_along(db: TestDb) {
+    let app = TestApp::spawn_with(db, |c| c.whatsapp.link_timeout = std::time::Duration::from_secs(5)).await;
+    let token = app.admin_token.clone();
+    app.post("/session/create", Some(&token), json!({"sessionId": "slow"})).await;
+    app.wait_status(&token, "slow", "qr", 10).await;
+    let view = app.wait_status(&token, "slow", "stopped", 20).await;
+    assert!(view["reason"].as_str().unwrap().contains("not linked in time"), "{view}");
+    let (status, body) = app.get("/session/qr/slow", Some(&token)).await;
+    assert_eq!((status, error_code(&body)), (StatusCode::CONFLICT, "session_not_running"));
+    app.post("/session/restart", Some(&token), json!({"sessionId": "slow"})).await;
+    let qr = app.qr(&token, "slow").await;
+    app.sim.scan(&qr, "628111000061").await.unwrap();
+    app.wait_status(&token, "slow", "connected", 30).await;
+
+    let (alice_id, alice) = app.user_with_role("user").await;
+    app.linked_session(&alice, "alices", "628111000062").await;
+    let (status, body) = app.call(Method::DELETE, &format!("/user/{alice_id}"), Some(&token), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(linked_devices(&app, "628111000062"), 0, "unlinked with its owner");
+    assert!(!store_of(&app, "alices").exists());
+    assert_eq!(connected_devices(&app, "628111000061"), 1, "the admin's session is untouched");
+}
+
 db_tests!(
+    linking_times_out_and_owners_take_sessions_along,
     qr_linking_logout_restart_delete,
     pairing_code_linking,
     duplicate_number_is_refused,
