@@ -12,6 +12,7 @@ use whatsapp_rust::http::HttpClient;
 pub const BUILT_IN: (u32, u32, u32) = (2, 3000, 1_042_742_319);
 
 const FILE: &str = "whatsapp_version";
+const FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub fn format((a, b, c): (u32, u32, u32)) -> String {
     format!("{a}.{b}.{c}")
@@ -23,7 +24,9 @@ pub async fn resolve(pinned: Option<(u32, u32, u32)>, http: Arc<dyn HttpClient>,
         return version;
     }
     let kept = data_dir.join(FILE);
-    match whatsapp_rust::version::fetch_latest_app_version(&http).await {
+    // Start-up waits for this, so not for long.
+    let fetch = tokio::time::timeout(FETCH_TIMEOUT, whatsapp_rust::version::fetch_latest_app_version(&http));
+    match fetch.await.unwrap_or_else(|_| Err(whatsapp_rust::anyhow::anyhow!("timed out"))) {
         Ok(version) => {
             if let Err(e) = std::fs::write(&kept, format(version)) {
                 tracing::warn!(error = %e, path = %kept.display(), "cannot keep the WhatsApp Web version");

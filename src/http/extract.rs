@@ -25,11 +25,7 @@ where
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         if !is_json(req.headers().get(header::CONTENT_TYPE)) {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send the body as JSON with Content-Type: application/json",
-            ));
+            return Err(not_json());
         }
         let bytes = read_body(req, state.config.server.max_body_bytes).await?;
         parse_json(&bytes).map(ApiJson)
@@ -54,11 +50,7 @@ where
             return Ok(OptionalApiJson(T::default()));
         }
         if !json {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send the body as JSON with Content-Type: application/json",
-            ));
+            return Err(not_json());
         }
         parse_json(&bytes).map(OptionalApiJson)
     }
@@ -100,6 +92,14 @@ async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
         return Err(too_large());
     }
     Ok(Bytes::from(kept))
+}
+
+fn not_json() -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        "send the body as JSON with Content-Type: application/json",
+    )
 }
 
 fn is_json(content_type: Option<&header::HeaderValue>) -> bool {

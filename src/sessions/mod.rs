@@ -182,7 +182,7 @@ struct Running {
 }
 
 /// Shared by the HTTP handlers and the supervisors.
-pub struct Manager {
+struct Manager {
     db: DatabaseConnection,
     engine: Engine,
     events: Events,
@@ -236,9 +236,7 @@ impl Sessions {
     /// The current QR code (and pairing code, if one was asked for), waiting a
     /// little for the first one of a session that is just starting.
     pub async fn codes(&self, scope: &Scope, id: &str) -> Result<LiveState, SessionError> {
-        let row = self.get(scope, id).await?;
-        let status = Status::parse(&row.status);
-        if row.phone_number.is_some() && status.holds_device() {
+        if records::linked(&self.get(scope, id).await?) {
             return Err(SessionError::AlreadyLinked);
         }
         let mut live = self.live(id).ok_or(SessionError::NotRunning)?;
@@ -252,8 +250,7 @@ impl Sessions {
 
     /// Asks the session for a pairing code for `phone`.
     pub async fn pairing_code(&self, scope: &Scope, id: &str, phone: String) -> Result<Code, SessionError> {
-        let row = self.get(scope, id).await?;
-        if row.phone_number.is_some() && Status::parse(&row.status).holds_device() {
+        if records::linked(&self.get(scope, id).await?) {
             return Err(SessionError::AlreadyLinked);
         }
         self.refuse_taken(&phone, id).await?;

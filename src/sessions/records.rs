@@ -47,6 +47,11 @@ impl Scope {
     }
 }
 
+/// Whether the session holds a linked device (its store logs in rather than links).
+pub fn linked(row: &rows::Model) -> bool {
+    row.phone_number.is_some() && Status::parse(&row.status).holds_device()
+}
+
 pub async fn insert(db: &DatabaseConnection, id: &str, owner: i64) -> Result<rows::Model, SessionError> {
     let now = db::now();
     let row = rows::ActiveModel {

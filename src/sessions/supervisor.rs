@@ -57,7 +57,7 @@ pub(super) async fn run(
     commands: mpsc::UnboundedReceiver<Command>,
     live: watch::Sender<LiveState>,
 ) {
-    let linked = row.phone_number.is_some() && Status::parse(&row.status).holds_device();
+    let linked = super::records::linked(&row);
     let mut me = Supervisor {
         sessions,
         id: row.id.clone(),
