@@ -45,6 +45,7 @@ impl From<SessionError> for ApiError {
             SessionError::AlreadyLinked => ApiError::conflict("already_linked", message),
             SessionError::NotRunning => ApiError::conflict("session_not_running", message),
             SessionError::Busy(_) => ApiError::conflict("session_busy", message),
+            SessionError::PairingOutstanding => ApiError::conflict("pairing_outstanding", message),
             SessionError::Timeout => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", message),
             SessionError::Refused(_) => ApiError::new(StatusCode::BAD_GATEWAY, "whatsapp_refused", message),
             SessionError::Db(e) => e.into(),

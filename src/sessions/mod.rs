@@ -158,6 +158,8 @@ pub enum SessionError {
     NotRunning,
     #[error("the session is {0}; it cannot do that now")]
     Busy(&'static str),
+    #[error("a pairing code for another number is outstanding; POST /session/restart first")]
+    PairingOutstanding,
     #[error("no code came in time; try again")]
     Timeout,
     #[error("WhatsApp refused: {0}")]

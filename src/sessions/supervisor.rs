@@ -48,6 +48,11 @@ struct Supervisor {
     /// Linked to a number (the store holds a device identity).
     linked: bool,
     status: Status,
+    /// The number the outstanding pairing code is for.
+    pairing_for: Option<String>,
+    /// Whether the current device got connected (then a later failure starts
+    /// the backoff afresh).
+    connected_this_run: bool,
 }
 
 pub(super) async fn run(
@@ -66,6 +71,8 @@ pub(super) async fn run(
         live,
         linked,
         status: Status::parse(&row.status),
+        pairing_for: None,
+        connected_this_run: false,
     };
     let link_deadline = Instant::now() + me.sessions.0.config.whatsapp.link_timeout;
     let mut retry = Duration::from_secs(1);
@@ -87,8 +94,13 @@ pub(super) async fn run(
 
     loop {
         me.set(Change::status(Status::Connecting).reason(None)).await;
+        me.connected_this_run = false;
         let end = me.run_device(&mut pair_phone, link_deadline).await;
         me.live.send_replace(LiveState::default());
+        me.pairing_for = None;
+        if me.connected_this_run {
+            retry = Duration::from_secs(1);
+        }
         match end {
             End::Stopped => return,
             End::LoggedOut { reason, duplicate_of, done } => {
@@ -312,6 +324,7 @@ impl Supervisor {
                     });
                 }
                 self.linked = true;
+                self.connected_this_run = true;
                 let mut change = Change::status(Status::Connected);
                 if let Some(phone) = device.phone() {
                     change = change.phone(Some(phone));
@@ -350,6 +363,15 @@ impl Supervisor {
             // Not connected for linking yet (the first QR code marks that).
             return Err(SessionError::Busy(self.status.as_str()));
         }
+        // WhatsApp allows one outstanding code per device: the same number gets
+        // it again; another number needs a fresh device (a restart).
+        let outstanding = self.live.borrow().pairing.clone().filter(|c| c.expires_at > chrono::Utc::now());
+        if let Some(code) = outstanding {
+            return match self.pairing_for.as_deref() {
+                Some(for_phone) if for_phone == phone => Ok(code),
+                _ => Err(SessionError::PairingOutstanding),
+            };
+        }
         let code = match tokio::time::timeout(PAIRING_WAIT, device.pairing_code(phone)).await {
             Ok(Ok(code)) => code,
             Ok(Err(e)) => return Err(SessionError::Refused(format!("{e:#}"))),
@@ -358,6 +380,7 @@ impl Supervisor {
         // WhatsApp keeps a pairing code for about three minutes.
         let code = Code::new(code, Duration::from_secs(180));
         self.live.send_modify(|live| live.pairing = Some(code.clone()));
+        self.pairing_for = Some(phone.to_owned());
         self.publish_codes();
         self.set(Change::status(Status::Pairing)).await;
         Ok(code)

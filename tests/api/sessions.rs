@@ -144,6 +144,14 @@ async fn pairing_code_linking(db: TestDb) {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["data"]["expiresAt"].is_string());
     let code = body["data"]["value"].as_str().unwrap().to_owned();
+    let (_, again) = app
+        .post("/session/pairing-code", Some(&token), json!({"sessionId": "later", "phoneNumber": "08111000003"}))
+        .await;
+    assert_eq!(again["data"]["value"], code.as_str(), "the same number gets the outstanding code");
+    let (status, body) = app
+        .post("/session/pairing-code", Some(&token), json!({"sessionId": "later", "phoneNumber": "628111000099"}))
+        .await;
+    assert_eq!((status, error_code(&body)), (StatusCode::CONFLICT, "pairing_outstanding"));
     app.sim.enter_pair_code("628111000003", &code).await.unwrap();
     app.wait_status(&token, "later", "connected", 30).await;
 
