@@ -241,13 +241,7 @@ impl Sessions {
         if records::linked(&self.get(scope, id).await?) {
             return Err(SessionError::AlreadyLinked);
         }
-        let mut live = self.live(id).ok_or(SessionError::NotRunning)?;
-        let wait = live.wait_for(|s| s.qr.is_some() || s.pairing.is_some());
-        match tokio::time::timeout(FIRST_CODE_WAIT, wait).await {
-            Ok(Ok(state)) => Ok(state.clone()),
-            Ok(Err(_)) => Err(SessionError::NotRunning),
-            Err(_) => Err(SessionError::Timeout),
-        }
+        self.wait_live(id, |s| s.qr.is_some() || s.pairing.is_some()).await
     }
 
     /// Asks the session for a pairing code for `phone`.
@@ -257,12 +251,7 @@ impl Sessions {
         }
         self.refuse_taken(&phone, id).await?;
         // A code can be asked for once the session is connected for linking.
-        let mut live = self.live(id).ok_or(SessionError::NotRunning)?;
-        match tokio::time::timeout(FIRST_CODE_WAIT, live.wait_for(|s| s.qr.is_some())).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(_)) => return Err(SessionError::NotRunning),
-            Err(_) => return Err(SessionError::Timeout),
-        }
+        self.wait_live(id, |s| s.qr.is_some()).await?;
         let (reply, answer) = oneshot::channel();
         self.send(id, Command::PairingCode { phone, reply })?;
         answer.await.map_err(|_| SessionError::NotRunning)?
@@ -275,10 +264,7 @@ impl Sessions {
         if self.send(id, Command::Logout { reply }).is_ok() {
             let _ = done.await;
         } else {
-            // Not running: nothing to tell WhatsApp now; forget the keys.
-            self.0.engine.wipe(id).map_err(anyhow::Error::from)?;
-            let change = records::Change::status(Status::LoggedOut).phone(None).reason(Some("logged out".into()));
-            self.0.record(id, change).await?;
+            self.0.forget_device(id).await?;
         }
         let row = self.get(scope, id).await?;
         Ok(SessionView::from(&row))
@@ -396,8 +382,15 @@ impl Sessions {
         Ok(())
     }
 
-    fn live(&self, id: &str) -> Option<watch::Receiver<LiveState>> {
-        self.0.running.lock().expect("registry lock").get(id).map(|r| r.live.clone())
+    /// Waits (briefly) until the running session's live state satisfies `ready`.
+    async fn wait_live(&self, id: &str, ready: impl FnMut(&LiveState) -> bool) -> Result<LiveState, SessionError> {
+        let live = self.0.running.lock().expect("registry lock").get(id).map(|r| r.live.clone());
+        let mut live = live.ok_or(SessionError::NotRunning)?;
+        match tokio::time::timeout(FIRST_CODE_WAIT, live.wait_for(ready)).await {
+            Ok(Ok(state)) => Ok(state.clone()),
+            Ok(Err(_)) => Err(SessionError::NotRunning),
+            Err(_) => Err(SessionError::Timeout),
+        }
     }
 
     fn send(&self, id: &str, command: Command) -> Result<(), SessionError> {
@@ -453,6 +446,15 @@ impl Sessions {
 }
 
 impl Manager {
+    /// Logs out a session that is not connected: there is nothing to tell
+    /// WhatsApp now, so its keys are forgotten.
+    async fn forget_device(&self, id: &str) -> Result<(), SessionError> {
+        self.engine.wipe(id).map_err(anyhow::Error::from)?;
+        let change = records::Change::status(Status::LoggedOut).phone(None).reason(Some("logged out".into()));
+        self.record(id, change).await?;
+        Ok(())
+    }
+
     /// Writes a status change and tells subscribers.
     async fn record(&self, id: &str, change: records::Change) -> Result<(), DbErr> {
         let Some(row) = records::apply(&self.db, id, change).await? else { return Ok(()) };

@@ -191,11 +191,9 @@ impl Supervisor {
                         return false;
                     }
                     Some(Command::Logout { reply }) => {
-                        // Offline: nothing to tell WhatsApp; forget the device.
-                        if let Err(e) = self.sessions.0.engine.wipe(&self.id) {
-                            warn!(session_id = %self.id, error = %e, "cannot wipe the store");
+                        if let Err(e) = self.sessions.0.forget_device(&self.id).await {
+                            warn!(session_id = %self.id, error = %e, "cannot log the session out");
                         }
-                        self.set(Change::status(Status::LoggedOut).phone(None).reason(Some("logged out".into()))).await;
                         let _ = reply.send(());
                         return false;
                     }
