@@ -66,6 +66,7 @@ fn main() -> anyhow::Result<()> {
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve => {
+            raise_open_files_limit();
             let app = App::build(config).await?;
             if let Some(admin) = &app.first_admin {
                 print_first_admin(admin, app.local_addr());
@@ -112,3 +113,26 @@ fn print_first_admin(admin: &FirstAdmin, address: std::net::SocketAddr) {
     println!("  POST /auth/login {{\"identifier\":\"{}\",\"password\":\"...\"}}", admin.username);
     println!("{rule}");
 }
+
+/// Each linked session holds a socket and its store's files open (about four
+/// descriptors), so a shell's default soft limit (often 1024) would cap the
+/// gateway at a few hundred sessions. Raise the soft limit to the hard one.
+#[cfg(unix)]
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed by reference.
+    let raised = unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max && {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0
+        }
+    };
+    if raised {
+        tracing::debug!(open_files = limit.rlim_cur, "raised the open-files limit");
+    } else if limit.rlim_cur < 4096 {
+        tracing::warn!(open_files = limit.rlim_cur, "low open-files limit: about 4 per session are needed");
+    }
+}
+
+#[cfg(not(unix))]
+fn raise_open_files_limit() {}
