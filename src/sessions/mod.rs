@@ -276,9 +276,9 @@ impl Sessions {
         self.get(scope, id).await?;
         self.stop(id).await;
         let row = self.get(scope, id).await?;
+        let view = SessionView::from(&row);
         self.spawn(row, None);
-        let row = self.get(scope, id).await?;
-        Ok(SessionView::from(&row))
+        Ok(view)
     }
 
     /// Unlinks (when linked), wipes the store and forgets the session.
@@ -334,10 +334,9 @@ impl Sessions {
         let mut restored = Vec::new();
         for row in rows {
             let status = Status::parse(&row.status);
-            let linked = row.phone_number.is_some();
             match status {
                 Status::LoggedOut | Status::Stopped | Status::DuplicatePhone => {}
-                _ if !linked => {
+                _ if !records::linked(&row) => {
                     let change = records::Change::status(Status::Stopped)
                         .reason(Some("the gateway restarted before this session was linked".into()));
                     self.0.record(&row.id, change).await?;
