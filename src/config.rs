@@ -25,6 +25,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
     pub whatsapp: WhatsappConfig,
+    pub limits: LimitsConfig,
+    pub media: MediaConfig,
     pub notify: NotifyConfig,
     pub log: LogConfig,
 }
@@ -56,6 +58,82 @@ impl Default for WhatsappConfig {
             server_url: String::new(),
             link_timeout: Duration::from_secs(300),
             restore_per_second: 50,
+        }
+    }
+}
+
+/// How each session paces, counts and retries its sends (seed 003's defaults).
+/// A session may override the first six with `PUT /session/{id}/limits`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// A random pause in `[delay_min_ms, delay_max_ms]` between two sends of a session.
+    pub delay_min_ms: u64,
+    pub delay_max_ms: u64,
+    /// Most sends of a session in any `minute_window`; 0 = no limit.
+    pub per_minute: u32,
+    /// Most sends of a session in any `hour_window`; 0 = no limit.
+    pub per_hour: u32,
+    /// Most sends of a session to one recipient in any `hour_window`; 0 = no limit.
+    pub per_recipient_per_hour: u32,
+    /// Tries of a message before it fails.
+    pub max_attempts: u32,
+    /// The windows `per_minute` and `per_hour` count over; shorter ones only
+    /// for tests and demos.
+    #[serde(serialize_with = "ser_duration", deserialize_with = "de_duration")]
+    pub minute_window: Duration,
+    #[serde(serialize_with = "ser_duration", deserialize_with = "de_duration")]
+    pub hour_window: Duration,
+    /// A sent message the server has not acknowledged by then is sent again
+    /// (with the same id, so it is never delivered twice).
+    #[serde(serialize_with = "ser_duration", deserialize_with = "de_duration")]
+    pub ack_timeout: Duration,
+    /// Pause before the first retry after a failure; it doubles for each
+    /// further attempt, with random jitter.
+    #[serde(serialize_with = "ser_duration", deserialize_with = "de_duration")]
+    pub retry_backoff: Duration,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            delay_min_ms: 3000,
+            delay_max_ms: 7000,
+            per_minute: 20,
+            per_hour: 500,
+            per_recipient_per_hour: 10,
+            max_attempts: 3,
+            minute_window: Duration::from_secs(60),
+            hour_window: Duration::from_secs(3600),
+            ack_timeout: Duration::from_secs(30),
+            retry_backoff: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Images and documents given by URL or uploaded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaConfig {
+    /// Largest image, in bytes.
+    pub max_image_bytes: u64,
+    /// Largest document, in bytes.
+    pub max_document_bytes: u64,
+    /// Fetching a media URL, redirects included, must finish in this time.
+    #[serde(serialize_with = "ser_duration", deserialize_with = "de_duration")]
+    pub fetch_timeout: Duration,
+    /// Let media URLs reach loopback, private, link-local and other internal
+    /// addresses. Only for tests: it opens the gateway to SSRF.
+    pub allow_private_addresses: bool,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            max_image_bytes: 16 * 1024 * 1024,
+            max_document_bytes: 64 * 1024 * 1024,
+            fetch_timeout: Duration::from_secs(30),
+            allow_private_addresses: false,
         }
     }
 }
@@ -301,6 +379,25 @@ impl Config {
         }
         if self.whatsapp.restore_per_second == 0 {
             return invalid("whatsapp.restore_per_second must be at least 1");
+        }
+        let limits = &self.limits;
+        if limits.delay_min_ms > limits.delay_max_ms {
+            return invalid("limits.delay_min_ms must not exceed limits.delay_max_ms");
+        }
+        if limits.max_attempts == 0 {
+            return invalid("limits.max_attempts must be at least 1");
+        }
+        if limits.minute_window.is_zero() || limits.hour_window.is_zero() {
+            return invalid("limits.minute_window and limits.hour_window must be longer than 0");
+        }
+        if limits.ack_timeout < Duration::from_millis(100) {
+            return invalid("limits.ack_timeout must be at least 100ms");
+        }
+        if self.media.max_image_bytes == 0 || self.media.max_document_bytes == 0 {
+            return invalid("media.max_image_bytes and media.max_document_bytes must be more than 0");
+        }
+        if self.media.fetch_timeout.is_zero() {
+            return invalid("media.fetch_timeout must be longer than 0");
         }
         let cc = &self.notify.country_code;
         if cc.is_empty() || cc.len() > 3 || !cc.bytes().all(|b| b.is_ascii_digit()) || cc.starts_with('0') {

@@ -14,6 +14,7 @@ pub mod events;
 pub mod http;
 pub mod metrics;
 pub mod notify;
+pub mod queue;
 pub mod sessions;
 pub mod state;
 pub mod telemetry;
@@ -57,16 +58,21 @@ impl App {
             .with_context(|| format!("binding {}", config.server.listen))?;
         let config = Arc::new(config);
         let engine = engine::Engine::new(&config).await?;
-        let sessions = sessions::Sessions::new(db.clone(), engine, events::Events::default(), config.clone());
+        let events = events::Events::default();
+        let queue = queue::Queue::new(db.clone(), config.clone(), events.clone()).await?;
+        let sessions = sessions::Sessions::new(db.clone(), engine, events, queue.clone(), config.clone());
         let restored = sessions.restore().await.context("restoring sessions")?;
         if restored > 0 {
             tracing::info!(sessions = restored, "reconnecting linked sessions");
         }
+        let media = queue::media::Fetcher::new(&config.media)?;
         let state = AppState::new(Inner {
             jwt: auth::JwtKeys::new(&secret, config.auth.jwt_expires_in),
             config,
             db,
             sessions,
+            queue,
+            media,
             passwords,
             metrics: metrics::Metrics::default(),
             started_at: Instant::now(),

@@ -12,6 +12,7 @@ use crate::{
     auth::{JwtKeys, Passwords},
     config::Config,
     metrics::Metrics,
+    queue::{Queue, media::Fetcher},
     sessions::Sessions,
 };
 
@@ -25,6 +26,9 @@ pub struct Inner {
     pub passwords: Passwords,
     pub metrics: Metrics,
     pub sessions: Sessions,
+    pub queue: Queue,
+    /// Fetches media URLs for image and document messages (SSRF-guarded).
+    pub media: Fetcher,
     pub started_at: Instant,
     /// The OpenAPI document as JSON, set once the router is assembled.
     pub openapi: OnceLock<String>,

@@ -8,12 +8,17 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_users_and_api_keys;
 mod m20261124_000002_sessions;
+mod m20261125_000003_messages;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_users_and_api_keys::Migration), Box::new(m20261124_000002_sessions::Migration)]
+        vec![
+            Box::new(m20261123_000001_users_and_api_keys::Migration),
+            Box::new(m20261124_000002_sessions::Migration),
+            Box::new(m20261125_000003_messages::Migration),
+        ]
     }
 }

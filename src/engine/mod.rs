@@ -17,11 +17,15 @@ use std::{
 use anyhow::Context;
 use tokio::sync::mpsc;
 use whatsapp_rust::{
-    Jid,
+    Jid, SendOptions, UploadOptions,
+    download::MediaType,
+    media::{DocumentOptions, ImageOptions, document_message, image_message},
     pair_code::PairCodeOptions,
     prelude::{Bot, BotHandle, Client, Event, EventHandler, EventInterest, EventKind, SqliteStore, TokioRuntime},
     transport::TokioWebSocketTransportFactory,
 };
+
+use whatsapp_rust::{types::presence::ReceiptType, waproto};
 
 use crate::config::Config;
 
@@ -70,6 +74,23 @@ pub enum EngineEvent {
     ConnectFailure {
         reason: String,
     },
+    /// The server accepted (or, with `error`, refused) the message `id` we sent.
+    Acked {
+        id: String,
+        error: Option<String>,
+    },
+    /// A recipient's phone received (or read) messages we sent.
+    Receipt {
+        ids: Vec<String>,
+        kind: ReceiptKind,
+    },
+}
+
+/// The receipts the queue records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptKind {
+    Delivered,
+    Read,
 }
 
 /// How devices reach WhatsApp (or a simulator), shared by all sessions.
@@ -171,6 +192,11 @@ impl Device {
         self.client.logout().await;
     }
 
+    /// A handle the send queue sends through while this device runs.
+    pub fn sender(&self) -> Sender {
+        Sender { client: self.client.clone() }
+    }
+
     /// The number this device is linked to, once it is.
     pub fn phone(&self) -> Option<String> {
         self.client.pn().as_ref().map(phone_of)
@@ -193,6 +219,63 @@ impl Device {
         if let Some(handle) = self.handle.take() {
             handle.shutdown().await;
         }
+    }
+}
+
+/// What to send: the media bytes are uploaded (encrypted) first.
+#[derive(Debug, Clone)]
+pub enum Outgoing {
+    Text(String),
+    Image { bytes: Vec<u8>, mimetype: String, caption: Option<String> },
+    Document { bytes: Vec<u8>, mimetype: String, filename: String, caption: Option<String> },
+}
+
+/// Sends through one device; cheap to clone.
+#[derive(Clone)]
+pub struct Sender {
+    client: Arc<Client>,
+}
+
+impl Sender {
+    pub fn is_connected(&self) -> bool {
+        self.client.is_connected()
+    }
+
+    /// Whether `phone` (digits with country code) has a WhatsApp account.
+    pub async fn is_on_whatsapp(&self, phone: &str) -> anyhow::Result<bool> {
+        let results =
+            self.client.contacts().is_on_whatsapp(&[Jid::pn(phone)]).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(results.iter().any(|r| r.is_registered))
+    }
+
+    /// Sends `content` to `phone` as the message `id`. Sending the same id
+    /// again is the same message to WhatsApp (a resend, not a second message).
+    /// Done means written to the connection; the server's acceptance comes as
+    /// [`EngineEvent::Acked`].
+    pub async fn send(&self, id: &str, phone: &str, content: Outgoing) -> anyhow::Result<()> {
+        let message = match content {
+            Outgoing::Text(text) => waproto::whatsapp::Message { conversation: Some(text), ..Default::default() },
+            Outgoing::Image { bytes, mimetype, caption } => {
+                let upload = self.client.upload(bytes, MediaType::Image, UploadOptions::default()).await?;
+                image_message(upload, ImageOptions { caption, mimetype: Some(mimetype), ..Default::default() })
+            }
+            Outgoing::Document { bytes, mimetype, filename, caption } => {
+                let upload = self.client.upload(bytes, MediaType::Document, UploadOptions::default()).await?;
+                document_message(
+                    upload,
+                    DocumentOptions {
+                        mimetype: Some(mimetype),
+                        title: Some(filename.clone()),
+                        file_name: Some(filename),
+                        caption,
+                        ..Default::default()
+                    },
+                )
+            }
+        };
+        let options = SendOptions::default().with_message_id(id);
+        self.client.send_message_with_options(Jid::pn(phone), message, options).await?;
+        Ok(())
     }
 }
 
@@ -221,6 +304,8 @@ impl EventHandler for Forward {
             EventKind::StreamReplaced,
             EventKind::ClientOutdated,
             EventKind::ConnectFailure,
+            EventKind::ServerAck,
+            EventKind::Receipt,
         ])
     }
 }
@@ -242,6 +327,17 @@ fn map(event: &Event) -> Option<EngineEvent> {
         Event::StreamReplaced(_) => EngineEvent::Replaced,
         Event::ClientOutdated(_) => EngineEvent::Outdated,
         Event::ConnectFailure(f) => EngineEvent::ConnectFailure { reason: format!("{:?}", f.reason) },
+        Event::ServerAck(ack) if ack.class.as_deref() == Some("message") => {
+            EngineEvent::Acked { id: ack.id.clone(), error: ack.error.clone() }
+        }
+        Event::Receipt(r) => {
+            let kind = match r.r#type {
+                ReceiptType::Delivered => ReceiptKind::Delivered,
+                ReceiptType::Read | ReceiptType::Played => ReceiptKind::Read,
+                _ => return None,
+            };
+            EngineEvent::Receipt { ids: r.message_ids.clone(), kind }
+        }
         _ => return None,
     })
 }

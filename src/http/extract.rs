@@ -159,6 +159,92 @@ fn missing_field(message: &str) -> Option<String> {
     Some(rest.split('`').next()?.to_owned())
 }
 
+/// A body that is either JSON (`T`) or `multipart/form-data` ([`Form`]):
+/// send endpoints take media as a URL in JSON or as an uploaded file.
+pub enum JsonOrForm<T> {
+    Json(T),
+    Form(Form),
+}
+
+/// The parts of a multipart body: text fields, and at most one file.
+#[derive(Default)]
+pub struct Form {
+    pub fields: std::collections::BTreeMap<String, String>,
+    pub file: Option<FilePart>,
+}
+
+pub struct FilePart {
+    /// The form field it came in.
+    pub field: String,
+    pub filename: Option<String>,
+    pub content_type: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+/// Text fields of a form are short; files are capped by `media.*` settings.
+const MAX_FORM_FIELD: usize = 256 * 1024;
+
+impl<T> FromRequest<AppState> for JsonOrForm<T>
+where
+    T: DeserializeOwned + Validate,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let multipart = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
+        if !multipart {
+            return ApiJson::<T>::from_request(req, state).await.map(|ApiJson(v)| JsonOrForm::Json(v));
+        }
+        let max_file = state.config.media.max_image_bytes.max(state.config.media.max_document_bytes);
+        let mut multipart = axum::extract::Multipart::from_request(req, state).await.map_err(|e| {
+            ApiError::bad_request("malformed_multipart", format!("malformed multipart body: {}", e.body_text()))
+        })?;
+        let malformed = |e: axum::extract::multipart::MultipartError| {
+            ApiError::bad_request("malformed_multipart", format!("malformed multipart body: {}", e.body_text()))
+        };
+        let mut form = Form::default();
+        while let Some(mut field) = multipart.next_field().await.map_err(malformed)? {
+            let name = field.name().unwrap_or_default().to_owned();
+            if name.is_empty() {
+                return Err(ApiError::bad_request("malformed_multipart", "a form part has no name"));
+            }
+            let filename = field.file_name().map(str::to_owned);
+            let content_type = field.content_type().map(str::to_owned);
+            let is_file = filename.is_some();
+            let cap = if is_file { max_file as usize } else { MAX_FORM_FIELD };
+            let mut bytes = Vec::new();
+            while let Some(chunk) = field.chunk().await.map_err(malformed)? {
+                if bytes.len() + chunk.len() > cap {
+                    return Err(ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        format!("{name}: larger than {cap} bytes"),
+                    )
+                    .with_field(name));
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            if is_file {
+                if form.file.is_some() {
+                    return Err(ApiError::invalid_field(name, "only one file may be sent"));
+                }
+                form.file = Some(FilePart { field: name, filename, content_type, bytes });
+            } else {
+                let text =
+                    String::from_utf8(bytes).map_err(|_| ApiError::invalid_field(&name, "must be UTF-8 text"))?;
+                if form.fields.insert(name.clone(), text).is_some() {
+                    return Err(ApiError::invalid_field(name, "is given more than once"));
+                }
+            }
+        }
+        Ok(JsonOrForm::Form(form))
+    }
+}
+
 /// A path parameter; an unparsable one is a 404, since no such resource can exist.
 pub struct ApiPath<T>(pub T);
 

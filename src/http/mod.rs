@@ -6,6 +6,7 @@ pub mod auth;
 pub mod events;
 pub mod extract;
 pub mod health;
+pub mod messages;
 pub mod qr;
 pub mod sessions;
 pub mod users;
@@ -55,6 +56,7 @@ pub struct Message {
         (name = "auth", description = "Registration, login, profile, API keys"),
         (name = "users", description = "Account management (admin)"),
         (name = "sessions", description = "Linked WhatsApp numbers: linking, status, logout (seed 003)"),
+        (name = "messages", description = "The durable, rate-limited send queue (seed 003)"),
         (name = "whatsapp", description = "Single-number shortcuts of the outage-notice service (seed 002)"),
         (name = "events", description = "Live events (Server-Sent Events)"),
     )
@@ -107,7 +109,19 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(whatsapp::whatsapp_qr))
         .routes(routes!(whatsapp::whatsapp_connect))
         .routes(routes!(whatsapp::whatsapp_restart))
-        .routes(routes!(whatsapp::whatsapp_logout));
+        .routes(routes!(whatsapp::whatsapp_logout))
+        .routes(routes!(messages::send_text))
+        .routes(routes!(messages::get_message))
+        .routes(routes!(messages::list_messages))
+        .routes(routes!(messages::queue_status))
+        .routes(routes!(messages::clear_queue))
+        .routes(routes!(messages::get_limits, messages::set_limits));
+    // Uploads may be as large as the media limits allow (plus the form around them).
+    let media_body = state.config.media.max_image_bytes.max(state.config.media.max_document_bytes) as usize + 64 * 1024;
+    let uploads = OpenApiRouter::new()
+        .routes(routes!(messages::send_image))
+        .routes(routes!(messages::send_document))
+        .layer(DefaultBodyLimit::max(media_body));
     let api_keys = OpenApiRouter::new()
         .routes(routes!(auth::list_api_keys, auth::create_api_key))
         .routes(routes!(auth::delete_api_key));
@@ -123,6 +137,7 @@ pub fn router(state: AppState) -> Router {
         .merge(guarded(&state, Area::ApiKeys, api_keys))
         .merge(guarded(&state, Area::Users, users))
         .merge(guarded(&state, Area::Sessions, sessions))
+        .merge(guarded(&state, Area::Sessions, uploads))
         .split_for_parts();
     let document = openapi.to_json().expect("the OpenAPI document serialises");
     let _ = state.openapi.set(document);

@@ -44,6 +44,7 @@ impl From<SessionError> for ApiError {
             SessionError::PhoneTaken { .. } => ApiError::conflict("phone_in_use", message).with_field("phoneNumber"),
             SessionError::AlreadyLinked => ApiError::conflict("already_linked", message),
             SessionError::NotRunning => ApiError::conflict("session_not_running", message),
+            SessionError::NotLinked => ApiError::conflict("session_not_linked", message).with_field("session"),
             SessionError::Busy(_) => ApiError::conflict("session_busy", message),
             SessionError::PairingOutstanding => ApiError::conflict("pairing_outstanding", message),
             SessionError::Timeout => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", message),

@@ -27,7 +27,7 @@ use tokio::{
 };
 use utoipa::ToSchema;
 
-use crate::{config::Config, db::entities::sessions as rows, engine::Engine, events::Events};
+use crate::{config::Config, db::entities::sessions as rows, engine::Engine, events::Events, queue::Queue};
 pub use records::Scope;
 
 /// Where a session is in its life.
@@ -156,6 +156,8 @@ pub enum SessionError {
     AlreadyLinked,
     #[error("the session is not running; POST /session/restart starts it")]
     NotRunning,
+    #[error("the session is not linked to a number; link it first")]
+    NotLinked,
     #[error("the session is {0}; it cannot do that now")]
     Busy(&'static str),
     #[error("a pairing code for another number is outstanding; POST /session/restart first")]
@@ -188,6 +190,7 @@ struct Manager {
     db: DatabaseConnection,
     engine: Engine,
     events: Events,
+    queue: Queue,
     config: Arc<Config>,
     running: Mutex<HashMap<String, Running>>,
     generations: AtomicU64,
@@ -200,11 +203,12 @@ pub struct Sessions(Arc<Manager>);
 const FIRST_CODE_WAIT: Duration = Duration::from_secs(15);
 
 impl Sessions {
-    pub fn new(db: DatabaseConnection, engine: Engine, events: Events, config: Arc<Config>) -> Sessions {
+    pub fn new(db: DatabaseConnection, engine: Engine, events: Events, queue: Queue, config: Arc<Config>) -> Sessions {
         Sessions(Arc::new(Manager {
             db,
             engine,
             events,
+            queue,
             config,
             running: Mutex::new(HashMap::new()),
             generations: AtomicU64::new(0),
@@ -229,6 +233,16 @@ impl Sessions {
     /// The session's row, if `scope` may see it.
     pub async fn get(&self, scope: &Scope, id: &str) -> Result<rows::Model, SessionError> {
         records::find(&self.0.db, id).await?.filter(|row| scope.admits(row)).ok_or(SessionError::NotFound)
+    }
+
+    /// The session's row, if `scope` may see it and it is linked to a number
+    /// (so messages for it can be queued; they wait while it is offline).
+    pub async fn sendable(&self, scope: &Scope, id: &str) -> Result<rows::Model, SessionError> {
+        let row = self.get(scope, id).await?;
+        if !records::linked(&row) {
+            return Err(SessionError::NotLinked);
+        }
+        Ok(row)
     }
 
     pub async fn list(&self, scope: &Scope) -> Result<Vec<SessionView>, SessionError> {
@@ -377,6 +391,8 @@ impl Sessions {
         }
         self.stop(id).await;
         self.0.engine.wipe(id).map_err(anyhow::Error::from)?;
+        // Its messages go with the row; their media files must go too.
+        self.0.queue.abandon(id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         records::delete(&self.0.db, id).await?;
         Ok(())
     }
@@ -451,7 +467,17 @@ impl Manager {
         self.engine.wipe(id).map_err(anyhow::Error::from)?;
         let change = records::Change::status(Status::LoggedOut).phone(None).reason(Some("logged out".into()));
         self.record(id, change).await?;
+        self.abandon_queue(id).await;
         Ok(())
+    }
+
+    /// A logged-out session's queue will never be sent (see [`crate::queue`]).
+    async fn abandon_queue(&self, id: &str) {
+        match self.queue.abandon(id).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(session_id = %id, messages = n, "queued messages failed: session logged out"),
+            Err(e) => tracing::warn!(session_id = %id, error = %e, "cannot fail the queue of a logged-out session"),
+        }
     }
 
     /// Writes a status change and tells subscribers.

@@ -62,6 +62,7 @@ pub async fn insert(db: &DatabaseConnection, id: &str, owner: i64) -> Result<row
         reason: Set(None),
         banned_until: Set(None),
         last_connected_at: Set(None),
+        limits: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     };

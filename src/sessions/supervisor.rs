@@ -53,6 +53,8 @@ struct Supervisor {
     /// Whether the current device got connected (then a later failure starts
     /// the backoff afresh).
     connected_this_run: bool,
+    /// The session's send queue dispatcher; it ends with this supervisor.
+    dispatch: crate::queue::Dispatch,
 }
 
 pub(super) async fn run(
@@ -63,6 +65,7 @@ pub(super) async fn run(
     live: watch::Sender<LiveState>,
 ) {
     let linked = super::records::linked(&row);
+    let dispatch = sessions.0.queue.dispatch(&row.id);
     let mut me = Supervisor {
         sessions,
         id: row.id.clone(),
@@ -73,6 +76,7 @@ pub(super) async fn run(
         status: Status::parse(&row.status),
         pairing_for: None,
         connected_this_run: false,
+        dispatch,
     };
     let link_deadline = Instant::now() + me.sessions.0.config.whatsapp.link_timeout;
     let mut retry = Duration::from_secs(1);
@@ -96,6 +100,7 @@ pub(super) async fn run(
         me.set(Change::status(Status::Connecting).reason(None)).await;
         me.connected_this_run = false;
         let end = me.run_device(&mut pair_phone, link_deadline).await;
+        me.dispatch.offline();
         me.live.send_replace(LiveState::default());
         me.pairing_for = None;
         if me.connected_this_run {
@@ -114,6 +119,7 @@ pub(super) async fn run(
                     None => Change::status(Status::LoggedOut).phone(None).reason(Some(reason)),
                 };
                 me.set(change).await;
+                me.sessions.0.abandon_queue(&me.id).await;
                 if let Some(done) = done {
                     let _ = done.send(());
                 }
@@ -328,8 +334,10 @@ impl Supervisor {
                     change = change.phone(Some(phone));
                 }
                 self.set(change).await;
+                self.dispatch.online(device.sender());
             }
             EngineEvent::Disconnected => {
+                self.dispatch.offline();
                 if self.status == Status::Connected {
                     self.set(Change::status(Status::Disconnected).reason(Some("connection lost; reconnecting".into())))
                         .await;
@@ -345,6 +353,8 @@ impl Supervisor {
             EngineEvent::ConnectFailure { reason } => {
                 self.set(Change::status(Status::Disconnected).reason(Some(format!("login failed: {reason}")))).await;
             }
+            EngineEvent::Acked { id, error } => self.sessions.0.queue.acked(&id, error).await,
+            EngineEvent::Receipt { ids, kind } => self.sessions.0.queue.receipt(&ids, kind).await,
         }
         None
     }

@@ -50,6 +50,15 @@ fn table() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>)>
         ("POST", "/api/whatsapp/connect", Some(WRITERS)),
         ("POST", "/api/whatsapp/restart", Some(WRITERS)),
         ("POST", "/api/whatsapp/logout", Some(WRITERS)),
+        ("GET", "/session/{sessionId}/limits", Some(READERS)),
+        ("PUT", "/session/{sessionId}/limits", Some(WRITERS)),
+        ("POST", "/message/send-text", Some(WRITERS)),
+        ("POST", "/message/send-image", Some(WRITERS)),
+        ("POST", "/message/send-document", Some(WRITERS)),
+        ("GET", "/message/{id}", Some(READERS)),
+        ("GET", "/message/list", Some(READERS)),
+        ("GET", "/message/queue-status", Some(READERS)),
+        ("POST", "/message/clear-queue", Some(WRITERS)),
     ]
 }
 

@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
-use wagate::db::entities::{api_keys, sessions, users};
+use wagate::db::entities::{api_keys, messages, sessions, users};
 
 use crate::{
     db_tests,
@@ -101,7 +101,8 @@ async fn snapshot(app: &TestApp) -> String {
     let users = users::Entity::find().all(&app.db).await.unwrap();
     let keys = api_keys::Entity::find().all(&app.db).await.unwrap();
     let sessions = sessions::Entity::find().all(&app.db).await.unwrap();
-    format!("{users:?}\n{keys:?}\n{sessions:?}")
+    let messages = messages::Entity::find().all(&app.db).await.unwrap();
+    format!("{users:?}\n{keys:?}\n{sessions:?}\n{messages:?}")
 }
 
 async fn bad_requests_get_4xx_and_write_nothing(db: TestDb) {

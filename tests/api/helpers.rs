@@ -262,6 +262,28 @@ impl TestApp {
         }
     }
 
+    /// Waits (up to `secs`) until message `id` is `status`; returns its view.
+    pub async fn wait_message(&self, token: &str, id: &str, status: &str, secs: u64) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let (code, body) = self.get(&format!("/message/{id}"), Some(token)).await;
+            assert_eq!(code, StatusCode::OK, "message {id}: {body}");
+            if body["data"]["status"] == status {
+                return body["data"].clone();
+            }
+            assert!(std::time::Instant::now() < deadline, "{id} never became {status}; last: {body}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Queues a text message as the holder of `token`; returns its id.
+    pub async fn send_text(&self, token: &str, session: &str, to: &str, text: &str) -> String {
+        let (status, body) =
+            self.post("/message/send-text", Some(token), json!({"session": session, "to": to, "text": text})).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        body["data"]["id"].as_str().expect("id").to_owned()
+    }
+
     /// The session's current QR code (raw text), as `GET /session/qr` gives it.
     pub async fn qr(&self, token: &str, id: &str) -> String {
         let (status, body) = self.get(&format!("/session/qr/{id}"), Some(token)).await;
@@ -297,6 +319,28 @@ impl TestApp {
 }
 
 type Server = (oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>);
+
+/// Send limits that get out of the way: no pause, no counts.
+pub fn no_limits(config: &mut Config) {
+    config.limits.delay_min_ms = 0;
+    config.limits.delay_max_ms = 0;
+    config.limits.per_minute = 0;
+    config.limits.per_hour = 0;
+    config.limits.per_recipient_per_hour = 0;
+}
+
+/// A web server on loopback serving `files` as `(path, content type, bytes)`.
+pub async fn serve_files(files: Vec<(&'static str, &'static str, Vec<u8>)>) -> std::net::SocketAddr {
+    use axum::{http::header, routing::get};
+    let mut router = axum::Router::new();
+    for (path, content_type, bytes) in files {
+        router = router.route(path, get(move || async move { ([(header::CONTENT_TYPE, content_type)], bytes) }));
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    addr
+}
 
 async fn start(config: &Config) -> (String, Server) {
     let app = App::build(config.clone()).await.expect("app builds");

@@ -9,5 +9,6 @@ mod auth;
 mod bad_input;
 mod cli;
 mod health;
+mod messages;
 mod sessions;
 mod users;

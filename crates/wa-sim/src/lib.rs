@@ -157,6 +157,11 @@ impl Sim {
         self.world().received.iter().filter(|r| to.is_none_or(|t| r.to == t)).cloned().collect()
     }
 
+    /// Copies of messages contacts already had (resends of the same id), dropped.
+    pub fn duplicates(&self) -> Vec<Received> {
+        self.world().duplicates.clone()
+    }
+
     /// Contact `from` writes `text` to the linked number `to`; returns the message id.
     pub async fn inbound(&self, from: &str, to: &str, text: &str, push_name: &str) -> anyhow::Result<String> {
         messages::inbound(self, from, to, text, push_name).await

@@ -82,8 +82,15 @@ pub async fn from_client(sim: &Sim, conn: &Conn, peer: &Peer, node: Node) -> any
         }
         let message = wacore::messages::decode_plaintext(&plaintext, envelope.version)?;
         let received = describe(sim, &id, phone, &recipient, &message).await;
-        debug!(id = %received.id, to = %recipient, kind = %received.kind, "contact received a message");
-        sim.world().received.push(received);
+        let mut world = sim.world();
+        let seen = world.received.iter().any(|r| r.id == received.id && r.from == received.from && r.to == received.to);
+        if seen {
+            debug!(id = %received.id, to = %recipient, "contact dropped a copy of a message it has");
+            world.duplicates.push(received);
+        } else {
+            debug!(id = %received.id, to = %recipient, kind = %received.kind, "contact received a message");
+            world.received.push(received);
+        }
     }
     let faults = sim.world().faults.get(phone).cloned().unwrap_or_default();
     if faults.withhold_acks_until.is_some_and(|t| t > std::time::Instant::now()) {
@@ -120,6 +127,10 @@ async fn describe(sim: &Sim, id: &str, from: &str, to: &str, message: &wa::Messa
         mimetype: None,
         sha256: None,
         timestamp: now_secs(),
+        at_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or_default(),
     };
     if let Some(text) = &message.conversation {
         received.kind = "text".into();

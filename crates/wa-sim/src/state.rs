@@ -113,6 +113,8 @@ pub struct Received {
     pub mimetype: Option<String>,
     pub sha256: Option<String>,
     pub timestamp: i64,
+    /// When it arrived, in epoch milliseconds.
+    pub at_ms: i64,
 }
 
 /// Faults injected per phone number.
@@ -153,6 +155,9 @@ pub struct World {
     /// By the request id of the pair-success IQ.
     pub pending_signs: HashMap<String, PendingSign>,
     pub received: Vec<Received>,
+    /// Copies of a message id a contact already had: the phone drops them, as
+    /// WhatsApp's do, so a sender may resend an unacknowledged message safely.
+    pub duplicates: Vec<Received>,
     pub faults: HashMap<String, Faults>,
     pub logins: Vec<Login>,
 }

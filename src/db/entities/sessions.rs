@@ -13,6 +13,8 @@ pub struct Model {
     pub reason: Option<String>,
     pub banned_until: Option<DateTime>,
     pub last_connected_at: Option<DateTime>,
+    /// Per-session overrides of `[limits]`, as JSON ([`crate::queue::LimitsOverride`]).
+    pub limits: Option<String>,
     pub created_at: DateTime,
     pub updated_at: DateTime,
 }

@@ -1,0 +1,33 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "messages")]
+pub struct Model {
+    /// The WhatsApp message id, chosen by the gateway.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub session_id: String,
+    pub user_id: i64,
+    pub recipient: String,
+    /// `text`, `image` or `document`.
+    pub kind: String,
+    pub body: Option<String>,
+    pub filename: Option<String>,
+    pub mimetype: Option<String>,
+    pub media_size: Option<i64>,
+    pub media_sha256: Option<String>,
+    /// One of [`crate::queue::MessageStatus`], as text.
+    pub status: String,
+    pub reason: Option<String>,
+    pub attempts: i32,
+    pub idempotency_key: Option<String>,
+    pub request_hash: Option<String>,
+    /// Epoch milliseconds.
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

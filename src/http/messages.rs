@@ -1,0 +1,658 @@
+//! `/message/*` (seed 003): queue text, image and document messages, follow
+//! their status, see and clear a session's queue; and a session's send limits.
+//! A send answers 202 once the message is durably queued; the same
+//! `Idempotency-Key` gives back the same message.
+
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde::{Deserialize, Serialize};
+use serde_valid::Validate;
+use sha2::Digest;
+use utoipa::{IntoParams, ToSchema};
+
+use super::{
+    Data,
+    extract::{ApiJson, ApiPath, ApiQuery, Form, JsonOrForm},
+    sessions::{phone_field, scope_of},
+};
+use crate::{
+    auth::Principal,
+    error::{ApiError, ErrorBody},
+    queue::{
+        Content, Limits, LimitsOverride, MessageStatus, MessageView, QueueError, QueueStatus, Submit,
+        media::{self, MediaError},
+        store::Filter,
+    },
+    state::AppState,
+    validation,
+};
+
+impl From<QueueError> for ApiError {
+    fn from(err: QueueError) -> Self {
+        let message = err.to_string();
+        match err {
+            QueueError::KeyReused => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", message)
+                .with_field("Idempotency-Key"),
+            QueueError::NotFound => ApiError::not_found("message"),
+            QueueError::Db(e) => e.into(),
+            QueueError::Other(e) => e.into(),
+        }
+    }
+}
+
+/// WhatsApp's own limits on text and captions.
+const MAX_TEXT_CHARS: usize = 65_536;
+const MAX_CAPTION_CHARS: usize = 1_024;
+
+fn text_rule(value: &str) -> Result<(), serde_valid::validation::Error> {
+    check_text(value, MAX_TEXT_CHARS).map_err(serde_valid::validation::Error::Custom)
+}
+
+fn check_text(value: &str, max: usize) -> Result<(), String> {
+    if value.trim().is_empty() {
+        return Err("must not be empty".into());
+    }
+    if value.chars().count() > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendTextRequest {
+    /// The session to send from.
+    #[validate(custom = validation::session_id)]
+    pub session: String,
+    /// The recipient's number, in any common spelling (`08…`, `+62 …`, `62…`).
+    pub to: String,
+    /// 1–65,536 characters.
+    #[validate(custom = text_rule)]
+    pub text: String,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendImageRequest {
+    #[validate(custom = validation::session_id)]
+    pub session: String,
+    pub to: String,
+    /// An http(s) URL of a JPEG or PNG image. Or send the request as
+    /// `multipart/form-data` with the file in the `image` part.
+    pub image: String,
+    #[serde(default)]
+    pub caption: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendDocumentRequest {
+    #[validate(custom = validation::session_id)]
+    pub session: String,
+    pub to: String,
+    /// An http(s) URL of the file. Or send the request as
+    /// `multipart/form-data` with the file in the `document` part.
+    pub document: String,
+    /// The name the recipient sees; by default the URL's or upload's file name.
+    #[serde(default)]
+    pub filename: Option<String>,
+    /// By default the server's or upload's type, else guessed from the file name.
+    #[serde(default)]
+    pub mimetype: Option<String>,
+    #[serde(default)]
+    pub caption: Option<String>,
+}
+
+/// Where an image or document comes from.
+enum Source {
+    Url(String),
+    Upload { bytes: Vec<u8>, filename: Option<String>, content_type: Option<String> },
+}
+
+/// An image or document request, from JSON or a form.
+struct MediaRequest {
+    session: String,
+    to: String,
+    caption: Option<String>,
+    filename: Option<String>,
+    mimetype: Option<String>,
+    source: Source,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Image,
+    Document,
+}
+
+impl Kind {
+    fn field(self) -> &'static str {
+        match self {
+            Kind::Image => "image",
+            Kind::Document => "document",
+        }
+    }
+}
+
+impl MediaRequest {
+    fn from_form(mut form: Form, kind: Kind) -> Result<MediaRequest, ApiError> {
+        let field = kind.field();
+        let allowed: &[&str] = match kind {
+            Kind::Image => &["session", "to", "caption", "image"],
+            Kind::Document => &["session", "to", "caption", "filename", "mimetype", "document"],
+        };
+        if let Some(unknown) = form.fields.keys().find(|k| !allowed.contains(&k.as_str())) {
+            return Err(ApiError::invalid_field(unknown.clone(), "unknown field"));
+        }
+        let mut take = |name: &str| form.fields.remove(name);
+        let session = take("session").ok_or_else(|| ApiError::invalid_field("session", "is required"))?;
+        let to = take("to").ok_or_else(|| ApiError::invalid_field("to", "is required"))?;
+        let (caption, filename, mimetype, url) = (take("caption"), take("filename"), take("mimetype"), take(field));
+        let source = match (form.file, url) {
+            (Some(file), None) if file.field == field => {
+                Source::Upload { bytes: file.bytes, filename: file.filename, content_type: file.content_type }
+            }
+            (Some(file), _) if file.field != field => {
+                return Err(ApiError::invalid_field(
+                    file.field,
+                    format!("unknown file part; send the file as {field}"),
+                ));
+            }
+            (None, Some(url)) => Source::Url(url),
+            (Some(_), Some(_)) => return Err(ApiError::invalid_field(field, "give a URL or a file, not both")),
+            _ => return Err(ApiError::invalid_field(field, "is required (a URL, or a file part)")),
+        };
+        validation::session_id(&session).map_err(|e| ApiError::invalid_field("session", e.to_string()))?;
+        Ok(MediaRequest { session, to, caption, filename, mimetype, source })
+    }
+}
+
+/// The `Idempotency-Key` header, if sent.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    let bad = || ApiError::invalid_field("Idempotency-Key", "must be 1-255 visible ASCII characters");
+    let key = value.to_str().map_err(|_| bad())?.trim();
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad());
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// A recipient: a phone number, or a user JID `…@s.whatsapp.net`.
+fn recipient(state: &AppState, raw: &str) -> Result<String, ApiError> {
+    let raw = raw.trim();
+    let number = raw.strip_suffix("@s.whatsapp.net").unwrap_or(raw);
+    if number.contains('@') {
+        return Err(ApiError::invalid_field("to", "only phone numbers and user JIDs (…@s.whatsapp.net) are supported"));
+    }
+    phone_field(state, "to", number)
+}
+
+fn hash_of(value: serde_json::Value) -> String {
+    hex::encode(sha2::Sha256::digest(value.to_string().as_bytes()))
+}
+
+/// A queued message (202); a replay of an idempotent request says so in a header.
+pub struct Accepted(MessageView, bool);
+
+impl IntoResponse for Accepted {
+    fn into_response(self) -> Response {
+        let mut response = (StatusCode::ACCEPTED, Json(Data { data: self.0 })).into_response();
+        if !self.1 {
+            response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+        }
+        response
+    }
+}
+
+/// What every send shares: scope, idempotency, then queueing.
+async fn queue(
+    state: &AppState,
+    principal: &Principal,
+    session: &str,
+    to: String,
+    key: Option<String>,
+    request_hash: String,
+    content: impl AsyncFnOnce() -> Result<Content, ApiError>,
+) -> Result<Accepted, ApiError> {
+    let scope = scope_of(principal);
+    state.sessions.sendable(&scope, session).await?;
+    if let Some(key) = &key
+        && let Some(existing) = state.queue.replay(principal.user_id, key, &request_hash).await?
+    {
+        return Ok(Accepted(existing, false));
+    }
+    let content = content().await?;
+    let submit = Submit {
+        user_id: principal.user_id,
+        session: session.to_owned(),
+        to,
+        content,
+        idempotency_key: key,
+        request_hash,
+    };
+    let (view, created) = state.queue.submit(submit).await?;
+    Ok(Accepted(view, created))
+}
+
+/// Queue a text message.
+#[utoipa::path(
+    post, path = "/message/send-text", tag = "messages",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "the same key gives back the same message")),
+    request_body = SendTextRequest,
+    responses(
+        (status = 202, description = "durably queued", body = Data<MessageView>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "no such session", body = ErrorBody),
+        (status = 409, description = "the session is not linked", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn send_text(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<SendTextRequest>,
+) -> Result<Accepted, ApiError> {
+    let to = recipient(&state, &req.to)?;
+    let key = idempotency_key(&headers)?;
+    let hash = hash_of(serde_json::json!({"kind": "text", "session": req.session, "to": to, "text": req.text}));
+    let text = req.text;
+    queue(&state, &principal, &req.session, to, key, hash, async || Ok(Content::Text(text))).await
+}
+
+/// Queue an image (JPEG or PNG) by URL or upload, with an optional caption.
+#[utoipa::path(
+    post, path = "/message/send-image", tag = "messages",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "the same key gives back the same message")),
+    request_body(content = SendImageRequest, description = "JSON with an image URL, or multipart/form-data with the file in `image`"),
+    responses(
+        (status = 202, description = "durably queued", body = Data<MessageView>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn send_image(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    body: JsonOrForm<SendImageRequest>,
+) -> Result<Accepted, ApiError> {
+    let req = match body {
+        JsonOrForm::Json(r) => MediaRequest {
+            session: r.session,
+            to: r.to,
+            caption: r.caption,
+            filename: None,
+            mimetype: None,
+            source: Source::Url(r.image),
+        },
+        JsonOrForm::Form(form) => MediaRequest::from_form(form, Kind::Image)?,
+    };
+    send_media(state, principal, headers, req, Kind::Image).await
+}
+
+/// Queue a document by URL or upload, with its file name.
+#[utoipa::path(
+    post, path = "/message/send-document", tag = "messages",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "the same key gives back the same message")),
+    request_body(content = SendDocumentRequest, description = "JSON with a document URL, or multipart/form-data with the file in `document`"),
+    responses(
+        (status = 202, description = "durably queued", body = Data<MessageView>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn send_document(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    body: JsonOrForm<SendDocumentRequest>,
+) -> Result<Accepted, ApiError> {
+    let req = match body {
+        JsonOrForm::Json(r) => MediaRequest {
+            session: r.session,
+            to: r.to,
+            caption: r.caption,
+            filename: r.filename,
+            mimetype: r.mimetype,
+            source: Source::Url(r.document),
+        },
+        JsonOrForm::Form(form) => MediaRequest::from_form(form, Kind::Document)?,
+    };
+    send_media(state, principal, headers, req, Kind::Document).await
+}
+
+fn check_filename(name: &str) -> Result<(), ApiError> {
+    let ok = !name.trim().is_empty()
+        && name.chars().count() <= 255
+        && !name.chars().any(|c| c.is_control() || c == '/' || c == '\\');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_field("filename", "must be 1-255 characters, without / \\ or control characters"))
+    }
+}
+
+fn check_mimetype(value: &str) -> Result<(), ApiError> {
+    let ok = value.len() <= 127
+        && value.split_once('/').is_some_and(|(a, b)| {
+            let token =
+                |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&c));
+            token(a) && token(b)
+        });
+    if ok { Ok(()) } else { Err(ApiError::invalid_field("mimetype", "must be a MIME type like application/pdf")) }
+}
+
+async fn send_media(
+    state: AppState,
+    principal: Principal,
+    headers: HeaderMap,
+    req: MediaRequest,
+    kind: Kind,
+) -> Result<Accepted, ApiError> {
+    let field = kind.field();
+    let to = recipient(&state, &req.to)?;
+    let key = idempotency_key(&headers)?;
+    if let Some(caption) = &req.caption {
+        check_text(caption, MAX_CAPTION_CHARS).map_err(|e| ApiError::invalid_field("caption", e))?;
+    }
+    if let Some(name) = &req.filename {
+        check_filename(name)?;
+    }
+    if let Some(mimetype) = &req.mimetype {
+        check_mimetype(mimetype)?;
+    }
+    let max = match kind {
+        Kind::Image => state.config.media.max_image_bytes,
+        Kind::Document => state.config.media.max_document_bytes,
+    };
+    let origin = match &req.source {
+        Source::Url(url) => {
+            // Refused before anything is fetched or queued.
+            let parsed = url::Url::parse(url).map_err(|_| ApiError::invalid_field(field, "must be an http(s) URL"))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(ApiError::invalid_field(
+                    field,
+                    format!("must be an http(s) URL, not {}:", parsed.scheme()),
+                ));
+            }
+            serde_json::json!({"url": url})
+        }
+        Source::Upload { bytes, .. } => {
+            if bytes.len() as u64 > max {
+                return Err(too_large(field, max));
+            }
+            serde_json::json!({"sha256": hex::encode(sha2::Sha256::digest(bytes))})
+        }
+    };
+    let hash = hash_of(serde_json::json!({
+        "kind": field, "session": req.session, "to": to, "caption": req.caption,
+        "filename": req.filename, "mimetype": req.mimetype, "media": origin,
+    }));
+    let session = req.session.clone();
+    let fetcher = state.media.clone();
+    queue(&state, &principal, &session, to, key, hash, async move || {
+        let (bytes, found_name, found_type) = match req.source {
+            Source::Url(url) => {
+                let fetched = fetcher.fetch(&url, max).await.map_err(|e| media_error(field, max, e))?;
+                (fetched.bytes, fetched.filename, fetched.content_type)
+            }
+            Source::Upload { bytes, filename, content_type } => (bytes, filename, content_type),
+        };
+        if bytes.is_empty() {
+            return Err(ApiError::invalid_field(field, "the file is empty"));
+        }
+        match kind {
+            Kind::Image => {
+                let mimetype = media::image_type(&bytes)
+                    .ok_or_else(|| ApiError::invalid_field(field, "is not a JPEG or PNG image"))?;
+                Ok(Content::Image { bytes, mimetype: mimetype.to_owned(), caption: req.caption })
+            }
+            Kind::Document => {
+                let filename = req
+                    .filename
+                    .or(found_name.filter(|n| check_filename(n).is_ok()))
+                    .ok_or_else(|| ApiError::invalid_field("filename", "is required (the URL names no file)"))?;
+                let generic = |t: &String| t == "application/octet-stream" || t.starts_with("text/html");
+                let mimetype = req
+                    .mimetype
+                    .or(found_type.filter(|t| !generic(t) && check_mimetype(t).is_ok()))
+                    .unwrap_or_else(|| media::document_type(&filename).to_owned());
+                Ok(Content::Document { bytes, mimetype, filename, caption: req.caption })
+            }
+        }
+    })
+    .await
+}
+
+fn too_large(field: &str, max: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "media_too_large",
+        format!("{field}: the file is larger than {max} bytes"),
+    )
+    .with_field(field)
+}
+
+fn media_error(field: &str, max: u64, err: MediaError) -> ApiError {
+    match err {
+        MediaError::NotAllowed(why) => {
+            ApiError::invalid_field(field, format!("URL refused: {why}")).with_code("media_url_refused")
+        }
+        MediaError::TooLarge(_) => too_large(field, max),
+        MediaError::Fetch(why) => {
+            ApiError::invalid_field(field, format!("cannot fetch the URL: {why}")).with_code("media_unreachable")
+        }
+    }
+}
+
+/// A message, with every status it went through.
+#[utoipa::path(
+    get, path = "/message/{id}", tag = "messages",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, body = Data<MessageView>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn get_message(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Data<MessageView>>, ApiError> {
+    let view = state.queue.get(&id).await?;
+    // Visible to whoever may see its session.
+    state.sessions.get(&scope_of(&principal), &view.session).await.map_err(|_| ApiError::not_found("message"))?;
+    Ok(Json(Data { data: view }))
+}
+
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only this session's.
+    #[serde(default)]
+    #[validate(custom = validation::optional_session_id)]
+    pub session: Option<String>,
+    /// Only messages in this status.
+    #[serde(default)]
+    pub status: Option<MessageStatus>,
+    /// Only messages to this number.
+    #[serde(default)]
+    pub to: Option<String>,
+    /// From 1.
+    #[serde(default = "first_page")]
+    #[validate(minimum = 1)]
+    pub page: u64,
+    /// 1–200.
+    #[serde(default = "default_limit")]
+    #[validate(minimum = 1)]
+    #[validate(maximum = 200)]
+    pub limit: u64,
+}
+
+fn first_page() -> u64 {
+    1
+}
+
+fn default_limit() -> u64 {
+    50
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MessagePage {
+    pub data: Vec<MessageView>,
+    pub page: u64,
+    pub limit: u64,
+    pub total: u64,
+}
+
+/// The caller's messages, newest first, a page at a time.
+#[utoipa::path(
+    get, path = "/message/list", tag = "messages",
+    security(("bearer" = []), ("api_key" = [])),
+    params(ListQuery),
+    responses((status = 200, body = MessagePage), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+pub async fn list_messages(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<MessagePage>, ApiError> {
+    let scope = scope_of(&principal);
+    let sessions = if scope == crate::sessions::Scope::ALL {
+        None
+    } else {
+        Some(state.sessions.list(&scope).await?.into_iter().map(|s| s.session_id).collect())
+    };
+    let to = query.to.as_deref().map(|raw| recipient(&state, raw)).transpose()?;
+    let filter = Filter { sessions, session: query.session, status: query.status, to };
+    let (data, total) = state.queue.list(&filter, query.page, query.limit).await?;
+    Ok(Json(MessagePage { data, page: query.page, limit: query.limit, total }))
+}
+
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+pub struct SessionQuery {
+    #[validate(custom = validation::session_id)]
+    pub session: String,
+}
+
+/// A session's queue: waiting, in flight, done and failed messages.
+#[utoipa::path(
+    get, path = "/message/queue-status", tag = "messages",
+    security(("bearer" = []), ("api_key" = [])),
+    params(SessionQuery),
+    responses(
+        (status = 200, body = QueueStatus),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn queue_status(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(query): ApiQuery<SessionQuery>,
+) -> Result<Json<QueueStatus>, ApiError> {
+    state.sessions.get(&scope_of(&principal), &query.session).await?;
+    Ok(Json(state.queue.status(&query.session).await?))
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClearQueueRequest {
+    #[validate(custom = validation::session_id)]
+    pub session: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Cleared {
+    pub session: String,
+    /// Messages taken out of the queue (they end `failed`, reason "removed from the queue").
+    pub cleared: u64,
+}
+
+/// Takes a session's waiting messages out of its queue; those already sent to
+/// WhatsApp finish as they will.
+#[utoipa::path(
+    post, path = "/message/clear-queue", tag = "messages",
+    security(("bearer" = []), ("api_key" = [])),
+    request_body = ClearQueueRequest,
+    responses(
+        (status = 200, body = Data<Cleared>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn clear_queue(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(req): ApiJson<ClearQueueRequest>,
+) -> Result<Json<Data<Cleared>>, ApiError> {
+    state.sessions.get(&scope_of(&principal), &req.session).await?;
+    let cleared = state.queue.clear(&req.session).await?;
+    Ok(Json(Data { data: Cleared { session: req.session, cleared } }))
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LimitsView {
+    pub session_id: String,
+    /// What the session sends under now.
+    pub limits: Limits,
+    /// The session's own settings; the rest follows `[limits]` in the config.
+    pub overrides: LimitsOverride,
+}
+
+/// The send limits of a session.
+#[utoipa::path(
+    get, path = "/session/{sessionId}/limits", tag = "sessions",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("sessionId" = String, Path)),
+    responses(
+        (status = 200, body = Data<LimitsView>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn get_limits(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Data<LimitsView>>, ApiError> {
+    state.sessions.get(&scope_of(&principal), &id).await?;
+    let limits = state.queue.limits(&id).await?;
+    let overrides = state.queue.overrides(&id).await?;
+    Ok(Json(Data { data: LimitsView { session_id: id, limits, overrides } }))
+}
+
+/// Sets a session's own send limits (every one left out follows the config;
+/// `{}` goes back to the config entirely). 0 turns a count limit off.
+#[utoipa::path(
+    put, path = "/session/{sessionId}/limits", tag = "sessions",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("sessionId" = String, Path)),
+    request_body = LimitsOverride,
+    responses(
+        (status = 200, body = Data<LimitsView>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn set_limits(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(overrides): ApiJson<LimitsOverride>,
+) -> Result<Json<Data<LimitsView>>, ApiError> {
+    state.sessions.get(&scope_of(&principal), &id).await?;
+    overrides.check(&state.config.limits).map_err(|(field, message)| ApiError::invalid_field(field, message))?;
+    let limits = state.queue.set_overrides(&id, &overrides).await?;
+    Ok(Json(Data { data: LimitsView { session_id: id, limits, overrides } }))
+}

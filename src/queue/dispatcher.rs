@@ -1,0 +1,258 @@
+//! One task per running session: while its device is connected, claims the
+//! next due message, checks the recipient is on WhatsApp (cached), waits for
+//! the session's limits to allow a send, and sends it with its own id. Acks and
+//! receipts arrive through the session supervisor ([`Queue::acked`]); a send
+//! that is never acked is claimed again when its lease runs out and sent again
+//! under the same id.
+
+use std::{collections::HashMap, sync::atomic::Ordering, time::Duration};
+
+use rand::Rng;
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use super::{MessageStatus, Queue, limits::Pacer, store};
+use crate::{
+    db::entities::messages,
+    engine::{Outgoing, Sender},
+};
+
+/// Without a wake-up, the dispatcher still looks at its queue this often.
+const POLL: Duration = Duration::from_secs(30);
+/// How long a recipient's on-WhatsApp answer is trusted.
+const REGISTERED_TTL_MS: i64 = 24 * 3600 * 1000;
+const UNREGISTERED_TTL_MS: i64 = 10 * 60 * 1000;
+/// The on-WhatsApp query must answer within this.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(20);
+
+struct Dispatcher {
+    queue: Queue,
+    session: String,
+    link: watch::Receiver<Option<Sender>>,
+    lane: std::sync::Arc<super::Lane>,
+    pacer: Pacer,
+    /// phone -> (registered, checked at).
+    registered: HashMap<String, (bool, i64)>,
+}
+
+/// Why a wait ended.
+enum Woke {
+    Ready,
+    Closed,
+}
+
+pub(super) async fn run(queue: Queue, session: String, link: watch::Receiver<Option<Sender>>) {
+    let lane = queue.lane(&session);
+    let mut me = Dispatcher { queue, session, link, lane, pacer: Pacer::default(), registered: HashMap::new() };
+    // Sends of the last hour count against this run's windows too.
+    match me.seed().await {
+        Ok(pacer) => me.pacer = pacer,
+        Err(e) => warn!(session_id = %me.session, error = %e, "cannot read recent sends; limits start empty"),
+    }
+    loop {
+        let Some(sender) = me.online().await else { break };
+        me.lane.online.store(true, Ordering::Relaxed);
+        match me.step(&sender).await {
+            Ok(Some(until)) => {
+                if let Woke::Closed = me.wait(until).await {
+                    break;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                warn!(session_id = %me.session, error = %e, "dispatcher step failed; retrying");
+                if let Woke::Closed = me.wait(store::now_ms() + 1000).await {
+                    break;
+                }
+            }
+        }
+    }
+    me.lane.online.store(false, Ordering::Relaxed);
+    debug!(session_id = %me.session, "dispatcher stopped");
+}
+
+impl Dispatcher {
+    async fn seed(&self) -> Result<Pacer, sea_orm::DbErr> {
+        let limits = self.queue.limits(&self.session).await.map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?;
+        let now = store::now_ms();
+        let since = now - limits.hour_window_ms.max(limits.minute_window_ms) as i64;
+        let history = store::sends_since(&self.queue.0.db, &self.session, since).await?;
+        Ok(Pacer::with_history(&limits, history, now))
+    }
+
+    /// Waits until the device is connected; `None` when the session stopped.
+    async fn online(&mut self) -> Option<Sender> {
+        loop {
+            if let Some(sender) = self.link.borrow_and_update().clone() {
+                return Some(sender);
+            }
+            self.lane.online.store(false, Ordering::Relaxed);
+            self.link.changed().await.ok()?;
+        }
+    }
+
+    /// Sleeps until `until` (epoch ms), a new message, or a change of the link.
+    async fn wait(&mut self, until: i64) -> Woke {
+        let pause = Duration::from_millis((until - store::now_ms()).clamp(0, POLL.as_millis() as i64) as u64);
+        tokio::select! {
+            () = tokio::time::sleep(pause) => Woke::Ready,
+            () = self.lane.wake.notified() => Woke::Ready,
+            changed = self.link.changed() => if changed.is_ok() { Woke::Ready } else { Woke::Closed },
+        }
+    }
+
+    /// Sends at most one message. `Some(t)`: nothing to do before `t`.
+    async fn step(&mut self, sender: &Sender) -> anyhow::Result<Option<i64>> {
+        let queue = self.queue.clone();
+        let db = &queue.0.db;
+        let config = &queue.0.config.limits;
+        let limits = self.queue.limits(&self.session).await?;
+        let now = store::now_ms();
+        let ready = self.pacer.ready_at(&limits, now);
+        if ready > now {
+            return Ok(Some(ready));
+        }
+        let blocked = self.pacer.blocked(&limits, now);
+        let skip: Vec<String> = blocked.iter().map(|(to, _)| to.clone()).collect();
+        let lease = now + config.ack_timeout.as_millis() as i64;
+        let Some(claim) = store::claim(db, &self.session, now, lease, &skip).await? else {
+            let next = store::next_due(db, &self.session, &skip).await?;
+            let unblocked = blocked.iter().map(|(_, at)| *at).min();
+            let until = [next, unblocked].into_iter().flatten().min().unwrap_or(now + POLL.as_millis() as i64);
+            return Ok(Some(until));
+        };
+        let message = claim.message;
+        if claim.attempts >= limits.max_attempts {
+            // Its last attempt was written but never acknowledged.
+            let reason = format!("no acknowledgement from WhatsApp after {} attempts", claim.attempts);
+            self.queue.finish(&message.id, MessageStatus::Failed, Some(&reason)).await?;
+            return Ok(None);
+        }
+        match self.is_registered(sender, &message.recipient).await {
+            Ok(true) => {}
+            Ok(false) => {
+                self.queue.finish(&message.id, MessageStatus::Failed, Some("not registered on WhatsApp")).await?;
+                return Ok(None);
+            }
+            Err(e) => {
+                if !sender.is_connected() {
+                    store::release(db, &message.id).await?;
+                    return Ok(None);
+                }
+                let reason = format!("cannot check the number on WhatsApp: {e:#}");
+                self.retry_or_fail(&message, claim.attempts + 1, &reason, true).await?;
+                return Ok(None);
+            }
+        }
+        let now = store::now_ms();
+        let spent = self.pacer.try_spend(&limits, &message.recipient, now, &mut rand::rng());
+        if let Err(at) = spent {
+            // The check above took time; the windows moved on.
+            store::release(db, &message.id).await?;
+            return Ok(Some(at));
+        }
+        if !store::sending(db, &message, now, now + config.ack_timeout.as_millis() as i64).await? {
+            return Ok(None); // cleared meanwhile
+        }
+        self.queue.publish(&message_with(&message, MessageStatus::Sending, claim.attempts + 1), Some(now));
+        let content = match self.content(&message).await {
+            Ok(content) => content,
+            Err(reason) => {
+                self.queue.finish(&message.id, MessageStatus::Failed, Some(&reason)).await?;
+                return Ok(None);
+            }
+        };
+        let sent =
+            tokio::time::timeout(config.ack_timeout, sender.send(&message.id, &message.recipient, content)).await;
+        let error = match sent {
+            Ok(Ok(())) => return Ok(None), // the ack moves it on
+            Ok(Err(e)) => format!("{e:#}"),
+            Err(_) => "sending took too long".to_owned(),
+        };
+        if !sender.is_connected() {
+            // It never left: the attempt does not count; it goes once the device is back.
+            info!(session_id = %self.session, message_id = %message.id, "connection lost while sending; will resend");
+            let now = store::now_ms();
+            store::requeue(db, &message, now, Some("connection lost; waiting to resend"), -1, now).await?;
+            return Ok(None);
+        }
+        self.retry_or_fail(&message, claim.attempts + 1, &format!("sending failed: {error}"), false).await?;
+        Ok(None)
+    }
+
+    /// After a failed attempt (the `attempts`th): back off and retry, or fail
+    /// once attempts are used up. `count`: the attempt wrote nothing, so it was
+    /// not counted yet.
+    async fn retry_or_fail(
+        &mut self,
+        message: &messages::Model,
+        attempts: u32,
+        reason: &str,
+        count: bool,
+    ) -> anyhow::Result<()> {
+        let limits = self.queue.limits(&self.session).await?;
+        if attempts >= limits.max_attempts {
+            let reason = format!("{reason} (after {attempts} attempts)");
+            self.queue.finish(&message.id, MessageStatus::Failed, Some(&reason)).await?;
+            return Ok(());
+        }
+        let due = store::now_ms() + backoff(self.queue.0.config.limits.retry_backoff, attempts);
+        let now = store::now_ms();
+        store::requeue(&self.queue.0.db, message, due, Some(reason), i32::from(count), now).await?;
+        if let Some(row) = store::find(&self.queue.0.db, &message.id).await? {
+            self.queue.publish(&row, Some(now));
+        }
+        Ok(())
+    }
+
+    async fn is_registered(&mut self, sender: &Sender, phone: &str) -> anyhow::Result<bool> {
+        let now = store::now_ms();
+        if let Some((registered, at)) = self.registered.get(phone) {
+            let ttl = if *registered { REGISTERED_TTL_MS } else { UNREGISTERED_TTL_MS };
+            if now - at < ttl {
+                return Ok(*registered);
+            }
+        }
+        let registered = tokio::time::timeout(CHECK_TIMEOUT, sender.is_on_whatsapp(phone))
+            .await
+            .map_err(|_| anyhow::anyhow!("no answer in time"))??;
+        self.registered.insert(phone.to_owned(), (registered, now));
+        Ok(registered)
+    }
+
+    /// What to send; `Err(reason)` when it cannot be sent at all.
+    async fn content(&self, message: &messages::Model) -> Result<Outgoing, String> {
+        let media =
+            || async { self.queue.0.media.get(&message.id).await.map_err(|e| format!("the media file is gone: {e}")) };
+        Ok(match message.kind.as_str() {
+            "text" => Outgoing::Text(message.body.clone().unwrap_or_default()),
+            "image" => Outgoing::Image {
+                bytes: media().await?,
+                mimetype: message.mimetype.clone().unwrap_or_else(|| "image/jpeg".into()),
+                caption: message.body.clone(),
+            },
+            "document" => Outgoing::Document {
+                bytes: media().await?,
+                mimetype: message.mimetype.clone().unwrap_or_else(|| "application/octet-stream".into()),
+                filename: message.filename.clone().unwrap_or_else(|| "document".into()),
+                caption: message.body.clone(),
+            },
+            other => return Err(format!("unknown message type {other}")),
+        })
+    }
+}
+
+fn message_with(message: &messages::Model, status: MessageStatus, attempts: u32) -> messages::Model {
+    let mut row = message.clone();
+    row.status = status.as_str().into();
+    row.attempts = attempts as i32;
+    row.reason = None;
+    row
+}
+
+/// `base · 2^(attempt-1)`, ±25 % jitter, at most an hour.
+fn backoff(base: Duration, attempt: u32) -> i64 {
+    let base = base.as_millis() as f64 * 2f64.powi(attempt.saturating_sub(1).min(16) as i32);
+    let jitter = rand::rng().random_range(0.75..=1.25);
+    (base * jitter).min(3_600_000.0) as i64
+}

@@ -1,0 +1,379 @@
+//! Media for image and document messages: fetched from a URL under an SSRF
+//! guard, or uploaded; kept in `data_dir/media/` until the message is sent.
+//!
+//! The guard: only http(s); every address a host name resolves to, on the
+//! first request and on each redirect, must be public (no loopback, private,
+//! link-local — cloud metadata lives there —, shared, multicast or reserved
+//! ranges), unless `media.allow_private_addresses` (tests) says otherwise. The
+//! check sits in the resolver, so the address connected to is the address
+//! checked. Size is capped while reading; the whole fetch is timed.
+
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use reqwest::{
+    dns::{Addrs, Name, Resolve, Resolving},
+    redirect,
+};
+
+use crate::config::MediaConfig;
+
+const MAX_REDIRECTS: usize = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("{0}")]
+    NotAllowed(String),
+    #[error("the file is larger than {0} bytes")]
+    TooLarge(u64),
+    #[error("cannot fetch it: {0}")]
+    Fetch(String),
+}
+
+/// Bytes fetched from a URL, with what the server said about them.
+pub struct Fetched {
+    pub bytes: Vec<u8>,
+    pub content_type: Option<String>,
+    /// The last path segment of the URL, when it looks like a file name.
+    pub filename: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Fetcher {
+    client: reqwest::Client,
+    allow_private: bool,
+    timeout: Duration,
+}
+
+impl Fetcher {
+    pub fn new(config: &MediaConfig) -> anyhow::Result<Fetcher> {
+        let allow_private = config.allow_private_addresses;
+        let policy = redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= MAX_REDIRECTS {
+                attempt.error(Blocked(format!("more than {MAX_REDIRECTS} redirects")))
+            } else if let Err(e) = check_url(attempt.url(), allow_private) {
+                attempt.error(Blocked(format!("redirected to a refused address: {e}")))
+            } else {
+                attempt.follow()
+            }
+        });
+        let client = reqwest::Client::builder()
+            .redirect(policy)
+            .no_proxy()
+            .dns_resolver(Arc::new(GuardedResolver { allow_private }))
+            .connect_timeout(config.fetch_timeout)
+            .user_agent(concat!("wagate/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Fetcher { client, allow_private, timeout: config.fetch_timeout })
+    }
+
+    /// Fetches `url`, refusing more than `max` bytes.
+    pub async fn fetch(&self, url: &str, max: u64) -> Result<Fetched, MediaError> {
+        let parsed = url::Url::parse(url).map_err(|e| MediaError::NotAllowed(format!("not a URL: {e}")))?;
+        check_url(&parsed, self.allow_private).map_err(MediaError::NotAllowed)?;
+        match tokio::time::timeout(self.timeout, self.read(parsed, max)).await {
+            Ok(result) => result,
+            Err(_) => Err(MediaError::Fetch(format!(
+                "no complete answer within {}",
+                humantime::format_duration(self.timeout)
+            ))),
+        }
+    }
+
+    async fn read(&self, url: url::Url, max: u64) -> Result<Fetched, MediaError> {
+        let mut response = self.client.get(url).send().await.map_err(describe)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(MediaError::Fetch(format!("the server answered {status}")));
+        }
+        if response.content_length().is_some_and(|n| n > max) {
+            return Err(MediaError::TooLarge(max));
+        }
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+            .filter(|v| !v.is_empty());
+        let filename = response
+            .url()
+            .path_segments()
+            .and_then(|mut s| s.next_back().map(str::to_owned))
+            .filter(|s| s.contains('.'))
+            .map(|s| percent_decode(&s));
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(describe)? {
+            if (bytes.len() + chunk.len()) as u64 > max {
+                return Err(MediaError::TooLarge(max));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Fetched { bytes, content_type, filename })
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(hex) = s.get(i + 1..i + 3)
+            && let Ok(b) = u8::from_str_radix(hex, 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A refusal of the guard, found again in reqwest's error chain.
+#[derive(Debug)]
+struct Blocked(String);
+
+impl std::fmt::Display for Blocked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Blocked {}
+
+fn describe(err: reqwest::Error) -> MediaError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+    while let Some(e) = source {
+        if let Some(blocked) = e.downcast_ref::<Blocked>() {
+            return MediaError::NotAllowed(blocked.0.clone());
+        }
+        source = e.source();
+    }
+    let what = if err.is_timeout() {
+        "timed out".to_owned()
+    } else if err.is_connect() {
+        "cannot connect".to_owned()
+    } else if err.is_redirect() {
+        "too many redirects".to_owned()
+    } else {
+        "the transfer failed".to_owned()
+    };
+    MediaError::Fetch(what)
+}
+
+/// Only http(s), and no literal address that is not public.
+fn check_url(url: &url::Url, allow_private: bool) -> Result<(), String> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("only http and https URLs are fetched, not {}:", url.scheme()));
+    }
+    let ip = match url.host() {
+        None => return Err("the URL has no host".into()),
+        Some(url::Host::Domain(_)) => return Ok(()), // checked when resolved
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
+    };
+    if allow_private || is_public(ip) { Ok(()) } else { Err(format!("{ip} is not a public address")) }
+}
+
+struct GuardedResolver {
+    allow_private: bool,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if !allow_private && let Some(bad) = addrs.iter().find(|a| !is_public(a.ip())) {
+                return Err(
+                    Box::new(Blocked(format!("{host} resolves to {}, which is not a public address", bad.ip())))
+                        as Box<dyn std::error::Error + Send + Sync>,
+                );
+            }
+            Ok(Box::new(addrs.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// Whether `ip` is a public unicast address (what a media URL may reach).
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public_v4(v4);
+            }
+            let s = v6.segments();
+            // NAT64 (64:ff9b::/96) carries an IPv4 address in its last 32 bits.
+            if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
+                let v4 = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+                return is_public_v4(v4);
+            }
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00 // unique local (fc00::/7)
+                || (s[0] & 0xffc0) == 0xfe80 // link-local
+                || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
+                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+                || v6 == Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 1))
+        }
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local() // 169.254/16: cloud metadata
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || ip.is_documentation()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking
+        || a >= 240) // reserved
+}
+
+/// Where accepted media waits for its message to be sent.
+#[derive(Clone)]
+pub struct MediaStore {
+    dir: PathBuf,
+}
+
+impl MediaStore {
+    pub fn new(data_dir: &Path) -> std::io::Result<MediaStore> {
+        let dir = data_dir.join("media");
+        std::fs::create_dir_all(&dir)?;
+        Ok(MediaStore { dir })
+    }
+
+    fn path(&self, id: &str) -> PathBuf {
+        self.dir.join(id)
+    }
+
+    /// Writes the bytes durably (fsync'd) before the message row that names them is committed.
+    pub async fn put(&self, id: &str, bytes: Vec<u8>) -> std::io::Result<()> {
+        let path = self.path(id);
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let tmp = path.with_extension("part");
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            std::fs::File::open(&dir)?.sync_all()
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
+
+    pub async fn get(&self, id: &str) -> std::io::Result<Vec<u8>> {
+        tokio::fs::read(self.path(id)).await
+    }
+
+    /// Forgets the bytes of a message that no longer needs them.
+    pub async fn remove(&self, id: &str) {
+        match tokio::fs::remove_file(self.path(id)).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                tracing::warn!(message_id = %id, error = %e, "cannot remove media file");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The image type the bytes are, by their signature: WhatsApp shows JPEG and PNG.
+pub fn image_type(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else {
+        None
+    }
+}
+
+/// A document's MIME type from its file name, for the common kinds.
+pub fn document_type(filename: &str) -> &'static str {
+    let ext = filename.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    match ext.as_str() {
+        "pdf" => "application/pdf",
+        "txt" => "text/plain",
+        "csv" => "text/csv",
+        "doc" => "application/msword",
+        "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "xls" => "application/vnd.ms-excel",
+        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "ppt" => "application/vnd.ms-powerpoint",
+        "pptx" => "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "zip" => "application/zip",
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_public_addresses_pass() {
+        for bad in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "172.16.5.4",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "255.255.255.255",
+            "224.0.0.1",
+            "::1",
+            "::",
+            "fe80::1",
+            "fd00:ec2::254",
+            "::ffff:127.0.0.1",
+            "::ffff:10.1.2.3",
+            "64:ff9b::a9fe:a9fe",
+        ] {
+            assert!(!is_public(bad.parse().unwrap()), "{bad}");
+        }
+        for good in ["93.184.216.34", "8.8.8.8", "2606:2800:220:1:248:1893:25c8:1946", "64:ff9b::808:808"] {
+            assert!(is_public(good.parse().unwrap()), "{good}");
+        }
+    }
+
+    #[test]
+    fn urls_are_checked_before_any_request() {
+        let check = |u: &str| check_url(&url::Url::parse(u).unwrap(), false);
+        assert!(check("file:///etc/passwd").is_err());
+        assert!(check("ftp://example.com/x").is_err());
+        assert!(check("http://127.0.0.1/x").is_err());
+        assert!(check("http://[::1]:8080/x").is_err());
+        assert!(check("http://169.254.169.254/latest/meta-data").is_err());
+        assert!(check("http://2130706433/").is_err(), "decimal spelling of 127.0.0.1");
+        assert!(check("https://example.com/a.jpg").is_ok());
+        assert!(check_url(&url::Url::parse("http://127.0.0.1/x").unwrap(), true).is_ok());
+    }
+
+    #[test]
+    fn sniffs_images_and_names_documents() {
+        assert_eq!(image_type(&[0xFF, 0xD8, 0xFF, 0xE0]), Some("image/jpeg"));
+        assert_eq!(image_type(b"\x89PNG\r\n\x1a\nrest"), Some("image/png"));
+        assert_eq!(image_type(b"%PDF-1.4"), None);
+        assert_eq!(document_type("Invoice.PDF"), "application/pdf");
+        assert_eq!(document_type("noext"), "application/octet-stream");
+    }
+}

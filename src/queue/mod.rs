@@ -1,0 +1,535 @@
+//! The durable send queue: every message is a row with its status history and
+//! an outbox row, written in one transaction before the API answers 202. One
+//! [`dispatcher`] per running session sends them, paced by the session's
+//! [`limits`], with a gateway-chosen WhatsApp message id so a resend (after a
+//! missing ack or a crash) is the same message, never a second one.
+//!
+//! What happens to a session's queue: while it is disconnected, banned or
+//! stopped its messages wait; when it is logged out (or its link undone) they
+//! fail ("session logged out"): the number that would send them is gone, and a
+//! later link may be another number. Deleting a session deletes its messages.
+
+pub mod dispatcher;
+pub mod limits;
+pub mod media;
+pub mod store;
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseConnection, DbErr, SqlErr};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, watch};
+use utoipa::ToSchema;
+
+use crate::{
+    config::Config,
+    db::entities::{message_events, messages},
+    engine::{ReceiptKind, Sender},
+    events::{Events, GatewayEvent},
+};
+pub use limits::{Limits, LimitsOverride};
+
+/// Where a message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    /// Accepted and waiting for its turn.
+    Queued,
+    /// Written to WhatsApp; waiting for the server's ack.
+    Sending,
+    /// Accepted by WhatsApp's server.
+    Sent,
+    /// On the recipient's phone.
+    Delivered,
+    Read,
+    /// Given up on; `reason` says why.
+    Failed,
+}
+
+impl MessageStatus {
+    pub const ALL: [MessageStatus; 6] = [
+        MessageStatus::Queued,
+        MessageStatus::Sending,
+        MessageStatus::Sent,
+        MessageStatus::Delivered,
+        MessageStatus::Read,
+        MessageStatus::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Queued => "queued",
+            MessageStatus::Sending => "sending",
+            MessageStatus::Sent => "sent",
+            MessageStatus::Delivered => "delivered",
+            MessageStatus::Read => "read",
+            MessageStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<MessageStatus> {
+        MessageStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// The statuses a message may move to this one from. Acks and receipts
+    /// only move forward; they also overrule a failure (WhatsApp has it after all).
+    fn reachable_from(self) -> &'static [MessageStatus] {
+        use MessageStatus::*;
+        match self {
+            Queued | Sending => &[Queued, Sending],
+            Failed => &[Queued, Sending],
+            Sent => &[Queued, Sending, Failed],
+            Delivered => &[Queued, Sending, Sent, Failed],
+            Read => &[Queued, Sending, Sent, Delivered, Failed],
+        }
+    }
+}
+
+/// What a message carries.
+#[derive(Debug, Clone)]
+pub enum Content {
+    Text(String),
+    Image { bytes: Vec<u8>, mimetype: String, caption: Option<String> },
+    Document { bytes: Vec<u8>, mimetype: String, filename: String, caption: Option<String> },
+}
+
+/// A send request that passed validation.
+pub struct Submit {
+    pub user_id: i64,
+    pub session: String,
+    /// Digits with country code.
+    pub to: String,
+    pub content: Content,
+    pub idempotency_key: Option<String>,
+    /// Identifies what was asked, to tell a retry from a reused key.
+    pub request_hash: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("this Idempotency-Key was used for a different request")]
+    KeyReused,
+    #[error("message not found")]
+    NotFound,
+    #[error(transparent)]
+    Db(#[from] DbErr),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// One entry of a message's history.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HistoryEntry {
+    pub status: MessageStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// A message as the API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageView {
+    pub id: String,
+    pub session: String,
+    pub to: String,
+    /// `text`, `image` or `document`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mimetype: Option<String>,
+    /// Media size in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<i64>,
+    pub status: MessageStatus,
+    pub reason: Option<String>,
+    pub attempts: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Every status it went through, oldest first (`GET /message/{id}` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<HistoryEntry>>,
+}
+
+fn time(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+impl From<&messages::Model> for MessageView {
+    fn from(row: &messages::Model) -> Self {
+        let text_kind = row.kind == "text";
+        MessageView {
+            id: row.id.clone(),
+            session: row.session_id.clone(),
+            to: row.recipient.clone(),
+            kind: row.kind.clone(),
+            text: row.body.clone().filter(|_| text_kind),
+            caption: row.body.clone().filter(|_| !text_kind),
+            filename: row.filename.clone(),
+            mimetype: row.mimetype.clone(),
+            size: row.media_size,
+            status: MessageStatus::parse(&row.status).unwrap_or(MessageStatus::Failed),
+            reason: row.reason.clone(),
+            attempts: row.attempts,
+            created_at: time(row.created_at),
+            updated_at: time(row.updated_at),
+            history: None,
+        }
+    }
+}
+
+/// `GET /message/queue-status`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueStatus {
+    pub session: String,
+    /// Waiting to be sent.
+    pub pending: u64,
+    /// Written to WhatsApp, waiting for its ack.
+    pub processing: u64,
+    /// Sent, delivered or read.
+    pub completed: u64,
+    pub failed: u64,
+    /// The session is connected and its dispatcher has work.
+    pub is_processing: bool,
+}
+
+/// Per-session state the dispatcher and the API share.
+#[derive(Default)]
+struct Lane {
+    wake: Notify,
+    online: AtomicBool,
+    /// The session's limits, read from its row when first needed.
+    limits: Mutex<Option<Limits>>,
+}
+
+struct Inner {
+    db: DatabaseConnection,
+    config: Arc<Config>,
+    events: Events,
+    media: media::MediaStore,
+    lanes: Mutex<HashMap<String, Arc<Lane>>>,
+}
+
+#[derive(Clone)]
+pub struct Queue(Arc<Inner>);
+
+/// A 22-character WhatsApp-style message id: `3EB0` and 18 hex digits.
+pub fn new_message_id() -> String {
+    use rand::Rng;
+    let bytes: [u8; 9] = rand::rng().random();
+    format!("3EB0{}", hex::encode_upper(bytes))
+}
+
+impl Queue {
+    /// The queue; claims an earlier run left behind are dropped, so what was on
+    /// the wire when it stopped goes again (same ids) once its session connects.
+    pub async fn new(db: DatabaseConnection, config: Arc<Config>, events: Events) -> anyhow::Result<Queue> {
+        let media = media::MediaStore::new(&config.storage.data_dir)?;
+        let dropped = store::drop_leases(&db).await?;
+        if dropped > 0 {
+            tracing::info!(messages = dropped, "messages in flight at the last stop will be sent again");
+        }
+        Ok(Queue(Arc::new(Inner { db, config, events, media, lanes: Mutex::new(HashMap::new()) })))
+    }
+
+    fn lane(&self, session: &str) -> Arc<Lane> {
+        self.0.lanes.lock().expect("lanes lock").entry(session.to_owned()).or_default().clone()
+    }
+
+    /// Queues a message durably; the same idempotency key gives back the same
+    /// message. `(view, created)`.
+    pub async fn submit(&self, submit: Submit) -> Result<(MessageView, bool), QueueError> {
+        if let Some(key) = &submit.idempotency_key
+            && let Some(existing) = self.replay(submit.user_id, key, &submit.request_hash).await?
+        {
+            return Ok((existing, false));
+        }
+        let now = store::now_ms();
+        let id = new_message_id();
+        let (kind, body, filename, mimetype, media) = match submit.content {
+            Content::Text(text) => ("text", Some(text), None, None, None),
+            Content::Image { bytes, mimetype, caption } => ("image", caption, None, Some(mimetype), Some(bytes)),
+            Content::Document { bytes, mimetype, filename, caption } => {
+                ("document", caption, Some(filename), Some(mimetype), Some(bytes))
+            }
+        };
+        let (media_size, media_sha256) = match &media {
+            Some(bytes) => {
+                use sha2::Digest;
+                (Some(bytes.len() as i64), Some(hex::encode(sha2::Sha256::digest(bytes))))
+            }
+            None => (None, None),
+        };
+        if let Some(bytes) = media {
+            self.0.media.put(&id, bytes).await.map_err(anyhow::Error::from)?;
+        }
+        let row = messages::Model {
+            id: id.clone(),
+            session_id: submit.session.clone(),
+            user_id: submit.user_id,
+            recipient: submit.to,
+            kind: kind.into(),
+            body,
+            filename,
+            mimetype,
+            media_size,
+            media_sha256,
+            status: MessageStatus::Queued.as_str().into(),
+            reason: None,
+            attempts: 0,
+            idempotency_key: submit.idempotency_key.clone(),
+            request_hash: Some(submit.request_hash.clone()),
+            created_at: now,
+            updated_at: now,
+        };
+        let row = match store::insert(&self.0.db, row).await {
+            Ok(row) => row,
+            Err(e) => {
+                self.0.media.remove(&id).await;
+                // Two requests with one key at once: the other one won.
+                if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+                    && let Some(key) = &submit.idempotency_key
+                    && let Some(existing) = self.replay(submit.user_id, key, &submit.request_hash).await?
+                {
+                    return Ok((existing, false));
+                }
+                return Err(e.into());
+            }
+        };
+        self.lane(&submit.session).wake.notify_one();
+        let view = MessageView::from(&row);
+        self.publish(&row, None);
+        Ok((view, true))
+    }
+
+    /// The message `user` queued earlier with this idempotency key, if any;
+    /// an error if that was a different request.
+    pub async fn replay(&self, user: i64, key: &str, hash: &str) -> Result<Option<MessageView>, QueueError> {
+        let Some(row) = store::find_by_key(&self.0.db, user, key).await? else { return Ok(None) };
+        if row.request_hash.as_deref() != Some(hash) {
+            return Err(QueueError::KeyReused);
+        }
+        Ok(Some(MessageView::from(&row)))
+    }
+
+    /// A message with its history.
+    pub async fn get(&self, id: &str) -> Result<MessageView, QueueError> {
+        let row = store::find(&self.0.db, id).await?.ok_or(QueueError::NotFound)?;
+        let mut view = MessageView::from(&row);
+        let mut history = vec![HistoryEntry { status: MessageStatus::Queued, reason: None, at: time(row.created_at) }];
+        history.extend(store::history(&self.0.db, id).await?.iter().map(entry));
+        view.history = Some(history);
+        Ok(view)
+    }
+
+    pub async fn list(
+        &self,
+        filter: &store::Filter,
+        page: u64,
+        per_page: u64,
+    ) -> Result<(Vec<MessageView>, u64), QueueError> {
+        let (rows, total) = store::list(&self.0.db, filter, page, per_page).await?;
+        Ok((rows.iter().map(MessageView::from).collect(), total))
+    }
+
+    pub async fn status(&self, session: &str) -> Result<QueueStatus, QueueError> {
+        let mut status = QueueStatus {
+            session: session.to_owned(),
+            pending: 0,
+            processing: 0,
+            completed: 0,
+            failed: 0,
+            is_processing: false,
+        };
+        for (s, n) in store::counts(&self.0.db, session).await? {
+            match s {
+                MessageStatus::Queued => status.pending += n,
+                MessageStatus::Sending => status.processing += n,
+                MessageStatus::Sent | MessageStatus::Delivered | MessageStatus::Read => status.completed += n,
+                MessageStatus::Failed => status.failed += n,
+            }
+        }
+        status.is_processing =
+            self.lane(session).online.load(Ordering::Relaxed) && status.pending + status.processing > 0;
+        Ok(status)
+    }
+
+    /// Takes the session's waiting messages out of the queue (they fail as
+    /// cleared); those already on the wire finish. Returns how many.
+    pub async fn clear(&self, session: &str) -> Result<u64, QueueError> {
+        self.fail_all(session, "removed from the queue by clear-queue", false).await
+    }
+
+    /// The session was logged out: nothing of its queue will be sent.
+    pub async fn abandon(&self, session: &str) -> Result<u64, QueueError> {
+        self.fail_all(session, "the session was logged out before the message was sent", true).await
+    }
+
+    async fn fail_all(&self, session: &str, reason: &str, in_flight_too: bool) -> Result<u64, QueueError> {
+        let mut count = 0;
+        loop {
+            let ids = if in_flight_too {
+                store::unfinished(&self.0.db, session, 500).await?
+            } else {
+                store::waiting(&self.0.db, session, 500).await?
+            };
+            if ids.is_empty() {
+                return Ok(count);
+            }
+            let mut progressed = false;
+            for id in ids {
+                if self.finish(&id, MessageStatus::Failed, Some(reason)).await? {
+                    count += 1;
+                    progressed = true;
+                }
+            }
+            if !progressed {
+                return Ok(count);
+            }
+        }
+    }
+
+    /// The limits the session sends under.
+    pub async fn limits(&self, session: &str) -> Result<Limits, QueueError> {
+        let lane = self.lane(session);
+        if let Some(limits) = lane.limits.lock().expect("limits lock").clone() {
+            return Ok(limits);
+        }
+        let overrides = self.overrides(session).await?;
+        let limits = Limits::resolve(&self.0.config.limits, &overrides);
+        *lane.limits.lock().expect("limits lock") = Some(limits.clone());
+        Ok(limits)
+    }
+
+    pub async fn overrides(&self, session: &str) -> Result<LimitsOverride, QueueError> {
+        use sea_orm::EntityTrait;
+        let row = crate::db::entities::sessions::Entity::find_by_id(session.to_owned()).one(&self.0.db).await?;
+        Ok(row.and_then(|r| r.limits).and_then(|json| serde_json::from_str(&json).ok()).unwrap_or_default())
+    }
+
+    /// Sets the session's overrides (all of them: what is left out follows the config).
+    pub async fn set_overrides(&self, session: &str, overrides: &LimitsOverride) -> Result<Limits, QueueError> {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+
+        use crate::db::entities::sessions as rows;
+        let json = (overrides != &LimitsOverride::default())
+            .then(|| serde_json::to_string(overrides))
+            .transpose()
+            .map_err(anyhow::Error::from)?;
+        rows::Entity::update_many()
+            .col_expr(rows::Column::Limits, Expr::value(json))
+            .filter(rows::Column::Id.eq(session))
+            .exec(&self.0.db)
+            .await?;
+        let limits = Limits::resolve(&self.0.config.limits, overrides);
+        let lane = self.lane(session);
+        *lane.limits.lock().expect("limits lock") = Some(limits.clone());
+        lane.wake.notify_one();
+        Ok(limits)
+    }
+
+    /// The server acknowledged (or refused) a message.
+    pub async fn acked(&self, id: &str, error: Option<String>) {
+        let result = match error {
+            None => self.finish(id, MessageStatus::Sent, None).await,
+            Some(code) => {
+                // A refusal is retried like any failed attempt; the ack timeout
+                // brings it back (same id), and attempts run out in the end.
+                tracing::warn!(message_id = %id, %code, "WhatsApp refused a message");
+                Ok(false)
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(message_id = %id, error = %e, "cannot record an ack");
+        }
+    }
+
+    /// Recipients' phones received or read messages.
+    pub async fn receipt(&self, ids: &[String], kind: ReceiptKind) {
+        let status = match kind {
+            ReceiptKind::Delivered => MessageStatus::Delivered,
+            ReceiptKind::Read => MessageStatus::Read,
+        };
+        for id in ids {
+            if let Err(e) = self.finish(id, status, None).await {
+                tracing::warn!(message_id = %id, error = %e, "cannot record a receipt");
+            }
+        }
+    }
+
+    /// Moves a message to a status past the queue (sent, delivered, read,
+    /// failed); its media is no longer needed. `false` if it was already there.
+    async fn finish(&self, id: &str, status: MessageStatus, reason: Option<&str>) -> Result<bool, QueueError> {
+        let Some(row) = store::advance(&self.0.db, id, status, reason).await? else { return Ok(false) };
+        if row.media_size.is_some() {
+            self.0.media.remove(id).await;
+        }
+        self.publish(&row, None);
+        Ok(true)
+    }
+
+    fn publish(&self, row: &messages::Model, at: Option<i64>) {
+        let view = MessageView::from(row);
+        self.0.events.publish(GatewayEvent {
+            kind: "message.status",
+            owner: row.user_id,
+            session: row.session_id.clone(),
+            data: serde_json::json!({
+                "id": view.id,
+                "session": view.session,
+                "to": view.to,
+                "status": view.status,
+                "reason": view.reason,
+                "attempts": view.attempts,
+                "at": time(at.unwrap_or(row.updated_at)),
+            }),
+        });
+    }
+
+    /// Starts the dispatcher of a running session; it sends while the link is
+    /// online and ends when the returned [`Dispatch`] is dropped.
+    pub fn dispatch(&self, session: &str) -> Dispatch {
+        let (link, online) = watch::channel(None);
+        tokio::spawn(dispatcher::run(self.clone(), session.to_owned(), online));
+        Dispatch { link }
+    }
+}
+
+fn entry(event: &message_events::Model) -> HistoryEntry {
+    HistoryEntry {
+        status: MessageStatus::parse(&event.status).unwrap_or(MessageStatus::Failed),
+        reason: event.reason.clone(),
+        at: time(event.at),
+    }
+}
+
+/// The session supervisor's side of its dispatcher.
+pub struct Dispatch {
+    link: watch::Sender<Option<Sender>>,
+}
+
+impl Dispatch {
+    /// The device is connected: send through it.
+    pub fn online(&self, sender: Sender) {
+        self.link.send_replace(Some(sender));
+    }
+
+    /// The device is gone or reconnecting: hold on.
+    pub fn offline(&self) {
+        self.link.send_replace(None);
+    }
+}

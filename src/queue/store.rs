@@ -1,0 +1,376 @@
+//! The queue's tables: a message and its outbox row are written in one
+//! transaction; dispatchers claim outbox rows (MySQL/MariaDB `FOR UPDATE SKIP
+//! LOCKED`, SQLite one conditional `UPDATE`); every status change is a
+//! conditional update plus a history row, so a late or repeated event never
+//! moves a message backwards.
+
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
+    DbErr, EntityTrait, ExprTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
+    TransactionTrait, sea_query::Expr,
+};
+
+use super::MessageStatus;
+use crate::db::entities::{message_events as events, messages, outbox};
+
+/// Epoch milliseconds now.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Writes the message and its outbox row, due now, in one transaction.
+pub async fn insert(db: &DatabaseConnection, message: messages::Model) -> Result<messages::Model, DbErr> {
+    let tx = db.begin().await?;
+    let row = messages::ActiveModel::from(message.clone()).insert(&tx).await?;
+    outbox::ActiveModel {
+        message_id: Set(message.id.clone()),
+        session_id: Set(message.session_id.clone()),
+        recipient: Set(message.recipient.clone()),
+        due_at: Set(message.created_at),
+        lease_until: Set(None),
+        ..Default::default()
+    }
+    .insert(&tx)
+    .await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+pub async fn find(db: &DatabaseConnection, id: &str) -> Result<Option<messages::Model>, DbErr> {
+    messages::Entity::find_by_id(id.to_owned()).one(db).await
+}
+
+pub async fn find_by_key(db: &DatabaseConnection, user: i64, key: &str) -> Result<Option<messages::Model>, DbErr> {
+    messages::Entity::find()
+        .filter(messages::Column::UserId.eq(user))
+        .filter(messages::Column::IdempotencyKey.eq(key))
+        .one(db)
+        .await
+}
+
+pub async fn history(db: &DatabaseConnection, id: &str) -> Result<Vec<events::Model>, DbErr> {
+    events::Entity::find().filter(events::Column::MessageId.eq(id)).order_by_asc(events::Column::Id).all(db).await
+}
+
+/// What `GET /message/list` filters by.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    /// `None`: every session (an admin); else these.
+    pub sessions: Option<Vec<String>>,
+    pub session: Option<String>,
+    pub status: Option<MessageStatus>,
+    pub to: Option<String>,
+}
+
+/// A page of messages, newest first, and how many match in all.
+pub async fn list(
+    db: &DatabaseConnection,
+    filter: &Filter,
+    page: u64,
+    per_page: u64,
+) -> Result<(Vec<messages::Model>, u64), DbErr> {
+    let mut condition = Condition::all();
+    if let Some(sessions) = &filter.sessions {
+        condition = condition.add(messages::Column::SessionId.is_in(sessions.clone()));
+    }
+    if let Some(session) = &filter.session {
+        condition = condition.add(messages::Column::SessionId.eq(session.clone()));
+    }
+    if let Some(status) = filter.status {
+        condition = condition.add(messages::Column::Status.eq(status.as_str()));
+    }
+    if let Some(to) = &filter.to {
+        condition = condition.add(messages::Column::Recipient.eq(to.clone()));
+    }
+    let query = messages::Entity::find().filter(condition);
+    let total = query.clone().count(db).await?;
+    let rows = query
+        .order_by_desc(messages::Column::CreatedAt)
+        .order_by_desc(messages::Column::Id)
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+        .all(db)
+        .await?;
+    Ok((rows, total))
+}
+
+/// Messages of a session by status.
+pub async fn counts(db: &DatabaseConnection, session: &str) -> Result<Vec<(MessageStatus, u64)>, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        status: String,
+        n: i64,
+    }
+    let rows = messages::Entity::find()
+        .select_only()
+        .column(messages::Column::Status)
+        .column_as(messages::Column::Id.count(), "n")
+        .filter(messages::Column::SessionId.eq(session))
+        .group_by(messages::Column::Status)
+        .into_model::<Row>()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().filter_map(|r| Some((MessageStatus::parse(&r.status)?, r.n as u64))).collect())
+}
+
+/// A claimed outbox row and its message.
+pub struct Claim {
+    pub attempts: u32,
+    pub message: messages::Model,
+}
+
+/// Claims the session's next due message that is not leased (or whose lease
+/// ran out: sent but never acknowledged) and is not to one of `skip`; leases
+/// it until `lease_until`.
+pub async fn claim(
+    db: &DatabaseConnection,
+    session: &str,
+    now: i64,
+    lease_until: i64,
+    skip: &[String],
+) -> Result<Option<Claim>, DbErr> {
+    let backend = db.get_database_backend();
+    let mut values: Vec<sea_orm::Value> = vec![session.into(), now.into(), now.into()];
+    let mut skip_sql = String::new();
+    if !skip.is_empty() {
+        skip_sql = format!(" AND recipient NOT IN ({})", vec!["?"; skip.len()].join(","));
+        values.extend(skip.iter().map(|s| sea_orm::Value::from(s.clone())));
+    }
+    let pick = format!(
+        "SELECT id FROM outbox WHERE session_id = ? AND due_at <= ? AND (lease_until IS NULL OR lease_until <= ?){skip_sql} \
+         ORDER BY due_at, id LIMIT 1"
+    );
+    let claimed: Option<i64> = match backend {
+        DatabaseBackend::MySql => {
+            let tx = db.begin().await?;
+            let row = tx
+                .query_one_raw(Statement::from_sql_and_values(
+                    backend,
+                    format!("{pick} FOR UPDATE SKIP LOCKED"),
+                    values,
+                ))
+                .await?;
+            let id = match row {
+                Some(row) => Some(row.try_get_by_index::<i64>(0)?),
+                None => None,
+            };
+            if let Some(id) = id {
+                tx.execute_raw(Statement::from_sql_and_values(
+                    backend,
+                    "UPDATE outbox SET lease_until = ? WHERE id = ?",
+                    [lease_until.into(), id.into()],
+                ))
+                .await?;
+            }
+            tx.commit().await?;
+            id
+        }
+        _ => {
+            let mut all = vec![lease_until.into()];
+            all.extend(values);
+            all.push(now.into());
+            let row = db
+                .query_one_raw(Statement::from_sql_and_values(
+                    backend,
+                    format!(
+                        "UPDATE outbox SET lease_until = ? WHERE id = ({pick}) \
+                         AND (lease_until IS NULL OR lease_until <= ?) RETURNING id"
+                    ),
+                    all,
+                ))
+                .await?;
+            match row {
+                Some(row) => Some(row.try_get_by_index::<i64>(0)?),
+                None => None,
+            }
+        }
+    };
+    let Some(id) = claimed else { return Ok(None) };
+    let Some(entry) = outbox::Entity::find_by_id(id).one(db).await? else { return Ok(None) };
+    let Some(message) = find(db, &entry.message_id).await? else { return Ok(None) };
+    Ok(Some(Claim { attempts: u32::try_from(message.attempts).unwrap_or(0), message }))
+}
+
+/// When the session's next message not to one of `skip` falls due (leases included).
+pub async fn next_due(db: &DatabaseConnection, session: &str, skip: &[String]) -> Result<Option<i64>, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        at: Option<i64>,
+    }
+    let due = Expr::cust("CASE WHEN lease_until IS NULL OR lease_until < due_at THEN due_at ELSE lease_until END");
+    let mut query =
+        outbox::Entity::find().select_only().expr_as(due.min(), "at").filter(outbox::Column::SessionId.eq(session));
+    if !skip.is_empty() {
+        query = query.filter(outbox::Column::Recipient.is_not_in(skip.to_vec()));
+    }
+    Ok(query.into_model::<Row>().one(db).await?.and_then(|r| r.at))
+}
+
+/// Moves the message to `status` if it is in one of `from`; records the change
+/// (and `reason`). `false` when it was not in one of them.
+async fn transition(
+    conn: &impl ConnectionTrait,
+    message: &messages::Model,
+    from: &[MessageStatus],
+    status: MessageStatus,
+    reason: Option<&str>,
+    attempts_delta: i32,
+    now: i64,
+) -> Result<bool, DbErr> {
+    let mut update = messages::Entity::update_many()
+        .col_expr(messages::Column::Status, Expr::value(status.as_str()))
+        .col_expr(messages::Column::Reason, Expr::value(reason.map(str::to_owned)))
+        .col_expr(messages::Column::UpdatedAt, Expr::value(now))
+        .filter(messages::Column::Id.eq(message.id.as_str()))
+        .filter(messages::Column::Status.is_in(from.iter().map(|s| s.as_str())));
+    if attempts_delta != 0 {
+        update = update.col_expr(messages::Column::Attempts, Expr::col(messages::Column::Attempts).add(attempts_delta));
+    }
+    if update.exec(conn).await?.rows_affected == 0 {
+        return Ok(false);
+    }
+    events::ActiveModel {
+        message_id: Set(message.id.clone()),
+        session_id: Set(message.session_id.clone()),
+        status: Set(status.as_str().to_owned()),
+        reason: Set(reason.map(str::to_owned)),
+        at: Set(now),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await?;
+    Ok(true)
+}
+
+/// About to write the message to WhatsApp: counts an attempt and leases the
+/// row until an ack is due. `false` when the message left the queue meanwhile
+/// (cleared).
+pub async fn sending(
+    db: &DatabaseConnection,
+    message: &messages::Model,
+    now: i64,
+    lease_until: i64,
+) -> Result<bool, DbErr> {
+    let tx = db.begin().await?;
+    let from = [MessageStatus::Queued, MessageStatus::Sending];
+    if !transition(&tx, message, &from, MessageStatus::Sending, None, 1, now).await? {
+        return Ok(false);
+    }
+    outbox::Entity::update_many()
+        .col_expr(outbox::Column::LeaseUntil, Expr::value(lease_until))
+        .filter(outbox::Column::MessageId.eq(message.id.as_str()))
+        .exec(&tx)
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Gives a claimed message back: due at `due_at`, its claim dropped, its
+/// attempts changed by `attempts_delta` (+1: a failed try that wrote nothing;
+/// -1: the try just counted never reached WhatsApp).
+pub async fn requeue(
+    db: &DatabaseConnection,
+    message: &messages::Model,
+    due_at: i64,
+    reason: Option<&str>,
+    attempts_delta: i32,
+    now: i64,
+) -> Result<bool, DbErr> {
+    let tx = db.begin().await?;
+    let from = [MessageStatus::Queued, MessageStatus::Sending];
+    if !transition(&tx, message, &from, MessageStatus::Queued, reason, attempts_delta, now).await? {
+        return Ok(false);
+    }
+    outbox::Entity::update_many()
+        .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<i64>::None))
+        .col_expr(outbox::Column::DueAt, Expr::value(due_at))
+        .filter(outbox::Column::MessageId.eq(message.id.as_str()))
+        .exec(&tx)
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Drops a claim without any change to the message (a limit said "not yet").
+pub async fn release(db: &DatabaseConnection, id: &str) -> Result<(), DbErr> {
+    outbox::Entity::update_many()
+        .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<i64>::None))
+        .filter(outbox::Column::MessageId.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Moves the message forward to `status` (sent, delivered, read, or failed)
+/// and out of the outbox. Returns the updated row, or `None` when it was
+/// already there or further.
+pub async fn advance(
+    db: &DatabaseConnection,
+    id: &str,
+    status: MessageStatus,
+    reason: Option<&str>,
+) -> Result<Option<messages::Model>, DbErr> {
+    let Some(message) = find(db, id).await? else { return Ok(None) };
+    let from = status.reachable_from();
+    let now = now_ms();
+    let tx = db.begin().await?;
+    if !transition(&tx, &message, from, status, reason, 0, now).await? {
+        return Ok(None);
+    }
+    outbox::Entity::delete_many().filter(outbox::Column::MessageId.eq(id)).exec(&tx).await?;
+    tx.commit().await?;
+    find(db, id).await
+}
+
+/// The ids of the session's messages still waiting in the queue (not yet on
+/// the wire), `limit` at a time.
+pub async fn waiting(db: &DatabaseConnection, session: &str, limit: u64) -> Result<Vec<String>, DbErr> {
+    messages::Entity::find()
+        .select_only()
+        .column(messages::Column::Id)
+        .filter(messages::Column::SessionId.eq(session))
+        .filter(messages::Column::Status.eq(MessageStatus::Queued.as_str()))
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// The ids of the session's unfinished messages (queued or sending).
+pub async fn unfinished(db: &DatabaseConnection, session: &str, limit: u64) -> Result<Vec<String>, DbErr> {
+    messages::Entity::find()
+        .select_only()
+        .column(messages::Column::Id)
+        .filter(messages::Column::SessionId.eq(session))
+        .filter(messages::Column::Status.is_in([MessageStatus::Queued.as_str(), MessageStatus::Sending.as_str()]))
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// The session's sends (attempts written to WhatsApp) since `since`, oldest
+/// first, as `(at, recipient)`: what its limits have spent.
+pub async fn sends_since(db: &DatabaseConnection, session: &str, since: i64) -> Result<Vec<(i64, String)>, DbErr> {
+    let backend = db.get_database_backend();
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            "SELECT e.at, m.recipient FROM message_events e JOIN messages m ON m.id = e.message_id \
+             WHERE e.session_id = ? AND e.status = ? AND e.at > ? ORDER BY e.at",
+            [session.into(), MessageStatus::Sending.as_str().into(), since.into()],
+        ))
+        .await?;
+    rows.iter().map(|r| Ok((r.try_get_by_index::<i64>(0)?, r.try_get_by_index::<String>(1)?))).collect()
+}
+
+/// At start-up: no dispatcher of an earlier run holds a claim any more. Sends
+/// that were on the wire go again (same ids) as soon as their session connects.
+pub async fn drop_leases(db: &DatabaseConnection) -> Result<u64, DbErr> {
+    let result = outbox::Entity::update_many()
+        .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<i64>::None))
+        .filter(outbox::Column::LeaseUntil.is_not_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}

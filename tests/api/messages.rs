@@ -1,0 +1,508 @@
+//! The send queue through HTTP and wa-sim: content arrives exactly, statuses
+//! follow acks and receipts, limits hold, keys deduplicate, failures are
+//! classified, and nothing bad gets queued.
+
+use std::{collections::HashSet, time::Duration};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::Digest;
+
+use crate::{
+    db_tests,
+    helpers::{EventStream, TestApp, TestDb, error_code, no_limits, serve_files},
+};
+
+const SENDER: &str = "628111000001";
+const CONTACT: &str = "628222000002";
+
+fn sha(bytes: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+fn statuses(view: &Value) -> Vec<String> {
+    view["history"].as_array().unwrap().iter().map(|h| h["status"].as_str().unwrap().to_owned()).collect()
+}
+
+/// Bytes that pass for a PNG (WhatsApp does not decode them; the checksum is what counts).
+fn png(len: usize) -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+    bytes.extend((0..len).map(|i| (i * 7 % 251) as u8));
+    bytes
+}
+
+async fn text_image_and_document_arrive_exactly(db: TestDb) {
+    let app = TestApp::spawn_with(db, |c| {
+        no_limits(c);
+        c.media.allow_private_addresses = true; // the test's file server is on loopback
+        c.media.max_image_bytes = 256 * 1024;
+    })
+    .await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", SENDER).await;
+    app.sim.add_contacts(&[CONTACT.to_owned()]);
+    let mut events = EventStream::open(&app, &token).await;
+
+    // Text: queued -> sending -> sent (server ack) -> delivered -> read (receipts).
+    let (status, body) = app
+        .post(
+            "/message/send-text",
+            Some(&token),
+            json!({"session": "s1", "to": "0822-2000-002", "text": "Halo, apa kabar?"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["data"]["status"], "queued");
+    assert_eq!(body["data"]["to"], CONTACT);
+    let id = body["data"]["id"].as_str().unwrap().to_owned();
+    app.wait_message(&token, &id, "sent", 30).await;
+    let got = app.sim.received(Some(CONTACT));
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        (got[0].id.as_str(), got[0].kind.as_str(), got[0].text.as_deref()),
+        (id.as_str(), "text", Some("Halo, apa kabar?"))
+    );
+    assert_eq!(got[0].from, SENDER);
+    app.sim.receipt(&id, "delivered").unwrap();
+    app.wait_message(&token, &id, "delivered", 10).await;
+    app.sim.receipt(&id, "read").unwrap();
+    let view = app.wait_message(&token, &id, "read", 10).await;
+    assert_eq!(statuses(&view), ["queued", "sending", "sent", "delivered", "read"]);
+    assert_eq!(view["attempts"], 1);
+    let seen =
+        events.until(10, |kind, data| kind == "message.status" && data["id"] == id && data["status"] == "read").await;
+    let order: Vec<&str> = seen
+        .iter()
+        .filter(|(kind, data)| kind == "message.status" && data["id"] == id)
+        .map(|(_, data)| data["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["queued", "sending", "sent", "delivered", "read"]);
+
+    // An image by URL, with a caption.
+    let image = png(50_000);
+    let document: Vec<u8> = (0..120_000u32).map(|i| (i % 253) as u8).collect();
+    let files = serve_files(vec![
+        ("/pics/promo.png", "image/png", image.clone()),
+        ("/pics/huge.png", "image/png", png(300 * 1024)),
+        ("/pics/not-an-image.png", "image/png", b"<html>nope</html>".to_vec()),
+    ])
+    .await;
+    let (status, body) = app
+        .post(
+            "/message/send-image",
+            Some(&token),
+            json!({"session": "s1", "to": CONTACT, "image": format!("http://{files}/pics/promo.png"), "caption": "Promo bulan ini"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let image_id = body["data"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(body["data"]["mimetype"], "image/png");
+    assert_eq!(body["data"]["size"], image.len());
+
+    // A document uploaded as multipart.
+    let form = reqwest::multipart::Form::new()
+        .text("session", "s1")
+        .text("to", CONTACT)
+        .text("caption", "Tagihan November")
+        .part(
+            "document",
+            reqwest::multipart::Part::bytes(document.clone())
+                .file_name("tagihan.pdf")
+                .mime_str("application/pdf")
+                .unwrap(),
+        );
+    let resp = app
+        .client
+        .post(format!("{}/message/send-document", app.address))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let body: Value = resp.json().await.unwrap();
+    let doc_id = body["data"]["id"].as_str().unwrap().to_owned();
+
+    app.wait_message(&token, &image_id, "sent", 30).await;
+    app.wait_message(&token, &doc_id, "sent", 30).await;
+    let got = app.sim.received(Some(CONTACT));
+    let image_got = got.iter().find(|r| r.id == image_id).expect("the image arrived");
+    assert_eq!(image_got.kind, "image");
+    assert_eq!(image_got.sha256.as_deref(), Some(sha(&image).as_str()));
+    assert_eq!(image_got.caption.as_deref(), Some("Promo bulan ini"));
+    assert_eq!(image_got.mimetype.as_deref(), Some("image/png"));
+    let doc_got = got.iter().find(|r| r.id == doc_id).expect("the document arrived");
+    assert_eq!(doc_got.kind, "document");
+    assert_eq!(doc_got.sha256.as_deref(), Some(sha(&document).as_str()));
+    assert_eq!(doc_got.filename.as_deref(), Some("tagihan.pdf"));
+    assert_eq!(doc_got.mimetype.as_deref(), Some("application/pdf"));
+    assert_eq!(doc_got.caption.as_deref(), Some("Tagihan November"));
+
+    // Media that is too large or not an image is refused before anything is queued.
+    for (path, code) in [
+        ("/pics/huge.png", "media_too_large"),
+        ("/pics/not-an-image.png", "validation_failed"),
+        ("/pics/missing.png", "media_unreachable"),
+    ] {
+        let (status, body) = app
+            .post(
+                "/message/send-image",
+                Some(&token),
+                json!({"session": "s1", "to": CONTACT, "image": format!("http://{files}{path}")}),
+            )
+            .await;
+        assert!(status.is_client_error(), "{path}: {status} {body}");
+        assert_eq!(error_code(&body), code, "{path}: {body}");
+        assert_eq!(body["error"]["field"], "image");
+    }
+    let (_, list) = app.get("/message/list?session=s1", Some(&token)).await;
+    assert_eq!(list["total"], 3, "{list}");
+    let (_, queue) = app.get("/message/queue-status?session=s1", Some(&token)).await;
+    assert_eq!(
+        queue,
+        json!({"session": "s1", "pending": 0, "processing": 0, "completed": 3, "failed": 0, "isProcessing": false})
+    );
+}
+
+/// Sends (gateway clock, from the status history) and arrivals (wa-sim clock)
+/// within any window of `window` ms: the most found.
+fn busiest(times: &[i64], window: i64) -> usize {
+    times.iter().map(|&start| times.iter().filter(|&&t| t >= start && t < start + window).count()).max().unwrap_or(0)
+}
+
+async fn limits_hold_exactly(db: TestDb) {
+    let app = TestApp::spawn_with(db, |c| {
+        c.limits.minute_window = Duration::from_millis(1500);
+        c.limits.hour_window = Duration::from_millis(4000);
+    })
+    .await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", SENDER).await;
+    let (a, b, c) = ("628222000011", "628222000012", "628222000013");
+    app.sim.add_contacts(&[a.into(), b.into(), c.into()]);
+    let (status, body) = app
+        .call(
+            reqwest::Method::PUT,
+            "/session/s1/limits",
+            Some(&token),
+            Some(json!({"delayMinMs": 100, "delayMaxMs": 250, "perMinute": 3, "perHour": 6, "perRecipientPerHour": 2})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["limits"]["perMinute"], 3);
+    assert_eq!(body["data"]["limits"]["maxAttempts"], 3, "left out: from the config");
+
+    let mut ids = Vec::new();
+    for (i, to) in [a, a, a, b, b, c, c, a, b].iter().enumerate() {
+        ids.push(app.send_text(&token, "s1", to, &format!("pesan {i}")).await);
+    }
+    for id in &ids {
+        app.wait_message(&token, id, "sent", 60).await;
+    }
+
+    // The gateway's own record: when each send was written.
+    let mut sends: Vec<(i64, String)> = Vec::new();
+    for id in &ids {
+        let (_, view) = app.get(&format!("/message/{id}"), Some(&token)).await;
+        let data = &view["data"];
+        for h in data["history"].as_array().unwrap() {
+            if h["status"] == "sending" {
+                let at = chrono::DateTime::parse_from_rfc3339(h["at"].as_str().unwrap()).unwrap().timestamp_millis();
+                sends.push((at, data["to"].as_str().unwrap().to_owned()));
+            }
+        }
+    }
+    sends.sort();
+    assert_eq!(sends.len(), ids.len(), "one send each: {sends:?}");
+    let times: Vec<i64> = sends.iter().map(|s| s.0).collect();
+    assert!(busiest(&times, 1500) <= 3, "per minute: {times:?}");
+    assert!(busiest(&times, 4000) <= 6, "per hour: {times:?}");
+    for to in [a, b, c] {
+        let theirs: Vec<i64> = sends.iter().filter(|s| s.1 == to).map(|s| s.0).collect();
+        assert!(busiest(&theirs, 4000) <= 2, "per recipient {to}: {theirs:?}");
+    }
+    for pair in times.windows(2) {
+        assert!(pair[1] - pair[0] >= 100, "a pause of at least delayMinMs: {times:?}");
+    }
+    // Limits are used, not just respected: the first three go within the pauses.
+    assert!(times[2] - times[0] <= 2 * 250 + 200, "{times:?}");
+
+    // What WhatsApp saw agrees, allowing 100 ms of transport jitter per window.
+    let arrived: Vec<i64> = app.sim.received(None).iter().filter(|r| r.from == SENDER).map(|r| r.at_ms).collect();
+    assert_eq!(arrived.len(), ids.len());
+    assert!(busiest(&arrived, 1500 - 100) <= 3, "{arrived:?}");
+    assert!(busiest(&arrived, 4000 - 100) <= 6, "{arrived:?}");
+}
+
+async fn idempotency_keys_give_one_message(db: TestDb) {
+    let app = TestApp::spawn_with(db, no_limits).await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", SENDER).await;
+    app.sim.add_contacts(&[CONTACT.to_owned()]);
+    let send = |key: &'static str, text: &'static str| {
+        app.client
+            .post(format!("{}/message/send-text", app.address))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", key)
+            .json(&json!({"session": "s1", "to": CONTACT, "text": text}))
+            .send()
+    };
+    let first = send("order-42", "Pesanan 42 dikirim").await.unwrap();
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first: Value = first.json().await.unwrap();
+    let again = send("order-42", "Pesanan 42 dikirim").await.unwrap();
+    assert_eq!(again.status(), StatusCode::ACCEPTED);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(first["data"]["id"], again["data"]["id"]);
+    // The key names that request; another one under it is refused.
+    let other = send("order-42", "something else").await.unwrap();
+    assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_code(&other.json().await.unwrap()), "idempotency_key_reused");
+    // Concurrent retries of one request still make one message.
+    let burst = futures_util::future::join_all((0..8).map(|_| send("order-43", "Pesanan 43"))).await;
+    let ids: HashSet<String> = futures_util::future::join_all(burst.into_iter().map(|r| async {
+        let r = r.unwrap();
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        r.json::<Value>().await.unwrap()["data"]["id"].as_str().unwrap().to_owned()
+    }))
+    .await
+    .into_iter()
+    .collect();
+    assert_eq!(ids.len(), 1);
+
+    let id = first["data"]["id"].as_str().unwrap();
+    app.wait_message(&token, id, "sent", 30).await;
+    app.wait_message(&token, ids.iter().next().unwrap(), "sent", 30).await;
+    let got = app.sim.received(Some(CONTACT));
+    assert_eq!(got.len(), 2, "one delivery per key: {got:?}");
+    assert!(app.sim.duplicates().is_empty());
+}
+
+async fn failures_are_classified_and_retried(db: TestDb) {
+    let app = TestApp::spawn_with(db, |c| {
+        no_limits(c);
+        c.limits.ack_timeout = Duration::from_millis(1000);
+        c.limits.retry_backoff = Duration::from_millis(100);
+    })
+    .await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", SENDER).await;
+    app.sim.add_contacts(&[CONTACT.to_owned()]);
+
+    // Not on WhatsApp: fails at once, never retried, nothing sent.
+    let id = app.send_text(&token, "s1", "628999000009", "halo").await;
+    let view = app.wait_message(&token, &id, "failed", 30).await;
+    assert_eq!(view["reason"], "not registered on WhatsApp");
+    assert_eq!(view["attempts"], 0);
+    assert_eq!(statuses(&view), ["queued", "failed"]);
+
+    // A transient fault: acks withheld for a while; the send is retried (same id) and goes through.
+    app.sim.fault(SENDER, wa_sim::Fault::WithholdAcks(Duration::from_millis(1500)));
+    let id = app.send_text(&token, "s1", CONTACT, "sekali saja").await;
+    let view = app.wait_message(&token, &id, "sent", 30).await;
+    assert!(view["attempts"].as_i64().unwrap() >= 2, "{view}");
+    let got: Vec<_> = app.sim.received(Some(CONTACT)).into_iter().filter(|r| r.id == id).collect();
+    assert_eq!(got.len(), 1, "the contact has it once");
+    assert!(app.sim.duplicates().iter().any(|r| r.id == id), "the retry was a resend of the same id");
+
+    // Attempts run out: failed, with the reason.
+    app.sim.fault(SENDER, wa_sim::Fault::WithholdAcks(Duration::from_secs(600)));
+    let id = app.send_text(&token, "s1", CONTACT, "tidak pernah dikonfirmasi").await;
+    let view = app.wait_message(&token, &id, "failed", 30).await;
+    assert_eq!(view["reason"], "no acknowledgement from WhatsApp after 3 attempts");
+    assert_eq!(view["attempts"], 3);
+    app.sim.fault(SENDER, wa_sim::Fault::Clear);
+
+    // Disconnected: the queue waits and goes once the session is back.
+    app.sim.fault(SENDER, wa_sim::Fault::Refuse(Duration::from_secs(2)));
+    app.wait_status(&token, "s1", "disconnected", 10).await;
+    let id = app.send_text(&token, "s1", CONTACT, "setelah tersambung lagi").await;
+    let view = app.wait_message(&token, &id, "sent", 30).await;
+    assert_eq!(view["attempts"], 1, "{view}");
+
+    // Logged out: what waits fails, with the reason.
+    app.call(
+        reqwest::Method::PUT,
+        "/session/s1/limits",
+        Some(&token),
+        Some(json!({"delayMinMs": 60000, "delayMaxMs": 60000})),
+    )
+    .await;
+    let first = app.send_text(&token, "s1", CONTACT, "satu").await;
+    app.wait_message(&token, &first, "sent", 30).await;
+    let waiting = app.send_text(&token, "s1", CONTACT, "dua").await;
+    let (_, queue) = app.get("/message/queue-status?session=s1", Some(&token)).await;
+    assert_eq!(queue["pending"], 1, "{queue}");
+    let (status, _) = app.post("/session/logout", Some(&token), json!({"sessionId": "s1"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let view = app.wait_message(&token, &waiting, "failed", 10).await;
+    assert_eq!(view["reason"], "the session was logged out before the message was sent");
+}
+
+async fn queue_status_and_clear(db: TestDb) {
+    let app = TestApp::spawn_with(db, |c| {
+        c.limits.delay_min_ms = 60_000;
+        c.limits.delay_max_ms = 60_000;
+    })
+    .await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", SENDER).await;
+    app.sim.add_contacts(&[CONTACT.to_owned()]);
+    let first = app.send_text(&token, "s1", CONTACT, "satu").await;
+    app.wait_message(&token, &first, "sent", 30).await;
+    let rest = [app.send_text(&token, "s1", CONTACT, "dua").await, app.send_text(&token, "s1", CONTACT, "tiga").await];
+    let (status, queue) = app.get("/message/queue-status?session=s1", Some(&token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        queue,
+        json!({"session": "s1", "pending": 2, "processing": 0, "completed": 1, "failed": 0, "isProcessing": true})
+    );
+    let (status, body) = app.post("/message/clear-queue", Some(&token), json!({"session": "s1"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["cleared"], 2);
+    for id in &rest {
+        let view = app.wait_message(&token, id, "failed", 5).await;
+        assert_eq!(view["reason"], "removed from the queue by clear-queue");
+    }
+    let (_, queue) = app.get("/message/queue-status?session=s1", Some(&token)).await;
+    assert_eq!(queue["failed"], 2);
+    assert_eq!(queue["isProcessing"], false);
+    let (_, list) = app.get("/message/list?session=s1&status=failed", Some(&token)).await;
+    assert_eq!(list["total"], 2);
+    let (_, list) = app.get("/message/list?status=sent&limit=1", Some(&token)).await;
+    assert_eq!((list["total"].as_u64(), list["data"].as_array().unwrap().len()), (Some(1), 1));
+}
+
+async fn bad_input_queues_nothing(db: TestDb) {
+    let app = TestApp::spawn_with(db, |c| c.media.max_image_bytes = 1000).await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", SENDER).await;
+    let (_, user) = app.user_with_role("user").await;
+    let (status, _) = app.post("/session/create", Some(&user), json!({"sessionId": "unlinked"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let text = |to: &str, text: Value| json!({"session": "s1", "to": to, "text": text});
+    let image = |url: &str| json!({"session": "s1", "to": CONTACT, "image": url});
+    let cases: Vec<(&str, Option<&str>, Value, u16, &str)> = vec![
+        ("/message/send-text", None, text("0", json!("hi")), 422, "to"),
+        ("/message/send-text", None, text("", json!("hi")), 422, "to"),
+        ("/message/send-text", None, text("08abc", json!("hi")), 422, "to"),
+        ("/message/send-text", None, text("+62 812 3456 7890 1234 5", json!("hi")), 422, "to"),
+        ("/message/send-text", None, text("123@g.us", json!("hi")), 422, "to"),
+        ("/message/send-text", None, text(CONTACT, json!("")), 422, "text"),
+        ("/message/send-text", None, text(CONTACT, json!("   \n")), 422, "text"),
+        ("/message/send-text", None, text(CONTACT, json!("x".repeat(65_537))), 422, "text"),
+        ("/message/send-text", None, text(CONTACT, json!(5)), 422, "text"),
+        ("/message/send-text", None, json!({"session": "s1", "to": CONTACT}), 422, "text"),
+        ("/message/send-text", None, json!({"session": "nope", "to": CONTACT, "text": "hi"}), 404, ""),
+        ("/message/send-text", None, json!({"session": "bad id!", "to": CONTACT, "text": "hi"}), 422, "session"),
+        ("/message/send-text", Some(user.as_str()), text(CONTACT, json!("hi")), 404, ""),
+        (
+            "/message/send-text",
+            Some(user.as_str()),
+            json!({"session": "unlinked", "to": CONTACT, "text": "hi"}),
+            409,
+            "session",
+        ),
+        ("/message/send-image", None, image("http://127.0.0.1:9/a.png"), 422, "image"),
+        ("/message/send-image", None, image("http://169.254.169.254/latest/meta-data/"), 422, "image"),
+        ("/message/send-image", None, image("http://10.0.0.1/a.png"), 422, "image"),
+        ("/message/send-image", None, image("http://[::1]/a.png"), 422, "image"),
+        ("/message/send-image", None, image("http://localhost:9/a.png"), 422, "image"),
+        ("/message/send-image", None, image("file:///etc/passwd"), 422, "image"),
+        ("/message/send-image", None, image("ftp://example.com/a.png"), 422, "image"),
+        ("/message/send-image", None, image("not a url"), 422, "image"),
+        (
+            "/message/send-document",
+            None,
+            json!({"session": "s1", "to": CONTACT, "document": "http://192.168.1.1/x.pdf", "filename": "x.pdf"}),
+            422,
+            "document",
+        ),
+        (
+            "/message/send-document",
+            None,
+            json!({"session": "s1", "to": CONTACT, "document": "https://example.com/x.pdf", "filename": "../x.pdf"}),
+            422,
+            "filename",
+        ),
+        (
+            "/message/send-document",
+            None,
+            json!({"session": "s1", "to": CONTACT, "document": "https://example.com/x.pdf", "mimetype": "pdf"}),
+            422,
+            "mimetype",
+        ),
+    ];
+    for (path, who, body, want, field) in &cases {
+        let (status, answer) = app.post(path, Some(who.unwrap_or(&token)), body.clone()).await;
+        let shown: String = body.to_string().chars().take(120).collect();
+        assert_eq!(status.as_u16(), *want, "{path} {shown}: {answer}");
+        error_code(&answer);
+        if !field.is_empty() {
+            assert_eq!(answer["error"]["field"], *field, "{path} {shown}: {answer}");
+        }
+    }
+
+    // Oversized, empty and wrong-type uploads, and a bad key.
+    let upload = |field: &'static str, bytes: Vec<u8>, name: &'static str| {
+        let form = reqwest::multipart::Form::new()
+            .text("session", "s1")
+            .text("to", CONTACT)
+            .part(field, reqwest::multipart::Part::bytes(bytes).file_name(name));
+        app.client.post(format!("{}/message/send-image", app.address)).bearer_auth(&token).multipart(form).send()
+    };
+    for (field, bytes, want) in [
+        ("image", png(2000), StatusCode::PAYLOAD_TOO_LARGE),
+        ("image", Vec::new(), StatusCode::UNPROCESSABLE_ENTITY),
+        ("image", b"%PDF-1.4 not an image".to_vec(), StatusCode::UNPROCESSABLE_ENTITY),
+        ("photo", png(10), StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        let resp = upload(field, bytes, "a.png").await.unwrap();
+        assert_eq!(resp.status(), want, "{field}");
+        let body: Value = resp.json().await.unwrap();
+        error_code(&body);
+    }
+    let resp = app
+        .client
+        .post(format!("{}/message/send-text", app.address))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", "x".repeat(300))
+        .json(&json!({"session": "s1", "to": CONTACT, "text": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Nothing of it was queued, and nothing reached WhatsApp.
+    let (_, list) = app.get("/message/list", Some(&token)).await;
+    assert_eq!(list["total"], 0, "{list}");
+    assert!(app.sim.received(None).is_empty());
+    // Someone else's message is not found either.
+    let (status, _) = app.get("/message/3EB0000000000000000000", Some(&token)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = app.get("/message/queue-status?session=s1", Some(&user)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = app.get("/message/list?page=0", Some(&token)).await;
+    assert_eq!((status.as_u16(), body["error"]["field"].as_str()), (422, Some("page")));
+    let (status, body) = app
+        .call(
+            reqwest::Method::PUT,
+            "/session/s1/limits",
+            Some(&token),
+            Some(json!({"delayMinMs": 5000, "delayMaxMs": 100})),
+        )
+        .await;
+    assert_eq!((status.as_u16(), body["error"]["field"].as_str()), (422, Some("delayMaxMs")), "{body}");
+}
+
+db_tests!(
+    text_image_and_document_arrive_exactly,
+    limits_hold_exactly,
+    idempotency_keys_give_one_message,
+    failures_are_classified_and_retried,
+    queue_status_and_clear,
+    bad_input_queues_nothing,
+);
