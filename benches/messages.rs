@@ -41,48 +41,70 @@ async fn main() {
     let sim_addr = wa_sim::admin::spawn(sim.clone(), "127.0.0.1:0".parse().unwrap()).await.expect("wa-sim");
 
     println!("wagate messages bench (release gateway process, wa-sim over loopback WebSockets, 2 cores)");
-    accepting(&sim, sim_addr, "SQLite", None, requests).await;
+    accepting(&sim, sim_addr, "SQLite", None, requests, 9_000_000).await;
     let server = std::env::var("WAGATE_BENCH_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
     match Database::connect(server.as_str()).await {
         Ok(admin) => {
             let name = format!("wagate_bench_{}", std::process::id());
             admin.execute_unprepared(&format!("CREATE DATABASE `{name}`")).await.expect("create bench database");
             let url = format!("{}/{name}", server.trim_end_matches('/'));
-            accepting(&sim, sim_addr, "MariaDB", Some(url), requests).await;
+            accepting(&sim, sim_addr, "MariaDB", Some(url), requests, 9_100_000).await;
             admin.execute_unprepared(&format!("DROP DATABASE `{name}`")).await.ok();
         }
         Err(e) => println!("  MariaDB: skipped, cannot connect to {server}: {e}"),
     }
-    dispatching(&sim, sim_addr, sessions).await;
+    dispatching(&sim, sim_addr, sessions, Recipients::Distinct).await;
+    dispatching(&sim, sim_addr, sessions, Recipients::Repeated).await;
 }
 
-async fn accepting(sim: &wa_sim::Sim, sim_addr: std::net::SocketAddr, db: &str, url: Option<String>, requests: usize) {
+/// Whom each session's messages go to.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Recipients {
+    /// Ten contacts, a new one for every message (a broadcast: each is a
+    /// first contact, with its key exchange).
+    Distinct,
+    /// One contact per session, all ten messages (one key exchange).
+    Repeated,
+}
+
+async fn accepting(
+    sim: &wa_sim::Sim,
+    sim_addr: std::net::SocketAddr,
+    db: &str,
+    url: Option<String>,
+    requests: usize,
+    number: usize,
+) {
     let mut env = Vec::new();
     if let Some(url) = url {
         env.push(("DATABASE_URL".to_owned(), url));
     }
     let mut gateway = Gateway::new(sim_addr, env);
-    let _child = gateway.start().await;
+    let child = gateway.start().await;
     gateway.login().await;
     let gateway = Arc::new(gateway);
     let prefix = format!("accept-{}", db.to_lowercase());
-    gateway.link(sim, &prefix, 1).await;
+    gateway.link(sim, &prefix, 1, number).await;
     sim.add_contacts(&["628222000001".to_owned()]);
     let session = format!("{prefix}-0");
 
     // Warm-up (connections, caches), then the measured run.
     run_clients(&gateway, &session, requests / 10).await;
+    let pid = child.id().unwrap();
+    let cpu_before = cpu_seconds(pid);
     let started = Instant::now();
     let mut latencies = run_clients(&gateway, &session, requests).await;
     let elapsed = started.elapsed();
+    let cpu = cpu_seconds(pid) - cpu_before;
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     println!(
-        "  accept send-text, {db}: {requests} requests, {CLIENTS} clients: {:.0} requests/s; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        "  accept send-text, {db}: {requests} requests, {CLIENTS} clients: {:.0} requests/s; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; gateway CPU {:.2} ms per request",
         requests as f64 / elapsed.as_secs_f64(),
         ms(pct(0.50)),
         ms(pct(0.99)),
         ms(*latencies.last().unwrap()),
+        cpu * 1000.0 / requests as f64,
     );
 }
 
@@ -114,7 +136,7 @@ async fn run_clients(gateway: &Arc<Gateway>, session: &str, total: usize) -> Vec
     all
 }
 
-async fn dispatching(sim: &wa_sim::Sim, sim_addr: std::net::SocketAddr, n: usize) {
+async fn dispatching(sim: &wa_sim::Sim, sim_addr: std::net::SocketAddr, n: usize, recipients: Recipients) {
     let env = [
         ("DELAY_MIN_MS", "0"),
         ("DELAY_MAX_MS", "0"),
@@ -129,18 +151,24 @@ async fn dispatching(sim: &wa_sim::Sim, sim_addr: std::net::SocketAddr, n: usize
     let child = gateway.start().await;
     gateway.login().await;
     let gateway = Arc::new(gateway);
-    gateway.link(sim, "dispatch", n).await;
+    let prefix = format!("dispatch-{recipients:?}").to_lowercase();
+    let first = if recipients == Recipients::Distinct { 0 } else { 1_000_000 };
+    gateway.link(sim, &prefix, n, first).await;
     let contacts: Vec<String> = (0..10).map(|i| format!("62822300{i:04}")).collect();
     sim.add_contacts(&contacts);
 
     // Hold every queue (an hour's pause after the first send), fill them, then let go at once.
     let hold = json!({"delayMinMs": 3_600_000, "delayMaxMs": 3_600_000});
     for i in 0..n {
-        gateway.call(reqwest::Method::PUT, &format!("/session/dispatch-{i}/limits"), Some(hold.clone())).await;
+        gateway.call(reqwest::Method::PUT, &format!("/session/{prefix}-{i}/limits"), Some(hold.clone())).await;
     }
     for i in 0..n {
         for m in 0..MESSAGES_PER_SESSION {
-            let body = json!({"session": format!("dispatch-{i}"), "to": contacts[(i + m) % contacts.len()], "text": format!("pesan {m}")});
+            let to = match recipients {
+                Recipients::Distinct => &contacts[(i + m) % contacts.len()],
+                Recipients::Repeated => &contacts[i % contacts.len()],
+            };
+            let body = json!({"session": format!("{prefix}-{i}"), "to": to, "text": format!("pesan {m}")});
             gateway.call(reqwest::Method::POST, "/message/send-text", Some(body)).await;
         }
     }
@@ -149,7 +177,7 @@ async fn dispatching(sim: &wa_sim::Sim, sim_addr: std::net::SocketAddr, n: usize
     let cpu_before = cpu_seconds(pid);
     let started = Instant::now();
     for i in 0..n {
-        gateway.call(reqwest::Method::PUT, &format!("/session/dispatch-{i}/limits"), Some(json!({}))).await;
+        gateway.call(reqwest::Method::PUT, &format!("/session/{prefix}-{i}/limits"), Some(json!({}))).await;
     }
     let total = n * MESSAGES_PER_SESSION;
     until_sent(&gateway, total).await;
@@ -157,7 +185,11 @@ async fn dispatching(sim: &wa_sim::Sim, sim_addr: std::net::SocketAddr, n: usize
     let cpu = cpu_seconds(pid) - cpu_before;
     let sent = total - n;
     println!(
-        "  dispatch, {n} sessions, limits off, SQLite: {sent} messages sent and acked in {:.2} s: {:.0} messages/s; gateway CPU {:.2} ms per message",
+        "  dispatch, {n} sessions, limits off, SQLite, {}: {sent} messages sent and acked in {:.2} s: {:.0} messages/s; gateway CPU {:.2} ms per message",
+        match recipients {
+            Recipients::Distinct => "each to a new contact",
+            Recipients::Repeated => "to one contact each",
+        },
         elapsed.as_secs_f64(),
         sent as f64 / elapsed.as_secs_f64(),
         cpu * 1000.0 / sent as f64,

@@ -36,7 +36,7 @@ async fn main() {
     // Link N sessions, 16 at a time.
     let started = Instant::now();
     let gateway = Arc::new(gateway);
-    gateway.link(&sim, "bench", n).await;
+    gateway.link(&sim, "bench", n, 0).await;
     let linking = started.elapsed();
 
     // Idle: let the linking settle, then measure memory and CPU.

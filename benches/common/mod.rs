@@ -129,8 +129,8 @@ impl Gateway {
         self.token = login["token"].as_str().expect("login").to_owned();
     }
 
-    /// Links sessions `{prefix}-{i}` to numbers `62811{offset+i}`, 16 at a time.
-    pub async fn link(self: &std::sync::Arc<Self>, sim: &wa_sim::Sim, prefix: &str, n: usize) {
+    /// Links sessions `{prefix}-{i}` to numbers `62811{first + i}`, 16 at a time.
+    pub async fn link(self: &std::sync::Arc<Self>, sim: &wa_sim::Sim, prefix: &str, n: usize, first: usize) {
         let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(16));
         let mut tasks = Vec::new();
         for i in 0..n {
@@ -140,7 +140,9 @@ impl Gateway {
                 let id = format!("{prefix}-{i}");
                 gateway.call(reqwest::Method::POST, "/session/create", Some(json!({"sessionId": id}))).await;
                 let qr = gateway.call(reqwest::Method::GET, &format!("/session/qr/{id}"), None).await;
-                sim.scan(qr["data"]["qr"].as_str().expect("qr"), &format!("62811{i:07}")).await.expect("scan");
+                sim.scan(qr["data"]["qr"].as_str().expect("qr"), &format!("62811{:07}", first + i))
+                    .await
+                    .expect("scan");
             }));
         }
         for task in tasks {

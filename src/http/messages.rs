@@ -220,12 +220,14 @@ async fn queue(
     content: impl AsyncFnOnce() -> Result<Content, ApiError>,
 ) -> Result<Accepted, ApiError> {
     let scope = scope_of(principal);
-    state.sessions.sendable(&scope, session).await?;
+    let row = state.sessions.get(&scope, session).await?;
+    // A retry gets its message back even if the session went offline since.
     if let Some(key) = &key
         && let Some(existing) = state.queue.replay(principal.user_id, key, &request_hash).await?
     {
         return Ok(Accepted(existing, false));
     }
+    crate::sessions::sendable(&row)?;
     let content = content().await?;
     let submit = Submit {
         user_id: principal.user_id,

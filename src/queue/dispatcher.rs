@@ -5,7 +5,7 @@
 //! that is never acked is claimed again when its lease runs out and sent again
 //! under the same id.
 
-use std::{collections::HashMap, sync::atomic::Ordering, time::Duration};
+use std::{sync::atomic::Ordering, time::Duration};
 
 use rand::Rng;
 use tokio::sync::watch;
@@ -24,6 +24,8 @@ const REGISTERED_TTL_MS: i64 = 24 * 3600 * 1000;
 const UNREGISTERED_TTL_MS: i64 = 10 * 60 * 1000;
 /// The on-WhatsApp query must answer within this.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(20);
+/// Past this many numbers, answers older than the shorter TTL are dropped.
+const REGISTERED_CACHE: usize = 100_000;
 
 struct Dispatcher {
     queue: Queue,
@@ -31,8 +33,6 @@ struct Dispatcher {
     link: watch::Receiver<Option<Sender>>,
     lane: std::sync::Arc<super::Lane>,
     pacer: Pacer,
-    /// phone -> (registered, checked at).
-    registered: HashMap<String, (bool, i64)>,
 }
 
 /// Why a wait ended.
@@ -43,7 +43,7 @@ enum Woke {
 
 pub(super) async fn run(queue: Queue, session: String, link: watch::Receiver<Option<Sender>>) {
     let lane = queue.lane(&session);
-    let mut me = Dispatcher { queue, session, link, lane, pacer: Pacer::default(), registered: HashMap::new() };
+    let mut me = Dispatcher { queue, session, link, lane, pacer: Pacer::default() };
     // Sends of the last hour count against this run's windows too.
     match me.seed().await {
         Ok(pacer) => me.pacer = pacer,
@@ -76,7 +76,7 @@ impl Dispatcher {
         let limits = self.queue.limits(&self.session).await.map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?;
         let now = store::now_ms();
         let since = now - limits.hour_window_ms.max(limits.minute_window_ms) as i64;
-        let history = store::sends_since(&self.queue.0.db, &self.session, since).await?;
+        let history = self.queue.0.store.sends_since(&self.session, since).await?;
         Ok(Pacer::with_history(&limits, history, now))
     }
 
@@ -104,7 +104,7 @@ impl Dispatcher {
     /// Sends at most one message. `Some(t)`: nothing to do before `t`.
     async fn step(&mut self, sender: &Sender) -> anyhow::Result<Option<i64>> {
         let queue = self.queue.clone();
-        let db = &queue.0.db;
+        let store = &queue.0.store;
         let config = &queue.0.config.limits;
         let limits = self.queue.limits(&self.session).await?;
         let now = store::now_ms();
@@ -115,8 +115,8 @@ impl Dispatcher {
         let blocked = self.pacer.blocked(&limits, now);
         let skip: Vec<String> = blocked.iter().map(|(to, _)| to.clone()).collect();
         let lease = now + config.ack_timeout.as_millis() as i64;
-        let Some(claim) = store::claim(db, &self.session, now, lease, &skip).await? else {
-            let next = store::next_due(db, &self.session, &skip).await?;
+        let Some(claim) = store.claim(&self.session, now, lease, &skip).await? else {
+            let next = store.next_due(&self.session, &skip).await?;
             let unblocked = blocked.iter().map(|(_, at)| *at).min();
             let until = [next, unblocked].into_iter().flatten().min().unwrap_or(now + POLL.as_millis() as i64);
             return Ok(Some(until));
@@ -136,7 +136,7 @@ impl Dispatcher {
             }
             Err(e) => {
                 if !sender.is_connected() {
-                    store::release(db, &message.id).await?;
+                    store.release(&message.id).await?;
                     return Ok(None);
                 }
                 let reason = format!("cannot check the number on WhatsApp: {e:#}");
@@ -148,13 +148,13 @@ impl Dispatcher {
         let spent = self.pacer.try_spend(&limits, &message.recipient, now, &mut rand::rng());
         if let Err(at) = spent {
             // The check above took time; the windows moved on.
-            store::release(db, &message.id).await?;
+            store.release(&message.id).await?;
             return Ok(Some(at));
         }
-        if !store::sending(db, &message, now, now + config.ack_timeout.as_millis() as i64).await? {
+        if !store.sending(&message, now, now + config.ack_timeout.as_millis() as i64).await? {
             return Ok(None); // cleared meanwhile
         }
-        self.queue.publish(&message_with(&message, MessageStatus::Sending, claim.attempts + 1), Some(now));
+        self.queue.publish(&message_with(&message, MessageStatus::Sending, claim.attempts + 1), Some(now)).await;
         let content = match self.content(&message).await {
             Ok(content) => content,
             Err(reason) => {
@@ -173,7 +173,7 @@ impl Dispatcher {
             // It never left: the attempt does not count; it goes once the device is back.
             info!(session_id = %self.session, message_id = %message.id, "connection lost while sending; will resend");
             let now = store::now_ms();
-            store::requeue(db, &message, now, Some("connection lost; waiting to resend"), -1, now).await?;
+            store.requeue(&message, now, Some("connection lost; waiting to resend"), -1, now).await?;
             return Ok(None);
         }
         self.retry_or_fail(&message, claim.attempts + 1, &format!("sending failed: {error}"), false).await?;
@@ -198,25 +198,32 @@ impl Dispatcher {
         }
         let due = store::now_ms() + backoff(self.queue.0.config.limits.retry_backoff, attempts);
         let now = store::now_ms();
-        store::requeue(&self.queue.0.db, message, due, Some(reason), i32::from(count), now).await?;
-        if let Some(row) = store::find(&self.queue.0.db, &message.id).await? {
-            self.queue.publish(&row, Some(now));
+        self.queue.0.store.requeue(message, due, Some(reason), i32::from(count), now).await?;
+        if let Some(row) = self.queue.0.store.find(&message.id).await? {
+            self.queue.publish(&row, Some(now)).await;
         }
         Ok(())
     }
 
-    async fn is_registered(&mut self, sender: &Sender, phone: &str) -> anyhow::Result<bool> {
+    /// Whether `phone` is on WhatsApp. Answers are shared by all sessions (an
+    /// account exists or not, whoever asks) and trusted for a while.
+    async fn is_registered(&self, sender: &Sender, phone: &str) -> anyhow::Result<bool> {
         let now = store::now_ms();
-        if let Some((registered, at)) = self.registered.get(phone) {
-            let ttl = if *registered { REGISTERED_TTL_MS } else { UNREGISTERED_TTL_MS };
+        let known = self.queue.0.registered.lock().expect("registered lock").get(phone).copied();
+        if let Some((registered, at)) = known {
+            let ttl = if registered { REGISTERED_TTL_MS } else { UNREGISTERED_TTL_MS };
             if now - at < ttl {
-                return Ok(*registered);
+                return Ok(registered);
             }
         }
         let registered = tokio::time::timeout(CHECK_TIMEOUT, sender.is_on_whatsapp(phone))
             .await
             .map_err(|_| anyhow::anyhow!("no answer in time"))??;
-        self.registered.insert(phone.to_owned(), (registered, now));
+        let mut cache = self.queue.0.registered.lock().expect("registered lock");
+        if cache.len() >= REGISTERED_CACHE {
+            cache.retain(|_, (_, at)| now - *at < UNREGISTERED_TTL_MS);
+        }
+        cache.insert(phone.to_owned(), (registered, now));
         Ok(registered)
     }
 

@@ -214,14 +214,20 @@ struct Lane {
     online: AtomicBool,
     /// The session's limits, read from its row when first needed.
     limits: Mutex<Option<Limits>>,
+    /// The session's owner (who sees its events), once looked up.
+    owner: std::sync::OnceLock<i64>,
 }
 
 struct Inner {
+    /// For the session rows (limits, owners); the queue's own tables go through `store`.
     db: DatabaseConnection,
+    store: store::Store,
     config: Arc<Config>,
     events: Events,
     media: media::MediaStore,
     lanes: Mutex<HashMap<String, Arc<Lane>>>,
+    /// Whether numbers are on WhatsApp: phone -> (registered, checked at, epoch ms).
+    registered: Mutex<HashMap<String, (bool, i64)>>,
 }
 
 #[derive(Clone)]
@@ -239,11 +245,20 @@ impl Queue {
     /// the wire when it stopped goes again (same ids) once its session connects.
     pub async fn new(db: DatabaseConnection, config: Arc<Config>, events: Events) -> anyhow::Result<Queue> {
         let media = media::MediaStore::new(&config.storage.data_dir)?;
-        let dropped = store::drop_leases(&db).await?;
+        let store = store::Store::new(db.clone());
+        let dropped = store.drop_leases().await?;
         if dropped > 0 {
             tracing::info!(messages = dropped, "messages in flight at the last stop will be sent again");
         }
-        Ok(Queue(Arc::new(Inner { db, config, events, media, lanes: Mutex::new(HashMap::new()) })))
+        Ok(Queue(Arc::new(Inner {
+            db,
+            store,
+            config,
+            events,
+            media,
+            lanes: Mutex::new(HashMap::new()),
+            registered: Mutex::new(HashMap::new()),
+        })))
     }
 
     fn lane(&self, session: &str) -> Arc<Lane> {
@@ -296,7 +311,7 @@ impl Queue {
             created_at: now,
             updated_at: now,
         };
-        let row = match store::insert(&self.0.db, row).await {
+        let row = match self.0.store.insert(row).await {
             Ok(row) => row,
             Err(e) => {
                 self.0.media.remove(&id).await;
@@ -312,14 +327,14 @@ impl Queue {
         };
         self.lane(&submit.session).wake.notify_one();
         let view = MessageView::from(&row);
-        self.publish(&row, None);
+        self.publish(&row, None).await;
         Ok((view, true))
     }
 
     /// The message `user` queued earlier with this idempotency key, if any;
     /// an error if that was a different request.
     pub async fn replay(&self, user: i64, key: &str, hash: &str) -> Result<Option<MessageView>, QueueError> {
-        let Some(row) = store::find_by_key(&self.0.db, user, key).await? else { return Ok(None) };
+        let Some(row) = self.0.store.find_by_key(user, key).await? else { return Ok(None) };
         if row.request_hash.as_deref() != Some(hash) {
             return Err(QueueError::KeyReused);
         }
@@ -328,10 +343,10 @@ impl Queue {
 
     /// A message with its history.
     pub async fn get(&self, id: &str) -> Result<MessageView, QueueError> {
-        let row = store::find(&self.0.db, id).await?.ok_or(QueueError::NotFound)?;
+        let row = self.0.store.find(id).await?.ok_or(QueueError::NotFound)?;
         let mut view = MessageView::from(&row);
         let mut history = vec![HistoryEntry { status: MessageStatus::Queued, reason: None, at: time(row.created_at) }];
-        history.extend(store::history(&self.0.db, id).await?.iter().map(entry));
+        history.extend(self.0.store.history(id).await?.iter().map(entry));
         view.history = Some(history);
         Ok(view)
     }
@@ -342,7 +357,7 @@ impl Queue {
         page: u64,
         per_page: u64,
     ) -> Result<(Vec<MessageView>, u64), QueueError> {
-        let (rows, total) = store::list(&self.0.db, filter, page, per_page).await?;
+        let (rows, total) = self.0.store.list(filter, page, per_page).await?;
         Ok((rows.iter().map(MessageView::from).collect(), total))
     }
 
@@ -355,7 +370,7 @@ impl Queue {
             failed: 0,
             is_processing: false,
         };
-        for (s, n) in store::counts(&self.0.db, session).await? {
+        for (s, n) in self.0.store.counts(session).await? {
             match s {
                 MessageStatus::Queued => status.pending += n,
                 MessageStatus::Sending => status.processing += n,
@@ -383,9 +398,9 @@ impl Queue {
         let mut count = 0;
         loop {
             let ids = if in_flight_too {
-                store::unfinished(&self.0.db, session, 500).await?
+                self.0.store.unfinished(session, 500).await?
             } else {
-                store::waiting(&self.0.db, session, 500).await?
+                self.0.store.waiting(session, 500).await?
             };
             if ids.is_empty() {
                 return Ok(count);
@@ -401,6 +416,11 @@ impl Queue {
                 return Ok(count);
             }
         }
+    }
+
+    /// Forgets a deleted session (its id may be taken again, by anyone).
+    pub fn forget(&self, session: &str) {
+        self.0.lanes.lock().expect("lanes lock").remove(session);
     }
 
     /// The limits the session sends under.
@@ -474,19 +494,32 @@ impl Queue {
     /// Moves a message to a status past the queue (sent, delivered, read,
     /// failed); its media is no longer needed. `false` if it was already there.
     async fn finish(&self, id: &str, status: MessageStatus, reason: Option<&str>) -> Result<bool, QueueError> {
-        let Some(row) = store::advance(&self.0.db, id, status, reason).await? else { return Ok(false) };
+        let Some(row) = self.0.store.advance(id, status, reason).await? else { return Ok(false) };
         if row.media_size.is_some() {
             self.0.media.remove(id).await;
         }
-        self.publish(&row, None);
+        self.publish(&row, None).await;
         Ok(true)
     }
 
-    fn publish(&self, row: &messages::Model, at: Option<i64>) {
+    /// The owner of `session`: its events are theirs (and admins').
+    async fn owner_of(&self, session: &str) -> Option<i64> {
+        use sea_orm::EntityTrait;
+        let lane = self.lane(session);
+        if let Some(owner) = lane.owner.get() {
+            return Some(*owner);
+        }
+        let row =
+            crate::db::entities::sessions::Entity::find_by_id(session.to_owned()).one(&self.0.db).await.ok()??;
+        Some(*lane.owner.get_or_init(|| row.user_id))
+    }
+
+    async fn publish(&self, row: &messages::Model, at: Option<i64>) {
         let view = MessageView::from(row);
+        let owner = self.owner_of(&row.session_id).await.unwrap_or(row.user_id);
         self.0.events.publish(GatewayEvent {
             kind: "message.status",
-            owner: row.user_id,
+            owner,
             session: row.session_id.clone(),
             data: serde_json::json!({
                 "id": view.id,

@@ -4,11 +4,15 @@
 //! conditional update plus a history row, so a late or repeated event never
 //! moves a message backwards.
 
+use std::sync::Arc;
+
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
     DbErr, EntityTrait, ExprTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
     TransactionTrait, sea_query::Expr,
 };
+
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::MessageStatus;
 use crate::db::entities::{message_events as events, messages, outbox};
@@ -18,38 +22,16 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// Writes the message and its outbox row, due now, in one transaction.
-pub async fn insert(db: &DatabaseConnection, message: messages::Model) -> Result<messages::Model, DbErr> {
-    let tx = db.begin().await?;
-    let row = messages::ActiveModel::from(message.clone()).insert(&tx).await?;
-    outbox::ActiveModel {
-        message_id: Set(message.id.clone()),
-        session_id: Set(message.session_id.clone()),
-        recipient: Set(message.recipient.clone()),
-        due_at: Set(message.created_at),
-        lease_until: Set(None),
-        ..Default::default()
-    }
-    .insert(&tx)
-    .await?;
-    tx.commit().await?;
-    Ok(row)
-}
-
-pub async fn find(db: &DatabaseConnection, id: &str) -> Result<Option<messages::Model>, DbErr> {
-    messages::Entity::find_by_id(id.to_owned()).one(db).await
-}
-
-pub async fn find_by_key(db: &DatabaseConnection, user: i64, key: &str) -> Result<Option<messages::Model>, DbErr> {
-    messages::Entity::find()
-        .filter(messages::Column::UserId.eq(user))
-        .filter(messages::Column::IdempotencyKey.eq(key))
-        .one(db)
-        .await
-}
-
-pub async fn history(db: &DatabaseConnection, id: &str) -> Result<Vec<events::Model>, DbErr> {
-    events::Entity::find().filter(events::Column::MessageId.eq(id)).order_by_asc(events::Column::Id).all(db).await
+/// The queue's database, with one writer at a time on SQLite.
+#[derive(Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+    /// SQLite has one writer at a time; a connection that finds the write lock
+    /// taken sleeps in SQLite's busy handler (1, 2, 5, 10 … 100 ms). Writers of
+    /// this process queue here instead, on SQLite only.
+    serial: Option<Arc<Mutex<()>>>,
+    /// To the group-commit task ([`Store::take_in`]).
+    intake: Option<mpsc::UnboundedSender<Pending>>,
 }
 
 /// What `GET /message/list` filters by.
@@ -62,148 +44,384 @@ pub struct Filter {
     pub to: Option<String>,
 }
 
-/// A page of messages, newest first, and how many match in all.
-pub async fn list(
-    db: &DatabaseConnection,
-    filter: &Filter,
-    page: u64,
-    per_page: u64,
-) -> Result<(Vec<messages::Model>, u64), DbErr> {
-    let mut condition = Condition::all();
-    if let Some(sessions) = &filter.sessions {
-        condition = condition.add(messages::Column::SessionId.is_in(sessions.clone()));
-    }
-    if let Some(session) = &filter.session {
-        condition = condition.add(messages::Column::SessionId.eq(session.clone()));
-    }
-    if let Some(status) = filter.status {
-        condition = condition.add(messages::Column::Status.eq(status.as_str()));
-    }
-    if let Some(to) = &filter.to {
-        condition = condition.add(messages::Column::Recipient.eq(to.clone()));
-    }
-    let query = messages::Entity::find().filter(condition);
-    let total = query.clone().count(db).await?;
-    let rows = query
-        .order_by_desc(messages::Column::CreatedAt)
-        .order_by_desc(messages::Column::Id)
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-        .all(db)
-        .await?;
-    Ok((rows, total))
-}
-
-/// Messages of a session by status.
-pub async fn counts(db: &DatabaseConnection, session: &str) -> Result<Vec<(MessageStatus, u64)>, DbErr> {
-    #[derive(FromQueryResult)]
-    struct Row {
-        status: String,
-        n: i64,
-    }
-    let rows = messages::Entity::find()
-        .select_only()
-        .column(messages::Column::Status)
-        .column_as(messages::Column::Id.count(), "n")
-        .filter(messages::Column::SessionId.eq(session))
-        .group_by(messages::Column::Status)
-        .into_model::<Row>()
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().filter_map(|r| Some((MessageStatus::parse(&r.status)?, r.n as u64))).collect())
-}
-
 /// A claimed outbox row and its message.
 pub struct Claim {
     pub attempts: u32,
     pub message: messages::Model,
 }
 
-/// Claims the session's next due message that is not leased (or whose lease
-/// ran out: sent but never acknowledged) and is not to one of `skip`; leases
-/// it until `lease_until`.
-pub async fn claim(
-    db: &DatabaseConnection,
-    session: &str,
-    now: i64,
-    lease_until: i64,
-    skip: &[String],
-) -> Result<Option<Claim>, DbErr> {
-    let backend = db.get_database_backend();
-    let mut values: Vec<sea_orm::Value> = vec![session.into(), now.into(), now.into()];
-    let mut skip_sql = String::new();
-    if !skip.is_empty() {
-        skip_sql = format!(" AND recipient NOT IN ({})", vec!["?"; skip.len()].join(","));
-        values.extend(skip.iter().map(|s| sea_orm::Value::from(s.clone())));
-    }
-    let pick = format!(
-        "SELECT id FROM outbox WHERE session_id = ? AND due_at <= ? AND (lease_until IS NULL OR lease_until <= ?){skip_sql} \
-         ORDER BY due_at, id LIMIT 1"
-    );
-    let claimed: Option<i64> = match backend {
-        DatabaseBackend::MySql => {
-            let tx = db.begin().await?;
-            let row = tx
-                .query_one_raw(Statement::from_sql_and_values(
-                    backend,
-                    format!("{pick} FOR UPDATE SKIP LOCKED"),
-                    values,
-                ))
-                .await?;
-            let id = match row {
-                Some(row) => Some(row.try_get_by_index::<i64>(0)?),
-                None => None,
-            };
-            if let Some(id) = id {
-                tx.execute_raw(Statement::from_sql_and_values(
-                    backend,
-                    "UPDATE outbox SET lease_until = ? WHERE id = ?",
-                    [lease_until.into(), id.into()],
-                ))
-                .await?;
-            }
-            tx.commit().await?;
-            id
-        }
-        _ => {
-            let mut all = vec![lease_until.into()];
-            all.extend(values);
-            all.push(now.into());
-            let row = db
-                .query_one_raw(Statement::from_sql_and_values(
-                    backend,
-                    format!(
-                        "UPDATE outbox SET lease_until = ? WHERE id = ({pick}) \
-                         AND (lease_until IS NULL OR lease_until <= ?) RETURNING id"
-                    ),
-                    all,
-                ))
-                .await?;
-            match row {
-                Some(row) => Some(row.try_get_by_index::<i64>(0)?),
-                None => None,
-            }
-        }
-    };
-    let Some(id) = claimed else { return Ok(None) };
-    let Some(entry) = outbox::Entity::find_by_id(id).one(db).await? else { return Ok(None) };
-    let Some(message) = find(db, &entry.message_id).await? else { return Ok(None) };
-    Ok(Some(Claim { attempts: u32::try_from(message.attempts).unwrap_or(0), message }))
-}
+/// A message waiting for the intake's next transaction.
+type Pending = (messages::Model, oneshot::Sender<Result<(), DbErr>>);
 
-/// When the session's next message not to one of `skip` falls due (leases included).
-pub async fn next_due(db: &DatabaseConnection, session: &str, skip: &[String]) -> Result<Option<i64>, DbErr> {
-    #[derive(FromQueryResult)]
-    struct Row {
-        at: Option<i64>,
+/// Most messages written by one intake transaction.
+const INTAKE_BATCH: usize = 256;
+
+impl Store {
+    pub fn new(db: DatabaseConnection) -> Store {
+        let serial = (db.get_database_backend() == DatabaseBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        let (intake, pending) = mpsc::unbounded_channel();
+        // The intake's own copy holds no sender, so dropping the queue ends it.
+        tokio::spawn(Store { db: db.clone(), serial: serial.clone(), intake: None }.take_in(pending));
+        Store { db, serial, intake: Some(intake) }
     }
-    let due = Expr::cust("CASE WHEN lease_until IS NULL OR lease_until < due_at THEN due_at ELSE lease_until END");
-    let mut query =
-        outbox::Entity::find().select_only().expr_as(due.min(), "at").filter(outbox::Column::SessionId.eq(session));
-    if !skip.is_empty() {
-        query = query.filter(outbox::Column::Recipient.is_not_in(skip.to_vec()));
+
+    async fn serial(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.serial {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        }
     }
-    Ok(query.into_model::<Row>().one(db).await?.and_then(|r| r.at))
+
+    /// Group commit: the messages that arrive while a transaction is being
+    /// written go together in the next one; each request is answered once the
+    /// transaction holding its message is committed.
+    async fn take_in(self, mut pending: mpsc::UnboundedReceiver<Pending>) {
+        while let Some(first) = pending.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < INTAKE_BATCH
+                && let Ok(next) = pending.try_recv()
+            {
+                batch.push(next);
+            }
+            let rows: Vec<messages::Model> = batch.iter().map(|(row, _)| row.clone()).collect();
+            match self.write_batch(&rows).await {
+                Ok(()) => {
+                    for (_, reply) in batch {
+                        let _ = reply.send(Ok(()));
+                    }
+                }
+                // One bad row (a reused idempotency key) must not fail the others: one by one.
+                Err(_) => {
+                    for (row, reply) in batch {
+                        let _ = reply.send(self.write_batch(std::slice::from_ref(&row)).await);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn write_batch(&self, rows: &[messages::Model]) -> Result<(), DbErr> {
+        let _serial = self.serial().await;
+        let tx = self.db.begin().await?;
+        messages::Entity::insert_many(rows.iter().cloned().map(messages::ActiveModel::from)).exec(&tx).await?;
+        outbox::Entity::insert_many(rows.iter().map(|m| outbox::ActiveModel {
+            message_id: Set(m.id.clone()),
+            session_id: Set(m.session_id.clone()),
+            recipient: Set(m.recipient.clone()),
+            due_at: Set(m.created_at),
+            lease_until: Set(None),
+            ..Default::default()
+        }))
+        .exec(&tx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// Writes the message and its outbox row, due now, durably (see [`Store::take_in`]).
+    pub async fn insert(&self, message: messages::Model) -> Result<messages::Model, DbErr> {
+        let (reply, done) = oneshot::channel();
+        let intake = self.intake.as_ref().ok_or_else(|| DbErr::Custom("no intake".into()))?;
+        intake.send((message.clone(), reply)).map_err(|_| DbErr::Custom("the queue is shutting down".into()))?;
+        done.await.map_err(|_| DbErr::Custom("the queue is shutting down".into()))??;
+        Ok(message)
+    }
+
+    pub async fn find(&self, id: &str) -> Result<Option<messages::Model>, DbErr> {
+        let db = &self.db;
+        messages::Entity::find_by_id(id.to_owned()).one(db).await
+    }
+
+    pub async fn find_by_key(&self, user: i64, key: &str) -> Result<Option<messages::Model>, DbErr> {
+        let db = &self.db;
+        messages::Entity::find()
+            .filter(messages::Column::UserId.eq(user))
+            .filter(messages::Column::IdempotencyKey.eq(key))
+            .one(db)
+            .await
+    }
+
+    pub async fn history(&self, id: &str) -> Result<Vec<events::Model>, DbErr> {
+        let db = &self.db;
+        events::Entity::find().filter(events::Column::MessageId.eq(id)).order_by_asc(events::Column::Id).all(db).await
+    }
+
+    /// A page of messages, newest first, and how many match in all.
+    pub async fn list(&self, filter: &Filter, page: u64, per_page: u64) -> Result<(Vec<messages::Model>, u64), DbErr> {
+        let db = &self.db;
+        let mut condition = Condition::all();
+        if let Some(sessions) = &filter.sessions {
+            condition = condition.add(messages::Column::SessionId.is_in(sessions.clone()));
+        }
+        if let Some(session) = &filter.session {
+            condition = condition.add(messages::Column::SessionId.eq(session.clone()));
+        }
+        if let Some(status) = filter.status {
+            condition = condition.add(messages::Column::Status.eq(status.as_str()));
+        }
+        if let Some(to) = &filter.to {
+            condition = condition.add(messages::Column::Recipient.eq(to.clone()));
+        }
+        let query = messages::Entity::find().filter(condition);
+        let total = query.clone().count(db).await?;
+        let rows = query
+            .order_by_desc(messages::Column::CreatedAt)
+            .order_by_desc(messages::Column::Id)
+            .offset((page - 1) * per_page)
+            .limit(per_page)
+            .all(db)
+            .await?;
+        Ok((rows, total))
+    }
+
+    /// Messages of a session by status.
+    pub async fn counts(&self, session: &str) -> Result<Vec<(MessageStatus, u64)>, DbErr> {
+        let db = &self.db;
+        #[derive(FromQueryResult)]
+        struct Row {
+            status: String,
+            n: i64,
+        }
+        let rows = messages::Entity::find()
+            .select_only()
+            .column(messages::Column::Status)
+            .column_as(messages::Column::Id.count(), "n")
+            .filter(messages::Column::SessionId.eq(session))
+            .group_by(messages::Column::Status)
+            .into_model::<Row>()
+            .all(db)
+            .await?;
+        Ok(rows.into_iter().filter_map(|r| Some((MessageStatus::parse(&r.status)?, r.n as u64))).collect())
+    }
+
+    /// Claims the session's next due message that is not leased (or whose lease
+    /// ran out: sent but never acknowledged) and is not to one of `skip`; leases
+    /// it until `lease_until`.
+    pub async fn claim(
+        &self,
+        session: &str,
+        now: i64,
+        lease_until: i64,
+        skip: &[String],
+    ) -> Result<Option<Claim>, DbErr> {
+        let db = &self.db;
+        let _serial = self.serial().await;
+        let backend = db.get_database_backend();
+        let mut values: Vec<sea_orm::Value> = vec![session.into(), now.into(), now.into()];
+        let mut skip_sql = String::new();
+        if !skip.is_empty() {
+            skip_sql = format!(" AND recipient NOT IN ({})", vec!["?"; skip.len()].join(","));
+            values.extend(skip.iter().map(|s| sea_orm::Value::from(s.clone())));
+        }
+        let pick = format!(
+            "SELECT id FROM outbox WHERE session_id = ? AND due_at <= ? AND (lease_until IS NULL OR lease_until <= ?){skip_sql} \
+             ORDER BY due_at, id LIMIT 1"
+        );
+        let claimed: Option<i64> = match backend {
+            DatabaseBackend::MySql => {
+                let tx = db.begin().await?;
+                let row = tx
+                    .query_one_raw(Statement::from_sql_and_values(
+                        backend,
+                        format!("{pick} FOR UPDATE SKIP LOCKED"),
+                        values,
+                    ))
+                    .await?;
+                let id = match row {
+                    Some(row) => Some(row.try_get_by_index::<i64>(0)?),
+                    None => None,
+                };
+                if let Some(id) = id {
+                    tx.execute_raw(Statement::from_sql_and_values(
+                        backend,
+                        "UPDATE outbox SET lease_until = ? WHERE id = ?",
+                        [lease_until.into(), id.into()],
+                    ))
+                    .await?;
+                }
+                tx.commit().await?;
+                id
+            }
+            _ => {
+                let mut all = vec![lease_until.into()];
+                all.extend(values);
+                all.push(now.into());
+                let row = db
+                    .query_one_raw(Statement::from_sql_and_values(
+                        backend,
+                        format!(
+                            "UPDATE outbox SET lease_until = ? WHERE id = ({pick}) \
+                             AND (lease_until IS NULL OR lease_until <= ?) RETURNING id"
+                        ),
+                        all,
+                    ))
+                    .await?;
+                match row {
+                    Some(row) => Some(row.try_get_by_index::<i64>(0)?),
+                    None => None,
+                }
+            }
+        };
+        let Some(id) = claimed else { return Ok(None) };
+        let Some(entry) = outbox::Entity::find_by_id(id).one(db).await? else { return Ok(None) };
+        let Some(message) = self.find(&entry.message_id).await? else { return Ok(None) };
+        Ok(Some(Claim { attempts: u32::try_from(message.attempts).unwrap_or(0), message }))
+    }
+
+    /// When the session's next message not to one of `skip` falls due (leases included).
+    pub async fn next_due(&self, session: &str, skip: &[String]) -> Result<Option<i64>, DbErr> {
+        let db = &self.db;
+        #[derive(FromQueryResult)]
+        struct Row {
+            at: Option<i64>,
+        }
+        let due = Expr::cust("CASE WHEN lease_until IS NULL OR lease_until < due_at THEN due_at ELSE lease_until END");
+        let mut query =
+            outbox::Entity::find().select_only().expr_as(due.min(), "at").filter(outbox::Column::SessionId.eq(session));
+        if !skip.is_empty() {
+            query = query.filter(outbox::Column::Recipient.is_not_in(skip.to_vec()));
+        }
+        Ok(query.into_model::<Row>().one(db).await?.and_then(|r| r.at))
+    }
+
+    /// About to write the message to WhatsApp: counts an attempt and leases the
+    /// row until an ack is due. `false` when the message left the queue meanwhile
+    /// (cleared).
+    pub async fn sending(&self, message: &messages::Model, now: i64, lease_until: i64) -> Result<bool, DbErr> {
+        let db = &self.db;
+        let _serial = self.serial().await;
+        let tx = db.begin().await?;
+        let from = [MessageStatus::Queued, MessageStatus::Sending];
+        if !transition(&tx, message, &from, MessageStatus::Sending, None, 1, now).await? {
+            return Ok(false);
+        }
+        outbox::Entity::update_many()
+            .col_expr(outbox::Column::LeaseUntil, Expr::value(lease_until))
+            .filter(outbox::Column::MessageId.eq(message.id.as_str()))
+            .exec(&tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Gives a claimed message back: due at `due_at`, its claim dropped, its
+    /// attempts changed by `attempts_delta` (+1: a failed try that wrote nothing;
+    /// -1: the try just counted never reached WhatsApp).
+    pub async fn requeue(
+        &self,
+        message: &messages::Model,
+        due_at: i64,
+        reason: Option<&str>,
+        attempts_delta: i32,
+        now: i64,
+    ) -> Result<bool, DbErr> {
+        let db = &self.db;
+        let _serial = self.serial().await;
+        let tx = db.begin().await?;
+        let from = [MessageStatus::Queued, MessageStatus::Sending];
+        if !transition(&tx, message, &from, MessageStatus::Queued, reason, attempts_delta, now).await? {
+            return Ok(false);
+        }
+        outbox::Entity::update_many()
+            .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<i64>::None))
+            .col_expr(outbox::Column::DueAt, Expr::value(due_at))
+            .filter(outbox::Column::MessageId.eq(message.id.as_str()))
+            .exec(&tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Drops a claim without any change to the message (a limit said "not yet").
+    pub async fn release(&self, id: &str) -> Result<(), DbErr> {
+        let db = &self.db;
+        let _serial = self.serial().await;
+        outbox::Entity::update_many()
+            .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<i64>::None))
+            .filter(outbox::Column::MessageId.eq(id))
+            .exec(db)
+            .await?;
+        Ok(())
+    }
+
+    /// Moves the message forward to `status` (sent, delivered, read, or failed)
+    /// and out of the outbox. Returns the updated row, or `None` when it was
+    /// already there or further.
+    pub async fn advance(
+        &self,
+        id: &str,
+        status: MessageStatus,
+        reason: Option<&str>,
+    ) -> Result<Option<messages::Model>, DbErr> {
+        let db = &self.db;
+        let _serial = self.serial().await;
+        let Some(message) = self.find(id).await? else { return Ok(None) };
+        let from = status.reachable_from();
+        let now = now_ms();
+        let tx = db.begin().await?;
+        if !transition(&tx, &message, from, status, reason, 0, now).await? {
+            return Ok(None);
+        }
+        outbox::Entity::delete_many().filter(outbox::Column::MessageId.eq(id)).exec(&tx).await?;
+        tx.commit().await?;
+        self.find(id).await
+    }
+
+    /// The ids of the session's messages still waiting in the queue (not yet on
+    /// the wire), `limit` at a time.
+    pub async fn waiting(&self, session: &str, limit: u64) -> Result<Vec<String>, DbErr> {
+        let db = &self.db;
+        messages::Entity::find()
+            .select_only()
+            .column(messages::Column::Id)
+            .filter(messages::Column::SessionId.eq(session))
+            .filter(messages::Column::Status.eq(MessageStatus::Queued.as_str()))
+            .limit(limit)
+            .into_tuple()
+            .all(db)
+            .await
+    }
+
+    /// The ids of the session's unfinished messages (queued or sending).
+    pub async fn unfinished(&self, session: &str, limit: u64) -> Result<Vec<String>, DbErr> {
+        let db = &self.db;
+        messages::Entity::find()
+            .select_only()
+            .column(messages::Column::Id)
+            .filter(messages::Column::SessionId.eq(session))
+            .filter(messages::Column::Status.is_in([MessageStatus::Queued.as_str(), MessageStatus::Sending.as_str()]))
+            .limit(limit)
+            .into_tuple()
+            .all(db)
+            .await
+    }
+
+    /// The session's sends (attempts written to WhatsApp) since `since`, oldest
+    /// first, as `(at, recipient)`: what its limits have spent.
+    pub async fn sends_since(&self, session: &str, since: i64) -> Result<Vec<(i64, String)>, DbErr> {
+        let db = &self.db;
+        let backend = db.get_database_backend();
+        let rows = db
+            .query_all_raw(Statement::from_sql_and_values(
+                backend,
+                "SELECT e.at, m.recipient FROM message_events e JOIN messages m ON m.id = e.message_id \
+                 WHERE e.session_id = ? AND e.status = ? AND e.at > ? ORDER BY e.at",
+                [session.into(), MessageStatus::Sending.as_str().into(), since.into()],
+            ))
+            .await?;
+        rows.iter().map(|r| Ok((r.try_get_by_index::<i64>(0)?, r.try_get_by_index::<String>(1)?))).collect()
+    }
+
+    /// At start-up: no dispatcher of an earlier run holds a claim any more. Sends
+    /// that were on the wire go again (same ids) as soon as their session connects.
+    pub async fn drop_leases(&self) -> Result<u64, DbErr> {
+        let db = &self.db;
+        let result = outbox::Entity::update_many()
+            .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<i64>::None))
+            .filter(outbox::Column::LeaseUntil.is_not_null())
+            .exec(db)
+            .await?;
+        Ok(result.rows_affected)
+    }
 }
 
 /// Moves the message to `status` if it is in one of `from`; records the change
@@ -240,137 +458,4 @@ async fn transition(
     .insert(conn)
     .await?;
     Ok(true)
-}
-
-/// About to write the message to WhatsApp: counts an attempt and leases the
-/// row until an ack is due. `false` when the message left the queue meanwhile
-/// (cleared).
-pub async fn sending(
-    db: &DatabaseConnection,
-    message: &messages::Model,
-    now: i64,
-    lease_until: i64,
-) -> Result<bool, DbErr> {
-    let tx = db.begin().await?;
-    let from = [MessageStatus::Queued, MessageStatus::Sending];
-    if !transition(&tx, message, &from, MessageStatus::Sending, None, 1, now).await? {
-        return Ok(false);
-    }
-    outbox::Entity::update_many()
-        .col_expr(outbox::Column::LeaseUntil, Expr::value(lease_until))
-        .filter(outbox::Column::MessageId.eq(message.id.as_str()))
-        .exec(&tx)
-        .await?;
-    tx.commit().await?;
-    Ok(true)
-}
-
-/// Gives a claimed message back: due at `due_at`, its claim dropped, its
-/// attempts changed by `attempts_delta` (+1: a failed try that wrote nothing;
-/// -1: the try just counted never reached WhatsApp).
-pub async fn requeue(
-    db: &DatabaseConnection,
-    message: &messages::Model,
-    due_at: i64,
-    reason: Option<&str>,
-    attempts_delta: i32,
-    now: i64,
-) -> Result<bool, DbErr> {
-    let tx = db.begin().await?;
-    let from = [MessageStatus::Queued, MessageStatus::Sending];
-    if !transition(&tx, message, &from, MessageStatus::Queued, reason, attempts_delta, now).await? {
-        return Ok(false);
-    }
-    outbox::Entity::update_many()
-        .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<i64>::None))
-        .col_expr(outbox::Column::DueAt, Expr::value(due_at))
-        .filter(outbox::Column::MessageId.eq(message.id.as_str()))
-        .exec(&tx)
-        .await?;
-    tx.commit().await?;
-    Ok(true)
-}
-
-/// Drops a claim without any change to the message (a limit said "not yet").
-pub async fn release(db: &DatabaseConnection, id: &str) -> Result<(), DbErr> {
-    outbox::Entity::update_many()
-        .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<i64>::None))
-        .filter(outbox::Column::MessageId.eq(id))
-        .exec(db)
-        .await?;
-    Ok(())
-}
-
-/// Moves the message forward to `status` (sent, delivered, read, or failed)
-/// and out of the outbox. Returns the updated row, or `None` when it was
-/// already there or further.
-pub async fn advance(
-    db: &DatabaseConnection,
-    id: &str,
-    status: MessageStatus,
-    reason: Option<&str>,
-) -> Result<Option<messages::Model>, DbErr> {
-    let Some(message) = find(db, id).await? else { return Ok(None) };
-    let from = status.reachable_from();
-    let now = now_ms();
-    let tx = db.begin().await?;
-    if !transition(&tx, &message, from, status, reason, 0, now).await? {
-        return Ok(None);
-    }
-    outbox::Entity::delete_many().filter(outbox::Column::MessageId.eq(id)).exec(&tx).await?;
-    tx.commit().await?;
-    find(db, id).await
-}
-
-/// The ids of the session's messages still waiting in the queue (not yet on
-/// the wire), `limit` at a time.
-pub async fn waiting(db: &DatabaseConnection, session: &str, limit: u64) -> Result<Vec<String>, DbErr> {
-    messages::Entity::find()
-        .select_only()
-        .column(messages::Column::Id)
-        .filter(messages::Column::SessionId.eq(session))
-        .filter(messages::Column::Status.eq(MessageStatus::Queued.as_str()))
-        .limit(limit)
-        .into_tuple()
-        .all(db)
-        .await
-}
-
-/// The ids of the session's unfinished messages (queued or sending).
-pub async fn unfinished(db: &DatabaseConnection, session: &str, limit: u64) -> Result<Vec<String>, DbErr> {
-    messages::Entity::find()
-        .select_only()
-        .column(messages::Column::Id)
-        .filter(messages::Column::SessionId.eq(session))
-        .filter(messages::Column::Status.is_in([MessageStatus::Queued.as_str(), MessageStatus::Sending.as_str()]))
-        .limit(limit)
-        .into_tuple()
-        .all(db)
-        .await
-}
-
-/// The session's sends (attempts written to WhatsApp) since `since`, oldest
-/// first, as `(at, recipient)`: what its limits have spent.
-pub async fn sends_since(db: &DatabaseConnection, session: &str, since: i64) -> Result<Vec<(i64, String)>, DbErr> {
-    let backend = db.get_database_backend();
-    let rows = db
-        .query_all_raw(Statement::from_sql_and_values(
-            backend,
-            "SELECT e.at, m.recipient FROM message_events e JOIN messages m ON m.id = e.message_id \
-             WHERE e.session_id = ? AND e.status = ? AND e.at > ? ORDER BY e.at",
-            [session.into(), MessageStatus::Sending.as_str().into(), since.into()],
-        ))
-        .await?;
-    rows.iter().map(|r| Ok((r.try_get_by_index::<i64>(0)?, r.try_get_by_index::<String>(1)?))).collect()
-}
-
-/// At start-up: no dispatcher of an earlier run holds a claim any more. Sends
-/// that were on the wire go again (same ids) as soon as their session connects.
-pub async fn drop_leases(db: &DatabaseConnection) -> Result<u64, DbErr> {
-    let result = outbox::Entity::update_many()
-        .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<i64>::None))
-        .filter(outbox::Column::LeaseUntil.is_not_null())
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected)
 }

@@ -122,6 +122,12 @@ impl From<&rows::Model> for SessionView {
     }
 }
 
+/// Whether messages may be queued for the session: it is linked to a number
+/// (they wait while it is offline).
+pub fn sendable(row: &rows::Model) -> Result<(), SessionError> {
+    if records::linked(row) { Ok(()) } else { Err(SessionError::NotLinked) }
+}
+
 /// A QR or pairing code and when it stops being valid.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -194,6 +200,9 @@ struct Manager {
     config: Arc<Config>,
     running: Mutex<HashMap<String, Running>>,
     generations: AtomicU64,
+    /// Session rows as last read or written here (every send looks its session
+    /// up): this process is the only writer of them.
+    rows: Mutex<HashMap<String, rows::Model>>,
 }
 
 #[derive(Clone)]
@@ -212,6 +221,7 @@ impl Sessions {
             config,
             running: Mutex::new(HashMap::new()),
             generations: AtomicU64::new(0),
+            rows: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -226,23 +236,25 @@ impl Sessions {
             self.refuse_taken(phone, id).await?;
         }
         let row = records::insert(&self.0.db, id, owner).await?;
+        self.0.rows.lock().expect("rows lock").insert(row.id.clone(), row.clone());
         self.spawn(row.clone(), phone);
         Ok(SessionView::from(&row))
     }
 
     /// The session's row, if `scope` may see it.
     pub async fn get(&self, scope: &Scope, id: &str) -> Result<rows::Model, SessionError> {
-        records::find(&self.0.db, id).await?.filter(|row| scope.admits(row)).ok_or(SessionError::NotFound)
-    }
-
-    /// The session's row, if `scope` may see it and it is linked to a number
-    /// (so messages for it can be queued; they wait while it is offline).
-    pub async fn sendable(&self, scope: &Scope, id: &str) -> Result<rows::Model, SessionError> {
-        let row = self.get(scope, id).await?;
-        if !records::linked(&row) {
-            return Err(SessionError::NotLinked);
-        }
-        Ok(row)
+        let cached = self.0.rows.lock().expect("rows lock").get(id).cloned();
+        let row = match cached {
+            Some(row) => Some(row),
+            None => {
+                let row = records::find(&self.0.db, id).await?;
+                if let Some(row) = &row {
+                    self.0.rows.lock().expect("rows lock").insert(row.id.clone(), row.clone());
+                }
+                row
+            }
+        };
+        row.filter(|row| scope.admits(row)).ok_or(SessionError::NotFound)
     }
 
     pub async fn list(&self, scope: &Scope) -> Result<Vec<SessionView>, SessionError> {
@@ -289,6 +301,8 @@ impl Sessions {
     pub async fn restart(&self, scope: &Scope, id: &str) -> Result<SessionView, SessionError> {
         self.get(scope, id).await?;
         self.stop(id).await;
+        // Said before answering, so no one reads the old status after the restart.
+        self.0.record(id, records::Change::status(Status::Connecting).reason(None)).await?;
         let row = self.get(scope, id).await?;
         let view = SessionView::from(&row);
         self.spawn(row, None);
@@ -394,6 +408,8 @@ impl Sessions {
         // Its messages go with the row; their media files must go too.
         self.0.queue.abandon(id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         records::delete(&self.0.db, id).await?;
+        self.0.rows.lock().expect("rows lock").remove(id);
+        self.0.queue.forget(id);
         Ok(())
     }
 
@@ -483,6 +499,7 @@ impl Manager {
     /// Writes a status change and tells subscribers.
     async fn record(&self, id: &str, change: records::Change) -> Result<(), DbErr> {
         let Some(row) = records::apply(&self.db, id, change).await? else { return Ok(()) };
+        self.rows.lock().expect("rows lock").insert(row.id.clone(), row.clone());
         let view = SessionView::from(&row);
         self.events.publish(crate::events::GatewayEvent {
             kind: "session.status",

@@ -322,23 +322,19 @@ async fn failures_are_classified_and_retried(db: TestDb) {
     let view = app.wait_message(&token, &id, "sent", 30).await;
     assert_eq!(view["attempts"], 1, "{view}");
 
-    // Logged out: what waits fails, with the reason.
-    app.call(
-        reqwest::Method::PUT,
-        "/session/s1/limits",
-        Some(&token),
-        Some(json!({"delayMinMs": 60000, "delayMaxMs": 60000})),
-    )
-    .await;
-    let first = app.send_text(&token, "s1", CONTACT, "satu").await;
-    app.wait_message(&token, &first, "sent", 30).await;
-    let waiting = app.send_text(&token, "s1", CONTACT, "dua").await;
+    // Logged out: what waits fails, with the reason. (A new pause applies at once.)
+    let hold = json!({"delayMinMs": 60000, "delayMaxMs": 60000});
+    app.call(reqwest::Method::PUT, "/session/s1/limits", Some(&token), Some(hold)).await;
+    let waiting =
+        [app.send_text(&token, "s1", CONTACT, "satu").await, app.send_text(&token, "s1", CONTACT, "dua").await];
     let (_, queue) = app.get("/message/queue-status?session=s1", Some(&token)).await;
-    assert_eq!(queue["pending"], 1, "{queue}");
+    assert_eq!(queue["pending"], 2, "{queue}");
     let (status, _) = app.post("/session/logout", Some(&token), json!({"sessionId": "s1"})).await;
     assert_eq!(status, StatusCode::OK);
-    let view = app.wait_message(&token, &waiting, "failed", 10).await;
-    assert_eq!(view["reason"], "the session was logged out before the message was sent");
+    for id in &waiting {
+        let view = app.wait_message(&token, id, "failed", 10).await;
+        assert_eq!(view["reason"], "the session was logged out before the message was sent");
+    }
 }
 
 async fn queue_status_and_clear(db: TestDb) {
