@@ -151,7 +151,12 @@ impl Dispatcher {
             store.release(&message.id).await?;
             return Ok(Some(at));
         }
-        if !store.sending(&message, now, now + config.ack_timeout.as_millis() as i64).await? {
+        // Media is uploaded first: it gets as long for that as a fetch may take.
+        let mut send_timeout = config.ack_timeout;
+        if message.media_size.is_some() {
+            send_timeout += queue.0.config.media.fetch_timeout;
+        }
+        if !store.sending(&message, now, now + send_timeout.as_millis() as i64).await? {
             return Ok(None); // cleared meanwhile
         }
         self.queue.publish(&message_with(&message, MessageStatus::Sending, claim.attempts + 1), Some(now)).await;
@@ -162,15 +167,15 @@ impl Dispatcher {
                 return Ok(None);
             }
         };
-        let sent =
-            tokio::time::timeout(config.ack_timeout, sender.send(&message.id, &message.recipient, content)).await;
+        let sent = tokio::time::timeout(send_timeout, sender.send(&message.id, &message.recipient, content)).await;
         let error = match sent {
             Ok(Ok(())) => return Ok(None), // the ack moves it on
             Ok(Err(e)) => format!("{e:#}"),
             Err(_) => "sending took too long".to_owned(),
         };
         if !sender.is_connected() {
-            // It never left: the attempt does not count; it goes once the device is back.
+            // The connection dropped: whether or not it left, it goes again
+            // (same id) once the device is back, and this try does not count.
             info!(session_id = %self.session, message_id = %message.id, "connection lost while sending; will resend");
             let now = store::now_ms();
             store.requeue(&message, now, Some("connection lost; waiting to resend"), -1, now).await?;
