@@ -212,34 +212,29 @@ impl Store {
             skip_sql = format!(" AND recipient NOT IN ({})", vec!["?"; skip.len()].join(","));
             values.extend(skip.iter().map(|s| sea_orm::Value::from(s.clone())));
         }
-        let pick = format!(
-            "SELECT id FROM outbox WHERE session_id = ? AND due_at <= ? AND (lease_until IS NULL OR lease_until <= ?){skip_sql} \
+        let next = format!(
+            "FROM outbox WHERE session_id = ? AND due_at <= ? AND (lease_until IS NULL OR lease_until <= ?){skip_sql} \
              ORDER BY due_at, id LIMIT 1"
         );
-        let claimed: Option<i64> = match backend {
+        let claimed: Option<String> = match backend {
             DatabaseBackend::MySql => {
                 let tx = db.begin().await?;
-                let row = tx
-                    .query_one_raw(Statement::from_sql_and_values(
-                        backend,
-                        format!("{pick} FOR UPDATE SKIP LOCKED"),
-                        values,
-                    ))
-                    .await?;
-                let id = match row {
-                    Some(row) => Some(row.try_get_by_index::<i64>(0)?),
+                let locked = format!("SELECT id, message_id {next} FOR UPDATE SKIP LOCKED");
+                let row = tx.query_one_raw(Statement::from_sql_and_values(backend, locked, values)).await?;
+                let claimed = match row {
+                    Some(row) => Some((row.try_get_by_index::<i64>(0)?, row.try_get_by_index::<String>(1)?)),
                     None => None,
                 };
-                if let Some(id) = id {
+                if let Some((id, _)) = &claimed {
                     tx.execute_raw(Statement::from_sql_and_values(
                         backend,
                         "UPDATE outbox SET lease_until = ? WHERE id = ?",
-                        [lease_until.into(), id.into()],
+                        [lease_until.into(), (*id).into()],
                     ))
                     .await?;
                 }
                 tx.commit().await?;
-                id
+                claimed.map(|(_, message_id)| message_id)
             }
             _ => {
                 let mut all = vec![lease_until.into()];
@@ -249,21 +244,20 @@ impl Store {
                     .query_one_raw(Statement::from_sql_and_values(
                         backend,
                         format!(
-                            "UPDATE outbox SET lease_until = ? WHERE id = ({pick}) \
-                             AND (lease_until IS NULL OR lease_until <= ?) RETURNING id"
+                            "UPDATE outbox SET lease_until = ? WHERE id = (SELECT id {next}) \
+                             AND (lease_until IS NULL OR lease_until <= ?) RETURNING message_id"
                         ),
                         all,
                     ))
                     .await?;
                 match row {
-                    Some(row) => Some(row.try_get_by_index::<i64>(0)?),
+                    Some(row) => Some(row.try_get_by_index::<String>(0)?),
                     None => None,
                 }
             }
         };
-        let Some(id) = claimed else { return Ok(None) };
-        let Some(entry) = outbox::Entity::find_by_id(id).one(db).await? else { return Ok(None) };
-        let Some(message) = self.find(&entry.message_id).await? else { return Ok(None) };
+        let Some(message_id) = claimed else { return Ok(None) };
+        let Some(message) = self.find(&message_id).await? else { return Ok(None) };
         Ok(Some(Claim { attempts: u32::try_from(message.attempts).unwrap_or(0), message }))
     }
 

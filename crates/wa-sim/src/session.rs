@@ -161,6 +161,8 @@ async fn iq(sim: &Sim, conn: &Conn, peer: &Peer, node: Node) -> anyhow::Result<(
         ("w:m", "set", "media_conn") => crate::media::media_conn(sim, &node),
         ("md", "set", "link_code_companion_reg") => crate::phone::companion_hello(sim, conn, &node)?,
         ("privacy", "get", _) => iq_result(&node).children([NodeBuilder::new("privacy").build()]).build(),
+        // A sender issues its trusted-contact token after a first message; accepted.
+        ("privacy", "set", "tokens") => iq_result(&node).build(),
         ("blocklist", "get", _) => iq_result(&node).children([NodeBuilder::new("list").build()]).build(),
         ("abt", "get", _) | ("w", "get", "props") => {
             iq_result(&node).children([NodeBuilder::new("props").attr("protocol", "1").build()]).build()
