@@ -23,9 +23,9 @@ use whatsapp_rust::{
     pair_code::PairCodeOptions,
     prelude::{Bot, BotHandle, Client, Event, EventHandler, EventInterest, EventKind, SqliteStore, TokioRuntime},
     transport::TokioWebSocketTransportFactory,
+    types::presence::ReceiptType,
+    waproto,
 };
-
-use whatsapp_rust::{types::presence::ReceiptType, waproto};
 
 use crate::config::Config;
 
