@@ -494,8 +494,29 @@ async fn bad_input_queues_nothing(db: TestDb) {
     assert_eq!((status.as_u16(), body["error"]["field"].as_str()), (422, Some("delayMaxMs")), "{body}");
 }
 
+/// A message's status events go to its session's owner, whoever sent it.
+async fn status_events_go_to_the_session_owner(db: TestDb) {
+    let app = TestApp::spawn_with(db, no_limits).await;
+    let (_, owner) = app.user_with_role("user").await;
+    let (_, other) = app.user_with_role("user").await;
+    app.linked_session(&owner, "theirs", SENDER).await;
+    app.sim.add_contacts(&[CONTACT.to_owned()]);
+    let mut owner_events = EventStream::open(&app, &owner).await;
+    let mut other_events = EventStream::open(&app, &other).await;
+    let id = app.send_text(&app.admin_token, "theirs", CONTACT, "dari admin").await;
+    owner_events.until(30, |kind, data| kind == "message.status" && data["id"] == id && data["status"] == "sent").await;
+    app.wait_message(&owner, &id, "sent", 10).await;
+    let (status, _) = app.get(&format!("/message/{id}"), Some(&other)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // The other user's stream carries nothing of it.
+    while let Some((kind, data)) = other_events.next(1).await {
+        assert!(kind != "message.status", "leaked to another user: {data}");
+    }
+}
+
 db_tests!(
     text_image_and_document_arrive_exactly,
+    status_events_go_to_the_session_owner,
     limits_hold_exactly,
     idempotency_keys_give_one_message,
     failures_are_classified_and_retried,
