@@ -158,12 +158,55 @@ pub struct NotifyConfig {
     pub default_session: String,
     /// Country calling code put in front of national numbers (`08...`).
     pub country_code: String,
+    /// The outage notice every customer gets (`/api/send/notification`,
+    /// `/api/send/by-odp`): `{nama}`, `{odp}`, `{judul}`, `{pesan}`, `{mulai}`,
+    /// `{estimasi}` are filled in.
+    pub template: String,
+    /// The UTC offset notice times are shown in (`{mulai}`, `{estimasi}`) and
+    /// read in when given without one; `+07:00` is WIB.
+    pub utc_offset: String,
+    /// Largest customer import (bulk JSON or CSV), in bytes.
+    pub max_import_bytes: usize,
 }
+
+/// The notice template `[notify] template` has by default.
+pub const DEFAULT_NOTICE_TEMPLATE: &str = "Yth. Bapak/Ibu {nama},\n\nKami informasikan ada gangguan jaringan di area {odp}.\n\n*{judul}*\n{pesan}\n\nMulai: {mulai}\nEstimasi selesai: {estimasi}\n\nMohon maaf atas ketidaknyamanannya. Terima kasih.";
 
 impl Default for NotifyConfig {
     fn default() -> Self {
-        Self { default_session: String::new(), country_code: "62".into() }
+        Self {
+            default_session: String::new(),
+            country_code: "62".into(),
+            template: DEFAULT_NOTICE_TEMPLATE.into(),
+            utc_offset: "+07:00".into(),
+            max_import_bytes: 16 * 1024 * 1024,
+        }
     }
+}
+
+impl NotifyConfig {
+    /// `utc_offset` as an offset (checked at load time).
+    pub fn offset(&self) -> chrono::FixedOffset {
+        parse_offset(&self.utc_offset).unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("UTC"))
+    }
+}
+
+/// `+07:00`, `-03:30`, `+00:00`.
+pub fn parse_offset(text: &str) -> Option<chrono::FixedOffset> {
+    let (sign, rest) = match text.as_bytes().first()? {
+        b'+' => (1, &text[1..]),
+        b'-' => (-1, &text[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+    if h > 14 || m > 59 {
+        return None;
+    }
+    chrono::FixedOffset::east_opt(sign * (h * 3600 + m * 60))
 }
 
 /// Whether this binary was built to talk to a simulator (certificate check off).
@@ -407,6 +450,15 @@ impl Config {
             && crate::validation::session_id(&self.notify.default_session).is_err()
         {
             return invalid("notify.default_session must be a session id (1-64 of A-Z a-z 0-9 _ -)");
+        }
+        if self.notify.template.trim().is_empty() {
+            return invalid("notify.template must not be empty");
+        }
+        if parse_offset(&self.notify.utc_offset).is_none() {
+            return invalid("notify.utc_offset must look like +07:00");
+        }
+        if self.notify.max_import_bytes < 1024 {
+            return invalid("notify.max_import_bytes must be at least 1024");
         }
         if self.server.max_body_bytes < 1024 {
             return invalid("server.max_body_bytes must be at least 1024");

@@ -60,11 +60,12 @@ impl App {
         let engine = engine::Engine::new(&config).await?;
         let events = events::Events::default();
         let queue = queue::Queue::new(db.clone(), config.clone(), events.clone()).await?;
-        let sessions = sessions::Sessions::new(db.clone(), engine, events, queue.clone(), config.clone());
+        let sessions = sessions::Sessions::new(db.clone(), engine, events.clone(), queue.clone(), config.clone());
         let restored = sessions.restore().await.context("restoring sessions")?;
         if restored > 0 {
             tracing::info!(sessions = restored, "reconnecting linked sessions");
         }
+        tokio::spawn(notify::publish_progress(db.clone(), queue.clone(), events.clone()));
         let media = queue::media::Fetcher::new(&config.media)?;
         let state = AppState::new(Inner {
             jwt: auth::JwtKeys::new(&secret, config.auth.jwt_expires_in),

@@ -34,6 +34,24 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Manage the customers outage notices go to.
+    Customers {
+        #[command(subcommand)]
+        command: CustomersCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CustomersCommand {
+    /// Insert or update customers from a CSV file (columns external_id, name,
+    /// phone, and optionally odp and active), as POST /api/customers/import does.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+        /// The account (email or username) the customers belong to; default the first admin.
+        #[arg(long)]
+        user: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -79,6 +97,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("database is up to date ({})", db::backend_name(&db));
             Ok(())
         }
+        Command::Customers { command: CustomersCommand::Import { file, user } } => {
+            import_customers(&config, &file, user).await
+        }
         Command::User { command: UserCommand::Add { email, password, role, name, username } } => {
             let role = Role::parse(&role).context("--role must be admin, user, agent or readonly")?;
             let name = name.unwrap_or_else(|| email.split('@').next().unwrap_or("user").to_owned());
@@ -95,6 +116,46 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `wagate customers import`: prints what was imported and each line that was
+/// not; fails when the file cannot be read at all.
+async fn import_customers(config: &Config, file: &std::path::Path, user: Option<String>) -> anyhow::Result<()> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let db = db::connect(config).await?;
+    db::migrate(&db).await?;
+    let owner = match user {
+        Some(identifier) => accounts::find_by_identifier(&db, &identifier)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .with_context(|| format!("no user {identifier}"))?,
+        None => accounts::list(&db)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .into_iter()
+            .find(|u| u.role == Role::Admin.as_str())
+            .context("no admin yet: name the account with --user")?,
+    };
+    let (rows, errors) =
+        wagate::notify::customers::parse_csv(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let report = wagate::notify::customers::upsert(&db, owner.id, &config.notify.country_code, rows, errors).await?;
+    println!(
+        "{}: {} rows for {}: {} inserted, {} updated, {} with an invalid phone number, {} not imported",
+        file.display(),
+        report.received,
+        owner.email,
+        report.inserted,
+        report.updated,
+        report.invalid_phones,
+        report.errors.len()
+    );
+    for error in &report.errors {
+        let line = error.line.map_or_else(String::new, |l| format!("line {l}: "));
+        let field = error.field.as_deref().map_or_else(String::new, |f| format!("{f}: "));
+        eprintln!("  {line}{field}{}", error.message);
+    }
+    db.close().await.ok();
+    Ok(())
 }
 
 fn print_first_admin(admin: &FirstAdmin, address: std::net::SocketAddr) {

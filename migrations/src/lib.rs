@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_users_and_api_keys;
 mod m20261124_000002_sessions;
 mod m20261125_000003_messages;
+mod m20261126_000004_notify;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_users_and_api_keys::Migration),
             Box::new(m20261124_000002_sessions::Migration),
             Box::new(m20261125_000003_messages::Migration),
+            Box::new(m20261126_000004_notify::Migration),
         ]
     }
 }

@@ -66,6 +66,7 @@ fn area_name(area: Area) -> &'static str {
         Area::ApiKeys => "API keys",
         Area::Users => "users",
         Area::Sessions => "sessions",
+        Area::Notices => "outage notices",
     }
 }
 

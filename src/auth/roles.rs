@@ -41,8 +41,8 @@ impl Role {
             (_, Area::Users) => false,
             (Role::Readonly, _) => access == Access::Read,
             (Role::User | Role::Agent, Area::Profile | Area::System) => true,
-            (Role::User, Area::ApiKeys | Area::Sessions) => true,
-            (Role::Agent, Area::ApiKeys | Area::Sessions) => false,
+            (Role::User, Area::ApiKeys | Area::Sessions | Area::Notices) => true,
+            (Role::Agent, Area::ApiKeys | Area::Sessions | Area::Notices) => false,
         }
     }
 }
@@ -60,6 +60,8 @@ pub enum Area {
     Users,
     /// WhatsApp sessions (the caller's own; all for admins).
     Sessions,
+    /// Outage notices: customers, ODPs, notices and broadcasts (the caller's own).
+    Notices,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +82,7 @@ mod tests {
 
     #[test]
     fn readonly_never_writes_and_only_admin_manages_users() {
-        for area in [Area::Profile, Area::System, Area::ApiKeys, Area::Users, Area::Sessions] {
+        for area in [Area::Profile, Area::System, Area::ApiKeys, Area::Users, Area::Sessions, Area::Notices] {
             assert!(!Role::Readonly.can(area, Access::Write));
             assert!(Role::Admin.can(area, Access::Write));
         }

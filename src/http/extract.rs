@@ -56,10 +56,28 @@ where
     }
 }
 
+/// A validated JSON body of up to `notify.max_import_bytes`: customer imports.
+pub struct ImportJson<T>(pub T);
+
+impl<T> FromRequest<AppState> for ImportJson<T>
+where
+    T: DeserializeOwned + Validate,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        if !is_json(req.headers().get(header::CONTENT_TYPE)) {
+            return Err(not_json());
+        }
+        let bytes = read_body(req, state.config.notify.max_import_bytes).await?;
+        parse_json(&bytes).map(ImportJson)
+    }
+}
+
 /// Reads at most `limit` bytes. A body somewhat over the limit is read to its end
 /// and thrown away, so the client, still sending, receives the 413 instead of a
 /// reset connection; one far over it (or announced so) is cut off at once.
-async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
+pub async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

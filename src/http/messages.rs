@@ -501,11 +501,11 @@ pub struct ListQuery {
     pub limit: u64,
 }
 
-fn first_page() -> u64 {
+pub fn first_page() -> u64 {
     1
 }
 
-fn default_limit() -> u64 {
+pub fn default_limit() -> u64 {
     50
 }
 

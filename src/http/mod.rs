@@ -3,10 +3,13 @@
 //! (metrics, tracing, panics, body limits, JSON 404/405).
 
 pub mod auth;
+pub mod broadcasts;
+pub mod customers;
 pub mod events;
 pub mod extract;
 pub mod health;
 pub mod messages;
+pub mod notices;
 pub mod qr;
 pub mod sessions;
 pub mod users;
@@ -58,6 +61,9 @@ pub struct Message {
         (name = "sessions", description = "Linked WhatsApp numbers: linking, status, logout (seed 003)"),
         (name = "messages", description = "The durable, rate-limited send queue (seed 003)"),
         (name = "whatsapp", description = "Single-number shortcuts of the outage-notice service (seed 002)"),
+        (name = "notices", description = "Outage notices (seed 002)"),
+        (name = "customers", description = "Customers and their ODPs, as the billing system keeps them (seed 002)"),
+        (name = "broadcasts", description = "Notices and texts to many customers, with live progress and reports (seed 002)"),
         (name = "events", description = "Live events (Server-Sent Events)"),
     )
 )]
@@ -122,6 +128,22 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(messages::send_image))
         .routes(routes!(messages::send_document))
         .layer(DefaultBodyLimit::max(media_body));
+    let notices = OpenApiRouter::new()
+        .routes(routes!(notices::list_notices, notices::create_notice))
+        .routes(routes!(notices::get_notice, notices::update_notice, notices::delete_notice))
+        .routes(routes!(customers::list_customers))
+        .routes(routes!(customers::bulk_customers))
+        .routes(routes!(customers::list_odps))
+        .routes(routes!(broadcasts::send_notification))
+        .routes(routes!(broadcasts::send_custom))
+        .routes(routes!(broadcasts::send_phone))
+        .routes(routes!(broadcasts::send_by_odp))
+        .routes(routes!(broadcasts::list_broadcasts))
+        .routes(routes!(broadcasts::get_broadcast))
+        .routes(routes!(broadcasts::cancel_broadcast));
+    let imports = OpenApiRouter::new()
+        .routes(routes!(customers::import_customers))
+        .layer(DefaultBodyLimit::max(state.config.notify.max_import_bytes + 64 * 1024));
     let api_keys = OpenApiRouter::new()
         .routes(routes!(auth::list_api_keys, auth::create_api_key))
         .routes(routes!(auth::delete_api_key));
@@ -138,6 +160,8 @@ pub fn router(state: AppState) -> Router {
         .merge(guarded(&state, Area::Users, users))
         .merge(guarded(&state, Area::Sessions, sessions))
         .merge(guarded(&state, Area::Sessions, uploads))
+        .merge(guarded(&state, Area::Notices, notices))
+        .merge(guarded(&state, Area::Notices, imports))
         .split_for_parts();
     let document = openapi.to_json().expect("the OpenAPI document serialises");
     let _ = state.openapi.set(document);

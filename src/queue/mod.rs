@@ -310,6 +310,7 @@ impl Queue {
             request_hash: Some(submit.request_hash.clone()),
             created_at: now,
             updated_at: now,
+            broadcast_id: None,
         };
         let row = match self.0.store.insert(row).await {
             Ok(row) => row,
@@ -416,6 +417,41 @@ impl Queue {
                 return Ok(count);
             }
         }
+    }
+
+    /// A write transaction for queueing many messages together with rows of
+    /// the caller's own (a broadcast): [`Queue::stage`] them, then [`Queue::commit`].
+    pub async fn begin(&self) -> Result<store::Write<'_>, DbErr> {
+        self.0.store.begin_write().await
+    }
+
+    /// Queues text messages (due now) in `write`; they are durable once it commits.
+    pub async fn stage(&self, write: &store::Write<'_>, rows: &[messages::Model]) -> Result<(), DbErr> {
+        store::stage(&write.tx, rows).await
+    }
+
+    /// Commits `write` and wakes the dispatchers of `sessions`.
+    pub async fn commit(&self, write: store::Write<'_>, sessions: &[String]) -> Result<(), DbErr> {
+        write.tx.commit().await?;
+        for session in sessions {
+            self.lane(session).wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Fails a broadcast's messages that are still waiting. How many.
+    pub async fn cancel_broadcast(&self, broadcast: i64) -> Result<u64, QueueError> {
+        Ok(self.0.store.fail_waiting_of_broadcast(broadcast, "the broadcast was cancelled").await?)
+    }
+
+    /// Messages of these broadcasts by status.
+    pub async fn broadcast_counts(&self, broadcasts: &[i64]) -> Result<Vec<(i64, MessageStatus, u64)>, QueueError> {
+        Ok(self.0.store.broadcast_counts(broadcasts).await?)
+    }
+
+    /// Status and reason of these messages (those that still exist).
+    pub async fn statuses(&self, ids: &[String]) -> Result<Vec<(String, MessageStatus, Option<String>)>, QueueError> {
+        Ok(self.0.store.statuses(ids).await?)
     }
 
     /// Forgets a deleted session (its id may be taken again, by anyone).
@@ -528,6 +564,7 @@ impl Queue {
                 "status": view.status,
                 "reason": view.reason,
                 "attempts": view.attempts,
+                "broadcast": row.broadcast_id,
                 "at": time(at.unwrap_or(row.updated_at)),
             }),
         });

@@ -44,6 +44,35 @@ pub struct Filter {
     pub to: Option<String>,
 }
 
+/// A write transaction of [`Store::begin_write`]; commit `tx` to finish it.
+pub struct Write<'a> {
+    pub tx: sea_orm::DatabaseTransaction,
+    _serial: Option<tokio::sync::MutexGuard<'a, ()>>,
+}
+
+/// Rows per INSERT statement (SQLite allows 32,766 bound values; a message has 19 columns).
+const INSERT_CHUNK: usize = 500;
+
+/// Writes messages and their outbox rows, due at their creation, into `conn`.
+pub async fn stage(conn: &impl ConnectionTrait, rows: &[messages::Model]) -> Result<(), DbErr> {
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        messages::Entity::insert_many(chunk.iter().cloned().map(messages::ActiveModel::from))
+            .exec_without_returning(conn)
+            .await?;
+        outbox::Entity::insert_many(chunk.iter().map(|m| outbox::ActiveModel {
+            message_id: Set(m.id.clone()),
+            session_id: Set(m.session_id.clone()),
+            recipient: Set(m.recipient.clone()),
+            due_at: Set(m.created_at),
+            lease_until: Set(None),
+            ..Default::default()
+        }))
+        .exec_without_returning(conn)
+        .await?;
+    }
+    Ok(())
+}
+
 /// A claimed outbox row and its message.
 pub struct Claim {
     pub attempts: u32,
@@ -101,20 +130,16 @@ impl Store {
     }
 
     async fn write_batch(&self, rows: &[messages::Model]) -> Result<(), DbErr> {
-        let _serial = self.serial().await;
-        let tx = self.db.begin().await?;
-        messages::Entity::insert_many(rows.iter().cloned().map(messages::ActiveModel::from)).exec(&tx).await?;
-        outbox::Entity::insert_many(rows.iter().map(|m| outbox::ActiveModel {
-            message_id: Set(m.id.clone()),
-            session_id: Set(m.session_id.clone()),
-            recipient: Set(m.recipient.clone()),
-            due_at: Set(m.created_at),
-            lease_until: Set(None),
-            ..Default::default()
-        }))
-        .exec(&tx)
-        .await?;
-        tx.commit().await
+        let write = self.begin_write().await?;
+        stage(&write.tx, rows).await?;
+        write.tx.commit().await
+    }
+
+    /// A transaction on the queue's tables, holding this process's write turn
+    /// on SQLite: others (a broadcast's rows) may go into it with the messages.
+    pub async fn begin_write(&self) -> Result<Write<'_>, DbErr> {
+        let serial = self.serial().await;
+        Ok(Write { tx: self.db.begin().await?, _serial: serial })
     }
 
     /// Writes the message and its outbox row, due now, durably (see [`Store::take_in`]).
@@ -373,6 +398,82 @@ impl Store {
             .into_tuple()
             .all(db)
             .await
+    }
+
+    /// Fails the waiting (queued) messages of a broadcast in one transaction,
+    /// with `reason`; those already on the wire finish as they will. How many.
+    pub async fn fail_waiting_of_broadcast(&self, broadcast: i64, reason: &str) -> Result<u64, DbErr> {
+        let write = self.begin_write().await?;
+        let tx = &write.tx;
+        let mut waiting = messages::Entity::find()
+            .select_only()
+            .column(messages::Column::Id)
+            .column(messages::Column::SessionId)
+            .filter(messages::Column::BroadcastId.eq(broadcast))
+            .filter(messages::Column::Status.eq(MessageStatus::Queued.as_str()));
+        if self.db.get_database_backend() == DatabaseBackend::MySql {
+            // Dispatchers moving one to `sending` meanwhile wait for this transaction.
+            waiting = waiting.lock_exclusive();
+        }
+        let waiting: Vec<(String, String)> = waiting.into_tuple().all(tx).await?;
+        let now = now_ms();
+        for chunk in waiting.chunks(INSERT_CHUNK) {
+            let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
+            messages::Entity::update_many()
+                .col_expr(messages::Column::Status, Expr::value(MessageStatus::Failed.as_str()))
+                .col_expr(messages::Column::Reason, Expr::value(reason))
+                .col_expr(messages::Column::UpdatedAt, Expr::value(now))
+                .filter(messages::Column::Id.is_in(ids.clone()))
+                .exec(tx)
+                .await?;
+            events::Entity::insert_many(chunk.iter().map(|(id, session)| events::ActiveModel {
+                message_id: Set(id.clone()),
+                session_id: Set(session.clone()),
+                status: Set(MessageStatus::Failed.as_str().to_owned()),
+                reason: Set(Some(reason.to_owned())),
+                at: Set(now),
+                ..Default::default()
+            }))
+            .exec_without_returning(tx)
+            .await?;
+            outbox::Entity::delete_many().filter(outbox::Column::MessageId.is_in(ids)).exec(tx).await?;
+        }
+        write.tx.commit().await?;
+        Ok(waiting.len() as u64)
+    }
+
+    /// Messages of these broadcasts by status: `(broadcast, status, count)`.
+    pub async fn broadcast_counts(&self, broadcasts: &[i64]) -> Result<Vec<(i64, MessageStatus, u64)>, DbErr> {
+        let rows: Vec<(Option<i64>, String, i64)> = messages::Entity::find()
+            .select_only()
+            .column(messages::Column::BroadcastId)
+            .column(messages::Column::Status)
+            .column_as(messages::Column::Id.count(), "n")
+            .filter(messages::Column::BroadcastId.is_in(broadcasts.to_vec()))
+            .group_by(messages::Column::BroadcastId)
+            .group_by(messages::Column::Status)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().filter_map(|(b, status, n)| Some((b?, MessageStatus::parse(&status)?, n as u64))).collect())
+    }
+
+    /// Status and reason of these messages.
+    pub async fn statuses(&self, ids: &[String]) -> Result<Vec<(String, MessageStatus, Option<String>)>, DbErr> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(INSERT_CHUNK) {
+            let rows: Vec<(String, String, Option<String>)> = messages::Entity::find()
+                .select_only()
+                .column(messages::Column::Id)
+                .column(messages::Column::Status)
+                .column(messages::Column::Reason)
+                .filter(messages::Column::Id.is_in(chunk.to_vec()))
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            out.extend(rows.into_iter().filter_map(|(id, s, r)| Some((id, MessageStatus::parse(&s)?, r))));
+        }
+        Ok(out)
     }
 
     /// The ids of the session's unfinished messages (queued or sending).

@@ -59,6 +59,22 @@ fn table() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>)>
         ("GET", "/message/list", Some(READERS)),
         ("GET", "/message/queue-status", Some(READERS)),
         ("POST", "/message/clear-queue", Some(WRITERS)),
+        ("GET", "/api/notices", Some(READERS)),
+        ("POST", "/api/notices", Some(WRITERS)),
+        ("GET", "/api/notices/{id}", Some(READERS)),
+        ("PUT", "/api/notices/{id}", Some(WRITERS)),
+        ("DELETE", "/api/notices/{id}", Some(WRITERS)),
+        ("GET", "/api/customers", Some(READERS)),
+        ("POST", "/api/customers/bulk", Some(WRITERS)),
+        ("POST", "/api/customers/import", Some(WRITERS)),
+        ("GET", "/api/odps", Some(READERS)),
+        ("POST", "/api/send/notification", Some(WRITERS)),
+        ("POST", "/api/send/custom", Some(WRITERS)),
+        ("POST", "/api/send/phone", Some(WRITERS)),
+        ("POST", "/api/send/by-odp/{odp}", Some(WRITERS)),
+        ("GET", "/api/broadcasts", Some(READERS)),
+        ("GET", "/api/broadcasts/{id}", Some(READERS)),
+        ("POST", "/api/broadcasts/{id}/cancel", Some(WRITERS)),
     ]
 }
 

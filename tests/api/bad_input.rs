@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
-use wagate::db::entities::{api_keys, messages, sessions, users};
+use wagate::db::entities::{api_keys, broadcasts, customers, messages, notices, sessions, users};
 
 use crate::{
     db_tests,
@@ -102,7 +102,10 @@ async fn snapshot(app: &TestApp) -> String {
     let keys = api_keys::Entity::find().all(&app.db).await.unwrap();
     let sessions = sessions::Entity::find().all(&app.db).await.unwrap();
     let messages = messages::Entity::find().all(&app.db).await.unwrap();
-    format!("{users:?}\n{keys:?}\n{sessions:?}\n{messages:?}")
+    let customers = customers::Entity::find().all(&app.db).await.unwrap();
+    let notices = notices::Entity::find().all(&app.db).await.unwrap();
+    let broadcasts = broadcasts::Entity::find().all(&app.db).await.unwrap();
+    format!("{users:?}\n{keys:?}\n{sessions:?}\n{messages:?}\n{customers:?}\n{notices:?}\n{broadcasts:?}")
 }
 
 async fn bad_requests_get_4xx_and_write_nothing(db: TestDb) {

@@ -148,6 +148,27 @@ async fn first_run_creates_admin_and_honours_configuration(db: TestDb) {
         .await
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Customers from a billing export: imported for the first admin; bad lines named on stderr.
+    std::fs::write(
+        dir.path().join("pelanggan.csv"),
+        "id,nama,telepon,odp\nP1,Budi,0812-3456-7890,ODP-1\nP2,Siti\nP3,Joko,0,ODP-1\n",
+    )
+    .unwrap();
+    let out = env.command(&["customers", "import", "pelanggan.csv", "--config", "wagate.toml"]).output().await.unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains(
+            "3 rows for boss@example.com: 2 inserted, 0 updated, 1 with an invalid phone number, 1 not imported"
+        ),
+        "{stdout}"
+    );
+    assert!(stderr.contains("line 3: has 2 fields"), "{stderr}");
+    let out = env.command(&["customers", "import", "missing.csv", "--config", "wagate.toml"]).output().await.unwrap();
+    assert!(!out.status.success());
+    let out =
+        env.command(&["customers", "import", "pelanggan.csv", "--user", "nobody@example.com"]).output().await.unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("nobody@example.com"));
     let out = env.command(&["user", "add", "--email", "bad", "--password", "agent-pass"]).output().await.unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("email"));
@@ -162,6 +183,17 @@ async fn first_run_creates_admin_and_honours_configuration(db: TestDb) {
     assert_eq!(env.login("agent@example.com", "agent-pass").await.status(), StatusCode::OK);
     let me = reqwest::Client::new().get(format!("{}/auth/me", env.base())).bearer_auth(&token).send().await.unwrap();
     assert_eq!(me.status(), StatusCode::OK, "a token from before the restart still works");
+    let customers: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/api/customers?odp=ODP-1", env.base()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(customers["total"], 2, "{customers}");
+    assert_eq!(customers["data"][0]["phone"], "6281234567890");
     let printed = terminate(child).await;
     assert!(!printed.contains("password:"), "the password is shown only once: {printed}");
 }

@@ -10,5 +10,6 @@ mod bad_input;
 mod cli;
 mod health;
 mod messages;
+mod notify;
 mod sessions;
 mod users;

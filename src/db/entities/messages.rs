@@ -25,6 +25,8 @@ pub struct Model {
     /// Epoch milliseconds.
     pub created_at: i64,
     pub updated_at: i64,
+    /// The broadcast (outage notice) it is part of, if any.
+    pub broadcast_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,8 +1,13 @@
 //! sea-orm entities, one module per table.
 
 pub mod api_keys;
+pub mod broadcast_recipients;
+pub mod broadcasts;
+pub mod customers;
 pub mod message_events;
 pub mod messages;
+pub mod notices;
+pub mod odps;
 pub mod outbox;
 pub mod sessions;
 pub mod users;

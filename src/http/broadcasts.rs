@@ -1,0 +1,415 @@
+//! `/api/send/*` (seed 002) and `/api/broadcasts`: outage notices and custom
+//! texts to many customers. A send answers 202 with the broadcast's id and its
+//! queued and skipped counts once every message is durably queued;
+//! `GET /api/broadcasts/{id}` follows it to the report.
+
+use axum::{Json, extract::State, http::StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_valid::Validate;
+use utoipa::{IntoParams, ToSchema};
+
+use super::{
+    extract::{ApiJson, ApiPath, ApiQuery},
+    sessions::{phone_field, scope_of},
+};
+use crate::{
+    auth::Principal,
+    error::{ApiError, ErrorBody},
+    notify::{
+        self,
+        broadcasts::{self, Audience, BroadcastReport, Kind, Plan},
+        customers as customer_rows, notices,
+    },
+    state::AppState,
+    validation,
+};
+
+const MAX_TEXT_CHARS: usize = 65_536;
+/// Most customers a broadcast may name by id.
+const MAX_CUSTOMER_IDS: usize = 100_000;
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendNotificationRequest {
+    /// The notice to send; default the caller's newest active notice.
+    #[serde(default)]
+    pub notice_id: Option<i64>,
+    /// Only these customers (active or not); default every active customer.
+    #[serde(default)]
+    pub customer_ids: Option<Vec<i64>>,
+    #[serde(default)]
+    #[validate(custom = validation::optional_session_ids)]
+    pub sessions: Option<Vec<String>>,
+    #[serde(default)]
+    #[validate(custom = validation::optional_session_id)]
+    pub session: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendCustomRequest {
+    /// The text; `{nama}` becomes each customer's name, `{odp}` their ODP.
+    pub message: String,
+    /// Only these customers (active or not); default every active customer.
+    #[serde(default)]
+    pub customer_ids: Option<Vec<i64>>,
+    #[serde(default)]
+    #[validate(custom = validation::optional_session_ids)]
+    pub sessions: Option<Vec<String>>,
+    #[serde(default)]
+    #[validate(custom = validation::optional_session_id)]
+    pub session: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendPhoneRequest {
+    /// Any common spelling: `08…`, `+62 …`, `62…`.
+    pub phone: String,
+    pub message: String,
+    #[serde(default)]
+    #[validate(custom = validation::optional_session_ids)]
+    pub sessions: Option<Vec<String>>,
+    #[serde(default)]
+    #[validate(custom = validation::optional_session_id)]
+    pub session: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendByOdpRequest {
+    /// The notice to send; default the caller's newest active notice.
+    #[serde(default)]
+    pub notice_id: Option<i64>,
+    /// A text of its own instead of a notice (`{nama}`, `{odp}` filled in).
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    #[validate(custom = validation::optional_session_ids)]
+    pub sessions: Option<Vec<String>>,
+    #[serde(default)]
+    #[validate(custom = validation::optional_session_id)]
+    pub session: Option<String>,
+}
+
+fn check_message(message: &str) -> Result<String, ApiError> {
+    if message.trim().is_empty() {
+        return Err(ApiError::invalid_field("message", "must not be empty"));
+    }
+    if message.chars().count() > MAX_TEXT_CHARS {
+        return Err(ApiError::invalid_field("message", format!("must be at most {MAX_TEXT_CHARS} characters")));
+    }
+    Ok(message.to_owned())
+}
+
+/// The sessions a broadcast sends from, each visible to the caller and linked.
+async fn senders(
+    state: &AppState,
+    principal: &Principal,
+    sessions: Option<Vec<String>>,
+    session: Option<String>,
+) -> Result<Vec<String>, ApiError> {
+    let scope = scope_of(principal);
+    let named = match (sessions, session) {
+        (Some(_), Some(_)) => return Err(ApiError::invalid_field("sessions", "give sessions or session, not both")),
+        (Some(list), None) => {
+            if list.is_empty() {
+                return Err(ApiError::invalid_field("sessions", "must name at least one session"));
+            }
+            let mut unique: Vec<String> = Vec::with_capacity(list.len());
+            for id in list {
+                if !unique.contains(&id) {
+                    unique.push(id);
+                }
+            }
+            unique
+        }
+        (None, Some(id)) => vec![id],
+        (None, None) if !state.config.notify.default_session.is_empty() => {
+            vec![state.config.notify.default_session.clone()]
+        }
+        (None, None) => {
+            let linked: Vec<String> = state
+                .sessions
+                .list(&scope)
+                .await?
+                .into_iter()
+                .filter(|s| s.phone_number.is_some() && s.status.holds_device())
+                .map(|s| s.session_id)
+                .collect();
+            match linked.len() {
+                1 => linked,
+                0 => {
+                    return Err(ApiError::conflict("session_not_linked", "no linked session to send from")
+                        .with_field("sessions"));
+                }
+                _ => {
+                    return Err(ApiError::invalid_field(
+                        "sessions",
+                        "name the sessions to send from (or set notify.default_session)",
+                    ));
+                }
+            }
+        }
+    };
+    for id in &named {
+        let row = state.sessions.get(&scope, id).await?;
+        crate::sessions::sendable(&row)?;
+    }
+    Ok(named)
+}
+
+/// The notice a notification sends: the one named, else the newest active one.
+async fn notice(
+    state: &AppState,
+    owner: i64,
+    id: Option<i64>,
+) -> Result<crate::db::entities::notices::Model, ApiError> {
+    match id {
+        Some(id) => notices::find(&state.db, owner, id).await?.ok_or_else(|| ApiError::not_found("notice")),
+        None => notices::latest_active(&state.db, owner).await?.ok_or_else(|| {
+            ApiError::invalid_field("notice_id", "there is no active notice; create one or name it with notice_id")
+        }),
+    }
+}
+
+/// Customers named by id: at most [`MAX_CUSTOMER_IDS`], all the caller's.
+async fn customer_ids(state: &AppState, owner: i64, ids: Option<Vec<i64>>) -> Result<Audience, ApiError> {
+    let Some(mut ids) = ids else { return Ok(Audience::Active) };
+    if ids.is_empty() {
+        return Err(ApiError::invalid_field(
+            "customer_ids",
+            "must not be empty (leave it out for every active customer)",
+        ));
+    }
+    if ids.len() > MAX_CUSTOMER_IDS {
+        return Err(ApiError::invalid_field("customer_ids", format!("at most {MAX_CUSTOMER_IDS} ids")));
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let unknown = broadcasts::unknown_customers(&state.db, owner, &ids).await?;
+    if !unknown.is_empty() {
+        let shown: Vec<String> = unknown.iter().take(20).map(i64::to_string).collect();
+        return Err(ApiError::invalid_field("customer_ids", format!("no such customers: {}", shown.join(", "))));
+    }
+    Ok(Audience::Customers(ids))
+}
+
+/// A broadcast that was accepted: 202 and its first report.
+pub struct Accepted(BroadcastReport);
+
+impl axum::response::IntoResponse for Accepted {
+    fn into_response(self) -> axum::response::Response {
+        (StatusCode::ACCEPTED, Json(self.0)).into_response()
+    }
+}
+
+async fn start(state: &AppState, principal: &Principal, plan: Plan) -> Result<Accepted, ApiError> {
+    let report = broadcasts::start(&state.db, &state.queue, &state.config.notify, principal.user_id, plan).await?;
+    state.sessions.events().publish(notify::progress_event(principal.user_id, &report));
+    Ok(Accepted(report))
+}
+
+/// Send the outage notice to every active customer, or to some by id.
+#[utoipa::path(
+    post, path = "/api/send/notification", tag = "broadcasts",
+    security(("bearer" = []), ("api_key" = [])),
+    request_body = SendNotificationRequest,
+    responses(
+        (status = 202, description = "every message is durably queued", body = BroadcastReport),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "no such notice or session", body = ErrorBody),
+        (status = 409, description = "a session is not linked", body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn send_notification(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(req): ApiJson<SendNotificationRequest>,
+) -> Result<Accepted, ApiError> {
+    let owner = principal.user_id;
+    let notice = notice(&state, owner, req.notice_id).await?;
+    let audience = customer_ids(&state, owner, req.customer_ids).await?;
+    let sessions = senders(&state, &principal, req.sessions, req.session).await?;
+    let plan = Plan {
+        kind: Kind::Notification,
+        audience,
+        template: state.config.notify.template.clone(),
+        notice: Some(notice),
+        odp: None,
+        sessions,
+    };
+    start(&state, &principal, plan).await
+}
+
+/// Send a text of your own to every active customer, or to some by id;
+/// `{nama}` becomes each one's name.
+#[utoipa::path(
+    post, path = "/api/send/custom", tag = "broadcasts",
+    security(("bearer" = []), ("api_key" = [])),
+    request_body = SendCustomRequest,
+    responses(
+        (status = 202, description = "every message is durably queued", body = BroadcastReport),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn send_custom(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(req): ApiJson<SendCustomRequest>,
+) -> Result<Accepted, ApiError> {
+    let template = check_message(&req.message)?;
+    let audience = customer_ids(&state, principal.user_id, req.customer_ids).await?;
+    let sessions = senders(&state, &principal, req.sessions, req.session).await?;
+    let plan = Plan { kind: Kind::Custom, audience, template, notice: None, odp: None, sessions };
+    start(&state, &principal, plan).await
+}
+
+/// Send a text to one number (a broadcast of one, with the same report).
+#[utoipa::path(
+    post, path = "/api/send/phone", tag = "broadcasts",
+    security(("bearer" = []), ("api_key" = [])),
+    request_body = SendPhoneRequest,
+    responses(
+        (status = 202, description = "durably queued", body = BroadcastReport),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn send_phone(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(req): ApiJson<SendPhoneRequest>,
+) -> Result<Accepted, ApiError> {
+    let phone = phone_field(&state, "phone", &req.phone)?;
+    let template = check_message(&req.message)?;
+    let sessions = senders(&state, &principal, req.sessions, req.session).await?;
+    let plan =
+        Plan { kind: Kind::Phone, audience: Audience::Phone(phone), template, notice: None, odp: None, sessions };
+    start(&state, &principal, plan).await
+}
+
+/// Send the outage notice (or a text) to the active customers of one ODP.
+#[utoipa::path(
+    post, path = "/api/send/by-odp/{odp}", tag = "broadcasts",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("odp" = String, Path, description = "the ODP code")),
+    request_body = SendByOdpRequest,
+    responses(
+        (status = 202, description = "every message is durably queued", body = BroadcastReport),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "no such ODP, notice or session", body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn send_by_odp(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(code): ApiPath<String>,
+    ApiJson(req): ApiJson<SendByOdpRequest>,
+) -> Result<Accepted, ApiError> {
+    let owner = principal.user_id;
+    let odp = customer_rows::find_odp(&state.db, owner, &code).await?.ok_or_else(|| ApiError::not_found("ODP"))?;
+    let (template, notice) = match (req.message, req.notice_id) {
+        (Some(_), Some(_)) => return Err(ApiError::invalid_field("message", "give notice_id or message, not both")),
+        (Some(message), None) => (check_message(&message)?, None),
+        (None, id) => (state.config.notify.template.clone(), Some(notice(&state, owner, id).await?)),
+    };
+    let sessions = senders(&state, &principal, req.sessions, req.session).await?;
+    let plan =
+        Plan { kind: Kind::Odp, audience: Audience::Odp(odp.id), template, notice, odp: Some(odp.code), sessions };
+    start(&state, &principal, plan).await
+}
+
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct BroadcastListQuery {
+    /// From 1.
+    #[serde(default = "super::messages::first_page")]
+    #[validate(minimum = 1)]
+    pub page: u64,
+    /// 1-200.
+    #[serde(default = "super::messages::default_limit")]
+    #[validate(minimum = 1)]
+    #[validate(maximum = 200)]
+    pub limit: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BroadcastPage {
+    pub data: Vec<BroadcastReport>,
+    pub page: u64,
+    pub limit: u64,
+    pub total: u64,
+}
+
+/// The caller's broadcasts, newest first, with their progress (no results).
+#[utoipa::path(
+    get, path = "/api/broadcasts", tag = "broadcasts",
+    security(("bearer" = []), ("api_key" = [])),
+    params(BroadcastListQuery),
+    responses((status = 200, body = BroadcastPage), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+pub async fn list_broadcasts(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(query): ApiQuery<BroadcastListQuery>,
+) -> Result<Json<BroadcastPage>, ApiError> {
+    let (data, total) = broadcasts::list(&state.db, &state.queue, principal.user_id, query.page, query.limit).await?;
+    Ok(Json(BroadcastPage { data, page: query.page, limit: query.limit, total }))
+}
+
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ResultsQuery {
+    /// Page of the recipients' results, from 1.
+    #[serde(default = "super::messages::first_page")]
+    #[validate(minimum = 1)]
+    pub page: u64,
+    /// Results per page, 1-10,000 (default 10,000).
+    #[serde(default = "max_results")]
+    #[validate(minimum = 1)]
+    #[validate(maximum = 10000)]
+    pub limit: u64,
+}
+
+fn max_results() -> u64 {
+    10_000
+}
+
+/// A broadcast's live progress, and each recipient's result (seed 002's report).
+#[utoipa::path(
+    get, path = "/api/broadcasts/{id}", tag = "broadcasts",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("id" = i64, Path), ResultsQuery),
+    responses((status = 200, body = BroadcastReport), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn get_broadcast(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(query): ApiQuery<ResultsQuery>,
+) -> Result<Json<BroadcastReport>, ApiError> {
+    let row = broadcasts::find(&state.db, principal.user_id, id).await?;
+    Ok(Json(broadcasts::detail(&state.db, &state.queue, &row, query.page, query.limit).await?))
+}
+
+/// Cancel a broadcast: its messages still waiting fail ("the broadcast was
+/// cancelled"); those already sent to WhatsApp finish.
+#[utoipa::path(
+    post, path = "/api/broadcasts/{id}/cancel", tag = "broadcasts",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 200, body = BroadcastReport), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn cancel_broadcast(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<BroadcastReport>, ApiError> {
+    let row = broadcasts::find(&state.db, principal.user_id, id).await?;
+    let report = broadcasts::cancel(&state.db, &state.queue, row).await?;
+    state.sessions.events().publish(notify::progress_event(principal.user_id, &report));
+    Ok(Json(report))
+}
