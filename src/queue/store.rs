@@ -424,6 +424,7 @@ impl Store {
                 .col_expr(messages::Column::Reason, Expr::value(reason))
                 .col_expr(messages::Column::UpdatedAt, Expr::value(now))
                 .filter(messages::Column::Id.is_in(ids.clone()))
+                .filter(messages::Column::Status.eq(MessageStatus::Queued.as_str()))
                 .exec(tx)
                 .await?;
             events::Entity::insert_many(chunk.iter().map(|(id, session)| events::ActiveModel {
