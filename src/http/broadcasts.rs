@@ -9,7 +9,7 @@ use serde_valid::Validate;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{
-    extract::{ApiJson, ApiPath, ApiQuery},
+    extract::{ApiJson, ApiPath, ApiQuery, OptionalApiJson},
     sessions::{phone_field, scope_of},
 };
 use crate::{
@@ -395,21 +395,44 @@ pub async fn get_broadcast(
     Ok(Json(broadcasts::detail(&state.db, &state.queue, &row, query.page, query.limit).await?))
 }
 
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    /// Recorded on each message that is not sent (default "the broadcast was cancelled").
+    #[serde(default)]
+    #[validate(max_length = 200)]
+    pub reason: Option<String>,
+}
+
 /// Cancel a broadcast: its messages still waiting fail ("the broadcast was
-/// cancelled"); those already sent to WhatsApp finish.
+/// cancelled", or the reason given); those already sent to WhatsApp finish.
 #[utoipa::path(
     post, path = "/api/broadcasts/{id}/cancel", tag = "broadcasts",
     security(("bearer" = []), ("api_key" = [])),
     params(("id" = i64, Path)),
-    responses((status = 200, body = BroadcastReport), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+    request_body(content = CancelRequest, description = "optional"),
+    responses(
+        (status = 200, body = BroadcastReport),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
 )]
 pub async fn cancel_broadcast(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(id): ApiPath<i64>,
+    OptionalApiJson(req): OptionalApiJson<CancelRequest>,
 ) -> Result<Json<BroadcastReport>, ApiError> {
+    let reason = match req.reason.as_deref().map(str::trim) {
+        Some("") => return Err(ApiError::invalid_field("reason", "must not be blank")),
+        Some(reason) if reason.chars().any(char::is_control) => {
+            return Err(ApiError::invalid_field("reason", "must not contain control characters"));
+        }
+        Some(reason) => format!("the broadcast was cancelled: {reason}"),
+        None => "the broadcast was cancelled".to_owned(),
+    };
     let row = broadcasts::find(&state.db, principal.user_id, id).await?;
-    let report = broadcasts::cancel(&state.db, &state.queue, row).await?;
+    let report = broadcasts::cancel(&state.db, &state.queue, row, &reason).await?;
     state.sessions.events().publish(notify::progress_event(principal.user_id, &report));
     Ok(Json(report))
 }

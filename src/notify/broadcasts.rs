@@ -443,6 +443,8 @@ pub async fn detail(
     page: u64,
     per_page: u64,
 ) -> Result<BroadcastReport, NotifyError> {
+    // Counts first: statuses only move on, so results read after a "completed" are final too.
+    let counts = counts_of(queue, &[row.id]).await?;
     let page_rows = recipients::Entity::find()
         .filter(recipients::Column::BroadcastId.eq(row.id))
         .order_by_asc(recipients::Column::Id)
@@ -475,7 +477,6 @@ pub async fn detail(
             }
         })
         .collect();
-    let counts = counts_of(queue, &[row.id]).await?;
     Ok(report(row, counts.get(&row.id).copied().unwrap_or_default(), Some(results)))
 }
 
@@ -495,11 +496,12 @@ pub async fn list(
     Ok((rows.iter().map(|r| report(r, counts.get(&r.id).copied().unwrap_or_default(), None)).collect(), total))
 }
 
-/// Cancels a broadcast: its waiting messages fail; those on the wire finish.
+/// Cancels a broadcast: its waiting messages fail with `reason`; those on the wire finish.
 pub async fn cancel(
     db: &DatabaseConnection,
     queue: &Queue,
     row: broadcasts::Model,
+    reason: &str,
 ) -> Result<BroadcastReport, NotifyError> {
     if row.cancelled_at.is_none() {
         // Recorded first: a crash halfway leaves it cancelled, and cancelling again finishes the job.
@@ -509,7 +511,7 @@ pub async fn cancel(
             .exec(db)
             .await?;
     }
-    queue.cancel_broadcast(row.id).await?;
+    queue.cancel_broadcast(row.id, reason).await?;
     let row = broadcasts::Entity::find_by_id(row.id).one(db).await?.ok_or(NotifyError::NotFound("broadcast"))?;
     summary(queue, &row).await
 }

@@ -439,9 +439,9 @@ impl Queue {
         Ok(())
     }
 
-    /// Fails a broadcast's messages that are still waiting. How many.
-    pub async fn cancel_broadcast(&self, broadcast: i64) -> Result<u64, QueueError> {
-        Ok(self.0.store.fail_waiting_of_broadcast(broadcast, "the broadcast was cancelled").await?)
+    /// Fails a broadcast's messages that are still waiting, with `reason`. How many.
+    pub async fn cancel_broadcast(&self, broadcast: i64, reason: &str) -> Result<u64, QueueError> {
+        Ok(self.0.store.fail_waiting_of_broadcast(broadcast, reason).await?)
     }
 
     /// Messages of these broadcasts by status.

@@ -277,8 +277,11 @@ async fn cancelled_broadcast_stops(db: TestDb) {
     assert_eq!(results.iter().filter(|r| r["error"] == "the broadcast was cancelled").count() as u64, failed);
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;
     assert_eq!(app.sim.received(None).len() as u64, sent, "nothing cancelled went out");
-    let (status, again) = app.post(&format!("/api/broadcasts/{id}/cancel"), Some(&token), json!({})).await;
-    assert_eq!((status, &again["failed_count"]), (StatusCode::OK, &json!(failed)));
+    let (status, again) =
+        app.post(&format!("/api/broadcasts/{id}/cancel"), Some(&token), json!({"reason": "salah kirim"})).await;
+    assert_eq!((status, &again["failed_count"]), (StatusCode::OK, &json!(failed)), "cancelling again changes nothing");
+    let (status, body) = app.post(&format!("/api/broadcasts/{id}/cancel"), Some(&token), json!({"reason": " "})).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("reason")));
 }
 
 /// 10,000 customers in one bulk upsert; updates by external id; CSV imports
