@@ -50,6 +50,17 @@ impl Events {
         let _ = self.tx.send(Arc::new(event));
     }
 
+    /// Whether anyone listens: events nobody would see need not be built.
+    pub fn has_subscribers(&self) -> bool {
+        self.tx.receiver_count() > 0
+    }
+
+    /// Resolves once the events are closed (the gateway is stopping).
+    pub async fn closed(&self) {
+        let mut closed = self.closed.subscribe();
+        let _ = closed.wait_for(|closed| *closed).await;
+    }
+
     pub fn subscribe(&self) -> Subscription {
         Subscription { rx: self.tx.subscribe(), closed: self.closed.subscribe() }
     }

@@ -9,7 +9,7 @@ use std::{
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    auth::{JwtKeys, Passwords},
+    auth::{JwtKeys, Passwords, principal::Roles},
     config::Config,
     metrics::Metrics,
     queue::{Queue, media::Fetcher},
@@ -24,6 +24,8 @@ pub struct Inner {
     pub db: DatabaseConnection,
     pub jwt: JwtKeys,
     pub passwords: Passwords,
+    /// Users' roles, for authentication.
+    pub roles: Roles,
     pub metrics: Metrics,
     pub sessions: Sessions,
     pub queue: Queue,

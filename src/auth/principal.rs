@@ -70,8 +70,41 @@ fn area_name(area: Area) -> &'static str {
     }
 }
 
-/// Identifies the caller, re-reading the user so a deleted user or a changed role
-/// takes effect at once.
+/// Users' roles as authentication last read them, so a busy client costs no
+/// database read per request. A change made through this process (`PUT` or
+/// `DELETE /user/{id}`) takes effect at once ([`Roles::forget`]); one made
+/// elsewhere (another gateway on the same database) within [`ROLE_TTL`].
+#[derive(Default)]
+pub struct Roles(std::sync::Mutex<std::collections::HashMap<i64, (Role, std::time::Instant)>>);
+
+/// How long a role read from the database is trusted.
+pub const ROLE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl Roles {
+    /// The role of user `id`; `None` when there is no such user.
+    async fn of(&self, db: &sea_orm::DatabaseConnection, id: i64) -> Result<Option<Role>, sea_orm::DbErr> {
+        if let Some((role, read_at)) = self.0.lock().expect("roles lock").get(&id)
+            && read_at.elapsed() < ROLE_TTL
+        {
+            return Ok(Some(*role));
+        }
+        let Some(user) = users::Entity::find_by_id(id).one(db).await? else {
+            self.forget(id);
+            return Ok(None);
+        };
+        let role = accounts::role_of(&user);
+        self.0.lock().expect("roles lock").insert(id, (role, std::time::Instant::now()));
+        Ok(Some(role))
+    }
+
+    /// User `id` changed or is gone: read it again next time.
+    pub fn forget(&self, id: i64) {
+        self.0.lock().expect("roles lock").remove(&id);
+    }
+}
+
+/// Identifies the caller. A deleted user or a changed role takes effect at once
+/// (see [`Roles`] for changes made by another process).
 pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
     let bearer = headers
         .get(header::AUTHORIZATION)
@@ -90,11 +123,9 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Princ
 async fn by_jwt(state: &AppState, token: &str) -> Result<Principal, ApiError> {
     let claims = state.jwt.verify(token).ok_or_else(|| ApiError::unauthorized("invalid or expired token"))?;
     let id: i64 = claims.sub.parse().map_err(|_| ApiError::unauthorized("invalid or expired token"))?;
-    let user = users::Entity::find_by_id(id)
-        .one(&state.db)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("the token's user no longer exists"))?;
-    Ok(Principal { user_id: user.id, role: accounts::role_of(&user), via: AuthMethod::Jwt })
+    let role =
+        state.roles.of(&state.db, id).await?.ok_or_else(|| ApiError::unauthorized("the token's user no longer exists"))?;
+    Ok(Principal { user_id: id, role, via: AuthMethod::Jwt })
 }
 
 async fn by_api_key(state: &AppState, key: &str) -> Result<Principal, ApiError> {

@@ -10,12 +10,12 @@ pub mod notices;
 pub mod phone;
 pub mod template;
 
-use std::{collections::HashSet, time::Duration};
+use std::time::Duration;
 
 use sea_orm::{DatabaseConnection, DbErr};
 
 use crate::{
-    events::{Events, GatewayEvent, Next},
+    events::{Events, GatewayEvent},
     queue::{Queue, QueueError},
 };
 
@@ -29,48 +29,31 @@ pub enum NotifyError {
     Queue(#[from] QueueError),
 }
 
-/// How often `broadcast.progress` events go out for a broadcast whose messages move.
+/// How often `broadcast.progress` events go out, at most, while messages move.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
-/// Publishes `broadcast.progress` for broadcasts whose messages changed status,
-/// at most every [`PROGRESS_EVERY`] each, until the gateway's events close.
+/// Publishes `broadcast.progress` for the broadcasts whose messages changed
+/// status (the queue collects them, so none is missed), at most every
+/// [`PROGRESS_EVERY`], until the gateway's events close.
 pub async fn publish_progress(db: DatabaseConnection, queue: Queue, events: Events) {
-    let mut subscription = events.subscribe();
-    // Broadcasts seen moving and not yet seen done: a subscriber that lagged re-reads them all.
-    let mut running: HashSet<i64> = HashSet::new();
-    let mut dirty: HashSet<i64> = HashSet::new();
-    let mut tick = tokio::time::interval(PROGRESS_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
-            next = subscription.next() => match next {
-                None => return,
-                Some(Next::Event(event)) => {
-                    let broadcast = (event.kind == "message.status").then(|| event.data["broadcast"].as_i64()).flatten();
-                    if let Some(id) = broadcast {
-                        dirty.insert(id);
-                        running.insert(id);
+        let ids = tokio::select! {
+            ids = queue.moved_broadcasts() => ids,
+            () = events.closed() => return,
+        };
+        if events.has_subscribers() {
+            match broadcasts::progress_of(&db, &queue, &ids).await {
+                Ok(reports) => {
+                    for (row, report) in reports {
+                        events.publish(progress_event(row.user_id, &report));
                     }
                 }
-                Some(Next::Lagged(_)) => dirty.extend(running.iter().copied()),
-            },
-            _ = tick.tick(), if !dirty.is_empty() => {
-                let ids: Vec<i64> = dirty.drain().collect();
-                match broadcasts::progress_of(&db, &queue, &ids).await {
-                    Ok(reports) => {
-                        for (row, report) in reports {
-                            if report.status != broadcasts::BroadcastStatus::Running {
-                                running.remove(&row.id);
-                            }
-                            events.publish(progress_event(row.user_id, &report));
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot read broadcast progress");
-                        dirty.extend(ids);
-                    }
-                }
+                Err(e) => tracing::warn!(error = %e, "cannot read broadcast progress"),
             }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(PROGRESS_EVERY) => {}
+            () = events.closed() => return,
         }
     }
 }

@@ -228,6 +228,9 @@ struct Inner {
     lanes: Mutex<HashMap<String, Arc<Lane>>>,
     /// Whether numbers are on WhatsApp: phone -> (registered, checked at, epoch ms).
     registered: Mutex<HashMap<String, (bool, i64)>>,
+    /// Broadcasts whose messages changed status, until [`Queue::moved_broadcasts`] takes them.
+    moved: Mutex<std::collections::HashSet<i64>>,
+    moved_wake: Notify,
 }
 
 #[derive(Clone)]
@@ -258,6 +261,8 @@ impl Queue {
             media,
             lanes: Mutex::new(HashMap::new()),
             registered: Mutex::new(HashMap::new()),
+            moved: Mutex::new(Default::default()),
+            moved_wake: Notify::new(),
         })))
     }
 
@@ -550,7 +555,26 @@ impl Queue {
         Some(*lane.owner.get_or_init(|| row.user_id))
     }
 
+    /// The broadcasts whose messages changed status since the last call; waits
+    /// for one when there is none.
+    pub async fn moved_broadcasts(&self) -> Vec<i64> {
+        loop {
+            let ids: Vec<i64> = self.0.moved.lock().expect("moved lock").drain().collect();
+            if !ids.is_empty() {
+                return ids;
+            }
+            self.0.moved_wake.notified().await;
+        }
+    }
+
     async fn publish(&self, row: &messages::Model, at: Option<i64>) {
+        if let Some(broadcast) = row.broadcast_id {
+            self.0.moved.lock().expect("moved lock").insert(broadcast);
+            self.0.moved_wake.notify_one();
+        }
+        if !self.0.events.has_subscribers() {
+            return;
+        }
         let view = MessageView::from(row);
         let owner = self.owner_of(&row.session_id).await.unwrap_or(row.user_id);
         self.0.events.publish(GatewayEvent {
