@@ -123,8 +123,11 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Princ
 async fn by_jwt(state: &AppState, token: &str) -> Result<Principal, ApiError> {
     let claims = state.jwt.verify(token).ok_or_else(|| ApiError::unauthorized("invalid or expired token"))?;
     let id: i64 = claims.sub.parse().map_err(|_| ApiError::unauthorized("invalid or expired token"))?;
-    let role =
-        state.roles.of(&state.db, id).await?.ok_or_else(|| ApiError::unauthorized("the token's user no longer exists"))?;
+    let role = state
+        .roles
+        .of(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("the token's user no longer exists"))?;
     Ok(Principal { user_id: id, role, via: AuthMethod::Jwt })
 }
 

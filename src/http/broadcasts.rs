@@ -4,11 +4,12 @@
 //! `GET /api/broadcasts/{id}` follows it to the report.
 
 use axum::{Json, extract::State, http::StatusCode};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_valid::Validate;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{
+    Page,
     extract::{ApiJson, ApiPath, ApiQuery, OptionalApiJson},
     sessions::{phone_field, scope_of},
 };
@@ -336,28 +337,20 @@ pub struct BroadcastListQuery {
     pub limit: u64,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct BroadcastPage {
-    pub data: Vec<BroadcastReport>,
-    pub page: u64,
-    pub limit: u64,
-    pub total: u64,
-}
-
 /// The caller's broadcasts, newest first, with their progress (no results).
 #[utoipa::path(
     get, path = "/api/broadcasts", tag = "broadcasts",
     security(("bearer" = []), ("api_key" = [])),
     params(BroadcastListQuery),
-    responses((status = 200, body = BroadcastPage), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody))
+    responses((status = 200, body = Page<BroadcastReport>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody))
 )]
 pub async fn list_broadcasts(
     State(state): State<AppState>,
     principal: Principal,
     ApiQuery(query): ApiQuery<BroadcastListQuery>,
-) -> Result<Json<BroadcastPage>, ApiError> {
+) -> Result<Json<Page<BroadcastReport>>, ApiError> {
     let (data, total) = broadcasts::list(&state.db, &state.queue, principal.user_id, query.page, query.limit).await?;
-    Ok(Json(BroadcastPage { data, page: query.page, limit: query.limit, total }))
+    Ok(Json(Page { data, page: query.page, limit: query.limit, total }))
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]

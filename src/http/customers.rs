@@ -7,12 +7,12 @@ use axum::{
     extract::{FromRequest, Request, State},
     http::header,
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_valid::Validate;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{
-    Data,
+    Data, Page,
     extract::{ApiQuery, ImportJson, read_body},
 };
 use crate::{
@@ -49,21 +49,13 @@ pub struct CustomerListQuery {
     pub limit: u64,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct CustomerPage {
-    pub data: Vec<CustomerView>,
-    pub page: u64,
-    pub limit: u64,
-    pub total: u64,
-}
-
 /// The caller's customers by id, filtered and paged.
 #[utoipa::path(
     get, path = "/api/customers", tag = "customers",
     security(("bearer" = []), ("api_key" = [])),
     params(CustomerListQuery),
     responses(
-        (status = 200, body = CustomerPage),
+        (status = 200, body = Page<CustomerView>),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, description = "no such ODP", body = ErrorBody), (status = 422, body = ErrorBody),
     )
@@ -72,12 +64,12 @@ pub async fn list_customers(
     State(state): State<AppState>,
     principal: Principal,
     ApiQuery(query): ApiQuery<CustomerListQuery>,
-) -> Result<Json<CustomerPage>, ApiError> {
+) -> Result<Json<Page<CustomerView>>, ApiError> {
     let filter = Filter { odp: query.odp, active: query.active, search: query.search };
     let (data, total) = customers::list(&state.db, principal.user_id, &filter, query.page, query.limit)
         .await?
         .ok_or_else(|| ApiError::not_found("ODP"))?;
-    Ok(Json(CustomerPage { data, page: query.page, limit: query.limit, total }))
+    Ok(Json(Page { data, page: query.page, limit: query.limit, total }))
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]

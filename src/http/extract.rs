@@ -24,11 +24,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        if !is_json(req.headers().get(header::CONTENT_TYPE)) {
-            return Err(not_json());
-        }
-        let bytes = read_body(req, state.config.server.max_body_bytes).await?;
-        parse_json(&bytes).map(ApiJson)
+        json_body(req, state.config.server.max_body_bytes).await.map(ApiJson)
     }
 }
 
@@ -66,12 +62,17 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        if !is_json(req.headers().get(header::CONTENT_TYPE)) {
-            return Err(not_json());
-        }
-        let bytes = read_body(req, state.config.notify.max_import_bytes).await?;
-        parse_json(&bytes).map(ImportJson)
+        json_body(req, state.config.notify.max_import_bytes).await.map(ImportJson)
     }
+}
+
+/// A JSON body of at most `limit` bytes, parsed and validated.
+async fn json_body<T: DeserializeOwned + Validate>(req: Request, limit: usize) -> Result<T, ApiError> {
+    if !is_json(req.headers().get(header::CONTENT_TYPE)) {
+        return Err(not_json());
+    }
+    let bytes = read_body(req, limit).await?;
+    parse_json(&bytes)
 }
 
 /// Reads at most `limit` bytes. A body somewhat over the limit is read to its end

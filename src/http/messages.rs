@@ -15,7 +15,7 @@ use sha2::Digest;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{
-    Data,
+    Data, Page,
     extract::{ApiJson, ApiPath, ApiQuery, Form, JsonOrForm},
     sessions::{phone_field, scope_of},
 };
@@ -509,26 +509,18 @@ pub fn default_limit() -> u64 {
     50
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct MessagePage {
-    pub data: Vec<MessageView>,
-    pub page: u64,
-    pub limit: u64,
-    pub total: u64,
-}
-
 /// The caller's messages, newest first, a page at a time.
 #[utoipa::path(
     get, path = "/message/list", tag = "messages",
     security(("bearer" = []), ("api_key" = [])),
     params(ListQuery),
-    responses((status = 200, body = MessagePage), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody))
+    responses((status = 200, body = Page<MessageView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody))
 )]
 pub async fn list_messages(
     State(state): State<AppState>,
     principal: Principal,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> Result<Json<MessagePage>, ApiError> {
+) -> Result<Json<Page<MessageView>>, ApiError> {
     let scope = scope_of(&principal);
     let sessions = if scope == crate::sessions::Scope::ALL {
         None
@@ -538,7 +530,7 @@ pub async fn list_messages(
     let to = query.to.as_deref().map(|raw| recipient(&state, raw)).transpose()?;
     let filter = Filter { sessions, session: query.session, status: query.status, to };
     let (data, total) = state.queue.list(&filter, query.page, query.limit).await?;
-    Ok(Json(MessagePage { data, page: query.page, limit: query.limit, total }))
+    Ok(Json(Page { data, page: query.page, limit: query.limit, total }))
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]

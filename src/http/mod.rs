@@ -44,6 +44,15 @@ pub struct Data<T> {
     pub data: T,
 }
 
+/// One page of a list: `{"data": [...], page, limit, total}` (`total`: all that match).
+#[derive(Serialize, ToSchema)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub page: u64,
+    pub limit: u64,
+    pub total: u64,
+}
+
 /// `{"message": ...}`: the answer of actions with nothing else to return.
 #[derive(Serialize, ToSchema)]
 pub struct Message {

@@ -1,12 +1,12 @@
 //! `/api/notices` (seed 002): outage notices, the caller's own.
 
 use axum::{Json, extract::State, http::StatusCode};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_valid::Validate;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{
-    Data, Message,
+    Data, Message, Page,
     extract::{ApiJson, ApiPath, ApiQuery},
 };
 use crate::{
@@ -170,33 +170,20 @@ pub struct NoticeListQuery {
     pub limit: u64,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct NoticePage {
-    pub data: Vec<NoticeView>,
-    pub page: u64,
-    pub limit: u64,
-    pub total: u64,
-}
-
 /// The caller's notices, newest first.
 #[utoipa::path(
     get, path = "/api/notices", tag = "notices",
     security(("bearer" = []), ("api_key" = [])),
     params(NoticeListQuery),
-    responses((status = 200, body = NoticePage), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody))
+    responses((status = 200, body = Page<NoticeView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody))
 )]
 pub async fn list_notices(
     State(state): State<AppState>,
     principal: Principal,
     ApiQuery(query): ApiQuery<NoticeListQuery>,
-) -> Result<Json<NoticePage>, ApiError> {
+) -> Result<Json<Page<NoticeView>>, ApiError> {
     let (rows, total) = notices::list(&state.db, principal.user_id, query.status, query.page, query.limit).await?;
-    Ok(Json(NoticePage {
-        data: rows.iter().map(NoticeView::from).collect(),
-        page: query.page,
-        limit: query.limit,
-        total,
-    }))
+    Ok(Json(Page { data: rows.iter().map(NoticeView::from).collect(), page: query.page, limit: query.limit, total }))
 }
 
 async fn owned(

@@ -40,6 +40,15 @@ async fn upsert(app: &TestApp, token: &str, customers: Value) -> Value {
     body["data"].clone()
 }
 
+/// Customer `C{i}`, "Nama {i}", for each phone.
+fn customers_with(phones: &[String]) -> Value {
+    phones
+        .iter()
+        .enumerate()
+        .map(|(i, p)| json!({"external_id": format!("C{i}"), "name": format!("Nama {i}"), "phone": p}))
+        .collect()
+}
+
 async fn notice(app: &TestApp, token: &str, body: Value) -> i64 {
     let (status, created) = app.post("/api/notices", Some(token), body).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
@@ -182,12 +191,7 @@ async fn broadcast_resumes_after_restart_across_sessions(db: TestDb) {
     app.linked_session(&token, "s2", SENDER2).await;
     let phones: Vec<String> = (0..60).map(number).collect();
     app.sim.add_contacts(&phones);
-    let customers: Vec<Value> = phones
-        .iter()
-        .enumerate()
-        .map(|(i, p)| json!({"external_id": format!("C{i}"), "name": format!("Nama {i}"), "phone": p}))
-        .collect();
-    upsert(&app, &token, Value::Array(customers)).await;
+    upsert(&app, &token, customers_with(&phones)).await;
 
     let (status, accepted) = app
         .post(
@@ -242,12 +246,7 @@ async fn cancelled_broadcast_stops(db: TestDb) {
     app.linked_session(&token, "s1", SENDER).await;
     let phones: Vec<String> = (0..20).map(number).collect();
     app.sim.add_contacts(&phones);
-    let customers: Vec<Value> = phones
-        .iter()
-        .enumerate()
-        .map(|(i, p)| json!({"external_id": format!("C{i}"), "name": format!("Nama {i}"), "phone": p}))
-        .collect();
-    upsert(&app, &token, Value::Array(customers)).await;
+    upsert(&app, &token, customers_with(&phones)).await;
     let (status, accepted) = app.post("/api/send/custom", Some(&token), json!({"message": "Halo {nama}"})).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
     let id = accepted["broadcast_id"].as_i64().unwrap();
