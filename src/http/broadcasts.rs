@@ -11,6 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{
     Page,
     extract::{ApiJson, ApiPath, ApiQuery, OptionalApiJson},
+    messages::check_text,
     sessions::{phone_field, scope_of},
 };
 use crate::{
@@ -21,11 +22,11 @@ use crate::{
         broadcasts::{self, Audience, BroadcastReport, Kind, Plan},
         customers as customer_rows, notices,
     },
+    queue::MAX_TEXT_CHARS,
     state::AppState,
     validation,
 };
 
-const MAX_TEXT_CHARS: usize = 65_536;
 /// Most customers a broadcast may name by id.
 const MAX_CUSTOMER_IDS: usize = 100_000;
 
@@ -94,12 +95,7 @@ pub struct SendByOdpRequest {
 }
 
 fn check_message(message: &str) -> Result<String, ApiError> {
-    if message.trim().is_empty() {
-        return Err(ApiError::invalid_field("message", "must not be empty"));
-    }
-    if message.chars().count() > MAX_TEXT_CHARS {
-        return Err(ApiError::invalid_field("message", format!("must be at most {MAX_TEXT_CHARS} characters")));
-    }
+    check_text(message, MAX_TEXT_CHARS).map_err(|e| ApiError::invalid_field("message", e))?;
     Ok(message.to_owned())
 }
 

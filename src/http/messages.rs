@@ -23,7 +23,7 @@ use crate::{
     auth::Principal,
     error::{ApiError, ErrorBody},
     queue::{
-        Content, Limits, LimitsOverride, MessageStatus, MessageView, QueueError, QueueStatus, Submit,
+        Content, Limits, LimitsOverride, MAX_TEXT_CHARS, MessageStatus, MessageView, QueueError, QueueStatus, Submit,
         media::{self, MediaError},
         store::Filter,
     },
@@ -44,15 +44,15 @@ impl From<QueueError> for ApiError {
     }
 }
 
-/// WhatsApp's own limits on text and captions.
-const MAX_TEXT_CHARS: usize = 65_536;
+/// WhatsApp's own limit on captions (texts: [`MAX_TEXT_CHARS`]).
 const MAX_CAPTION_CHARS: usize = 1_024;
 
 fn text_rule(value: &str) -> Result<(), serde_valid::validation::Error> {
     check_text(value, MAX_TEXT_CHARS).map_err(serde_valid::validation::Error::Custom)
 }
 
-fn check_text(value: &str, max: usize) -> Result<(), String> {
+/// Not blank and at most `max` characters.
+pub fn check_text(value: &str, max: usize) -> Result<(), String> {
     if value.trim().is_empty() {
         return Err("must not be empty".into());
     }

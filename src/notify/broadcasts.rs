@@ -21,13 +21,11 @@ use super::{
 };
 use crate::{
     db::entities::{broadcast_recipients as recipients, broadcasts, customers, messages, notices},
-    queue::{MessageStatus, Queue, new_message_id, store::now_ms},
+    queue::{MAX_TEXT_CHARS, MessageStatus, Queue, new_message_id, store::now_ms},
 };
 
 /// Rows per INSERT statement.
 const CHUNK: usize = 500;
-/// WhatsApp's limit on a text message.
-const MAX_TEXT_CHARS: usize = 65_536;
 
 /// What a broadcast was asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]

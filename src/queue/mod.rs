@@ -36,6 +36,9 @@ use crate::{
 };
 pub use limits::{Limits, LimitsOverride};
 
+/// WhatsApp's limit on a text message, in characters.
+pub const MAX_TEXT_CHARS: usize = 65_536;
+
 /// Where a message is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
