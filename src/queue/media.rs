@@ -278,6 +278,18 @@ impl MediaStore {
         .map_err(std::io::Error::other)?
     }
 
+    /// Names of the files kept: message ids, and `.part` files of writes that never finished.
+    pub async fn names(&self) -> std::io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        let mut entries = tokio::fs::read_dir(&self.dir).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            if let Ok(name) = entry.file_name().into_string() {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
+
     pub async fn get(&self, id: &str) -> std::io::Result<Vec<u8>> {
         tokio::fs::read(self.path(id)).await
     }

@@ -256,6 +256,10 @@ impl Queue {
         if dropped > 0 {
             tracing::info!(messages = dropped, "messages in flight at the last stop will be sent again");
         }
+        let swept = sweep_media(&store, &media).await?;
+        if swept > 0 {
+            tracing::info!(files = swept, "removed media files no waiting message needs");
+        }
         Ok(Queue(Arc::new(Inner {
             db,
             store,
@@ -604,6 +608,21 @@ impl Queue {
         tokio::spawn(dispatcher::run(self.clone(), session.to_owned(), online));
         Dispatch { link }
     }
+}
+
+/// Removes media files that no waiting message names: those of a write or a
+/// request that a crash cut short, and those of messages deleted with their
+/// session. How many.
+async fn sweep_media(store: &store::Store, media: &media::MediaStore) -> Result<usize, anyhow::Error> {
+    let names = media.names().await?;
+    let ids: Vec<String> = names.iter().filter(|n| !n.ends_with(".part")).cloned().collect();
+    let needed = store.unfinished_among(&ids).await?;
+    let mut removed = 0;
+    for name in names.iter().filter(|n| !needed.contains(*n)) {
+        media.remove(name).await;
+        removed += 1;
+    }
+    Ok(removed)
 }
 
 fn entry(event: &message_events::Model) -> HistoryEntry {

@@ -443,6 +443,25 @@ impl Store {
         Ok(waiting.len() as u64)
     }
 
+    /// Those of `ids` that are messages still waiting or on the wire.
+    pub async fn unfinished_among(&self, ids: &[String]) -> Result<std::collections::HashSet<String>, DbErr> {
+        let mut found = std::collections::HashSet::new();
+        for chunk in ids.chunks(INSERT_CHUNK) {
+            let rows: Vec<String> = messages::Entity::find()
+                .select_only()
+                .column(messages::Column::Id)
+                .filter(messages::Column::Id.is_in(chunk.to_vec()))
+                .filter(
+                    messages::Column::Status.is_in([MessageStatus::Queued.as_str(), MessageStatus::Sending.as_str()]),
+                )
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            found.extend(rows);
+        }
+        Ok(found)
+    }
+
     /// Messages of these broadcasts by status: `(broadcast, status, count)`.
     pub async fn broadcast_counts(&self, broadcasts: &[i64]) -> Result<Vec<(i64, MessageStatus, u64)>, DbErr> {
         let rows: Vec<(Option<i64>, String, i64)> = messages::Entity::find()

@@ -514,7 +514,54 @@ async fn status_events_go_to_the_session_owner(db: TestDb) {
     }
 }
 
+/// At start-up, media files that no waiting message needs (a write cut short,
+/// a message already gone) are removed; a waiting message keeps its file.
+async fn unneeded_media_is_swept_at_start(db: TestDb) {
+    let mut app = TestApp::spawn_with(db, no_limits).await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", SENDER).await;
+    app.sim.add_contacts(&[CONTACT.to_owned()]);
+    // The first send goes at once, the next waits an hour.
+    let (status, _) = app
+        .call(
+            reqwest::Method::PUT,
+            "/session/s1/limits",
+            Some(&token),
+            Some(json!({"delayMinMs": 3_600_000, "delayMaxMs": 3_600_000})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let first = app.send_text(&token, "s1", CONTACT, "pertama").await;
+    app.wait_message(&token, &first, "sent", 30).await;
+    let form = reqwest::multipart::Form::new()
+        .text("session", "s1")
+        .text("to", CONTACT)
+        .part("image", reqwest::multipart::Part::bytes(png(1_000)).file_name("a.png"));
+    let resp = app
+        .client
+        .post(format!("{}/message/send-image", app.address))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let waiting = resp.json::<Value>().await.unwrap()["data"]["id"].as_str().unwrap().to_owned();
+
+    let media = app.config.storage.data_dir.join("media");
+    assert!(media.join(&waiting).exists());
+    std::fs::write(media.join("3EB0000000000000000000"), b"no message").unwrap();
+    std::fs::write(media.join(format!("{waiting}.part")), b"cut short").unwrap();
+    app.restart().await;
+    let mut left: Vec<String> =
+        std::fs::read_dir(&media).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    left.sort();
+    assert_eq!(left, [waiting.clone()]);
+    app.wait_message(&token, &waiting, "queued", 5).await;
+}
+
 db_tests!(
+    unneeded_media_is_swept_at_start,
     text_image_and_document_arrive_exactly,
     status_events_go_to_the_session_owner,
     limits_hold_exactly,
