@@ -556,7 +556,7 @@ async fn unneeded_media_is_swept_at_start(db: TestDb) {
     let mut left: Vec<String> =
         std::fs::read_dir(&media).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     left.sort();
-    assert_eq!(left, [waiting.clone()]);
+    assert_eq!(left, std::slice::from_ref(&waiting));
     app.wait_message(&token, &waiting, "queued", 5).await;
 }
 
