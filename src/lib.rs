@@ -75,7 +75,7 @@ impl App {
             queue,
             media,
             passwords,
-            roles: Default::default(),
+            credentials: Default::default(),
             metrics: metrics::Metrics::default(),
             started_at: Instant::now(),
             openapi: OnceLock::new(),

@@ -9,7 +9,7 @@ use std::{
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    auth::{JwtKeys, Passwords, principal::Roles},
+    auth::{JwtKeys, Passwords, principal::Credentials},
     config::Config,
     metrics::Metrics,
     queue::{Queue, media::Fetcher},
@@ -24,8 +24,8 @@ pub struct Inner {
     pub db: DatabaseConnection,
     pub jwt: JwtKeys,
     pub passwords: Passwords,
-    /// Users' roles, for authentication.
-    pub roles: Roles,
+    /// Users' roles and API keys, as authentication last read them.
+    pub credentials: Credentials,
     pub metrics: Metrics,
     pub sessions: Sessions,
     pub queue: Queue,

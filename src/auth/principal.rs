@@ -70,21 +70,26 @@ fn area_name(area: Area) -> &'static str {
     }
 }
 
-/// Users' roles as authentication last read them, so a busy client costs no
-/// database read per request. A change made through this process (`PUT` or
-/// `DELETE /user/{id}`) takes effect at once ([`Roles::forget`]); one made
-/// elsewhere (another gateway on the same database) within [`ROLE_TTL`].
+/// Users' roles and API keys as authentication last read them, so a busy
+/// client costs no database read per request. A change made through this
+/// process (`PUT` or `DELETE /user/{id}`, `DELETE /auth/api-keys/{id}`) takes
+/// effect at once ([`Credentials::forget`], [`Credentials::forget_keys`]); one
+/// made elsewhere (another gateway on the same database) within [`CREDENTIALS_TTL`].
 #[derive(Default)]
-pub struct Roles(std::sync::Mutex<std::collections::HashMap<i64, (Role, std::time::Instant)>>);
+pub struct Credentials {
+    users: std::sync::Mutex<std::collections::HashMap<i64, (Role, std::time::Instant)>>,
+    /// By key prefix: the key's row and its owner's role.
+    keys: std::sync::Mutex<std::collections::HashMap<String, (api_key_rows::Model, Role, std::time::Instant)>>,
+}
 
-/// How long a role read from the database is trusted.
-pub const ROLE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long a role or key read from the database is trusted.
+pub const CREDENTIALS_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 
-impl Roles {
+impl Credentials {
     /// The role of user `id`; `None` when there is no such user.
     async fn of(&self, db: &sea_orm::DatabaseConnection, id: i64) -> Result<Option<Role>, sea_orm::DbErr> {
-        if let Some((role, read_at)) = self.0.lock().expect("roles lock").get(&id)
-            && read_at.elapsed() < ROLE_TTL
+        if let Some((role, read_at)) = self.users.lock().expect("roles lock").get(&id)
+            && read_at.elapsed() < CREDENTIALS_TTL
         {
             return Ok(Some(*role));
         }
@@ -93,18 +98,53 @@ impl Roles {
             return Ok(None);
         };
         let role = accounts::role_of(&user);
-        self.0.lock().expect("roles lock").insert(id, (role, std::time::Instant::now()));
+        self.users.lock().expect("roles lock").insert(id, (role, std::time::Instant::now()));
         Ok(Some(role))
     }
 
-    /// User `id` changed or is gone: read it again next time.
+    /// The API key with this prefix and its owner's role; `None` when there is none.
+    async fn key(
+        &self,
+        db: &sea_orm::DatabaseConnection,
+        prefix: &str,
+    ) -> Result<Option<(api_key_rows::Model, Role)>, sea_orm::DbErr> {
+        if let Some((row, role, read_at)) = self.keys.lock().expect("keys lock").get(prefix)
+            && read_at.elapsed() < CREDENTIALS_TTL
+        {
+            return Ok(Some((row.clone(), *role)));
+        }
+        let found = api_key_rows::Entity::find()
+            .filter(api_key_rows::Column::Prefix.eq(prefix))
+            .find_also_related(users::Entity)
+            .one(db)
+            .await?;
+        let Some((row, Some(user))) = found else { return Ok(None) };
+        let role = accounts::role_of(&user);
+        self.keys.lock().expect("keys lock").insert(prefix.to_owned(), (row.clone(), role, std::time::Instant::now()));
+        Ok(Some((row, role)))
+    }
+
+    /// The key was just used at `at`.
+    fn used(&self, prefix: &str, at: chrono::NaiveDateTime) {
+        if let Some((row, _, _)) = self.keys.lock().expect("keys lock").get_mut(prefix) {
+            row.last_used_at = Some(at);
+        }
+    }
+
+    /// User `id` changed or is gone: read it, and every key, again next time.
     pub fn forget(&self, id: i64) {
-        self.0.lock().expect("roles lock").remove(&id);
+        self.users.lock().expect("roles lock").remove(&id);
+        self.forget_keys();
+    }
+
+    /// An API key was revoked: read keys again next time.
+    pub fn forget_keys(&self) {
+        self.keys.lock().expect("keys lock").clear();
     }
 }
 
 /// Identifies the caller. A deleted user or a changed role takes effect at once
-/// (see [`Roles`] for changes made by another process).
+/// (see [`Credentials`] for changes made by another process).
 pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
     let bearer = headers
         .get(header::AUTHORIZATION)
@@ -124,7 +164,7 @@ async fn by_jwt(state: &AppState, token: &str) -> Result<Principal, ApiError> {
     let claims = state.jwt.verify(token).ok_or_else(|| ApiError::unauthorized("invalid or expired token"))?;
     let id: i64 = claims.sub.parse().map_err(|_| ApiError::unauthorized("invalid or expired token"))?;
     let role = state
-        .roles
+        .credentials
         .of(&state.db, id)
         .await?
         .ok_or_else(|| ApiError::unauthorized("the token's user no longer exists"))?;
@@ -134,31 +174,22 @@ async fn by_jwt(state: &AppState, token: &str) -> Result<Principal, ApiError> {
 async fn by_api_key(state: &AppState, key: &str) -> Result<Principal, ApiError> {
     let invalid = || ApiError::unauthorized("invalid API key");
     let prefix = api_keys::prefix_of(key).ok_or_else(invalid)?;
-    let (row, user) = api_key_rows::Entity::find()
-        .filter(api_key_rows::Column::Prefix.eq(prefix))
-        .find_also_related(users::Entity)
-        .one(&state.db)
-        .await?
-        .ok_or_else(invalid)?;
-    let user = user.ok_or_else(invalid)?;
+    let (row, role) = state.credentials.key(&state.db, prefix).await?.ok_or_else(invalid)?;
     if !api_keys::matches(key, &row.key_hash) {
         return Err(invalid());
     }
     let sessions = api_keys::sessions_of(&row);
-    touch(state, &row).await;
-    Ok(Principal {
-        user_id: user.id,
-        role: accounts::role_of(&user),
-        via: AuthMethod::ApiKey { key_id: row.id, sessions },
-    })
+    touch(state, prefix, &row).await;
+    Ok(Principal { user_id: row.user_id, role, via: AuthMethod::ApiKey { key_id: row.id, sessions } })
 }
 
 /// Records use of a key, at most once a minute so busy keys cost no write per request.
-async fn touch(state: &AppState, row: &api_key_rows::Model) {
+async fn touch(state: &AppState, prefix: &str, row: &api_key_rows::Model) {
     let now = db::now();
     if row.last_used_at.is_some_and(|t| (now - t).num_seconds() < 60) {
         return;
     }
+    state.credentials.used(prefix, now);
     let update = api_key_rows::ActiveModel { id: Set(row.id), last_used_at: Set(Some(now)), ..Default::default() };
     if let Err(e) = update.update(&state.db).await {
         tracing::warn!(error = %e, key_id = row.id, "could not record API key use");

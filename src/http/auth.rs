@@ -242,7 +242,9 @@ pub async fn delete_api_key(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Message>, ApiError> {
     let owner = (!principal.is_admin()).then_some(principal.user_id);
-    if !api_keys::delete(&state.db, id, owner).await? {
+    let deleted = api_keys::delete(&state.db, id, owner).await?;
+    state.credentials.forget_keys();
+    if !deleted {
         return Err(ApiError::not_found("API key"));
     }
     Ok(Json(Message { message: "API key deleted".into() }))

@@ -87,7 +87,7 @@ pub async fn update_user(
     ApiJson(change): ApiJson<UserUpdate>,
 ) -> Result<Json<Data<UserView>>, ApiError> {
     let user = accounts::update(&state.db, &state.passwords, id, change).await?;
-    state.roles.forget(id);
+    state.credentials.forget(id);
     Ok(Json(Data { data: UserView::from(&user) }))
 }
 
@@ -112,7 +112,7 @@ pub async fn delete_user(
     }
     let sessions = state.sessions.ids_of(id).await?;
     accounts::delete(&state.db, id).await?;
-    state.roles.forget(id);
+    state.credentials.forget(id);
     // The rows went with the account; its devices are unlinked and wiped, not left running.
     state.sessions.discard(&sessions).await?;
     Ok(Json(Message { message: "User deleted".into() }))
