@@ -340,6 +340,7 @@ pub async fn start(
         list.push(Recipient { customer_id: None, name: String::new(), phone: phone.clone(), message: body });
     }
     // The first customer (by id) with a number gets the message; later ones are told so.
+    // (One whose text cannot be made does not count: the next customer with the number gets it.)
     let mut first_with: HashMap<String, (i64, String)> = HashMap::new();
     for customer in &customers {
         let (phone, body) = match &customer.phone {
@@ -352,9 +353,12 @@ pub async fn start(
                     (phone.clone(), Err(format!("same phone number as customer {id} ({name}); sent to them once")))
                 }
                 None => {
-                    first_with.insert(phone.clone(), (customer.id, customer.name.clone()));
                     let odp = customer.odp_id.and_then(|id| odp_codes.get(&id)).map_or("", String::as_str);
-                    (phone.clone(), text_for(&customer.name, odp).map(|text| message(phone, text)))
+                    let body = text_for(&customer.name, odp).map(|text| message(phone, text));
+                    if body.is_ok() {
+                        first_with.insert(phone.clone(), (customer.id, customer.name.clone()));
+                    }
+                    (phone.clone(), body)
                 }
             },
         };
