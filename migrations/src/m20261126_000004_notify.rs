@@ -149,11 +149,23 @@ impl MigrationTrait for Migration {
                     .col(integer(Broadcasts::Skipped))
                     .col(integer(Broadcasts::Queued))
                     .col(big_integer_null(Broadcasts::CancelledAt))
+                    // A retried request with the same key gets this broadcast back.
+                    .col(string_len_null(Broadcasts::IdempotencyKey, 255))
+                    // SHA-256 of what was asked, to tell a retry from a reused key.
+                    .col(string_len_null(Broadcasts::RequestHash, 64))
                     .col(big_integer(Broadcasts::CreatedAt))
                     .foreign_key(&mut owned_by_user("fk_broadcasts_user", Broadcasts::Table, Broadcasts::UserId))
                     .to_owned(),
             )
             .await?;
+        index(
+            manager,
+            "uq_broadcasts_idempotency",
+            Broadcasts::Table,
+            vec![Broadcasts::UserId.into_iden(), Broadcasts::IdempotencyKey.into_iden()],
+            true,
+        )
+        .await?;
         index(
             manager,
             "idx_broadcasts_user_created",
@@ -286,6 +298,8 @@ enum Broadcasts {
     Skipped,
     Queued,
     CancelledAt,
+    IdempotencyKey,
+    RequestHash,
     CreatedAt,
 }
 

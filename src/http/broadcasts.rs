@@ -3,22 +3,27 @@
 //! queued and skipped counts once every message is durably queued;
 //! `GET /api/broadcasts/{id}` follows it to the report.
 
-use axum::{Json, extract::State, http::StatusCode};
-use serde::Deserialize;
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderMap, HeaderValue, StatusCode},
+};
+use sea_orm::SqlErr;
+use serde::{Deserialize, Serialize};
 use serde_valid::Validate;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{
     Page,
     extract::{ApiJson, ApiPath, ApiQuery, OptionalApiJson},
-    messages::check_text,
+    messages::{check_text, hash_of, idempotency_key},
     sessions::{phone_field, scope_of},
 };
 use crate::{
     auth::Principal,
     error::{ApiError, ErrorBody},
     notify::{
-        self,
+        self, NotifyError,
         broadcasts::{self, Audience, BroadcastReport, Kind, Plan},
         customers as customer_rows, notices,
     },
@@ -30,7 +35,7 @@ use crate::{
 /// Most customers a broadcast may name by id.
 const MAX_CUSTOMER_IDS: usize = 100_000;
 
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendNotificationRequest {
     /// The notice to send; default the caller's newest active notice.
@@ -47,7 +52,7 @@ pub struct SendNotificationRequest {
     pub session: Option<String>,
 }
 
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendCustomRequest {
     /// The text; `{nama}` becomes each customer's name, `{odp}` their ODP.
@@ -63,7 +68,7 @@ pub struct SendCustomRequest {
     pub session: Option<String>,
 }
 
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendPhoneRequest {
     /// Any common spelling: `08…`, `+62 …`, `62…`.
@@ -77,7 +82,7 @@ pub struct SendPhoneRequest {
     pub session: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Default, Deserialize, Serialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendByOdpRequest {
     /// The notice to send; default the caller's newest active notice.
@@ -192,25 +197,69 @@ async fn customer_ids(state: &AppState, owner: i64, ids: Option<Vec<i64>>) -> Re
     Ok(Audience::Customers(ids))
 }
 
-/// A broadcast that was accepted: 202 and its first report.
-pub struct Accepted(BroadcastReport);
+/// A broadcast that was accepted: 202 and its report; a replay of an
+/// idempotent request says so in a header.
+pub struct Accepted(BroadcastReport, bool);
 
 impl axum::response::IntoResponse for Accepted {
     fn into_response(self) -> axum::response::Response {
-        (StatusCode::ACCEPTED, Json(self.0)).into_response()
+        let mut response = (StatusCode::ACCEPTED, Json(self.0)).into_response();
+        if self.1 {
+            response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+        }
+        response
     }
 }
 
-async fn start(state: &AppState, principal: &Principal, plan: Plan) -> Result<Accepted, ApiError> {
-    let report = broadcasts::start(&state.db, &state.queue, &state.config.notify, principal.user_id, plan).await?;
-    state.sessions.events().publish(notify::progress_event(principal.user_id, &report));
-    Ok(Accepted(report))
+/// The request's `Idempotency-Key` with a hash of what it asks.
+fn idempotency(headers: &HeaderMap, request: serde_json::Value) -> Result<Option<(String, String)>, ApiError> {
+    Ok(idempotency_key(headers)?.map(|key| (key, hash_of(request))))
+}
+
+/// What every send shares: a retry with the same `Idempotency-Key` gets its
+/// broadcast back (even if, say, its session went offline since); otherwise
+/// the plan is made and the broadcast started.
+async fn accept(
+    state: &AppState,
+    principal: &Principal,
+    idempotency: Option<(String, String)>,
+    plan: impl AsyncFnOnce() -> Result<Plan, ApiError>,
+) -> Result<Accepted, ApiError> {
+    let owner = principal.user_id;
+    let replay = async |key: &str, hash: &str| -> Result<Option<Accepted>, ApiError> {
+        match broadcasts::replay(&state.db, owner, key, hash).await? {
+            Some(row) => Ok(Some(Accepted(broadcasts::summary(&state.queue, &row).await?, true))),
+            None => Ok(None),
+        }
+    };
+    if let Some((key, hash)) = &idempotency
+        && let Some(replayed) = replay(key, hash).await?
+    {
+        return Ok(replayed);
+    }
+    let mut plan = plan().await?;
+    plan.idempotency = idempotency.clone();
+    match broadcasts::start(&state.db, &state.queue, &state.config.notify, owner, plan).await {
+        Ok(report) => {
+            state.sessions.events().publish(notify::progress_event(owner, &report));
+            Ok(Accepted(report, false))
+        }
+        // Two requests with one key at once: the other one won.
+        Err(NotifyError::Db(e)) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            match &idempotency {
+                Some((key, hash)) => replay(key, hash).await?.ok_or_else(|| e.into()),
+                None => Err(e.into()),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Send the outage notice to every active customer, or to some by id.
 #[utoipa::path(
     post, path = "/api/send/notification", tag = "broadcasts",
     security(("bearer" = []), ("api_key" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key gets the same broadcast")),
     request_body = SendNotificationRequest,
     responses(
         (status = 202, description = "every message is durably queued", body = BroadcastReport),
@@ -222,21 +271,26 @@ async fn start(state: &AppState, principal: &Principal, plan: Plan) -> Result<Ac
 pub async fn send_notification(
     State(state): State<AppState>,
     principal: Principal,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<SendNotificationRequest>,
 ) -> Result<Accepted, ApiError> {
-    let owner = principal.user_id;
-    let notice = notice(&state, owner, req.notice_id).await?;
-    let audience = customer_ids(&state, owner, req.customer_ids).await?;
-    let sessions = senders(&state, &principal, req.sessions, req.session).await?;
-    let plan = Plan {
-        kind: Kind::Notification,
-        audience,
-        template: state.config.notify.template.clone(),
-        notice: Some(notice),
-        odp: None,
-        sessions,
-    };
-    start(&state, &principal, plan).await
+    let idempotency = idempotency(&headers, serde_json::json!({"notification": &req}))?;
+    accept(&state, &principal, idempotency, async || {
+        let owner = principal.user_id;
+        let notice = notice(&state, owner, req.notice_id).await?;
+        let audience = customer_ids(&state, owner, req.customer_ids).await?;
+        let sessions = senders(&state, &principal, req.sessions, req.session).await?;
+        Ok(Plan {
+            kind: Kind::Notification,
+            audience,
+            template: state.config.notify.template.clone(),
+            notice: Some(notice),
+            odp: None,
+            sessions,
+            idempotency: None,
+        })
+    })
+    .await
 }
 
 /// Send a text of your own to every active customer, or to some by id;
@@ -244,6 +298,7 @@ pub async fn send_notification(
 #[utoipa::path(
     post, path = "/api/send/custom", tag = "broadcasts",
     security(("bearer" = []), ("api_key" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key gets the same broadcast")),
     request_body = SendCustomRequest,
     responses(
         (status = 202, description = "every message is durably queued", body = BroadcastReport),
@@ -254,19 +309,24 @@ pub async fn send_notification(
 pub async fn send_custom(
     State(state): State<AppState>,
     principal: Principal,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<SendCustomRequest>,
 ) -> Result<Accepted, ApiError> {
-    let template = check_message(&req.message)?;
-    let audience = customer_ids(&state, principal.user_id, req.customer_ids).await?;
-    let sessions = senders(&state, &principal, req.sessions, req.session).await?;
-    let plan = Plan { kind: Kind::Custom, audience, template, notice: None, odp: None, sessions };
-    start(&state, &principal, plan).await
+    let idempotency = idempotency(&headers, serde_json::json!({"custom": &req}))?;
+    accept(&state, &principal, idempotency, async || {
+        let template = check_message(&req.message)?;
+        let audience = customer_ids(&state, principal.user_id, req.customer_ids).await?;
+        let sessions = senders(&state, &principal, req.sessions, req.session).await?;
+        Ok(Plan { kind: Kind::Custom, audience, template, notice: None, odp: None, sessions, idempotency: None })
+    })
+    .await
 }
 
 /// Send a text to one number (a broadcast of one, with the same report).
 #[utoipa::path(
     post, path = "/api/send/phone", tag = "broadcasts",
     security(("bearer" = []), ("api_key" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key gets the same broadcast")),
     request_body = SendPhoneRequest,
     responses(
         (status = 202, description = "durably queued", body = BroadcastReport),
@@ -277,21 +337,31 @@ pub async fn send_custom(
 pub async fn send_phone(
     State(state): State<AppState>,
     principal: Principal,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<SendPhoneRequest>,
 ) -> Result<Accepted, ApiError> {
     let phone = phone_field(&state, "phone", &req.phone)?;
-    let template = check_message(&req.message)?;
-    let sessions = senders(&state, &principal, req.sessions, req.session).await?;
-    let plan =
-        Plan { kind: Kind::Phone, audience: Audience::Phone(phone), template, notice: None, odp: None, sessions };
-    start(&state, &principal, plan).await
+    let idempotency = idempotency(
+        &headers,
+        serde_json::json!({"phone": {"to": &phone, "message": &req.message, "sessions": &req.sessions, "session": &req.session}}),
+    )?;
+    accept(&state, &principal, idempotency, async || {
+        let template = check_message(&req.message)?;
+        let sessions = senders(&state, &principal, req.sessions, req.session).await?;
+        let audience = Audience::Phone(phone);
+        Ok(Plan { kind: Kind::Phone, audience, template, notice: None, odp: None, sessions, idempotency: None })
+    })
+    .await
 }
 
 /// Send the outage notice (or a text) to the active customers of one ODP.
 #[utoipa::path(
     post, path = "/api/send/by-odp/{odp}", tag = "broadcasts",
     security(("bearer" = []), ("api_key" = [])),
-    params(("odp" = String, Path, description = "the ODP code")),
+    params(
+        ("odp" = String, Path, description = "the ODP code"),
+        ("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key gets the same broadcast"),
+    ),
     request_body = SendByOdpRequest,
     responses(
         (status = 202, description = "every message is durably queued", body = BroadcastReport),
@@ -303,20 +373,26 @@ pub async fn send_phone(
 pub async fn send_by_odp(
     State(state): State<AppState>,
     principal: Principal,
+    headers: HeaderMap,
     ApiPath(code): ApiPath<String>,
     ApiJson(req): ApiJson<SendByOdpRequest>,
 ) -> Result<Accepted, ApiError> {
-    let owner = principal.user_id;
-    let odp = customer_rows::find_odp(&state.db, owner, &code).await?.ok_or_else(|| ApiError::not_found("ODP"))?;
-    let (template, notice) = match (req.message, req.notice_id) {
-        (Some(_), Some(_)) => return Err(ApiError::invalid_field("message", "give notice_id or message, not both")),
-        (Some(message), None) => (check_message(&message)?, None),
-        (None, id) => (state.config.notify.template.clone(), Some(notice(&state, owner, id).await?)),
-    };
-    let sessions = senders(&state, &principal, req.sessions, req.session).await?;
-    let plan =
-        Plan { kind: Kind::Odp, audience: Audience::Odp(odp.id), template, notice, odp: Some(odp.code), sessions };
-    start(&state, &principal, plan).await
+    let idempotency = idempotency(&headers, serde_json::json!({"odp": &code, "request": &req}))?;
+    accept(&state, &principal, idempotency, async || {
+        let owner = principal.user_id;
+        let odp = customer_rows::find_odp(&state.db, owner, &code).await?.ok_or_else(|| ApiError::not_found("ODP"))?;
+        let (template, notice) = match (req.message, req.notice_id) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::invalid_field("message", "give notice_id or message, not both"));
+            }
+            (Some(message), None) => (check_message(&message)?, None),
+            (None, id) => (state.config.notify.template.clone(), Some(notice(&state, owner, id).await?)),
+        };
+        let sessions = senders(&state, &principal, req.sessions, req.session).await?;
+        let audience = Audience::Odp(odp.id);
+        Ok(Plan { kind: Kind::Odp, audience, template, notice, odp: Some(odp.code), sessions, idempotency: None })
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]

@@ -172,7 +172,7 @@ impl MediaRequest {
 }
 
 /// The `Idempotency-Key` header, if sent.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
     let bad = || ApiError::invalid_field("Idempotency-Key", "must be 1-255 visible ASCII characters");
     let key = value.to_str().map_err(|_| bad())?.trim();
@@ -192,7 +192,7 @@ fn recipient(state: &AppState, raw: &str) -> Result<String, ApiError> {
     phone_field(state, "to", number)
 }
 
-fn hash_of(value: serde_json::Value) -> String {
+pub fn hash_of(value: serde_json::Value) -> String {
     hex::encode(sha2::Sha256::digest(value.to_string().as_bytes()))
 }
 

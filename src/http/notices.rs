@@ -21,8 +21,13 @@ use crate::{
 
 impl From<NotifyError> for ApiError {
     fn from(err: NotifyError) -> Self {
+        let message = err.to_string();
         match err {
             NotifyError::NotFound(what) => ApiError::not_found(what),
+            NotifyError::KeyReused => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", message)
+                    .with_field("Idempotency-Key")
+            }
             NotifyError::Db(e) => e.into(),
             NotifyError::Queue(e) => e.into(),
         }

@@ -84,6 +84,8 @@ pub struct Plan {
     pub odp: Option<String>,
     /// At least one; recipients are spread over them in turn.
     pub sessions: Vec<String>,
+    /// `(Idempotency-Key, hash of the request)`: a retry gets this broadcast back.
+    pub idempotency: Option<(String, String)>,
 }
 
 /// Where a broadcast is.
@@ -378,6 +380,8 @@ pub async fn start(
         skipped: Set((list.len() - queued) as i32),
         queued: Set(queued as i32),
         cancelled_at: Set(None),
+        idempotency_key: Set(plan.idempotency.as_ref().map(|(key, _)| key.clone())),
+        request_hash: Set(plan.idempotency.as_ref().map(|(_, hash)| hash.clone())),
         created_at: Set(now),
         ..Default::default()
     }
@@ -412,6 +416,25 @@ pub async fn start(
     queue.commit(write, &plan.sessions).await?;
     let counts = Counts { pending: queued as u64, ..Default::default() };
     Ok(report(&row, counts, None))
+}
+
+/// The broadcast `owner` started with this idempotency key, if any; an error
+/// if that was a different request.
+pub async fn replay(
+    db: &DatabaseConnection,
+    owner: i64,
+    key: &str,
+    hash: &str,
+) -> Result<Option<broadcasts::Model>, NotifyError> {
+    let row = broadcasts::Entity::find()
+        .filter(broadcasts::Column::UserId.eq(owner))
+        .filter(broadcasts::Column::IdempotencyKey.eq(key))
+        .one(db)
+        .await?;
+    match row {
+        Some(row) if row.request_hash.as_deref() != Some(hash) => Err(NotifyError::KeyReused),
+        row => Ok(row),
+    }
 }
 
 /// `owner`'s broadcast `id`.

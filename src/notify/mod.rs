@@ -23,6 +23,8 @@ use crate::{
 pub enum NotifyError {
     #[error("{0} not found")]
     NotFound(&'static str),
+    #[error("this Idempotency-Key was used for a different request")]
+    KeyReused,
     #[error(transparent)]
     Db(#[from] DbErr),
     #[error(transparent)]

@@ -560,7 +560,62 @@ async fn notices_and_bad_input(db: TestDb) {
     assert_eq!(app.sim.received(Some("6281234567890"))[0].text.as_deref(), Some("Tes"));
 }
 
+/// The same `Idempotency-Key` gives back the same broadcast, even sent at once
+/// by several clients; a different request under it is refused.
+async fn idempotency_keys_give_one_broadcast(db: TestDb) {
+    let app = TestApp::spawn_with(db, no_limits).await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", SENDER).await;
+    let phones: Vec<String> = (0..3).map(number).collect();
+    app.sim.add_contacts(&phones);
+    upsert(&app, &token, customers_with(&phones)).await;
+    let send = |key: &'static str, message: &'static str| {
+        app.client
+            .post(format!("{}/api/send/custom", app.address))
+            .bearer_auth(&token)
+            .header("idempotency-key", key)
+            .json(&json!({"message": message}))
+            .send()
+    };
+
+    let first = send("tagihan-2026-11", "Halo {nama}").await.unwrap();
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let id = first.json::<Value>().await.unwrap()["broadcast_id"].as_i64().unwrap();
+    let again = send("tagihan-2026-11", "Halo {nama}").await.unwrap();
+    assert_eq!(
+        (again.status(), again.headers()["idempotent-replayed"].to_str().unwrap()),
+        (StatusCode::ACCEPTED, "true")
+    );
+    assert_eq!(again.json::<Value>().await.unwrap()["broadcast_id"], id);
+    let other = send("tagihan-2026-11", "Halo lagi {nama}").await.unwrap();
+    assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = other.json().await.unwrap();
+    assert_eq!(
+        (error_code(&body), body["error"]["field"].as_str()),
+        ("idempotency_key_reused", Some("Idempotency-Key"))
+    );
+
+    let at_once: Vec<_> = (0..6).map(|_| send("gangguan-1", "Maaf {nama}")).collect();
+    let mut ids = HashSet::new();
+    for resp in futures_util::future::join_all(at_once).await {
+        let resp = resp.unwrap();
+        assert_eq!(resp.status(), StatusCode::ACCEPTED);
+        ids.insert(resp.json::<Value>().await.unwrap()["broadcast_id"].as_i64().unwrap());
+    }
+    assert_eq!(ids.len(), 1, "six requests with one key made {ids:?}");
+    let (_, list) = app.get("/api/broadcasts", Some(&token)).await;
+    assert_eq!(list["total"], 2);
+    for id in [id, *ids.iter().next().unwrap()] {
+        assert_eq!(until_done(&app, &token, id, 30).await["sent_count"], 3);
+    }
+    for phone in &phones {
+        assert_eq!(app.sim.received(Some(phone)).len(), 2, "{phone}: one message per broadcast");
+    }
+}
+
 db_tests!(
+    idempotency_keys_give_one_broadcast,
     broadcast_by_odp_reports_exactly,
     broadcast_resumes_after_restart_across_sessions,
     cancelled_broadcast_stops,

@@ -19,6 +19,8 @@ pub struct Model {
     pub queued: i32,
     /// Epoch milliseconds.
     pub cancelled_at: Option<i64>,
+    pub idempotency_key: Option<String>,
+    pub request_hash: Option<String>,
     pub created_at: i64,
 }
 
