@@ -158,10 +158,24 @@ async fn csv_body(req: Request, state: &AppState) -> Result<Vec<u8>, ApiError> {
             let mut form = axum::extract::Multipart::from_request(req, state).await.map_err(|e| {
                 ApiError::bad_request("malformed_multipart", format!("malformed multipart body: {}", e.body_text()))
             })?;
-            while let Some(field) = form.next_field().await.map_err(malformed)? {
+            let too_large = || {
+                ApiError::new(
+                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!("the file exceeds notify.max_import_bytes ({limit} bytes)"),
+                )
+                .with_field("file")
+            };
+            while let Some(mut field) = form.next_field().await.map_err(malformed)? {
                 if field.name() == Some("file") {
-                    let bytes = field.bytes().await.map_err(malformed)?;
-                    return Ok(bytes.to_vec());
+                    let mut bytes = Vec::new();
+                    while let Some(chunk) = field.chunk().await.map_err(malformed)? {
+                        if bytes.len() + chunk.len() > limit {
+                            return Err(too_large());
+                        }
+                        bytes.extend_from_slice(&chunk);
+                    }
+                    return Ok(bytes);
                 }
             }
             Err(ApiError::invalid_field("file", "is required: send the CSV file in the form part `file`"))

@@ -614,7 +614,35 @@ async fn idempotency_keys_give_one_broadcast(db: TestDb) {
     }
 }
 
+/// Imports larger than `notify.max_import_bytes` get 413 however they come.
+async fn imports_are_capped(db: TestDb) {
+    let app = TestApp::spawn_with(db, |c| c.notify.max_import_bytes = 4096).await;
+    let token = app.admin_token.clone();
+    let mut csv = String::from("id,nama,telepon\n");
+    for i in 0..400 {
+        csv.push_str(&format!("C{i},Pelanggan {i},{}\n", number(i)));
+    }
+    let url = format!("{}/api/customers/import", app.address);
+    let as_body = app.client.post(&url).bearer_auth(&token).header("content-type", "text/csv").body(csv.clone());
+    let form = reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes(csv.into_bytes()).file_name("pelanggan.csv"));
+    let as_form = app.client.post(&url).bearer_auth(&token).multipart(form);
+    let rows: Vec<String> = (0..400).map(number).collect();
+    let as_json = app
+        .client
+        .post(format!("{}/api/customers/bulk", app.address))
+        .bearer_auth(&token)
+        .json(&json!({ "customers": customers_with(&rows) }));
+    for (what, req) in [("text/csv", as_body), ("multipart", as_form), ("bulk JSON", as_json)] {
+        let (status, body) = TestApp::read(req).await;
+        assert_eq!((status, error_code(&body)), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"), "{what}: {body}");
+    }
+    let (_, page) = app.get("/api/customers", Some(&token)).await;
+    assert_eq!(page["total"], 0);
+}
+
 db_tests!(
+    imports_are_capped,
     idempotency_keys_give_one_broadcast,
     broadcast_by_odp_reports_exactly,
     broadcast_resumes_after_restart_across_sessions,
