@@ -382,7 +382,13 @@ impl Store {
         }
         outbox::Entity::delete_many().filter(outbox::Column::MessageId.eq(id)).exec(&tx).await?;
         tx.commit().await?;
-        self.find(id).await
+        // What the transition wrote; no second read.
+        Ok(Some(messages::Model {
+            status: status.as_str().into(),
+            reason: reason.map(str::to_owned),
+            updated_at: now,
+            ..message
+        }))
     }
 
     /// The ids of the session's messages still waiting in the queue (not yet on
