@@ -1,17 +1,17 @@
 //! How fast the send queue accepts and sends.
 //!
-//!     cargo bench --bench messages -- [requests=20000] [sessions=100]
+//!     cargo bench --bench messages -- [requests=20000] [sessions=100] [per-session=10]
 //!
 //! 1. Accepting: `POST /message/send-text` from 64 concurrent clients against
 //!    the release-built gateway process, on SQLite and on MariaDB
 //!    (`WAGATE_BENCH_MYSQL_URL`, default `mysql://root@127.0.0.1:3306`; a
-//!    database of its own is created and dropped). Default limits, so the
-//!    dispatcher idles as it would while a big queue builds up. Prints
-//!    requests/s and latency percentiles, measured by the client.
-//! 2. Dispatching: N linked sessions with limits off, 10 messages each, sent
-//!    through the real engine to wa-sim (which decrypts every message in this
-//!    process, on the same two cores). Prints messages/s and the gateway's CPU
-//!    time per message.
+//!    database of its own is created and dropped for each gateway run). Default
+//!    limits, so the dispatcher idles as it would while a big queue builds up.
+//!    Prints requests/s and latency percentiles, measured by the client.
+//! 2. Dispatching, on SQLite and on MariaDB: N linked sessions with limits off,
+//!    `per-session` messages each, sent through the real engine to wa-sim (which
+//!    decrypts every message in this process, on the same two cores). Prints
+//!    messages/s and the gateway's CPU time per message.
 
 mod common;
 
@@ -24,11 +24,10 @@ use std::{
 };
 
 use common::{Gateway, bench_args, cpu_seconds};
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
 
 const CLIENTS: usize = 64;
-const MESSAGES_PER_SESSION: usize = 10;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -36,25 +35,64 @@ async fn main() {
     let numbers: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
     let requests = numbers.first().copied().unwrap_or(if bench { 20_000 } else { 300 });
     let sessions = numbers.get(1).copied().unwrap_or(if bench { 100 } else { 3 });
+    let per_session = numbers.get(2).copied().unwrap_or(10).max(2);
 
     let sim = wa_sim::Sim::new();
     let sim_addr = wa_sim::admin::spawn(sim.clone(), "127.0.0.1:0".parse().unwrap()).await.expect("wa-sim");
+    let mut mariadb = MariaDb::connect().await;
 
     println!("wagate messages bench (release gateway process, wa-sim over loopback WebSockets, 2 cores)");
     accepting(&sim, sim_addr, "SQLite", None, requests, 9_000_000).await;
-    let server = std::env::var("WAGATE_BENCH_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
-    match Database::connect(server.as_str()).await {
-        Ok(admin) => {
-            let name = format!("wagate_bench_{}", std::process::id());
-            admin.execute_unprepared(&format!("CREATE DATABASE `{name}`")).await.expect("create bench database");
-            let url = format!("{}/{name}", server.trim_end_matches('/'));
-            accepting(&sim, sim_addr, "MariaDB", Some(url), requests, 9_100_000).await;
+    if let Some(url) = mariadb.database().await {
+        accepting(&sim, sim_addr, "MariaDB", Some(url), requests, 9_100_000).await;
+    }
+    for recipients in [Recipients::Distinct, Recipients::Repeated] {
+        dispatching(&sim, sim_addr, "SQLite", None, sessions, per_session, recipients).await;
+    }
+    for recipients in [Recipients::Distinct, Recipients::Repeated] {
+        if let Some(url) = mariadb.database().await {
+            dispatching(&sim, sim_addr, "MariaDB", Some(url), sessions, per_session, recipients).await;
+        }
+    }
+    mariadb.drop_all().await;
+}
+
+/// The MariaDB server of `WAGATE_BENCH_MYSQL_URL`, if it answers, and the
+/// databases made on it.
+struct MariaDb {
+    server: String,
+    admin: Option<DatabaseConnection>,
+    made: Vec<String>,
+}
+
+impl MariaDb {
+    async fn connect() -> MariaDb {
+        let server = std::env::var("WAGATE_BENCH_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
+        let admin = match Database::connect(server.as_str()).await {
+            Ok(admin) => Some(admin),
+            Err(e) => {
+                println!("  MariaDB: skipped, cannot connect to {server}: {e}");
+                None
+            }
+        };
+        MariaDb { server, admin, made: Vec::new() }
+    }
+
+    /// A new empty database's URL.
+    async fn database(&mut self) -> Option<String> {
+        let admin = self.admin.as_ref()?;
+        let name = format!("wagate_bench_{}_{}", std::process::id(), self.made.len());
+        admin.execute_unprepared(&format!("CREATE DATABASE `{name}`")).await.expect("create bench database");
+        self.made.push(name.clone());
+        Some(format!("{}/{name}", self.server.trim_end_matches('/')))
+    }
+
+    async fn drop_all(&mut self) {
+        let Some(admin) = &self.admin else { return };
+        for name in self.made.drain(..) {
             admin.execute_unprepared(&format!("DROP DATABASE `{name}`")).await.ok();
         }
-        Err(e) => println!("  MariaDB: skipped, cannot connect to {server}: {e}"),
     }
-    dispatching(&sim, sim_addr, sessions, Recipients::Distinct).await;
-    dispatching(&sim, sim_addr, sessions, Recipients::Repeated).await;
 }
 
 /// Whom each session's messages go to.
@@ -136,8 +174,16 @@ async fn run_clients(gateway: &Arc<Gateway>, session: &str, total: usize) -> Vec
     all
 }
 
-async fn dispatching(sim: &wa_sim::Sim, sim_addr: std::net::SocketAddr, n: usize, recipients: Recipients) {
-    let env = [
+async fn dispatching(
+    sim: &wa_sim::Sim,
+    sim_addr: std::net::SocketAddr,
+    db: &str,
+    url: Option<String>,
+    n: usize,
+    per_session: usize,
+    recipients: Recipients,
+) {
+    let mut env: Vec<(String, String)> = [
         ("DELAY_MIN_MS", "0"),
         ("DELAY_MAX_MS", "0"),
         ("PER_MINUTE", "0"),
@@ -147,14 +193,23 @@ async fn dispatching(sim: &wa_sim::Sim, sim_addr: std::net::SocketAddr, n: usize
     .iter()
     .map(|(k, v)| (format!("WAGATE__LIMITS__{k}"), (*v).to_owned()))
     .collect();
+    if let Some(url) = url {
+        env.push(("DATABASE_URL".to_owned(), url));
+    }
     let mut gateway = Gateway::new(sim_addr, env);
     let child = gateway.start().await;
     gateway.login().await;
     let gateway = Arc::new(gateway);
-    let prefix = format!("dispatch-{recipients:?}").to_lowercase();
-    let first = if recipients == Recipients::Distinct { 0 } else { 1_000_000 };
+    let prefix = format!("dispatch-{}-{recipients:?}", db.to_lowercase()).to_lowercase();
+    // Numbers of their own: devices an earlier run linked would each get a copy of every message.
+    let first = match (db, recipients) {
+        ("SQLite", Recipients::Distinct) => 0,
+        ("SQLite", Recipients::Repeated) => 1_000_000,
+        (_, Recipients::Distinct) => 2_000_000,
+        (_, Recipients::Repeated) => 3_000_000,
+    };
     gateway.link(sim, &prefix, n, first).await;
-    let contacts: Vec<String> = (0..10).map(|i| format!("62822300{i:04}")).collect();
+    let contacts: Vec<String> = (0..per_session).map(|i| format!("62822300{i:04}")).collect();
     sim.add_contacts(&contacts);
 
     // Hold every queue (an hour's pause after the first send), fill them, then let go at once.
@@ -163,7 +218,7 @@ async fn dispatching(sim: &wa_sim::Sim, sim_addr: std::net::SocketAddr, n: usize
         gateway.call(reqwest::Method::PUT, &format!("/session/{prefix}-{i}/limits"), Some(hold.clone())).await;
     }
     for i in 0..n {
-        for m in 0..MESSAGES_PER_SESSION {
+        for m in 0..per_session {
             let to = match recipients {
                 Recipients::Distinct => &contacts[(i + m) % contacts.len()],
                 Recipients::Repeated => &contacts[i % contacts.len()],
@@ -179,13 +234,13 @@ async fn dispatching(sim: &wa_sim::Sim, sim_addr: std::net::SocketAddr, n: usize
     for i in 0..n {
         gateway.call(reqwest::Method::PUT, &format!("/session/{prefix}-{i}/limits"), Some(json!({}))).await;
     }
-    let total = n * MESSAGES_PER_SESSION;
+    let total = n * per_session;
     until_sent(&gateway, total).await;
     let elapsed = started.elapsed();
     let cpu = cpu_seconds(pid) - cpu_before;
     let sent = total - n;
     println!(
-        "  dispatch, {n} sessions, limits off, SQLite, {}: {sent} messages sent and acked in {:.2} s: {:.0} messages/s; gateway CPU {:.2} ms per message",
+        "  dispatch, {n} sessions, limits off, {db}, {}: {sent} messages sent and acked in {:.2} s: {:.0} messages/s; gateway CPU {:.2} ms per message",
         match recipients {
             Recipients::Distinct => "each to a new contact",
             Recipients::Repeated => "to one contact each",

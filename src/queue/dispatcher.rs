@@ -156,7 +156,7 @@ impl Dispatcher {
         if message.media_size.is_some() {
             send_timeout += queue.0.config.media.fetch_timeout;
         }
-        if !store.sending(&message, now, now + send_timeout.as_millis() as i64).await? {
+        if !store.sending(&message.id, now, now + send_timeout.as_millis() as i64).await? {
             return Ok(None); // cleared meanwhile
         }
         self.queue.publish(&message_with(&message, MessageStatus::Sending, claim.attempts + 1), Some(now)).await;
@@ -178,7 +178,7 @@ impl Dispatcher {
             // (same id) once the device is back, and this try does not count.
             info!(session_id = %self.session, message_id = %message.id, "connection lost while sending; will resend");
             let now = store::now_ms();
-            store.requeue(&message, now, Some("connection lost; waiting to resend"), -1, now).await?;
+            store.requeue(&message.id, now, Some("connection lost; waiting to resend"), -1, now).await?;
             return Ok(None);
         }
         self.retry_or_fail(&message, claim.attempts + 1, &format!("sending failed: {error}"), false).await?;
@@ -203,8 +203,7 @@ impl Dispatcher {
         }
         let due = store::now_ms() + backoff(self.queue.0.config.limits.retry_backoff, attempts);
         let now = store::now_ms();
-        self.queue.0.store.requeue(message, due, Some(reason), i32::from(count), now).await?;
-        if let Some(row) = self.queue.0.store.find(&message.id).await? {
+        if let Some(row) = self.queue.0.store.requeue(&message.id, due, Some(reason), i32::from(count), now).await? {
             self.queue.publish(&row, Some(now)).await;
         }
         Ok(())

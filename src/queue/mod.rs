@@ -418,9 +418,13 @@ impl Queue {
             if ids.is_empty() {
                 return Ok(count);
             }
+            let finished = futures_util::future::join_all(
+                ids.iter().map(|id| self.finish(id, MessageStatus::Failed, Some(reason))),
+            )
+            .await;
             let mut progressed = false;
-            for id in ids {
-                if self.finish(&id, MessageStatus::Failed, Some(reason)).await? {
+            for finished in finished {
+                if finished? {
                     count += 1;
                     progressed = true;
                 }
@@ -532,8 +536,10 @@ impl Queue {
             ReceiptKind::Delivered => MessageStatus::Delivered,
             ReceiptKind::Read => MessageStatus::Read,
         };
-        for id in ids {
-            if let Err(e) = self.finish(id, status, None).await {
+        // Together: they go into one transaction.
+        let done = futures_util::future::join_all(ids.iter().map(|id| self.finish(id, status, None))).await;
+        for (id, result) in ids.iter().zip(done) {
+            if let Err(e) = result {
                 tracing::warn!(message_id = %id, error = %e, "cannot record a receipt");
             }
         }

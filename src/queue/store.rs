@@ -1,21 +1,24 @@
 //! The queue's tables: a message and its outbox row are written in one
 //! transaction; dispatchers claim outbox rows (MySQL/MariaDB `FOR UPDATE SKIP
-//! LOCKED`, SQLite one conditional `UPDATE`); every status change is a
-//! conditional update plus a history row, so a late or repeated event never
-//! moves a message backwards.
+//! LOCKED`, SQLite one conditional `UPDATE`); status changes are written in
+//! groups, each a conditional update plus a history row, so a late or repeated
+//! event never moves a message backwards ([`changes`]).
+
+mod changes;
 
 use std::sync::Arc;
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    DbErr, EntityTrait, ExprTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
-    TransactionTrait, sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait,
+    ExprTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, Statement,
+    TransactionOptions, TransactionTrait, sea_query::Expr,
 };
 
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::MessageStatus;
 use crate::db::entities::{message_events as events, messages, outbox};
+pub use changes::{Change, Outbox, Outcome};
 
 /// Epoch milliseconds now.
 pub fn now_ms() -> i64 {
@@ -30,8 +33,10 @@ pub struct Store {
     /// taken sleeps in SQLite's busy handler (1, 2, 5, 10 … 100 ms). Writers of
     /// this process queue here instead, on SQLite only.
     serial: Option<Arc<Mutex<()>>>,
-    /// To the group-commit task ([`Store::take_in`]).
+    /// To the group-commit task for new messages ([`Store::take_in`]).
     intake: Option<mpsc::UnboundedSender<Pending>>,
+    /// To the group-commit task for status changes ([`changes`]).
+    changes: Option<mpsc::UnboundedSender<changes::Pending>>,
 }
 
 /// What `GET /message/list` filters by.
@@ -50,12 +55,12 @@ pub struct Write<'a> {
     _serial: Option<tokio::sync::MutexGuard<'a, ()>>,
 }
 
-/// Rows per INSERT statement (SQLite allows 32,766 bound values; a message has 19 columns).
-const INSERT_CHUNK: usize = 500;
+/// Rows per statement (SQLite allows 32,766 bound values; a message has 19 columns).
+const CHUNK: usize = 500;
 
 /// Writes messages and their outbox rows, due at their creation, into `conn`.
 pub async fn stage(conn: &impl ConnectionTrait, rows: &[messages::Model]) -> Result<(), DbErr> {
-    for chunk in rows.chunks(INSERT_CHUNK) {
+    for chunk in rows.chunks(CHUNK) {
         messages::Entity::insert_many(chunk.iter().cloned().map(messages::ActiveModel::from))
             .exec_without_returning(conn)
             .await?;
@@ -73,6 +78,18 @@ pub async fn stage(conn: &impl ConnectionTrait, rows: &[messages::Model]) -> Res
     Ok(())
 }
 
+/// What waits in `pending`, up to `max` items, once there is at least one;
+/// `None` when every sender is gone.
+async fn next_batch<T>(pending: &mut mpsc::UnboundedReceiver<T>, max: usize) -> Option<Vec<T>> {
+    let mut batch = vec![pending.recv().await?];
+    while batch.len() < max
+        && let Ok(next) = pending.try_recv()
+    {
+        batch.push(next);
+    }
+    Some(batch)
+}
+
 /// A claimed outbox row and its message.
 pub struct Claim {
     pub attempts: u32,
@@ -88,10 +105,13 @@ const INTAKE_BATCH: usize = 256;
 impl Store {
     pub fn new(db: DatabaseConnection) -> Store {
         let serial = (db.get_database_backend() == DatabaseBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        // The writers' own copies hold no sender, so dropping the queue ends them.
+        let writer = Store { db: db.clone(), serial: serial.clone(), intake: None, changes: None };
         let (intake, pending) = mpsc::unbounded_channel();
-        // The intake's own copy holds no sender, so dropping the queue ends it.
-        tokio::spawn(Store { db: db.clone(), serial: serial.clone(), intake: None }.take_in(pending));
-        Store { db, serial, intake: Some(intake) }
+        tokio::spawn(writer.clone().take_in(pending));
+        let (changes, pending) = mpsc::unbounded_channel();
+        tokio::spawn(writer.take_changes(pending));
+        Store { db, serial, intake: Some(intake), changes: Some(changes) }
     }
 
     async fn serial(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
@@ -105,13 +125,7 @@ impl Store {
     /// written go together in the next one; each request is answered once the
     /// transaction holding its message is committed.
     async fn take_in(self, mut pending: mpsc::UnboundedReceiver<Pending>) {
-        while let Some(first) = pending.recv().await {
-            let mut batch = vec![first];
-            while batch.len() < INTAKE_BATCH
-                && let Ok(next) = pending.try_recv()
-            {
-                batch.push(next);
-            }
+        while let Some(batch) = next_batch(&mut pending, INTAKE_BATCH).await {
             let rows: Vec<messages::Model> = batch.iter().map(|(row, _)| row.clone()).collect();
             match self.write_batch(&rows).await {
                 Ok(()) => {
@@ -129,6 +143,36 @@ impl Store {
         }
     }
 
+    /// Group commit of status changes (see [`changes`]).
+    async fn take_changes(self, mut pending: mpsc::UnboundedReceiver<changes::Pending>) {
+        while let Some(batch) = next_batch(&mut pending, changes::BATCH).await {
+            let (all, replies): (Vec<Change>, Vec<_>) = batch.into_iter().unzip();
+            match changes::write(&self, &all).await {
+                Ok(outcomes) => {
+                    for (outcome, reply) in outcomes.into_iter().zip(replies) {
+                        let _ = reply.send(Ok(outcome));
+                    }
+                }
+                // A message moved meanwhile (or one change cannot be written): one by one.
+                Err(_) => {
+                    for (change, reply) in all.into_iter().zip(replies) {
+                        let outcome = changes::write(&self, std::slice::from_ref(&change)).await;
+                        let _ = reply.send(outcome.map(|mut o| o.pop().flatten()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes a status change durably (see [`changes`]): the row it left, or
+    /// `None` when the message was gone or already further.
+    pub async fn change(&self, change: Change) -> Result<Outcome, DbErr> {
+        let (reply, done) = oneshot::channel();
+        let gone = || DbErr::Custom("the queue is shutting down".into());
+        self.changes.as_ref().ok_or_else(gone)?.send((change, reply)).map_err(|_| gone())?;
+        done.await.map_err(|_| gone())?
+    }
+
     async fn write_batch(&self, rows: &[messages::Model]) -> Result<(), DbErr> {
         let write = self.begin_write().await?;
         stage(&write.tx, rows).await?;
@@ -139,7 +183,13 @@ impl Store {
     /// on SQLite: others (a broadcast's rows) may go into it with the messages.
     pub async fn begin_write(&self) -> Result<Write<'_>, DbErr> {
         let serial = self.serial().await;
-        Ok(Write { tx: self.db.begin().await?, _serial: serial })
+        // Immediate: SQLite's write lock is taken (or waited for) at the start, so
+        // a write after a read in it never meets another connection's newer commit.
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+        Ok(Write { tx: self.db.begin_with_options(options).await?, _serial: serial })
     }
 
     /// Writes the message and its outbox row, due now, durably (see [`Store::take_in`]).
@@ -305,49 +355,39 @@ impl Store {
     /// About to write the message to WhatsApp: counts an attempt and leases the
     /// row until an ack is due. `false` when the message left the queue meanwhile
     /// (cleared).
-    pub async fn sending(&self, message: &messages::Model, now: i64, lease_until: i64) -> Result<bool, DbErr> {
-        let db = &self.db;
-        let _serial = self.serial().await;
-        let tx = db.begin().await?;
-        let from = [MessageStatus::Queued, MessageStatus::Sending];
-        if !transition(&tx, message, &from, MessageStatus::Sending, None, 1, now).await? {
-            return Ok(false);
-        }
-        outbox::Entity::update_many()
-            .col_expr(outbox::Column::LeaseUntil, Expr::value(lease_until))
-            .filter(outbox::Column::MessageId.eq(message.id.as_str()))
-            .exec(&tx)
-            .await?;
-        tx.commit().await?;
-        Ok(true)
+    pub async fn sending(&self, id: &str, now: i64, lease_until: i64) -> Result<bool, DbErr> {
+        let change = Change {
+            id: id.to_owned(),
+            status: MessageStatus::Sending,
+            reason: None,
+            attempts: 1,
+            at: now,
+            outbox: Outbox::Lease(lease_until),
+        };
+        Ok(self.change(change).await?.is_some())
     }
 
     /// Gives a claimed message back: due at `due_at`, its claim dropped, its
     /// attempts changed by `attempts_delta` (+1: a failed try that wrote nothing;
-    /// -1: the try just counted never reached WhatsApp).
+    /// -1: the try just counted never reached WhatsApp). The row it left, if
+    /// it was still in the queue.
     pub async fn requeue(
         &self,
-        message: &messages::Model,
+        id: &str,
         due_at: i64,
         reason: Option<&str>,
         attempts_delta: i32,
         now: i64,
-    ) -> Result<bool, DbErr> {
-        let db = &self.db;
-        let _serial = self.serial().await;
-        let tx = db.begin().await?;
-        let from = [MessageStatus::Queued, MessageStatus::Sending];
-        if !transition(&tx, message, &from, MessageStatus::Queued, reason, attempts_delta, now).await? {
-            return Ok(false);
-        }
-        outbox::Entity::update_many()
-            .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<i64>::None))
-            .col_expr(outbox::Column::DueAt, Expr::value(due_at))
-            .filter(outbox::Column::MessageId.eq(message.id.as_str()))
-            .exec(&tx)
-            .await?;
-        tx.commit().await?;
-        Ok(true)
+    ) -> Result<Outcome, DbErr> {
+        let change = Change {
+            id: id.to_owned(),
+            status: MessageStatus::Queued,
+            reason: reason.map(str::to_owned),
+            attempts: attempts_delta,
+            at: now,
+            outbox: Outbox::Due(due_at),
+        };
+        self.change(change).await
     }
 
     /// Drops a claim without any change to the message (a limit said "not yet").
@@ -365,30 +405,16 @@ impl Store {
     /// Moves the message forward to `status` (sent, delivered, read, or failed)
     /// and out of the outbox. Returns the updated row, or `None` when it was
     /// already there or further.
-    pub async fn advance(
-        &self,
-        id: &str,
-        status: MessageStatus,
-        reason: Option<&str>,
-    ) -> Result<Option<messages::Model>, DbErr> {
-        let db = &self.db;
-        let _serial = self.serial().await;
-        let Some(message) = self.find(id).await? else { return Ok(None) };
-        let from = status.reachable_from();
-        let now = now_ms();
-        let tx = db.begin().await?;
-        if !transition(&tx, &message, from, status, reason, 0, now).await? {
-            return Ok(None);
-        }
-        outbox::Entity::delete_many().filter(outbox::Column::MessageId.eq(id)).exec(&tx).await?;
-        tx.commit().await?;
-        // What the transition wrote; no second read.
-        Ok(Some(messages::Model {
-            status: status.as_str().into(),
+    pub async fn advance(&self, id: &str, status: MessageStatus, reason: Option<&str>) -> Result<Outcome, DbErr> {
+        let change = Change {
+            id: id.to_owned(),
+            status,
             reason: reason.map(str::to_owned),
-            updated_at: now,
-            ..message
-        }))
+            attempts: 0,
+            at: now_ms(),
+            outbox: Outbox::Remove,
+        };
+        self.change(change).await
     }
 
     /// The ids of the session's messages still waiting in the queue (not yet on
@@ -423,7 +449,7 @@ impl Store {
         }
         let waiting: Vec<(String, String)> = waiting.into_tuple().all(tx).await?;
         let now = now_ms();
-        for chunk in waiting.chunks(INSERT_CHUNK) {
+        for chunk in waiting.chunks(CHUNK) {
             let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
             messages::Entity::update_many()
                 .col_expr(messages::Column::Status, Expr::value(MessageStatus::Failed.as_str()))
@@ -452,7 +478,7 @@ impl Store {
     /// Those of `ids` that are messages still waiting or on the wire.
     pub async fn unfinished_among(&self, ids: &[String]) -> Result<std::collections::HashSet<String>, DbErr> {
         let mut found = std::collections::HashSet::new();
-        for chunk in ids.chunks(INSERT_CHUNK) {
+        for chunk in ids.chunks(CHUNK) {
             let rows: Vec<String> = messages::Entity::find()
                 .select_only()
                 .column(messages::Column::Id)
@@ -487,7 +513,7 @@ impl Store {
     /// Status and reason of these messages.
     pub async fn statuses(&self, ids: &[String]) -> Result<Vec<(String, MessageStatus, Option<String>)>, DbErr> {
         let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(INSERT_CHUNK) {
+        for chunk in ids.chunks(CHUNK) {
             let rows: Vec<(String, String, Option<String>)> = messages::Entity::find()
                 .select_only()
                 .column(messages::Column::Id)
@@ -543,40 +569,4 @@ impl Store {
             .await?;
         Ok(result.rows_affected)
     }
-}
-
-/// Moves the message to `status` if it is in one of `from`; records the change
-/// (and `reason`). `false` when it was not in one of them.
-async fn transition(
-    conn: &impl ConnectionTrait,
-    message: &messages::Model,
-    from: &[MessageStatus],
-    status: MessageStatus,
-    reason: Option<&str>,
-    attempts_delta: i32,
-    now: i64,
-) -> Result<bool, DbErr> {
-    let mut update = messages::Entity::update_many()
-        .col_expr(messages::Column::Status, Expr::value(status.as_str()))
-        .col_expr(messages::Column::Reason, Expr::value(reason.map(str::to_owned)))
-        .col_expr(messages::Column::UpdatedAt, Expr::value(now))
-        .filter(messages::Column::Id.eq(message.id.as_str()))
-        .filter(messages::Column::Status.is_in(from.iter().map(|s| s.as_str())));
-    if attempts_delta != 0 {
-        update = update.col_expr(messages::Column::Attempts, Expr::col(messages::Column::Attempts).add(attempts_delta));
-    }
-    if update.exec(conn).await?.rows_affected == 0 {
-        return Ok(false);
-    }
-    events::ActiveModel {
-        message_id: Set(message.id.clone()),
-        session_id: Set(message.session_id.clone()),
-        status: Set(status.as_str().to_owned()),
-        reason: Set(reason.map(str::to_owned)),
-        at: Set(now),
-        ..Default::default()
-    }
-    .insert(conn)
-    .await?;
-    Ok(true)
 }

@@ -560,7 +560,140 @@ async fn unneeded_media_is_swept_at_start(db: TestDb) {
     app.wait_message(&token, &waiting, "queued", 5).await;
 }
 
+/// Status changes that arrive together are written together (one transaction):
+/// each applies in the order it came, none moves a message backwards, one that
+/// does not apply leaves the others alone, and the outbox follows the last.
+async fn status_changes_written_together_apply_in_order(db: TestDb) {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    use wagate::{
+        db::entities::{message_events, messages, outbox, sessions},
+        queue::{
+            MessageStatus::{self, *},
+            store::{Change, Outbox, Store, now_ms},
+        },
+    };
+
+    let app = TestApp::spawn(db).await;
+    let (status, _) = app.post("/session/create", Some(&app.admin_token), json!({"sessionId": "batch"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let owner = sessions::Entity::find_by_id("batch".to_owned()).one(&app.db).await.unwrap().unwrap().user_id;
+    let store = Store::new(app.db.clone());
+    let now = now_ms();
+    let mut ids = Vec::new();
+    for i in 0..60 {
+        let id = wagate::queue::new_message_id();
+        let row = messages::Model {
+            id: id.clone(),
+            session_id: "batch".into(),
+            user_id: owner,
+            recipient: format!("62822{i:07}"),
+            kind: "text".into(),
+            body: Some(format!("pesan {i}")),
+            filename: None,
+            mimetype: None,
+            media_size: None,
+            media_sha256: None,
+            status: "queued".into(),
+            reason: None,
+            attempts: 0,
+            idempotency_key: None,
+            request_hash: None,
+            created_at: now,
+            updated_at: now,
+            broadcast_id: None,
+        };
+        store.insert(row).await.unwrap();
+        ids.push(id);
+    }
+    let change = |id: &str, status: MessageStatus, attempts: i32, outbox: Outbox| Change {
+        id: id.to_owned(),
+        status,
+        reason: (status == Failed || status == Queued).then(|| format!("{} reason", status.as_str())),
+        attempts,
+        at: now,
+        outbox,
+    };
+    // Messages 0..40: on the wire, acked, read, then a late delivery receipt and a repeated ack.
+    // Messages 40..60: on the wire twice (no ack), then back in line with a retry due later.
+    let lease = now + 30_000;
+    let due = now + 60_000;
+    let mut all = Vec::new();
+    let mut expected = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        if i < 40 {
+            all.extend([
+                change(id, Sending, 1, Outbox::Lease(lease)),
+                change(id, Sent, 0, Outbox::Remove),
+                change(id, Read, 0, Outbox::Remove),
+                change(id, Delivered, 0, Outbox::Remove),
+                change(id, Sent, 0, Outbox::Remove),
+            ]);
+            expected.extend([true, true, true, false, false]);
+        } else {
+            all.extend([
+                change(id, Sending, 1, Outbox::Lease(lease)),
+                change(id, Sending, 1, Outbox::Lease(lease + 1)),
+                change(id, Queued, 0, Outbox::Due(due)),
+            ]);
+            expected.extend([true, true, true]);
+        }
+    }
+    all.push(change("3EB0NOSUCHMESSAGE00000", Sent, 0, Outbox::Remove));
+    expected.push(false);
+    // Handed over in this order, before any is written: they share transactions.
+    let outcomes = futures_util::future::join_all(all.iter().cloned().map(|c| store.change(c))).await;
+    let applied: Vec<bool> = outcomes.iter().map(|o| o.as_ref().unwrap().is_some()).collect();
+    assert_eq!(applied, expected);
+    // What a change answers is the row it left.
+    let first = outcomes[2].as_ref().unwrap().as_ref().unwrap();
+    assert_eq!((first.status.as_str(), first.attempts), ("read", 1));
+
+    for (i, id) in ids.iter().enumerate() {
+        let row = messages::Entity::find_by_id(id.clone()).one(&app.db).await.unwrap().unwrap();
+        let history: Vec<(String, i64)> = message_events::Entity::find()
+            .filter(message_events::Column::MessageId.eq(id.as_str()))
+            .order_by_asc(message_events::Column::Id)
+            .all(&app.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.status, e.at))
+            .collect();
+        let statuses: Vec<&str> = history.iter().map(|(s, _)| s.as_str()).collect();
+        let queued =
+            outbox::Entity::find().filter(outbox::Column::MessageId.eq(id.as_str())).one(&app.db).await.unwrap();
+        if i < 40 {
+            assert_eq!((row.status.as_str(), row.attempts, row.reason), ("read", 1, None));
+            assert_eq!(statuses, ["sending", "sent", "read"]);
+            assert!(queued.is_none(), "a finished message left the outbox");
+        } else {
+            assert_eq!(row.status, "queued");
+            assert_eq!(row.attempts, 2);
+            assert_eq!(row.reason.as_deref(), Some("queued reason"));
+            assert_eq!(statuses, ["sending", "sending", "queued"]);
+            let queued = queued.expect("a message back in line keeps its outbox row");
+            assert_eq!((queued.lease_until, queued.due_at), (None, due));
+        }
+        assert!(history.iter().all(|(_, at)| *at == now), "history entries keep the time of their change");
+    }
+
+    // A change that finds its message moved on does not apply; the others of its transaction do.
+    let (late, fresh) = (&ids[0], &ids[40]);
+    let outcomes = futures_util::future::join_all([
+        store.change(change(late, Sending, 1, Outbox::Lease(lease))),
+        store.change(change(fresh, Sending, 1, Outbox::Lease(lease))),
+    ])
+    .await;
+    assert!(outcomes[0].as_ref().unwrap().is_none());
+    let fresh_row = outcomes[1].as_ref().unwrap().as_ref().unwrap();
+    assert_eq!((fresh_row.status.as_str(), fresh_row.attempts), ("sending", 3));
+    let leased =
+        outbox::Entity::find().filter(outbox::Column::MessageId.eq(fresh.as_str())).one(&app.db).await.unwrap();
+    assert_eq!(leased.unwrap().lease_until, Some(lease));
+}
+
 db_tests!(
+    status_changes_written_together_apply_in_order,
     unneeded_media_is_swept_at_start,
     text_image_and_document_arrive_exactly,
     status_events_go_to_the_session_owner,
