@@ -2,6 +2,7 @@
 //! and the sea-orm entities. Schema changes live in the `migrations/` crate.
 
 pub mod entities;
+mod nodelay;
 
 use std::time::Duration;
 
@@ -44,6 +45,16 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
         });
+    if let Some(port) = nodelay::mysql_port(options.get_url()) {
+        options.map_sqlx_mysql_pool_opts(move |pool| {
+            pool.after_connect(move |_, _| {
+                Box::pin(async move {
+                    nodelay::set_to_port(port);
+                    Ok(())
+                })
+            })
+        });
+    }
     let db = Database::connect(options).await.context("connecting to the database")?;
     Ok(db)
 }
