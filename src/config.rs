@@ -299,6 +299,8 @@ pub struct AuthConfig {
     pub admin_email: String,
     /// Empty: a password is generated and printed once.
     pub admin_password: Secret,
+    /// Login attempts allowed per client address and account name per minute; 0: no limit.
+    pub login_attempts_per_minute: u32,
 }
 
 impl Default for AuthConfig {
@@ -310,6 +312,7 @@ impl Default for AuthConfig {
             open_registration: false,
             admin_email: String::new(),
             admin_password: Secret::default(),
+            login_attempts_per_minute: 10,
         }
     }
 }

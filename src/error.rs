@@ -22,6 +22,8 @@ pub struct ApiError {
     code: Cow<'static, str>,
     message: String,
     field: Option<String>,
+    /// Seconds, sent as `Retry-After`.
+    retry_after: Option<u64>,
 }
 
 /// The JSON body of every error response.
@@ -43,11 +45,17 @@ pub struct ErrorDetail {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
-        Self { status, code: code.into(), message: message.into(), field: None }
+        Self { status, code: code.into(), message: message.into(), field: None, retry_after: None }
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
+        self
+    }
+
+    /// When to try again: `Retry-After`, in [`retry_seconds`].
+    pub fn with_retry_after(mut self, wait: std::time::Duration) -> Self {
+        self.retry_after = Some(retry_seconds(wait));
         self
     }
 
@@ -124,6 +132,11 @@ impl From<AccountError> for ApiError {
     }
 }
 
+/// A wait in whole seconds, rounded up, at least 1: what `Retry-After` says.
+pub fn retry_seconds(wait: std::time::Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
+}
+
 impl From<anyhow::Error> for ApiError {
     fn from(err: anyhow::Error) -> Self {
         Self::internal(format!("{err:#}"))
@@ -134,6 +147,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body =
             ErrorBody { error: ErrorDetail { code: self.code.into_owned(), message: self.message, field: self.field } };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }

@@ -69,6 +69,7 @@ impl App {
         let media = queue::media::Fetcher::new(&config.media)?;
         let state = AppState::new(Inner {
             jwt: auth::JwtKeys::new(&secret, config.auth.jwt_expires_in),
+            logins: auth::LoginThrottle::new(config.auth.login_attempts_per_minute),
             config,
             db,
             sessions,

@@ -9,7 +9,7 @@ use std::{
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    auth::{JwtKeys, Passwords, principal::Credentials},
+    auth::{JwtKeys, LoginThrottle, Passwords, principal::Credentials},
     config::Config,
     metrics::Metrics,
     queue::{Queue, media::Fetcher},
@@ -24,6 +24,8 @@ pub struct Inner {
     pub db: DatabaseConnection,
     pub jwt: JwtKeys,
     pub passwords: Passwords,
+    /// Login attempts per client address and account.
+    pub logins: LoginThrottle,
     /// Users' roles and API keys, as authentication last read them.
     pub credentials: Credentials,
     pub metrics: Metrics,

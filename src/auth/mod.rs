@@ -7,8 +7,10 @@ pub mod jwt;
 pub mod password;
 pub mod principal;
 pub mod roles;
+pub mod throttle;
 
 pub use jwt::JwtKeys;
 pub use password::Passwords;
 pub use principal::{AuthMethod, Principal, require};
 pub use roles::{Access, Area, Role};
+pub use throttle::LoginThrottle;

@@ -1,6 +1,12 @@
 //! `/auth/*`: registration, login, the caller's profile and API keys.
 
-use axum::{Json, extract::State, http::StatusCode};
+use std::net::SocketAddr;
+
+use axum::{
+    Json,
+    extract::{ConnectInfo, State},
+    http::StatusCode,
+};
 use serde::{Deserialize, Serialize};
 use serde_valid::Validate;
 use utoipa::ToSchema;
@@ -16,7 +22,7 @@ use crate::{
         api_keys,
     },
     db::entities::api_keys as api_key_rows,
-    error::{ApiError, ErrorBody},
+    error::{ApiError, ErrorBody, retry_seconds},
     state::AppState,
     validation,
 };
@@ -102,15 +108,26 @@ pub struct LoginResponse {
 #[utoipa::path(
     post, path = "/auth/login", tag = "auth",
     request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody))
+    responses(
+        (status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, description = "Too many attempts for this account from this address; see Retry-After", body = ErrorBody)
+    )
 )]
 pub async fn login(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     let wrong = || ApiError::unauthorized("wrong email, username or password");
     let name = req.login_name().unwrap_or_default();
     let user = accounts::find_by_identifier(&state.db, name).await?;
+    // Counted per account (by username and email alike), before bcrypt: past the
+    // limit a guesser costs one lookup. Unknown names are counted as typed.
+    let account = user.as_ref().map_or_else(|| format!("name:{name}"), |u| format!("id:{}", u.id));
+    if let Err(wait) = state.logins.attempt(peer.ip(), &account) {
+        let message = format!("too many login attempts for this account; try again in {} s", retry_seconds(wait));
+        return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message).with_retry_after(wait));
+    }
     // bcrypt only reads 72 bytes; a longer password was never accepted, so it is wrong.
     let plausible = validation::password(&req.password).is_ok();
     let user = match user {

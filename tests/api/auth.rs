@@ -181,7 +181,44 @@ async fn tokens_follow_the_account(db: TestDb) {
     assert_eq!(app.get("/auth/me", Some(&token)).await.0, StatusCode::UNAUTHORIZED);
 }
 
+/// Past `auth.login_attempts_per_minute` from one address, an account's logins
+/// get 429 with Retry-After (the right password too), whichever name is typed;
+/// other accounts are not held up.
+async fn login_attempts_are_limited_per_account(db: TestDb) {
+    // Four a minute: the harness logged the admin in once (admin_token), three wrong ones follow.
+    let app = TestApp::spawn_with(db, |c| c.auth.login_attempts_per_minute = 4).await;
+    let (_, other_token) = app.user_with_role("user").await;
+    let login = |identifier: &str, password: &str| {
+        app.client
+            .post(format!("{}/auth/login", app.address))
+            .json(&json!({"identifier": identifier, "password": password}))
+            .send()
+    };
+    for identifier in ["admin", ADMIN_EMAIL, "ADMIN"] {
+        let response = login(identifier, "wrong-password").await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{identifier}");
+    }
+    let response = login("admin", ADMIN_PASSWORD).await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=20).contains(&wait), "Retry-After {wait}");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(error_code(&body), "too_many_attempts");
+    let response = login(ADMIN_EMAIL, ADMIN_PASSWORD).await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS, "the email is the same account");
+    // Unknown names count too, each on its own.
+    for _ in 0..4 {
+        assert_eq!(login("nobody", "whatever-password").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(login("nobody", "whatever-password").await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    // Another account logs in as ever.
+    let (_, me) = app.get("/auth/me", Some(&other_token)).await;
+    let response = login(me["data"]["email"].as_str().unwrap(), "secret-pw").await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
 db_tests!(
+    login_attempts_are_limited_per_account,
     login_by_email_or_username,
     me_requires_a_valid_token,
     wrong_password_is_401,
