@@ -28,6 +28,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub media: MediaConfig,
     pub notify: NotifyConfig,
+    pub inbox: InboxConfig,
     pub log: LogConfig,
 }
 
@@ -134,6 +135,31 @@ impl Default for MediaConfig {
             max_document_bytes: 64 * 1024 * 1024,
             fetch_timeout: Duration::from_secs(30),
             allow_private_addresses: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InboxConfig {
+    /// `POST /chats/{id}/read` sends read receipts (blue ticks) to the contact.
+    pub read_receipts: bool,
+    /// Largest received media file that is downloaded, in bytes.
+    pub max_media_bytes: u64,
+    /// How long downloaded media is kept.
+    #[serde(serialize_with = "ser_duration", deserialize_with = "de_duration")]
+    pub media_retention: Duration,
+    /// Media downloads at a time.
+    pub media_downloads: usize,
+}
+
+impl Default for InboxConfig {
+    fn default() -> Self {
+        Self {
+            read_receipts: true,
+            max_media_bytes: 64 * 1024 * 1024,
+            media_retention: Duration::from_secs(30 * 24 * 3600),
+            media_downloads: 2,
         }
     }
 }

@@ -21,6 +21,9 @@ pub struct GatewayEvent {
     /// The session it is about.
     #[serde(skip)]
     pub session: String,
+    /// The agent a chat is assigned to: agents see only their chats' events.
+    #[serde(skip)]
+    pub agent: Option<i64>,
     pub data: Value,
 }
 

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod inbox;
 pub mod metrics;
 pub mod notify;
 pub mod queue;
@@ -60,7 +61,10 @@ impl App {
         let engine = engine::Engine::new(&config).await?;
         let events = events::Events::default();
         let queue = queue::Queue::new(db.clone(), config.clone(), events.clone()).await?;
-        let sessions = sessions::Sessions::new(db.clone(), engine, events.clone(), queue.clone(), config.clone());
+        let inbox = inbox::Inbox::new(db.clone(), config.clone(), events.clone(), queue.clone())?;
+        tokio::spawn(inbox.clone().run_media());
+        let sessions =
+            sessions::Sessions::new(db.clone(), engine, events.clone(), queue.clone(), inbox.clone(), config.clone());
         let restored = sessions.restore().await.context("restoring sessions")?;
         if restored > 0 {
             tracing::info!(sessions = restored, "reconnecting linked sessions");
@@ -74,6 +78,7 @@ impl App {
             db,
             sessions,
             queue,
+            inbox,
             media,
             passwords,
             credentials: Default::default(),

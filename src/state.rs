@@ -11,6 +11,7 @@ use sea_orm::DatabaseConnection;
 use crate::{
     auth::{JwtKeys, LoginThrottle, Passwords, principal::Credentials},
     config::Config,
+    inbox::Inbox,
     metrics::Metrics,
     queue::{Queue, media::Fetcher},
     sessions::Sessions,
@@ -31,6 +32,7 @@ pub struct Inner {
     pub metrics: Metrics,
     pub sessions: Sessions,
     pub queue: Queue,
+    pub inbox: Inbox,
     /// Fetches media URLs for image and document messages (SSRF-guarded).
     pub media: Fetcher,
     pub started_at: Instant,

@@ -10,6 +10,7 @@ mod m20261123_000001_users_and_api_keys;
 mod m20261124_000002_sessions;
 mod m20261125_000003_messages;
 mod m20261126_000004_notify;
+mod m20261202_000005_inbox;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_sessions::Migration),
             Box::new(m20261125_000003_messages::Migration),
             Box::new(m20261126_000004_notify::Migration),
+            Box::new(m20261202_000005_inbox::Migration),
         ]
     }
 }

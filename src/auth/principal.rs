@@ -67,6 +67,7 @@ fn area_name(area: Area) -> &'static str {
         Area::Users => "users",
         Area::Sessions => "sessions",
         Area::Notices => "outage notices",
+        Area::Inbox => "the inbox",
     }
 }
 

@@ -41,7 +41,8 @@ impl Role {
             (_, Area::Users) => false,
             (Role::Readonly, _) => access == Access::Read,
             (Role::User | Role::Agent, Area::Profile | Area::System) => true,
-            (Role::User, Area::ApiKeys | Area::Sessions | Area::Notices) => true,
+            (Role::User, Area::ApiKeys | Area::Sessions | Area::Notices | Area::Inbox) => true,
+            (Role::Agent, Area::Inbox) => true,
             (Role::Agent, Area::ApiKeys | Area::Sessions | Area::Notices) => false,
         }
     }
@@ -62,6 +63,8 @@ pub enum Area {
     Sessions,
     /// Outage notices: customers, ODPs, notices and broadcasts (the caller's own).
     Notices,
+    /// The shared inbox: chats (agents: those assigned to them).
+    Inbox,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +85,9 @@ mod tests {
 
     #[test]
     fn readonly_never_writes_and_only_admin_manages_users() {
-        for area in [Area::Profile, Area::System, Area::ApiKeys, Area::Users, Area::Sessions, Area::Notices] {
+        for area in
+            [Area::Profile, Area::System, Area::ApiKeys, Area::Users, Area::Sessions, Area::Notices, Area::Inbox]
+        {
             assert!(!Role::Readonly.can(area, Access::Write));
             assert!(Role::Admin.can(area, Access::Write));
         }

@@ -6,6 +6,7 @@
 //! them is the session manager's business.
 
 pub mod http;
+pub mod inbound;
 pub mod version;
 
 use std::{
@@ -28,6 +29,7 @@ use whatsapp_rust::{
 };
 
 use crate::config::Config;
+pub use inbound::{Inbound, InboundSink, MediaRef, Place};
 
 /// What a device reports, reduced to what the gateway acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +86,8 @@ pub enum EngineEvent {
         ids: Vec<String>,
         kind: ReceiptKind,
     },
+    /// Messages that bypass the durability hook (newsletters): keep them as they come.
+    Received(Vec<Inbound>),
 }
 
 /// The receipts the queue records.
@@ -137,7 +141,13 @@ impl Engine {
 
     /// Opens the session's store and connects: a linked store logs in, a new one
     /// starts linking (QR codes). Events go to `events` in order.
-    pub async fn start(&self, session_id: &str, events: mpsc::UnboundedSender<EngineEvent>) -> anyhow::Result<Device> {
+    /// What arrives is committed to `sink` before WhatsApp gets its receipt.
+    pub async fn start(
+        &self,
+        session_id: &str,
+        events: mpsc::UnboundedSender<EngineEvent>,
+        sink: Arc<dyn InboundSink>,
+    ) -> anyhow::Result<Device> {
         let path = self.store_path(session_id);
         let store = SqliteStore::new(path.to_str().context("store path is not UTF-8")?)
             .await
@@ -154,6 +164,7 @@ impl Engine {
             .with_version(self.version)
             .skip_history_sync()
             .with_event_handler(Forward(events))
+            .with_inbound_durability_hook(inbound::Hook { session: session_id.to_owned(), sink })
             .build()
             .await
             .context("building the WhatsApp client")?;
@@ -277,6 +288,27 @@ impl Sender {
         self.client.send_message_with_options(Jid::pn(phone), message, options).await?;
         Ok(())
     }
+
+    /// Tells the sender of these received messages (in `chat`) that they were read.
+    pub async fn mark_read(&self, chat: &str, sender: &str, ids: &[String]) -> anyhow::Result<()> {
+        let chat: Jid = chat.parse()?;
+        let sender: Jid = sender.parse()?;
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        // A 1:1 chat's receipt names no participant.
+        let participant = (sender.user != chat.user).then_some(&sender);
+        self.client.mark_as_read(&chat, participant, &ids).await
+    }
+
+    /// Downloads and decrypts a received message's media, refusing more than `max` bytes.
+    pub async fn download(&self, media: &MediaRef, max: u64) -> anyhow::Result<Vec<u8>> {
+        if media.file_length.is_some_and(|n| n > max) {
+            anyhow::bail!("the file is larger than {max} bytes");
+        }
+        let download = inbound::Download::new(media)?;
+        let bytes = self.client.download(&download).await?;
+        anyhow::ensure!(bytes.len() as u64 <= max, "the file is larger than {max} bytes");
+        Ok(bytes)
+    }
 }
 
 /// Forwards the client's events, inline on its dispatch path so their order holds.
@@ -306,6 +338,7 @@ impl EventHandler for Forward {
             EventKind::ConnectFailure,
             EventKind::ServerAck,
             EventKind::Receipt,
+            EventKind::Messages,
         ])
     }
 }
@@ -337,6 +370,14 @@ fn map(event: &Event) -> Option<EngineEvent> {
                 _ => return None,
             };
             EngineEvent::Receipt { ids: r.message_ids.clone(), kind }
+        }
+        // What the durability hook committed is already stored.
+        Event::Messages(batch) if !batch.hook_committed => {
+            let kept: Vec<Inbound> = batch.iter().filter_map(inbound::reduce).collect();
+            if kept.is_empty() {
+                return None;
+            }
+            EngineEvent::Received(kept)
         }
         _ => return None,
     })

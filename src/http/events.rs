@@ -12,8 +12,9 @@ use futures_util::{Stream, stream};
 use super::sessions::scope_of;
 use crate::{auth::Principal, error::ErrorBody, events::Next, state::AppState};
 
-/// Session status and QR changes as they happen: `event:` is the kind
-/// (`session.status`, `session.qr`), `data:` its JSON. A subscriber that falls
+/// Live events: `event:` is the kind (`session.status`, `session.qr`,
+/// `message.status`, `broadcast.progress`, `message.received`, `chat.message`,
+/// `chat.updated`), `data:` its JSON. A subscriber that falls
 /// too far behind gets a `lagged` event with the number of events it missed.
 #[utoipa::path(
     get, path = "/events", tag = "events",
@@ -28,11 +29,18 @@ pub async fn events(
     principal: Principal,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let scope = scope_of(&principal);
+    // Agents hear only of the chats assigned to them.
+    let agent = (principal.role == crate::auth::Role::Agent).then_some(principal.user_id);
     let subscription = state.sessions.events().subscribe();
-    let stream = stream::unfold((subscription, scope), |(mut subscription, scope)| async move {
+    let stream = stream::unfold((subscription, scope), move |(mut subscription, scope)| async move {
         loop {
             let event = match subscription.next().await? {
-                Next::Event(event) if scope.admits_session(event.owner, &event.session) => {
+                Next::Event(event)
+                    if match agent {
+                        Some(me) => event.agent == Some(me) && scope.admits_id(&event.session),
+                        None => scope.admits_session(event.owner, &event.session),
+                    } =>
+                {
                     Event::default().event(event.kind).data(event.data.to_string())
                 }
                 Next::Event(_) => continue,

@@ -305,9 +305,18 @@ fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
         .map(|axum::extract::Query(v)| v)
         .map_err(|e| {
             let text = e.body_text();
-            match text.split_once("missing field `").and_then(|(_, rest)| rest.split('`').next()) {
-                Some(field) => ApiError::invalid_field(field, "is required"),
-                None => bad_query(&text),
+            if let Some(field) = text.split_once("missing field `").and_then(|(_, rest)| rest.split('`').next()) {
+                return ApiError::invalid_field(field, "is required");
+            }
+            // `Failed to deserialize query string: <field>: <why>`: name the field.
+            let detail = text.split_once("query string: ").map_or(text.as_str(), |(_, rest)| rest);
+            match detail.split_once(": ") {
+                Some((field, why))
+                    if !field.is_empty() && field.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
+                {
+                    ApiError::invalid_field(field, why)
+                }
+                _ => bad_query(&text),
             }
         })
 }

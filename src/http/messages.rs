@@ -45,7 +45,7 @@ impl From<QueueError> for ApiError {
 }
 
 /// WhatsApp's own limit on captions (texts: [`MAX_TEXT_CHARS`]).
-const MAX_CAPTION_CHARS: usize = 1_024;
+pub const MAX_CAPTION_CHARS: usize = 1_024;
 
 fn text_rule(value: &str) -> Result<(), serde_valid::validation::Error> {
     check_text(value, MAX_TEXT_CHARS).map_err(serde_valid::validation::Error::Custom)
@@ -108,29 +108,27 @@ pub struct SendDocumentRequest {
 }
 
 /// Where an image or document comes from.
-enum Source {
+pub enum Source {
     Url(String),
     Upload { bytes: Vec<u8>, filename: Option<String>, content_type: Option<String> },
 }
 
-/// An image or document request, from JSON or a form.
-struct MediaRequest {
-    session: String,
-    to: String,
-    caption: Option<String>,
-    filename: Option<String>,
-    mimetype: Option<String>,
-    source: Source,
+/// An image or document to send, from JSON or a form.
+pub struct MediaRequest {
+    pub caption: Option<String>,
+    pub filename: Option<String>,
+    pub mimetype: Option<String>,
+    pub source: Source,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub enum Kind {
     Image,
     Document,
 }
 
 impl Kind {
-    fn field(self) -> &'static str {
+    pub fn field(self) -> &'static str {
         match self {
             Kind::Image => "image",
             Kind::Document => "document",
@@ -138,37 +136,46 @@ impl Kind {
     }
 }
 
-impl MediaRequest {
-    fn from_form(mut form: Form, kind: Kind) -> Result<MediaRequest, ApiError> {
-        let field = kind.field();
-        let allowed: &[&str] = match kind {
-            Kind::Image => &["session", "to", "caption", "image"],
-            Kind::Document => &["session", "to", "caption", "filename", "mimetype", "document"],
-        };
-        if let Some(unknown) = form.fields.keys().find(|k| !allowed.contains(&k.as_str())) {
-            return Err(ApiError::invalid_field(unknown.clone(), "unknown field"));
-        }
-        let mut take = |name: &str| form.fields.remove(name);
-        let session = take("session").ok_or_else(|| ApiError::invalid_field("session", "is required"))?;
-        let to = take("to").ok_or_else(|| ApiError::invalid_field("to", "is required"))?;
-        let (caption, filename, mimetype, url) = (take("caption"), take("filename"), take("mimetype"), take(field));
-        let source = match (form.file, url) {
-            (Some(file), None) if file.field == field => {
-                Source::Upload { bytes: file.bytes, filename: file.filename, content_type: file.content_type }
-            }
-            (Some(file), _) if file.field != field => {
-                return Err(ApiError::invalid_field(
-                    file.field,
-                    format!("unknown file part; send the file as {field}"),
-                ));
-            }
-            (None, Some(url)) => Source::Url(url),
-            (Some(_), Some(_)) => return Err(ApiError::invalid_field(field, "give a URL or a file, not both")),
-            _ => return Err(ApiError::invalid_field(field, "is required (a URL, or a file part)")),
-        };
-        validation::session_id(&session).map_err(|e| ApiError::invalid_field("session", e.to_string()))?;
-        Ok(MediaRequest { session, to, caption, filename, mimetype, source })
+/// A multipart send as [`form_media`] reads it: the required fields' values in
+/// order, the optional fields given, and the media.
+pub type FormSend = (Vec<String>, std::collections::BTreeMap<String, String>, MediaRequest);
+
+/// Reads a multipart send: the `required` fields (in order; the first missing
+/// one is named), the `optional` ones, and the media, whose file must come in
+/// `kind`'s field (or its URL in that field instead); anything else is refused.
+pub fn form_media(
+    mut form: Form,
+    kind: Kind,
+    required: &[&'static str],
+    optional: &[&'static str],
+) -> Result<FormSend, ApiError> {
+    let field = kind.field();
+    let mut allowed: Vec<&str> = [required, optional].concat();
+    allowed.extend(["caption", field]);
+    if kind == Kind::Document {
+        allowed.extend(["filename", "mimetype"]);
     }
+    if let Some(unknown) = form.fields.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(ApiError::invalid_field(unknown.clone(), "unknown field"));
+    }
+    let mut values = Vec::with_capacity(required.len());
+    for name in required {
+        values.push(form.fields.remove(*name).ok_or_else(|| ApiError::invalid_field(*name, "is required"))?);
+    }
+    let mut take = |name: &str| form.fields.remove(name);
+    let (caption, filename, mimetype, url) = (take("caption"), take("filename"), take("mimetype"), take(field));
+    let source = match (form.file, url) {
+        (Some(file), None) if file.field == field => {
+            Source::Upload { bytes: file.bytes, filename: file.filename, content_type: file.content_type }
+        }
+        (Some(file), _) if file.field != field => {
+            return Err(ApiError::invalid_field(file.field, format!("unknown file part; send the file as {field}")));
+        }
+        (None, Some(url)) => Source::Url(url),
+        (Some(_), Some(_)) => return Err(ApiError::invalid_field(field, "give a URL or a file, not both")),
+        _ => return Err(ApiError::invalid_field(field, "is required (a URL, or a file part)")),
+    };
+    Ok((values, form.fields, MediaRequest { caption, filename, mimetype, source }))
 }
 
 /// The `Idempotency-Key` header, if sent.
@@ -236,6 +243,8 @@ async fn queue(
         content,
         idempotency_key: key,
         request_hash,
+        origin: crate::inbox::Sender::Api,
+        agent_id: None,
     };
     let (view, created) = state.queue.submit(submit).await?;
     Ok(Accepted(view, created))
@@ -286,18 +295,14 @@ pub async fn send_image(
     headers: HeaderMap,
     body: JsonOrForm<SendImageRequest>,
 ) -> Result<Accepted, ApiError> {
-    let req = match body {
-        JsonOrForm::Json(r) => MediaRequest {
-            session: r.session,
-            to: r.to,
-            caption: r.caption,
-            filename: None,
-            mimetype: None,
-            source: Source::Url(r.image),
-        },
-        JsonOrForm::Form(form) => MediaRequest::from_form(form, Kind::Image)?,
+    let (session, to, req) = match body {
+        JsonOrForm::Json(r) => {
+            let req = MediaRequest { caption: r.caption, filename: None, mimetype: None, source: Source::Url(r.image) };
+            (r.session, r.to, req)
+        }
+        JsonOrForm::Form(form) => from_form(form, Kind::Image)?,
     };
-    send_media(state, principal, headers, req, Kind::Image).await
+    send_media(state, principal, headers, session, to, req, Kind::Image).await
 }
 
 /// Queue a document by URL or upload, with its file name.
@@ -318,18 +323,19 @@ pub async fn send_document(
     headers: HeaderMap,
     body: JsonOrForm<SendDocumentRequest>,
 ) -> Result<Accepted, ApiError> {
-    let req = match body {
-        JsonOrForm::Json(r) => MediaRequest {
-            session: r.session,
-            to: r.to,
-            caption: r.caption,
-            filename: r.filename,
-            mimetype: r.mimetype,
-            source: Source::Url(r.document),
-        },
-        JsonOrForm::Form(form) => MediaRequest::from_form(form, Kind::Document)?,
+    let (session, to, req) = match body {
+        JsonOrForm::Json(r) => {
+            let req = MediaRequest {
+                caption: r.caption,
+                filename: r.filename,
+                mimetype: r.mimetype,
+                source: Source::Url(r.document),
+            };
+            (r.session, r.to, req)
+        }
+        JsonOrForm::Form(form) => from_form(form, Kind::Document)?,
     };
-    send_media(state, principal, headers, req, Kind::Document).await
+    send_media(state, principal, headers, session, to, req, Kind::Document).await
 }
 
 fn check_filename(name: &str) -> Result<(), ApiError> {
@@ -353,55 +359,91 @@ fn check_mimetype(value: &str) -> Result<(), ApiError> {
     if ok { Ok(()) } else { Err(ApiError::invalid_field("mimetype", "must be a MIME type like application/pdf")) }
 }
 
+/// `/message/send-*`'s form: session, to, and the media.
+fn from_form(form: Form, kind: Kind) -> Result<(String, String, MediaRequest), ApiError> {
+    let (values, _, req) = form_media(form, kind, &["session", "to"], &[])?;
+    let [session, to]: [String; 2] = values.try_into().expect("two required fields");
+    validation::session_id(&session).map_err(|e| ApiError::invalid_field("session", e.to_string()))?;
+    Ok((session, to, req))
+}
+
 async fn send_media(
     state: AppState,
     principal: Principal,
     headers: HeaderMap,
+    session: String,
+    to: String,
     req: MediaRequest,
     kind: Kind,
 ) -> Result<Accepted, ApiError> {
-    let field = kind.field();
-    let to = recipient(&state, &req.to)?;
+    let to = recipient(&state, &to)?;
     let key = idempotency_key(&headers)?;
-    if let Some(caption) = &req.caption {
-        check_text(caption, MAX_CAPTION_CHARS).map_err(|e| ApiError::invalid_field("caption", e))?;
-    }
-    if let Some(name) = &req.filename {
-        check_filename(name)?;
-    }
-    if let Some(mimetype) = &req.mimetype {
-        check_mimetype(mimetype)?;
-    }
-    let max = match kind {
-        Kind::Image => state.config.media.max_image_bytes,
-        Kind::Document => state.config.media.max_document_bytes,
-    };
-    let origin = match &req.source {
-        Source::Url(url) => {
-            // Refused before anything is fetched or queued.
-            let parsed = url::Url::parse(url).map_err(|_| ApiError::invalid_field(field, "must be an http(s) URL"))?;
-            if !matches!(parsed.scheme(), "http" | "https") {
-                return Err(ApiError::invalid_field(
-                    field,
-                    format!("must be an http(s) URL, not {}:", parsed.scheme()),
-                ));
-            }
-            serde_json::json!({"url": url})
-        }
-        Source::Upload { bytes, .. } => {
-            if bytes.len() as u64 > max {
-                return Err(too_large(field, max));
-            }
-            serde_json::json!({"sha256": hex::encode(sha2::Sha256::digest(bytes))})
-        }
-    };
-    let hash = hash_of(serde_json::json!({
-        "kind": field, "session": req.session, "to": to, "caption": req.caption,
-        "filename": req.filename, "mimetype": req.mimetype, "media": origin,
-    }));
-    let session = req.session.clone();
+    let media = CheckedMedia::check(&state, req, kind)?;
+    let mut request = media.identity.clone();
+    request["kind"] = kind.field().into();
+    request["session"] = session.clone().into();
+    request["to"] = to.clone().into();
+    let hash = hash_of(request);
     let fetcher = state.media.clone();
-    queue(&state, &principal, &session, to, key, hash, async move || {
+    queue(&state, &principal, &session, to, key, hash, async move || media.content(&fetcher).await).await
+}
+
+/// An image or document whose fields passed their checks; its bytes are
+/// fetched (or taken from the upload) only once the request is to be queued.
+pub struct CheckedMedia {
+    /// What identifies the request (for `Idempotency-Key`): fields and the URL or the upload's SHA-256.
+    pub identity: serde_json::Value,
+    req: MediaRequest,
+    kind: Kind,
+    max: u64,
+}
+
+impl CheckedMedia {
+    pub fn check(state: &AppState, req: MediaRequest, kind: Kind) -> Result<CheckedMedia, ApiError> {
+        let field = kind.field();
+        if let Some(caption) = &req.caption {
+            check_text(caption, MAX_CAPTION_CHARS).map_err(|e| ApiError::invalid_field("caption", e))?;
+        }
+        if let Some(name) = &req.filename {
+            check_filename(name)?;
+        }
+        if let Some(mimetype) = &req.mimetype {
+            check_mimetype(mimetype)?;
+        }
+        let max = match kind {
+            Kind::Image => state.config.media.max_image_bytes,
+            Kind::Document => state.config.media.max_document_bytes,
+        };
+        let origin = match &req.source {
+            Source::Url(url) => {
+                // Refused before anything is fetched or queued.
+                let parsed =
+                    url::Url::parse(url).map_err(|_| ApiError::invalid_field(field, "must be an http(s) URL"))?;
+                if !matches!(parsed.scheme(), "http" | "https") {
+                    return Err(ApiError::invalid_field(
+                        field,
+                        format!("must be an http(s) URL, not {}:", parsed.scheme()),
+                    ));
+                }
+                serde_json::json!({"url": url})
+            }
+            Source::Upload { bytes, .. } => {
+                if bytes.len() as u64 > max {
+                    return Err(too_large(field, max));
+                }
+                serde_json::json!({"sha256": hex::encode(sha2::Sha256::digest(bytes))})
+            }
+        };
+        let identity = serde_json::json!({
+            "caption": req.caption, "filename": req.filename, "mimetype": req.mimetype, "media": origin,
+        });
+        Ok(CheckedMedia { identity, req, kind, max })
+    }
+
+    /// The message content: the URL fetched (SSRF-guarded) or the upload, checked.
+    pub async fn content(self, fetcher: &media::Fetcher) -> Result<Content, ApiError> {
+        let CheckedMedia { req, kind, max, .. } = self;
+        let field = kind.field();
         let (bytes, found_name, found_type) = match req.source {
             Source::Url(url) => {
                 let fetched = fetcher.fetch(&url, max).await.map_err(|e| media_error(field, max, e))?;
@@ -431,8 +473,7 @@ async fn send_media(
                 Ok(Content::Document { bytes, mimetype, filename, caption: req.caption })
             }
         }
-    })
-    .await
+    }
 }
 
 fn too_large(field: &str, max: u64) -> ApiError {

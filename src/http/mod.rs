@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod broadcasts;
+pub mod chats;
 pub mod customers;
 pub mod events;
 pub mod extract;
@@ -73,6 +74,7 @@ pub struct Message {
         (name = "notices", description = "Outage notices (seed 002)"),
         (name = "customers", description = "Customers and their ODPs, as the billing system keeps them (seed 002)"),
         (name = "broadcasts", description = "Notices and texts to many customers, with live progress and reports (seed 002)"),
+        (name = "inbox", description = "The shared inbox: chats, timelines, agents' replies (seed 004)"),
         (name = "events", description = "Live events (Server-Sent Events)"),
     )
 )]
@@ -128,6 +130,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(messages::send_text))
         .routes(routes!(messages::get_message))
         .routes(routes!(messages::list_messages))
+        .routes(routes!(chats::list_received))
         .routes(routes!(messages::queue_status))
         .routes(routes!(messages::clear_queue))
         .routes(routes!(messages::get_limits, messages::set_limits));
@@ -137,6 +140,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(messages::send_image))
         .routes(routes!(messages::send_document))
         .layer(DefaultBodyLimit::max(media_body));
+    let replies =
+        OpenApiRouter::new().routes(routes!(chats::send_chat_message)).layer(DefaultBodyLimit::max(media_body));
     let notices = OpenApiRouter::new()
         .routes(routes!(notices::list_notices, notices::create_notice))
         .routes(routes!(notices::get_notice, notices::update_notice, notices::delete_notice))
@@ -153,6 +158,13 @@ pub fn router(state: AppState) -> Router {
     let imports = OpenApiRouter::new()
         .routes(routes!(customers::import_customers))
         .layer(DefaultBodyLimit::max(state.config.notify.max_import_bytes + 64 * 1024));
+    let inbox = OpenApiRouter::new()
+        .routes(routes!(chats::list_chats, chats::create_chat))
+        .routes(routes!(chats::chat_counts))
+        .routes(routes!(chats::get_chat, chats::update_chat))
+        .routes(routes!(chats::chat_messages))
+        .routes(routes!(chats::read_chat))
+        .routes(routes!(chats::chat_media));
     let api_keys = OpenApiRouter::new()
         .routes(routes!(auth::list_api_keys, auth::create_api_key))
         .routes(routes!(auth::delete_api_key));
@@ -171,6 +183,8 @@ pub fn router(state: AppState) -> Router {
         .merge(guarded(&state, Area::Sessions, uploads))
         .merge(guarded(&state, Area::Notices, notices))
         .merge(guarded(&state, Area::Notices, imports))
+        .merge(guarded(&state, Area::Inbox, inbox))
+        .merge(guarded(&state, Area::Inbox, replies))
         .split_for_parts();
     let document = openapi.to_json().expect("the OpenAPI document serialises");
     let _ = state.openapi.set(document);

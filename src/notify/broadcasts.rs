@@ -334,6 +334,8 @@ pub async fn start(
         created_at: now,
         updated_at: now,
         broadcast_id: None,
+        origin: crate::inbox::Sender::Broadcast.as_str().into(),
+        agent_id: None,
     };
 
     let mut list: Vec<Recipient> = Vec::new();

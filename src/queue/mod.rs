@@ -113,6 +113,9 @@ pub struct Submit {
     pub idempotency_key: Option<String>,
     /// Identifies what was asked, to tell a retry from a reused key.
     pub request_hash: String,
+    /// Who sends it: an API client, an agent from the inbox (with their id) or the bot.
+    pub origin: crate::inbox::Sender,
+    pub agent_id: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -234,6 +237,8 @@ struct Inner {
     /// Broadcasts whose messages changed status, until [`Queue::moved_broadcasts`] takes them.
     moved: Mutex<std::collections::HashSet<i64>>,
     moved_wake: Notify,
+    /// Who hears of every status change while events have subscribers (the inbox).
+    watcher: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<messages::Model>>,
 }
 
 #[derive(Clone)]
@@ -270,6 +275,7 @@ impl Queue {
             registered: Mutex::new(HashMap::new()),
             moved: Mutex::new(Default::default()),
             moved_wake: Notify::new(),
+            watcher: std::sync::OnceLock::new(),
         })))
     }
 
@@ -323,6 +329,8 @@ impl Queue {
             created_at: now,
             updated_at: now,
             broadcast_id: None,
+            origin: submit.origin.as_str().into(),
+            agent_id: submit.agent_id,
         };
         let row = match self.0.store.insert(row).await {
             Ok(row) => row,
@@ -568,6 +576,13 @@ impl Queue {
         Some(*lane.owner.get_or_init(|| row.user_id))
     }
 
+    /// Status changes (the rows they left), in order, while events have
+    /// subscribers; for one watcher (the inbox), the first to ask.
+    pub fn watch(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<messages::Model>> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.0.watcher.set(tx).ok().map(|()| rx)
+    }
+
     /// The broadcasts whose messages changed status since the last call; waits
     /// for one when there is none.
     pub async fn moved_broadcasts(&self) -> Vec<i64> {
@@ -588,12 +603,16 @@ impl Queue {
         if !self.0.events.has_subscribers() {
             return;
         }
+        if let Some(watcher) = self.0.watcher.get() {
+            let _ = watcher.send(row.clone());
+        }
         let view = MessageView::from(row);
         let owner = self.owner_of(&row.session_id).await.unwrap_or(row.user_id);
         self.0.events.publish(GatewayEvent {
             kind: "message.status",
             owner,
             session: row.session_id.clone(),
+            agent: None,
             data: serde_json::json!({
                 "id": view.id,
                 "session": view.session,

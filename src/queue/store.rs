@@ -58,7 +58,8 @@ pub struct Write<'a> {
 /// Rows per statement (SQLite allows 32,766 bound values; a message has 19 columns).
 const CHUNK: usize = 500;
 
-/// Writes messages and their outbox rows, due at their creation, into `conn`.
+/// Writes messages and their outbox rows, due at their creation, into `conn`,
+/// and puts each into the timeline of its chat, if there is one.
 pub async fn stage(conn: &impl ConnectionTrait, rows: &[messages::Model]) -> Result<(), DbErr> {
     for chunk in rows.chunks(CHUNK) {
         messages::Entity::insert_many(chunk.iter().cloned().map(messages::ActiveModel::from))
@@ -74,6 +75,7 @@ pub async fn stage(conn: &impl ConnectionTrait, rows: &[messages::Model]) -> Res
         }))
         .exec_without_returning(conn)
         .await?;
+        crate::inbox::store::enter_queued(conn, chunk).await?;
     }
     Ok(())
 }

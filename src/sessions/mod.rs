@@ -27,7 +27,9 @@ use tokio::{
 };
 use utoipa::ToSchema;
 
-use crate::{config::Config, db::entities::sessions as rows, engine::Engine, events::Events, queue::Queue};
+use crate::{
+    config::Config, db::entities::sessions as rows, engine::Engine, events::Events, inbox::Inbox, queue::Queue,
+};
 pub use records::Scope;
 
 /// Where a session is in its life.
@@ -197,6 +199,7 @@ struct Manager {
     engine: Engine,
     events: Events,
     queue: Queue,
+    inbox: Inbox,
     config: Arc<Config>,
     running: Mutex<HashMap<String, Running>>,
     generations: AtomicU64,
@@ -212,12 +215,20 @@ pub struct Sessions(Arc<Manager>);
 const FIRST_CODE_WAIT: Duration = Duration::from_secs(15);
 
 impl Sessions {
-    pub fn new(db: DatabaseConnection, engine: Engine, events: Events, queue: Queue, config: Arc<Config>) -> Sessions {
+    pub fn new(
+        db: DatabaseConnection,
+        engine: Engine,
+        events: Events,
+        queue: Queue,
+        inbox: Inbox,
+        config: Arc<Config>,
+    ) -> Sessions {
         Sessions(Arc::new(Manager {
             db,
             engine,
             events,
             queue,
+            inbox,
             config,
             running: Mutex::new(HashMap::new()),
             generations: AtomicU64::new(0),
@@ -505,6 +516,7 @@ impl Manager {
             kind: "session.status",
             owner: row.user_id,
             session: row.id.clone(),
+            agent: None,
             data: serde_json::to_value(&view).unwrap_or_default(),
         });
         Ok(())

@@ -101,6 +101,7 @@ pub(super) async fn run(
         me.connected_this_run = false;
         let end = me.run_device(&mut pair_phone, link_deadline).await;
         me.dispatch.offline();
+        me.sessions.0.inbox.offline(&me.id);
         me.live.send_replace(LiveState::default());
         me.pairing_for = None;
         if me.connected_this_run {
@@ -214,7 +215,8 @@ impl Supervisor {
     /// Runs one device until it ends; see [`End`].
     async fn run_device(&mut self, pair_phone: &mut Option<String>, link_deadline: Instant) -> End {
         let (tx, mut events) = mpsc::unbounded_channel();
-        let mut device = match self.sessions.0.engine.start(&self.id, tx).await {
+        let sink = self.sessions.0.inbox.sink();
+        let mut device = match self.sessions.0.engine.start(&self.id, tx, sink).await {
             Ok(device) => device,
             Err(e) => {
                 warn!(session_id = %self.id, error = %format!("{e:#}"), "cannot start the device");
@@ -335,9 +337,11 @@ impl Supervisor {
                 }
                 self.set(change).await;
                 self.dispatch.online(device.sender());
+                self.sessions.0.inbox.online(&self.id, device.sender());
             }
             EngineEvent::Disconnected => {
                 self.dispatch.offline();
+                self.sessions.0.inbox.offline(&self.id);
                 if self.status == Status::Connected {
                     self.set(Change::status(Status::Disconnected).reason(Some("connection lost; reconnecting".into())))
                         .await;
@@ -355,6 +359,7 @@ impl Supervisor {
             }
             EngineEvent::Acked { id, error } => self.sessions.0.queue.acked(&id, error).await,
             EngineEvent::Receipt { ids, kind } => self.sessions.0.queue.receipt(&ids, kind).await,
+            EngineEvent::Received(batch) => self.sessions.0.inbox.keep(&self.id, batch).await,
         }
         None
     }
@@ -402,6 +407,7 @@ impl Supervisor {
             kind: "session.qr",
             owner,
             session: self.id.clone(),
+            agent: None,
             data: serde_json::json!({
                 "sessionId": self.id,
                 "qr": live.qr.as_ref().map(|c| &c.value),

@@ -14,6 +14,8 @@ const ALL: &[&str] = &["admin", "user", "agent", "readonly"];
 /// Sessions: users manage their own, readonly looks, agents work only the inbox.
 const WRITERS: &[&str] = &["admin", "user"];
 const READERS: &[&str] = &["admin", "user", "readonly"];
+/// The inbox: agents work their chats, readonly looks.
+const INBOX: &[&str] = &["admin", "user", "agent"];
 
 /// `(method, path, roles allowed)`; `None`: a public route that needs no credentials.
 fn table() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>)> {
@@ -75,6 +77,16 @@ fn table() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>)>
         ("GET", "/api/broadcasts", Some(READERS)),
         ("GET", "/api/broadcasts/{id}", Some(READERS)),
         ("POST", "/api/broadcasts/{id}/cancel", Some(WRITERS)),
+        ("GET", "/message/received", Some(READERS)),
+        ("GET", "/chats/", Some(ALL)),
+        ("POST", "/chats/", Some(INBOX)),
+        ("GET", "/chats/counts", Some(ALL)),
+        ("GET", "/chats/{id}", Some(ALL)),
+        ("PATCH", "/chats/{id}", Some(INBOX)),
+        ("GET", "/chats/{id}/messages", Some(ALL)),
+        ("POST", "/chats/messages", Some(INBOX)),
+        ("POST", "/chats/{id}/read", Some(INBOX)),
+        ("GET", "/chats/{id}/messages/{message_id}/media", Some(ALL)),
     ]
 }
 
@@ -119,9 +131,10 @@ async fn every_route_against_every_role(db: TestDb) {
     for (method, path, allowed) in table() {
         // Ids that exist nowhere, and empty bodies: an admitted request then fails
         // on validation or lookup (4xx other than 401/403) and changes nothing.
-        let concrete = path.replace("{id}", "999999").replace("{sessionId}", "no-such-session");
+        let concrete =
+            path.replace("{id}", "999999").replace("{sessionId}", "no-such-session").replace("{message_id}", "999999");
         let method: Method = method.parse().unwrap();
-        let body = matches!(method, Method::POST | Method::PUT).then(|| json!({}));
+        let body = matches!(method, Method::POST | Method::PUT | Method::PATCH).then(|| json!({}));
 
         let (status, resp) = call(&app, method.clone(), &concrete, None, body.clone()).await;
         match allowed {

@@ -345,8 +345,113 @@ async fn killed_gateway_sends_every_message_once(db: TestDb) {
     terminate(child).await;
 }
 
+/// SIGKILL while WhatsApp delivers 200 messages from 20 contacts: after a
+/// restart every one is stored exactly once (what was not committed before the
+/// kill is delivered again, what was is not stored twice).
+async fn killed_gateway_keeps_every_received_message_once(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let database = Provisioned::new(db).await;
+    let (sim, sim_addr) = start_sim().await;
+    let env = Env { dir: dir.path(), port: free_port(), database_url: database.url.as_deref(), sim: sim_addr };
+    std::fs::write(
+        dir.path().join("wagate.toml"),
+        "[auth]\nbcrypt_cost = 4\nadmin_password = \"admin-password\"\n\n[storage]\nsessions_dir = \"state/sessions\"\n",
+    )
+    .unwrap();
+    let phone = "628111000071";
+    let client = reqwest::Client::new();
+    let mut child = env.serve().await;
+    env.until_up().await;
+    let resp = env.login("admin", "admin-password").await;
+    let token = resp.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    let get = |path: String| {
+        let req = client.get(format!("{}{path}", env.base())).bearer_auth(&token);
+        async move { req.send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    let resp = client
+        .post(format!("{}/session/create", env.base()))
+        .bearer_auth(&token)
+        .json(&json!({"sessionId": "r1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let body = get("/session/qr/r1".into()).await;
+    sim.scan(body["data"]["qr"].as_str().expect("qr"), phone).await.unwrap();
+    for _ in 0..600 {
+        if get("/session/status?session=r1".into()).await["data"]["status"] == "connected" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // 20 contacts write 10 messages each, all at once, while the gateway is killed.
+    let writer = {
+        let sim = sim.clone();
+        tokio::spawn(async move {
+            let mut ids = std::collections::HashSet::new();
+            for n in 0..10 {
+                for c in 0..20 {
+                    let write = wa_sim::messages::Write {
+                        from: format!("6282220001{c:02}"),
+                        to: phone.into(),
+                        text: Some(format!("pesan {n} dari {c}")),
+                        ..Default::default()
+                    };
+                    ids.insert((write.from.clone(), sim.deliver(&write).await.unwrap()));
+                }
+            }
+            ids
+        })
+    };
+    // Killed once some are stored.
+    for _ in 0..2000 {
+        if get("/message/received?limit=20".into()).await["data"].as_array().map_or(0, Vec::len) >= 20 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.kill().await.unwrap();
+    let sent = writer.await.unwrap();
+    assert_eq!(sent.len(), 200);
+    let waiting = sim.pending_for(phone, 1);
+    assert!(waiting > 0, "killed while receiving: WhatsApp still holds some of the 200");
+
+    let child = env.serve().await;
+    env.until_up().await;
+    for _ in 0..1200 {
+        if sim.pending_for(phone, 1) == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sim.pending_for(phone, 1), 0, "the gateway took all 200 after the restart");
+    let mut stored = Vec::new();
+    let mut before = String::new();
+    loop {
+        let page = get(format!("/message/received?session=r1&limit=200{before}")).await;
+        let rows = page["data"].as_array().unwrap().clone();
+        let Some(last) = rows.last() else { break };
+        before = format!("&before={}", last["id"]);
+        stored.extend(rows);
+    }
+    let keys: std::collections::HashSet<(String, String)> = stored
+        .iter()
+        .map(|r| {
+            (
+                r["sender"].as_str().unwrap().trim_end_matches("@s.whatsapp.net").to_owned(),
+                r["message_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(stored.len(), 200, "each stored once (of {waiting} waiting at the kill)");
+    assert_eq!(keys, sent, "all 200, and only those");
+    terminate(child).await;
+}
+
 db_tests!(
     first_run_creates_admin_and_honours_configuration,
     killed_gateway_restores_linked_sessions,
     killed_gateway_sends_every_message_once,
+    killed_gateway_keeps_every_received_message_once,
 );

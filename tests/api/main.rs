@@ -9,6 +9,7 @@ mod auth;
 mod bad_input;
 mod cli;
 mod health;
+mod inbox;
 mod messages;
 mod notify;
 mod sessions;

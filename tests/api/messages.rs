@@ -601,6 +601,8 @@ async fn status_changes_written_together_apply_in_order(db: TestDb) {
             created_at: now,
             updated_at: now,
             broadcast_id: None,
+            origin: "api".into(),
+            agent_id: None,
         };
         store.insert(row).await.unwrap();
         ids.push(id);

@@ -36,6 +36,7 @@ pub fn router(sim: Sim) -> Router {
         .route("/admin/messages", get(messages))
         .route("/admin/inbound", post(inbound))
         .route("/admin/receipts", post(receipts))
+        .route("/admin/read-receipts", get(read_receipts))
         .route("/admin/fault", post(fault))
         .route("/admin/devices", get(devices))
         .route("/admin/logins", get(logins))
@@ -147,20 +148,18 @@ async fn messages(State(sim): State<Sim>, Query(q): Query<MessagesQuery>) -> Res
     Ok(Json(json!(sim.received(to.as_deref()))))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct InboundBody {
-    from: String,
-    to: String,
-    text: String,
-    push_name: Option<String>,
+async fn inbound(
+    State(sim): State<Sim>,
+    Json(mut body): Json<crate::messages::Write>,
+) -> Result<Json<Value>, AdminError> {
+    body.from = digits(&body.from)?;
+    body.to = digits(&body.to)?;
+    let id = sim.deliver(&body).await.map_err(bad)?;
+    Ok(Json(json!({"id": id})))
 }
 
-async fn inbound(State(sim): State<Sim>, Json(body): Json<InboundBody>) -> Result<Json<Value>, AdminError> {
-    let (from, to) = (digits(&body.from)?, digits(&body.to)?);
-    let push_name = body.push_name.unwrap_or_else(|| format!("Contact {from}"));
-    let id = sim.inbound(&from, &to, &body.text, &push_name).await.map_err(bad)?;
-    Ok(Json(json!({"id": id})))
+async fn read_receipts(State(sim): State<Sim>) -> Json<Value> {
+    Json(json!(sim.read_receipts()))
 }
 
 #[derive(Deserialize)]

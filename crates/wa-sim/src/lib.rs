@@ -167,6 +167,21 @@ impl Sim {
         messages::inbound(self, from, to, text, push_name).await
     }
 
+    /// A contact (or the linked number's own phone) writes; see [`messages::Write`].
+    pub async fn deliver(&self, write: &messages::Write) -> anyhow::Result<String> {
+        messages::deliver(self, write).await
+    }
+
+    /// Read receipts the linked devices sent, oldest first.
+    pub fn read_receipts(&self) -> Vec<messages::ReadReceipt> {
+        self.world().read_receipts.clone()
+    }
+
+    /// Messages waiting for `phone`'s device `device` to acknowledge them.
+    pub fn pending_for(&self, phone: &str, device: u16) -> usize {
+        self.world().pending.get(&(phone.to_owned(), device)).map_or(0, Vec::len)
+    }
+
     /// The contact that received `message_id` sends a `delivered` or `read` receipt.
     pub fn receipt(&self, message_id: &str, kind: &str) -> anyhow::Result<()> {
         anyhow::ensure!(kind == "delivered" || kind == "read", "receipt type must be delivered or read");

@@ -30,6 +30,13 @@ pub fn media_conn(sim: &Sim, node: &Node) -> Node {
         .build()
 }
 
+impl MediaStore {
+    /// Serves `blob` at `direct_path`.
+    pub fn put(&mut self, direct_path: &str, blob: Vec<u8>) {
+        self.blobs.insert(direct_path.to_owned(), blob);
+    }
+}
+
 /// An HTTP request for the media host: `POST /mms/<type>/<token>` stores,
 /// `GET <direct path>` fetches. `(status, body)`.
 pub fn http(sim: &Sim, method: &str, path_and_query: &str, body: Option<&[u8]>) -> (u16, Vec<u8>) {

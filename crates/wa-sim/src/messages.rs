@@ -175,25 +175,329 @@ pub fn receipt_from_client(conn: &Conn, node: &Node) {
     conn.send(ack.build());
 }
 
-/// Contact `from` writes `text` to every connected device of `to`.
+/// What a contact (or the linked number's own phone) writes, as the admin API takes it.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Write {
+    /// The contact that writes (with `fromPhone`: the contact the phone writes to).
+    pub from: String,
+    /// The linked number.
+    pub to: String,
+    /// `text` (default), `image`, `video`, `audio`, `voice`, `document`,
+    /// `sticker`, `location`, `contact`, `reaction` or `poll`.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// The text; a location's or contact's name; a reaction's emoji; a poll's question.
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub push_name: Option<String>,
+    #[serde(default)]
+    pub caption: Option<String>,
+    #[serde(default)]
+    pub filename: Option<String>,
+    #[serde(default)]
+    pub mimetype: Option<String>,
+    /// The media file, base64.
+    #[serde(default)]
+    pub data: Option<String>,
+    #[serde(default)]
+    pub latitude: Option<f64>,
+    #[serde(default)]
+    pub longitude: Option<f64>,
+    /// The message a reaction is about, or a text answers.
+    #[serde(default)]
+    pub quoted: Option<String>,
+    /// Send under this id: a repeat of a message the device may have.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The linked number's own phone writes to `from` (the devices get a copy).
+    #[serde(default)]
+    pub from_phone: bool,
+}
+
+/// Contact `from` writes `text` to every linked device of `to`.
 pub async fn inbound(sim: &Sim, from: &str, to: &str, text: &str, push_name: &str) -> anyhow::Result<String> {
+    let write = Write {
+        from: from.to_owned(),
+        to: to.to_owned(),
+        text: Some(text.to_owned()),
+        push_name: Some(push_name.to_owned()),
+        ..Default::default()
+    };
+    deliver(sim, &write).await
+}
+
+/// Media on the media host: `(direct path, media key, file sha256, file enc sha256, length)`.
+type Uploaded = (String, Vec<u8>, Vec<u8>, Vec<u8>, u64);
+
+/// Encrypts `bytes` as WhatsApp media of `kind` and puts it on the media host.
+fn upload(sim: &Sim, kind: &str, bytes: &[u8]) -> anyhow::Result<Uploaded> {
+    use wacore::download::MediaType;
+    let media_type = match kind {
+        "image" => MediaType::Image,
+        "video" => MediaType::Video,
+        "audio" | "voice" => MediaType::Audio,
+        "sticker" => MediaType::Sticker,
+        _ => MediaType::Document,
+    };
+    let encrypted = wacore::upload::encrypt_media(bytes, media_type)?;
+    let path = format!("/v/t62/{}.enc", crate::random_token(24));
+    sim.media().put(&path, encrypted.data_to_upload);
+    Ok((
+        path,
+        encrypted.media_key.to_vec(),
+        encrypted.file_sha256.to_vec(),
+        encrypted.file_enc_sha256.to_vec(),
+        bytes.len() as u64,
+    ))
+}
+
+/// The message body a [`Write`] describes.
+fn body_of(sim: &Sim, write: &Write) -> anyhow::Result<wa::Message> {
+    use base64::Engine as _;
+    let kind = write.kind.as_deref().unwrap_or("text");
+    let context =
+        || write.quoted.as_ref().map(|id| wa::ContextInfo { stanza_id: Some(id.clone()), ..Default::default() });
+    let media = || -> anyhow::Result<Uploaded> {
+        let data = write.data.as_deref().context("media needs data (base64)")?;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(data).context("data is not base64")?;
+        upload(sim, kind, &bytes)
+    };
+    let url = |path: &str| format!("https://{}{path}", crate::media::MEDIA_HOST);
+    let mut message = wa::Message::default();
+    match kind {
+        "text" => match context() {
+            None => message.conversation = Some(write.text.clone().unwrap_or_default()),
+            Some(context) => {
+                message.extended_text_message = buffa::MessageField::some(wa::message::ExtendedTextMessage {
+                    text: write.text.clone(),
+                    context_info: buffa::MessageField::some(context),
+                    ..Default::default()
+                })
+            }
+        },
+        "image" | "sticker" | "video" => {
+            let (path, key, sha, enc, len) = media()?;
+            match kind {
+                "image" => {
+                    message.image_message = buffa::MessageField::some(wa::message::ImageMessage {
+                        url: Some(url(&path)),
+                        direct_path: Some(path),
+                        media_key: Some(key),
+                        file_sha256: Some(sha),
+                        file_enc_sha256: Some(enc),
+                        file_length: Some(len),
+                        mimetype: Some(write.mimetype.clone().unwrap_or_else(|| "image/jpeg".into())),
+                        caption: write.caption.clone(),
+                        ..Default::default()
+                    })
+                }
+                "video" => {
+                    message.video_message = buffa::MessageField::some(wa::message::VideoMessage {
+                        url: Some(url(&path)),
+                        direct_path: Some(path),
+                        media_key: Some(key),
+                        file_sha256: Some(sha),
+                        file_enc_sha256: Some(enc),
+                        file_length: Some(len),
+                        mimetype: Some(write.mimetype.clone().unwrap_or_else(|| "video/mp4".into())),
+                        caption: write.caption.clone(),
+                        ..Default::default()
+                    })
+                }
+                _ => {
+                    message.sticker_message = buffa::MessageField::some(wa::message::StickerMessage {
+                        url: Some(url(&path)),
+                        direct_path: Some(path),
+                        media_key: Some(key),
+                        file_sha256: Some(sha),
+                        file_enc_sha256: Some(enc),
+                        file_length: Some(len),
+                        mimetype: Some(write.mimetype.clone().unwrap_or_else(|| "image/webp".into())),
+                        ..Default::default()
+                    })
+                }
+            }
+        }
+        "audio" | "voice" => {
+            let (path, key, sha, enc, len) = media()?;
+            message.audio_message = buffa::MessageField::some(wa::message::AudioMessage {
+                url: Some(url(&path)),
+                direct_path: Some(path),
+                media_key: Some(key),
+                file_sha256: Some(sha),
+                file_enc_sha256: Some(enc),
+                file_length: Some(len),
+                mimetype: Some(write.mimetype.clone().unwrap_or_else(|| "audio/ogg; codecs=opus".into())),
+                ptt: Some(kind == "voice"),
+                ..Default::default()
+            })
+        }
+        "document" => {
+            let (path, key, sha, enc, len) = media()?;
+            message.document_message = buffa::MessageField::some(wa::message::DocumentMessage {
+                url: Some(url(&path)),
+                direct_path: Some(path),
+                media_key: Some(key),
+                file_sha256: Some(sha),
+                file_enc_sha256: Some(enc),
+                file_length: Some(len),
+                mimetype: Some(write.mimetype.clone().unwrap_or_else(|| "application/octet-stream".into())),
+                file_name: write.filename.clone(),
+                title: write.filename.clone(),
+                caption: write.caption.clone(),
+                ..Default::default()
+            })
+        }
+        "location" => {
+            message.location_message = buffa::MessageField::some(wa::message::LocationMessage {
+                degrees_latitude: write.latitude,
+                degrees_longitude: write.longitude,
+                name: write.text.clone(),
+                ..Default::default()
+            })
+        }
+        "contact" => {
+            let name = write.text.clone().unwrap_or_else(|| "Contact".into());
+            message.contact_message = buffa::MessageField::some(wa::message::ContactMessage {
+                vcard: Some(format!("BEGIN:VCARD\nVERSION:3.0\nFN:{name}\nEND:VCARD")),
+                display_name: Some(name),
+                ..Default::default()
+            })
+        }
+        "reaction" => {
+            message.reaction_message = buffa::MessageField::some(wa::message::ReactionMessage {
+                key: buffa::MessageField::some(wa::MessageKey {
+                    remote_jid: Some(Jid::pn(write.from.as_str()).to_string()),
+                    from_me: Some(true),
+                    id: write.quoted.clone(),
+                    ..Default::default()
+                }),
+                text: write.text.clone(),
+                ..Default::default()
+            })
+        }
+        "poll" => {
+            message.poll_creation_message = buffa::MessageField::some(wa::message::PollCreationMessage {
+                name: write.text.clone(),
+                ..Default::default()
+            })
+        }
+        other => anyhow::bail!("unknown message type {other:?}"),
+    }
+    Ok(message)
+}
+
+/// Delivers a [`Write`] to every linked device of the number it is for; a
+/// device that is offline gets it when it next connects (WhatsApp's offline
+/// queue), and each keeps getting it on every connection until it acknowledges it.
+pub async fn deliver(sim: &Sim, write: &Write) -> anyhow::Result<String> {
+    let message = body_of(sim, write)?;
     let (party, targets) = {
         let mut world = sim.world();
-        let party = world.account_mut(from).party.clone();
-        let account = world.accounts.get(to).context("that number has no linked device")?;
-        let targets: Vec<(u16, Option<crate::state::UploadedKeys>, Option<Conn>)> =
-            account.devices.values().map(|d| (d.id, d.keys.clone(), d.conn.clone())).collect();
+        // The phone of the linked number writes as itself; a contact as the contact.
+        let author = if write.from_phone { write.to.as_str() } else { write.from.as_str() };
+        let party = world.account_mut(author).party.clone();
+        let account = world.accounts.get(&write.to).context("that number has no linked device")?;
+        let targets: Vec<(u16, Option<crate::state::UploadedKeys>)> =
+            account.devices.values().map(|d| (d.id, d.keys.clone())).collect();
         (party, targets)
     };
-    anyhow::ensure!(targets.iter().any(|(_, _, c)| c.is_some()), "no linked device of {to} is connected");
-    let id = sim.next_message_id();
-    let message = wa::Message { conversation: Some(text.to_owned()), ..Default::default() };
-    for (device, keys, conn) in targets {
-        let (Some(mut keys), Some(conn)) = (keys, conn) else { continue };
-        let stanza = sealed_message(&party, from, to, device, &mut keys, id.clone(), &message).await?;
-        conn.send(stanza.attr("notify", push_name.to_owned()).build());
+    anyhow::ensure!(targets.iter().any(|(_, keys)| keys.is_some()), "no linked device of {} is ready", write.to);
+    let id = write.id.clone().unwrap_or_else(|| sim.next_message_id());
+    let message = if write.from_phone {
+        wa::Message {
+            device_sent_message: buffa::MessageField::some(wa::message::DeviceSentMessage {
+                destination_jid: Some(Jid::pn(write.from.as_str()).to_string()),
+                message: buffa::MessageField::some(message),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    } else {
+        message
+    };
+    let author = if write.from_phone { write.to.as_str() } else { write.from.as_str() };
+    for (device, keys) in targets {
+        let Some(mut keys) = keys else { continue };
+        let mut stanza = sealed_message(&party, author, &write.to, device, &mut keys, id.clone(), &message).await?;
+        spent(sim, &write.to, device, &keys);
+        if write.from_phone {
+            stanza = stanza.attr("recipient", Jid::pn(write.from.as_str()));
+        } else {
+            let name = write.push_name.clone().unwrap_or_else(|| format!("Contact {}", write.from));
+            stanza = stanza.attr("notify", name);
+        }
+        let node = stanza.build();
+        let conn = {
+            let mut world = sim.world();
+            world.pending.entry((write.to.clone(), device)).or_default().push((id.clone(), node.clone()));
+            world.device_mut(&write.to, device).and_then(|d| d.conn.clone())
+        };
+        if let Some(conn) = conn {
+            conn.send(node);
+        }
     }
     Ok(id)
+}
+
+/// A device connected: what waits for it in the offline queue goes out, then
+/// the end-of-offline marker. How many.
+pub fn drain(sim: &Sim, conn: &Conn, phone: &str, device: u16) -> usize {
+    let waiting: Vec<Node> = sim
+        .world()
+        .pending
+        .get(&(phone.to_owned(), device))
+        .map(|p| p.iter().map(|(_, n)| n.clone()).collect())
+        .unwrap_or_default();
+    let count = waiting.len();
+    for node in waiting {
+        conn.send(node);
+    }
+    count
+}
+
+/// The device acknowledged messages (delivery receipt or transport ack): they
+/// leave its offline queue. Read receipts are recorded.
+pub fn acknowledged(sim: &Sim, peer: &Peer, node: &Node) {
+    let Peer::Device { phone, device } = peer else { return };
+    let mut attrs = node.attrs();
+    let mut ids: Vec<String> = attrs.optional_string("id").map(|s| vec![s.into_owned()]).unwrap_or_default();
+    if let Some(list) = node.get_optional_child("list") {
+        for item in list.children().into_iter().flatten() {
+            if let Some(id) = item.attrs().optional_string("id") {
+                ids.push(id.into_owned());
+            }
+        }
+    }
+    let kind = attrs.optional_string("type").map(|s| s.into_owned()).unwrap_or_default();
+    let chat = attrs.optional_jid("to").map(|j| j.user.to_string()).unwrap_or_default();
+    let mut world = sim.world();
+    if node.tag == "receipt" && kind == "read" {
+        world.read_receipts.push(ReadReceipt { reader: phone.clone(), chat, ids: ids.clone() });
+    }
+    if let Some(pending) = world.pending.get_mut(&(phone.clone(), *device)) {
+        pending.retain(|(id, _)| !ids.contains(id));
+    }
+}
+
+/// Read receipts linked devices sent for messages they received.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ReadReceipt {
+    /// The linked number that read.
+    pub reader: String,
+    /// The contact whose messages were read.
+    pub chat: String,
+    pub ids: Vec<String>,
+}
+
+/// The device's one-time pre-keys that `keys` (a copy) no longer has were used
+/// up: WhatsApp hands each out once.
+pub fn spent(sim: &Sim, phone: &str, device: u16, keys: &crate::state::UploadedKeys) {
+    if let Some(stored) = sim.world().device_mut(phone, device).and_then(|d| d.keys.as_mut()) {
+        stored.one_time.retain(|(id, _)| keys.one_time.iter().any(|(left, _)| left == id));
+    }
 }
 
 /// `message` from `from`'s phone, encrypted by `party` for linked device

@@ -159,6 +159,7 @@ pub async fn keys_uploaded(sim: &Sim, phone: &str, device: u16, keys: UploadedKe
     if let Err(e) = share_app_state_key(sim, &party, phone, device, &mut bundle_keys, &conn).await {
         warn!(phone, device, "app-state key share failed: {e:#}");
     }
+    crate::messages::spent(sim, phone, device, &bundle_keys);
 }
 
 async fn share_app_state_key(

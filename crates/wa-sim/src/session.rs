@@ -99,10 +99,15 @@ pub async fn handle(sim: &Sim, conn: &Conn, peer: &Peer, node: Node) -> anyhow::
         "iq" => iq(sim, conn, peer, node).await,
         "message" => crate::messages::from_client(sim, conn, peer, node).await,
         "receipt" => {
+            crate::messages::acknowledged(sim, peer, &node);
             crate::messages::receipt_from_client(conn, &node);
             Ok(())
         }
-        "ack" | "presence" | "chatstate" | "ib" | "call" => Ok(()),
+        "ack" => {
+            crate::messages::acknowledged(sim, peer, &node);
+            Ok(())
+        }
+        "presence" | "chatstate" | "ib" | "call" => Ok(()),
         other => {
             debug!("ignoring <{other}>");
             Ok(())
@@ -133,10 +138,15 @@ async fn iq(sim: &Sim, conn: &Conn, peer: &Peer, node: Node) -> anyhow::Result<(
         ("passive", "set", _) => {
             conn.send(iq_result(&node).build());
             if child == "active" {
+                // WhatsApp's offline queue: what came while the device was away.
+                let count = match peer {
+                    Peer::Device { phone, device } => crate::messages::drain(sim, conn, phone, *device),
+                    Peer::Unlinked => 0,
+                };
                 conn.send(
                     NodeBuilder::new("ib")
                         .attr("from", server_jid())
-                        .children([NodeBuilder::new("offline").attr("count", "0").build()])
+                        .children([NodeBuilder::new("offline").attr("count", count.to_string()).build()])
                         .build(),
                 );
             }

@@ -160,6 +160,10 @@ pub struct World {
     pub duplicates: Vec<Received>,
     pub faults: HashMap<String, Faults>,
     pub logins: Vec<Login>,
+    /// Messages for linked devices, by (number, device), until the device acknowledges them.
+    pub pending: HashMap<(String, u16), Vec<(String, Node)>>,
+    /// Read receipts devices sent.
+    pub read_receipts: Vec<crate::messages::ReadReceipt>,
 }
 
 /// A successful login, for tests to see how a device came back.

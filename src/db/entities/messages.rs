@@ -27,6 +27,10 @@ pub struct Model {
     pub updated_at: i64,
     /// The broadcast (outage notice) it is part of, if any.
     pub broadcast_id: Option<i64>,
+    /// Who sent it: `api`, `broadcast`, `agent` or `bot` ([`crate::inbox::Sender`]).
+    pub origin: String,
+    /// The agent who wrote it (origin `agent`).
+    pub agent_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

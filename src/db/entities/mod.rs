@@ -3,7 +3,10 @@
 pub mod api_keys;
 pub mod broadcast_recipients;
 pub mod broadcasts;
+pub mod chat_entries;
+pub mod chats;
 pub mod customers;
+pub mod inbound_messages;
 pub mod message_events;
 pub mod messages;
 pub mod notices;

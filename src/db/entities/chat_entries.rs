@@ -1,0 +1,21 @@
+use sea_orm::entity::prelude::*;
+
+/// One entry of a chat's timeline: a received message or a queued one.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "chat_entries")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub chat_id: i64,
+    /// One of [`crate::inbox::Sender`], as text.
+    pub sender: String,
+    pub inbound_id: Option<i64>,
+    pub message_id: Option<String>,
+    pub agent_id: Option<i64>,
+    pub at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,324 @@
+//! Incoming messages: whatsapp-rust's decrypted messages reduced to what the
+//! gateway keeps ([`Inbound`]), the durability hook that hands them to the
+//! gateway's store before WhatsApp is told they arrived, and the references
+//! the media downloader fetches with.
+
+use std::sync::Arc;
+
+use base64::{Engine as _, engine::general_purpose::STANDARD};
+use serde::{Deserialize, Serialize};
+use whatsapp_rust::{
+    InboundDurabilityHook, Jid,
+    download::{Downloadable, MediaType},
+    prelude::Client,
+    wacore::{proto_helpers::MessageExt, types::events::InboundMessage},
+    wacore_binary::JidExt,
+    waproto::whatsapp as wa,
+};
+
+/// Where a message was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Place {
+    /// A 1:1 chat.
+    Direct,
+    Group,
+    /// A status update.
+    Status,
+    /// A broadcast list.
+    Broadcast,
+    Newsletter,
+}
+
+impl Place {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Place::Direct => "direct",
+            Place::Group => "group",
+            Place::Status => "status",
+            Place::Broadcast => "broadcast",
+            Place::Newsletter => "newsletter",
+        }
+    }
+}
+
+/// A message WhatsApp delivered, as the gateway keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbound {
+    /// WhatsApp's message id: unique per chat and sender only.
+    pub wa_id: String,
+    pub chat: String,
+    pub sender: String,
+    pub place: Place,
+    /// For a 1:1 chat: the contact's number (digits with country code).
+    pub contact: Option<String>,
+    /// Typed on the linked phone or another device of the same number.
+    pub from_me: bool,
+    pub push_name: Option<String>,
+    /// When the sender sent it (epoch ms).
+    pub sent_at: i64,
+    /// `text`, `image`, `video`, `audio`, `voice`, `document`, `sticker`,
+    /// `location`, `contact`, `reaction` or `unsupported`.
+    pub kind: &'static str,
+    /// WhatsApp's name for an unsupported message.
+    pub wa_type: Option<String>,
+    /// The text, or the media's caption.
+    pub text: Option<String>,
+    pub filename: Option<String>,
+    pub mimetype: Option<String>,
+    pub size: Option<i64>,
+    pub media: Option<MediaRef>,
+    /// The message this one answers.
+    pub quoted_id: Option<String>,
+    /// Location, contact card or reaction details.
+    pub extra: Option<serde_json::Value>,
+}
+
+/// What is needed to download and decrypt a message's media later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaRef {
+    /// `image`, `video`, `audio`, `document` or `sticker`.
+    pub kind: String,
+    pub direct_path: String,
+    /// Base64.
+    pub media_key: String,
+    pub file_sha256: Option<String>,
+    pub file_enc_sha256: Option<String>,
+    pub file_length: Option<u64>,
+}
+
+/// Decoded bytes of a [`MediaRef`], for whatsapp-rust's downloader.
+pub(super) struct Download {
+    direct_path: String,
+    media_key: Vec<u8>,
+    file_sha256: Option<Vec<u8>>,
+    file_enc_sha256: Option<Vec<u8>>,
+    file_length: Option<u64>,
+    media_type: MediaType,
+}
+
+impl Download {
+    pub(super) fn new(media: &MediaRef) -> anyhow::Result<Download> {
+        let decode = |v: &Option<String>| v.as_deref().map(|s| STANDARD.decode(s)).transpose();
+        let media_type = match media.kind.as_str() {
+            "image" => MediaType::Image,
+            "video" => MediaType::Video,
+            "audio" | "voice" => MediaType::Audio,
+            "sticker" => MediaType::Sticker,
+            _ => MediaType::Document,
+        };
+        Ok(Download {
+            direct_path: media.direct_path.clone(),
+            media_key: STANDARD.decode(&media.media_key)?,
+            file_sha256: decode(&media.file_sha256)?,
+            file_enc_sha256: decode(&media.file_enc_sha256)?,
+            file_length: media.file_length,
+            media_type,
+        })
+    }
+}
+
+impl Downloadable for Download {
+    fn direct_path(&self) -> Option<&str> {
+        Some(&self.direct_path)
+    }
+    fn media_key(&self) -> Option<&[u8]> {
+        Some(&self.media_key)
+    }
+    fn file_enc_sha256(&self) -> Option<&[u8]> {
+        self.file_enc_sha256.as_deref()
+    }
+    fn file_sha256(&self) -> Option<&[u8]> {
+        self.file_sha256.as_deref()
+    }
+    fn file_length(&self) -> Option<u64> {
+        self.file_length
+    }
+    fn app_info(&self) -> MediaType {
+        self.media_type
+    }
+}
+
+/// Where the gateway keeps what arrives: `commit` returns once the batch is
+/// durable (then WhatsApp gets its receipts) or fails (then it redelivers).
+pub trait InboundSink: Send + Sync {
+    fn commit(
+        &self,
+        session: &str,
+        batch: Vec<Inbound>,
+    ) -> futures_util::future::BoxFuture<'static, anyhow::Result<()>>;
+}
+
+/// whatsapp-rust's durability hook for one session.
+pub(super) struct Hook {
+    pub session: String,
+    pub sink: Arc<dyn InboundSink>,
+}
+
+#[whatsapp_rust::async_trait]
+impl InboundDurabilityHook for Hook {
+    async fn on_messages(&self, _client: Arc<Client>, batch: &[InboundMessage]) -> anyhow::Result<()> {
+        let kept: Vec<Inbound> = batch.iter().filter_map(reduce).collect();
+        if kept.is_empty() {
+            return Ok(());
+        }
+        self.sink.commit(&self.session, kept).await.inspect_err(|e| {
+            tracing::warn!(session_id = %self.session, error = %format!("{e:#}"), "cannot store received messages; WhatsApp will deliver them again");
+        })
+    }
+}
+
+/// The digits of a user JID.
+fn user_of(jid: &Jid) -> String {
+    jid.user.to_string()
+}
+
+/// The gateway's view of a decrypted message; `None` for what is no message to
+/// a person (protocol messages: key shares, revocations, history sync).
+pub fn reduce(item: &InboundMessage) -> Option<Inbound> {
+    let info = &item.info;
+    let message = item.message.get_base_message();
+    if message.protocol_message.is_set() || message.sender_key_distribution_message.is_set() {
+        return None;
+    }
+    let source = &info.source;
+    let chat = &source.chat;
+    let place = if chat.is_group() {
+        Place::Group
+    } else if chat.is_status_broadcast() {
+        Place::Status
+    } else if chat.is_newsletter() {
+        Place::Newsletter
+    } else if chat.is_broadcast_list() {
+        Place::Broadcast
+    } else {
+        Place::Direct
+    };
+    let contact = (place == Place::Direct).then(|| {
+        // A chat addressed by LID names the number in the alternate JID.
+        let alternate = if source.is_from_me { source.recipient_alt.as_ref() } else { source.sender_alt.as_ref() };
+        match alternate {
+            Some(alt) if chat.is_lid() && alt.is_pn() => user_of(alt),
+            _ => user_of(chat),
+        }
+    });
+    let mut inbound = Inbound {
+        wa_id: info.id.clone(),
+        chat: chat.to_non_ad_string(),
+        sender: source.sender.to_non_ad_string(),
+        place,
+        contact,
+        from_me: source.is_from_me,
+        push_name: Some(info.push_name.clone()).filter(|n| !n.is_empty()),
+        sent_at: info.timestamp.timestamp_millis(),
+        kind: "unsupported",
+        wa_type: None,
+        text: None,
+        filename: None,
+        mimetype: None,
+        size: None,
+        media: None,
+        quoted_id: None,
+        extra: None,
+    };
+    describe(message, &mut inbound);
+    Some(inbound)
+}
+
+fn b64(bytes: &Option<Vec<u8>>) -> Option<String> {
+    bytes.as_ref().map(|b| STANDARD.encode(b))
+}
+
+fn quoted(context: &wa::ContextInfo) -> Option<String> {
+    context.stanza_id.clone().filter(|id| !id.is_empty())
+}
+
+/// Fills kind, text and media from the message body.
+fn describe(m: &wa::Message, out: &mut Inbound) {
+    macro_rules! media {
+        ($msg:expr, $kind:expr, $caption:expr, $filename:expr) => {{
+            let msg = $msg;
+            out.kind = $kind;
+            out.text = $caption;
+            out.filename = $filename;
+            out.mimetype = msg.mimetype.clone();
+            out.size = msg.file_length.map(|n| n as i64);
+            out.quoted_id = msg.context_info.as_option().and_then(quoted);
+            out.media = match (&msg.direct_path, &msg.media_key) {
+                (Some(path), Some(key)) => Some(MediaRef {
+                    kind: $kind.to_owned(),
+                    direct_path: path.clone(),
+                    media_key: STANDARD.encode(key),
+                    file_sha256: b64(&msg.file_sha256),
+                    file_enc_sha256: b64(&msg.file_enc_sha256),
+                    file_length: msg.file_length,
+                }),
+                _ => None,
+            };
+        }};
+    }
+    if let Some(text) = m.conversation.as_ref().filter(|t| !t.is_empty()) {
+        out.kind = "text";
+        out.text = Some(text.clone());
+    } else if let Some(ext) = m.extended_text_message.as_option() {
+        out.kind = "text";
+        out.text = ext.text.clone();
+        out.quoted_id = ext.context_info.as_option().and_then(quoted);
+    } else if let Some(image) = m.image_message.as_option() {
+        media!(image, "image", image.caption.clone(), None);
+    } else if let Some(video) = m.video_message.as_option() {
+        media!(video, "video", video.caption.clone(), None);
+    } else if let Some(audio) = m.audio_message.as_option() {
+        let kind = if audio.ptt == Some(true) { "voice" } else { "audio" };
+        media!(audio, kind, None, None);
+    } else if let Some(document) = m.document_message.as_option() {
+        media!(document, "document", document.caption.clone(), document.file_name.clone());
+    } else if let Some(sticker) = m.sticker_message.as_option() {
+        media!(sticker, "sticker", None, None);
+    } else if let Some(location) = m.location_message.as_option() {
+        out.kind = "location";
+        out.text = location.name.clone().or_else(|| location.address.clone());
+        out.extra = Some(serde_json::json!({
+            "latitude": location.degrees_latitude,
+            "longitude": location.degrees_longitude,
+            "name": location.name,
+            "address": location.address,
+            "url": location.url,
+        }));
+    } else if let Some(contact) = m.contact_message.as_option() {
+        out.kind = "contact";
+        out.text = contact.display_name.clone();
+        out.extra = Some(serde_json::json!({"display_name": contact.display_name, "vcard": contact.vcard}));
+    } else if let Some(reaction) = m.reaction_message.as_option() {
+        out.kind = "reaction";
+        out.text = reaction.text.clone();
+        let target = reaction.key.as_option().and_then(|k| k.id.clone());
+        out.quoted_id = target.clone();
+        out.extra = Some(serde_json::json!({"emoji": reaction.text, "message_id": target}));
+    } else {
+        out.wa_type = Some(type_name(m).to_owned());
+    }
+}
+
+/// WhatsApp's name for a message the gateway does not take apart.
+fn type_name(m: &wa::Message) -> &'static str {
+    let known: [(&'static str, bool); 16] = [
+        ("liveLocationMessage", m.live_location_message.is_set()),
+        ("contactsArrayMessage", m.contacts_array_message.is_set()),
+        ("pollCreationMessage", m.poll_creation_message.is_set()),
+        ("pollCreationMessageV2", m.poll_creation_message_v2.is_set()),
+        ("pollCreationMessageV3", m.poll_creation_message_v3.is_set()),
+        ("pollUpdateMessage", m.poll_update_message.is_set()),
+        ("eventMessage", m.event_message.is_set()),
+        ("listMessage", m.list_message.is_set()),
+        ("listResponseMessage", m.list_response_message.is_set()),
+        ("buttonsMessage", m.buttons_message.is_set()),
+        ("buttonsResponseMessage", m.buttons_response_message.is_set()),
+        ("templateMessage", m.template_message.is_set()),
+        ("productMessage", m.product_message.is_set()),
+        ("orderMessage", m.order_message.is_set()),
+        ("groupInviteMessage", m.group_invite_message.is_set()),
+        ("callLogMesssage", m.call_log_messsage.is_set()),
+    ];
+    known.iter().find(|(_, set)| *set).map_or("unknown", |(name, _)| name)
+}

@@ -1,0 +1,606 @@
+//! `/chats/*` (seed 004): the shared inbox. Agents see and answer only the
+//! chats assigned to them (anything else is 404); users the chats of their own
+//! sessions (an API key limited to sessions, only those); admins all.
+//! `/message/received`: every received message, groups included, for API clients.
+
+use axum::{
+    Json,
+    body::Body,
+    extract::State,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::{Deserialize, Serialize};
+use serde_valid::Validate;
+use utoipa::{IntoParams, ToSchema};
+
+use super::{
+    Data,
+    extract::{ApiJson, ApiPath, ApiQuery, JsonOrForm},
+    messages::{CheckedMedia, Kind, MediaRequest, Source, check_text, form_media, hash_of, idempotency_key},
+    sessions::{phone_field, scope_of},
+};
+use crate::{
+    auth::{AuthMethod, Principal, Role},
+    db::entities::{chat_entries as entries, inbound_messages as inbound},
+    error::{ApiError, ErrorBody},
+    inbox::{
+        ChatChange, ChatCounts, ChatDetail, ChatFilter, ChatScope, ChatView, Cursor, EntryView, InboxError, Mode,
+        ReceivedView, Reply,
+    },
+    queue::{Content, MAX_TEXT_CHARS},
+    sessions::Scope,
+    state::AppState,
+    validation,
+};
+
+impl From<InboxError> for ApiError {
+    fn from(err: InboxError) -> Self {
+        match err {
+            InboxError::NotFound => ApiError::not_found("chat"),
+            InboxError::Invalid(field, message) => ApiError::invalid_field(field, message),
+            InboxError::Db(e) => e.into(),
+            InboxError::Other(e) => e.into(),
+        }
+    }
+}
+
+/// The chats `principal` may see.
+pub fn chat_scope(principal: &Principal) -> ChatScope {
+    let sessions = match &principal.via {
+        AuthMethod::ApiKey { sessions, .. } => sessions.clone(),
+        AuthMethod::Jwt => None,
+    };
+    match principal.role {
+        Role::Admin => ChatScope { owner: None, sessions, agent: None },
+        Role::Agent => ChatScope { owner: None, sessions, agent: Some(principal.user_id) },
+        Role::User | Role::Readonly => ChatScope { owner: Some(principal.user_id), sessions, agent: None },
+    }
+}
+
+fn limit_rule(limit: &u64) -> Result<(), serde_valid::validation::Error> {
+    if (1..=200).contains(limit) { Ok(()) } else { Err(serde_valid::validation::Error::Custom("must be 1-200".into())) }
+}
+
+fn default_limit() -> u64 {
+    50
+}
+
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only chats in this mode.
+    #[serde(default)]
+    pub mode: Option<Mode>,
+    /// `me`, `unassigned`, `all` (default), or an agent's user id.
+    #[serde(default)]
+    pub assignee: Option<String>,
+    /// Only this session's chats.
+    #[serde(default)]
+    #[validate(custom = validation::optional_session_id)]
+    pub session: Option<String>,
+    /// `true`: only chats with unread messages.
+    #[serde(default)]
+    pub unread: Option<bool>,
+    /// A part of the name or the number.
+    #[serde(default)]
+    #[validate(max_length = 100)]
+    pub q: Option<String>,
+    /// The `cursor` of the last chat of the previous page.
+    #[serde(default)]
+    pub before: Option<String>,
+    /// 1–200, default 50.
+    #[serde(default = "default_limit")]
+    #[validate(custom = limit_rule)]
+    pub limit: u64,
+}
+
+/// The chats the caller may see, most recent first (seed 004's array), a page at a time.
+#[utoipa::path(
+    get, path = "/chats/", tag = "inbox",
+    security(("bearer" = []), ("api_key" = [])),
+    params(ListQuery),
+    responses((status = 200, body = Vec<ChatView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+pub async fn list_chats(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<Vec<ChatView>>, ApiError> {
+    let assignee = match query.assignee.as_deref() {
+        None | Some("all") => None,
+        Some("me") => Some(Some(principal.user_id)),
+        Some("unassigned") => Some(None),
+        Some(id) => Some(Some(
+            id.parse::<i64>()
+                .map_err(|_| ApiError::invalid_field("assignee", "must be me, unassigned, all or a user id"))?,
+        )),
+    };
+    let before = query
+        .before
+        .as_deref()
+        .map(|c| Cursor::parse(c).ok_or_else(|| ApiError::invalid_field("before", "must be a chat's cursor")))
+        .transpose()?;
+    let filter = ChatFilter {
+        mode: query.mode,
+        assignee,
+        session: query.session,
+        unread: query.unread.unwrap_or(false),
+        q: query.q.map(|q| q.trim().to_owned()),
+    };
+    Ok(Json(state.inbox.list(&chat_scope(&principal), &filter, before, query.limit).await?))
+}
+
+/// How many chats the caller sees: assigned to them, unassigned, all, with unread messages, and by mode.
+#[utoipa::path(
+    get, path = "/chats/counts", tag = "inbox",
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = ChatCounts), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
+)]
+pub async fn chat_counts(State(state): State<AppState>, principal: Principal) -> Result<Json<ChatCounts>, ApiError> {
+    Ok(Json(state.inbox.counts(&chat_scope(&principal), principal.user_id).await?))
+}
+
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DetailQuery {
+    /// Latest messages to include, 1–200 (default 50).
+    #[serde(default = "default_limit")]
+    #[validate(custom = limit_rule)]
+    pub limit: u64,
+}
+
+/// A chat with the contact's profile and its latest messages, oldest first (seed 004).
+#[utoipa::path(
+    get, path = "/chats/{id}", tag = "inbox",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("id" = i64, Path), DetailQuery),
+    responses((status = 200, body = ChatDetail), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+pub async fn get_chat(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(query): ApiQuery<DetailQuery>,
+) -> Result<Json<ChatDetail>, ApiError> {
+    Ok(Json(state.inbox.detail(&chat_scope(&principal), id, query.limit).await?))
+}
+
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TimelineQuery {
+    /// The `before` of the previous page (an entry id): messages older than it.
+    #[serde(default)]
+    pub before: Option<i64>,
+    #[serde(default = "default_limit")]
+    #[validate(custom = limit_rule)]
+    pub limit: u64,
+}
+
+/// A page of a chat's timeline, oldest first.
+#[derive(Serialize, ToSchema)]
+pub struct TimelinePage {
+    pub data: Vec<EntryView>,
+    /// Pass as `before` for the page older than this one; `null` at the start.
+    pub before: Option<i64>,
+}
+
+/// Older messages of a chat (keyset paging by `before`).
+#[utoipa::path(
+    get, path = "/chats/{id}/messages", tag = "inbox",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("id" = i64, Path), TimelineQuery),
+    responses((status = 200, body = TimelinePage), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+pub async fn chat_messages(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(query): ApiQuery<TimelineQuery>,
+) -> Result<Json<TimelinePage>, ApiError> {
+    state.inbox.chat(&chat_scope(&principal), id).await?;
+    let (data, before) = state.inbox.timeline(id, query.before, query.limit).await?;
+    Ok(Json(TimelinePage { data, before }))
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateChatRequest {
+    #[validate(min_length = 1)]
+    #[validate(max_length = 255)]
+    pub customer_name: String,
+    /// Any common spelling; normalised like every number.
+    pub customer_phone: String,
+    #[serde(default)]
+    #[validate(max_length = 255)]
+    pub customer_email: Option<String>,
+    #[serde(default)]
+    #[validate(max_length = 255)]
+    pub customer_address: Option<String>,
+    /// Only `WhatsApp`.
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// The session to write from; by default `notify.default_session`, else the caller's only session.
+    #[serde(default)]
+    #[validate(custom = validation::optional_session_id)]
+    pub session: Option<String>,
+}
+
+/// Opens a chat with a number so an agent can write first; the chat there is
+/// already (same session and number) comes back as it is, with 200.
+#[utoipa::path(
+    post, path = "/chats/", tag = "inbox",
+    security(("bearer" = []), ("api_key" = [])),
+    request_body = CreateChatRequest,
+    responses((status = 201, body = ChatView), (status = 200, description = "the chat there was", body = ChatView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+pub async fn create_chat(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(req): ApiJson<CreateChatRequest>,
+) -> Result<(StatusCode, Json<ChatView>), ApiError> {
+    if req.channel.as_deref().is_some_and(|c| !c.eq_ignore_ascii_case("whatsapp")) {
+        return Err(ApiError::invalid_field("channel", "only WhatsApp is supported"));
+    }
+    if req.customer_name.trim().is_empty() {
+        return Err(ApiError::invalid_field("customer_name", "must not be empty"));
+    }
+    let phone = phone_field(&state, "customer_phone", &req.customer_phone)?;
+    let scope = scope_of(&principal);
+    let session = match req.session {
+        Some(id) => id,
+        None => default_session(&state, &scope).await?,
+    };
+    let row = state.sessions.get(&scope, &session).await.map_err(|_| ApiError::not_found("session"))?;
+    let (chat, created) = state
+        .inbox
+        .open(&session, row.user_id, &phone, req.customer_name.trim(), req.customer_email, req.customer_address)
+        .await?;
+    if !chat_scope(&principal).admits(&chat) {
+        // An agent opened a chat that is not theirs: it is theirs now.
+        let change = ChatChange { assigned_agent_id: Some(Some(principal.user_id)), ..Default::default() };
+        let chat = state.inbox.update(chat, change).await?;
+        let view = state.inbox.views(vec![chat]).await?.remove(0);
+        return Ok((StatusCode::CREATED, Json(view)));
+    }
+    let view = state.inbox.views(vec![chat]).await?.remove(0);
+    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(view)))
+}
+
+/// `notify.default_session` if the caller may use it, else the caller's only session.
+async fn default_session(state: &AppState, scope: &Scope) -> Result<String, ApiError> {
+    let default = &state.config.notify.default_session;
+    if !default.is_empty() && state.sessions.get(scope, default).await.is_ok() {
+        return Ok(default.clone());
+    }
+    let mine = state.sessions.list(scope).await?;
+    match mine.as_slice() {
+        [only] => Ok(only.session_id.clone()),
+        [] => Err(ApiError::invalid_field("session", "you have no session to write from")),
+        _ => Err(ApiError::invalid_field("session", "is required: you have more than one session")),
+    }
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateChatRequest {
+    #[serde(default)]
+    pub mode: Option<Mode>,
+    /// An agent's or admin's user id; `null` unassigns. Admins and the session's owner assign.
+    #[serde(default, deserialize_with = "some_value")]
+    #[schema(value_type = Option<i64>)]
+    pub assigned_agent_id: Option<Option<i64>>,
+    #[serde(default)]
+    pub online: Option<bool>,
+}
+
+/// `Some(None)` for an explicit `null`, `None` when the field is left out.
+fn some_value<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    Ok(Some(Option::<i64>::deserialize(d)?))
+}
+
+/// Changes a chat's mode (`bot`, `agent`, `paused`, `closed`), its agent or its online flag.
+#[utoipa::path(
+    patch, path = "/chats/{id}", tag = "inbox",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("id" = i64, Path)),
+    request_body = UpdateChatRequest,
+    responses((status = 200, body = ChatView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+pub async fn update_chat(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<UpdateChatRequest>,
+) -> Result<Json<ChatView>, ApiError> {
+    let chat = state.inbox.chat(&chat_scope(&principal), id).await?;
+    if let Some(Some(agent)) = req.assigned_agent_id {
+        if principal.role == Role::Agent {
+            return Err(ApiError::forbidden("agents cannot assign chats; an admin or the session's owner can"));
+        }
+        use sea_orm::EntityTrait;
+        let user = crate::db::entities::users::Entity::find_by_id(agent).one(&state.db).await?;
+        if !matches!(user.as_ref().map(crate::auth::accounts::role_of), Some(Role::Agent | Role::Admin)) {
+            return Err(ApiError::invalid_field("assigned_agent_id", "must be the id of an agent or an admin"));
+        }
+    } else if req.assigned_agent_id.is_some() && principal.role == Role::Agent {
+        return Err(ApiError::forbidden("agents cannot assign chats; an admin or the session's owner can"));
+    }
+    let change = ChatChange { mode: req.mode, assigned_agent_id: req.assigned_agent_id, online: req.online };
+    let chat = state.inbox.update(chat, change).await?;
+    Ok(Json(state.inbox.views(vec![chat]).await?.remove(0)))
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChatMessageRequest {
+    pub chat_id: i64,
+    /// 1–65,536 characters. Or an `image` or a `document` instead.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// An http(s) URL of a JPEG or PNG image (or, as `multipart/form-data`, the file in `image`).
+    #[serde(default)]
+    pub image: Option<String>,
+    /// An http(s) URL of a file (or, as `multipart/form-data`, the file in `document`).
+    #[serde(default)]
+    pub document: Option<String>,
+    #[serde(default)]
+    pub caption: Option<String>,
+    #[serde(default)]
+    pub filename: Option<String>,
+    #[serde(default)]
+    pub mimetype: Option<String>,
+    /// `agent` (the default): a person answering from the inbox.
+    #[serde(default)]
+    pub sender: Option<String>,
+}
+
+/// The reply as a timeline entry.
+#[derive(Serialize, ToSchema)]
+pub struct ReplyView {
+    #[serde(flatten)]
+    pub entry: EntryView,
+    pub chat_id: i64,
+}
+
+/// What a reply carries, checked.
+enum ReplyContent {
+    Text(String),
+    Media(CheckedMedia, Kind),
+}
+
+impl ReplyContent {
+    fn identity(&self) -> serde_json::Value {
+        match self {
+            ReplyContent::Text(text) => serde_json::json!({"text": text}),
+            ReplyContent::Media(media, kind) => serde_json::json!({"kind": kind.field(), "media": media.identity}),
+        }
+    }
+}
+
+/// The chat, sender and content of a reply, from JSON or a form.
+fn reply_of(
+    state: &AppState,
+    body: JsonOrForm<ChatMessageRequest>,
+) -> Result<(i64, Option<String>, ReplyContent), ApiError> {
+    match body {
+        JsonOrForm::Json(r) => {
+            let content = match (r.text, r.image, r.document) {
+                (Some(text), None, None) => {
+                    if r.caption.is_some() || r.filename.is_some() || r.mimetype.is_some() {
+                        return Err(ApiError::invalid_field(
+                            "caption",
+                            "only images and documents have a caption, file name or type",
+                        ));
+                    }
+                    check_text(&text, MAX_TEXT_CHARS).map_err(|e| ApiError::invalid_field("text", e))?;
+                    ReplyContent::Text(text)
+                }
+                (None, Some(url), None) => {
+                    let req =
+                        MediaRequest { caption: r.caption, filename: None, mimetype: None, source: Source::Url(url) };
+                    if r.filename.is_some() || r.mimetype.is_some() {
+                        return Err(ApiError::invalid_field("filename", "only documents have a file name and type"));
+                    }
+                    ReplyContent::Media(CheckedMedia::check(state, req, Kind::Image)?, Kind::Image)
+                }
+                (None, None, Some(url)) => {
+                    let req = MediaRequest {
+                        caption: r.caption,
+                        filename: r.filename,
+                        mimetype: r.mimetype,
+                        source: Source::Url(url),
+                    };
+                    ReplyContent::Media(CheckedMedia::check(state, req, Kind::Document)?, Kind::Document)
+                }
+                (None, None, None) => {
+                    return Err(ApiError::invalid_field("text", "is required (or an image or a document)"));
+                }
+                _ => return Err(ApiError::invalid_field("text", "give one of text, image and document")),
+            };
+            Ok((r.chat_id, r.sender, content))
+        }
+        JsonOrForm::Form(form) => {
+            let image = form.file.as_ref().map_or(form.fields.contains_key("image"), |f| f.field == "image");
+            let kind = if image { Kind::Image } else { Kind::Document };
+            let (values, mut optional, req) = form_media(form, kind, &["chat_id"], &["sender"])?;
+            let chat_id =
+                values[0].trim().parse().map_err(|_| ApiError::invalid_field("chat_id", "must be a chat id"))?;
+            Ok((chat_id, optional.remove("sender"), ReplyContent::Media(CheckedMedia::check(state, req, kind)?, kind)))
+        }
+    }
+}
+
+/// An agent's reply: text, or an image or document by URL or upload
+/// (`multipart/form-data` with `chat_id` and the file in `image` or
+/// `document`). Queued from the chat's session (limits, retries and
+/// `Idempotency-Key` apply); answers 202 with its timeline entry. Replying to
+/// a chat in mode `bot` hands it to the replier (mode `agent`).
+#[utoipa::path(
+    post, path = "/chats/messages", tag = "inbox",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "the same key gives back the same message")),
+    request_body(content = ChatMessageRequest, description = "JSON, or multipart/form-data with `chat_id` and the file in `image` or `document`"),
+    responses(
+        (status = 202, description = "durably queued", body = ReplyView),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "the chat's session is not linked", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn send_chat_message(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    body: JsonOrForm<ChatMessageRequest>,
+) -> Result<Response, ApiError> {
+    let (chat_id, sender, content) = reply_of(&state, body)?;
+    if sender.as_deref().is_some_and(|s| s != "agent") {
+        return Err(ApiError::invalid_field("sender", "must be agent (the bot writes by itself)"));
+    }
+    let key = idempotency_key(&headers)?;
+    let chat = state.inbox.chat(&chat_scope(&principal), chat_id).await?;
+    let session = state.sessions.get(&Scope::ALL, &chat.session_id).await?;
+    let mut request = content.identity();
+    request["chat"] = chat.id.into();
+    let hash = hash_of(request);
+    // A retry gets its reply back even if the session went offline since.
+    let replayed = match &key {
+        Some(key) => state.queue.replay(principal.user_id, key, &hash).await?.is_some(),
+        None => false,
+    };
+    if !replayed {
+        crate::sessions::sendable(&session)?;
+    }
+    let content = match content {
+        ReplyContent::Text(text) => Content::Text(text),
+        // A replay fetches nothing: the queue gives back the message stored
+        // under the key before it looks at the content.
+        ReplyContent::Media(_, _) if replayed => Content::Text(String::new()),
+        ReplyContent::Media(media, _) => media.content(&state.media).await?,
+    };
+    let reply = Reply { agent: principal.user_id, content, idempotency_key: key, request_hash: hash };
+    let chat_id = chat.id;
+    let (entry, _, created) = state.inbox.reply(chat, reply).await?;
+    let mut response = (StatusCode::ACCEPTED, Json(ReplyView { entry, chat_id })).into_response();
+    if !created {
+        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReadView {
+    pub chat_id: i64,
+    /// Messages marked read now.
+    pub read: usize,
+    pub unread: i32,
+}
+
+/// Marks a chat read: unread to 0, and read receipts to WhatsApp for the
+/// messages it covers (unless `inbox.read_receipts` is off).
+#[utoipa::path(
+    post, path = "/chats/{id}/read", tag = "inbox",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 200, body = ReadView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn read_chat(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<ReadView>, ApiError> {
+    let chat = state.inbox.chat(&chat_scope(&principal), id).await?;
+    let read = state.inbox.mark_read(&chat).await?;
+    Ok(Json(ReadView { chat_id: id, read, unread: 0 }))
+}
+
+/// A received message's media (once downloaded), with its type and file name.
+#[utoipa::path(
+    get, path = "/chats/{id}/messages/{message_id}/media", tag = "inbox",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("id" = i64, Path), ("message_id" = i64, Path, description = "the timeline entry's id")),
+    responses(
+        (status = 200, description = "the file", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "not downloaded (yet), failed or expired", body = ErrorBody),
+    )
+)]
+pub async fn chat_media(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((id, entry_id)): ApiPath<(i64, i64)>,
+) -> Result<Response, ApiError> {
+    use sea_orm::EntityTrait;
+    state.inbox.chat(&chat_scope(&principal), id).await?;
+    let entry = entries::Entity::find_by_id(entry_id)
+        .one(&state.db)
+        .await?
+        .filter(|e| e.chat_id == id)
+        .ok_or_else(|| ApiError::not_found("message"))?;
+    let Some(inbound_id) = entry.inbound_id else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "sent media is not kept after it was sent"));
+    };
+    let row =
+        inbound::Entity::find_by_id(inbound_id).one(&state.db).await?.ok_or_else(|| ApiError::not_found("message"))?;
+    let bytes = state.inbox.media_file(&row).await.map_err(|why| ApiError::conflict("media_unavailable", why))?;
+    let mimetype = row.mimetype.clone().unwrap_or_else(|| "application/octet-stream".into());
+    let mut response = Response::new(Body::from(bytes));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&mimetype).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    let name = row.filename.clone().unwrap_or_else(|| format!("{}-{}", row.kind, row.id));
+    let ascii: String =
+        name.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' }).collect();
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{ascii}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReceivedQuery {
+    /// Only this session's.
+    #[serde(default)]
+    #[validate(custom = validation::optional_session_id)]
+    pub session: Option<String>,
+    /// Only this WhatsApp chat, e.g. `628123456789@s.whatsapp.net` or `1203…@g.us`.
+    #[serde(default)]
+    #[validate(max_length = 128)]
+    pub chat: Option<String>,
+    /// The `id` of the last message of the previous page.
+    #[serde(default)]
+    pub before: Option<i64>,
+    #[serde(default = "default_limit")]
+    #[validate(custom = limit_rule)]
+    pub limit: u64,
+}
+
+/// Messages WhatsApp delivered to the caller's sessions, newest first: 1:1
+/// chats, groups, status updates and newsletters alike.
+#[utoipa::path(
+    get, path = "/message/received", tag = "messages",
+    security(("bearer" = []), ("api_key" = [])),
+    params(ReceivedQuery),
+    responses((status = 200, body = Data<Vec<ReceivedView>>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+pub async fn list_received(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(query): ApiQuery<ReceivedQuery>,
+) -> Result<Json<Data<Vec<ReceivedView>>>, ApiError> {
+    let scope = scope_of(&principal);
+    let sessions: Option<Vec<String>> = if scope == Scope::ALL {
+        None
+    } else {
+        Some(state.sessions.list(&scope).await?.into_iter().map(|s| s.session_id).collect())
+    };
+    let data = state
+        .inbox
+        .received(sessions.as_deref(), query.session.as_deref(), query.chat.as_deref(), query.before, query.limit)
+        .await?;
+    Ok(Json(Data { data }))
+}

@@ -1,0 +1,268 @@
+//! What the API asks of the inbox: chat lists and counts, a chat with its
+//! timeline, opening a chat, changing its mode or assignment, agents' replies
+//! (through the send queue) and marking a chat read.
+
+use std::collections::HashMap;
+
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+
+use super::{
+    ChatCounts, ChatDetail, ChatFilter, ChatScope, ChatView, Cursor, EntryView, Inbox, InboxError, Mode, Profile,
+    ReceivedView, Sender, store, views,
+};
+use crate::{
+    db::entities::{chat_entries as entries, chats, customers, inbound_messages as inbound, odps},
+    queue::{Content, MessageView, Submit, store::now_ms},
+};
+
+/// What `PATCH /chats/{id}` changes.
+#[derive(Debug, Default)]
+pub struct ChatChange {
+    pub mode: Option<Mode>,
+    /// `Some(None)`: unassign.
+    pub assigned_agent_id: Option<Option<i64>>,
+    pub online: Option<bool>,
+}
+
+/// An agent's reply.
+pub struct Reply {
+    pub agent: i64,
+    pub content: Content,
+    pub idempotency_key: Option<String>,
+    pub request_hash: String,
+}
+
+impl Inbox {
+    /// Chat views with their newest message.
+    pub async fn views(&self, list: Vec<chats::Model>) -> Result<Vec<ChatView>, InboxError> {
+        let ids: Vec<i64> = list.iter().map(|c| c.id).collect();
+        let latest = store::latest_entries(self.db(), &ids).await?;
+        let entries = self.entry_views(&latest).await?;
+        let by_chat: HashMap<i64, &EntryView> =
+            latest.iter().zip(entries.iter()).map(|(e, v)| (e.chat_id, v)).collect();
+        Ok(list.iter().map(|c| views::chat_view(c, by_chat.get(&c.id).map(|v| views::preview(v)))).collect())
+    }
+
+    /// The views of timeline entries, in their order.
+    async fn entry_views(&self, list: &[entries::Model]) -> Result<Vec<EntryView>, InboxError> {
+        let (received, queued) = store::contents(self.db(), list).await?;
+        let agents: Vec<i64> = list.iter().filter_map(|e| e.agent_id).collect();
+        let names = store::user_names(self.db(), &agents).await?;
+        let offset = self.config().notify.offset();
+        Ok(list
+            .iter()
+            .map(|entry| match (&entry.message_id, entry.inbound_id) {
+                (Some(id), _) if queued.contains_key(id) => views::entry_of_queued(
+                    entry,
+                    &queued[id],
+                    entry.agent_id.and_then(|a| names.get(&a).cloned()),
+                    offset,
+                ),
+                (_, inbound) => views::entry_of_inbound(entry, inbound.and_then(|i| received.get(&i)), offset),
+            })
+            .collect())
+    }
+
+    pub async fn list(
+        &self,
+        scope: &ChatScope,
+        filter: &ChatFilter,
+        before: Option<Cursor>,
+        limit: u64,
+    ) -> Result<Vec<ChatView>, InboxError> {
+        let list = store::list(self.db(), scope, filter, before, limit).await?;
+        self.views(list).await
+    }
+
+    pub async fn counts(&self, scope: &ChatScope, me: i64) -> Result<ChatCounts, InboxError> {
+        Ok(store::counts(self.db(), scope, me).await?)
+    }
+
+    /// The chat, if `scope` may see it.
+    pub async fn chat(&self, scope: &ChatScope, id: i64) -> Result<chats::Model, InboxError> {
+        chats::Entity::find_by_id(id).one(self.db()).await?.filter(|c| scope.admits(c)).ok_or(InboxError::NotFound)
+    }
+
+    /// A page of the chat's timeline before entry `before`: oldest first, and
+    /// the `before` of the page older than it (if any).
+    pub async fn timeline(
+        &self,
+        chat: i64,
+        before: Option<i64>,
+        limit: u64,
+    ) -> Result<(Vec<EntryView>, Option<i64>), InboxError> {
+        let mut page = store::timeline(self.db(), chat, before, limit + 1).await?;
+        let more = page.len() as u64 > limit;
+        page.truncate(limit as usize);
+        page.reverse();
+        let next = if more { page.first().map(|e| e.id) } else { None };
+        Ok((self.entry_views(&page).await?, next))
+    }
+
+    pub async fn detail(&self, scope: &ChatScope, id: i64, limit: u64) -> Result<ChatDetail, InboxError> {
+        let chat = self.chat(scope, id).await?;
+        let (messages, before) = self.timeline(id, None, limit).await?;
+        let mut view = self.views(vec![chat.clone()]).await?.remove(0);
+        view.last_message = messages.last().map(views::preview);
+        let customer = match chat.customer_id {
+            Some(id) => customers::Entity::find_by_id(id).one(self.db()).await?,
+            None => None,
+        };
+        let odp = match customer.as_ref().and_then(|c| c.odp_id) {
+            Some(id) => odps::Entity::find_by_id(id).one(self.db()).await?.map(|o| o.code),
+            None => None,
+        };
+        let last_in: Option<i64> = inbound::Entity::find()
+            .select_only()
+            .column_as(inbound::Column::ReceivedAt.max(), "last")
+            .filter(inbound::Column::ChatId.eq(id))
+            .filter(inbound::Column::FromMe.eq(false))
+            .into_tuple::<Option<i64>>()
+            .one(self.db())
+            .await?
+            .flatten();
+        let last_active = if chat.online {
+            Some("Online".to_owned())
+        } else {
+            last_in.map(|ms| chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339())
+        };
+        let profile = Profile {
+            phone: format!("+{}", chat.contact),
+            email: chat.email.clone(),
+            address: chat.address.clone(),
+            odp,
+            last_active,
+        };
+        Ok(ChatDetail { chat: view, profile, messages, before })
+    }
+
+    /// Opens a chat with `contact` on `session` (owned by `owner`), or gives
+    /// back the one there is. `(chat, created)`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn open(
+        &self,
+        session: &str,
+        owner: i64,
+        contact: &str,
+        name: &str,
+        email: Option<String>,
+        address: Option<String>,
+    ) -> Result<(chats::Model, bool), InboxError> {
+        let existing = || {
+            chats::Entity::find()
+                .filter(chats::Column::SessionId.eq(session))
+                .filter(chats::Column::Contact.eq(contact))
+                .one(self.db())
+        };
+        if let Some(chat) = existing().await? {
+            return Ok((chat, false));
+        }
+        let customer = store::customers_by_phone(self.db(), owner, &[contact]).await?.remove(contact);
+        let row = store::new_chat(session, owner, contact, name, customer.map(|c| c.id), email, address, now_ms());
+        match row.insert(self.db()).await {
+            Ok(chat) => {
+                self.publish_chat(&chat).await;
+                Ok((chat, true))
+            }
+            // Made meanwhile (a message arrived, or the same request twice).
+            Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
+                Ok((existing().await?.ok_or(InboxError::NotFound)?, false))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Changes a chat's mode, assignment or online flag.
+    pub async fn update(&self, chat: chats::Model, change: ChatChange) -> Result<chats::Model, InboxError> {
+        let mut row: chats::ActiveModel = chat.clone().into();
+        if let Some(mode) = change.mode {
+            row.mode = Set(mode.as_str().into());
+        }
+        if let Some(agent) = change.assigned_agent_id {
+            row.assigned_agent_id = Set(agent);
+        }
+        if let Some(online) = change.online {
+            row.online = Set(online);
+        }
+        row.updated_at = Set(now_ms());
+        let updated = row.update(self.db()).await?;
+        if updated.assigned_agent_id != chat.assigned_agent_id && chat.assigned_agent_id.is_some() {
+            // The agent it was taken from hears it is gone.
+            let data =
+                serde_json::json!({"id": chat.id, "assigned_agent_id": updated.assigned_agent_id, "removed": true});
+            self.publish("chat.updated", chat.user_id, &chat.session_id, chat.assigned_agent_id, data);
+        }
+        self.publish_chat(&updated).await;
+        Ok(updated)
+    }
+
+    /// Queues an agent's reply from the chat's session. A human reply to a chat
+    /// in mode `bot` takes it over: mode `agent`, assigned to them if nobody has it.
+    pub async fn reply(&self, chat: chats::Model, reply: Reply) -> Result<(EntryView, MessageView, bool), InboxError> {
+        let submit = Submit {
+            user_id: reply.agent,
+            session: chat.session_id.clone(),
+            to: chat.contact.clone(),
+            content: reply.content,
+            idempotency_key: reply.idempotency_key,
+            request_hash: reply.request_hash,
+            origin: Sender::Agent,
+            agent_id: Some(reply.agent),
+        };
+        let (message, created) = self.queue().submit(submit).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        if created && chat.mode == Mode::Bot.as_str() {
+            let change = ChatChange {
+                mode: Some(Mode::Agent),
+                assigned_agent_id: chat.assigned_agent_id.is_none().then_some(Some(reply.agent)),
+                online: None,
+            };
+            self.update(chat.clone(), change).await?;
+        }
+        let entry = entries::Entity::find()
+            .filter(entries::Column::MessageId.eq(message.id.clone()))
+            .one(self.db())
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the reply has no timeline entry"))?;
+        let view = self.entry_views(std::slice::from_ref(&entry)).await?.remove(0);
+        Ok((view, message, created))
+    }
+
+    /// Unread to 0; read receipts to WhatsApp for the messages it covers
+    /// (unless `inbox.read_receipts` is off, or the session is offline). How many.
+    pub async fn mark_read(&self, chat: &chats::Model) -> Result<usize, InboxError> {
+        let read = store::mark_read(self.queue(), chat.id).await?;
+        if self.config().inbox.read_receipts && !read.is_empty() {
+            match self.sender_of(&chat.session_id) {
+                Some(sender) => {
+                    let mut by_sender: HashMap<(&str, &str), Vec<String>> = HashMap::new();
+                    for row in &read {
+                        by_sender.entry((&row.chat_jid, &row.sender_jid)).or_default().push(row.wa_id.clone());
+                    }
+                    for ((chat_jid, sender_jid), ids) in by_sender {
+                        if let Err(e) = sender.mark_read(chat_jid, sender_jid, &ids).await {
+                            tracing::warn!(chat_id = chat.id, error = %format!("{e:#}"), "cannot send read receipts");
+                        }
+                    }
+                }
+                None => tracing::info!(chat_id = chat.id, "session offline; read receipts not sent"),
+            }
+        }
+        let mut chat = chat.clone();
+        chat.unread = 0;
+        self.publish_chat(&chat).await;
+        Ok(read.len())
+    }
+
+    /// Received messages (groups and status updates too), newest first.
+    pub async fn received(
+        &self,
+        sessions: Option<&[String]>,
+        session: Option<&str>,
+        chat: Option<&str>,
+        before: Option<i64>,
+        limit: u64,
+    ) -> Result<Vec<ReceivedView>, InboxError> {
+        let rows = store::received(self.db(), sessions, session, chat, before, limit).await?;
+        Ok(rows.iter().map(ReceivedView::of).collect())
+    }
+}

@@ -1,0 +1,379 @@
+//! The inbox: what customers write to the linked numbers, and the agents'
+//! answers. Owns the tables `inbound_messages` (every message WhatsApp
+//! delivered, groups and status updates included), `chats` (one per session and
+//! contact, for 1:1 conversations) and `chat_entries` (each chat's timeline:
+//! received messages and queued ones, whose status lives in the queue only).
+//!
+//! Received messages are committed by whatsapp-rust's durability hook through
+//! [`Inbox::sink`] before WhatsApp gets its receipt, once per (session, chat,
+//! sender, WhatsApp id); a commit that fails leaves them to be delivered again.
+//! Every change is published as an event: `message.received`, `chat.message`
+//! (a new timeline entry or a status change of one) and `chat.updated`.
+
+mod chats;
+pub mod media;
+pub mod store;
+mod views;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use sea_orm::{DatabaseConnection, DbErr};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+use utoipa::ToSchema;
+
+use crate::{
+    config::Config,
+    db::entities::{chats as chat_rows, messages},
+    engine::{Inbound, InboundSink},
+    events::{Events, GatewayEvent},
+    queue::Queue,
+};
+pub use chats::{ChatChange, Reply};
+pub use store::{ChatFilter, Cursor};
+pub use views::{ChatCounts, ChatDetail, ChatView, EntryView, Profile, ReceivedView};
+
+/// Who has a chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// No human has it (the menu bot answers, once it exists).
+    Bot,
+    /// An agent answers; the bot is silent.
+    Agent,
+    /// Nobody answers until someone resumes it.
+    Paused,
+    /// Done; the customer's next message reopens it in `bot`.
+    Closed,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 4] = [Mode::Bot, Mode::Agent, Mode::Paused, Mode::Closed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Bot => "bot",
+            Mode::Agent => "agent",
+            Mode::Paused => "paused",
+            Mode::Closed => "closed",
+        }
+    }
+}
+
+impl TryFrom<&str> for Mode {
+    type Error = DbErr;
+    fn try_from(text: &str) -> Result<Mode, DbErr> {
+        Mode::ALL
+            .into_iter()
+            .find(|m| m.as_str() == text)
+            .ok_or_else(|| DbErr::Custom(format!("unknown chat mode {text:?}")))
+    }
+}
+
+/// Who wrote a timeline entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Sender {
+    /// The contact.
+    Customer,
+    /// Someone on the linked phone (or another device of the number).
+    Phone,
+    /// A person answering from the inbox.
+    Agent,
+    /// The menu bot.
+    Bot,
+    /// An API client (`/message/send-*`).
+    Api,
+    /// An outage-notice broadcast.
+    Broadcast,
+}
+
+impl Sender {
+    pub const ALL: [Sender; 6] =
+        [Sender::Customer, Sender::Phone, Sender::Agent, Sender::Bot, Sender::Api, Sender::Broadcast];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sender::Customer => "customer",
+            Sender::Phone => "phone",
+            Sender::Agent => "agent",
+            Sender::Bot => "bot",
+            Sender::Api => "api",
+            Sender::Broadcast => "broadcast",
+        }
+    }
+}
+
+impl TryFrom<&str> for Sender {
+    type Error = DbErr;
+    fn try_from(text: &str) -> Result<Sender, DbErr> {
+        Sender::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| DbErr::Custom(format!("unknown sender {text:?}")))
+    }
+}
+
+/// Which chats a caller may see.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChatScope {
+    /// Only chats of this owner's sessions (`None`: every owner's).
+    pub owner: Option<i64>,
+    /// Only chats of these sessions (an API key limited to them).
+    pub sessions: Option<Vec<String>>,
+    /// Only chats assigned to this agent.
+    pub agent: Option<i64>,
+}
+
+impl ChatScope {
+    pub fn admits(&self, chat: &chat_rows::Model) -> bool {
+        self.owner.is_none_or(|o| o == chat.user_id)
+            && self.sessions.as_ref().is_none_or(|ids| ids.contains(&chat.session_id))
+            && self.agent.is_none_or(|a| chat.assigned_agent_id == Some(a))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InboxError {
+    #[error("chat not found")]
+    NotFound,
+    #[error("{0}")]
+    Invalid(&'static str, String),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// A batch of received messages waiting for the writer's next transaction.
+type Pending = (String, Vec<Inbound>, oneshot::Sender<Result<(), DbErr>>);
+
+struct Inner {
+    db: DatabaseConnection,
+    config: Arc<Config>,
+    events: Events,
+    queue: Queue,
+    writer: mpsc::UnboundedSender<Pending>,
+    /// Connected devices, by session: read receipts and media downloads go through them.
+    online: Mutex<HashMap<String, crate::engine::Sender>>,
+    media: media::Files,
+    media_wake: tokio::sync::Notify,
+}
+
+#[derive(Clone)]
+pub struct Inbox(Arc<Inner>);
+
+impl Inbox {
+    /// The inbox and its writer; [`Inbox::run_media`] downloads media.
+    pub fn new(db: DatabaseConnection, config: Arc<Config>, events: Events, queue: Queue) -> anyhow::Result<Inbox> {
+        let (writer, pending) = mpsc::unbounded_channel();
+        let files = media::Files::new(&config.storage.data_dir)?;
+        let inbox = Inbox(Arc::new(Inner {
+            db,
+            config,
+            events,
+            queue,
+            writer,
+            online: Mutex::new(HashMap::new()),
+            media: files,
+            media_wake: tokio::sync::Notify::new(),
+        }));
+        tokio::spawn(inbox.clone().write(pending));
+        if let Some(changes) = inbox.0.queue.watch() {
+            tokio::spawn(inbox.clone().follow(changes));
+        }
+        Ok(inbox)
+    }
+
+    /// Turns status changes of queued messages into `chat.message` events, in order.
+    async fn follow(self, mut changes: mpsc::UnboundedReceiver<messages::Model>) {
+        loop {
+            let row = tokio::select! {
+                row = changes.recv() => row,
+                () = self.0.events.closed() => None,
+            };
+            let Some(row) = row else { return };
+            self.queued_changed(&row).await;
+        }
+    }
+
+    /// What whatsapp-rust's durability hook commits received messages through.
+    pub fn sink(&self) -> Arc<dyn InboundSink> {
+        Arc::new(Sink(self.0.writer.clone()))
+    }
+
+    /// Stores messages that came without the durability hook (newsletters).
+    pub async fn keep(&self, session: &str, batch: Vec<Inbound>) {
+        if let Err(e) = Sink(self.0.writer.clone()).commit(session, batch).await {
+            tracing::warn!(session_id = %session, error = %e, "cannot store received messages");
+        }
+    }
+
+    /// The session's device is connected: receipts and downloads go through it.
+    pub fn online(&self, session: &str, sender: crate::engine::Sender) {
+        self.0.online.lock().expect("online lock").insert(session.to_owned(), sender);
+        self.0.media_wake.notify_one();
+    }
+
+    pub fn offline(&self, session: &str) {
+        self.0.online.lock().expect("online lock").remove(session);
+    }
+
+    fn sender_of(&self, session: &str) -> Option<crate::engine::Sender> {
+        self.0.online.lock().expect("online lock").get(session).cloned()
+    }
+
+    /// Group commit: batches that arrive while a transaction is written go
+    /// together in the next one. Ends when the gateway stops: what comes after
+    /// is refused, so WhatsApp delivers it again next time.
+    async fn write(self, mut pending: mpsc::UnboundedReceiver<Pending>) {
+        loop {
+            let first = tokio::select! {
+                first = pending.recv() => first,
+                () = self.0.events.closed() => None,
+            };
+            let Some(first) = first else { return };
+            let mut batch = vec![first];
+            while batch.len() < 64
+                && let Ok(next) = pending.try_recv()
+            {
+                batch.push(next);
+            }
+            let items: Vec<(String, Vec<Inbound>)> = batch.iter().map(|(s, m, _)| (s.clone(), m.clone())).collect();
+            match store::commit(&self.0.queue, &items).await {
+                Ok(written) => {
+                    for (_, _, reply) in batch {
+                        let _ = reply.send(Ok(()));
+                    }
+                    self.published(written).await;
+                }
+                // One bad batch must not fail the others: one by one.
+                Err(_) => {
+                    for (session, messages, reply) in batch {
+                        match store::commit(&self.0.queue, &[(session, messages)]).await {
+                            Ok(written) => {
+                                let _ = reply.send(Ok(()));
+                                self.published(written).await;
+                            }
+                            Err(e) => {
+                                let _ = reply.send(Err(e));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Tells subscribers what a commit wrote.
+    async fn published(&self, written: store::Written) {
+        if written.media_pending {
+            self.0.media_wake.notify_one();
+        }
+        if !self.0.events.has_subscribers() {
+            return;
+        }
+        let offset = self.0.config.notify.offset();
+        for row in &written.received {
+            let owner = written.owners.get(&row.session_id).copied().unwrap_or_default();
+            self.publish(
+                "message.received",
+                owner,
+                &row.session_id,
+                None,
+                serde_json::to_value(ReceivedView::of(row)).unwrap_or_default(),
+            );
+        }
+        for (chat, entries) in &written.entries {
+            for entry in entries {
+                let view = views::entry_of_inbound(
+                    entry,
+                    written.received.iter().find(|r| Some(r.id) == entry.inbound_id),
+                    offset,
+                );
+                self.publish_entry(chat, &view);
+            }
+        }
+        for chat in &written.chats {
+            self.publish_chat(chat).await;
+        }
+    }
+
+    fn publish(&self, kind: &'static str, owner: i64, session: &str, agent: Option<i64>, data: serde_json::Value) {
+        self.0.events.publish(GatewayEvent { kind, owner, session: session.to_owned(), agent, data });
+    }
+
+    fn publish_entry(&self, chat: &chat_rows::Model, entry: &EntryView) {
+        let data = serde_json::json!({"chat_id": chat.id, "message": entry});
+        self.publish("chat.message", chat.user_id, &chat.session_id, chat.assigned_agent_id, data);
+    }
+
+    async fn publish_chat(&self, chat: &chat_rows::Model) {
+        if !self.0.events.has_subscribers() {
+            return;
+        }
+        match self.views(vec![chat.clone()]).await {
+            Ok(mut views) if !views.is_empty() => {
+                let data = serde_json::to_value(views.remove(0)).unwrap_or_default();
+                self.publish("chat.updated", chat.user_id, &chat.session_id, chat.assigned_agent_id, data);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(chat_id = chat.id, error = %e, "cannot read a chat for its event"),
+        }
+    }
+
+    /// A queued message changed status: its timeline entry's watchers hear of it.
+    pub async fn queued_changed(&self, row: &messages::Model) {
+        if !self.0.events.has_subscribers() {
+            return;
+        }
+        let found = store::entry_of_message(&self.0.db, &row.id).await;
+        match found {
+            Ok(Some((chat, entry))) => {
+                let view = views::entry_of_queued(&entry, row, None, self.0.config.notify.offset());
+                let mut view = view;
+                if let Some(agent) = entry.agent_id {
+                    view.agent_name =
+                        store::user_names(&self.0.db, &[agent]).await.ok().and_then(|n| n.get(&agent).cloned());
+                }
+                self.publish_entry(&chat, &view);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(message_id = %row.id, error = %e, "cannot read a timeline entry for its event"),
+        }
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.0.db
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    pub fn queue(&self) -> &Queue {
+        &self.0.queue
+    }
+}
+
+/// Hands received messages to the inbox's writer and waits for the commit.
+struct Sink(mpsc::UnboundedSender<Pending>);
+
+impl InboundSink for Sink {
+    fn commit(
+        &self,
+        session: &str,
+        batch: Vec<Inbound>,
+    ) -> futures_util::future::BoxFuture<'static, anyhow::Result<()>> {
+        let (reply, done) = oneshot::channel();
+        let sent = self.0.send((session.to_owned(), batch, reply));
+        Box::pin(async move {
+            sent.map_err(|_| anyhow::anyhow!("the inbox is shutting down"))?;
+            done.await.map_err(|_| anyhow::anyhow!("the inbox is shutting down"))??;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,290 @@
+//! What the API shows of chats and timelines (seed 004's shapes, with more fields).
+
+use chrono::{DateTime, FixedOffset, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{Mode, Sender};
+use crate::{
+    db::entities::{chat_entries as entries, chats, inbound_messages as inbound, messages},
+    queue::MessageStatus,
+};
+
+fn time(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// A chat in the list (seed 004: `id, name, channel, online, unread, mode, last_message_at`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ChatView {
+    pub id: i64,
+    /// The customer's name when a customer has this number, else the contact's push name.
+    pub name: String,
+    /// Always `WhatsApp`.
+    pub channel: &'static str,
+    pub online: bool,
+    pub unread: i32,
+    pub mode: Mode,
+    pub assigned_agent_id: Option<i64>,
+    pub last_message_at: DateTime<Utc>,
+    pub session: String,
+    /// The contact's number, digits with country code.
+    pub phone: String,
+    pub customer_id: Option<i64>,
+    pub last_message: Option<Preview>,
+    /// Pass as `before` to get the chats after this one.
+    pub cursor: String,
+}
+
+/// The newest message of a chat.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Preview {
+    pub text: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub sender: Sender,
+    pub at: DateTime<Utc>,
+}
+
+/// `GET /chats/{id}` (seed 004): the chat, the contact's profile and the latest messages, oldest first.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ChatDetail {
+    #[serde(flatten)]
+    pub chat: ChatView,
+    pub profile: Profile,
+    pub messages: Vec<EntryView>,
+    /// Pass as `before` to `GET /chats/{id}/messages` for older ones; `null` when there are none.
+    pub before: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Profile {
+    pub phone: String,
+    pub email: Option<String>,
+    pub address: Option<String>,
+    /// The customer's ODP, when the number is a customer's.
+    pub odp: Option<String>,
+    /// `Online`, or when the contact last wrote (RFC 3339), or `null`.
+    pub last_active: Option<String>,
+}
+
+/// One timeline entry (seed 004: `id, text, sender, status, time`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EntryView {
+    pub id: i64,
+    /// The text, or a media message's caption.
+    pub text: Option<String>,
+    pub sender: Sender,
+    /// Sent messages: `queued`, `sending`, `sent`, `delivered`, `read`, `failed`
+    /// (from the send queue); received ones: `received` or `read`.
+    pub status: String,
+    /// Why a sent message failed.
+    pub reason: Option<String>,
+    /// `HH:MM` in `notify.utc_offset`.
+    pub time: String,
+    pub at: DateTime<Utc>,
+    /// `text`, `image`, `video`, `audio`, `voice`, `document`, `sticker`,
+    /// `location`, `contact`, `reaction` or `unsupported`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// WhatsApp's name for an unsupported message.
+    pub wa_type: Option<String>,
+    pub caption: Option<String>,
+    pub media: Option<MediaInfo>,
+    pub agent_id: Option<i64>,
+    pub agent_name: Option<String>,
+    /// The WhatsApp message id (for sent messages also their `/message/{id}`).
+    pub message_id: String,
+    /// The message this one answers or reacts to.
+    pub quoted_id: Option<String>,
+    pub push_name: Option<String>,
+    /// Location, contact card or reaction details.
+    #[schema(value_type = Option<Object>)]
+    pub extra: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MediaInfo {
+    pub mimetype: Option<String>,
+    pub filename: Option<String>,
+    pub size: Option<i64>,
+    /// Received media: `pending`, `done` or `failed` (download); sent media: `stored`.
+    pub state: String,
+    pub error: Option<String>,
+}
+
+/// `GET /chats/counts`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ChatCounts {
+    /// Assigned to the caller.
+    pub mine: u64,
+    pub unassigned: u64,
+    pub all: u64,
+    /// With unread messages.
+    pub unread: u64,
+    pub bot: u64,
+    pub agent: u64,
+    pub paused: u64,
+    pub closed: u64,
+}
+
+/// A received message as API clients see it (`message.received`, `GET /message/received`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReceivedView {
+    /// Its row: pass as `before` for older ones.
+    pub id: i64,
+    pub session: String,
+    /// The inbox chat, for 1:1 messages.
+    pub chat_id: Option<i64>,
+    /// The WhatsApp chat: a user, a group (`…@g.us`), `status@broadcast`, a newsletter.
+    pub chat: String,
+    pub sender: String,
+    pub from_me: bool,
+    /// WhatsApp's message id.
+    pub message_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub wa_type: Option<String>,
+    pub text: Option<String>,
+    pub filename: Option<String>,
+    pub mimetype: Option<String>,
+    pub size: Option<i64>,
+    pub media_state: Option<String>,
+    pub quoted_id: Option<String>,
+    pub push_name: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub extra: Option<serde_json::Value>,
+    /// When the sender sent it.
+    pub sent_at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+impl ReceivedView {
+    pub fn of(row: &inbound::Model) -> ReceivedView {
+        ReceivedView {
+            id: row.id,
+            session: row.session_id.clone(),
+            chat_id: row.chat_id,
+            chat: row.chat_jid.clone(),
+            sender: row.sender_jid.clone(),
+            from_me: row.from_me,
+            message_id: row.wa_id.clone(),
+            kind: row.kind.clone(),
+            wa_type: row.wa_type.clone(),
+            text: row.body.clone(),
+            filename: row.filename.clone(),
+            mimetype: row.mimetype.clone(),
+            size: row.media_size,
+            media_state: row.media_state.clone(),
+            quoted_id: row.quoted_id.clone(),
+            push_name: row.push_name.clone(),
+            extra: row.extra.as_deref().and_then(|e| serde_json::from_str(e).ok()),
+            sent_at: time(row.sent_at),
+            received_at: time(row.received_at),
+            read_at: row.read_at.map(time),
+        }
+    }
+}
+
+fn clock(ms: i64, offset: FixedOffset) -> String {
+    time(ms).with_timezone(&offset).format("%H:%M").to_string()
+}
+
+fn sender_of(entry: &entries::Model) -> Sender {
+    Sender::try_from(entry.sender.as_str()).unwrap_or(Sender::Api)
+}
+
+/// The view of an entry that points at a received message (`row`, when found).
+pub fn entry_of_inbound(entry: &entries::Model, row: Option<&inbound::Model>, offset: FixedOffset) -> EntryView {
+    let text_like = row.is_some_and(|r| matches!(r.kind.as_str(), "text" | "location" | "contact" | "reaction"));
+    EntryView {
+        id: entry.id,
+        text: row.and_then(|r| r.body.clone()),
+        sender: sender_of(entry),
+        status: if row.is_some_and(|r| r.read_at.is_some()) { "read" } else { "received" }.into(),
+        reason: None,
+        time: clock(entry.at, offset),
+        at: time(entry.at),
+        kind: row.map_or_else(|| "unsupported".into(), |r| r.kind.clone()),
+        wa_type: row.and_then(|r| r.wa_type.clone()),
+        caption: row.filter(|_| !text_like).and_then(|r| r.body.clone()),
+        media: row.filter(|r| r.media_state.is_some() || r.mimetype.is_some()).map(|r| MediaInfo {
+            mimetype: r.mimetype.clone(),
+            filename: r.filename.clone(),
+            size: r.media_size,
+            state: r.media_state.clone().unwrap_or_else(|| "failed".into()),
+            error: r.media_error.clone(),
+        }),
+        agent_id: None,
+        agent_name: None,
+        message_id: row.map(|r| r.wa_id.clone()).unwrap_or_default(),
+        quoted_id: row.and_then(|r| r.quoted_id.clone()),
+        push_name: row.and_then(|r| r.push_name.clone()),
+        extra: row.and_then(|r| r.extra.as_deref()).and_then(|e| serde_json::from_str(e).ok()),
+    }
+}
+
+/// The view of an entry that points at a queued message.
+pub fn entry_of_queued(
+    entry: &entries::Model,
+    row: &messages::Model,
+    agent_name: Option<String>,
+    offset: FixedOffset,
+) -> EntryView {
+    let text_kind = row.kind == "text";
+    let status = MessageStatus::parse(&row.status).unwrap_or(MessageStatus::Failed);
+    EntryView {
+        id: entry.id,
+        text: row.body.clone(),
+        sender: sender_of(entry),
+        status: status.as_str().into(),
+        reason: row.reason.clone(),
+        time: clock(entry.at, offset),
+        at: time(entry.at),
+        kind: row.kind.clone(),
+        wa_type: None,
+        caption: row.body.clone().filter(|_| !text_kind),
+        media: row.media_size.map(|size| MediaInfo {
+            mimetype: row.mimetype.clone(),
+            filename: row.filename.clone(),
+            size: Some(size),
+            state: "stored".into(),
+            error: None,
+        }),
+        agent_id: entry.agent_id,
+        agent_name,
+        message_id: row.id.clone(),
+        quoted_id: None,
+        push_name: None,
+        extra: None,
+    }
+}
+
+pub fn chat_view(chat: &chats::Model, last: Option<Preview>) -> ChatView {
+    ChatView {
+        id: chat.id,
+        name: chat.name.clone(),
+        channel: "WhatsApp",
+        online: chat.online,
+        unread: chat.unread,
+        mode: Mode::try_from(chat.mode.as_str()).unwrap_or(Mode::Bot),
+        assigned_agent_id: chat.assigned_agent_id,
+        last_message_at: time(chat.last_message_at),
+        session: chat.session_id.clone(),
+        phone: chat.contact.clone(),
+        customer_id: chat.customer_id,
+        last_message: last,
+        cursor: super::Cursor::of(chat),
+    }
+}
+
+pub fn preview(entry: &EntryView) -> Preview {
+    Preview {
+        text: entry.text.clone().map(|t| t.chars().take(120).collect()),
+        kind: entry.kind.clone(),
+        sender: entry.sender,
+        at: entry.at,
+    }
+}

@@ -1,0 +1,547 @@
+//! Receiving and the inbox through HTTP and wa-sim: messages are stored once
+//! and make chats, media arrives exactly, agents' replies go through the queue
+//! with their statuses in the timeline, read receipts reach the contact, and
+//! every caller sees only its own chats and their events.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sha2::Digest;
+use wa_sim::messages::Write;
+
+use crate::{
+    db_tests,
+    helpers::{EventStream, TestApp, TestDb, error_code, no_limits},
+};
+
+const NUMBER: &str = "628111000001";
+const CONTACT: &str = "628222000001";
+
+fn write(from: &str, to: &str, text: &str) -> Write {
+    Write {
+        from: from.into(),
+        to: to.into(),
+        text: Some(text.into()),
+        push_name: Some("Budi".into()),
+        ..Default::default()
+    }
+}
+
+/// Waits (up to `secs`) until `GET path` as `token` satisfies `ready`; returns the body.
+async fn wait_for(app: &TestApp, token: &str, path: &str, secs: u64, ready: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let (status, body) = app.get(path, Some(token)).await;
+        assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
+        if ready(&body) {
+            return body;
+        }
+        assert!(std::time::Instant::now() < deadline, "GET {path} never got there; last: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The chat of `contact`, once it has `count` messages.
+async fn chat_with(app: &TestApp, token: &str, contact: &str, count: usize) -> Value {
+    let list =
+        wait_for(app, token, "/chats/", 30, |b| b.as_array().unwrap().iter().any(|c| c["phone"] == contact)).await;
+    let id = list.as_array().unwrap().iter().find(|c| c["phone"] == contact).unwrap()["id"].as_i64().unwrap();
+    wait_for(app, token, &format!("/chats/{id}"), 30, |b| b["messages"].as_array().unwrap().len() >= count).await
+}
+
+fn texts(detail: &Value) -> Vec<String> {
+    detail["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap_or_default().to_owned()).collect()
+}
+
+async fn a_message_makes_a_chat_once(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", NUMBER).await;
+    let mut events = EventStream::open(&app, &token).await;
+
+    let id = app.sim.deliver(&write(CONTACT, NUMBER, "halo")).await.unwrap();
+    let seen = events.until(30, |kind, data| kind == "chat.message" && data["message"]["text"] == "halo").await;
+    assert!(seen.iter().any(|(k, d)| k == "message.received" && d["message_id"] == id.as_str()), "{seen:?}");
+
+    let (status, list) = app.get("/chats/", Some(&token)).await;
+    assert_eq!(status, StatusCode::OK);
+    let chats = list.as_array().unwrap();
+    assert_eq!(chats.len(), 1, "{list}");
+    let chat = &chats[0];
+    assert_eq!(chat["name"], "Budi");
+    assert_eq!(chat["unread"], 1);
+    assert_eq!(chat["mode"], "bot");
+    assert_eq!(chat["channel"], "WhatsApp");
+    assert_eq!(chat["phone"], CONTACT);
+    assert_eq!(chat["session"], "s1");
+    assert_eq!(chat["last_message"]["text"], "halo");
+
+    // The same WhatsApp id again (a redelivery), then another message: stored once.
+    let again = Write { id: Some(id.clone()), ..write(CONTACT, NUMBER, "halo") };
+    assert_eq!(app.sim.deliver(&again).await.unwrap(), id);
+    app.sim.deliver(&write(CONTACT, NUMBER, "kedua")).await.unwrap();
+    let detail = chat_with(&app, &token, CONTACT, 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let detail_after = wait_for(&app, &token, &format!("/chats/{}", detail["id"]), 5, |_| true).await;
+    assert_eq!(texts(&detail_after), ["halo", "kedua"], "{detail_after}");
+    assert_eq!(detail_after["unread"], 2);
+    assert_eq!(detail_after["messages"][0]["sender"], "customer");
+    assert_eq!(detail_after["messages"][0]["status"], "received");
+    assert_eq!(detail_after["messages"][0]["message_id"], id.as_str());
+    assert_eq!(detail_after["profile"]["phone"], format!("+{CONTACT}"));
+    let (_, received) = app.get("/message/received?session=s1", Some(&token)).await;
+    assert_eq!(received["data"].as_array().unwrap().len(), 2, "{received}");
+    // The device acknowledged everything: nothing waits at WhatsApp.
+    wait_until(|| app.sim.pending_for(NUMBER, 1) == 0, 10).await;
+
+    // What someone types on the linked phone itself joins the timeline as `phone`.
+    let chat = detail["id"].as_i64().unwrap();
+    let from_phone = Write { from_phone: true, ..write(CONTACT, NUMBER, "dijawab dari HP") };
+    app.sim.deliver(&from_phone).await.unwrap();
+    let detail = chat_with(&app, &token, CONTACT, 3).await;
+    let last = &detail["messages"][2];
+    assert_eq!((last["sender"].as_str(), last["text"].as_str()), (Some("phone"), Some("dijawab dari HP")), "{detail}");
+    assert_eq!(detail["unread"], 2, "the phone's own messages are not unread");
+
+    // A closed chat reopens in `bot` with the contact's next message.
+    let (status, body) =
+        app.call(Method::PATCH, &format!("/chats/{chat}"), Some(&token), Some(json!({"mode": "closed"}))).await;
+    assert_eq!((status, body["mode"].as_str()), (StatusCode::OK, Some("closed")));
+    app.sim.deliver(&write(CONTACT, NUMBER, "masih mati")).await.unwrap();
+    let detail = chat_with(&app, &token, CONTACT, 4).await;
+    assert_eq!(detail["mode"], "bot");
+}
+
+/// A customer with the contact's number names the chat and fills its profile.
+async fn customers_name_their_chats(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", NUMBER).await;
+    let customers =
+        json!({"customers": [{"external_id": "C-1", "name": "Pak Slamet", "phone": "0822-2000-001", "odp": "ODP-7"}]});
+    let (status, body) = app.post("/api/customers/bulk", Some(&token), customers).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    app.sim.deliver(&write(CONTACT, NUMBER, "halo")).await.unwrap();
+    let detail = chat_with(&app, &token, CONTACT, 1).await;
+    assert_eq!(detail["name"], "Pak Slamet");
+    assert!(detail["customer_id"].is_i64());
+    assert_eq!(detail["profile"]["odp"], "ODP-7");
+    assert_eq!(detail["messages"][0]["push_name"], "Budi");
+}
+
+/// Filters, keyset pages and counts of the chat list.
+async fn chats_filter_page_and_count(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", NUMBER).await;
+    let (agent, agent_token) = app.user_with_role("agent").await;
+    let contacts: Vec<String> = (0..5).map(|i| format!("62822300000{i}")).collect();
+    for (i, contact) in contacts.iter().enumerate() {
+        let name = if i == 4 { "Siti Aminah" } else { "Budi" };
+        app.sim.deliver(&Write { push_name: Some(name.into()), ..write(contact, NUMBER, "halo") }).await.unwrap();
+        chat_with(&app, &token, contact, 1).await;
+    }
+    let (_, list) = app.get("/chats/", Some(&token)).await;
+    let all: Vec<i64> = list.as_array().unwrap().iter().map(|c| c["id"].as_i64().unwrap()).collect();
+    assert_eq!(all.len(), 5);
+    assert!(all.windows(2).all(|w| w[0] > w[1]), "most recent first: {all:?}");
+    // Keyset pages of two.
+    let mut paged = Vec::new();
+    let mut query = "/chats/?limit=2".to_owned();
+    loop {
+        let (_, page) = app.get(&query, Some(&token)).await;
+        let page = page.as_array().unwrap().clone();
+        let Some(last) = page.last() else { break };
+        query = format!("/chats/?limit=2&before={}", last["cursor"].as_str().unwrap());
+        paged.extend(page.iter().map(|c| c["id"].as_i64().unwrap()));
+    }
+    assert_eq!(paged, all);
+    // Assign two to the agent, pause one, read one.
+    for chat in &all[..2] {
+        app.call(Method::PATCH, &format!("/chats/{chat}"), Some(&token), Some(json!({"assigned_agent_id": agent})))
+            .await;
+    }
+    app.call(Method::PATCH, &format!("/chats/{}", all[2]), Some(&token), Some(json!({"mode": "paused"}))).await;
+    app.post(&format!("/chats/{}/read", all[3]), Some(&token), json!({})).await;
+    let ids = |path: String| {
+        let app = &app;
+        let token = token.clone();
+        async move {
+            let (status, body) = app.get(&path, Some(&token)).await;
+            assert_eq!(status, StatusCode::OK, "{path}: {body}");
+            body.as_array().unwrap().iter().map(|c| c["id"].as_i64().unwrap()).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(ids(format!("/chats/?assignee={agent}")).await, all[..2]);
+    assert_eq!(ids("/chats/?assignee=unassigned".into()).await, all[2..]);
+    assert_eq!(ids("/chats/?assignee=me".into()).await, Vec::<i64>::new());
+    assert_eq!(ids("/chats/?mode=paused".into()).await, [all[2]]);
+    assert_eq!(ids("/chats/?unread=true".into()).await.len(), 4);
+    assert_eq!(ids("/chats/?q=aminah".into()).await, [all[0]]);
+    assert_eq!(ids("/chats/?q=6282230000".into()).await.len(), 5);
+    assert_eq!(ids("/chats/?q=%25".into()).await.len(), 0, "% is a character, not a wildcard");
+    assert_eq!(ids("/chats/?q=_".into()).await.len(), 0, "_ is a character, not a wildcard");
+    assert_eq!(ids("/chats/?session=s1".into()).await.len(), 5);
+    let (_, counts) = app.get("/chats/counts", Some(&token)).await;
+    assert_eq!(
+        counts,
+        json!({"mine": 0, "unassigned": 3, "all": 5, "unread": 4, "bot": 4, "agent": 0, "paused": 1, "closed": 0})
+    );
+    let (_, counts) = app.get("/chats/counts", Some(&agent_token)).await;
+    assert_eq!((counts["all"].as_u64(), counts["mine"].as_u64()), (Some(2), Some(2)));
+    // Older messages of a chat, a page at a time.
+    for text in ["dua", "tiga", "empat"] {
+        app.sim.deliver(&write(&contacts[0], NUMBER, text)).await.unwrap();
+    }
+    let detail = chat_with(&app, &token, &contacts[0], 4).await;
+    let chat = detail["id"].as_i64().unwrap();
+    let (_, latest) = app.get(&format!("/chats/{chat}?limit=2"), Some(&token)).await;
+    assert_eq!(texts(&latest), ["tiga", "empat"]);
+    let (_, older) =
+        app.get(&format!("/chats/{chat}/messages?limit=2&before={}", latest["before"]), Some(&token)).await;
+    let older_texts: Vec<&str> =
+        older["data"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert_eq!(older_texts, ["halo", "dua"]);
+    assert!(older["before"].is_null(), "{older}");
+}
+
+async fn wait_until(done: impl Fn() -> bool, secs: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "condition not met in {secs} s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn sha(bytes: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+async fn every_kind_is_kept_and_media_arrives_exactly(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", NUMBER).await;
+    let image: Vec<u8> = (0..70_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    let pdf: Vec<u8> = b"%PDF-1.4 ".iter().copied().chain((0..5_000u32).map(|i| (i % 97) as u8)).collect();
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let writes = [
+        Write {
+            kind: Some("image".into()),
+            data: Some(b64(&image)),
+            caption: Some("foto ODP".into()),
+            mimetype: Some("image/jpeg".into()),
+            ..write(CONTACT, NUMBER, "")
+        },
+        Write {
+            kind: Some("document".into()),
+            data: Some(b64(&pdf)),
+            filename: Some("tagihan.pdf".into()),
+            mimetype: Some("application/pdf".into()),
+            ..write(CONTACT, NUMBER, "")
+        },
+        Write { kind: Some("voice".into()), data: Some(b64(b"OggS voice")), ..write(CONTACT, NUMBER, "") },
+        Write {
+            kind: Some("location".into()),
+            latitude: Some(-6.2),
+            longitude: Some(106.8),
+            ..write(CONTACT, NUMBER, "Rumah")
+        },
+        Write { kind: Some("contact".into()), ..write(CONTACT, NUMBER, "Teknisi") },
+        Write { kind: Some("poll".into()), ..write(CONTACT, NUMBER, "Kapan?") },
+    ];
+    for w in &writes {
+        app.sim.deliver(w).await.unwrap();
+    }
+    let detail = chat_with(&app, &token, CONTACT, writes.len()).await;
+    let first = detail["messages"][0]["message_id"].as_str().unwrap().to_owned();
+    app.sim
+        .deliver(&Write {
+            kind: Some("reaction".into()), quoted: Some(first.clone()), ..write(CONTACT, NUMBER, "👍")
+        })
+        .await
+        .unwrap();
+    let chat = detail["id"].as_i64().unwrap();
+    let detail = wait_for(&app, &token, &format!("/chats/{chat}"), 30, |b| {
+        let m = b["messages"].as_array().unwrap();
+        m.len() == 7 && m.iter().filter(|m| !m["media"].is_null()).all(|m| m["media"]["state"] == "done")
+    })
+    .await;
+    let m = detail["messages"].as_array().unwrap();
+    let kinds: Vec<&str> = m.iter().map(|m| m["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["image", "document", "voice", "location", "contact", "unsupported", "reaction"]);
+    assert_eq!(m[0]["caption"], "foto ODP");
+    assert_eq!(m[1]["media"]["filename"], "tagihan.pdf");
+    assert_eq!(m[3]["extra"]["latitude"], -6.2);
+    assert_eq!(m[5]["wa_type"], "pollCreationMessage");
+    assert_eq!(m[6]["extra"]["emoji"], "👍");
+    assert_eq!(m[6]["quoted_id"], first.as_str());
+
+    for (entry, bytes, mimetype, name) in
+        [(&m[0], &image, "image/jpeg", None), (&m[1], &pdf, "application/pdf", Some("tagihan.pdf"))]
+    {
+        let url = format!("{}/chats/{chat}/messages/{}/media", app.address, entry["id"]);
+        let resp = app.client.get(url).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers()["content-type"], mimetype);
+        if let Some(name) = name {
+            assert!(resp.headers()["content-disposition"].to_str().unwrap().contains(name));
+        }
+        assert_eq!(sha(&resp.bytes().await.unwrap()), sha(bytes));
+    }
+    // A text has no media; another chat's entry is not this chat's.
+    let (status, body) = app.get(&format!("/chats/{chat}/messages/{}/media", m[3]["id"]), Some(&token)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, _) = app.get(&format!("/chats/{}/messages/{}/media", chat + 1, m[0]["id"]), Some(&token)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// The chat, once the timeline entry of sent message `id` has `status`.
+async fn entry_status(app: &TestApp, token: &str, chat: i64, id: &str, status: &str) -> Value {
+    wait_for(app, token, &format!("/chats/{chat}"), 30, |b| {
+        b["messages"].as_array().unwrap().iter().any(|m| m["message_id"] == id && m["status"] == status)
+    })
+    .await
+}
+
+async fn agent_replies_go_through_the_queue(db: TestDb) {
+    let app = TestApp::spawn_with(db, no_limits).await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", NUMBER).await;
+    let (agent, agent_token) = app.user_with_role("agent").await;
+    app.sim.deliver(&write(CONTACT, NUMBER, "internet mati")).await.unwrap();
+    let detail = chat_with(&app, &token, CONTACT, 1).await;
+    let chat = detail["id"].as_i64().unwrap();
+    let (status, body) = app
+        .call(Method::PATCH, &format!("/chats/{chat}"), Some(&token), Some(json!({"assigned_agent_id": agent})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, reply) = app
+        .post("/chats/messages", Some(&agent_token), json!({"chat_id": chat, "text": "Kami cek ya", "sender": "agent"}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+    assert_eq!(reply["sender"], "agent");
+    assert_eq!(reply["agent_id"], agent);
+    assert_eq!(reply["status"], "queued");
+    let id = reply["message_id"].as_str().unwrap().to_owned();
+    let detail = entry_status(&app, &agent_token, chat, &id, "sent").await;
+    assert_eq!(detail["mode"], "agent", "a human reply takes the chat from the bot");
+    let got = app.sim.received(Some(CONTACT));
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].from.as_str(), got[0].text.as_deref()), (NUMBER, Some("Kami cek ya")));
+    app.sim.receipt(&id, "delivered").unwrap();
+    entry_status(&app, &agent_token, chat, &id, "delivered").await;
+    app.sim.receipt(&id, "read").unwrap();
+    let detail = entry_status(&app, &agent_token, chat, &id, "read").await;
+    let entry = detail["messages"].as_array().unwrap().iter().find(|m| m["message_id"] == id.as_str()).unwrap().clone();
+    assert!(entry["agent_name"].as_str().unwrap().starts_with("agent"), "{entry}");
+
+    // A document as an upload, like /message/send-document.
+    let pdf: Vec<u8> = b"%PDF-1.4 struk".to_vec();
+    let form = reqwest::multipart::Form::new().text("chat_id", chat.to_string()).text("caption", "struk").part(
+        "document",
+        reqwest::multipart::Part::bytes(pdf.clone()).file_name("struk.pdf").mime_str("application/pdf").unwrap(),
+    );
+    let req = app.client.post(format!("{}/chats/messages", app.address)).bearer_auth(&agent_token).multipart(form);
+    let (status, doc) = TestApp::read(req).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{doc}");
+    assert_eq!((doc["type"].as_str(), doc["caption"].as_str()), (Some("document"), Some("struk")));
+    wait_until(|| app.sim.received(Some(CONTACT)).len() == 2, 30).await;
+    let got = app.sim.received(Some(CONTACT));
+    assert_eq!(got[1].sha256.as_deref(), Some(sha(&pdf).as_str()));
+    assert_eq!(got[1].filename.as_deref(), Some("struk.pdf"));
+
+    // An outage notice to that phone from that session lands in the same chat.
+    let (status, body) = app
+        .post(
+            "/api/send/phone",
+            Some(&token),
+            json!({"phone": CONTACT, "message": "Gangguan di ODP-7", "session": "s1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    wait_for(&app, &agent_token, &format!("/chats/{chat}"), 30, |b| {
+        b["messages"].as_array().unwrap().iter().any(|m| m["sender"] == "broadcast" && m["status"] == "sent")
+    })
+    .await;
+    assert_eq!(app.sim.received(Some(CONTACT)).len(), 3);
+}
+
+async fn reading_a_chat_sends_read_receipts(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", NUMBER).await;
+    let mut ids = Vec::new();
+    for text in ["satu", "dua", "tiga"] {
+        ids.push(app.sim.deliver(&write(CONTACT, NUMBER, text)).await.unwrap());
+    }
+    let detail = chat_with(&app, &token, CONTACT, 3).await;
+    let chat = detail["id"].as_i64().unwrap();
+    let (status, body) = app.post(&format!("/chats/{chat}/read"), Some(&token), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!((body["read"].as_u64(), body["unread"].as_u64()), (Some(3), Some(0)));
+    wait_until(|| app.sim.read_receipts().iter().flat_map(|r| r.ids.clone()).count() >= 3, 10).await;
+    let mut read: Vec<String> = app.sim.read_receipts().iter().flat_map(|r| r.ids.clone()).collect();
+    read.sort();
+    ids.sort();
+    assert_eq!(read, ids);
+    assert!(app.sim.read_receipts().iter().all(|r| r.reader == NUMBER && r.chat == CONTACT));
+    let (_, detail) = app.get(&format!("/chats/{chat}"), Some(&token)).await;
+    assert_eq!(detail["unread"], 0);
+    assert!(detail["messages"].as_array().unwrap().iter().all(|m| m["status"] == "read"));
+    // Nothing more to read: no more receipts.
+    let (_, body) = app.post(&format!("/chats/{chat}/read"), Some(&token), json!({})).await;
+    assert_eq!(body["read"], 0);
+}
+
+async fn each_sees_only_its_own_chats(db: TestDb) {
+    let app = TestApp::spawn_with(db, no_limits).await;
+    let admin = app.admin_token.clone();
+    app.linked_session(&admin, "s1", NUMBER).await;
+    let (agent1, token1) = app.user_with_role("agent").await;
+    let (agent2, token2) = app.user_with_role("agent").await;
+    let (_, readonly) = app.user_with_role("readonly").await;
+    let (_, user_b) = app.user_with_role("user").await;
+    let (_, key_b) = app.post("/auth/api-keys", Some(&user_b), json!({"name": "b"})).await;
+    let key_b = key_b["data"]["key"].as_str().unwrap().to_owned();
+    app.linked_session(&user_b, "b1", "628111000009").await;
+
+    let (a, b) = ("628222000011", "628222000012");
+    app.sim.deliver(&write(a, NUMBER, "dari A")).await.unwrap();
+    app.sim.deliver(&write(b, NUMBER, "dari B")).await.unwrap();
+    let chat_a = chat_with(&app, &admin, a, 1).await["id"].as_i64().unwrap();
+    let chat_b = chat_with(&app, &admin, b, 1).await["id"].as_i64().unwrap();
+    for (chat, agent) in [(chat_a, agent1), (chat_b, agent2)] {
+        let (status, _) = app
+            .call(Method::PATCH, &format!("/chats/{chat}"), Some(&admin), Some(json!({"assigned_agent_id": agent})))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let ids = |body: &Value| body.as_array().unwrap().iter().map(|c| c["id"].as_i64().unwrap()).collect::<Vec<_>>();
+    assert_eq!(ids(&app.get("/chats/", Some(&token1)).await.1), [chat_a]);
+    assert_eq!(ids(&app.get("/chats/", Some(&token2)).await.1), [chat_b]);
+    assert_eq!(app.get(&format!("/chats/{chat_b}"), Some(&token1)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(app.get(&format!("/chats/{chat_b}/messages"), Some(&token1)).await.0, StatusCode::NOT_FOUND);
+    let (status, _) = app.post("/chats/messages", Some(&token1), json!({"chat_id": chat_b, "text": "x"})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(app.post(&format!("/chats/{chat_b}/read"), Some(&token1), json!({})).await.0, StatusCode::NOT_FOUND);
+    let (status, _) =
+        app.call(Method::PATCH, &format!("/chats/{chat_b}"), Some(&token1), Some(json!({"mode": "closed"}))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, counts) = app.get("/chats/counts", Some(&token1)).await;
+    assert_eq!((counts["all"].as_u64(), counts["mine"].as_u64()), (Some(1), Some(1)), "{counts}");
+
+    // Events: agent 1 hears of chat A only.
+    let mut events1 = EventStream::open(&app, &token1).await;
+    app.sim.deliver(&write(b, NUMBER, "B lagi")).await.unwrap();
+    app.sim.deliver(&write(a, NUMBER, "A lagi")).await.unwrap();
+    let seen = events1.until(30, |kind, data| kind == "chat.message" && data["chat_id"] == chat_a).await;
+    assert!(seen.iter().all(|(_, d)| d["chat_id"] != chat_b && d["id"] != chat_b), "{seen:?}");
+
+    // Reassigning moves the chat and its events.
+    let (status, _) = app
+        .call(Method::PATCH, &format!("/chats/{chat_a}"), Some(&admin), Some(json!({"assigned_agent_id": agent2})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.get(&format!("/chats/{chat_a}"), Some(&token1)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(app.get(&format!("/chats/{chat_a}"), Some(&token2)).await.0, StatusCode::OK);
+    let mut events2 = EventStream::open(&app, &token2).await;
+    app.sim.deliver(&write(a, NUMBER, "A ketiga")).await.unwrap();
+    events2.until(30, |kind, data| kind == "chat.message" && data["chat_id"] == chat_a).await;
+    // Agents cannot reassign.
+    let (status, _) = app
+        .call(Method::PATCH, &format!("/chats/{chat_a}"), Some(&token2), Some(json!({"assigned_agent_id": agent2})))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // User B sees none of the admin's chats, by JWT or by key; readonly cannot write.
+    for (header, value) in [("authorization", format!("Bearer {user_b}")), ("x-api-key", key_b.clone())] {
+        let get = |path: String| TestApp::read(app.client.get(format!("{}{path}", app.address)).header(header, &value));
+        let (status, list) = get("/chats/".into()).await;
+        assert_eq!((status, ids(&list)), (StatusCode::OK, vec![]));
+        assert_eq!(get(format!("/chats/{chat_a}")).await.0, StatusCode::NOT_FOUND);
+        let (_, received) = get("/message/received".into()).await;
+        assert_eq!(received["data"], json!([]));
+    }
+    let (status, body) = app.post("/chats/messages", Some(&readonly), json!({"chat_id": chat_a, "text": "x"})).await;
+    assert_eq!((status, error_code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
+}
+
+async fn bad_input_reaches_nobody(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", NUMBER).await;
+    app.sim.deliver(&write(CONTACT, NUMBER, "halo")).await.unwrap();
+    let chat = chat_with(&app, &token, CONTACT, 1).await["id"].as_i64().unwrap();
+    assert_eq!(app.get("/chats/999999", Some(&token)).await.0, StatusCode::NOT_FOUND);
+    let (status, body) = app.post("/chats/messages", Some(&token), json!({"chat_id": 999999, "text": "x"})).await;
+    assert_eq!((status, error_code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    for text in [json!(""), json!("   "), json!("x".repeat(65_537))] {
+        let (status, body) = app.post("/chats/messages", Some(&token), json!({"chat_id": chat, "text": text})).await;
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("text")),
+            "{body}"
+        );
+    }
+    let (status, body) =
+        app.post("/chats/messages", Some(&token), json!({"chat_id": chat, "text": "x", "sender": "bot"})).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("sender")));
+    for (query, field) in
+        [("mode=open", "mode"), ("limit=0", "limit"), ("before=x", "before"), ("assignee=bob", "assignee")]
+    {
+        let (status, body) = app.get(&format!("/chats/?{query}"), Some(&token)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {body}");
+        assert_eq!(body["error"]["field"].as_str(), Some(field), "{query}: {body}");
+    }
+    let (status, body) = app
+        .call(Method::PATCH, &format!("/chats/{chat}"), Some(&token), Some(json!({"assigned_agent_id": 999999})))
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("assigned_agent_id"))
+    );
+    let (status, body) =
+        app.post("/chats/", Some(&token), json!({"customer_name": "X", "customer_phone": "abc"})).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("customer_phone")));
+
+    // A chat whose session is not linked: 409, nothing queued.
+    let (status, _) = app.post("/session/logout", Some(&token), json!({"sessionId": "s1"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = app.post("/chats/messages", Some(&token), json!({"chat_id": chat, "text": "halo"})).await;
+    assert_eq!((status, error_code(&body)), (StatusCode::CONFLICT, "session_not_linked"), "{body}");
+    let (_, list) = app.get("/message/list", Some(&token)).await;
+    assert_eq!(list["total"], 0, "{list}");
+
+    // An agent opens a chat to write first; the same again gives the same chat.
+    let (status, opened) = app
+        .post(
+            "/chats/",
+            Some(&token),
+            json!({"customer_name": "Siti", "customer_phone": "0822-2000-0099", "session": "s1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{opened}");
+    assert_eq!(opened["phone"], "6282220000099");
+    let (status, again) = app
+        .post(
+            "/chats/",
+            Some(&token),
+            json!({"customer_name": "Siti", "customer_phone": "+6282220000099", "session": "s1"}),
+        )
+        .await;
+    assert_eq!((status, again["id"].clone()), (StatusCode::OK, opened["id"].clone()));
+}
+
+db_tests!(
+    a_message_makes_a_chat_once,
+    customers_name_their_chats,
+    chats_filter_page_and_count,
+    every_kind_is_kept_and_media_arrives_exactly,
+    agent_replies_go_through_the_queue,
+    reading_a_chat_sends_read_receipts,
+    each_sees_only_its_own_chats,
+    bad_input_reaches_nobody,
+);
