@@ -1,12 +1,16 @@
 //! How fast the gateway takes in what customers write, and reads the inbox.
 //!
-//!     cargo bench --bench inbox -- [sessions=100] [per-session=20] [chats=100000] [messages=1000000]
+//!     cargo bench --bench inbox -- [sessions=100] [per-session=20] [chats=100000] [messages=1000000] [rate=1000]
 //!
 //! 1. Receiving, on SQLite: N linked sessions of the release-built gateway
-//!    process; wa-sim (in this process) has a contact write `per-session`
-//!    messages to each, all at once. Prints messages stored per second (from
-//!    the first write to the last `message.received` event) and the latency
-//!    from wa-sim's send to the SSE event (p50, p99, max), measured here.
+//!    process; wa-sim (in this process, encrypting every message on the same
+//!    two cores) has a contact write to each.
+//!    a. Throughput: `per-session` messages to every session, all at once.
+//!    Prints messages stored per second (from the first write to the last
+//!    `message.received` event seen on `GET /events`).
+//!    b. Latency: `rate` messages a second, spread over the sessions, for three
+//!    seconds. Prints the time from wa-sim's send to the SSE event (p50, p99,
+//!    max) and the rate achieved.
 //! 2. Reading, on SQLite: a database with `chats` chats and `messages`
 //!    received messages in their timelines (written straight into the tables),
 //!    then `GET /chats/` (first page, 50) and `GET /chats/{id}` of random chats
@@ -33,11 +37,12 @@ async fn main() {
     let per_session = numbers.get(1).copied().unwrap_or(if bench { 20 } else { 5 });
     let chats = numbers.get(2).copied().unwrap_or(if bench { 100_000 } else { 200 });
     let messages = numbers.get(3).copied().unwrap_or(if bench { 1_000_000 } else { 2_000 });
+    let rate = numbers.get(4).copied().unwrap_or(if bench { 1_000 } else { 50 });
 
     let sim = wa_sim::Sim::new();
     let sim_addr = wa_sim::admin::spawn(sim.clone(), "127.0.0.1:0".parse().unwrap()).await.expect("wa-sim");
     println!("wagate inbox bench (release gateway process, SQLite, wa-sim over loopback WebSockets, 2 cores)");
-    receiving(&sim, sim_addr, sessions, per_session).await;
+    receiving(&sim, sim_addr, sessions, per_session, rate).await;
     reading(sim_addr, chats, messages).await;
 }
 
@@ -58,16 +63,106 @@ fn summary(mut ms: Vec<f64>) -> String {
     )
 }
 
-async fn receiving(sim: &wa_sim::Sim, sim_addr: std::net::SocketAddr, sessions: usize, per_session: usize) {
+/// When each `message.received` event reached this subscriber, by WhatsApp id.
+type Seen = Arc<Mutex<HashMap<String, Instant>>>;
+
+async fn receiving(
+    sim: &wa_sim::Sim,
+    sim_addr: std::net::SocketAddr,
+    sessions: usize,
+    per_session: usize,
+    rate: usize,
+) {
     let mut gateway = Gateway::new(sim_addr, Vec::new());
     let child = gateway.start().await;
     gateway.login().await;
     let gateway = Arc::new(gateway);
     gateway.link(sim, "in", sessions, 7_000_000).await;
     let pid = child.id().expect("gateway pid");
+    let seen: Seen = Arc::default();
+    let reader = subscribe(&gateway, seen.clone()).await;
 
-    // The event stream, read here: when each message's event arrives.
-    let seen: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    // a. Throughput: everything at once.
+    let total = sessions * per_session;
+    let cpu_before = cpu_seconds(pid);
+    let started = Instant::now();
+    let mut writers = Vec::new();
+    for s in 0..sessions {
+        let sim = sim.clone();
+        writers.push(tokio::spawn(async move {
+            for n in 0..per_session {
+                sim.deliver(&write(s, format!("pesan {n}"))).await.expect("deliver");
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    wait_seen(&seen, total).await;
+    let last = seen.lock().unwrap().values().max().copied().unwrap();
+    let elapsed = last - started;
+    let cpu = cpu_seconds(pid) - cpu_before;
+    println!(
+        "receiving, {sessions} sessions, SQLite, all at once: {total} messages stored in {:.2} s: {:.0} messages/s; gateway CPU {:.2} ms per message",
+        elapsed.as_secs_f64(),
+        total as f64 / elapsed.as_secs_f64(),
+        cpu * 1000.0 / total as f64,
+    );
+
+    // b. Latency at a steady rate.
+    seen.lock().unwrap().clear();
+    let count = rate * 3;
+    let sent: Seen = Arc::default();
+    let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(count);
+    for n in 0..count {
+        ticks.tick().await;
+        let (sim, sent) = (sim.clone(), sent.clone());
+        tasks.push(tokio::spawn(async move {
+            let at = Instant::now();
+            let id = sim.deliver(&write(n % sessions, format!("pesan tetap {n}"))).await.expect("deliver");
+            sent.lock().unwrap().insert(id, at);
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    wait_seen(&seen, count).await;
+    let last = seen.lock().unwrap().values().max().copied().unwrap();
+    let latencies: Vec<f64> = {
+        let (sent, seen) = (sent.lock().unwrap(), seen.lock().unwrap());
+        sent.iter().filter_map(|(id, at)| Some((*seen.get(id)? - *at).as_secs_f64() * 1000.0)).collect()
+    };
+    println!(
+        "receiving, {sessions} sessions, SQLite, {rate} messages/s offered: {count} stored at {:.0} messages/s; wa-sim send -> SSE event {}",
+        count as f64 / (last - started).as_secs_f64(),
+        summary(latencies),
+    );
+    reader.abort();
+    drop(child);
+}
+
+/// What the contact of session `s` writes to it.
+fn write(s: usize, text: String) -> wa_sim::messages::Write {
+    wa_sim::messages::Write {
+        from: format!("62822{:07}", 7_000_000 + s),
+        to: format!("62811{:07}", 7_000_000 + s),
+        text: Some(text),
+        ..Default::default()
+    }
+}
+
+async fn wait_seen(seen: &Seen, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while seen.lock().unwrap().len() < n {
+        assert!(Instant::now() < deadline, "only {} of {n} messages stored", seen.lock().unwrap().len());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Reads `GET /events`, noting when each `message.received` arrives.
+async fn subscribe(gateway: &Gateway, seen: Seen) -> tokio::task::JoinHandle<()> {
     let resp = gateway
         .http
         .get(format!("{}/events", gateway.base()))
@@ -75,74 +170,26 @@ async fn receiving(sim: &wa_sim::Sim, sim_addr: std::net::SocketAddr, sessions: 
         .send()
         .await
         .expect("subscribe");
-    let reader = {
-        let seen = seen.clone();
-        tokio::spawn(async move {
-            let mut resp = resp;
-            let mut buffer = String::new();
-            while let Ok(Some(chunk)) = resp.chunk().await {
-                buffer.push_str(&String::from_utf8_lossy(&chunk));
-                while let Some(end) = buffer.find("\n\n") {
-                    let block: String = buffer.drain(..end + 2).collect();
-                    if !block.contains("event: message.received") {
-                        continue;
-                    }
-                    let data = block.lines().find_map(|l| l.strip_prefix("data:")).unwrap_or_default();
-                    if let Ok(event) = serde_json::from_str::<Value>(data.trim()) {
-                        let id = event["message_id"].as_str().unwrap_or_default().to_owned();
-                        seen.lock().unwrap().insert(id, Instant::now());
-                    }
+    let reader = tokio::spawn(async move {
+        let mut resp = resp;
+        let mut buffer = String::new();
+        while let Ok(Some(chunk)) = resp.chunk().await {
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buffer.find("\n\n") {
+                let block: String = buffer.drain(..end + 2).collect();
+                if !block.contains("event: message.received") {
+                    continue;
+                }
+                let data = block.lines().find_map(|l| l.strip_prefix("data:")).unwrap_or_default();
+                if let Ok(event) = serde_json::from_str::<Value>(data.trim()) {
+                    let id = event["message_id"].as_str().unwrap_or_default().to_owned();
+                    seen.lock().unwrap().insert(id, Instant::now());
                 }
             }
-        })
-    };
+        }
+    });
     tokio::time::sleep(Duration::from_millis(300)).await;
-
-    let total = sessions * per_session;
-    let cpu_before = cpu_seconds(pid);
-    let started = Instant::now();
-    let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let mut writers = Vec::new();
-    for s in 0..sessions {
-        let (sim, sent) = (sim.clone(), sent.clone());
-        writers.push(tokio::spawn(async move {
-            for n in 0..per_session {
-                let write = wa_sim::messages::Write {
-                    from: format!("62822{:07}", 7_000_000 + s),
-                    to: format!("62811{:07}", 7_000_000 + s),
-                    text: Some(format!("pesan {n}")),
-                    ..Default::default()
-                };
-                let at = Instant::now();
-                let id = sim.deliver(&write).await.expect("deliver");
-                sent.lock().unwrap().insert(id, at);
-            }
-        }));
-    }
-    for writer in writers {
-        writer.await.unwrap();
-    }
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while seen.lock().unwrap().len() < total {
-        assert!(Instant::now() < deadline, "only {} of {total} messages stored", seen.lock().unwrap().len());
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let last = seen.lock().unwrap().values().max().copied().unwrap();
-    let elapsed = last - started;
-    let cpu = cpu_seconds(pid) - cpu_before;
-    let latencies: Vec<f64> = {
-        let (sent, seen) = (sent.lock().unwrap(), seen.lock().unwrap());
-        sent.iter().filter_map(|(id, at)| Some((*seen.get(id)? - *at).as_secs_f64() * 1000.0)).collect()
-    };
-    println!(
-        "receiving, {sessions} sessions, SQLite: {total} messages stored in {:.2} s: {:.0} messages/s; wa-sim send -> SSE event {}; gateway CPU {:.2} ms per message",
-        elapsed.as_secs_f64(),
-        total as f64 / elapsed.as_secs_f64(),
-        summary(latencies),
-        cpu * 1000.0 / total as f64,
-    );
-    reader.abort();
-    drop(child);
+    reader
 }
 
 /// Fills the gateway's database with `chats` chats of one session and
@@ -196,9 +243,11 @@ async fn fill(db: &DatabaseConnection, session: &str, owner: i64, chats: usize, 
 async fn reading(sim_addr: std::net::SocketAddr, chats: usize, messages: usize) {
     // Reading needs no linked device: one session row is enough.
     let mut gateway = Gateway::new(sim_addr, Vec::new());
-    let child = gateway.start().await;
+    let mut child = gateway.start().await;
     gateway.login().await;
     gateway.call(reqwest::Method::POST, "/session/create", Some(serde_json::json!({"sessionId": "big"}))).await;
+    // Filled while the gateway is stopped (one writer), then started again on it.
+    child.kill().await.expect("stop the gateway");
     let db_path = gateway.dir.path().join("data").join("wagate.db");
     let db = Database::connect(format!("sqlite://{}?mode=rw", db_path.display()).as_str()).await.expect("database");
     db.execute_unprepared("PRAGMA busy_timeout = 10000").await.unwrap();
@@ -219,6 +268,8 @@ async fn reading(sim_addr: std::net::SocketAddr, chats: usize, messages: usize) 
         "reading, SQLite: {chats} chats and {messages} messages written in {:.1} s",
         filling.elapsed().as_secs_f64()
     );
+    db.close().await.expect("close the database");
+    let child = gateway.start().await;
     let time = |path: String| {
         let gateway = &gateway;
         async move {

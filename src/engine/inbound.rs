@@ -322,3 +322,104 @@ fn type_name(m: &wa::Message) -> &'static str {
     ];
     known.iter().find(|(_, set)| *set).map_or("unknown", |(name, _)| name)
 }
+
+#[cfg(test)]
+mod tests {
+    use whatsapp_rust::wacore::types::message::{MessageInfo, MessageSource};
+
+    use super::*;
+
+    fn item(chat: &str, sender: &str, from_me: bool, message: wa::Message) -> InboundMessage {
+        let info = MessageInfo {
+            source: MessageSource {
+                chat: chat.parse().unwrap(),
+                sender: sender.parse().unwrap(),
+                is_from_me: from_me,
+                is_group: chat.ends_with("@g.us"),
+                ..Default::default()
+            },
+            id: "3EB0ABC".into(),
+            push_name: "Budi".into(),
+            ..Default::default()
+        };
+        InboundMessage::builder().message(Arc::new(message)).info(Arc::new(info)).build()
+    }
+
+    fn text(t: &str) -> wa::Message {
+        wa::Message { conversation: Some(t.into()), ..Default::default() }
+    }
+
+    #[test]
+    fn places_and_contacts() {
+        let direct =
+            reduce(&item("628222000001@s.whatsapp.net", "628222000001@s.whatsapp.net", false, text("halo"))).unwrap();
+        assert_eq!(
+            (direct.place, direct.contact.as_deref(), direct.kind),
+            (Place::Direct, Some("628222000001"), "text")
+        );
+        assert_eq!(direct.push_name.as_deref(), Some("Budi"));
+
+        let group =
+            reduce(&item("120363000000000001@g.us", "628222000001@s.whatsapp.net", false, text("rapat"))).unwrap();
+        assert_eq!((group.place, group.contact), (Place::Group, None));
+        assert_eq!(group.chat, "120363000000000001@g.us");
+        assert_eq!(group.sender, "628222000001@s.whatsapp.net");
+
+        let status = reduce(&item("status@broadcast", "628222000001@s.whatsapp.net", false, text("story"))).unwrap();
+        assert_eq!((status.place, status.contact), (Place::Status, None));
+
+        let newsletter =
+            reduce(&item("120363000000000002@newsletter", "120363000000000002@newsletter", false, text("berita")))
+                .unwrap();
+        assert_eq!((newsletter.place, newsletter.contact), (Place::Newsletter, None));
+
+        let mine = reduce(&item("628222000001@s.whatsapp.net", "628111000001:0@s.whatsapp.net", true, text("dari HP")))
+            .unwrap();
+        assert_eq!((mine.place, mine.contact.as_deref(), mine.from_me), (Place::Direct, Some("628222000001"), true));
+        assert_eq!(mine.sender, "628111000001@s.whatsapp.net", "device suffixes are dropped");
+    }
+
+    #[test]
+    fn protocol_messages_are_not_kept_and_unknown_ones_are_named() {
+        let share = wa::Message {
+            protocol_message: whatsapp_rust::buffa::MessageField::some(wa::message::ProtocolMessage::default()),
+            ..Default::default()
+        };
+        assert!(reduce(&item("628222000001@s.whatsapp.net", "628222000001@s.whatsapp.net", false, share)).is_none());
+        let poll = wa::Message {
+            poll_creation_message: whatsapp_rust::buffa::MessageField::some(wa::message::PollCreationMessage::default()),
+            ..Default::default()
+        };
+        let kept = reduce(&item("628222000001@s.whatsapp.net", "628222000001@s.whatsapp.net", false, poll)).unwrap();
+        assert_eq!((kept.kind, kept.wa_type.as_deref()), ("unsupported", Some("pollCreationMessage")));
+    }
+
+    #[test]
+    fn media_is_described_for_a_later_download() {
+        let image = wa::Message {
+            image_message: whatsapp_rust::buffa::MessageField::some(wa::message::ImageMessage {
+                direct_path: Some("/v/t62/x.enc".into()),
+                media_key: Some(vec![1; 32]),
+                file_sha256: Some(vec![2; 32]),
+                file_enc_sha256: Some(vec![3; 32]),
+                file_length: Some(1234),
+                mimetype: Some("image/jpeg".into()),
+                caption: Some("foto".into()),
+                context_info: whatsapp_rust::buffa::MessageField::some(wa::ContextInfo {
+                    stanza_id: Some("3EB0QUOTED".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let kept = reduce(&item("628222000001@s.whatsapp.net", "628222000001@s.whatsapp.net", false, image)).unwrap();
+        assert_eq!((kept.kind, kept.text.as_deref(), kept.size), ("image", Some("foto"), Some(1234)));
+        assert_eq!(kept.quoted_id.as_deref(), Some("3EB0QUOTED"));
+        let media = kept.media.unwrap();
+        let download = Download::new(&media).unwrap();
+        assert_eq!(download.media_key().unwrap(), &[1; 32][..]);
+        assert_eq!(download.file_length(), Some(1234));
+        assert!(matches!(download.app_info(), MediaType::Image));
+    }
+}

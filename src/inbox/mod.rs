@@ -287,18 +287,20 @@ impl Inbox {
                 serde_json::to_value(ReceivedView::of(row)).unwrap_or_default(),
             );
         }
+        let rows: HashMap<i64, &crate::db::entities::inbound_messages::Model> =
+            written.received.iter().map(|r| (r.id, r)).collect();
         for (chat, entries) in &written.entries {
-            for entry in entries {
-                let view = views::entry_of_inbound(
-                    entry,
-                    written.received.iter().find(|r| Some(r.id) == entry.inbound_id),
-                    offset,
-                );
-                self.publish_entry(chat, &view);
+            let views: Vec<EntryView> = entries
+                .iter()
+                .map(|e| views::entry_of_inbound(e, e.inbound_id.and_then(|id| rows.get(&id).copied()), offset))
+                .collect();
+            for view in &views {
+                self.publish_entry(chat, view);
             }
-        }
-        for chat in &written.chats {
-            self.publish_chat(chat).await;
+            // The chat's newest message is the last one just written: no need to read it back.
+            let view = views::chat_view(chat, views.last().map(views::preview));
+            let data = serde_json::to_value(view).unwrap_or_default();
+            self.publish("chat.updated", chat.user_id, &chat.session_id, chat.assigned_agent_id, data);
         }
     }
 

@@ -21,10 +21,8 @@ use crate::{
 pub struct Written {
     /// The new received messages.
     pub received: Vec<inbound::Model>,
-    /// New timeline entries, by chat.
+    /// Chats created or changed (as they are now), with their new timeline entries.
     pub entries: Vec<(chats::Model, Vec<entries::Model>)>,
-    /// Chats created or changed.
-    pub chats: Vec<chats::Model>,
     /// Session owners.
     pub owners: HashMap<String, i64>,
     /// Some media waits to be downloaded.
@@ -124,7 +122,6 @@ pub async fn commit(queue: &Queue, batches: &[(String, Vec<Inbound>)]) -> Result
                 chat.mode = Mode::Bot.as_str().into();
             }
             update.update(tx).await?;
-            written.chats.push(chat.clone());
             written.entries.push((chat, new_entries));
         }
     }
@@ -569,4 +566,115 @@ pub async fn received(
         query = query.filter(inbound::Column::Id.lt(before));
     }
     query.order_by_desc(inbound::Column::Id).limit(limit).all(db).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+
+    use super::*;
+    use crate::{
+        auth::{Passwords, Role, accounts},
+        config::Config,
+        engine::MediaRef,
+    };
+
+    fn inbound(chat: &str, sender: &str, place: Place, contact: Option<&str>, wa_id: &str) -> Inbound {
+        Inbound {
+            wa_id: wa_id.into(),
+            chat: chat.into(),
+            sender: sender.into(),
+            place,
+            contact: contact.map(str::to_owned),
+            from_me: false,
+            push_name: Some("Budi".into()),
+            sent_at: 1,
+            kind: "text",
+            wa_type: None,
+            text: Some("halo".into()),
+            filename: None,
+            mimetype: None,
+            size: None,
+            media: None,
+            quoted_id: None,
+            extra: None,
+        }
+    }
+
+    /// Groups, status updates and newsletters are kept but make no chat; a
+    /// repeat of one is not stored twice, within a batch or across batches.
+    #[tokio::test]
+    async fn only_direct_messages_make_chats() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.storage.data_dir = dir.path().to_owned();
+        let config = Arc::new(config);
+        let db = crate::db::connect(&config).await.unwrap();
+        crate::db::migrate(&db).await.unwrap();
+        let new = accounts::NewUser {
+            email: "a@b.co".into(),
+            password: "secret-pw".into(),
+            name: "A".into(),
+            username: None,
+        };
+        let owner = accounts::create(&db, &Passwords::new(4), new, Role::User).await.unwrap();
+        let now = crate::db::now();
+        sessions::ActiveModel {
+            id: Set("s1".into()),
+            user_id: Set(owner.id),
+            status: Set("connected".into()),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&db)
+        .await
+        .unwrap();
+        let queue = Queue::new(db.clone(), config.clone(), crate::events::Events::default()).await.unwrap();
+
+        let group = inbound("1203@g.us", "628222000001@s.whatsapp.net", Place::Group, None, "G1");
+        let status = inbound("status@broadcast", "628222000001@s.whatsapp.net", Place::Status, None, "S1");
+        let news = inbound("1204@newsletter", "1204@newsletter", Place::Newsletter, None, "N1");
+        let mut direct = inbound(
+            "628222000001@s.whatsapp.net",
+            "628222000001@s.whatsapp.net",
+            Place::Direct,
+            Some("628222000001"),
+            "D1",
+        );
+        direct.media = Some(MediaRef {
+            kind: "image".into(),
+            direct_path: "/v/x".into(),
+            media_key: "AAAA".into(),
+            file_sha256: None,
+            file_enc_sha256: None,
+            file_length: Some(3),
+        });
+        let batch = vec![group.clone(), status, news, direct.clone(), group.clone()];
+        let written = commit(&queue, &[("s1".into(), batch)]).await.unwrap();
+        assert_eq!(written.received.len(), 4, "the repeat within the batch is dropped");
+        assert!(written.media_pending);
+        assert_eq!(written.entries.len(), 1);
+        assert_eq!(written.entries[0].0.contact, "628222000001");
+        let rows = inbound::Entity::find().all(&db).await.unwrap();
+        assert_eq!(rows.iter().filter(|r| r.chat_id.is_some()).count(), 1, "only the 1:1 message is in a chat");
+        assert_eq!(rows.iter().find(|r| r.wa_id == "D1").unwrap().media_state.as_deref(), Some("pending"));
+        assert_eq!(chats::Entity::find().all(&db).await.unwrap().len(), 1);
+        assert_eq!(entries::Entity::find().all(&db).await.unwrap().len(), 1);
+
+        // Delivered again: nothing new.
+        let again = commit(&queue, &[("s1".into(), vec![group, direct])]).await.unwrap();
+        assert!(again.received.is_empty() && again.entries.is_empty());
+        assert_eq!(inbound::Entity::find().all(&db).await.unwrap().len(), 4);
+        // A session that is gone keeps nothing, and fails nothing.
+        let gone = commit(
+            &queue,
+            &[("gone".into(), vec![inbound("x@s.whatsapp.net", "x@s.whatsapp.net", Place::Direct, Some("1"), "X")])],
+        )
+        .await
+        .unwrap();
+        assert!(gone.received.is_empty());
+    }
 }

@@ -305,6 +305,30 @@ async fn entry_status(app: &TestApp, token: &str, chat: i64, id: &str, status: &
     .await
 }
 
+/// A download that fails shows why on the message and is tried again.
+async fn failed_downloads_are_retried_and_visible(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", NUMBER).await;
+    app.sim.fault(NUMBER, wa_sim::Fault::MediaDown(Duration::from_secs(2)));
+    let image: Vec<u8> = (0..5_000u32).map(|i| (i % 199) as u8).collect();
+    let data = base64::engine::general_purpose::STANDARD.encode(&image);
+    app.sim
+        .deliver(&Write { kind: Some("image".into()), data: Some(data), ..write(CONTACT, NUMBER, "") })
+        .await
+        .unwrap();
+    let chat = chat_with(&app, &token, CONTACT, 1).await["id"].as_i64().unwrap();
+    let failing =
+        wait_for(&app, &token, &format!("/chats/{chat}"), 30, |b| b["messages"][0]["media"]["error"].is_string()).await;
+    assert_eq!(failing["messages"][0]["media"]["state"], "pending", "{failing}");
+    let done =
+        wait_for(&app, &token, &format!("/chats/{chat}"), 30, |b| b["messages"][0]["media"]["state"] == "done").await;
+    assert!(done["messages"][0]["media"]["error"].is_null());
+    let url = format!("{}/chats/{chat}/messages/{}/media", app.address, done["messages"][0]["id"]);
+    let bytes = app.client.get(url).bearer_auth(&token).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(sha(&bytes), sha(&image));
+}
+
 async fn agent_replies_go_through_the_queue(db: TestDb) {
     let app = TestApp::spawn_with(db, no_limits).await;
     let token = app.admin_token.clone();
@@ -540,6 +564,7 @@ db_tests!(
     customers_name_their_chats,
     chats_filter_page_and_count,
     every_kind_is_kept_and_media_arrives_exactly,
+    failed_downloads_are_retried_and_visible,
     agent_replies_go_through_the_queue,
     reading_a_chat_sends_read_receipts,
     each_sees_only_its_own_chats,

@@ -25,6 +25,9 @@ pub enum Fault {
     DelayAcks(Duration),
     /// No acks for sent messages for this long.
     WithholdAcks(Duration),
+    /// The media host answers downloads with 503 for this long (it is one
+    /// host: for every number's media alike).
+    MediaDown(Duration),
     /// Lift every fault of the number.
     Clear,
 }
@@ -41,9 +44,10 @@ impl Fault {
             "replace" => Fault::Replace,
             "delay_acks" => Fault::DelayAcks(secs()?),
             "withhold_acks" => Fault::WithholdAcks(secs()?),
+            "media_down" => Fault::MediaDown(secs()?),
             "clear" => Fault::Clear,
             other => anyhow::bail!(
-                "unknown fault {other}; one of drop, refuse, ban, logout, replace, delay_acks, withhold_acks, clear"
+                "unknown fault {other}; one of drop, refuse, ban, logout, replace, delay_acks, withhold_acks, media_down, clear"
             ),
         })
     }
@@ -73,6 +77,7 @@ pub fn apply(sim: &Sim, phone: &str, fault: Fault) {
         Fault::WithholdAcks(d) => {
             sim.world().faults.entry(phone.to_owned()).or_default().withhold_acks_until = Some(now + d)
         }
+        Fault::MediaDown(d) => sim.media().down_until = Some(now + d),
         Fault::Clear => {
             sim.world().faults.remove(phone);
         }

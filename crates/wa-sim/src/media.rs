@@ -16,6 +16,8 @@ pub const MEDIA_HOST: &str = "mmg.wa-sim.local";
 #[derive(Default)]
 pub struct MediaStore {
     blobs: HashMap<String, Vec<u8>>,
+    /// Downloads fail (503) until then.
+    pub down_until: Option<std::time::Instant>,
 }
 
 pub fn media_conn(sim: &Sim, node: &Node) -> Node {
@@ -54,6 +56,9 @@ pub fn http(sim: &Sim, method: &str, path_and_query: &str, body: Option<&[u8]>) 
             sim.media().blobs.insert(direct_path.clone(), body.to_vec());
             let url = format!("https://{MEDIA_HOST}{direct_path}");
             (200, serde_json::json!({ "url": url, "direct_path": direct_path }).to_string().into_bytes())
+        }
+        ("GET", _) if sim.media().down_until.is_some_and(|t| t > std::time::Instant::now()) => {
+            (503, b"media host unavailable".to_vec())
         }
         ("GET", _) => match sim.media().blobs.get(path) {
             Some(blob) => (200, blob.clone()),
