@@ -220,7 +220,8 @@ pub struct CreateChatRequest {
     /// Only `WhatsApp`.
     #[serde(default)]
     pub channel: Option<String>,
-    /// The session to write from; by default `notify.default_session`, else the caller's only session.
+    /// The session to write from; by default `notify.default_session`, else the
+    /// caller's only session. Agents open chats on `notify.default_session` only.
     #[serde(default)]
     #[validate(custom = validation::optional_session_id)]
     pub session: Option<String>,
@@ -246,12 +247,23 @@ pub async fn create_chat(
         return Err(ApiError::invalid_field("customer_name", "must not be empty"));
     }
     let phone = phone_field(&state, "customer_phone", &req.customer_phone)?;
-    let scope = scope_of(&principal);
-    let session = match req.session {
-        Some(id) => id,
-        None => default_session(&state, &scope).await?,
+    let row = if principal.role == Role::Agent {
+        // Agents own no session: they write first from the gateway's default one.
+        let default = &state.config.notify.default_session;
+        let session = req.session.as_ref().unwrap_or(default);
+        if default.is_empty() || session != default {
+            return Err(ApiError::invalid_field("session", "agents open chats on notify.default_session only"));
+        }
+        state.sessions.get(&Scope::ALL, session).await.map_err(|_| ApiError::not_found("session"))?
+    } else {
+        let scope = scope_of(&principal);
+        let session = match req.session {
+            Some(id) => id,
+            None => default_session(&state, &scope).await?,
+        };
+        state.sessions.get(&scope, &session).await.map_err(|_| ApiError::not_found("session"))?
     };
-    let row = state.sessions.get(&scope, &session).await.map_err(|_| ApiError::not_found("session"))?;
+    let session = row.id.clone();
     let (chat, created) = state
         .inbox
         .open(&session, row.user_id, &phone, req.customer_name.trim(), req.customer_email, req.customer_address)

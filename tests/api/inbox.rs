@@ -494,7 +494,7 @@ async fn each_sees_only_its_own_chats(db: TestDb) {
 }
 
 async fn bad_input_reaches_nobody(db: TestDb) {
-    let app = TestApp::spawn(db).await;
+    let app = TestApp::spawn_with(db, |c| c.notify.default_session = "s1".into()).await;
     let token = app.admin_token.clone();
     app.linked_session(&token, "s1", NUMBER).await;
     app.sim.deliver(&write(CONTACT, NUMBER, "halo")).await.unwrap();
@@ -557,6 +557,20 @@ async fn bad_input_reaches_nobody(db: TestDb) {
         )
         .await;
     assert_eq!((status, again["id"].clone()), (StatusCode::OK, opened["id"].clone()));
+    // An agent writes first from the default session; the chat is theirs.
+    let (agent, agent_token) = app.user_with_role("agent").await;
+    let (status, mine) = app
+        .post("/chats/", Some(&agent_token), json!({"customer_name": "Rudi", "customer_phone": "082220000077"}))
+        .await;
+    assert_eq!((status, mine["assigned_agent_id"].as_i64()), (StatusCode::CREATED, Some(agent)), "{mine}");
+    let (status, body) = app
+        .post(
+            "/chats/",
+            Some(&agent_token),
+            json!({"customer_name": "Rudi", "customer_phone": "082220000078", "session": "b1"}),
+        )
+        .await;
+    assert_eq!((status, body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("session")));
 }
 
 db_tests!(
