@@ -55,7 +55,7 @@ pub struct Write<'a> {
     _serial: Option<tokio::sync::MutexGuard<'a, ()>>,
 }
 
-/// Rows per statement (SQLite allows 32,766 bound values; a message has 19 columns).
+/// Rows per statement (SQLite allows 32,766 bound values; a message has 21 columns).
 const CHUNK: usize = 500;
 
 /// Writes messages and their outbox rows, due at their creation, into `conn`,
