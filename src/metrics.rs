@@ -64,8 +64,10 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// `route` must be a route template (or one word for what matched none):
+    /// callers cannot grow the series, and methods outside HTTP's own fold into `other`.
     pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
-        let (method, route) = (method.to_owned(), route.to_owned());
+        let (method, route) = (method_label(method).to_owned(), route.to_owned());
         self.http_latency
             .get_or_create(&RouteLabels { method: method.clone(), route: route.clone() })
             .observe(elapsed.as_secs_f64());
@@ -84,5 +86,21 @@ impl Metrics {
         let mut out = String::new();
         encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
+    }
+}
+
+/// HTTP's own methods by name; anything a client invents is `other`.
+fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "other",
     }
 }

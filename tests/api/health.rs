@@ -28,6 +28,11 @@ async fn metrics_are_prometheus_text(db: TestDb) {
     let app = TestApp::spawn(db).await;
     app.get("/", None).await;
     app.get("/nowhere", None).await;
+    // Callers cannot grow the series: invented methods and unknown paths fold into one label each.
+    for n in 0..5 {
+        let method = reqwest::Method::from_bytes(format!("BOGUS{n}").as_bytes()).unwrap();
+        app.call(method, &format!("/nowhere/{n}"), None, None).await;
+    }
     let resp = app.client.get(format!("{}/metrics", app.address)).bearer_auth(&app.admin_token).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let content_type = resp.headers()["content-type"].to_str().unwrap().to_owned();
@@ -36,6 +41,8 @@ async fn metrics_are_prometheus_text(db: TestDb) {
     assert!(text.contains("# TYPE wagate_http_requests counter"), "{text}");
     assert!(text.contains(r#"wagate_http_requests_total{method="GET",route="/",status="200"} 1"#), "{text}");
     assert!(text.contains(r#"route="unmatched",status="404""#), "{text}");
+    assert!(!text.contains("BOGUS") && !text.contains("/nowhere"), "{text}");
+    assert!(text.contains(r#"method="other",route="#), "{text}");
     assert!(text.contains("# TYPE wagate_http_request_duration_seconds histogram"), "{text}");
     assert!(text.contains(r#"wagate_http_request_duration_seconds_count{method="GET",route="/"} 1"#), "{text}");
     assert!(text.trim_end().ends_with("# EOF"));
