@@ -398,9 +398,10 @@ pub async fn send_by_odp(
 #[derive(Debug, Deserialize, Validate, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct BroadcastListQuery {
-    /// From 1.
+    /// 1–1,000,000.
     #[serde(default = "super::messages::first_page")]
     #[validate(minimum = 1)]
+    #[validate(maximum = 1000000)]
     pub page: u64,
     /// 1-200.
     #[serde(default = "super::messages::default_limit")]
@@ -431,6 +432,7 @@ pub struct ResultsQuery {
     /// Page of the recipients' results, from 1.
     #[serde(default = "super::messages::first_page")]
     #[validate(minimum = 1)]
+    #[validate(maximum = 1000000)]
     pub page: u64,
     /// Results per page, 1-10,000 (default 10,000).
     #[serde(default = "max_results")]

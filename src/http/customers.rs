@@ -38,9 +38,10 @@ pub struct CustomerListQuery {
     #[serde(default)]
     #[validate(max_length = 100)]
     pub search: Option<String>,
-    /// From 1.
+    /// 1–1,000,000.
     #[serde(default = "super::messages::first_page")]
     #[validate(minimum = 1)]
+    #[validate(maximum = 1000000)]
     pub page: u64,
     /// 1-1000.
     #[serde(default = "super::messages::default_limit")]

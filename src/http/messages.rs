@@ -531,9 +531,10 @@ pub struct ListQuery {
     /// Only messages to this number.
     #[serde(default)]
     pub to: Option<String>,
-    /// From 1.
+    /// 1–1,000,000.
     #[serde(default = "first_page")]
     #[validate(minimum = 1)]
+    #[validate(maximum = 1000000)]
     pub page: u64,
     /// 1–200.
     #[serde(default = "default_limit")]

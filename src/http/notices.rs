@@ -164,9 +164,10 @@ pub struct NoticeListQuery {
     /// Only notices in this state.
     #[serde(default)]
     pub status: Option<NoticeStatus>,
-    /// From 1.
+    /// 1–1,000,000.
     #[serde(default = "super::messages::first_page")]
     #[validate(minimum = 1)]
+    #[validate(maximum = 1000000)]
     pub page: u64,
     /// 1-200.
     #[serde(default = "super::messages::default_limit")]

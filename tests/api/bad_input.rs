@@ -176,4 +176,25 @@ async fn errors_name_the_problem(db: TestDb) {
     assert_eq!((status, error_code(&body)), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
 }
 
-db_tests!(bad_requests_get_4xx_and_write_nothing, errors_name_the_problem);
+/// Every paged list bounds `page` (and `limit`): 422 naming the field, never an overflow.
+async fn pages_are_bounded(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let lists = ["/message/list", "/api/customers", "/api/notices", "/api/broadcasts", "/api/broadcasts/1"];
+    for path in lists {
+        for page in ["0", "1000001", "18446744073709551615", "99999999999999999999"] {
+            let (status, body) = app.get(&format!("{path}?page={page}"), Some(&app.admin_token)).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}?page={page}: {body}");
+            assert_eq!(body["error"]["field"], "page", "{path}?page={page}: {body}");
+        }
+        let (status, body) = app.get(&format!("{path}?limit=0"), Some(&app.admin_token)).await;
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("limit")),
+            "{path}"
+        );
+        let (status, _) = app.get(&format!("{path}?page=1000000"), Some(&app.admin_token)).await;
+        assert!(status == StatusCode::OK || status == StatusCode::NOT_FOUND, "{path}: the last page is fine: {status}");
+    }
+}
+
+db_tests!(bad_requests_get_4xx_and_write_nothing, errors_name_the_problem, pages_are_bounded);
