@@ -147,7 +147,41 @@ pub async fn upsert(
         return Ok(report);
     }
 
-    let tx = db.begin().await?;
+    // MariaDB may pick this transaction as a deadlock victim when another
+    // upsert takes the same keys; the upsert is idempotent, so it goes again.
+    let mut tries = 0;
+    let existing = loop {
+        tries += 1;
+        match write(db, owner, &rows).await {
+            Err(e) if tries < 5 && e.to_string().contains("Deadlock found") => {
+                tracing::info!(tries, "customer upsert was a deadlock victim; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(20 * tries)).await;
+            }
+            done => break done?,
+        }
+    };
+    for row in &rows {
+        if existing.contains(&row.external_id) {
+            report.updated += 1;
+        } else {
+            report.inserted += 1;
+        }
+        if row.phone.is_err() {
+            report.invalid_phones += 1;
+        }
+    }
+    Ok(report)
+}
+
+/// One try of [`upsert`]'s transaction: which external ids existed before it.
+async fn write(db: &DatabaseConnection, owner: i64, rows: &[Row]) -> Result<HashSet<String>, DbErr> {
+    // Immediate: SQLite's write lock is taken at the start, so the writes after
+    // the reads below never meet another connection's newer commit (BUSY_SNAPSHOT).
+    let options = sea_orm::TransactionOptions {
+        sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+        ..Default::default()
+    };
+    let tx = db.begin_with_options(options).await?;
     let now = now_ms();
     let codes: Vec<String> = rows.iter().filter_map(|r| r.odp.clone()).collect::<HashSet<_>>().into_iter().collect();
     let odp_ids = ensure_odps(&tx, owner, &codes, now).await?;
@@ -199,17 +233,7 @@ pub async fn upsert(
             .await?;
     }
     tx.commit().await?;
-    for row in &rows {
-        if existing.contains(&row.external_id) {
-            report.updated += 1;
-        } else {
-            report.inserted += 1;
-        }
-        if row.phone.is_err() {
-            report.invalid_phones += 1;
-        }
-    }
-    Ok(report)
+    Ok(existing)
 }
 
 /// The ids of `owner`'s ODPs with these codes, creating those that are new.

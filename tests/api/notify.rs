@@ -641,6 +641,31 @@ async fn imports_are_capped(db: TestDb) {
     assert_eq!(page["total"], 0);
 }
 
+/// Upserts at the same time (a billing system retrying, two imports) all
+/// succeed: on SQLite each takes the write lock before it reads.
+async fn concurrent_upserts_all_succeed(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let token = app.admin_token.clone();
+    let batch = |offset: usize| {
+        let customers: Vec<Value> = (0..300)
+            .map(|i| {
+                let n = offset + i;
+                json!({"external_id": format!("C{n}"), "name": format!("Pelanggan {n}"), "phone": format!("0812{n:08}"), "odp": format!("ODP-{}", n % 7)})
+            })
+            .collect();
+        json!({"customers": customers})
+    };
+    let calls = (0..6).map(|k| {
+        let (app, token, body) = (&app, token.clone(), batch(k * 150));
+        async move { app.post("/api/customers/bulk", Some(&token), body).await }
+    });
+    for (status, body) in futures_util::future::join_all(calls).await {
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (_, list) = app.get("/api/customers?limit=1", Some(&token)).await;
+    assert_eq!(list["total"], 5 * 150 + 300, "{list}");
+}
+
 db_tests!(
     imports_are_capped,
     idempotency_keys_give_one_broadcast,
@@ -648,5 +673,6 @@ db_tests!(
     broadcast_resumes_after_restart_across_sessions,
     cancelled_broadcast_stops,
     customers_upsert_import_and_list,
-    notices_and_bad_input
+    notices_and_bad_input,
+    concurrent_upserts_all_succeed
 );
