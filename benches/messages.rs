@@ -3,7 +3,8 @@
 //!     cargo bench --bench messages -- [requests=20000] [sessions=100] [per-session=10]
 //!
 //! 1. Accepting: `POST /message/send-text` from 64 concurrent clients against
-//!    the release-built gateway process, on SQLite and on MariaDB
+//!    the release-built gateway process, on SQLite (`synchronous = FULL`, the
+//!    default, and `NORMAL` for comparison) and on MariaDB
 //!    (`WAGATE_BENCH_MYSQL_URL`, default `mysql://root@127.0.0.1:3306`; a
 //!    database of its own is created and dropped for each gateway run). Default
 //!    limits, so the dispatcher idles as it would while a big queue builds up.
@@ -43,6 +44,8 @@ async fn main() {
 
     println!("wagate messages bench (release gateway process, wa-sim over loopback WebSockets, 2 cores)");
     accepting(&sim, sim_addr, "SQLite", None, requests, 9_000_000).await;
+    // What syncing every commit costs: the same run with synchronous = NORMAL.
+    accepting(&sim, sim_addr, "SQLite-normal", None, requests, 9_050_000).await;
     if let Some(url) = mariadb.database().await {
         accepting(&sim, sim_addr, "MariaDB", Some(url), requests, 9_100_000).await;
     }
@@ -116,6 +119,9 @@ async fn accepting(
     let mut env = Vec::new();
     if let Some(url) = url {
         env.push(("DATABASE_URL".to_owned(), url));
+    }
+    if db == "SQLite-normal" {
+        env.push(("WAGATE__DATABASE__SQLITE_SYNCHRONOUS".to_owned(), "normal".to_owned()));
     }
     let mut gateway = Gateway::new(sim_addr, env);
     let child = gateway.start().await;

@@ -271,11 +271,18 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Largest request body accepted by JSON endpoints, in bytes.
     pub max_body_bytes: usize,
+    /// Reverse proxies (addresses or blocks, `10.0.0.0/8`) whose `X-Forwarded-For`
+    /// names the client; from anyone else the header is ignored.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([0, 0, 0, 0], 5001)), max_body_bytes: 1024 * 1024 }
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 5001)),
+            max_body_bytes: 1024 * 1024,
+            trusted_proxies: Vec::new(),
+        }
     }
 }
 
@@ -302,11 +309,22 @@ pub struct DatabaseConfig {
     pub url: Secret,
     /// Upper bound of pooled connections.
     pub max_connections: u32,
+    /// SQLite only: how commits reach the disk. `full` syncs every commit, so
+    /// whatever was answered 2xx survives a power loss; `normal` (WAL) is
+    /// faster, and a power loss may take the last commits with it.
+    pub sqlite_synchronous: SqliteSync,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSync {
+    Full,
+    Normal,
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self { url: Secret::default(), max_connections: 16 }
+        Self { url: Secret::default(), max_connections: 16, sqlite_synchronous: SqliteSync::Full }
     }
 }
 
@@ -325,8 +343,10 @@ pub struct AuthConfig {
     pub admin_email: String,
     /// Empty: a password is generated and printed once.
     pub admin_password: Secret,
-    /// Login attempts allowed per client address and account name per minute; 0: no limit.
+    /// Login attempts allowed per client address (IPv6: per /64) and account per minute; 0: no limit.
     pub login_attempts_per_minute: u32,
+    /// Login attempts allowed per account per hour from all addresses together; 0: no limit.
+    pub login_attempts_per_account_per_hour: u32,
 }
 
 impl Default for AuthConfig {
@@ -339,6 +359,7 @@ impl Default for AuthConfig {
             admin_email: String::new(),
             admin_password: Secret::default(),
             login_attempts_per_minute: 10,
+            login_attempts_per_account_per_hour: 100,
         }
     }
 }
@@ -491,6 +512,10 @@ impl Config {
         }
         if self.server.max_body_bytes < 1024 {
             return invalid("server.max_body_bytes must be at least 1024");
+        }
+        for proxy in &self.server.trusted_proxies {
+            crate::http::client_addr::Cidr::parse(proxy)
+                .map_err(|e| ConfigError::Invalid(format!("server.trusted_proxies: {e}")))?;
         }
         Ok(())
     }

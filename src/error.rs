@@ -72,6 +72,10 @@ impl ApiError {
         &self.code
     }
 
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// 422: a well-formed request whose `field` holds an unacceptable value.
     pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
         let field = field.into();

@@ -21,6 +21,10 @@ pub struct GatewayEvent {
     /// The session it is about.
     #[serde(skip)]
     pub session: String,
+    /// Further sessions it is about (a broadcast from several): a subscriber
+    /// limited to some sessions sees it only when it may see all of them.
+    #[serde(skip)]
+    pub also: Vec<String>,
     /// The agent a chat is assigned to: agents see only their chats' events.
     #[serde(skip)]
     pub agent: Option<i64>,

@@ -41,18 +41,25 @@ pub struct App {
     state: AppState,
     /// Set when this start created the first admin.
     pub first_admin: Option<FirstAdmin>,
+    /// This process's claim on the database, held until [`App::run`] returns.
+    owner: db::owner::Ownership,
 }
 
 impl App {
     pub async fn build(config: Config) -> anyhow::Result<App> {
         std::fs::create_dir_all(&config.storage.data_dir)
             .with_context(|| format!("creating data dir {}", config.storage.data_dir.display()))?;
+        // Before anything touches the database: a second gateway stops here.
+        let owner = db::owner::claim(&config).await?;
         let db = db::connect(&config).await?;
         db::migrate(&db).await?;
 
         let secret = auth::jwt::load_or_create_secret(config.auth.jwt_secret.expose(), &config.storage.data_dir)?;
-        let passwords = auth::Passwords::new(config.auth.bcrypt_cost);
-        let first_admin = auth::accounts::bootstrap_first_admin(&db, &passwords, &config.auth).await?;
+        let metrics = metrics::Metrics::default();
+        let passwords = auth::Passwords::counted(config.auth.bcrypt_cost, metrics.password_verifications());
+        passwords.decoy().await?;
+        let first_admin =
+            auth::accounts::bootstrap_first_admin(&db, &passwords, &config.auth, &config.storage.data_dir).await?;
 
         let listener = TcpListener::bind(config.server.listen)
             .await
@@ -73,7 +80,10 @@ impl App {
         let media = queue::media::Fetcher::new(&config.media)?;
         let state = AppState::new(Inner {
             jwt: auth::JwtKeys::new(&secret, config.auth.jwt_expires_in),
-            logins: auth::LoginThrottle::new(config.auth.login_attempts_per_minute),
+            logins: auth::LoginThrottle::new(
+                config.auth.login_attempts_per_minute,
+                config.auth.login_attempts_per_account_per_hour,
+            ),
             config,
             db,
             sessions,
@@ -82,12 +92,12 @@ impl App {
             media,
             passwords,
             credentials: Default::default(),
-            metrics: metrics::Metrics::default(),
+            metrics,
             started_at: Instant::now(),
             openapi: OnceLock::new(),
         });
         let router = http::router(state.clone());
-        Ok(App { listener, router, state, first_admin })
+        Ok(App { listener, router, state, first_admin, owner })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -100,7 +110,7 @@ impl App {
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let App { listener, router, state, .. } = self;
+        let App { listener, router, state, owner, .. } = self;
         tracing::info!(address = %listener.local_addr()?, "wagate listening");
         let events = state.sessions.events().clone();
         let shutdown = async move {
@@ -114,6 +124,7 @@ impl App {
             .context("serving HTTP")?;
         state.sessions.shutdown().await;
         state.db.clone().close().await.context("closing the database")?;
+        drop(owner);
         tracing::info!("wagate stopped");
         Ok(())
     }

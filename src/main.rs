@@ -60,8 +60,10 @@ enum UserCommand {
     Add {
         #[arg(long)]
         email: String,
+        /// Visible to other users in the process list: prefer $WAGATE_PASSWORD or
+        /// standard input (the first line), read when this is not given.
         #[arg(long)]
-        password: String,
+        password: Option<String>,
         /// admin, user, agent or readonly.
         #[arg(long, default_value = "user")]
         role: String,
@@ -103,6 +105,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::User { command: UserCommand::Add { email, password, role, name, username } } => {
             let role = Role::parse(&role).context("--role must be admin, user, agent or readonly")?;
             let name = name.unwrap_or_else(|| email.split('@').next().unwrap_or("user").to_owned());
+            let password = match password {
+                Some(password) => password,
+                None => password_from_env_or_stdin()?,
+            };
             let new = NewUser { email, password, name, username };
             if let Err((field, message)) = validation::check(&new) {
                 anyhow::bail!("--{field} {message}");
@@ -116,6 +122,25 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// A password for `user add`: `$WAGATE_PASSWORD`, else the first line of
+/// standard input (prompted for on a terminal).
+fn password_from_env_or_stdin() -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if let Ok(password) = std::env::var("WAGATE_PASSWORD") {
+        return Ok(password);
+    }
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("password: ");
+        std::io::stderr().flush().ok();
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line).context("reading the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    anyhow::ensure!(!password.is_empty(), "no password: give --password, $WAGATE_PASSWORD or a line on standard input");
+    Ok(password)
 }
 
 /// `wagate customers import`: prints what was imported and each line that was
@@ -164,10 +189,10 @@ fn print_first_admin(admin: &FirstAdmin, address: std::net::SocketAddr) {
     println!("  wagate: first admin created");
     println!("  API:      http://{address}");
     println!("  login:    {} (or {})", admin.username, admin.email);
-    match &admin.generated_password {
-        Some(password) => {
-            println!("  password: {password}");
-            println!("  This password is shown only once. Change it with PUT /user/:id.");
+    match &admin.password_file {
+        Some(path) => {
+            println!("  password: generated, in {} (readable by this user only)", path.display());
+            println!("  Read it, log in, change it with PUT /user/:id, then delete the file.");
         }
         None => println!("  password: the one set in auth.admin_password"),
     }

@@ -42,6 +42,7 @@ pub struct Metrics {
     http_requests: Family<RequestLabels, Counter>,
     http_latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     sessions: Family<StatusLabels, Gauge>,
+    password_verifications: Counter,
 }
 
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -59,11 +60,22 @@ impl Default for Metrics {
         );
         let sessions = Family::<StatusLabels, Gauge>::default();
         registry.register("sessions", "WhatsApp sessions, by status", sessions.clone());
-        Self { registry, http_requests, http_latency, sessions }
+        let password_verifications = Counter::default();
+        registry.register(
+            "password_verifications",
+            "bcrypt verifications (one per login attempt that was not throttled)",
+            password_verifications.clone(),
+        );
+        Self { registry, http_requests, http_latency, sessions, password_verifications }
     }
 }
 
 impl Metrics {
+    /// The counter [`crate::auth::Passwords`] adds each verification to.
+    pub fn password_verifications(&self) -> Counter {
+        self.password_verifications.clone()
+    }
+
     /// `route` must be a route template (or one word for what matched none):
     /// callers cannot grow the series, and methods outside HTTP's own fold into `other`.
     pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {

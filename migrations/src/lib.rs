@@ -11,6 +11,7 @@ mod m20261124_000002_sessions;
 mod m20261125_000003_messages;
 mod m20261126_000004_notify;
 mod m20261202_000005_inbox;
+mod m20261203_000006_hardening;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_messages::Migration),
             Box::new(m20261126_000004_notify::Migration),
             Box::new(m20261202_000005_inbox::Migration),
+            Box::new(m20261203_000006_hardening::Migration),
         ]
     }
 }

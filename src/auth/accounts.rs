@@ -150,6 +150,7 @@ pub async fn create(
         name: Set(new.name.trim().to_owned()),
         password_hash: Set(passwords.hash(&new.password).await?),
         role: Set(role.as_str().to_owned()),
+        token_version: Set(0),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
@@ -206,6 +207,7 @@ pub async fn update(
     if change.role.is_some_and(|r| r != Role::Admin) && is_last_admin(db, &user).await? {
         return Err(AccountError::LastAdmin);
     }
+    let version = user.token_version;
     let mut model: users::ActiveModel = user.into();
     if let Some(email) = email {
         model.email = Set(email);
@@ -218,6 +220,8 @@ pub async fn update(
     }
     if let Some(password) = change.password {
         model.password_hash = Set(passwords.hash(&password).await?);
+        // Every token issued with the old password stops working.
+        model.token_version = Set(version + 1);
     }
     if let Some(role) = change.role {
         model.role = Set(role.as_str().to_owned());
@@ -241,18 +245,24 @@ pub async fn delete(db: &DatabaseConnection, id: i64) -> Result<(), AccountError
 pub struct FirstAdmin {
     pub email: String,
     pub username: String,
-    /// `Some` when the password was generated (shown once); `None` when it came from config.
-    pub generated_password: Option<String>,
+    /// Where the generated password was written (readable by the owner only);
+    /// `None` when it came from config. The password itself is never logged.
+    pub password_file: Option<std::path::PathBuf>,
 }
+
+/// The file in `data_dir` that holds a generated first admin's password.
+pub const PASSWORD_FILE: &str = "first-admin-password";
 
 pub const DEFAULT_ADMIN_EMAIL: &str = "admin@wagate.local";
 
 /// On an empty database, creates the admin named by `auth.admin_email` /
 /// `auth.admin_password`, generating the password when none is configured.
+/// A generated password goes to [`PASSWORD_FILE`] in `data_dir`, mode 0600.
 pub async fn bootstrap_first_admin(
     db: &DatabaseConnection,
     passwords: &Passwords,
     auth: &AuthConfig,
+    data_dir: &std::path::Path,
 ) -> anyhow::Result<Option<FirstAdmin>> {
     if count(db).await? > 0 {
         return Ok(None);
@@ -265,8 +275,31 @@ pub async fn bootstrap_first_admin(
     if let Err((field, message)) = validation::check(&new) {
         anyhow::bail!("auth.admin_{field} {message}");
     }
+    // Written before the account exists: a crash in between leaves no admin whose password nobody knows.
+    let password_file = match &generated_password {
+        Some(password) => Some(write_secret_file(&data_dir.join(PASSWORD_FILE), password)?),
+        None => None,
+    };
     let user =
         create(db, passwords, new, Role::Admin).await.map_err(|e| anyhow::anyhow!("creating the first admin: {e}"))?;
-    tracing::info!(email = %user.email, "created the first admin");
-    Ok(Some(FirstAdmin { email: user.email, username: "admin".into(), generated_password }))
+    match &password_file {
+        Some(path) => tracing::info!(email = %user.email, password_file = %path.display(), "created the first admin"),
+        None => tracing::info!(email = %user.email, "created the first admin with auth.admin_password"),
+    }
+    Ok(Some(FirstAdmin { email: user.email, username: "admin".into(), password_file }))
+}
+
+/// Writes `secret` to `path`, replacing any earlier file, readable by the owner only.
+fn write_secret_file(path: &std::path::Path, secret: &str) -> anyhow::Result<std::path::PathBuf> {
+    use std::io::Write;
+    let _ = std::fs::remove_file(path);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(|e| anyhow::anyhow!("creating {}: {e}", path.display()))?;
+    file.write_all(format!("{secret}\n").as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    Ok(path.to_owned())
 }

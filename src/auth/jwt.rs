@@ -1,4 +1,6 @@
-//! JSON Web Tokens (HS256) carrying `sub` (user id), `role`, `iat` and `exp`.
+//! JSON Web Tokens (HS256) carrying `sub` (user id), `role`, `iat`, `exp` and
+//! `ver`, the user's token version when it was issued: a password change bumps
+//! the version, and every token issued before it stops being accepted.
 //! The secret comes from `auth.jwt_secret` or is generated once and kept in
 //! `data_dir/jwt_secret`, so tokens survive restarts.
 
@@ -16,6 +18,9 @@ pub struct Claims {
     pub role: Role,
     pub iat: i64,
     pub exp: i64,
+    /// The user's `token_version` at issue (tokens from before versions existed: 0).
+    #[serde(default)]
+    pub ver: i64,
 }
 
 #[derive(Clone)]
@@ -34,9 +39,15 @@ impl JwtKeys {
         self.expires_in
     }
 
-    pub fn issue(&self, user_id: i64, role: Role) -> anyhow::Result<String> {
+    pub fn issue(&self, user_id: i64, role: Role, version: i64) -> anyhow::Result<String> {
         let now = chrono::Utc::now().timestamp();
-        let claims = Claims { sub: user_id.to_string(), role, iat: now, exp: now + self.expires_in.as_secs() as i64 };
+        let claims = Claims {
+            sub: user_id.to_string(),
+            role,
+            iat: now,
+            exp: now + self.expires_in.as_secs() as i64,
+            ver: version,
+        };
         Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
     }
 
@@ -85,9 +96,9 @@ mod tests {
     #[test]
     fn issued_tokens_verify_and_foreign_ones_do_not() {
         let keys = JwtKeys::new(b"0123456789abcdef0123456789abcdef", Duration::from_secs(3600));
-        let token = keys.issue(7, Role::User).unwrap();
+        let token = keys.issue(7, Role::User, 3).unwrap();
         let claims = keys.verify(&token).unwrap();
-        assert_eq!((claims.sub.as_str(), claims.role), ("7", Role::User));
+        assert_eq!((claims.sub.as_str(), claims.role, claims.ver), ("7", Role::User, 3));
         let other = JwtKeys::new(b"fedcba9876543210fedcba9876543210", Duration::from_secs(3600));
         assert!(other.verify(&token).is_none());
         assert!(keys.verify("not.a.token").is_none());

@@ -11,6 +11,6 @@ pub mod throttle;
 
 pub use jwt::JwtKeys;
 pub use password::Passwords;
-pub use principal::{AuthMethod, Principal, require};
+pub use principal::{AuthMethod, Principal, authenticate, require};
 pub use roles::{Access, Area, Role};
 pub use throttle::LoginThrottle;

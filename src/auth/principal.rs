@@ -38,20 +38,26 @@ pub enum AuthMethod {
 }
 
 impl Principal {
-    /// The single authorisation decision: the role table, plus the rule that a key
-    /// limited to some sessions cannot mint or revoke keys (that would widen it).
+    /// The single authorisation decision: the role table, plus what a key limited
+    /// to some sessions may do ([`Area::open_to_limited_keys`]); within an area,
+    /// handlers confine such a key to its sessions' objects.
     pub fn authorize(&self, area: Area, access: Access) -> Result<(), ApiError> {
+        let verb = if access == Access::Read { "read" } else { "change" };
         if !self.role.can(area, access) {
-            let verb = if access == Access::Read { "read" } else { "change" };
             return Err(ApiError::forbidden(format!("role {} may not {verb} {}", self.role.as_str(), area_name(area))));
         }
-        if area == Area::ApiKeys
-            && access == Access::Write
-            && matches!(self.via, AuthMethod::ApiKey { sessions: Some(_), .. })
-        {
-            return Err(ApiError::forbidden("an API key limited to sessions cannot manage API keys"));
+        if self.limited() && !area.open_to_limited_keys(access) {
+            return Err(ApiError::forbidden(format!(
+                "an API key limited to sessions may not {verb} {}",
+                area_name(area)
+            )));
         }
         Ok(())
+    }
+
+    /// Whether this is an API key limited to some sessions.
+    pub fn limited(&self) -> bool {
+        matches!(self.via, AuthMethod::ApiKey { sessions: Some(_), .. })
     }
 
     pub fn is_admin(&self) -> bool {
@@ -67,6 +73,8 @@ fn area_name(area: Area) -> &'static str {
         Area::Users => "users",
         Area::Sessions => "sessions",
         Area::Notices => "outage notices",
+        Area::Customers => "customers",
+        Area::Broadcasts => "broadcasts",
         Area::Inbox => "the inbox",
     }
 }
@@ -78,7 +86,8 @@ fn area_name(area: Area) -> &'static str {
 /// made elsewhere (another gateway on the same database) within [`CREDENTIALS_TTL`].
 #[derive(Default)]
 pub struct Credentials {
-    users: std::sync::Mutex<std::collections::HashMap<i64, (Role, std::time::Instant)>>,
+    /// By user id: the role and token version.
+    users: std::sync::Mutex<std::collections::HashMap<i64, (Role, i64, std::time::Instant)>>,
     /// By key prefix: the key's row and its owner's role.
     keys: std::sync::Mutex<std::collections::HashMap<String, (api_key_rows::Model, Role, std::time::Instant)>>,
 }
@@ -87,20 +96,20 @@ pub struct Credentials {
 pub const CREDENTIALS_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Credentials {
-    /// The role of user `id`; `None` when there is no such user.
-    async fn of(&self, db: &sea_orm::DatabaseConnection, id: i64) -> Result<Option<Role>, sea_orm::DbErr> {
-        if let Some((role, read_at)) = self.users.lock().expect("roles lock").get(&id)
+    /// The role and token version of user `id`; `None` when there is no such user.
+    async fn of(&self, db: &sea_orm::DatabaseConnection, id: i64) -> Result<Option<(Role, i64)>, sea_orm::DbErr> {
+        if let Some((role, version, read_at)) = self.users.lock().expect("roles lock").get(&id)
             && read_at.elapsed() < CREDENTIALS_TTL
         {
-            return Ok(Some(*role));
+            return Ok(Some((*role, *version)));
         }
         let Some(user) = users::Entity::find_by_id(id).one(db).await? else {
             self.forget(id);
             return Ok(None);
         };
         let role = accounts::role_of(&user);
-        self.users.lock().expect("roles lock").insert(id, (role, std::time::Instant::now()));
-        Ok(Some(role))
+        self.users.lock().expect("roles lock").insert(id, (role, user.token_version, std::time::Instant::now()));
+        Ok(Some((role, user.token_version)))
     }
 
     /// The API key with this prefix and its owner's role; `None` when there is none.
@@ -164,11 +173,14 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Princ
 async fn by_jwt(state: &AppState, token: &str) -> Result<Principal, ApiError> {
     let claims = state.jwt.verify(token).ok_or_else(|| ApiError::unauthorized("invalid or expired token"))?;
     let id: i64 = claims.sub.parse().map_err(|_| ApiError::unauthorized("invalid or expired token"))?;
-    let role = state
+    let (role, version) = state
         .credentials
         .of(&state.db, id)
         .await?
         .ok_or_else(|| ApiError::unauthorized("the token's user no longer exists"))?;
+    if claims.ver != version {
+        return Err(ApiError::unauthorized("the password changed since this token was issued: log in again"));
+    }
     Ok(Principal { user_id: id, role, via: AuthMethod::Jwt })
 }
 

@@ -41,9 +41,10 @@ impl Role {
             (_, Area::Users) => false,
             (Role::Readonly, _) => access == Access::Read,
             (Role::User | Role::Agent, Area::Profile | Area::System) => true,
-            (Role::User, Area::ApiKeys | Area::Sessions | Area::Notices | Area::Inbox) => true,
+            (Role::User, Area::ApiKeys | Area::Sessions | Area::Notices | Area::Customers | Area::Broadcasts) => true,
+            (Role::User, Area::Inbox) => true,
             (Role::Agent, Area::Inbox) => true,
-            (Role::Agent, Area::ApiKeys | Area::Sessions | Area::Notices) => false,
+            (Role::Agent, Area::ApiKeys | Area::Sessions | Area::Notices | Area::Customers | Area::Broadcasts) => false,
         }
     }
 }
@@ -61,10 +62,40 @@ pub enum Area {
     Users,
     /// WhatsApp sessions (the caller's own; all for admins).
     Sessions,
-    /// Outage notices: customers, ODPs, notices and broadcasts (the caller's own).
+    /// Outage notices and the ODP list (the caller's own).
     Notices,
+    /// Customers as the billing system keeps them (the caller's own).
+    Customers,
+    /// Broadcasts of notices and texts to customers (the caller's own).
+    Broadcasts,
     /// The shared inbox: chats (agents: those assigned to them).
     Inbox,
+}
+
+impl Area {
+    pub const ALL: [Area; 9] = [
+        Area::Profile,
+        Area::System,
+        Area::ApiKeys,
+        Area::Users,
+        Area::Sessions,
+        Area::Notices,
+        Area::Customers,
+        Area::Broadcasts,
+        Area::Inbox,
+    ];
+
+    /// What an API key limited to some sessions may do here: only what concerns
+    /// those sessions. Notices (templates) and the ODP list may be read, since
+    /// broadcasting by ODP needs them; customers' personal data, account-wide
+    /// changes, users, keys and system information are closed to it.
+    pub fn open_to_limited_keys(self, access: Access) -> bool {
+        match self {
+            Area::Sessions | Area::Inbox | Area::Broadcasts => true,
+            Area::Profile | Area::Notices => access == Access::Read,
+            Area::System | Area::ApiKeys | Area::Users | Area::Customers => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,9 +116,7 @@ mod tests {
 
     #[test]
     fn readonly_never_writes_and_only_admin_manages_users() {
-        for area in
-            [Area::Profile, Area::System, Area::ApiKeys, Area::Users, Area::Sessions, Area::Notices, Area::Inbox]
-        {
+        for area in Area::ALL {
             assert!(!Role::Readonly.can(area, Access::Write));
             assert!(Role::Admin.can(area, Access::Write));
         }

@@ -3,6 +3,7 @@
 
 pub mod entities;
 mod nodelay;
+pub mod owner;
 
 use std::time::Duration;
 
@@ -32,6 +33,10 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
         std::fs::create_dir_all(&config.storage.data_dir)
             .with_context(|| format!("creating data dir {}", config.storage.data_dir.display()))?;
     }
+    let synchronous = match config.database.sqlite_synchronous {
+        crate::config::SqliteSync::Full => SqliteSynchronous::Full,
+        crate::config::SqliteSync::Normal => SqliteSynchronous::Normal,
+    };
     let mut options = ConnectOptions::new(url(config));
     options
         .max_connections(config.database.max_connections.max(1))
@@ -39,9 +44,9 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(|o| {
+        .map_sqlx_sqlite_opts(move |o| {
             o.journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
+                .synchronous(synchronous)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
         });

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use axum::{
     Json,
     extract::{ConnectInfo, State},
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
 };
 use serde::{Deserialize, Serialize};
 use serde_valid::Validate;
@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 
 use super::{
     Data, Message,
+    client_addr::{Cidr, client_ip},
     extract::{ApiJson, ApiPath},
 };
 use crate::{
@@ -104,6 +105,9 @@ pub struct LoginResponse {
     pub data: UserView,
 }
 
+/// What a login with a password that no account can have is checked as.
+const IMPLAUSIBLE: &str = "not-a-password-of-anyone";
+
 /// Exchange credentials for a JWT.
 #[utoipa::path(
     post, path = "/auth/login", tag = "auth",
@@ -116,6 +120,7 @@ pub struct LoginResponse {
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     let wrong = || ApiError::unauthorized("wrong email, username or password");
@@ -124,22 +129,27 @@ pub async fn login(
     // Counted per account (by username and email alike), before bcrypt: past the
     // limit a guesser costs one lookup. Unknown names are counted as typed.
     let account = user.as_ref().map_or_else(|| format!("name:{name}"), |u| format!("id:{}", u.id));
-    if let Err(wait) = state.logins.attempt(peer.ip(), &account) {
+    let trusted: Vec<Cidr> =
+        state.config.server.trusted_proxies.iter().filter_map(|proxy| Cidr::parse(proxy).ok()).collect();
+    if let Err(wait) = state.logins.attempt(client_ip(peer.ip(), &headers, &trusted), &account) {
         let message = format!("too many login attempts for this account; try again in {} s", retry_seconds(wait));
         return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message).with_retry_after(wait));
     }
-    // bcrypt only reads 72 bytes; a longer password was never accepted, so it is wrong.
+    // Exactly one bcrypt whatever comes in, so timing tells nothing: a password
+    // no account can have (bcrypt reads only 72 bytes) is checked as a stand-in,
+    // and an unknown account against a decoy hash.
     let plausible = validation::password(&req.password).is_ok();
+    let candidate = if plausible { req.password.as_str() } else { IMPLAUSIBLE };
     let user = match user {
-        Some(user) if plausible && state.passwords.verify(&req.password, &user.password_hash).await? => user,
-        Some(_) => return Err(wrong()),
+        Some(user) => (state.passwords.verify(candidate, &user.password_hash).await? && plausible).then_some(user),
         None => {
-            state.passwords.verify_decoy(&req.password).await?;
-            return Err(wrong());
+            state.passwords.verify_decoy(candidate).await?;
+            None
         }
     };
+    let user = user.ok_or_else(wrong)?;
     let role = accounts::role_of(&user);
-    let token = state.jwt.issue(user.id, role)?;
+    let token = state.jwt.issue(user.id, role, user.token_version)?;
     let view = UserView::from(&user);
     Ok(Json(LoginResponse {
         message: "Login success",

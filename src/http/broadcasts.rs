@@ -422,7 +422,10 @@ pub async fn list_broadcasts(
     principal: Principal,
     ApiQuery(query): ApiQuery<BroadcastListQuery>,
 ) -> Result<Json<Page<BroadcastReport>>, ApiError> {
-    let (data, total) = broadcasts::list(&state.db, &state.queue, principal.user_id, query.page, query.limit).await?;
+    let within = scope_of(&principal).sessions;
+    let (data, total) =
+        broadcasts::list(&state.db, &state.queue, principal.user_id, within.as_deref(), query.page, query.limit)
+            .await?;
     Ok(Json(Page { data, page: query.page, limit: query.limit, total }))
 }
 
@@ -458,7 +461,8 @@ pub async fn get_broadcast(
     ApiPath(id): ApiPath<i64>,
     ApiQuery(query): ApiQuery<ResultsQuery>,
 ) -> Result<Json<BroadcastReport>, ApiError> {
-    let row = broadcasts::find(&state.db, principal.user_id, id).await?;
+    let within = scope_of(&principal).sessions;
+    let row = broadcasts::find(&state.db, principal.user_id, within.as_deref(), id).await?;
     Ok(Json(broadcasts::detail(&state.db, &state.queue, &row, query.page, query.limit).await?))
 }
 
@@ -498,7 +502,8 @@ pub async fn cancel_broadcast(
         Some(reason) => format!("the broadcast was cancelled: {reason}"),
         None => "the broadcast was cancelled".to_owned(),
     };
-    let row = broadcasts::find(&state.db, principal.user_id, id).await?;
+    let within = scope_of(&principal).sessions;
+    let row = broadcasts::find(&state.db, principal.user_id, within.as_deref(), id).await?;
     let report = broadcasts::cancel(&state.db, &state.queue, row, &reason).await?;
     state.sessions.events().publish(notify::progress_event(principal.user_id, &report));
     Ok(Json(report))

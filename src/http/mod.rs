@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod broadcasts;
 pub mod chats;
+pub mod client_addr;
 pub mod customers;
 pub mod events;
 pub mod extract;
@@ -145,9 +146,10 @@ pub fn router(state: AppState) -> Router {
     let notices = OpenApiRouter::new()
         .routes(routes!(notices::list_notices, notices::create_notice))
         .routes(routes!(notices::get_notice, notices::update_notice, notices::delete_notice))
-        .routes(routes!(customers::list_customers))
-        .routes(routes!(customers::bulk_customers))
-        .routes(routes!(customers::list_odps))
+        .routes(routes!(customers::list_odps));
+    let customers =
+        OpenApiRouter::new().routes(routes!(customers::list_customers)).routes(routes!(customers::bulk_customers));
+    let broadcasts = OpenApiRouter::new()
         .routes(routes!(broadcasts::send_notification))
         .routes(routes!(broadcasts::send_custom))
         .routes(routes!(broadcasts::send_phone))
@@ -182,7 +184,9 @@ pub fn router(state: AppState) -> Router {
         .merge(guarded(&state, Area::Sessions, sessions))
         .merge(guarded(&state, Area::Sessions, uploads))
         .merge(guarded(&state, Area::Notices, notices))
-        .merge(guarded(&state, Area::Notices, imports))
+        .merge(guarded(&state, Area::Customers, customers))
+        .merge(guarded(&state, Area::Customers, imports))
+        .merge(guarded(&state, Area::Broadcasts, broadcasts))
         .merge(guarded(&state, Area::Inbox, inbox))
         .merge(guarded(&state, Area::Inbox, replies))
         .split_for_parts();

@@ -305,7 +305,7 @@ impl Inbox {
     }
 
     fn publish(&self, kind: &'static str, owner: i64, session: &str, agent: Option<i64>, data: serde_json::Value) {
-        self.0.events.publish(GatewayEvent { kind, owner, session: session.to_owned(), agent, data });
+        self.0.events.publish(GatewayEvent { kind, owner, session: session.to_owned(), also: Vec::new(), agent, data });
     }
 
     fn publish_entry(&self, chat: &chat_rows::Model, entry: &EntryView) {

@@ -440,12 +440,27 @@ pub async fn replay(
 }
 
 /// `owner`'s broadcast `id`.
-pub async fn find(db: &DatabaseConnection, owner: i64, id: i64) -> Result<broadcasts::Model, NotifyError> {
+/// `owner`'s broadcast `id`; with `within`, only one that sends from those sessions alone.
+pub async fn find(
+    db: &DatabaseConnection,
+    owner: i64,
+    within: Option<&[String]>,
+    id: i64,
+) -> Result<broadcasts::Model, NotifyError> {
     broadcasts::Entity::find_by_id(id)
         .filter(broadcasts::Column::UserId.eq(owner))
         .one(db)
         .await?
+        .filter(|row| sends_within(&row.sessions, within))
         .ok_or(NotifyError::NotFound("broadcast"))
+}
+
+/// Whether every session of a broadcast (its `sessions` column) is one of
+/// `within` (`None`: any).
+fn sends_within(sessions: &str, within: Option<&[String]>) -> bool {
+    let Some(within) = within else { return true };
+    let sessions: Vec<String> = serde_json::from_str(sessions).unwrap_or_default();
+    !sessions.is_empty() && sessions.iter().all(|s| within.contains(s))
 }
 
 async fn counts_of(queue: &Queue, ids: &[i64]) -> Result<HashMap<i64, Counts>, NotifyError> {
@@ -507,18 +522,52 @@ pub async fn detail(
     Ok(report(row, counts.get(&row.id).copied().unwrap_or_default(), Some(results)))
 }
 
-/// A page of `owner`'s broadcasts, newest first, with their progress.
+/// A page of `owner`'s broadcasts, newest first, with their progress; with
+/// `within`, only those that send from those sessions alone.
 pub async fn list(
     db: &DatabaseConnection,
     queue: &Queue,
     owner: i64,
+    within: Option<&[String]>,
     page: u64,
     per_page: u64,
 ) -> Result<(Vec<BroadcastReport>, u64), NotifyError> {
     let query = broadcasts::Entity::find().filter(broadcasts::Column::UserId.eq(owner));
-    let total = query.clone().count(db).await?;
-    let rows =
-        query.order_by_desc(broadcasts::Column::Id).offset((page - 1) * per_page).limit(per_page).all(db).await?;
+    let (rows, total) = match within {
+        None => {
+            let total = query.clone().count(db).await?;
+            let rows = query
+                .order_by_desc(broadcasts::Column::Id)
+                .offset((page - 1) * per_page)
+                .limit(per_page)
+                .all(db)
+                .await?;
+            (rows, total)
+        }
+        // The sessions are a JSON list: matched here, over the ids and sessions only.
+        Some(_) => {
+            let ids: Vec<(i64, String)> = query
+                .clone()
+                .select_only()
+                .column(broadcasts::Column::Id)
+                .column(broadcasts::Column::Sessions)
+                .order_by_desc(broadcasts::Column::Id)
+                .into_tuple()
+                .all(db)
+                .await?;
+            let matching: Vec<i64> =
+                ids.into_iter().filter(|(_, sessions)| sends_within(sessions, within)).map(|(id, _)| id).collect();
+            let total = matching.len() as u64;
+            let start = ((page - 1) * per_page).min(total) as usize;
+            let wanted: Vec<i64> = matching.into_iter().skip(start).take(per_page as usize).collect();
+            let rows = broadcasts::Entity::find()
+                .filter(broadcasts::Column::Id.is_in(wanted))
+                .order_by_desc(broadcasts::Column::Id)
+                .all(db)
+                .await?;
+            (rows, total)
+        }
+    };
     let counts = counts_of(queue, &rows.iter().map(|r| r.id).collect::<Vec<_>>()).await?;
     Ok((rows.iter().map(|r| report(r, counts.get(&r.id).copied().unwrap_or_default(), None)).collect(), total))
 }

@@ -66,6 +66,7 @@ pub fn progress_event(owner: i64, report: &broadcasts::BroadcastReport) -> Gatew
         kind: "broadcast.progress",
         owner,
         session: report.sessions.first().cloned().unwrap_or_default(),
+        also: report.sessions.iter().skip(1).cloned().collect(),
         agent: None,
         data: serde_json::to_value(report).unwrap_or_default(),
     }

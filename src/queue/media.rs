@@ -9,7 +9,7 @@
 //! checked. Size is capped while reading; the whole fetch is timed.
 
 use std::{
-    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    net::{IpAddr, Ipv4Addr, SocketAddr},
     path::{Path, PathBuf},
     sync::Arc,
     time::Duration,
@@ -178,7 +178,7 @@ fn check_url(url: &url::Url, allow_private: bool) -> Result<(), String> {
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
         Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
     };
-    if allow_private || is_public(ip) { Ok(()) } else { Err(format!("{ip} is not a public address")) }
+    if allow_private || is_public(ip) { Ok(()) } else { Err("the URL's host is not a public address".into()) }
 }
 
 struct GuardedResolver {
@@ -191,18 +191,21 @@ impl Resolve for GuardedResolver {
         Box::pin(async move {
             let host = name.as_str().to_owned();
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            if !allow_private && let Some(bad) = addrs.iter().find(|a| !is_public(a.ip())) {
-                return Err(
-                    Box::new(Blocked(format!("{host} resolves to {}, which is not a public address", bad.ip())))
-                        as Box<dyn std::error::Error + Send + Sync>,
-                );
+            // The address itself is not told: that would map the gateway's network for the caller.
+            if !allow_private && addrs.iter().any(|a| !is_public(a.ip())) {
+                return Err(Box::new(Blocked(format!("{host} resolves to an address that is not public")))
+                    as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
     }
 }
 
-/// Whether `ip` is a public unicast address (what a media URL may reach).
+/// Whether `ip` is a public unicast address (what a media URL may reach): not
+/// in any block of IANA's IPv4 and IPv6 special-purpose address registries
+/// (those marked globally reachable too: no media lives there), nor outside
+/// IPv6 global unicast; addresses that embed an IPv4 address (mapped, the
+/// well-known NAT64 prefix) are judged by that address.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
@@ -211,19 +214,26 @@ pub fn is_public(ip: IpAddr) -> bool {
                 return is_public_v4(v4);
             }
             let s = v6.segments();
-            // NAT64 (64:ff9b::/96) carries an IPv4 address in its last 32 bits.
+            // NAT64, well-known prefix 64:ff9b::/96 (RFC 6052): an IPv4 address in the last 32 bits.
             if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
                 let v4 = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
                 return is_public_v4(v4);
             }
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00 // unique local (fc00::/7)
-                || (s[0] & 0xffc0) == 0xfe80 // link-local
-                || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
-                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-                || v6 == Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 1))
+            let in_block = |prefix: [u16; 3], bits: u32| {
+                let value = (u64::from(s[0]) << 32) | (u64::from(s[1]) << 16) | u64::from(s[2]);
+                let want = (u64::from(prefix[0]) << 32) | (u64::from(prefix[1]) << 16) | u64::from(prefix[2]);
+                let mask = !0u64 << (48 - bits) & 0xffff_ffff_ffff;
+                value & mask == want & mask
+            };
+            // Global unicast is 2000::/3; everything else (::/96 IPv4-compatible, 100::/64
+            // discard, 64:ff9b:1::/48 local NAT64, 5f00::/16 SRv6, fc00::/7, fe80::/10,
+            // ff00::/8, ...) is special or unallocated.
+            in_block([0x2000, 0, 0], 3)
+                && !(in_block([0x2001, 0, 0], 23) // IETF protocol assignments: Teredo, ORCHID, AMT, ...
+                    || in_block([0x2001, 0x0db8, 0], 32) // documentation
+                    || in_block([0x2002, 0, 0], 16) // 6to4
+                    || in_block([0x2620, 0x004f, 0x8000], 48) // AS112 direct delegation
+                    || in_block([0x3fff, 0, 0], 20)) // documentation (RFC 9637)
         }
     }
 }
@@ -240,6 +250,10 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || a == 0
         || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
         || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 192 && b == 31 && c == 196) // AS112-v4
+        || (a == 192 && b == 52 && c == 193) // AMT
+        || (a == 192 && b == 88 && c == 99) // 6to4 relay anycast (deprecated)
+        || (a == 192 && b == 175 && c == 48) // AS112 direct delegation
         || (a == 198 && (b == 18 || b == 19)) // benchmarking
         || a >= 240) // reserved
 }
@@ -359,12 +373,54 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.1.2.3",
             "64:ff9b::a9fe:a9fe",
+            // IPv4-compatible (deprecated), 6to4, local-use NAT64, Teredo, discard-only, ORCHIDv2,
+            // documentation, SRv6, multicast, AS112, and the rest of the IPv4 registry.
+            "::127.0.0.1",
+            "::8.8.8.8",
+            "2002:7f00:1::1",
+            "2002:0808:0808::1",
+            "64:ff9b:1::a00:1",
+            "64:ff9b:1::808:808",
+            "2001::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "100::1",
+            "2001:20::1",
+            "2001:db8::1",
+            "3fff::1",
+            "5f00::1",
+            "ff02::1",
+            "2620:4f:8000::1",
+            "192.0.0.9",
+            "192.31.196.1",
+            "192.52.193.1",
+            "192.88.99.1",
+            "192.175.48.1",
+            "198.18.0.1",
+            "203.0.113.7",
+            "240.0.0.1",
         ] {
             assert!(!is_public(bad.parse().unwrap()), "{bad}");
         }
-        for good in ["93.184.216.34", "8.8.8.8", "2606:2800:220:1:248:1893:25c8:1946", "64:ff9b::808:808"] {
+        for good in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:2800:220:1:248:1893:25c8:1946",
+            "2a00:1450:4001:80b::200e",
+            "64:ff9b::808:808",
+            "::ffff:8.8.8.8",
+        ] {
             assert!(is_public(good.parse().unwrap()), "{good}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_refusal_does_not_tell_the_resolved_address() {
+        let fetcher = Fetcher::new(&MediaConfig::default()).unwrap();
+        let err = fetcher.fetch("http://localhost:9/a.jpg", 1024).await.err().expect("refused");
+        let MediaError::NotAllowed(message) = err else { panic!("refused by the guard, got {err}") };
+        assert_eq!(message, "localhost resolves to an address that is not public");
+        let err = fetcher.fetch("http://[::ffff:10.0.0.1]/a.jpg", 1024).await.err().expect("refused");
+        assert!(!err.to_string().contains("10.0.0.1"), "{err}");
     }
 
     #[test]

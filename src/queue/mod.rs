@@ -612,6 +612,7 @@ impl Queue {
             kind: "message.status",
             owner,
             session: row.session_id.clone(),
+            also: Vec::new(),
             agent: None,
             data: serde_json::json!({
                 "id": view.id,

@@ -516,6 +516,7 @@ impl Manager {
             kind: "session.status",
             owner: row.user_id,
             session: row.id.clone(),
+            also: Vec::new(),
             agent: None,
             data: serde_json::to_value(&view).unwrap_or_default(),
         });

@@ -407,6 +407,7 @@ impl Supervisor {
             kind: "session.qr",
             owner,
             session: self.id.clone(),
+            also: Vec::new(),
             agent: None,
             data: serde_json::json!({
                 "sessionId": self.id,

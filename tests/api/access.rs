@@ -10,12 +10,20 @@ use crate::{
     helpers::{TestApp, TestDb, error_code},
 };
 
-const ALL: &[&str] = &["admin", "user", "agent", "readonly"];
+/// `limited`: an admin's API key limited to one session. It may use what
+/// concerns its sessions (sessions, messages, broadcasts, the inbox) and read its
+/// profile, notices and ODPs; nothing else.
+const ALL: &[&str] = &["admin", "user", "agent", "readonly", "limited"];
+/// Everyone but a limited key.
+const EVERY_ROLE: &[&str] = &["admin", "user", "agent", "readonly"];
 /// Sessions: users manage their own, readonly looks, agents work only the inbox.
-const WRITERS: &[&str] = &["admin", "user"];
-const READERS: &[&str] = &["admin", "user", "readonly"];
+const WRITERS: &[&str] = &["admin", "user", "limited"];
+const READERS: &[&str] = &["admin", "user", "readonly", "limited"];
+/// Account-wide data: closed to a limited key.
+const ACCOUNT_WRITERS: &[&str] = &["admin", "user"];
+const ACCOUNT_READERS: &[&str] = &["admin", "user", "readonly"];
 /// The inbox: agents work their chats, readonly looks.
-const INBOX: &[&str] = &["admin", "user", "agent"];
+const INBOX: &[&str] = &["admin", "user", "agent", "limited"];
 
 /// `(method, path, roles allowed)`; `None`: a public route that needs no credentials.
 fn table() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>)> {
@@ -24,13 +32,13 @@ fn table() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>)>
         ("GET", "/health", None),
         ("POST", "/auth/register", None),
         ("POST", "/auth/login", None),
-        ("GET", "/db-connect", Some(ALL)),
-        ("GET", "/metrics", Some(ALL)),
-        ("GET", "/openapi.json", Some(ALL)),
+        ("GET", "/db-connect", Some(EVERY_ROLE)),
+        ("GET", "/metrics", Some(EVERY_ROLE)),
+        ("GET", "/openapi.json", Some(EVERY_ROLE)),
         ("GET", "/auth/me", Some(ALL)),
-        ("GET", "/auth/api-keys", Some(&["admin", "user", "readonly"])),
-        ("POST", "/auth/api-keys", Some(&["admin", "user"])),
-        ("DELETE", "/auth/api-keys/{id}", Some(&["admin", "user"])),
+        ("GET", "/auth/api-keys", Some(ACCOUNT_READERS)),
+        ("POST", "/auth/api-keys", Some(ACCOUNT_WRITERS)),
+        ("DELETE", "/auth/api-keys/{id}", Some(ACCOUNT_WRITERS)),
         ("GET", "/user/list", Some(&["admin"])),
         ("POST", "/user/create", Some(&["admin"])),
         ("PUT", "/user/{id}", Some(&["admin"])),
@@ -62,13 +70,13 @@ fn table() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>)>
         ("GET", "/message/queue-status", Some(READERS)),
         ("POST", "/message/clear-queue", Some(WRITERS)),
         ("GET", "/api/notices", Some(READERS)),
-        ("POST", "/api/notices", Some(WRITERS)),
+        ("POST", "/api/notices", Some(ACCOUNT_WRITERS)),
         ("GET", "/api/notices/{id}", Some(READERS)),
-        ("PUT", "/api/notices/{id}", Some(WRITERS)),
-        ("DELETE", "/api/notices/{id}", Some(WRITERS)),
-        ("GET", "/api/customers", Some(READERS)),
-        ("POST", "/api/customers/bulk", Some(WRITERS)),
-        ("POST", "/api/customers/import", Some(WRITERS)),
+        ("PUT", "/api/notices/{id}", Some(ACCOUNT_WRITERS)),
+        ("DELETE", "/api/notices/{id}", Some(ACCOUNT_WRITERS)),
+        ("GET", "/api/customers", Some(ACCOUNT_READERS)),
+        ("POST", "/api/customers/bulk", Some(ACCOUNT_WRITERS)),
+        ("POST", "/api/customers/import", Some(ACCOUNT_WRITERS)),
         ("GET", "/api/odps", Some(READERS)),
         ("POST", "/api/send/notification", Some(WRITERS)),
         ("POST", "/api/send/custom", Some(WRITERS)),
@@ -127,6 +135,10 @@ async fn every_route_against_every_role(db: TestDb) {
     for role in ["user", "agent", "readonly"] {
         tokens.push((role, app.user_with_role(role).await.1));
     }
+    let (status, key) =
+        app.post("/auth/api-keys", Some(&app.admin_token), json!({"name": "one session", "sessions": ["s1"]})).await;
+    assert_eq!(status, StatusCode::CREATED, "{key}");
+    tokens.push(("limited", key["data"]["key"].as_str().unwrap().to_owned()));
 
     for (method, path, allowed) in table() {
         // Ids that exist nowhere, and empty bodies: an admitted request then fails

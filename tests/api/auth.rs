@@ -57,7 +57,7 @@ async fn me_requires_a_valid_token(db: TestDb) {
     }
     // A token signed with another secret is refused.
     let forged =
-        JwtKeys::new(b"another-secret-another-secret-xx", Duration::from_secs(600)).issue(1, Role::Admin).unwrap();
+        JwtKeys::new(b"another-secret-another-secret-xx", Duration::from_secs(600)).issue(1, Role::Admin, 0).unwrap();
     assert_eq!(app.get("/auth/me", Some(&forged)).await.0, StatusCode::UNAUTHORIZED);
 }
 

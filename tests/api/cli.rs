@@ -39,6 +39,7 @@ impl Env<'_> {
             .env("WAGATE__WHATSAPP__VERSION", WA_VERSION)
             .env_remove("DATABASE_URL")
             .env_remove("RUST_LOG")
+            .env_remove("WAGATE_PASSWORD")
             .stdin(Stdio::null())
             .kill_on_drop(true);
         if let Some(url) = self.database_url {
@@ -107,18 +108,18 @@ async fn first_run_creates_admin_and_honours_configuration(db: TestDb) {
     )
     .unwrap();
 
-    // First run: the admin's login and a generated password are printed once.
+    // First run: the banner says where the generated password is, never what it is.
     let mut child = env.serve().await;
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut banner = Vec::new();
-    let password = tokio::time::timeout(Duration::from_secs(60), async {
+    let password_file = tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(line) = lines.next_line().await.unwrap() {
             banner.push(line.clone());
-            if let Some(p) = line.trim().strip_prefix("password:") {
-                return p.trim().to_owned();
+            if let Some(rest) = line.trim().strip_prefix("password: generated, in ") {
+                return std::path::PathBuf::from(rest.split(" (").next().unwrap());
             }
         }
-        panic!("no password printed: {banner:?}");
+        panic!("no password file named: {banner:?}");
     })
     .await
     .expect("banner printed");
@@ -127,6 +128,17 @@ async fn first_run_creates_admin_and_honours_configuration(db: TestDb) {
     assert!(banner.contains("boss@example.com"), "{banner}");
     assert!(banner.contains(&format!("127.0.0.1:{}", env.port)), "env overrides the file: {banner}");
     env.until_up().await;
+    assert_eq!(password_file, dir.path().join("state/first-admin-password"));
+    let password = std::fs::read_to_string(&password_file).unwrap().trim().to_owned();
+    assert_eq!(password.len(), 20, "{password}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&password_file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the password file is the owner's alone");
+    }
+    assert!(!banner.contains(&password), "the banner does not show the password: {banner}");
+    let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+    assert!(!log.contains(&password) && log.contains("first-admin-password"), "the log says where, not what: {log}");
     if db == TestDb::Sqlite {
         assert!(dir.path().join("state/wagate.db").exists(), "SQLite file in the configured data dir");
     }
@@ -148,6 +160,31 @@ async fn first_run_creates_admin_and_honours_configuration(db: TestDb) {
         .await
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Passwords kept out of argv: from the environment, or standard input.
+    let out = env
+        .command(&["user", "add", "--email", "env@example.com"])
+        .env("WAGATE_PASSWORD", "from-the-env")
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut add = env
+        .command(&["user", "add", "--email", "stdin@example.com"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut stdin = add.stdin.take().unwrap();
+        stdin.write_all(b"from-stdin-1\n").await.unwrap();
+    }
+    let out = add.wait_with_output().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = env.command(&["user", "add", "--email", "none@example.com"]).output().await.unwrap();
+    assert!(!out.status.success(), "no password anywhere is refused");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no password"), "{}", String::from_utf8_lossy(&out.stderr));
     // Customers from a billing export: imported for the first admin; bad lines named on stderr.
     std::fs::write(
         dir.path().join("pelanggan.csv"),
@@ -181,6 +218,8 @@ async fn first_run_creates_admin_and_honours_configuration(db: TestDb) {
     env.until_up().await;
     assert_eq!(env.login("admin", &password).await.status(), StatusCode::OK);
     assert_eq!(env.login("agent@example.com", "agent-pass").await.status(), StatusCode::OK);
+    assert_eq!(env.login("env@example.com", "from-the-env").await.status(), StatusCode::OK);
+    assert_eq!(env.login("stdin@example.com", "from-stdin-1").await.status(), StatusCode::OK);
     let me = reqwest::Client::new().get(format!("{}/auth/me", env.base())).bearer_auth(&token).send().await.unwrap();
     assert_eq!(me.status(), StatusCode::OK, "a token from before the restart still works");
     let customers: serde_json::Value = reqwest::Client::new()

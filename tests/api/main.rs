@@ -8,6 +8,7 @@ mod api_keys;
 mod auth;
 mod bad_input;
 mod cli;
+mod hardening;
 mod health;
 mod inbox;
 mod messages;

@@ -15,6 +15,8 @@ pub struct Model {
     pub password_hash: String,
     /// One of `admin`, `user`, `agent`, `readonly`.
     pub role: String,
+    /// Bumped when the password changes: tokens carrying an older one are refused.
+    pub token_version: i64,
     pub created_at: DateTime,
     pub updated_at: DateTime,
 }

@@ -1,0 +1,257 @@
+//! Issue 14's hardening, item by item: limited keys, revocation, login timing
+//! and throttling, one gateway per database.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::{
+    db_tests,
+    helpers::{EventStream, TestApp, TestDb, error_code},
+};
+
+async fn create_key(app: &TestApp, token: &str, sessions: Option<&[&str]>) -> String {
+    let body = match sessions {
+        Some(sessions) => json!({"name": "limited", "sessions": sessions}),
+        None => json!({"name": "whole account"}),
+    };
+    let (status, created) = app.post("/auth/api-keys", Some(token), body).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    created["data"]["key"].as_str().unwrap().to_owned()
+}
+
+/// Item 1, with real objects: a key limited to `s1` sees and cancels only
+/// broadcasts that send from `s1` alone, and nothing account-wide.
+async fn limited_keys_stay_inside_their_sessions(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (me, token) = app.user_with_role("admin").await;
+    app.linked_session(&token, "s1", "628111000001").await;
+    app.linked_session(&token, "s2", "628111000002").await;
+    let broadcast = |session: &'static str| {
+        let token = token.clone();
+        let app = &app;
+        async move {
+            let body = json!({"phone": "628999000001", "message": "gangguan", "session": session});
+            let (status, report) = app.post("/api/send/phone", Some(&token), body).await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{report}");
+            report["broadcast_id"].as_i64().unwrap()
+        }
+    };
+    let on_s1 = broadcast("s1").await;
+    let on_s2 = broadcast("s2").await;
+    let body = json!({"phone": "628999000002", "message": "both", "sessions": ["s1", "s2"]});
+    let (status, both) = app.post("/api/send/phone", Some(&token), body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{both}");
+    let both = both["broadcast_id"].as_i64().unwrap();
+
+    let key = create_key(&app, &token, Some(&["s1"])).await;
+    let (status, list) = app.get("/api/broadcasts", Some(&key)).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let ids: Vec<i64> = list["data"].as_array().unwrap().iter().map(|b| b["broadcast_id"].as_i64().unwrap()).collect();
+    assert_eq!((ids, list["total"].as_u64()), (vec![on_s1], Some(1)), "only the broadcast from s1 alone: {list}");
+    for id in [on_s2, both] {
+        let (status, resp) = app.get(&format!("/api/broadcasts/{id}"), Some(&key)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{resp}");
+        let (status, resp) = app.post(&format!("/api/broadcasts/{id}/cancel"), Some(&key), json!({})).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{resp}");
+    }
+    let (status, report) = app.get(&format!("/api/broadcasts/{on_s2}"), Some(&token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_ne!(report["status"], "cancelled", "{report}");
+    let (status, resp) = app.post(&format!("/api/broadcasts/{on_s1}/cancel"), Some(&key), json!({})).await;
+    assert_eq!((status, resp["status"].as_str()), (StatusCode::OK, Some("cancelled")), "{resp}");
+    let body = json!({"phone": "628999000003", "message": "x", "session": "s2"});
+    let (status, resp) = app.post("/api/send/phone", Some(&key), body).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a broadcast from s2 is refused: {resp}");
+
+    // Nothing account-wide: the user's password, new users, keys, customers, system.
+    let refused: [(Method, String, Option<Value>); 7] = [
+        (Method::PUT, format!("/user/{me}"), Some(json!({"password": "taken-over-1"}))),
+        (
+            Method::POST,
+            "/user/create".into(),
+            Some(json!({"email": "x@example.com", "password": "pw-123456", "name": "x", "role": "admin"})),
+        ),
+        (Method::POST, "/auth/api-keys".into(), Some(json!({"name": "wider"}))),
+        (Method::GET, "/auth/api-keys".into(), None),
+        (Method::GET, "/api/customers".into(), None),
+        (Method::POST, "/api/notices".into(), Some(json!({"title": "t", "message": "m"}))),
+        (Method::GET, "/metrics".into(), None),
+    ];
+    for (method, path, body) in refused {
+        let (status, resp) = app.call(method.clone(), &path, Some(&key), body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {resp}");
+        assert_eq!(error_code(&resp), "forbidden");
+    }
+    assert_eq!(app.get("/api/notices", Some(&key)).await.0, StatusCode::OK, "notices may be read");
+    assert_eq!(app.get("/api/odps", Some(&key)).await.0, StatusCode::OK, "ODPs may be read");
+    assert_eq!(app.get("/auth/me", Some(&token)).await.0, StatusCode::OK, "the password did not change");
+}
+
+/// Item 3: a revoked key's stream ends with `unauthorized` within 2 s.
+async fn revoking_a_key_ends_its_event_stream(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (_, token) = app.user_with_role("user").await;
+    let key = create_key(&app, &token, None).await;
+    let (status, keys) = app.get("/auth/api-keys", Some(&token)).await;
+    assert_eq!(status, StatusCode::OK);
+    let id = keys["data"][0]["id"].as_i64().unwrap();
+    let mut stream = EventStream::open(&app, &key).await;
+    let (status, _) = app.call(Method::DELETE, &format!("/auth/api-keys/{id}"), Some(&token), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let revoked = std::time::Instant::now();
+    let seen = stream.until(3, |kind, _| kind == "unauthorized").await;
+    assert!(revoked.elapsed() < std::time::Duration::from_secs(2), "ended after {:?}", revoked.elapsed());
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(stream.next(3).await.is_none(), "the stream ends after unauthorized");
+}
+
+/// Item 3: a password change makes every earlier token answer 401 and ends its
+/// streams; a deleted user's streams end too.
+async fn password_change_and_deletion_revoke_tokens(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (id, token) = app.user_with_role("user").await;
+    let mut stream = EventStream::open(&app, &token).await;
+    let (status, resp) = app
+        .call(Method::PUT, &format!("/user/{id}"), Some(&app.admin_token), Some(json!({"password": "new-secret-1"})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{resp}");
+    let (status, resp) = app.get("/auth/me", Some(&token)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a token from before the change: {resp}");
+    let (_, me) = app.get("/auth/me", Some(&app.admin_token)).await;
+    assert_eq!(me["data"]["role"], "admin", "other users' tokens are untouched");
+    stream.until(2, |kind, _| kind == "unauthorized").await;
+    assert!(stream.next(3).await.is_none());
+
+    let (_, users) = app.get("/user/list", Some(&app.admin_token)).await;
+    let user = users["data"].as_array().unwrap().iter().find(|u| u["id"] == id).unwrap();
+    let email = user["email"].as_str().unwrap().to_owned();
+    let fresh = app.login(&email, "new-secret-1").await;
+    assert_eq!(app.get("/auth/me", Some(&fresh)).await.0, StatusCode::OK, "a token issued after the change works");
+    let mut stream = EventStream::open(&app, &fresh).await;
+    let (status, _) = app.call(Method::DELETE, &format!("/user/{id}"), Some(&app.admin_token), None).await;
+    assert_eq!(status, StatusCode::OK);
+    stream.until(2, |kind, _| kind == "unauthorized").await;
+    assert_eq!(app.get("/auth/me", Some(&fresh)).await.0, StatusCode::UNAUTHORIZED);
+}
+
+/// Item 3: a demoted admin's open stream stops showing other accounts' events.
+async fn a_role_change_narrows_an_open_stream(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (boss, boss_token) = app.user_with_role("admin").await;
+    let (_, other) = app.user_with_role("user").await;
+    let mut stream = EventStream::open(&app, &boss_token).await;
+    let about =
+        |id: &'static str| move |kind: &str, data: &Value| kind == "session.status" && data.to_string().contains(id);
+
+    app.post("/session/create", Some(&other), json!({"sessionId": "theirs-1"})).await;
+    stream.until(5, about("theirs-1")).await;
+
+    let (status, _) =
+        app.call(Method::PUT, &format!("/user/{boss}"), Some(&app.admin_token), Some(json!({"role": "user"}))).await;
+    assert_eq!(status, StatusCode::OK);
+    // The promise: within 2 s.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    app.post("/session/create", Some(&other), json!({"sessionId": "theirs-2"})).await;
+    app.post("/session/create", Some(&boss_token), json!({"sessionId": "mine-1"})).await;
+    let seen = stream.until(5, about("mine-1")).await;
+    assert!(!seen.iter().any(|(_, data)| data.to_string().contains("theirs-2")), "{seen:?}");
+}
+
+/// Item 4: every login costs exactly one bcrypt, known account or not, whatever
+/// the password's length (counted by `/metrics`).
+async fn every_login_costs_one_bcrypt(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let verifications = || async {
+        let (_, text) = app.get("/metrics", Some(&app.admin_token)).await;
+        let text = text.as_str().unwrap().to_owned();
+        text.lines()
+            .find_map(|l| l.strip_prefix("wagate_password_verifications_total "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no wagate_password_verifications_total in {text}"))
+    };
+    let long = "x".repeat(500);
+    for (identifier, password) in [
+        ("admin", "wrong-password"),
+        ("admin", long.as_str()),
+        ("admin", ""),
+        ("nobody", "wrong-password"),
+        ("nobody@example.com", long.as_str()),
+        ("", ""),
+    ] {
+        let before = verifications().await;
+        let (status, resp) =
+            app.post("/auth/login", None, json!({"identifier": identifier, "password": password})).await;
+        assert!(status == StatusCode::UNAUTHORIZED || status == StatusCode::UNPROCESSABLE_ENTITY, "{status} {resp}");
+        if status == StatusCode::UNAUTHORIZED {
+            assert_eq!(verifications().await - before, 1, "{identifier:?} with {} bytes", password.len());
+        }
+    }
+}
+
+/// Item 4: per-account limits across addresses, IPv6 by /64, and
+/// `X-Forwarded-For` believed only from a trusted proxy.
+async fn login_throttling_sees_through_addresses(db: TestDb) {
+    let attempt = |app: &TestApp, from: &str| {
+        let req = app
+            .client
+            .post(format!("{}/auth/login", app.address))
+            .header("x-forwarded-for", from)
+            .json(&json!({"identifier": "admin", "password": "wrong-password"}));
+        async move { TestApp::read(req).await.0 }
+    };
+    // Behind a trusted proxy: each forwarded address has its own allowance (2),
+    // an IPv6 /64 is one address, and the account has 5 in all.
+    let app = TestApp::spawn_with(db, |c| {
+        c.server.trusted_proxies = vec!["127.0.0.1".into()];
+        c.auth.login_attempts_per_minute = 2;
+        c.auth.login_attempts_per_account_per_hour = 5;
+    })
+    .await;
+    // The harness's own login used one of the account's 5.
+    assert_eq!(attempt(&app, "2001:db8:1:2::1").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(attempt(&app, "2001:db8:1:2::2").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(attempt(&app, "2001:db8:1:2::3").await, StatusCode::TOO_MANY_REQUESTS, "same /64");
+    assert_eq!(attempt(&app, "198.51.100.1").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(attempt(&app, "198.51.100.2").await, StatusCode::UNAUTHORIZED);
+    let (status, resp) = TestApp::read(
+        app.client
+            .post(format!("{}/auth/login", app.address))
+            .header("x-forwarded-for", "198.51.100.3")
+            .json(&json!({"identifier": "admin", "password": "wrong-password"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "the account's allowance is spent: {resp}");
+    assert_eq!(error_code(&resp), "too_many_attempts");
+    drop(app);
+
+    // No trusted proxy: the header is ignored, every attempt is from 127.0.0.1.
+    let app = TestApp::spawn_with(db, |c| {
+        c.auth.login_attempts_per_minute = 3;
+        c.auth.login_attempts_per_account_per_hour = 0;
+    })
+    .await;
+    assert_eq!(attempt(&app, "198.51.100.1").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(attempt(&app, "198.51.100.2").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(attempt(&app, "198.51.100.3").await, StatusCode::TOO_MANY_REQUESTS, "a forged header buys nothing");
+}
+
+/// Item 9: a second gateway on the same database refuses to start; once the
+/// first has stopped, a new one starts.
+async fn one_gateway_per_database(db: TestDb) {
+    let mut app = TestApp::spawn(db).await;
+    let err = wagate::App::build(app.config.clone()).await.err().expect("a second gateway is refused");
+    let message = format!("{err:#}");
+    assert!(message.contains("another wagate serve is running on this database"), "{message}");
+    app.restart().await;
+    assert_eq!(app.get("/auth/me", Some(&app.admin_token)).await.0, StatusCode::OK);
+}
+
+db_tests!(
+    limited_keys_stay_inside_their_sessions,
+    revoking_a_key_ends_its_event_stream,
+    password_change_and_deletion_revoke_tokens,
+    a_role_change_narrows_an_open_stream,
+    every_login_costs_one_bcrypt,
+    login_throttling_sees_through_addresses,
+    one_gateway_per_database,
+);
