@@ -513,8 +513,11 @@ pub async fn get_message(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Data<MessageView>>, ApiError> {
     let view = state.queue.get(&id).await?;
-    // Visible to whoever may see its session.
-    state.sessions.get(&scope_of(&principal), &view.session).await.map_err(|_| ApiError::not_found("message"))?;
+    // Visible to whoever may see its session, also once that is deleted.
+    let owner = state.sessions.owner_of(&view.session).await?;
+    if !owner.is_some_and(|owner| scope_of(&principal).admits_session(owner, &view.session)) {
+        return Err(ApiError::not_found("message"));
+    }
     Ok(Json(Data { data: view }))
 }
 
@@ -564,11 +567,8 @@ pub async fn list_messages(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<MessageView>>, ApiError> {
     let scope = scope_of(&principal);
-    let sessions = if scope == crate::sessions::Scope::ALL {
-        None
-    } else {
-        Some(state.sessions.list(&scope).await?.into_iter().map(|s| s.session_id).collect())
-    };
+    let sessions =
+        if scope == crate::sessions::Scope::ALL { None } else { Some(state.sessions.ids_with_deleted(&scope).await?) };
     let to = query.to.as_deref().map(|raw| recipient(&state, raw)).transpose()?;
     let filter = Filter { sessions, session: query.session, status: query.status, to };
     let (data, total) = state.queue.list(&filter, query.page, query.limit).await?;

@@ -281,7 +281,8 @@ pub async fn restart_session(
     Ok(Json(Data { data: state.sessions.restart(&scope_of(&principal), &req.session_id).await? }))
 }
 
-/// Unlink (when linked), wipe and forget a session.
+/// Unlink (when linked), wipe and forget a session. The messages it accepted
+/// stay readable; those not sent end `failed`.
 #[utoipa::path(
     delete, path = "/session/{sessionId}", tag = "sessions",
     security(("bearer" = []), ("api_key" = [])),

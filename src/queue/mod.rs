@@ -7,7 +7,8 @@
 //! What happens to a session's queue: while it is disconnected, banned or
 //! stopped its messages wait; when it is logged out (or its link undone) they
 //! fail ("session logged out"): the number that would send them is gone, and a
-//! later link may be another number. Deleting a session deletes its messages.
+//! later link may be another number. Deleting a session fails its unsent
+//! messages too, and keeps them all (the session's row stays, marked deleted).
 
 pub mod dispatcher;
 pub mod limits;
@@ -413,6 +414,11 @@ impl Queue {
     /// The session was logged out: nothing of its queue will be sent.
     pub async fn abandon(&self, session: &str) -> Result<u64, QueueError> {
         self.fail_all(session, "the session was logged out before the message was sent", true).await
+    }
+
+    /// The session was deleted: its unsent messages fail, and stay to be read.
+    pub async fn abandon_deleted(&self, session: &str) -> Result<u64, QueueError> {
+        self.fail_all(session, "the session was deleted before the message was sent", true).await
     }
 
     async fn fail_all(&self, session: &str, reason: &str, in_flight_too: bool) -> Result<u64, QueueError> {

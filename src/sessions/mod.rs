@@ -326,6 +326,16 @@ impl Sessions {
         self.remove(id).await
     }
 
+    /// The owner of session `id`, deleted or not (its messages stay theirs).
+    pub async fn owner_of(&self, id: &str) -> Result<Option<i64>, SessionError> {
+        Ok(records::owner_of(&self.0.db, id).await?)
+    }
+
+    /// The ids of the sessions `scope` may see, deleted ones included (for their messages).
+    pub async fn ids_with_deleted(&self, scope: &Scope) -> Result<Vec<String>, SessionError> {
+        Ok(records::ids_with_deleted(&self.0.db, scope).await?)
+    }
+
     /// The ids of `owner`'s sessions.
     pub async fn ids_of(&self, owner: i64) -> Result<Vec<String>, SessionError> {
         let scope = Scope { owner: Some(owner), sessions: None };
@@ -368,6 +378,14 @@ impl Sessions {
     /// (`whatsapp.restore_per_second`); sessions caught mid-link by the restart
     /// are marked stopped, to be restarted by hand.
     pub async fn restore(&self) -> Result<usize, SessionError> {
+        // A crash in the middle of a delete left unsent messages or a device behind.
+        for id in records::deleted_ids(&self.0.db).await? {
+            let failed = self.0.queue.abandon_deleted(&id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            if failed > 0 {
+                tracing::info!(session_id = %id, messages = failed, "failed the unsent messages of a deleted session");
+                self.0.engine.wipe(&id).map_err(anyhow::Error::from)?;
+            }
+        }
         let rows = records::list(&self.0.db, &Scope::ALL).await?;
         let gap = Duration::from_secs(1) / self.0.config.whatsapp.restore_per_second.max(1);
         let mut restored = Vec::new();
@@ -410,16 +428,21 @@ impl Sessions {
     }
 
     async fn remove(&self, id: &str) -> Result<(), SessionError> {
+        // Its accepted messages stay; those not sent fail, saying why (before the
+        // logout, which would say "logged out"). Then the row is marked deleted
+        // (no start-up restores it), then the device goes.
+        let abandon = || async { self.0.queue.abandon_deleted(id).await.map_err(|e| anyhow::anyhow!("{e}")) };
+        abandon().await?;
         let (reply, done) = oneshot::channel();
         if self.send(id, Command::Logout { reply }).is_ok() {
             let _ = done.await;
         }
         self.stop(id).await;
-        self.0.engine.wipe(id).map_err(anyhow::Error::from)?;
-        // Its messages go with the row; their media files must go too.
-        self.0.queue.abandon(id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        records::delete(&self.0.db, id).await?;
+        records::mark_deleted(&self.0.db, id).await?;
         self.0.rows.lock().expect("rows lock").remove(id);
+        // A send that looked the session up just before the mark may have queued since.
+        abandon().await?;
+        self.0.engine.wipe(id).map_err(anyhow::Error::from)?;
         self.0.queue.forget(id);
         Ok(())
     }

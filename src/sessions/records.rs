@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    QueryOrder, QuerySelect, sea_query::Expr,
 };
 
 use super::{SessionError, Status};
@@ -36,6 +36,11 @@ impl Scope {
     }
 
     fn condition(&self) -> Condition {
+        self.condition_with_deleted().add(rows::Column::DeletedAt.is_null())
+    }
+
+    /// Like the scope's condition, deleted sessions included.
+    fn condition_with_deleted(&self) -> Condition {
         let mut condition = Condition::all();
         if let Some(owner) = self.owner {
             condition = condition.add(rows::Column::UserId.eq(owner));
@@ -52,8 +57,38 @@ pub fn linked(row: &rows::Model) -> bool {
     row.phone_number.is_some() && Status::parse(&row.status).holds_device()
 }
 
+/// A new session row; a deleted session of the same owner under this id is
+/// brought back (its old messages stay the owner's either way).
 pub async fn insert(db: &DatabaseConnection, id: &str, owner: i64) -> Result<rows::Model, SessionError> {
     let now = db::now();
+    if let Some(old) = rows::Entity::find_by_id(id.to_owned()).one(db).await?
+        && old.deleted_at.is_some()
+        && old.user_id == owner
+    {
+        let revived = rows::ActiveModel {
+            id: Set(id.to_owned()),
+            phone_number: Set(None),
+            status: Set(Status::Connecting.as_str().to_owned()),
+            reason: Set(None),
+            banned_until: Set(None),
+            last_connected_at: Set(None),
+            limits: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            deleted_at: Set(None),
+            ..Default::default()
+        };
+        return match rows::Entity::update(revived)
+            .validate()?
+            .filter(rows::Column::DeletedAt.is_not_null())
+            .exec(db)
+            .await
+        {
+            Ok(row) => Ok(row),
+            Err(DbErr::RecordNotUpdated) => Err(SessionError::Exists),
+            Err(e) => Err(e.into()),
+        };
+    }
     let row = rows::ActiveModel {
         id: Set(id.to_owned()),
         user_id: Set(owner),
@@ -65,6 +100,7 @@ pub async fn insert(db: &DatabaseConnection, id: &str, owner: i64) -> Result<row
         limits: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        deleted_at: Set(None),
     };
     match row.insert(db).await {
         Ok(row) => Ok(row),
@@ -75,8 +111,25 @@ pub async fn insert(db: &DatabaseConnection, id: &str, owner: i64) -> Result<row
     }
 }
 
+/// The session `id`, unless it was deleted.
 pub async fn find(db: &DatabaseConnection, id: &str) -> Result<Option<rows::Model>, DbErr> {
-    rows::Entity::find_by_id(id.to_owned()).one(db).await
+    rows::Entity::find_by_id(id.to_owned()).filter(rows::Column::DeletedAt.is_null()).one(db).await
+}
+
+/// The owner of session `id`, deleted or not: its messages stay theirs.
+pub async fn owner_of(db: &DatabaseConnection, id: &str) -> Result<Option<i64>, DbErr> {
+    rows::Entity::find_by_id(id.to_owned()).select_only().column(rows::Column::UserId).into_tuple().one(db).await
+}
+
+/// The ids of the sessions in `scope`, deleted ones included.
+pub async fn ids_with_deleted(db: &DatabaseConnection, scope: &Scope) -> Result<Vec<String>, DbErr> {
+    rows::Entity::find()
+        .select_only()
+        .column(rows::Column::Id)
+        .filter(scope.condition_with_deleted())
+        .into_tuple()
+        .all(db)
+        .await
 }
 
 pub async fn list(db: &DatabaseConnection, scope: &Scope) -> Result<Vec<rows::Model>, DbErr> {
@@ -94,7 +147,8 @@ pub async fn holder_of(
     phone: &str,
     except: Option<&str>,
 ) -> Result<Option<rows::Model>, DbErr> {
-    let mut query = rows::Entity::find().filter(rows::Column::PhoneNumber.eq(phone));
+    let mut query =
+        rows::Entity::find().filter(rows::Column::PhoneNumber.eq(phone)).filter(rows::Column::DeletedAt.is_null());
     if let Some(except) = except {
         query = query.filter(rows::Column::Id.ne(except));
     }
@@ -120,6 +174,7 @@ pub async fn counts(db: &DatabaseConnection) -> Result<Vec<(Status, u64)>, DbErr
         .select_only()
         .column(rows::Column::Status)
         .column_as(rows::Column::Id.count(), "n")
+        .filter(rows::Column::DeletedAt.is_null())
         .group_by(rows::Column::Status)
         .into_tuple()
         .all(db)
@@ -133,8 +188,31 @@ pub async fn counts(db: &DatabaseConnection) -> Result<Vec<(Status, u64)>, DbErr
         .collect())
 }
 
-pub async fn delete(db: &DatabaseConnection, id: &str) -> Result<(), DbErr> {
-    rows::Entity::delete_by_id(id.to_owned()).exec(db).await.map(|_| ())
+/// Marks the session deleted: nothing sees or starts it again, its number is
+/// free, and the messages it accepted stay.
+pub async fn mark_deleted(db: &DatabaseConnection, id: &str) -> Result<(), DbErr> {
+    let now = db::now();
+    rows::Entity::update_many()
+        .col_expr(rows::Column::DeletedAt, Expr::value(now))
+        .col_expr(rows::Column::PhoneNumber, Expr::value(Option::<String>::None))
+        .col_expr(rows::Column::Status, Expr::value(Status::LoggedOut.as_str()))
+        .col_expr(rows::Column::Reason, Expr::value("deleted"))
+        .col_expr(rows::Column::UpdatedAt, Expr::value(now))
+        .filter(rows::Column::Id.eq(id))
+        .exec(db)
+        .await
+        .map(|_| ())
+}
+
+/// Ids of deleted sessions, for the start-up sweep of what a crash mid-delete left.
+pub async fn deleted_ids(db: &DatabaseConnection) -> Result<Vec<String>, DbErr> {
+    rows::Entity::find()
+        .select_only()
+        .column(rows::Column::Id)
+        .filter(rows::Column::DeletedAt.is_not_null())
+        .into_tuple()
+        .all(db)
+        .await
 }
 
 /// A status change and what goes with it.
@@ -172,7 +250,7 @@ impl Change {
     }
 }
 
-/// Applies `change`; `None` when the row is gone (the session was deleted).
+/// Applies `change`; `None` when the session was deleted.
 pub async fn apply(db: &DatabaseConnection, id: &str, change: Change) -> Result<Option<rows::Model>, DbErr> {
     let now = db::now();
     let mut row = rows::ActiveModel {
@@ -189,7 +267,7 @@ pub async fn apply(db: &DatabaseConnection, id: &str, change: Change) -> Result<
     if change.status == Status::Connected {
         row.last_connected_at = Set(Some(now));
     }
-    match row.update(db).await {
+    match rows::Entity::update(row).validate()?.filter(rows::Column::DeletedAt.is_null()).exec(db).await {
         Ok(row) => Ok(Some(row)),
         Err(DbErr::RecordNotUpdated) => Ok(None),
         Err(e) => Err(e),

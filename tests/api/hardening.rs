@@ -246,7 +246,77 @@ async fn one_gateway_per_database(db: TestDb) {
     assert_eq!(app.get("/auth/me", Some(&app.admin_token)).await.0, StatusCode::OK);
 }
 
+/// Item 10: deleting a session (or cleaning it up) keeps the messages it
+/// accepted: the unsent ones fail with the reason, and all stay readable, in
+/// `/message/list` and in broadcast reports.
+async fn accepted_messages_outlive_their_session(db: TestDb) {
+    // One message a minute: the rest wait in the queue.
+    let app = TestApp::spawn_with(db, |c| c.limits.per_minute = 1).await;
+    let (_, token) = app.user_with_role("user").await;
+    app.linked_session(&token, "s1", "628111000011").await;
+    app.sim.add_contacts(&["628999000011".to_owned()]);
+    let ids: Vec<String> = {
+        let mut ids = Vec::new();
+        for n in 0..3 {
+            ids.push(app.send_text(&token, "s1", "628999000011", &format!("pesan {n}")).await);
+        }
+        ids
+    };
+    let body = json!({"phone": "628999000011", "message": "gangguan", "session": "s1"});
+    let (status, report) = app.post("/api/send/phone", Some(&token), body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{report}");
+    let broadcast = report["broadcast_id"].as_i64().unwrap();
+    app.wait_message(&token, &ids[0], "sent", 30).await;
+
+    let (status, _) = app.call(Method::DELETE, "/session/s1", Some(&token), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.get("/session/status?session=s1", Some(&token)).await.0, StatusCode::NOT_FOUND);
+    let first = app.wait_message(&token, &ids[0], "sent", 5).await;
+    assert_eq!(first["session"], "s1");
+    for id in &ids[1..] {
+        let view = app.wait_message(&token, id, "failed", 5).await;
+        assert_eq!(view["reason"], "the session was deleted before the message was sent", "{view}");
+    }
+    let (status, list) = app.get("/message/list?session=s1", Some(&token)).await;
+    assert_eq!((status, list["total"].as_u64()), (StatusCode::OK, Some(4)), "{list}");
+    let (status, report) = app.get(&format!("/api/broadcasts/{broadcast}"), Some(&token)).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let result = &report["results"][0];
+    assert_eq!(result["status"], "failed", "{report}");
+    assert_eq!(result["error"], "the session was deleted before the message was sent", "{report}");
+    // Another account still cannot read them.
+    let (_, stranger) = app.user_with_role("user").await;
+    assert_eq!(app.get(&format!("/message/{}", ids[1]), Some(&stranger)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(app.get("/message/list?session=s1", Some(&stranger)).await.1["total"], 0);
+
+    // The same id again: a new session, the old messages still there.
+    app.linked_session(&token, "s1", "628111000011").await;
+    assert_eq!(app.get(&format!("/message/{}", ids[1]), Some(&token)).await.0, StatusCode::OK);
+
+    // Cleanup of sessions not connected lately goes the same way.
+    let (status, resp) = app.post("/session/logout", Some(&token), json!({"sessionId": "s1"})).await;
+    assert_eq!(status, StatusCode::OK, "{resp}");
+    {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+        use wagate::db::entities::sessions;
+        let long_ago = chrono::Utc::now().naive_utc() - chrono::Duration::hours(2);
+        sessions::Entity::update_many()
+            .col_expr(sessions::Column::LastConnectedAt, Expr::value(long_ago))
+            .filter(sessions::Column::Id.eq("s1"))
+            .exec(&app.db)
+            .await
+            .unwrap();
+    }
+    let (status, resp) = app.post("/session/cleanup", Some(&token), json!({"hours": 1})).await;
+    assert_eq!(status, StatusCode::OK, "{resp}");
+    assert_eq!(app.get("/session/status?session=s1", Some(&token)).await.0, StatusCode::NOT_FOUND);
+    for id in &ids {
+        assert_eq!(app.get(&format!("/message/{id}"), Some(&token)).await.0, StatusCode::OK);
+    }
+}
+
 db_tests!(
+    accepted_messages_outlive_their_session,
     limited_keys_stay_inside_their_sessions,
     revoking_a_key_ends_its_event_stream,
     password_change_and_deletion_revoke_tokens,

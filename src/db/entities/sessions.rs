@@ -17,6 +17,9 @@ pub struct Model {
     pub limits: Option<String>,
     pub created_at: DateTime,
     pub updated_at: DateTime,
+    /// Set when the session was deleted: the row stays for its messages' sake,
+    /// and nothing else sees it.
+    pub deleted_at: Option<DateTime>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
