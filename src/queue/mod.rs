@@ -96,6 +96,9 @@ impl MessageStatus {
     }
 }
 
+/// The error code of a message ack that says WhatsApp already has this id.
+pub const ALREADY_HAVE_IT: &str = "409";
+
 /// What a message carries.
 #[derive(Debug, Clone)]
 pub enum Content {
@@ -532,6 +535,12 @@ impl Queue {
     pub async fn acked(&self, id: &str, error: Option<String>) {
         let result = match error {
             None => self.finish(id, MessageStatus::Sent, None).await,
+            // A resend of an id WhatsApp already has: an earlier attempt got
+            // there, so it is sent (and the contact has it once).
+            Some(code) if code == ALREADY_HAVE_IT && self.resent(id).await => {
+                tracing::info!(message_id = %id, "WhatsApp already had this resent message");
+                self.finish(id, MessageStatus::Sent, None).await
+            }
             Some(code) => {
                 // A refusal is retried like any failed attempt; the ack timeout
                 // brings it back (same id), and attempts run out in the end.
@@ -541,6 +550,17 @@ impl Queue {
         };
         if let Err(e) = result {
             tracing::warn!(message_id = %id, error = %e, "cannot record an ack");
+        }
+    }
+
+    /// Whether message `id` went to WhatsApp more than once.
+    async fn resent(&self, id: &str) -> bool {
+        match self.0.store.find(id).await {
+            Ok(row) => row.is_some_and(|row| row.attempts > 1),
+            Err(e) => {
+                tracing::warn!(message_id = %id, error = %e, "cannot read a message to judge its ack");
+                false
+            }
         }
     }
 

@@ -203,4 +203,109 @@ async fn readonly_never_writes(db: TestDb) {
     }
 }
 
-db_tests!(every_route_against_every_role, readonly_never_writes);
+/// Every route that names an object, called by another account (and by a key
+/// of that account limited to its own session) with the real objects of the
+/// first: nothing is found, nothing changes.
+async fn another_accounts_real_objects_stay_out_of_reach(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (owner_id, owner) = app.user_with_role("user").await;
+    app.linked_session(&owner, "a1", "628111000021").await;
+    app.sim.add_contacts(&["628999000021".to_owned()]);
+    let message = app.send_text(&owner, "a1", "628999000021", "milik a1").await;
+    app.wait_message(&owner, &message, "sent", 30).await;
+    app.sim.inbound("628999000021", "628111000021", "halo a1", "Budi").await.unwrap();
+    let chats = loop {
+        let (_, chats) = app.get("/chats/", Some(&owner)).await;
+        if chats.as_array().is_some_and(|c| !c.is_empty()) {
+            break chats;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let chat = chats[0]["id"].as_i64().unwrap();
+    let (_, detail) = app.get(&format!("/chats/{chat}"), Some(&owner)).await;
+    let entry = detail["messages"][0]["id"].as_i64().unwrap();
+    let (status, notice) = app
+        .post("/api/notices", Some(&owner), json!({"title": "Gangguan", "message": "ODP-1 mati", "odps": ["ODP-1"]}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{notice}");
+    let notice = notice["data"]["id"].as_i64().unwrap();
+    let body = json!({"phone": "628999000021", "message": "gangguan", "session": "a1"});
+    let (status, broadcast) = app.post("/api/send/phone", Some(&owner), body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{broadcast}");
+    let broadcast = broadcast["broadcast_id"].as_i64().unwrap();
+    let (_, key) = app.post("/auth/api-keys", Some(&owner), json!({"name": "a1 key"})).await;
+    let (owner_key, key_id) = (key["data"]["key"].as_str().unwrap().to_owned(), key["data"]["id"].as_i64().unwrap());
+
+    let (_, stranger) = app.user_with_role("user").await;
+    app.post("/session/create", Some(&stranger), json!({"sessionId": "b1"})).await;
+    let stranger_key = {
+        let (_, key) =
+            app.post("/auth/api-keys", Some(&stranger), json!({"name": "b1 only", "sessions": ["b1"]})).await;
+        key["data"]["key"].as_str().unwrap().to_owned()
+    };
+    let attempts: Vec<(Method, String, Option<serde_json::Value>)> = vec![
+        (Method::GET, "/session/status?session=a1".into(), None),
+        (Method::GET, "/session/qr/a1".into(), None),
+        (Method::GET, "/session/qr-image/a1".into(), None),
+        (Method::POST, "/session/pairing-code".into(), Some(json!({"sessionId": "a1", "phoneNumber": "628111000021"}))),
+        (Method::POST, "/session/logout".into(), Some(json!({"sessionId": "a1"}))),
+        (Method::POST, "/session/restart".into(), Some(json!({"sessionId": "a1"}))),
+        (Method::DELETE, "/session/a1".into(), None),
+        (Method::GET, "/session/a1/limits".into(), None),
+        (Method::PUT, "/session/a1/limits".into(), Some(json!({"perMinute": 1000}))),
+        (Method::POST, "/message/send-text".into(), Some(json!({"session": "a1", "to": "628999000021", "text": "x"}))),
+        (Method::GET, format!("/message/{message}"), None),
+        (Method::GET, "/message/queue-status?session=a1".into(), None),
+        (Method::POST, "/message/clear-queue".into(), Some(json!({"session": "a1"}))),
+        (Method::GET, format!("/api/notices/{notice}"), None),
+        (Method::PUT, format!("/api/notices/{notice}"), Some(json!({"title": "diambil alih"}))),
+        (Method::DELETE, format!("/api/notices/{notice}"), None),
+        (
+            Method::POST,
+            "/api/send/phone".into(),
+            Some(json!({"phone": "628999000021", "message": "x", "session": "a1"})),
+        ),
+        (Method::GET, format!("/api/broadcasts/{broadcast}"), None),
+        (Method::POST, format!("/api/broadcasts/{broadcast}/cancel"), Some(json!({}))),
+        (Method::GET, format!("/chats/{chat}"), None),
+        (Method::PATCH, format!("/chats/{chat}"), Some(json!({"mode": "closed"}))),
+        (Method::GET, format!("/chats/{chat}/messages"), None),
+        (Method::POST, format!("/chats/{chat}/read"), Some(json!({}))),
+        (Method::GET, format!("/chats/{chat}/messages/{entry}/media"), None),
+        (Method::POST, "/chats/messages".into(), Some(json!({"chat_id": chat, "text": "diambil alih"}))),
+        (Method::DELETE, format!("/auth/api-keys/{key_id}"), None),
+    ];
+    for credential in [&stranger, &stranger_key] {
+        for (method, path, body) in &attempts {
+            let (status, resp) = app.call(method.clone(), path, Some(credential), body.clone()).await;
+            let refused = status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN;
+            assert!(refused, "{method} {path} with another account's object: {status} {resp}");
+            error_code(&resp);
+        }
+        for path in ["/message/list?session=a1", "/message/received?session=a1", "/chats/?session=a1"] {
+            let (status, resp) = app.get(path, Some(credential)).await;
+            let empty = resp["total"] == 0 || resp["data"] == json!([]) || resp == json!([]);
+            assert!(status == StatusCode::NOT_FOUND || (status == StatusCode::OK && empty), "{path}: {status} {resp}");
+        }
+        for (method, path) in
+            [(Method::PUT, format!("/user/{owner_id}")), (Method::DELETE, format!("/user/{owner_id}"))]
+        {
+            let (status, _) = app.call(method.clone(), &path, Some(credential), Some(json!({}))).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}");
+        }
+    }
+
+    // The owner's objects are as they were.
+    assert_eq!(app.wait_status(&owner, "a1", "connected", 5).await["status"], "connected");
+    assert_eq!(app.get(&format!("/api/notices/{notice}"), Some(&owner)).await.1["data"]["title"], "Gangguan");
+    let (_, report) = app.get(&format!("/api/broadcasts/{broadcast}"), Some(&owner)).await;
+    assert_eq!(report["status"].as_str().map(|s| s != "cancelled"), Some(true), "{report}");
+    assert_eq!(app.get("/auth/me", Some(&owner_key)).await.0, StatusCode::OK, "the key was not revoked");
+    let (_, limits) = app.get("/session/a1/limits", Some(&owner)).await;
+    let per_minute = limits["data"]["limits"]["perMinute"].as_u64().expect("limits readable");
+    assert_ne!(per_minute, 1000, "{limits}");
+    let (_, chat) = app.get(&format!("/chats/{chat}"), Some(&owner)).await;
+    assert_eq!(chat["mode"].as_str().map(|m| m != "closed"), Some(true), "{chat}");
+}
+
+db_tests!(every_route_against_every_role, readonly_never_writes, another_accounts_real_objects_stay_out_of_reach);

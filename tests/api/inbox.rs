@@ -83,7 +83,13 @@ async fn a_message_makes_a_chat_once(db: TestDb) {
     assert_eq!(app.sim.deliver(&again).await.unwrap(), id);
     app.sim.deliver(&write(CONTACT, NUMBER, "kedua")).await.unwrap();
     let detail = chat_with(&app, &token, CONTACT, 2).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The device acknowledges each copy only once it is committed: when none is
+    // left unacknowledged, the redelivery has been handled, whatever it did.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while app.sim.pending_for(NUMBER, 0) > 0 {
+        assert!(std::time::Instant::now() < deadline, "the device never acknowledged both");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let detail_after = wait_for(&app, &token, &format!("/chats/{}", detail["id"]), 5, |_| true).await;
     assert_eq!(texts(&detail_after), ["halo", "kedua"], "{detail_after}");
     assert_eq!(detail_after["unread"], 2);

@@ -303,9 +303,10 @@ async fn failures_are_classified_and_retried(db: TestDb) {
     let id = app.send_text(&token, "s1", CONTACT, "sekali saja").await;
     let view = app.wait_message(&token, &id, "sent", 30).await;
     assert!(view["attempts"].as_i64().unwrap() >= 2, "{view}");
-    let got: Vec<_> = app.sim.received(Some(CONTACT)).into_iter().filter(|r| r.id == id).collect();
-    assert_eq!(got.len(), 1, "the contact has it once");
-    assert!(app.sim.duplicates().iter().any(|r| r.id == id), "the retry was a resend of the same id");
+    let copies: Vec<u32> = app.sim.received(Some(CONTACT)).into_iter().filter(|r| r.id == id).map(|r| r.copy).collect();
+    assert_eq!(copies.len() as i64, view["attempts"].as_i64().unwrap(), "one copy per attempt: {copies:?}");
+    assert_eq!(app.sim.shown(Some(CONTACT)).iter().filter(|r| r.id == id).count(), 1, "the contact has it once");
+    assert!(statuses(&view).iter().all(|s| s != "failed"), "{view}");
 
     // Attempts run out: failed, with the reason.
     app.sim.fault(SENDER, wa_sim::Fault::WithholdAcks(Duration::from_secs(600)));

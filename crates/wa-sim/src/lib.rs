@@ -152,14 +152,21 @@ impl Sim {
         }
     }
 
-    /// What contacts received, oldest first; only what was sent to `to` when given.
+    /// Every copy that reached contacts, oldest first, resends of an id included
+    /// (`copy` > 1); only what was sent to `to` when given. Counting these shows
+    /// every time a sender sent.
     pub fn received(&self, to: Option<&str>) -> Vec<Received> {
         self.world().received.iter().filter(|r| to.is_none_or(|t| r.to == t)).cloned().collect()
     }
 
+    /// What contacts' phones show: the first copy of each message.
+    pub fn shown(&self, to: Option<&str>) -> Vec<Received> {
+        self.received(to).into_iter().filter(|r| r.copy == 1).collect()
+    }
+
     /// Copies of messages contacts already had (resends of the same id), dropped.
     pub fn duplicates(&self) -> Vec<Received> {
-        self.world().duplicates.clone()
+        self.world().received.iter().filter(|r| r.copy > 1).cloned().collect()
     }
 
     /// Contact `from` writes `text` to the linked number `to`; returns the message id.

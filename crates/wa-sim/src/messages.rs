@@ -63,6 +63,8 @@ pub async fn from_client(sim: &Sim, conn: &Conn, peer: &Peer, node: Node) -> any
     let id = attrs.optional_string("id").map(|s| s.into_owned()).unwrap_or_default();
     let to = attrs.optional_jid("to").context("message without 'to'")?;
     let sender = Jid::pn_device(phone.as_str(), *device);
+    // A resend of an id the server already has is answered with an error ack (409).
+    let mut duplicate = false;
     for envelope in envelopes(&node) {
         if envelope.target.device != 0 {
             continue; // other linked devices are not simulated endpoints
@@ -81,27 +83,32 @@ pub async fn from_client(sim: &Sim, conn: &Conn, peer: &Peer, node: Node) -> any
             continue; // the sender's own phone gets a copy of what it sent
         }
         let message = wacore::messages::decode_plaintext(&plaintext, envelope.version)?;
-        let received = describe(sim, &id, phone, &recipient, &message).await;
+        let mut received = describe(sim, &id, phone, &recipient, &message).await;
         let mut world = sim.world();
-        let seen = world.received.iter().any(|r| r.id == received.id && r.from == received.from && r.to == received.to);
-        if seen {
+        let copies =
+            world.received.iter().filter(|r| r.id == received.id && r.from == received.from && r.to == received.to);
+        received.copy = copies.count() as u32 + 1;
+        if received.copy > 1 {
             debug!(id = %received.id, to = %recipient, "contact dropped a copy of a message it has");
-            world.duplicates.push(received);
+            duplicate = true;
         } else {
             debug!(id = %received.id, to = %recipient, kind = %received.kind, "contact received a message");
-            world.received.push(received);
         }
+        world.received.push(received);
     }
     let faults = sim.world().faults.get(phone).cloned().unwrap_or_default();
     if faults.withhold_acks_until.is_some_and(|t| t > std::time::Instant::now()) {
         return Ok(());
     }
-    let ack = NodeBuilder::new("ack")
+    let mut ack = NodeBuilder::new("ack")
         .attr("class", "message")
         .attr("id", id)
         .attr("from", to)
-        .attr("t", now_secs().to_string())
-        .build();
+        .attr("t", now_secs().to_string());
+    if duplicate {
+        ack = ack.attr("error", DUPLICATE_ACK_ERROR);
+    }
+    let ack = ack.build();
     match faults.ack_delay {
         Some(delay) if delay > Duration::ZERO => {
             let conn = conn.clone();
@@ -114,6 +121,9 @@ pub async fn from_client(sim: &Sim, conn: &Conn, peer: &Peer, node: Node) -> any
     }
     Ok(())
 }
+
+/// The error code of the ack for a message id the server already has.
+pub const DUPLICATE_ACK_ERROR: &str = "409";
 
 async fn describe(sim: &Sim, id: &str, from: &str, to: &str, message: &wa::Message) -> Received {
     let mut received = Received {
@@ -131,6 +141,7 @@ async fn describe(sim: &Sim, id: &str, from: &str, to: &str, message: &wa::Messa
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or_default(),
+        copy: 1,
     };
     if let Some(text) = &message.conversation {
         received.kind = "text".into();

@@ -115,6 +115,9 @@ pub struct Received {
     pub timestamp: i64,
     /// When it arrived, in epoch milliseconds.
     pub at_ms: i64,
+    /// 1 for the first copy of this id from this sender to this contact; more
+    /// for resends, which the contact's phone drops.
+    pub copy: u32,
 }
 
 /// Faults injected per phone number.
@@ -154,10 +157,10 @@ pub struct World {
     pub pending_links: HashMap<String, Conn>,
     /// By the request id of the pair-success IQ.
     pub pending_signs: HashMap<String, PendingSign>,
+    /// Every copy that reached a contact, resends included (`copy` > 1): the
+    /// phone shows the first and drops the others, as WhatsApp's do, so a sender
+    /// may resend an unacknowledged message safely.
     pub received: Vec<Received>,
-    /// Copies of a message id a contact already had: the phone drops them, as
-    /// WhatsApp's do, so a sender may resend an unacknowledged message safely.
-    pub duplicates: Vec<Received>,
     pub faults: HashMap<String, Faults>,
     pub logins: Vec<Login>,
     /// Messages for linked devices, by (number, device), until the device acknowledges them.
