@@ -140,12 +140,14 @@ impl Engine {
     }
 
     /// Opens the session's store and connects: a linked store logs in, a new one
-    /// starts linking (QR codes). Events go to `events` in order.
-    /// What arrives is committed to `sink` before WhatsApp gets its receipt.
+    /// starts linking (QR codes). Session events go to `events` in order (see
+    /// [`Forward`] for its bound); acks and receipts to `statuses`. What
+    /// arrives is committed to `sink` before WhatsApp gets its receipt.
     pub async fn start(
         &self,
         session_id: &str,
-        events: mpsc::UnboundedSender<EngineEvent>,
+        events: mpsc::Sender<EngineEvent>,
+        statuses: Arc<dyn StatusSink>,
         sink: Arc<dyn InboundSink>,
     ) -> anyhow::Result<Device> {
         let path = self.store_path(session_id);
@@ -163,7 +165,7 @@ impl Engine {
             .with_runtime(TokioRuntime)
             .with_version(self.version)
             .skip_history_sync()
-            .with_event_handler(Forward(events))
+            .with_event_handler(Forward { session: session_id.to_owned(), events, statuses, sink: sink.clone() })
             .with_inbound_durability_hook(inbound::Hook { session: session_id.to_owned(), sink })
             .build()
             .await
@@ -311,13 +313,58 @@ impl Sender {
     }
 }
 
-/// Forwards the client's events, inline on its dispatch path so their order holds.
-struct Forward(mpsc::UnboundedSender<EngineEvent>);
+/// How many session events may wait for the session's supervisor.
+pub const EVENTS_BOUND: usize = 256;
+
+/// Where the queue takes acks and receipts, without making the device wait.
+pub trait StatusSink: Send + Sync {
+    fn acked(&self, id: String, error: Option<String>);
+    fn receipt(&self, ids: Vec<String>, kind: ReceiptKind);
+}
+
+/// Forwards the client's events, inline on its dispatch path so their order
+/// holds. Acks and receipts (the many) go to the queue's [`StatusSink`], and
+/// messages that bypass the durability hook straight to the inbox, so neither
+/// waits on the supervisor. The rest (connection, linking, logout: a few per
+/// connection) go to the supervisor over a channel of [`EVENTS_BOUND`]; should
+/// it be full (a supervisor stuck on its database), a QR code is dropped (the
+/// next comes within seconds) and any other event waits in a task of its own,
+/// with a warning: nothing that matters is dropped.
+struct Forward {
+    session: String,
+    events: mpsc::Sender<EngineEvent>,
+    statuses: Arc<dyn StatusSink>,
+    sink: Arc<dyn InboundSink>,
+}
 
 impl EventHandler for Forward {
     fn handle_event(&self, event: Arc<Event>) {
-        if let Some(mapped) = map(&event) {
-            let _ = self.0.send(mapped);
+        match map(&event) {
+            None => {}
+            Some(EngineEvent::Acked { id, error }) => self.statuses.acked(id, error),
+            Some(EngineEvent::Receipt { ids, kind }) => self.statuses.receipt(ids, kind),
+            Some(EngineEvent::Received(batch)) => {
+                let (session, commit) = (self.session.clone(), self.sink.commit(&self.session, batch));
+                tokio::spawn(async move {
+                    if let Err(e) = commit.await {
+                        tracing::warn!(session_id = %session, error = %e, "cannot store received messages");
+                    }
+                });
+            }
+            Some(event) => match self.events.try_send(event) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(EngineEvent::Qr { .. })) => {
+                    tracing::warn!(session_id = %self.session, "session events are backed up: a QR code was dropped");
+                }
+                Err(mpsc::error::TrySendError::Full(event)) => {
+                    tracing::warn!(session_id = %self.session, "session events are backed up");
+                    let events = self.events.clone();
+                    tokio::spawn(async move {
+                        let _ = events.send(event).await;
+                    });
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            },
         }
     }
 

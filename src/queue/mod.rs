@@ -13,6 +13,7 @@
 pub mod dispatcher;
 pub mod limits;
 pub mod media;
+pub mod statuses;
 pub mod store;
 
 use std::{
@@ -243,6 +244,18 @@ struct Inner {
     moved_wake: Notify,
     /// Who hears of every status change while events have subscribers (the inbox).
     watcher: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<messages::Model>>,
+    /// Acks and receipts waiting to be written.
+    statuses: statuses::Statuses,
+}
+
+impl crate::engine::StatusSink for Queue {
+    fn acked(&self, id: String, error: Option<String>) {
+        self.0.statuses.acked(id, error);
+    }
+
+    fn receipt(&self, ids: Vec<String>, kind: ReceiptKind) {
+        self.0.statuses.receipt(ids, kind);
+    }
 }
 
 #[derive(Clone)]
@@ -269,7 +282,7 @@ impl Queue {
         if swept > 0 {
             tracing::info!(files = swept, "removed media files no waiting message needs");
         }
-        Ok(Queue(Arc::new(Inner {
+        let queue = Queue(Arc::new(Inner {
             db,
             store,
             config,
@@ -280,7 +293,15 @@ impl Queue {
             moved: Mutex::new(Default::default()),
             moved_wake: Notify::new(),
             watcher: std::sync::OnceLock::new(),
-        })))
+            statuses: statuses::Statuses::default(),
+        }));
+        tokio::spawn(statuses::Statuses::run(queue.clone()));
+        Ok(queue)
+    }
+
+    /// Where devices hand over acks and receipts without waiting (see [`statuses`]).
+    pub fn status_sink(&self) -> Arc<dyn crate::engine::StatusSink> {
+        Arc::new(self.clone())
     }
 
     fn lane(&self, session: &str) -> Arc<Lane> {
@@ -532,7 +553,7 @@ impl Queue {
     }
 
     /// The server acknowledged (or refused) a message.
-    pub async fn acked(&self, id: &str, error: Option<String>) {
+    pub async fn acked(&self, id: &str, error: Option<String>) -> Result<(), QueueError> {
         let result = match error {
             None => self.finish(id, MessageStatus::Sent, None).await,
             // A resend of an id WhatsApp already has: an earlier attempt got
@@ -548,9 +569,7 @@ impl Queue {
                 Ok(false)
             }
         };
-        if let Err(e) = result {
-            tracing::warn!(message_id = %id, error = %e, "cannot record an ack");
-        }
+        result.map(|_| ())
     }
 
     /// Whether message `id` went to WhatsApp more than once.
@@ -564,19 +583,23 @@ impl Queue {
         }
     }
 
-    /// Recipients' phones received or read messages.
-    pub async fn receipt(&self, ids: &[String], kind: ReceiptKind) {
+    /// Recipients' phones received or read messages. Returns those whose
+    /// receipt could not be recorded.
+    pub async fn receipt(&self, ids: &[String], kind: ReceiptKind) -> Vec<String> {
         let status = match kind {
             ReceiptKind::Delivered => MessageStatus::Delivered,
             ReceiptKind::Read => MessageStatus::Read,
         };
         // Together: they go into one transaction.
         let done = futures_util::future::join_all(ids.iter().map(|id| self.finish(id, status, None))).await;
+        let mut failed = Vec::new();
         for (id, result) in ids.iter().zip(done) {
             if let Err(e) = result {
-                tracing::warn!(message_id = %id, error = %e, "cannot record a receipt");
+                tracing::debug!(message_id = %id, error = %e, "receipt not recorded");
+                failed.push(id.clone());
             }
         }
+        failed
     }
 
     /// Moves a message to a status past the queue (sent, delivered, read,

@@ -214,9 +214,10 @@ impl Supervisor {
 
     /// Runs one device until it ends; see [`End`].
     async fn run_device(&mut self, pair_phone: &mut Option<String>, link_deadline: Instant) -> End {
-        let (tx, mut events) = mpsc::unbounded_channel();
+        let (tx, mut events) = mpsc::channel(crate::engine::EVENTS_BOUND);
         let sink = self.sessions.0.inbox.sink();
-        let mut device = match self.sessions.0.engine.start(&self.id, tx, sink).await {
+        let statuses = self.sessions.0.queue.status_sink();
+        let mut device = match self.sessions.0.engine.start(&self.id, tx, statuses, sink).await {
             Ok(device) => device,
             Err(e) => {
                 warn!(session_id = %self.id, error = %format!("{e:#}"), "cannot start the device");
@@ -357,8 +358,9 @@ impl Supervisor {
             EngineEvent::ConnectFailure { reason } => {
                 self.set(Change::status(Status::Disconnected).reason(Some(format!("login failed: {reason}")))).await;
             }
-            EngineEvent::Acked { id, error } => self.sessions.0.queue.acked(&id, error).await,
-            EngineEvent::Receipt { ids, kind } => self.sessions.0.queue.receipt(&ids, kind).await,
+            // Not sent here by the engine (see `engine::Forward`); handled as they would be.
+            EngineEvent::Acked { id, error } => self.sessions.0.queue.status_sink().acked(id, error),
+            EngineEvent::Receipt { ids, kind } => self.sessions.0.queue.status_sink().receipt(ids, kind),
             EngineEvent::Received(batch) => self.sessions.0.inbox.keep(&self.id, batch).await,
         }
         None

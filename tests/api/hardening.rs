@@ -315,7 +315,57 @@ async fn accepted_messages_outlive_their_session(db: TestDb) {
     }
 }
 
+/// Item 11: receipts that arrive while the database cannot take writes are
+/// recorded once it can. SQLite: another writer holds the lock past the busy
+/// timeout (10 s), so the writes fail and are retried; MariaDB: the rows are
+/// locked for a while, so the writes wait.
+async fn a_blocked_database_loses_no_receipt(db: TestDb) {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let app = TestApp::spawn_with(db, crate::helpers::no_limits).await;
+    let (_, token) = app.user_with_role("user").await;
+    app.linked_session(&token, "s1", "628111000031").await;
+    app.sim.add_contacts(&["628999000031".to_owned()]);
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(app.send_text(&token, "s1", "628999000031", &format!("pesan {n}")).await);
+    }
+    for id in &ids {
+        app.wait_message(&token, id, "sent", 30).await;
+    }
+
+    let blocker = app.db.begin().await.unwrap();
+    let hold = match db {
+        TestDb::Sqlite => {
+            blocker.execute_unprepared("UPDATE users SET name = name WHERE id = -1").await.unwrap();
+            std::time::Duration::from_secs(12)
+        }
+        TestDb::MariaDb => {
+            let list = ids.iter().map(|id| format!("'{id}'")).collect::<Vec<_>>().join(",");
+            blocker
+                .execute_unprepared(&format!("SELECT id FROM messages WHERE id IN ({list}) FOR UPDATE"))
+                .await
+                .unwrap();
+            std::time::Duration::from_secs(5)
+        }
+    };
+    for id in &ids {
+        app.sim.receipt(id, "delivered").unwrap();
+        app.sim.receipt(id, "read").unwrap();
+    }
+    tokio::time::sleep(hold).await;
+    // Still blocked: nothing was recorded (the test can tell a retry from a first try).
+    let (_, view) = app.get(&format!("/message/{}", ids[0]), Some(&token)).await;
+    assert_eq!(view["data"]["status"], "sent", "{view}");
+    blocker.rollback().await.unwrap();
+    for id in &ids {
+        let view = app.wait_message(&token, id, "read", 30).await;
+        let history: Vec<_> = view["history"].as_array().unwrap().iter().map(|h| h["status"].clone()).collect();
+        assert_eq!(history.last(), Some(&json!("read")), "{view}");
+    }
+}
+
 db_tests!(
+    a_blocked_database_loses_no_receipt,
     accepted_messages_outlive_their_session,
     limited_keys_stay_inside_their_sessions,
     revoking_a_key_ends_its_event_stream,
