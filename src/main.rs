@@ -118,7 +118,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let user = accounts::create(&db, &Passwords::new(config.auth.bcrypt_cost), new, role)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("created user {} ({}) with role {}", user.id, user.email, user.role);
+            println!("created user {} ({}) with role {}", user.id, user.email, user.role.as_str());
             Ok(())
         }
     }
@@ -158,7 +158,7 @@ async fn import_customers(config: &Config, file: &std::path::Path, user: Option<
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .into_iter()
-            .find(|u| u.role == Role::Admin.as_str())
+            .find(|u| u.role == Role::Admin)
             .context("no admin yet: name the account with --user")?,
     };
     let (rows, errors) =

@@ -95,9 +95,9 @@ impl From<&users::Model> for UserView {
     }
 }
 
-/// The stored role; an unknown value (edited by hand) grants the least.
+/// The stored role (a row with a role this build does not know cannot be read at all).
 pub fn role_of(user: &users::Model) -> Role {
-    Role::parse(&user.role).unwrap_or(Role::Readonly)
+    user.role
 }
 
 fn normalise(value: &str) -> String {
@@ -149,7 +149,7 @@ pub async fn create(
         username: Set(username),
         name: Set(new.name.trim().to_owned()),
         password_hash: Set(passwords.hash(&new.password).await?),
-        role: Set(role.as_str().to_owned()),
+        role: Set(role),
         token_version: Set(0),
         created_at: Set(now),
         updated_at: Set(now),
@@ -224,7 +224,7 @@ pub async fn update(
         model.token_version = Set(version + 1);
     }
     if let Some(role) = change.role {
-        model.role = Set(role.as_str().to_owned());
+        model.role = Set(role);
     }
     model.updated_at = Set(db::now());
     model.update(db).await.map_err(unique_to_taken)

@@ -148,7 +148,7 @@ pub async fn whatsapp_connect(
     let scope = scope_of(&principal);
     let id = pick(&state, &scope, which.session.or(body.session)).await?;
     let row = state.sessions.get(&scope, &id).await?;
-    let view = match Status::parse(&row.status) {
+    let view = match row.status {
         Status::Stopped | Status::LoggedOut | Status::DuplicatePhone => state.sessions.restart(&scope, &id).await?,
         _ => SessionView::from(&row),
     };

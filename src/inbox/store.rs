@@ -624,7 +624,7 @@ mod tests {
         sessions::ActiveModel {
             id: Set("s1".into()),
             user_id: Set(owner.id),
-            status: Set("connected".into()),
+            status: Set(crate::sessions::Status::Connected),
             created_at: Set(now),
             updated_at: Set(now),
             ..Default::default()

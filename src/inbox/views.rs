@@ -5,10 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{Mode, Sender};
-use crate::{
-    db::entities::{chat_entries as entries, chats, inbound_messages as inbound, messages},
-    queue::MessageStatus,
-};
+use crate::db::entities::{chat_entries as entries, chats, inbound_messages as inbound, messages};
 
 fn time(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
@@ -234,7 +231,7 @@ pub fn entry_of_queued(
     offset: FixedOffset,
 ) -> EntryView {
     let text_kind = row.kind == "text";
-    let status = MessageStatus::parse(&row.status).unwrap_or(MessageStatus::Failed);
+    let status = row.status;
     EntryView {
         id: entry.id,
         text: row.body.clone(),

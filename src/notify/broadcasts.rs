@@ -326,7 +326,7 @@ pub async fn start(
         mimetype: None,
         media_size: None,
         media_sha256: None,
-        status: MessageStatus::Queued.as_str().into(),
+        status: MessageStatus::Queued,
         reason: None,
         attempts: 0,
         idempotency_key: None,

@@ -255,7 +255,7 @@ impl Dispatcher {
 
 fn message_with(message: &messages::Model, status: MessageStatus, attempts: u32) -> messages::Model {
     let mut row = message.clone();
-    row.status = status.as_str().into();
+    row.status = status;
     row.attempts = attempts as i32;
     row.reason = None;
     row

@@ -42,19 +42,40 @@ pub use limits::{Limits, LimitsOverride};
 pub const MAX_TEXT_CHARS: usize = 65_536;
 
 /// Where a message is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+/// Stored as its name in `messages.status` and `message_events.status`: an
+/// unknown value makes reading the row an error, never a guessed status.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    sea_orm::EnumIter,
+    sea_orm::DeriveActiveEnum,
+)]
 #[serde(rename_all = "snake_case")]
+#[sea_orm(rs_type = "String", db_type = "String(sea_orm::sea_query::StringLen::N(16))")]
 pub enum MessageStatus {
     /// Accepted and waiting for its turn.
+    #[sea_orm(string_value = "queued")]
     Queued,
     /// Written to WhatsApp; waiting for the server's ack.
+    #[sea_orm(string_value = "sending")]
     Sending,
     /// Accepted by WhatsApp's server.
+    #[sea_orm(string_value = "sent")]
     Sent,
     /// On the recipient's phone.
+    #[sea_orm(string_value = "delivered")]
     Delivered,
+    #[sea_orm(string_value = "read")]
     Read,
     /// Given up on; `reason` says why.
+    #[sea_orm(string_value = "failed")]
     Failed,
 }
 
@@ -77,10 +98,6 @@ impl MessageStatus {
             MessageStatus::Read => "read",
             MessageStatus::Failed => "failed",
         }
-    }
-
-    pub fn parse(text: &str) -> Option<MessageStatus> {
-        MessageStatus::ALL.into_iter().find(|s| s.as_str() == text)
     }
 
     /// The statuses a message may move to this one from. Acks and receipts
@@ -192,7 +209,7 @@ impl From<&messages::Model> for MessageView {
             filename: row.filename.clone(),
             mimetype: row.mimetype.clone(),
             size: row.media_size,
-            status: MessageStatus::parse(&row.status).unwrap_or(MessageStatus::Failed),
+            status: row.status,
             reason: row.reason.clone(),
             attempts: row.attempts,
             created_at: time(row.created_at),
@@ -346,7 +363,7 @@ impl Queue {
             mimetype,
             media_size,
             media_sha256,
-            status: MessageStatus::Queued.as_str().into(),
+            status: MessageStatus::Queued,
             reason: None,
             attempts: 0,
             idempotency_key: submit.idempotency_key.clone(),
@@ -701,11 +718,7 @@ async fn sweep_media(store: &store::Store, media: &media::MediaStore) -> Result<
 }
 
 fn entry(event: &message_events::Model) -> HistoryEntry {
-    HistoryEntry {
-        status: MessageStatus::parse(&event.status).unwrap_or(MessageStatus::Failed),
-        reason: event.reason.clone(),
-        at: time(event.at),
-    }
+    HistoryEntry { status: event.status, reason: event.reason.clone(), at: time(event.at) }
 }
 
 /// The session supervisor's side of its dispatcher.

@@ -255,7 +255,7 @@ impl Store {
         let db = &self.db;
         #[derive(FromQueryResult)]
         struct Row {
-            status: String,
+            status: MessageStatus,
             n: i64,
         }
         let rows = messages::Entity::find()
@@ -267,7 +267,7 @@ impl Store {
             .into_model::<Row>()
             .all(db)
             .await?;
-        Ok(rows.into_iter().filter_map(|r| Some((MessageStatus::parse(&r.status)?, r.n as u64))).collect())
+        Ok(rows.into_iter().map(|r| (r.status, r.n as u64)).collect())
     }
 
     /// Claims the session's next due message that is not leased (or whose lease
@@ -464,7 +464,7 @@ impl Store {
             events::Entity::insert_many(chunk.iter().map(|(id, session)| events::ActiveModel {
                 message_id: Set(id.clone()),
                 session_id: Set(session.clone()),
-                status: Set(MessageStatus::Failed.as_str().to_owned()),
+                status: Set(MessageStatus::Failed),
                 reason: Set(Some(reason.to_owned())),
                 at: Set(now),
                 ..Default::default()
@@ -498,7 +498,7 @@ impl Store {
 
     /// Messages of these broadcasts by status: `(broadcast, status, count)`.
     pub async fn broadcast_counts(&self, broadcasts: &[i64]) -> Result<Vec<(i64, MessageStatus, u64)>, DbErr> {
-        let rows: Vec<(Option<i64>, String, i64)> = messages::Entity::find()
+        let rows: Vec<(Option<i64>, MessageStatus, i64)> = messages::Entity::find()
             .select_only()
             .column(messages::Column::BroadcastId)
             .column(messages::Column::Status)
@@ -509,14 +509,14 @@ impl Store {
             .into_tuple()
             .all(&self.db)
             .await?;
-        Ok(rows.into_iter().filter_map(|(b, status, n)| Some((b?, MessageStatus::parse(&status)?, n as u64))).collect())
+        Ok(rows.into_iter().filter_map(|(b, status, n)| Some((b?, status, n as u64))).collect())
     }
 
     /// Status and reason of these messages.
     pub async fn statuses(&self, ids: &[String]) -> Result<Vec<(String, MessageStatus, Option<String>)>, DbErr> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(CHUNK) {
-            let rows: Vec<(String, String, Option<String>)> = messages::Entity::find()
+            let rows: Vec<(String, MessageStatus, Option<String>)> = messages::Entity::find()
                 .select_only()
                 .column(messages::Column::Id)
                 .column(messages::Column::Status)
@@ -525,7 +525,7 @@ impl Store {
                 .into_tuple()
                 .all(&self.db)
                 .await?;
-            out.extend(rows.into_iter().filter_map(|(id, s, r)| Some((id, MessageStatus::parse(&s)?, r))));
+            out.extend(rows);
         }
         Ok(out)
     }

@@ -33,25 +33,39 @@ use crate::{
 pub use records::Scope;
 
 /// Where a session is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
+/// Stored as its name in `sessions.status`: an unknown value makes reading the
+/// row an error, never a guessed status.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema, sea_orm::EnumIter, sea_orm::DeriveActiveEnum,
+)]
 #[serde(rename_all = "snake_case")]
+#[sea_orm(rs_type = "String", db_type = "String(sea_orm::sea_query::StringLen::N(32))")]
 pub enum Status {
     /// Waiting for a QR code to be scanned.
+    #[sea_orm(string_value = "qr")]
     Qr,
     /// Waiting for a pairing code to be typed on the phone.
+    #[sea_orm(string_value = "pairing")]
     Pairing,
     /// Starting, logging in, or finishing a link.
+    #[sea_orm(string_value = "connecting")]
     Connecting,
+    #[sea_orm(string_value = "connected")]
     Connected,
     /// Lost the connection; reconnecting with backoff.
+    #[sea_orm(string_value = "disconnected")]
     Disconnected,
     /// Unlinked; the store is wiped. `/session/restart` links again.
+    #[sea_orm(string_value = "logged_out")]
     LoggedOut,
     /// Temporarily banned by WhatsApp until `bannedUntil`; resumes after.
+    #[sea_orm(string_value = "banned")]
     Banned,
     /// Not running: linking timed out, another client took over, or an admin stopped it.
+    #[sea_orm(string_value = "stopped")]
     Stopped,
     /// The number was already linked in another session; this link was undone.
+    #[sea_orm(string_value = "duplicate_phone")]
     DuplicatePhone,
 }
 
@@ -82,10 +96,6 @@ impl Status {
         }
     }
 
-    pub fn parse(text: &str) -> Status {
-        Status::ALL.into_iter().find(|s| s.as_str() == text).unwrap_or(Status::Stopped)
-    }
-
     /// Whether a session in this status holds a linked device (so its number is taken).
     pub fn holds_device(self) -> bool {
         !matches!(self, Status::LoggedOut | Status::DuplicatePhone | Status::Qr | Status::Pairing)
@@ -113,7 +123,7 @@ impl From<&rows::Model> for SessionView {
         SessionView {
             session_id: row.id.clone(),
             phone_number: row.phone_number.clone(),
-            status: Status::parse(&row.status),
+            status: row.status,
             reason: row.reason.clone(),
             banned_until: row.banned_until.map(|t| t.and_utc()),
             user_id: row.user_id,
@@ -390,7 +400,7 @@ impl Sessions {
         let gap = Duration::from_secs(1) / self.0.config.whatsapp.restore_per_second.max(1);
         let mut restored = Vec::new();
         for row in rows {
-            let status = Status::parse(&row.status);
+            let status = row.status;
             match status {
                 Status::LoggedOut | Status::Stopped | Status::DuplicatePhone => {}
                 _ if !records::linked(&row) => {

@@ -54,7 +54,7 @@ impl Scope {
 
 /// Whether the session holds a linked device (its store logs in rather than links).
 pub fn linked(row: &rows::Model) -> bool {
-    row.phone_number.is_some() && Status::parse(&row.status).holds_device()
+    row.phone_number.is_some() && row.status.holds_device()
 }
 
 /// A new session row; a deleted session of the same owner under this id is
@@ -68,7 +68,7 @@ pub async fn insert(db: &DatabaseConnection, id: &str, owner: i64) -> Result<row
         let revived = rows::ActiveModel {
             id: Set(id.to_owned()),
             phone_number: Set(None),
-            status: Set(Status::Connecting.as_str().to_owned()),
+            status: Set(Status::Connecting),
             reason: Set(None),
             banned_until: Set(None),
             last_connected_at: Set(None),
@@ -93,7 +93,7 @@ pub async fn insert(db: &DatabaseConnection, id: &str, owner: i64) -> Result<row
         id: Set(id.to_owned()),
         user_id: Set(owner),
         phone_number: Set(None),
-        status: Set(Status::Connecting.as_str().to_owned()),
+        status: Set(Status::Connecting),
         reason: Set(None),
         banned_until: Set(None),
         last_connected_at: Set(None),
@@ -153,7 +153,7 @@ pub async fn holder_of(
         query = query.filter(rows::Column::Id.ne(except));
     }
     let rows = query.all(db).await?;
-    Ok(rows.into_iter().find(|row| Status::parse(&row.status).holds_device()))
+    Ok(rows.into_iter().find(|row| row.status.holds_device()))
 }
 
 /// Sessions in `scope` not connected now and not connected since `cutoff`.
@@ -170,7 +170,7 @@ pub async fn stale(db: &DatabaseConnection, scope: &Scope, cutoff: NaiveDateTime
 }
 
 pub async fn counts(db: &DatabaseConnection) -> Result<Vec<(Status, u64)>, DbErr> {
-    let counted: Vec<(String, i64)> = rows::Entity::find()
+    let counted: Vec<(Status, i64)> = rows::Entity::find()
         .select_only()
         .column(rows::Column::Status)
         .column_as(rows::Column::Id.count(), "n")
@@ -182,7 +182,7 @@ pub async fn counts(db: &DatabaseConnection) -> Result<Vec<(Status, u64)>, DbErr
     Ok(Status::ALL
         .into_iter()
         .map(|status| {
-            let n = counted.iter().filter(|(s, _)| Status::parse(s) == status).map(|(_, n)| *n).sum::<i64>();
+            let n = counted.iter().filter(|(s, _)| *s == status).map(|(_, n)| *n).sum::<i64>();
             (status, u64::try_from(n).unwrap_or(0))
         })
         .collect())
@@ -255,7 +255,7 @@ pub async fn apply(db: &DatabaseConnection, id: &str, change: Change) -> Result<
     let now = db::now();
     let mut row = rows::ActiveModel {
         id: Set(id.to_owned()),
-        status: Set(change.status.as_str().to_owned()),
+        status: Set(change.status),
         reason: Set(change.reason.map(|r| r.chars().take(255).collect())),
         banned_until: Set(change.banned_until),
         updated_at: Set(now),

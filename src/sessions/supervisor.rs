@@ -73,7 +73,7 @@ pub(super) async fn run(
         commands,
         live,
         linked,
-        status: Status::parse(&row.status),
+        status: row.status,
         pairing_for: None,
         connected_this_run: false,
         dispatch,

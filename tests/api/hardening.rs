@@ -364,8 +364,49 @@ async fn a_blocked_database_loses_no_receipt(db: TestDb) {
     }
 }
 
+/// Item 16: a role or status the code does not know, written into the
+/// database by hand, is an error where it is read, never a silent default.
+async fn unknown_stored_values_fail_loudly(db: TestDb) {
+    use sea_orm::ConnectionTrait;
+    let app = TestApp::spawn(db).await;
+    let (id, token) = app.user_with_role("user").await;
+    app.linked_session(&token, "s1", "628111000041").await;
+    app.sim.add_contacts(&["628999000041".to_owned()]);
+    let message = app.send_text(&token, "s1", "628999000041", "halo").await;
+    app.wait_message(&token, &message, "sent", 30).await;
+    let (_, before) = app.get("/session/list", Some(&token)).await;
+    assert_eq!(before["data"][0]["status"], "connected");
+
+    app.db.execute_unprepared(&format!("UPDATE messages SET status = 'lost' WHERE id = '{message}'")).await.unwrap();
+    let (status, resp) = app.get(&format!("/message/{message}"), Some(&token)).await;
+    assert_eq!((status, error_code(&resp)), (StatusCode::INTERNAL_SERVER_ERROR, "internal"), "{resp}");
+    let (status, _) = app.get("/message/queue-status?session=s1", Some(&token)).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "counting by status fails too");
+
+    app.db.execute_unprepared("UPDATE sessions SET status = 'zombie' WHERE id = 's1'").await.unwrap();
+    let (status, resp) = app.get("/session/list", Some(&token)).await;
+    assert_eq!((status, error_code(&resp)), (StatusCode::INTERNAL_SERVER_ERROR, "internal"), "{resp}");
+
+    app.db.execute_unprepared(&format!("UPDATE users SET role = 'superuser' WHERE id = {id}")).await.unwrap();
+    // Past the credentials cache (2 s), the token's user cannot be read: no role is guessed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, resp) = app.get("/auth/me", Some(&token)).await;
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            assert_eq!(error_code(&resp), "internal");
+            break;
+        }
+        assert_eq!(status, StatusCode::OK, "{resp}");
+        assert!(std::time::Instant::now() < deadline, "the unknown role was never noticed");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (status, _) = app.get("/user/list", Some(&app.admin_token)).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+}
+
 db_tests!(
     a_blocked_database_loses_no_receipt,
+    unknown_stored_values_fail_loudly,
     accepted_messages_outlive_their_session,
     limited_keys_stay_inside_their_sessions,
     revoking_a_key_ends_its_event_stream,

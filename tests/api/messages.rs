@@ -594,7 +594,7 @@ async fn status_changes_written_together_apply_in_order(db: TestDb) {
             mimetype: None,
             media_size: None,
             media_sha256: None,
-            status: "queued".into(),
+            status: wagate::queue::MessageStatus::Queued,
             reason: None,
             attempts: 0,
             idempotency_key: None,
@@ -653,7 +653,7 @@ async fn status_changes_written_together_apply_in_order(db: TestDb) {
 
     for (i, id) in ids.iter().enumerate() {
         let row = messages::Entity::find_by_id(id.clone()).one(&app.db).await.unwrap().unwrap();
-        let history: Vec<(String, i64)> = message_events::Entity::find()
+        let history: Vec<(wagate::queue::MessageStatus, i64)> = message_events::Entity::find()
             .filter(message_events::Column::MessageId.eq(id.as_str()))
             .order_by_asc(message_events::Column::Id)
             .all(&app.db)
@@ -670,7 +670,7 @@ async fn status_changes_written_together_apply_in_order(db: TestDb) {
             assert_eq!(statuses, ["sending", "sent", "read"]);
             assert!(queued.is_none(), "a finished message left the outbox");
         } else {
-            assert_eq!(row.status, "queued");
+            assert_eq!(row.status.as_str(), "queued");
             assert_eq!(row.attempts, 2);
             assert_eq!(row.reason.as_deref(), Some("queued reason"));
             assert_eq!(statuses, ["sending", "sending", "queued"]);

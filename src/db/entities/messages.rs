@@ -16,8 +16,7 @@ pub struct Model {
     pub mimetype: Option<String>,
     pub media_size: Option<i64>,
     pub media_sha256: Option<String>,
-    /// One of [`crate::queue::MessageStatus`], as text.
-    pub status: String,
+    pub status: crate::queue::MessageStatus,
     pub reason: Option<String>,
     pub attempts: i32,
     pub idempotency_key: Option<String>,

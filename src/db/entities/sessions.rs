@@ -8,8 +8,7 @@ pub struct Model {
     pub user_id: i64,
     /// Digits with country code, detected when the device links.
     pub phone_number: Option<String>,
-    /// One of [`crate::sessions::Status`], as text.
-    pub status: String,
+    pub status: crate::sessions::Status,
     pub reason: Option<String>,
     pub banned_until: Option<DateTime>,
     pub last_connected_at: Option<DateTime>,

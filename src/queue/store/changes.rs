@@ -70,7 +70,7 @@ pub(super) async fn write(store: &Store, changes: &[Change]) -> Result<Vec<Outco
         }
         rows.extend(query.all(tx).await?.into_iter().map(|m| (m.id.clone(), m)));
     }
-    let before: HashMap<String, String> = rows.iter().map(|(id, m)| (id.clone(), m.status.clone())).collect();
+    let before: HashMap<String, MessageStatus> = rows.iter().map(|(id, m)| (id.clone(), m.status)).collect();
 
     let now = now_ms();
     let mut outcomes = Vec::with_capacity(changes.len());
@@ -82,12 +82,11 @@ pub(super) async fn write(store: &Store, changes: &[Change]) -> Result<Vec<Outco
             outcomes.push(None);
             continue;
         };
-        let current = MessageStatus::parse(&row.status);
-        if !current.is_some_and(|s| change.status.reachable_from().contains(&s)) {
+        if !change.status.reachable_from().contains(&row.status) {
             outcomes.push(None);
             continue;
         }
-        row.status = change.status.as_str().into();
+        row.status = change.status;
         row.reason = change.reason.clone();
         row.attempts += change.attempts;
         row.updated_at = now;
