@@ -60,35 +60,6 @@ pub fn linked(row: &rows::Model) -> bool {
 /// A new session row; a deleted session of the same owner under this id is
 /// brought back (its old messages stay the owner's either way).
 pub async fn insert(db: &DatabaseConnection, id: &str, owner: i64) -> Result<rows::Model, SessionError> {
-    let now = db::now();
-    if let Some(old) = rows::Entity::find_by_id(id.to_owned()).one(db).await?
-        && old.deleted_at.is_some()
-        && old.user_id == owner
-    {
-        let revived = rows::ActiveModel {
-            id: Set(id.to_owned()),
-            phone_number: Set(None),
-            status: Set(Status::Connecting),
-            reason: Set(None),
-            banned_until: Set(None),
-            last_connected_at: Set(None),
-            limits: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-            deleted_at: Set(None),
-            ..Default::default()
-        };
-        return match rows::Entity::update(revived)
-            .validate()?
-            .filter(rows::Column::DeletedAt.is_not_null())
-            .exec(db)
-            .await
-        {
-            Ok(row) => Ok(row),
-            Err(DbErr::RecordNotUpdated) => Err(SessionError::Exists),
-            Err(e) => Err(e.into()),
-        };
-    }
     let row = rows::ActiveModel {
         id: Set(id.to_owned()),
         user_id: Set(owner),
@@ -98,10 +69,21 @@ pub async fn insert(db: &DatabaseConnection, id: &str, owner: i64) -> Result<row
         banned_until: Set(None),
         last_connected_at: Set(None),
         limits: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
+        created_at: Set(db::now()),
+        updated_at: Set(db::now()),
         deleted_at: Set(None),
     };
+    if let Some(old) = rows::Entity::find_by_id(id.to_owned()).one(db).await?
+        && old.deleted_at.is_some()
+        && old.user_id == owner
+    {
+        let revived = rows::Entity::update(row).validate()?.filter(rows::Column::DeletedAt.is_not_null());
+        return match revived.exec(db).await {
+            Ok(row) => Ok(row),
+            Err(DbErr::RecordNotUpdated) => Err(SessionError::Exists),
+            Err(e) => Err(e.into()),
+        };
+    }
     match row.insert(db).await {
         Ok(row) => Ok(row),
         Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {

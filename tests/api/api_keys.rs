@@ -101,9 +101,9 @@ async fn session_limits_are_recorded_and_cannot_be_widened(db: TestDb) {
     let row = api_keys::Entity::find_by_id(scoped["id"].as_i64().unwrap()).one(&app.db).await.unwrap().unwrap();
     assert_eq!(row.sessions.as_deref(), Some(r#"["isp-1","isp_2"]"#));
 
-    // A limited key may read but not mint a broader key.
+    // A limited key may neither mint a broader key nor list the account's keys.
     let key = scoped["key"].as_str().unwrap();
-    assert_eq!(with_key(&app, "/auth/api-keys", key).await.0, StatusCode::OK);
+    assert_eq!(with_key(&app, "/auth/api-keys", key).await.0, StatusCode::FORBIDDEN);
     let (status, body) = TestApp::read(
         app.client
             .post(format!("{}/auth/api-keys", app.address))
