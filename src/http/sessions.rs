@@ -81,7 +81,7 @@ pub struct CreateSessionRequest {
     responses(
         (status = 201, body = Data<SessionView>),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 409, description = "the id exists, or the number is linked in another session", body = ErrorBody),
+        (status = 409, description = "the id exists, or the number is linked in another of the account's sessions", body = ErrorBody),
         (status = 422, body = ErrorBody),
     )
 )]

@@ -254,7 +254,7 @@ impl Sessions {
     /// code too when `phone` is given (digits with country code).
     pub async fn create(&self, owner: i64, id: &str, phone: Option<String>) -> Result<SessionView, SessionError> {
         if let Some(phone) = &phone {
-            self.refuse_taken(phone, id).await?;
+            self.refuse_taken(phone, owner, id).await?;
         }
         let row = records::insert(&self.0.db, id, owner).await?;
         self.0.rows.lock().expect("rows lock").insert(row.id.clone(), row.clone());
@@ -293,10 +293,11 @@ impl Sessions {
 
     /// Asks the session for a pairing code for `phone`.
     pub async fn pairing_code(&self, scope: &Scope, id: &str, phone: String) -> Result<Code, SessionError> {
-        if records::linked(&self.get(scope, id).await?) {
+        let row = self.get(scope, id).await?;
+        if records::linked(&row) {
             return Err(SessionError::AlreadyLinked);
         }
-        self.refuse_taken(&phone, id).await?;
+        self.refuse_taken(&phone, row.user_id, id).await?;
         // A code can be asked for once the session is connected for linking.
         self.wait_live(id, |s| s.qr.is_some()).await?;
         let (reply, answer) = oneshot::channel();
@@ -365,7 +366,7 @@ impl Sessions {
 
     /// Whether `phone` is linked in a session `scope` may see.
     pub async fn holder_of(&self, scope: &Scope, phone: &str) -> Result<Option<String>, SessionError> {
-        let holder = records::holder_of(&self.0.db, phone, None).await?;
+        let holder = records::holder_of(&self.0.db, phone, scope.owner, None).await?;
         Ok(holder.filter(|row| scope.admits(row)).map(|row| row.id))
     }
 
@@ -433,8 +434,9 @@ impl Sessions {
         futures_util::future::join_all(stops).await;
     }
 
-    async fn refuse_taken(&self, phone: &str, except: &str) -> Result<(), SessionError> {
-        match records::holder_of(&self.0.db, phone, Some(except)).await? {
+    /// Refuses a number `owner` has linked in another session.
+    async fn refuse_taken(&self, phone: &str, owner: i64, except: &str) -> Result<(), SessionError> {
+        match records::holder_of(&self.0.db, phone, Some(owner), Some(except)).await? {
             Some(row) => Err(SessionError::PhoneTaken { phone: phone.to_owned(), session: row.id }),
             None => Ok(()),
         }

@@ -123,14 +123,21 @@ pub async fn list(db: &DatabaseConnection, scope: &Scope) -> Result<Vec<rows::Mo
         .await
 }
 
-/// The session (other than `except`) whose linked device is on `phone`.
+/// The session of `owner` (any owner's with `None`), other than `except`, whose
+/// linked device is on `phone`. A number is linked once per account: accounts
+/// are tenants, and one may not learn what another has linked (each link is a
+/// companion device of its own to WhatsApp).
 pub async fn holder_of(
     db: &DatabaseConnection,
     phone: &str,
+    owner: Option<i64>,
     except: Option<&str>,
 ) -> Result<Option<rows::Model>, DbErr> {
     let mut query =
         rows::Entity::find().filter(rows::Column::PhoneNumber.eq(phone)).filter(rows::Column::DeletedAt.is_null());
+    if let Some(owner) = owner {
+        query = query.filter(rows::Column::UserId.eq(owner));
+    }
     if let Some(except) = except {
         query = query.filter(rows::Column::Id.ne(except));
     }

@@ -305,7 +305,7 @@ impl Supervisor {
             EngineEvent::Paired { phone } => {
                 *paired = true;
                 self.live.send_replace(LiveState::default());
-                match super::records::holder_of(&self.sessions.0.db, &phone, Some(&self.id)).await {
+                match super::records::holder_of(&self.sessions.0.db, &phone, Some(self.owner), Some(&self.id)).await {
                     Ok(Some(other)) => {
                         info!(session_id = %self.id, other = %other.id, "number already linked elsewhere; undoing this link");
                         *duplicate_of = Some(other.id);

@@ -404,7 +404,36 @@ async fn unknown_stored_values_fail_loudly(db: TestDb) {
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
 }
 
+/// Item 2, numbers: a number is linked once per account. Another account may
+/// link the same number (a companion device of its own), and nothing it sees
+/// tells it the first account has it.
+async fn numbers_are_not_shared_between_accounts(db: TestDb) {
+    const PHONE: &str = "628111000051";
+    let app = TestApp::spawn(db).await;
+    let (_, first) = app.user_with_role("user").await;
+    let (_, second) = app.user_with_role("user").await;
+    app.linked_session(&first, "first-1", PHONE).await;
+
+    let (status, body) =
+        app.post("/session/create", Some(&second), json!({"sessionId": "second-1", "phoneNumber": PHONE})).await;
+    assert_eq!(status, StatusCode::CREATED, "another account may link the same number: {body}");
+    app.call(Method::DELETE, "/session/second-1", Some(&second), None).await;
+    let view = app.linked_session(&second, "second-2", PHONE).await;
+    assert_eq!(view["phoneNumber"], PHONE, "{view}");
+    let (_, check) = app.post("/session/check-phone", Some(&second), json!({"phoneNumber": PHONE})).await;
+    assert_eq!(check, json!({"hasActiveSession": true, "sessionId": "second-2"}));
+    let (_, list) = app.get("/session/list", Some(&second)).await;
+    assert!(!list.to_string().contains("first-1"), "{list}");
+    app.wait_status(&first, "first-1", "connected", 5).await;
+
+    // Within one account a number is still linked once.
+    let (status, body) =
+        app.post("/session/create", Some(&first), json!({"sessionId": "first-2", "phoneNumber": PHONE})).await;
+    assert_eq!((status, error_code(&body)), (StatusCode::CONFLICT, "phone_in_use"), "{body}");
+}
+
 db_tests!(
+    numbers_are_not_shared_between_accounts,
     a_blocked_database_loses_no_receipt,
     unknown_stored_values_fail_loudly,
     accepted_messages_outlive_their_session,
