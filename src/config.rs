@@ -126,6 +126,8 @@ pub struct MediaConfig {
     /// Let media URLs reach loopback, private, link-local and other internal
     /// addresses. Only for tests: it opens the gateway to SSRF.
     pub allow_private_addresses: bool,
+    /// Media received at once (multipart uploads read, URLs fetched); more wait.
+    pub max_concurrent: usize,
 }
 
 impl Default for MediaConfig {
@@ -135,6 +137,7 @@ impl Default for MediaConfig {
             max_document_bytes: 64 * 1024 * 1024,
             fetch_timeout: Duration::from_secs(30),
             allow_private_addresses: false,
+            max_concurrent: 4,
         }
     }
 }
@@ -488,6 +491,9 @@ impl Config {
         }
         if self.media.max_image_bytes == 0 || self.media.max_document_bytes == 0 {
             return invalid("media.max_image_bytes and media.max_document_bytes must be more than 0");
+        }
+        if self.media.max_concurrent == 0 {
+            return invalid("media.max_concurrent must be at least 1");
         }
         if self.media.fetch_timeout.is_zero() {
             return invalid("media.fetch_timeout must be longer than 0");

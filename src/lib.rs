@@ -78,6 +78,7 @@ impl App {
         }
         tokio::spawn(notify::publish_progress(db.clone(), queue.clone(), events.clone()));
         let media = queue::media::Fetcher::new(&config.media)?;
+        let media_slots = tokio::sync::Semaphore::new(config.media.max_concurrent.max(1));
         let state = AppState::new(Inner {
             jwt: auth::JwtKeys::new(&secret, config.auth.jwt_expires_in),
             logins: auth::LoginThrottle::new(
@@ -90,6 +91,7 @@ impl App {
             queue,
             inbox,
             media,
+            media_slots,
             passwords,
             credentials: Default::default(),
             metrics,

@@ -35,6 +35,9 @@ pub struct Inner {
     pub inbox: Inbox,
     /// Fetches media URLs for image and document messages (SSRF-guarded).
     pub media: Fetcher,
+    /// Media being received at once (uploads read, URLs fetched):
+    /// `media.max_concurrent`; more wait their turn.
+    pub media_slots: tokio::sync::Semaphore,
     pub started_at: Instant,
     /// The OpenAPI document as JSON, set once the router is assembled.
     pub openapi: OnceLock<String>,

@@ -391,7 +391,7 @@ impl ReplyContent {
 }
 
 /// The chat, sender and content of a reply, from JSON or a form.
-fn reply_of(
+async fn reply_of(
     state: &AppState,
     body: JsonOrForm<ChatMessageRequest>,
 ) -> Result<(i64, Option<String>, ReplyContent), ApiError> {
@@ -414,7 +414,7 @@ fn reply_of(
                     if r.filename.is_some() || r.mimetype.is_some() {
                         return Err(ApiError::invalid_field("filename", "only documents have a file name and type"));
                     }
-                    ReplyContent::Media(CheckedMedia::check(state, req, Kind::Image)?, Kind::Image)
+                    ReplyContent::Media(CheckedMedia::check(state, req, Kind::Image).await?, Kind::Image)
                 }
                 (None, None, Some(url)) => {
                     let req = MediaRequest {
@@ -423,7 +423,7 @@ fn reply_of(
                         mimetype: r.mimetype,
                         source: Source::Url(url),
                     };
-                    ReplyContent::Media(CheckedMedia::check(state, req, Kind::Document)?, Kind::Document)
+                    ReplyContent::Media(CheckedMedia::check(state, req, Kind::Document).await?, Kind::Document)
                 }
                 (None, None, None) => {
                     return Err(ApiError::invalid_field("text", "is required (or an image or a document)"));
@@ -438,7 +438,8 @@ fn reply_of(
             let (values, mut optional, req) = form_media(form, kind, &["chat_id"], &["sender"])?;
             let chat_id =
                 values[0].trim().parse().map_err(|_| ApiError::invalid_field("chat_id", "must be a chat id"))?;
-            Ok((chat_id, optional.remove("sender"), ReplyContent::Media(CheckedMedia::check(state, req, kind)?, kind)))
+            let media = CheckedMedia::check(state, req, kind).await?;
+            Ok((chat_id, optional.remove("sender"), ReplyContent::Media(media, kind)))
         }
     }
 }
@@ -466,7 +467,7 @@ pub async fn send_chat_message(
     headers: HeaderMap,
     body: JsonOrForm<ChatMessageRequest>,
 ) -> Result<Response, ApiError> {
-    let (chat_id, sender, content) = reply_of(&state, body)?;
+    let (chat_id, sender, content) = reply_of(&state, body).await?;
     if sender.as_deref().is_some_and(|s| s != "agent") {
         return Err(ApiError::invalid_field("sender", "must be agent (the bot writes by itself)"));
     }
@@ -489,7 +490,7 @@ pub async fn send_chat_message(
         // A replay fetches nothing: the queue gives back the message stored
         // under the key before it looks at the content.
         ReplyContent::Media(_, _) if replayed => Content::Text(String::new()),
-        ReplyContent::Media(media, _) => media.content(&state.media).await?,
+        ReplyContent::Media(media, _) => media.content(&state).await?,
     };
     let reply = Reply { agent: principal.user_id, content, idempotency_key: key, request_hash: hash };
     let chat_id = chat.id;

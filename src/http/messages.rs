@@ -378,14 +378,14 @@ async fn send_media(
 ) -> Result<Accepted, ApiError> {
     let to = recipient(&state, &to)?;
     let key = idempotency_key(&headers)?;
-    let media = CheckedMedia::check(&state, req, kind)?;
+    let media = CheckedMedia::check(&state, req, kind).await?;
     let mut request = media.identity.clone();
     request["kind"] = kind.field().into();
     request["session"] = session.clone().into();
     request["to"] = to.clone().into();
     let hash = hash_of(request);
-    let fetcher = state.media.clone();
-    queue(&state, &principal, &session, to, key, hash, async move || media.content(&fetcher).await).await
+    let slots = state.clone();
+    queue(&state, &principal, &session, to, key, hash, async move || media.content(&slots).await).await
 }
 
 /// An image or document whose fields passed their checks; its bytes are
@@ -399,7 +399,7 @@ pub struct CheckedMedia {
 }
 
 impl CheckedMedia {
-    pub fn check(state: &AppState, req: MediaRequest, kind: Kind) -> Result<CheckedMedia, ApiError> {
+    pub async fn check(state: &AppState, mut req: MediaRequest, kind: Kind) -> Result<CheckedMedia, ApiError> {
         let field = kind.field();
         if let Some(caption) = &req.caption {
             check_text(caption, MAX_CAPTION_CHARS).map_err(|e| ApiError::invalid_field("caption", e))?;
@@ -431,8 +431,23 @@ impl CheckedMedia {
                 if bytes.len() as u64 > max {
                     return Err(too_large(field, max));
                 }
-                serde_json::json!({"sha256": hex::encode(sha2::Sha256::digest(bytes))})
+                serde_json::Value::Null
             }
+        };
+        // An upload is hashed on the blocking pool: megabytes of SHA-256 would hold an async worker.
+        let origin = match &mut req.source {
+            Source::Upload { bytes, .. } => {
+                let taken = std::mem::take(bytes);
+                let (taken, digest) = tokio::task::spawn_blocking(move || {
+                    let digest = hex::encode(sha2::Sha256::digest(&taken));
+                    (taken, digest)
+                })
+                .await
+                .map_err(ApiError::internal)?;
+                *bytes = taken;
+                serde_json::json!({"sha256": digest})
+            }
+            Source::Url(_) => origin,
         };
         let identity = serde_json::json!({
             "caption": req.caption, "filename": req.filename, "mimetype": req.mimetype, "media": origin,
@@ -440,12 +455,15 @@ impl CheckedMedia {
         Ok(CheckedMedia { identity, req, kind, max })
     }
 
-    /// The message content: the URL fetched (SSRF-guarded) or the upload, checked.
-    pub async fn content(self, fetcher: &media::Fetcher) -> Result<Content, ApiError> {
+    /// The message content: the URL fetched (SSRF-guarded; one of the media
+    /// slots while it downloads) or the upload, checked.
+    pub async fn content(self, state: &AppState) -> Result<Content, ApiError> {
+        let fetcher = &state.media;
         let CheckedMedia { req, kind, max, .. } = self;
         let field = kind.field();
         let (bytes, found_name, found_type) = match req.source {
             Source::Url(url) => {
+                let _slot = state.media_slots.acquire().await.ok();
                 let fetched = fetcher.fetch(&url, max).await.map_err(|e| media_error(field, max, e))?;
                 (fetched.bytes, fetched.filename, fetched.content_type)
             }

@@ -140,9 +140,12 @@ pub fn router(state: AppState) -> Router {
     let uploads = OpenApiRouter::new()
         .routes(routes!(messages::send_image))
         .routes(routes!(messages::send_document))
-        .layer(DefaultBodyLimit::max(media_body));
-    let replies =
-        OpenApiRouter::new().routes(routes!(chats::send_chat_message)).layer(DefaultBodyLimit::max(media_body));
+        .layer(DefaultBodyLimit::max(media_body))
+        .layer(middleware::from_fn_with_state(state.clone(), media_slot));
+    let replies = OpenApiRouter::new()
+        .routes(routes!(chats::send_chat_message))
+        .layer(DefaultBodyLimit::max(media_body))
+        .layer(middleware::from_fn_with_state(state.clone(), media_slot));
     let notices = OpenApiRouter::new()
         .routes(routes!(notices::list_notices, notices::create_notice))
         .routes(routes!(notices::get_notice, notices::update_notice, notices::delete_notice))
@@ -201,6 +204,19 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http())
         .layer(DefaultBodyLimit::max(state.config.server.max_body_bytes))
         .with_state(state)
+}
+
+/// A multipart upload holds one of the media slots while it is read and
+/// queued, so at most `media.max_concurrent` files are in memory at once (URL
+/// fetches take theirs in `CheckedMedia::content`). Authentication runs first.
+async fn media_slot(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let multipart = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/"));
+    let _slot = if multipart { state.media_slots.acquire().await.ok() } else { None };
+    next.run(req).await
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {

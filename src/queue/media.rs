@@ -275,18 +275,21 @@ impl MediaStore {
         self.dir.join(id)
     }
 
-    /// Writes the bytes durably (fsync'd) before the message row that names them is committed.
-    pub async fn put(&self, id: &str, bytes: Vec<u8>) -> std::io::Result<()> {
+    /// Writes the bytes durably (fsync'd) before the message row that names them
+    /// is committed; returns their SHA-256 (hex), computed on the same blocking thread.
+    pub async fn put(&self, id: &str, bytes: Vec<u8>) -> std::io::Result<String> {
         let path = self.path(id);
         let dir = self.dir.clone();
         tokio::task::spawn_blocking(move || {
+            use sha2::Digest;
             use std::io::Write;
             let tmp = path.with_extension("part");
             let mut file = std::fs::File::create(&tmp)?;
             file.write_all(&bytes)?;
             file.sync_all()?;
             std::fs::rename(&tmp, &path)?;
-            std::fs::File::open(&dir)?.sync_all()
+            std::fs::File::open(&dir)?.sync_all()?;
+            Ok(hex::encode(sha2::Sha256::digest(&bytes)))
         })
         .await
         .map_err(std::io::Error::other)?

@@ -342,16 +342,13 @@ impl Queue {
                 ("document", caption, Some(filename), Some(mimetype), Some(bytes))
             }
         };
-        let (media_size, media_sha256) = match &media {
+        let (media_size, media_sha256) = match media {
             Some(bytes) => {
-                use sha2::Digest;
-                (Some(bytes.len() as i64), Some(hex::encode(sha2::Sha256::digest(bytes))))
+                let size = bytes.len() as i64;
+                (Some(size), Some(self.0.media.put(&id, bytes).await.map_err(anyhow::Error::from)?))
             }
             None => (None, None),
         };
-        if let Some(bytes) = media {
-            self.0.media.put(&id, bytes).await.map_err(anyhow::Error::from)?;
-        }
         let row = messages::Model {
             id: id.clone(),
             session_id: submit.session.clone(),
