@@ -100,8 +100,11 @@ impl Inbox {
     }
 
     pub async fn detail(&self, scope: &ChatScope, id: i64, limit: u64) -> Result<ChatDetail, InboxError> {
-        let chat = self.chat(scope, id).await?;
+        // The timeline first, then the chat: an inbound batch writes both in
+        // one transaction, so the chat read after it is at least as new as the
+        // messages shown (its mode, its unread count).
         let (messages, before) = self.timeline(id, None, limit).await?;
+        let chat = self.chat(scope, id).await?;
         let mut view = self.views(vec![chat.clone()]).await?.remove(0);
         view.last_message = messages.last().map(views::preview);
         let customer = match chat.customer_id {
