@@ -18,13 +18,15 @@ use std::{
 use anyhow::Context;
 use tokio::sync::mpsc;
 use whatsapp_rust::{
-    Jid, SendOptions, UploadOptions,
+    Jid, SendOptions,
     download::MediaType,
     media::{DocumentOptions, ImageOptions, document_message, image_message},
     pair_code::PairCodeOptions,
     prelude::{Bot, BotHandle, Client, Event, EventHandler, EventInterest, EventKind, SqliteStore, TokioRuntime},
     transport::TokioWebSocketTransportFactory,
     types::presence::ReceiptType,
+    upload::UploadResponse,
+    wacore::upload::{EncryptedMediaInfo, UploadSource, encrypt_media_streaming},
     waproto,
 };
 
@@ -235,12 +237,45 @@ impl Device {
     }
 }
 
-/// What to send: the media bytes are uploaded (encrypted) first.
+/// What to send: a media file is encrypted into a file beside it and
+/// uploaded from there, a chunk at a time, first.
 #[derive(Debug, Clone)]
 pub enum Outgoing {
     Text(String),
-    Image { bytes: Vec<u8>, mimetype: String, caption: Option<String> },
-    Document { bytes: Vec<u8>, mimetype: String, filename: String, caption: Option<String> },
+    Image { file: PathBuf, mimetype: String, caption: Option<String> },
+    Document { file: PathBuf, mimetype: String, filename: String, caption: Option<String> },
+}
+
+/// An encrypted copy of a media file, removed once uploaded (or not).
+struct Encrypted(PathBuf);
+
+impl Drop for Encrypted {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_file(&self.0)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %self.0.display(), error = %e, "cannot remove an encrypted media file");
+        }
+    }
+}
+
+/// Where [`Client::upload_stream`] reads the ciphertext from, per attempt.
+struct EncryptedFile {
+    path: PathBuf,
+    len: u64,
+}
+
+impl UploadSource for EncryptedFile {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn reader_from(&self, offset: u64) -> std::io::Result<Box<dyn std::io::Read + Send>> {
+        use std::io::Seek;
+        let mut file = std::fs::File::open(&self.path)?;
+        file.seek(std::io::SeekFrom::Start(offset))?;
+        Ok(Box::new(std::io::BufReader::new(file)))
+    }
 }
 
 /// Sends through one device; cheap to clone.
@@ -268,12 +303,12 @@ impl Sender {
     pub async fn send(&self, id: &str, phone: &str, content: Outgoing) -> anyhow::Result<()> {
         let message = match content {
             Outgoing::Text(text) => waproto::whatsapp::Message { conversation: Some(text), ..Default::default() },
-            Outgoing::Image { bytes, mimetype, caption } => {
-                let upload = self.client.upload(bytes, MediaType::Image, UploadOptions::default()).await?;
+            Outgoing::Image { file, mimetype, caption } => {
+                let upload = self.upload(file, MediaType::Image).await?;
                 image_message(upload, ImageOptions { caption, mimetype: Some(mimetype), ..Default::default() })
             }
-            Outgoing::Document { bytes, mimetype, filename, caption } => {
-                let upload = self.client.upload(bytes, MediaType::Document, UploadOptions::default()).await?;
+            Outgoing::Document { file, mimetype, filename, caption } => {
+                let upload = self.upload(file, MediaType::Document).await?;
                 document_message(
                     upload,
                     DocumentOptions {
@@ -289,6 +324,27 @@ impl Sender {
         let options = SendOptions::default().with_message_id(id);
         self.client.send_message_with_options(Jid::pn(phone), message, options).await?;
         Ok(())
+    }
+
+    /// Encrypts `file` into `<file>.enc` on the blocking pool and uploads that,
+    /// streamed: memory stays a few chunks whatever the file's size.
+    async fn upload(&self, file: PathBuf, kind: MediaType) -> anyhow::Result<UploadResponse> {
+        let encrypted = Encrypted(file.with_extension("enc"));
+        let target = encrypted.0.clone();
+        let info = tokio::task::spawn_blocking(move || -> anyhow::Result<EncryptedMediaInfo> {
+            use std::io::Write;
+            let plain = std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
+            let mut out = std::io::BufWriter::new(std::fs::File::create(&target)?);
+            let info = encrypt_media_streaming(std::io::BufReader::new(plain), &mut out, kind)?;
+            out.flush()?;
+            Ok(info)
+        })
+        .await??;
+        let len = std::fs::metadata(&encrypted.0)?.len();
+        let source = EncryptedFile { path: encrypted.0.clone(), len };
+        let upload = self.client.upload_stream(source, info, kind).await;
+        drop(encrypted);
+        upload
     }
 
     /// Tells the sender of these received messages (in `chat`) that they were read.

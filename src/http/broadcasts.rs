@@ -104,7 +104,7 @@ fn check_message(message: &str) -> Result<String, ApiError> {
     Ok(message.to_owned())
 }
 
-/// The sessions a broadcast sends from, each visible to the caller and linked.
+/// The keys of the sessions a broadcast sends from, each visible to the caller and linked.
 async fn senders(
     state: &AppState,
     principal: &Principal,
@@ -154,11 +154,13 @@ async fn senders(
             }
         }
     };
-    for id in &named {
-        let row = state.sessions.get(&scope, id).await?;
+    let mut keys = Vec::with_capacity(named.len());
+    for name in &named {
+        let row = state.sessions.get(&scope, name).await?;
         crate::sessions::sendable(&row)?;
+        keys.push(row.id);
     }
-    Ok(named)
+    Ok(keys)
 }
 
 /// The notice a notification sends: the one named, else the newest active one.

@@ -45,17 +45,26 @@ impl From<InboxError> for ApiError {
     }
 }
 
-/// The chats `principal` may see.
-pub fn chat_scope(principal: &Principal) -> ChatScope {
+/// The chats `principal` may see. A key limited to sessions (by name) sees
+/// the chats of those sessions: its account's, or for an agent's key, those
+/// of any account whose chats are assigned to the agent.
+pub async fn chat_scope(state: &AppState, principal: &Principal) -> Result<ChatScope, ApiError> {
     let sessions = match &principal.via {
-        AuthMethod::ApiKey { sessions, .. } => sessions.clone(),
-        AuthMethod::Jwt => None,
+        AuthMethod::ApiKey { sessions: Some(_), .. } => {
+            let mut scope = scope_of(principal);
+            if principal.role == Role::Agent {
+                scope.owner = None;
+            }
+            Some(state.sessions.ids_with_deleted(&scope).await?)
+        }
+        _ => None,
     };
-    match principal.role {
+    Ok(match principal.role {
+        Role::Admin if sessions.is_some() => ChatScope { owner: Some(principal.user_id), sessions, agent: None },
         Role::Admin => ChatScope { owner: None, sessions, agent: None },
         Role::Agent => ChatScope { owner: None, sessions, agent: Some(principal.user_id) },
         Role::User | Role::Readonly => ChatScope { owner: Some(principal.user_id), sessions, agent: None },
-    }
+    })
 }
 
 fn limit_rule(limit: &u64) -> Result<(), serde_valid::validation::Error> {
@@ -124,11 +133,21 @@ pub async fn list_chats(
     let filter = ChatFilter {
         mode: query.mode,
         assignee,
-        session: query.session,
+        session: match query.session.as_deref() {
+            // An admin's (or an agent's) name may be several accounts' sessions.
+            Some(name) => {
+                let mut scope = scope_of(&principal);
+                if principal.role == Role::Agent {
+                    scope.owner = None;
+                }
+                Some(state.sessions.keys_named(&scope, name).await?)
+            }
+            None => None,
+        },
         unread: query.unread.unwrap_or(false),
         q: query.q.map(|q| q.trim().to_owned()),
     };
-    Ok(Json(state.inbox.list(&chat_scope(&principal), &filter, before, query.limit).await?))
+    Ok(Json(state.inbox.list(&chat_scope(&state, &principal).await?, &filter, before, query.limit).await?))
 }
 
 /// How many chats the caller sees: assigned to them, unassigned, all, with unread messages, and by mode.
@@ -138,7 +157,7 @@ pub async fn list_chats(
     responses((status = 200, body = ChatCounts), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
 )]
 pub async fn chat_counts(State(state): State<AppState>, principal: Principal) -> Result<Json<ChatCounts>, ApiError> {
-    Ok(Json(state.inbox.counts(&chat_scope(&principal), principal.user_id).await?))
+    Ok(Json(state.inbox.counts(&chat_scope(&state, &principal).await?, principal.user_id).await?))
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
@@ -163,7 +182,7 @@ pub async fn get_chat(
     ApiPath(id): ApiPath<i64>,
     ApiQuery(query): ApiQuery<DetailQuery>,
 ) -> Result<Json<ChatDetail>, ApiError> {
-    Ok(Json(state.inbox.detail(&chat_scope(&principal), id, query.limit).await?))
+    Ok(Json(state.inbox.detail(&chat_scope(&state, &principal).await?, id, query.limit).await?))
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
@@ -198,7 +217,7 @@ pub async fn chat_messages(
     ApiPath(id): ApiPath<i64>,
     ApiQuery(query): ApiQuery<TimelineQuery>,
 ) -> Result<Json<TimelinePage>, ApiError> {
-    state.inbox.chat(&chat_scope(&principal), id).await?;
+    state.inbox.chat(&chat_scope(&state, &principal).await?, id).await?;
     let (data, before) = state.inbox.timeline(id, query.before, query.limit).await?;
     Ok(Json(TimelinePage { data, before }))
 }
@@ -268,7 +287,7 @@ pub async fn create_chat(
         .inbox
         .open(&session, row.user_id, &phone, req.customer_name.trim(), req.customer_email, req.customer_address)
         .await?;
-    if !chat_scope(&principal).admits(&chat) {
+    if !chat_scope(&state, &principal).await?.admits(&chat) {
         // An agent opened a chat that is not theirs: it is theirs now.
         let change = ChatChange { assigned_agent_id: Some(Some(principal.user_id)), ..Default::default() };
         let chat = state.inbox.update(chat, change).await?;
@@ -325,7 +344,7 @@ pub async fn update_chat(
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<UpdateChatRequest>,
 ) -> Result<Json<ChatView>, ApiError> {
-    let chat = state.inbox.chat(&chat_scope(&principal), id).await?;
+    let chat = state.inbox.chat(&chat_scope(&state, &principal).await?, id).await?;
     if let Some(Some(agent)) = req.assigned_agent_id {
         if principal.role == Role::Agent {
             return Err(ApiError::forbidden("agents cannot assign chats; an admin or the session's owner can"));
@@ -378,7 +397,7 @@ pub struct ReplyView {
 /// What a reply carries, checked.
 enum ReplyContent {
     Text(String),
-    Media(CheckedMedia, Kind),
+    Media(Box<CheckedMedia>, Kind),
 }
 
 impl ReplyContent {
@@ -414,7 +433,7 @@ async fn reply_of(
                     if r.filename.is_some() || r.mimetype.is_some() {
                         return Err(ApiError::invalid_field("filename", "only documents have a file name and type"));
                     }
-                    ReplyContent::Media(CheckedMedia::check(state, req, Kind::Image).await?, Kind::Image)
+                    ReplyContent::Media(Box::new(CheckedMedia::check(state, req, Kind::Image).await?), Kind::Image)
                 }
                 (None, None, Some(url)) => {
                     let req = MediaRequest {
@@ -423,7 +442,10 @@ async fn reply_of(
                         mimetype: r.mimetype,
                         source: Source::Url(url),
                     };
-                    ReplyContent::Media(CheckedMedia::check(state, req, Kind::Document).await?, Kind::Document)
+                    ReplyContent::Media(
+                        Box::new(CheckedMedia::check(state, req, Kind::Document).await?),
+                        Kind::Document,
+                    )
                 }
                 (None, None, None) => {
                     return Err(ApiError::invalid_field("text", "is required (or an image or a document)"));
@@ -439,7 +461,7 @@ async fn reply_of(
             let chat_id =
                 values[0].trim().parse().map_err(|_| ApiError::invalid_field("chat_id", "must be a chat id"))?;
             let media = CheckedMedia::check(state, req, kind).await?;
-            Ok((chat_id, optional.remove("sender"), ReplyContent::Media(media, kind)))
+            Ok((chat_id, optional.remove("sender"), ReplyContent::Media(Box::new(media), kind)))
         }
     }
 }
@@ -472,8 +494,8 @@ pub async fn send_chat_message(
         return Err(ApiError::invalid_field("sender", "must be agent (the bot writes by itself)"));
     }
     let key = idempotency_key(&headers)?;
-    let chat = state.inbox.chat(&chat_scope(&principal), chat_id).await?;
-    let session = state.sessions.get(&Scope::ALL, &chat.session_id).await?;
+    let chat = state.inbox.chat(&chat_scope(&state, &principal).await?, chat_id).await?;
+    let session = state.sessions.by_key(&chat.session_id).await?;
     let mut request = content.identity();
     request["chat"] = chat.id.into();
     let hash = hash_of(request);
@@ -523,7 +545,7 @@ pub async fn read_chat(
     principal: Principal,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<ReadView>, ApiError> {
-    let chat = state.inbox.chat(&chat_scope(&principal), id).await?;
+    let chat = state.inbox.chat(&chat_scope(&state, &principal).await?, id).await?;
     let read = state.inbox.mark_read(&chat).await?;
     Ok(Json(ReadView { chat_id: id, read, unread: 0 }))
 }
@@ -545,7 +567,7 @@ pub async fn chat_media(
     ApiPath((id, entry_id)): ApiPath<(i64, i64)>,
 ) -> Result<Response, ApiError> {
     use sea_orm::EntityTrait;
-    state.inbox.chat(&chat_scope(&principal), id).await?;
+    state.inbox.chat(&chat_scope(&state, &principal).await?, id).await?;
     let entry = entries::Entity::find_by_id(entry_id)
         .one(&state.db)
         .await?
@@ -606,14 +628,15 @@ pub async fn list_received(
     ApiQuery(query): ApiQuery<ReceivedQuery>,
 ) -> Result<Json<Data<Vec<ReceivedView>>>, ApiError> {
     let scope = scope_of(&principal);
-    let sessions: Option<Vec<String>> = if scope == Scope::ALL {
-        None
-    } else {
-        Some(state.sessions.list(&scope).await?.into_iter().map(|s| s.session_id).collect())
+    let sessions: Option<Vec<String>> =
+        if scope.is_everyone() { None } else { Some(state.sessions.ids_with_deleted(&scope).await?) };
+    let session = match query.session.as_deref() {
+        Some(name) => Some(state.sessions.get(&scope, name).await?.id),
+        None => None,
     };
     let data = state
         .inbox
-        .received(sessions.as_deref(), query.session.as_deref(), query.chat.as_deref(), query.before, query.limit)
+        .received(sessions.as_deref(), session.as_deref(), query.chat.as_deref(), query.before, query.limit)
         .await?;
     Ok(Json(Data { data }))
 }

@@ -18,7 +18,7 @@ use crate::{
     auth::{Access, Area, Principal, Role, authenticate},
     error::ErrorBody,
     events::{GatewayEvent, Next, Subscription},
-    sessions::Scope,
+    sessions::{Scope, name_of},
     state::AppState,
 };
 
@@ -71,10 +71,10 @@ impl Filter {
 
     fn admits(&self, event: &GatewayEvent) -> bool {
         let sessions = match self.agent {
-            Some(me) => event.agent == Some(me) && self.scope.admits_id(&event.session),
+            Some(me) => event.agent == Some(me) && self.scope.admits_name(name_of(&event.session)),
             None => self.scope.admits_session(event.owner, &event.session),
         };
-        sessions && event.also.iter().all(|s| self.scope.admits_id(s))
+        sessions && event.also.iter().all(|s| self.scope.admits_name(name_of(s)))
     }
 }
 

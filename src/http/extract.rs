@@ -197,7 +197,8 @@ pub struct FilePart {
     pub field: String,
     pub filename: Option<String>,
     pub content_type: Option<String>,
-    pub bytes: Vec<u8>,
+    /// The file, received straight into the media directory.
+    pub file: crate::queue::media::Staged,
 }
 
 /// Text fields of a form are short; files are capped by `media.*` settings.
@@ -234,25 +235,36 @@ where
             let filename = field.file_name().map(str::to_owned);
             let content_type = field.content_type().map(str::to_owned);
             let is_file = filename.is_some();
-            let cap = if is_file { max_file as usize } else { MAX_FORM_FIELD };
-            let mut bytes = Vec::new();
-            while let Some(chunk) = field.chunk().await.map_err(malformed)? {
-                if bytes.len() + chunk.len() > cap {
-                    return Err(ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "payload_too_large",
-                        format!("{name}: larger than {cap} bytes"),
-                    )
-                    .with_field(name));
-                }
-                bytes.extend_from_slice(&chunk);
-            }
+            let too_large = |cap: u64| {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!("{name}: larger than {cap} bytes"),
+                )
+                .with_field(&name)
+            };
             if is_file {
                 if form.file.is_some() {
                     return Err(ApiError::invalid_field(name, "only one file may be sent"));
                 }
-                form.file = Some(FilePart { field: name, filename, content_type, bytes });
+                // Straight to disk, hashed on the way: a file never sits in memory.
+                let mut staging = state.queue.media().stage().map_err(ApiError::internal)?;
+                while let Some(chunk) = field.chunk().await.map_err(malformed)? {
+                    if staging.size() + chunk.len() as u64 > max_file {
+                        return Err(too_large(max_file));
+                    }
+                    staging.write(chunk).await.map_err(ApiError::internal)?;
+                }
+                let file = staging.finish().await.map_err(ApiError::internal)?;
+                form.file = Some(FilePart { field: name, filename, content_type, file });
             } else {
+                let mut bytes = Vec::new();
+                while let Some(chunk) = field.chunk().await.map_err(malformed)? {
+                    if bytes.len() + chunk.len() > MAX_FORM_FIELD {
+                        return Err(too_large(MAX_FORM_FIELD as u64));
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
                 let text =
                     String::from_utf8(bytes).map_err(|_| ApiError::invalid_field(&name, "must be UTF-8 text"))?;
                 if form.fields.insert(name.clone(), text).is_some() {

@@ -110,7 +110,12 @@ pub struct SendDocumentRequest {
 /// Where an image or document comes from.
 pub enum Source {
     Url(String),
-    Upload { bytes: Vec<u8>, filename: Option<String>, content_type: Option<String> },
+    /// A file part, already on disk (and hashed) when the request is read.
+    Upload {
+        file: media::Staged,
+        filename: Option<String>,
+        content_type: Option<String>,
+    },
 }
 
 /// An image or document to send, from JSON or a form.
@@ -166,7 +171,7 @@ pub fn form_media(
     let (caption, filename, mimetype, url) = (take("caption"), take("filename"), take("mimetype"), take(field));
     let source = match (form.file, url) {
         (Some(file), None) if file.field == field => {
-            Source::Upload { bytes: file.bytes, filename: file.filename, content_type: file.content_type }
+            Source::Upload { file: file.file, filename: file.filename, content_type: file.content_type }
         }
         (Some(file), _) if file.field != field => {
             return Err(ApiError::invalid_field(file.field, format!("unknown file part; send the file as {field}")));
@@ -238,7 +243,7 @@ async fn queue(
     let content = content().await?;
     let submit = Submit {
         user_id: principal.user_id,
-        session: session.to_owned(),
+        session: row.id.clone(),
         to,
         content,
         idempotency_key: key,
@@ -399,7 +404,7 @@ pub struct CheckedMedia {
 }
 
 impl CheckedMedia {
-    pub async fn check(state: &AppState, mut req: MediaRequest, kind: Kind) -> Result<CheckedMedia, ApiError> {
+    pub async fn check(state: &AppState, req: MediaRequest, kind: Kind) -> Result<CheckedMedia, ApiError> {
         let field = kind.field();
         if let Some(caption) = &req.caption {
             check_text(caption, MAX_CAPTION_CHARS).map_err(|e| ApiError::invalid_field("caption", e))?;
@@ -427,27 +432,12 @@ impl CheckedMedia {
                 }
                 serde_json::json!({"url": url})
             }
-            Source::Upload { bytes, .. } => {
-                if bytes.len() as u64 > max {
+            Source::Upload { file, .. } => {
+                if file.size > max {
                     return Err(too_large(field, max));
                 }
-                serde_json::Value::Null
+                serde_json::json!({"sha256": file.sha256})
             }
-        };
-        // An upload is hashed on the blocking pool: megabytes of SHA-256 would hold an async worker.
-        let origin = match &mut req.source {
-            Source::Upload { bytes, .. } => {
-                let taken = std::mem::take(bytes);
-                let (taken, digest) = tokio::task::spawn_blocking(move || {
-                    let digest = hex::encode(sha2::Sha256::digest(&taken));
-                    (taken, digest)
-                })
-                .await
-                .map_err(ApiError::internal)?;
-                *bytes = taken;
-                serde_json::json!({"sha256": digest})
-            }
-            Source::Url(_) => origin,
         };
         let identity = serde_json::json!({
             "caption": req.caption, "filename": req.filename, "mimetype": req.mimetype, "media": origin,
@@ -461,22 +451,23 @@ impl CheckedMedia {
         let fetcher = &state.media;
         let CheckedMedia { req, kind, max, .. } = self;
         let field = kind.field();
-        let (bytes, found_name, found_type) = match req.source {
+        let (file, found_name, found_type) = match req.source {
             Source::Url(url) => {
                 let _slot = state.media_slots.acquire().await.ok();
-                let fetched = fetcher.fetch(&url, max).await.map_err(|e| media_error(field, max, e))?;
-                (fetched.bytes, fetched.filename, fetched.content_type)
+                let fetched =
+                    fetcher.fetch(&url, max, state.queue.media()).await.map_err(|e| media_error(field, max, e))?;
+                (fetched.file, fetched.filename, fetched.content_type)
             }
-            Source::Upload { bytes, filename, content_type } => (bytes, filename, content_type),
+            Source::Upload { file, filename, content_type } => (file, filename, content_type),
         };
-        if bytes.is_empty() {
+        if file.size == 0 {
             return Err(ApiError::invalid_field(field, "the file is empty"));
         }
         match kind {
             Kind::Image => {
-                let mimetype = media::image_type(&bytes)
+                let mimetype = media::image_type(&file.head)
                     .ok_or_else(|| ApiError::invalid_field(field, "is not a JPEG or PNG image"))?;
-                Ok(Content::Image { bytes, mimetype: mimetype.to_owned(), caption: req.caption })
+                Ok(Content::Image { file, mimetype: mimetype.to_owned(), caption: req.caption })
             }
             Kind::Document => {
                 let filename = req
@@ -488,7 +479,7 @@ impl CheckedMedia {
                     .mimetype
                     .or(found_type.filter(|t| !generic(t) && check_mimetype(t).is_ok()))
                     .unwrap_or_else(|| media::document_type(&filename).to_owned());
-                Ok(Content::Document { bytes, mimetype, filename, caption: req.caption })
+                Ok(Content::Document { file, mimetype, filename, caption: req.caption })
             }
         }
     }
@@ -512,6 +503,7 @@ fn media_error(field: &str, max: u64, err: MediaError) -> ApiError {
         MediaError::Fetch(why) => {
             ApiError::invalid_field(field, format!("cannot fetch the URL: {why}")).with_code("media_unreachable")
         }
+        MediaError::Store(e) => ApiError::internal(e),
     }
 }
 
@@ -530,10 +522,10 @@ pub async fn get_message(
     principal: Principal,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Data<MessageView>>, ApiError> {
-    let view = state.queue.get(&id).await?;
+    let (view, session) = state.queue.get(&id).await?;
     // Visible to whoever may see its session, also once that is deleted.
-    let owner = state.sessions.owner_of(&view.session).await?;
-    if !owner.is_some_and(|owner| scope_of(&principal).admits_session(owner, &view.session)) {
+    let owner = state.sessions.owner_of(&session).await?;
+    if !owner.is_some_and(|owner| scope_of(&principal).admits_session(owner, &session)) {
         return Err(ApiError::not_found("message"));
     }
     Ok(Json(Data { data: view }))
@@ -585,10 +577,13 @@ pub async fn list_messages(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<MessageView>>, ApiError> {
     let scope = scope_of(&principal);
-    let sessions =
-        if scope == crate::sessions::Scope::ALL { None } else { Some(state.sessions.ids_with_deleted(&scope).await?) };
+    let sessions = if scope.is_everyone() { None } else { Some(state.sessions.ids_with_deleted(&scope).await?) };
     let to = query.to.as_deref().map(|raw| recipient(&state, raw)).transpose()?;
-    let filter = Filter { sessions, session: query.session, status: query.status, to };
+    let session = match query.session.as_deref() {
+        Some(name) => Some(state.sessions.keys_named(&scope, name).await?),
+        None => None,
+    };
+    let filter = Filter { sessions, session, status: query.status, to };
     let (data, total) = state.queue.list(&filter, query.page, query.limit).await?;
     Ok(Json(Page { data, page: query.page, limit: query.limit, total }))
 }
@@ -615,8 +610,8 @@ pub async fn queue_status(
     principal: Principal,
     ApiQuery(query): ApiQuery<SessionQuery>,
 ) -> Result<Json<QueueStatus>, ApiError> {
-    state.sessions.get(&scope_of(&principal), &query.session).await?;
-    Ok(Json(state.queue.status(&query.session).await?))
+    let row = state.sessions.get(&scope_of(&principal), &query.session).await?;
+    Ok(Json(state.queue.status(&row.id).await?))
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -650,8 +645,8 @@ pub async fn clear_queue(
     principal: Principal,
     ApiJson(req): ApiJson<ClearQueueRequest>,
 ) -> Result<Json<Data<Cleared>>, ApiError> {
-    state.sessions.get(&scope_of(&principal), &req.session).await?;
-    let cleared = state.queue.clear(&req.session).await?;
+    let row = state.sessions.get(&scope_of(&principal), &req.session).await?;
+    let cleared = state.queue.clear(&row.id).await?;
     Ok(Json(Data { data: Cleared { session: req.session, cleared } }))
 }
 
@@ -680,9 +675,9 @@ pub async fn get_limits(
     principal: Principal,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Data<LimitsView>>, ApiError> {
-    state.sessions.get(&scope_of(&principal), &id).await?;
-    let limits = state.queue.limits(&id).await?;
-    let overrides = state.queue.overrides(&id).await?;
+    let row = state.sessions.get(&scope_of(&principal), &id).await?;
+    let limits = state.queue.limits(&row.id).await?;
+    let overrides = state.queue.overrides(&row.id).await?;
     Ok(Json(Data { data: LimitsView { session_id: id, limits, overrides } }))
 }
 
@@ -705,8 +700,8 @@ pub async fn set_limits(
     ApiPath(id): ApiPath<String>,
     ApiJson(overrides): ApiJson<LimitsOverride>,
 ) -> Result<Json<Data<LimitsView>>, ApiError> {
-    state.sessions.get(&scope_of(&principal), &id).await?;
+    let row = state.sessions.get(&scope_of(&principal), &id).await?;
     overrides.check(&state.config.limits).map_err(|(field, message)| ApiError::invalid_field(field, message))?;
-    let limits = state.queue.set_overrides(&id, &overrides).await?;
+    let limits = state.queue.set_overrides(&row.id, &overrides).await?;
     Ok(Json(Data { data: LimitsView { session_id: id, limits, overrides } }))
 }

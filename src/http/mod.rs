@@ -206,9 +206,10 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// A multipart upload holds one of the media slots while it is read and
-/// queued, so at most `media.max_concurrent` files are in memory at once (URL
-/// fetches take theirs in `CheckedMedia::content`). Authentication runs first.
+/// A multipart upload holds one of the media slots while it is read (to disk)
+/// and queued, so at most `media.max_concurrent` files are received at once
+/// (URL fetches take theirs in `CheckedMedia::content`); the rest wait with
+/// their bodies unread. Authentication runs first.
 async fn media_slot(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let multipart = req
         .headers()

@@ -32,7 +32,9 @@ pub fn scope_of(principal: &Principal) -> Scope {
         AuthMethod::ApiKey { sessions, .. } => sessions.clone(),
         AuthMethod::Jwt => None,
     };
-    Scope { owner: (!principal.is_admin()).then_some(principal.user_id), sessions }
+    // A key limited to sessions names its own account's: never another's, even an admin's key.
+    let everyone = principal.is_admin() && sessions.is_none();
+    Scope { owner: (!everyone).then_some(principal.user_id), sessions, account: Some(principal.user_id) }
 }
 
 impl From<SessionError> for ApiError {
@@ -41,6 +43,7 @@ impl From<SessionError> for ApiError {
         match err {
             SessionError::NotFound => ApiError::not_found("session"),
             SessionError::Exists => ApiError::conflict("session_exists", message).with_field("sessionId"),
+            SessionError::Ambiguous => ApiError::conflict("session_ambiguous", message).with_field("sessionId"),
             SessionError::PhoneTaken { .. } => ApiError::conflict("phone_in_use", message).with_field("phoneNumber"),
             SessionError::AlreadyLinked => ApiError::conflict("already_linked", message),
             SessionError::NotRunning => ApiError::conflict("session_not_running", message),
@@ -81,7 +84,7 @@ pub struct CreateSessionRequest {
     responses(
         (status = 201, body = Data<SessionView>),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 409, description = "the id exists, or the number is linked in another of the account's sessions", body = ErrorBody),
+        (status = 409, description = "the account already has a session with this id, or the number is linked in another of the account's sessions", body = ErrorBody),
         (status = 422, body = ErrorBody),
     )
 )]
@@ -91,7 +94,7 @@ pub async fn create_session(
     ApiJson(req): ApiJson<CreateSessionRequest>,
 ) -> Result<(StatusCode, Json<Data<SessionView>>), ApiError> {
     let phone = req.phone_number.as_deref().map(|raw| phone_field(&state, "phoneNumber", raw)).transpose()?;
-    if !scope_of(&principal).admits_id(&req.session_id) {
+    if !scope_of(&principal).admits_name(&req.session_id) {
         return Err(ApiError::forbidden("this API key is limited to other sessions"));
     }
     let view = state.sessions.create(principal.user_id, &req.session_id, phone).await?;

@@ -359,7 +359,8 @@ pub struct ChatFilter {
     pub mode: Option<Mode>,
     /// `Some(None)`: unassigned; `Some(Some(id))`: assigned to `id`.
     pub assignee: Option<Option<i64>>,
-    pub session: Option<String>,
+    /// Only the chats of the sessions with these keys.
+    pub session: Option<Vec<String>>,
     pub unread: bool,
     /// A part of the name or the number.
     pub q: Option<String>,
@@ -396,8 +397,8 @@ pub async fn list(
         Some(None) => condition = condition.add(chats::Column::AssignedAgentId.is_null()),
         None => {}
     }
-    if let Some(session) = &filter.session {
-        condition = condition.add(chats::Column::SessionId.eq(session.clone()));
+    if let Some(sessions) = &filter.session {
+        condition = condition.add(chats::Column::SessionId.is_in(sessions.clone()));
     }
     if filter.unread {
         condition = condition.add(chats::Column::Unread.gt(0));

@@ -162,7 +162,7 @@ impl ReceivedView {
     pub fn of(row: &inbound::Model) -> ReceivedView {
         ReceivedView {
             id: row.id,
-            session: row.session_id.clone(),
+            session: crate::sessions::name_of(&row.session_id).to_owned(),
             chat_id: row.chat_id,
             chat: row.chat_jid.clone(),
             sender: row.sender_jid.clone(),
@@ -269,7 +269,7 @@ pub fn chat_view(chat: &chats::Model, last: Option<Preview>) -> ChatView {
         mode: Mode::try_from(chat.mode.as_str()).unwrap_or(Mode::Bot),
         assigned_agent_id: chat.assigned_agent_id,
         last_message_at: time(chat.last_message_at),
-        session: chat.session_id.clone(),
+        session: crate::sessions::name_of(&chat.session_id).to_owned(),
         phone: chat.contact.clone(),
         customer_id: chat.customer_id,
         last_message: last,

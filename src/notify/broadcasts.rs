@@ -82,7 +82,7 @@ pub struct Plan {
     pub notice: Option<notices::Model>,
     /// The ODP code of a by-ODP broadcast.
     pub odp: Option<String>,
-    /// At least one; recipients are spread over them in turn.
+    /// At least one session key; recipients are spread over them in turn.
     pub sessions: Vec<String>,
     /// `(Idempotency-Key, hash of the request)`: a retry gets this broadcast back.
     pub idempotency: Option<(String, String)>,
@@ -213,7 +213,11 @@ fn report(row: &broadcasts::Model, counts: Counts, results: Option<Vec<Recipient
         status,
         notice_id: row.notice_id,
         odp: row.odp.clone(),
-        sessions: serde_json::from_str(&row.sessions).unwrap_or_default(),
+        sessions: serde_json::from_str::<Vec<String>>(&row.sessions)
+            .unwrap_or_default()
+            .iter()
+            .map(|key| crate::sessions::name_of(key).to_owned())
+            .collect(),
         total_customers: total,
         queued_count: queued,
         pending_count: counts.pending,
@@ -460,7 +464,7 @@ pub async fn find(
 fn sends_within(sessions: &str, within: Option<&[String]>) -> bool {
     let Some(within) = within else { return true };
     let sessions: Vec<String> = serde_json::from_str(sessions).unwrap_or_default();
-    !sessions.is_empty() && sessions.iter().all(|s| within.contains(s))
+    !sessions.is_empty() && sessions.iter().all(|key| within.iter().any(|name| name == crate::sessions::name_of(key)))
 }
 
 async fn counts_of(queue: &Queue, ids: &[i64]) -> Result<HashMap<i64, Counts>, NotifyError> {

@@ -233,17 +233,22 @@ impl Dispatcher {
 
     /// What to send; `Err(reason)` when it cannot be sent at all.
     async fn content(&self, message: &messages::Model) -> Result<Outgoing, String> {
-        let media =
-            || async { self.queue.0.media.get(&message.id).await.map_err(|e| format!("the media file is gone: {e}")) };
+        let media = || async {
+            let path = self.queue.0.media.file(&message.id);
+            match tokio::fs::metadata(&path).await {
+                Ok(_) => Ok(path),
+                Err(e) => Err(format!("the media file is gone: {e}")),
+            }
+        };
         Ok(match message.kind.as_str() {
             "text" => Outgoing::Text(message.body.clone().unwrap_or_default()),
             "image" => Outgoing::Image {
-                bytes: media().await?,
+                file: media().await?,
                 mimetype: message.mimetype.clone().unwrap_or_else(|| "image/jpeg".into()),
                 caption: message.body.clone(),
             },
             "document" => Outgoing::Document {
-                bytes: media().await?,
+                file: media().await?,
                 mimetype: message.mimetype.clone().unwrap_or_else(|| "application/octet-stream".into()),
                 filename: message.filename.clone().unwrap_or_else(|| "document".into()),
                 caption: message.body.clone(),

@@ -32,11 +32,15 @@ pub enum MediaError {
     TooLarge(u64),
     #[error("cannot fetch it: {0}")]
     Fetch(String),
+    /// The gateway's own disk failed it (full, read-only): not the caller's fault.
+    #[error("cannot store it: {0}")]
+    Store(std::io::Error),
 }
 
-/// Bytes fetched from a URL, with what the server said about them.
+/// A file fetched from a URL (staged in the media directory), with what the
+/// server said about it.
 pub struct Fetched {
-    pub bytes: Vec<u8>,
+    pub file: Staged,
     pub content_type: Option<String>,
     /// The last path segment of the URL, when it looks like a file name.
     pub filename: Option<String>,
@@ -71,11 +75,11 @@ impl Fetcher {
         Ok(Fetcher { client, allow_private, timeout: config.fetch_timeout })
     }
 
-    /// Fetches `url`, refusing more than `max` bytes.
-    pub async fn fetch(&self, url: &str, max: u64) -> Result<Fetched, MediaError> {
+    /// Fetches `url` into `store`'s staging area, refusing more than `max` bytes.
+    pub async fn fetch(&self, url: &str, max: u64, store: &MediaStore) -> Result<Fetched, MediaError> {
         let parsed = url::Url::parse(url).map_err(|e| MediaError::NotAllowed(format!("not a URL: {e}")))?;
         check_url(&parsed, self.allow_private).map_err(MediaError::NotAllowed)?;
-        match tokio::time::timeout(self.timeout, self.read(parsed, max)).await {
+        match tokio::time::timeout(self.timeout, self.read(parsed, max, store)).await {
             Ok(result) => result,
             Err(_) => Err(MediaError::Fetch(format!(
                 "no complete answer within {}",
@@ -84,7 +88,7 @@ impl Fetcher {
         }
     }
 
-    async fn read(&self, url: url::Url, max: u64) -> Result<Fetched, MediaError> {
+    async fn read(&self, url: url::Url, max: u64, store: &MediaStore) -> Result<Fetched, MediaError> {
         let mut response = self.client.get(url).send().await.map_err(describe)?;
         let status = response.status();
         if !status.is_success() {
@@ -105,15 +109,21 @@ impl Fetcher {
             .and_then(|mut s| s.next_back().map(str::to_owned))
             .filter(|s| s.contains('.'))
             .map(|s| percent_decode(&s));
-        let mut bytes = Vec::new();
+        let mut staging = store.stage().map_err(stage_failed)?;
         while let Some(chunk) = response.chunk().await.map_err(describe)? {
-            if (bytes.len() + chunk.len()) as u64 > max {
+            if staging.size() + chunk.len() as u64 > max {
                 return Err(MediaError::TooLarge(max));
             }
-            bytes.extend_from_slice(&chunk);
+            staging.write(chunk).await.map_err(stage_failed)?;
         }
-        Ok(Fetched { bytes, content_type, filename })
+        let file = staging.finish().await.map_err(stage_failed)?;
+        Ok(Fetched { file, content_type, filename })
     }
+}
+
+fn stage_failed(err: std::io::Error) -> MediaError {
+    tracing::error!(error = %err, "cannot write a fetched media file");
+    MediaError::Store(err)
 }
 
 fn percent_decode(s: &str) -> String {
@@ -271,28 +281,38 @@ impl MediaStore {
         Ok(MediaStore { dir })
     }
 
-    fn path(&self, id: &str) -> PathBuf {
+    /// Where message `id`'s media file is (the sender streams it from there).
+    pub fn file(&self, id: &str) -> PathBuf {
         self.dir.join(id)
     }
 
-    /// Writes the bytes durably (fsync'd) before the message row that names them
-    /// is committed; returns their SHA-256 (hex), computed on the same blocking thread.
-    pub async fn put(&self, id: &str, bytes: Vec<u8>) -> std::io::Result<String> {
-        let path = self.path(id);
+    /// Starts receiving a file: see [`Staging`].
+    pub fn stage(&self) -> std::io::Result<Staging> {
+        use rand::Rng;
+        let name: [u8; 12] = rand::rng().random();
+        let path = self.dir.join(format!("{}.part", hex::encode(name)));
+        Staging::start(path)
+    }
+
+    /// Moves a staged file into place as message `id`'s media, durably (the
+    /// file was synced when staged; the rename is synced here), before the
+    /// message row that names it is committed.
+    pub async fn keep(&self, mut staged: Staged, id: &str) -> std::io::Result<()> {
+        let path = self.file(id);
         let dir = self.dir.clone();
-        tokio::task::spawn_blocking(move || {
-            use sha2::Digest;
-            use std::io::Write;
-            let tmp = path.with_extension("part");
-            let mut file = std::fs::File::create(&tmp)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, &path)?;
-            std::fs::File::open(&dir)?.sync_all()?;
-            Ok(hex::encode(sha2::Sha256::digest(&bytes)))
+        let from = staged.path.take().ok_or_else(|| std::io::Error::other("the staged file was already kept"))?;
+        let moved = from.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            std::fs::rename(&moved, &path)?;
+            std::fs::File::open(&dir)?.sync_all()
         })
         .await
-        .map_err(std::io::Error::other)?
+        .map_err(std::io::Error::other)
+        .and_then(|r| r);
+        if result.is_err() {
+            staged.path = Some(from); // removed when dropped
+        }
+        result
     }
 
     /// Names of the files kept: message ids, and `.part` files of writes that never finished.
@@ -307,17 +327,128 @@ impl MediaStore {
         Ok(names)
     }
 
-    pub async fn get(&self, id: &str) -> std::io::Result<Vec<u8>> {
-        tokio::fs::read(self.path(id)).await
-    }
-
     /// Forgets the bytes of a message that no longer needs them.
     pub async fn remove(&self, id: &str) {
-        match tokio::fs::remove_file(self.path(id)).await {
+        match tokio::fs::remove_file(self.file(id)).await {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 tracing::warn!(message_id = %id, error = %e, "cannot remove media file");
             }
             _ => {}
+        }
+    }
+}
+
+/// How many chunks may wait for the disk per file being received.
+const STAGING_CHUNKS: usize = 8;
+
+/// A file being received into the media directory (`<random>.part`). Chunks
+/// go through a short channel to a blocking thread that writes and hashes
+/// them, so neither memory nor an async worker carries the file. Dropped
+/// before [`finish`](Staging::finish) (the client went away, a limit was
+/// hit), the file is removed.
+pub struct Staging {
+    chunks: tokio::sync::mpsc::Sender<Option<bytes::Bytes>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<Staged>>>,
+    size: u64,
+}
+
+impl Staging {
+    fn start(path: PathBuf) -> std::io::Result<Staging> {
+        let (chunks, mut rx) = tokio::sync::mpsc::channel::<Option<bytes::Bytes>>(STAGING_CHUNKS);
+        let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
+        let task = tokio::task::spawn_blocking(move || {
+            use sha2::Digest;
+            use std::io::Write;
+            let mut file = file;
+            let written = (|| {
+                let mut hasher = sha2::Sha256::new();
+                let mut head = Vec::with_capacity(HEAD_BYTES);
+                let mut size = 0u64;
+                loop {
+                    match rx.blocking_recv() {
+                        Some(Some(chunk)) => {
+                            file.write_all(&chunk)?;
+                            hasher.update(&chunk);
+                            let wanted = HEAD_BYTES.saturating_sub(head.len()).min(chunk.len());
+                            head.extend_from_slice(&chunk[..wanted]);
+                            size += chunk.len() as u64;
+                        }
+                        Some(None) => break,
+                        None => return Err(std::io::Error::other("the transfer was abandoned")),
+                    }
+                }
+                file.sync_all()?;
+                Ok((size, hex::encode(hasher.finalize()), head))
+            })();
+            match written {
+                Ok((size, sha256, head)) => Ok(Staged { path: Some(path), size, sha256, head }),
+                Err(e) => {
+                    let _ = std::fs::remove_file(&path);
+                    Err(e)
+                }
+            }
+        });
+        Ok(Staging { chunks, task: Some(task), size: 0 })
+    }
+
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Queues a chunk for the disk; waits while the disk is behind.
+    pub async fn write(&mut self, chunk: bytes::Bytes) -> std::io::Result<()> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let len = chunk.len() as u64;
+        if self.chunks.send(Some(chunk)).await.is_err() {
+            // The writer stopped: its error says why.
+            return Err(self.join().await.err().unwrap_or_else(|| std::io::Error::other("the media writer stopped")));
+        }
+        self.size += len;
+        Ok(())
+    }
+
+    /// The whole file, synced to disk, with its size, SHA-256 and first bytes.
+    pub async fn finish(mut self) -> std::io::Result<Staged> {
+        let _ = self.chunks.send(None).await;
+        self.join().await
+    }
+
+    async fn join(&mut self) -> std::io::Result<Staged> {
+        let task = self.task.take().ok_or_else(|| std::io::Error::other("the media writer already ended"))?;
+        task.await.map_err(std::io::Error::other)?
+    }
+}
+
+/// How many leading bytes a staged file keeps at hand, to tell its type by.
+const HEAD_BYTES: usize = 16;
+
+/// A received file on disk, not yet any message's; removed when dropped
+/// unless [`MediaStore::keep`] took it.
+pub struct Staged {
+    path: Option<PathBuf>,
+    pub size: u64,
+    /// SHA-256, hex.
+    pub sha256: String,
+    /// The first bytes, for [`image_type`].
+    pub head: Vec<u8>,
+}
+
+impl std::fmt::Debug for Staged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Staged").field("size", &self.size).field("sha256", &self.sha256).finish()
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if let Some(path) = self.path.take()
+            && let Err(e) = std::fs::remove_file(&path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %path.display(), error = %e, "cannot remove a staged media file");
         }
     }
 }
@@ -419,11 +550,14 @@ mod tests {
     #[tokio::test]
     async fn a_refusal_does_not_tell_the_resolved_address() {
         let fetcher = Fetcher::new(&MediaConfig::default()).unwrap();
-        let err = fetcher.fetch("http://localhost:9/a.jpg", 1024).await.err().expect("refused");
+        let (dir, store) = temp_store();
+        let err = fetcher.fetch("http://localhost:9/a.jpg", 1024, &store).await.err().expect("refused");
         let MediaError::NotAllowed(message) = err else { panic!("refused by the guard, got {err}") };
         assert_eq!(message, "localhost resolves to an address that is not public");
-        let err = fetcher.fetch("http://[::ffff:10.0.0.1]/a.jpg", 1024).await.err().expect("refused");
+        let err = fetcher.fetch("http://[::ffff:10.0.0.1]/a.jpg", 1024, &store).await.err().expect("refused");
         assert!(!err.to_string().contains("10.0.0.1"), "{err}");
+        assert!(files_in(&dir).is_empty(), "a refused fetch leaves no file");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
@@ -437,6 +571,66 @@ mod tests {
         assert!(check("http://2130706433/").is_err(), "decimal spelling of 127.0.0.1");
         assert!(check("https://example.com/a.jpg").is_ok());
         assert!(check_url(&url::Url::parse("http://127.0.0.1/x").unwrap(), true).is_ok());
+    }
+
+    fn temp_store() -> (PathBuf, MediaStore) {
+        use rand::Rng;
+        let dir = std::env::temp_dir().join(format!("wagate-media-{:x}", rand::rng().random::<u64>()));
+        let store = MediaStore::new(&dir).unwrap();
+        (dir, store)
+    }
+
+    fn files_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir.join("media"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[tokio::test]
+    async fn a_staged_file_is_written_hashed_and_kept() {
+        use sha2::Digest;
+        let (dir, store) = temp_store();
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let mut staging = store.stage().unwrap();
+        for chunk in data.chunks(7_000) {
+            staging.write(bytes::Bytes::copy_from_slice(chunk)).await.unwrap();
+        }
+        assert_eq!(staging.size(), data.len() as u64);
+        let staged = staging.finish().await.unwrap();
+        assert_eq!(staged.size, data.len() as u64);
+        assert_eq!(staged.sha256, hex::encode(sha2::Sha256::digest(&data)));
+        assert_eq!(staged.head, data[..HEAD_BYTES]);
+        store.keep(staged, "3EB0AA").await.unwrap();
+        assert_eq!(files_in(&dir), ["3EB0AA"]);
+        assert_eq!(std::fs::read(store.file("3EB0AA")).unwrap(), data);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_or_unused_staged_file_is_removed() {
+        let (dir, store) = temp_store();
+        // The client went away mid-upload.
+        let mut staging = store.stage().unwrap();
+        staging.write(bytes::Bytes::from_static(b"half a file")).await.unwrap();
+        assert_eq!(files_in(&dir).len(), 1);
+        drop(staging);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !files_in(&dir).is_empty() {
+            assert!(std::time::Instant::now() < deadline, "the abandoned file stayed: {:?}", files_in(&dir));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // A whole file that no message took (a replayed request, a refusal).
+        let mut staging = store.stage().unwrap();
+        staging.write(bytes::Bytes::from_static(b"\x89PNG\r\n\x1a\n")).await.unwrap();
+        let staged = staging.finish().await.unwrap();
+        assert_eq!(image_type(&staged.head), Some("image/png"));
+        assert_eq!(files_in(&dir).len(), 1);
+        drop(staged);
+        assert!(files_in(&dir).is_empty());
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

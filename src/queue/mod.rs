@@ -118,11 +118,21 @@ impl MessageStatus {
 pub const ALREADY_HAVE_IT: &str = "409";
 
 /// What a message carries.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Content {
     Text(String),
-    Image { bytes: Vec<u8>, mimetype: String, caption: Option<String> },
-    Document { bytes: Vec<u8>, mimetype: String, filename: String, caption: Option<String> },
+    /// The media is a file staged in the media directory ([`media::MediaStore::stage`]).
+    Image {
+        file: media::Staged,
+        mimetype: String,
+        caption: Option<String>,
+    },
+    Document {
+        file: media::Staged,
+        mimetype: String,
+        filename: String,
+        caption: Option<String>,
+    },
 }
 
 /// A send request that passed validation.
@@ -201,7 +211,7 @@ impl From<&messages::Model> for MessageView {
         let text_kind = row.kind == "text";
         MessageView {
             id: row.id.clone(),
-            session: row.session_id.clone(),
+            session: crate::sessions::name_of(&row.session_id).to_owned(),
             to: row.recipient.clone(),
             kind: row.kind.clone(),
             text: row.body.clone().filter(|_| text_kind),
@@ -321,6 +331,11 @@ impl Queue {
         Arc::new(self.clone())
     }
 
+    /// Where media waits for its message; uploads and fetches stage files here.
+    pub fn media(&self) -> &media::MediaStore {
+        &self.0.media
+    }
+
     fn lane(&self, session: &str) -> Arc<Lane> {
         self.0.lanes.lock().expect("lanes lock").entry(session.to_owned()).or_default().clone()
     }
@@ -337,15 +352,16 @@ impl Queue {
         let id = new_message_id();
         let (kind, body, filename, mimetype, media) = match submit.content {
             Content::Text(text) => ("text", Some(text), None, None, None),
-            Content::Image { bytes, mimetype, caption } => ("image", caption, None, Some(mimetype), Some(bytes)),
-            Content::Document { bytes, mimetype, filename, caption } => {
-                ("document", caption, Some(filename), Some(mimetype), Some(bytes))
+            Content::Image { file, mimetype, caption } => ("image", caption, None, Some(mimetype), Some(file)),
+            Content::Document { file, mimetype, filename, caption } => {
+                ("document", caption, Some(filename), Some(mimetype), Some(file))
             }
         };
         let (media_size, media_sha256) = match media {
-            Some(bytes) => {
-                let size = bytes.len() as i64;
-                (Some(size), Some(self.0.media.put(&id, bytes).await.map_err(anyhow::Error::from)?))
+            Some(file) => {
+                let (size, sha256) = (file.size as i64, file.sha256.clone());
+                self.0.media.keep(file, &id).await.map_err(anyhow::Error::from)?;
+                (Some(size), Some(sha256))
             }
             None => (None, None),
         };
@@ -401,14 +417,14 @@ impl Queue {
         Ok(Some(MessageView::from(&row)))
     }
 
-    /// A message with its history.
-    pub async fn get(&self, id: &str) -> Result<MessageView, QueueError> {
+    /// A message with its history, and its session's key.
+    pub async fn get(&self, id: &str) -> Result<(MessageView, String), QueueError> {
         let row = self.0.store.find(id).await?.ok_or(QueueError::NotFound)?;
         let mut view = MessageView::from(&row);
         let mut history = vec![HistoryEntry { status: MessageStatus::Queued, reason: None, at: time(row.created_at) }];
         history.extend(self.0.store.history(id).await?.iter().map(entry));
         view.history = Some(history);
-        Ok(view)
+        Ok((view, row.session_id))
     }
 
     pub async fn list(
@@ -423,7 +439,7 @@ impl Queue {
 
     pub async fn status(&self, session: &str) -> Result<QueueStatus, QueueError> {
         let mut status = QueueStatus {
-            session: session.to_owned(),
+            session: crate::sessions::name_of(session).to_owned(),
             pending: 0,
             processing: 0,
             completed: 0,

@@ -44,7 +44,8 @@ pub struct Store {
 pub struct Filter {
     /// `None`: every session (an admin); else these.
     pub sessions: Option<Vec<String>>,
-    pub session: Option<String>,
+    /// Only these sessions' (the keys of one name).
+    pub session: Option<Vec<String>>,
     pub status: Option<MessageStatus>,
     pub to: Option<String>,
 }
@@ -230,7 +231,7 @@ impl Store {
             condition = condition.add(messages::Column::SessionId.is_in(sessions.clone()));
         }
         if let Some(session) = &filter.session {
-            condition = condition.add(messages::Column::SessionId.eq(session.clone()));
+            condition = condition.add(messages::Column::SessionId.is_in(session.clone()));
         }
         if let Some(status) = filter.status {
             condition = condition.add(messages::Column::Status.eq(status.as_str()));

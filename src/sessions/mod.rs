@@ -30,7 +30,7 @@ use utoipa::ToSchema;
 use crate::{
     config::Config, db::entities::sessions as rows, engine::Engine, events::Events, inbox::Inbox, queue::Queue,
 };
-pub use records::Scope;
+pub use records::{Scope, name_of};
 
 /// Where a session is in its life.
 /// Stored as its name in `sessions.status`: an unknown value makes reading the
@@ -121,7 +121,7 @@ pub struct SessionView {
 impl From<&rows::Model> for SessionView {
     fn from(row: &rows::Model) -> Self {
         SessionView {
-            session_id: row.id.clone(),
+            session_id: row.name.clone(),
             phone_number: row.phone_number.clone(),
             status: row.status,
             reason: row.reason.clone(),
@@ -166,8 +166,11 @@ pub struct LiveState {
 pub enum SessionError {
     #[error("session not found")]
     NotFound,
-    #[error("a session with this id already exists")]
+    #[error("you already have a session with this id")]
     Exists,
+    /// An admin named a session that several other accounts have.
+    #[error("several accounts have a session with this id; act on it with a credential of its account")]
+    Ambiguous,
     #[error("{phone} is already linked in session {session}")]
     PhoneTaken { phone: String, session: String },
     #[error("the session is already linked to a number")]
@@ -213,9 +216,11 @@ struct Manager {
     config: Arc<Config>,
     running: Mutex<HashMap<String, Running>>,
     generations: AtomicU64,
-    /// Session rows as last read or written here (every send looks its session
-    /// up): this process is the only writer of them.
+    /// Session rows as last read or written here, by key (every send looks its
+    /// session up): this process is the only writer of them.
     rows: Mutex<HashMap<String, rows::Model>>,
+    /// `(owner, name)` -> key, for the rows above.
+    names: Mutex<HashMap<(i64, String), String>>,
 }
 
 #[derive(Clone)]
@@ -243,6 +248,7 @@ impl Sessions {
             running: Mutex::new(HashMap::new()),
             generations: AtomicU64::new(0),
             rows: Mutex::new(HashMap::new()),
+            names: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -250,32 +256,53 @@ impl Sessions {
         &self.0.events
     }
 
-    /// A new session owned by `owner`, linking at once: QR codes, and a pairing
-    /// code too when `phone` is given (digits with country code).
-    pub async fn create(&self, owner: i64, id: &str, phone: Option<String>) -> Result<SessionView, SessionError> {
+    /// A new session owned by `owner` and named `name` there, linking at once:
+    /// QR codes, and a pairing code too when `phone` is given (digits with country code).
+    pub async fn create(&self, owner: i64, name: &str, phone: Option<String>) -> Result<SessionView, SessionError> {
         if let Some(phone) = &phone {
-            self.refuse_taken(phone, owner, id).await?;
+            self.refuse_taken(phone, owner, None).await?;
         }
-        let row = records::insert(&self.0.db, id, owner).await?;
-        self.0.rows.lock().expect("rows lock").insert(row.id.clone(), row.clone());
+        let row = records::insert(&self.0.db, name, owner).await?;
+        self.0.remember(&row);
         self.spawn(row.clone(), phone);
         Ok(SessionView::from(&row))
     }
 
-    /// The session's row, if `scope` may see it.
-    pub async fn get(&self, scope: &Scope, id: &str) -> Result<rows::Model, SessionError> {
-        let cached = self.0.rows.lock().expect("rows lock").get(id).cloned();
-        let row = match cached {
-            Some(row) => Some(row),
-            None => {
-                let row = records::find(&self.0.db, id).await?;
-                if let Some(row) = &row {
-                    self.0.rows.lock().expect("rows lock").insert(row.id.clone(), row.clone());
-                }
-                row
+    /// The session `scope` calls `name`: its account's own session of that
+    /// name; for admins, another account's when only one has that name.
+    pub async fn get(&self, scope: &Scope, name: &str) -> Result<rows::Model, SessionError> {
+        if let Some(account) = scope.account {
+            let key = self.0.names.lock().expect("names lock").get(&(account, name.to_owned())).cloned();
+            let cached = key.and_then(|key| self.0.rows.lock().expect("rows lock").get(&key).cloned());
+            if let Some(row) = cached.filter(|row| scope.admits(row)) {
+                return Ok(row);
             }
+        }
+        let mut found = records::find_named(&self.0.db, scope, name, false).await?;
+        let row = match found.iter().position(|row| Some(row.user_id) == scope.account) {
+            Some(own) => found.swap_remove(own),
+            None if found.len() > 1 => return Err(SessionError::Ambiguous),
+            None => found.pop().ok_or(SessionError::NotFound)?,
         };
-        row.filter(|row| scope.admits(row)).ok_or(SessionError::NotFound)
+        self.0.remember(&row);
+        Ok(row)
+    }
+
+    /// The keys of the sessions named `name` in `scope`, deleted ones included
+    /// (for their messages; an admin's name may be several accounts').
+    pub async fn keys_named(&self, scope: &Scope, name: &str) -> Result<Vec<String>, SessionError> {
+        Ok(records::find_named(&self.0.db, scope, name, true).await?.into_iter().map(|row| row.id).collect())
+    }
+
+    /// The session with internal key `key` (a message's, a chat's), unless deleted.
+    pub async fn by_key(&self, key: &str) -> Result<rows::Model, SessionError> {
+        let cached = self.0.rows.lock().expect("rows lock").get(key).cloned();
+        if let Some(row) = cached {
+            return Ok(row);
+        }
+        let row = records::find(&self.0.db, key).await?.ok_or(SessionError::NotFound)?;
+        self.0.remember(&row);
+        Ok(row)
     }
 
     pub async fn list(&self, scope: &Scope) -> Result<Vec<SessionView>, SessionError> {
@@ -284,60 +311,60 @@ impl Sessions {
 
     /// The current QR code (and pairing code, if one was asked for), waiting a
     /// little for the first one of a session that is just starting.
-    pub async fn codes(&self, scope: &Scope, id: &str) -> Result<LiveState, SessionError> {
-        if records::linked(&self.get(scope, id).await?) {
-            return Err(SessionError::AlreadyLinked);
-        }
-        self.wait_live(id, |s| s.qr.is_some() || s.pairing.is_some()).await
-    }
-
-    /// Asks the session for a pairing code for `phone`.
-    pub async fn pairing_code(&self, scope: &Scope, id: &str, phone: String) -> Result<Code, SessionError> {
-        let row = self.get(scope, id).await?;
+    pub async fn codes(&self, scope: &Scope, name: &str) -> Result<LiveState, SessionError> {
+        let row = self.get(scope, name).await?;
         if records::linked(&row) {
             return Err(SessionError::AlreadyLinked);
         }
-        self.refuse_taken(&phone, row.user_id, id).await?;
+        self.wait_live(&row.id, |s| s.qr.is_some() || s.pairing.is_some()).await
+    }
+
+    /// Asks the session for a pairing code for `phone`.
+    pub async fn pairing_code(&self, scope: &Scope, name: &str, phone: String) -> Result<Code, SessionError> {
+        let row = self.get(scope, name).await?;
+        if records::linked(&row) {
+            return Err(SessionError::AlreadyLinked);
+        }
+        self.refuse_taken(&phone, row.user_id, Some(&row.id)).await?;
         // A code can be asked for once the session is connected for linking.
-        self.wait_live(id, |s| s.qr.is_some()).await?;
+        self.wait_live(&row.id, |s| s.qr.is_some()).await?;
         let (reply, answer) = oneshot::channel();
-        self.send(id, Command::PairingCode { phone, reply })?;
+        self.send(&row.id, Command::PairingCode { phone, reply })?;
         answer.await.map_err(|_| SessionError::NotRunning)?
     }
 
     /// Unlinks the device from the phone and wipes its store.
-    pub async fn logout(&self, scope: &Scope, id: &str) -> Result<SessionView, SessionError> {
-        self.get(scope, id).await?;
+    pub async fn logout(&self, scope: &Scope, name: &str) -> Result<SessionView, SessionError> {
+        let key = self.get(scope, name).await?.id;
         let (reply, done) = oneshot::channel();
-        if self.send(id, Command::Logout { reply }).is_ok() {
+        if self.send(&key, Command::Logout { reply }).is_ok() {
             let _ = done.await;
         } else {
-            self.0.forget_device(id).await?;
+            self.0.forget_device(&key).await?;
         }
-        let row = self.get(scope, id).await?;
-        Ok(SessionView::from(&row))
+        Ok(SessionView::from(&self.by_key(&key).await?))
     }
 
     /// Stops the session if it runs and starts it again: a linked session
     /// reconnects, an unlinked (or logged-out) one starts linking anew.
-    pub async fn restart(&self, scope: &Scope, id: &str) -> Result<SessionView, SessionError> {
-        self.get(scope, id).await?;
-        self.stop(id).await;
+    pub async fn restart(&self, scope: &Scope, name: &str) -> Result<SessionView, SessionError> {
+        let key = self.get(scope, name).await?.id;
+        self.stop(&key).await;
         // Said before answering, so no one reads the old status after the restart.
-        self.0.record(id, records::Change::status(Status::Connecting).reason(None)).await?;
-        let row = self.get(scope, id).await?;
+        self.0.record(&key, records::Change::status(Status::Connecting).reason(None)).await?;
+        let row = self.by_key(&key).await?;
         let view = SessionView::from(&row);
         self.spawn(row, None);
         Ok(view)
     }
 
     /// Unlinks (when linked), wipes the store and forgets the session.
-    pub async fn delete(&self, scope: &Scope, id: &str) -> Result<(), SessionError> {
-        self.get(scope, id).await?;
-        self.remove(id).await
+    pub async fn delete(&self, scope: &Scope, name: &str) -> Result<(), SessionError> {
+        let key = self.get(scope, name).await?.id;
+        self.remove(&key).await
     }
 
-    /// The owner of session `id`, deleted or not (its messages stay theirs).
+    /// The owner of the session with key `id`, deleted or not (its messages stay theirs).
     pub async fn owner_of(&self, id: &str) -> Result<Option<i64>, SessionError> {
         if let Some(row) = self.0.rows.lock().expect("rows lock").get(id) {
             return Ok(Some(row.user_id));
@@ -345,14 +372,14 @@ impl Sessions {
         Ok(records::owner_of(&self.0.db, id).await?)
     }
 
-    /// The ids of the sessions `scope` may see, deleted ones included (for their messages).
+    /// The keys of the sessions `scope` may see, deleted ones included (for their messages).
     pub async fn ids_with_deleted(&self, scope: &Scope) -> Result<Vec<String>, SessionError> {
         Ok(records::ids_with_deleted(&self.0.db, scope).await?)
     }
 
-    /// The ids of `owner`'s sessions.
+    /// The keys of `owner`'s sessions.
     pub async fn ids_of(&self, owner: i64) -> Result<Vec<String>, SessionError> {
-        let scope = Scope { owner: Some(owner), sessions: None };
+        let scope = Scope { owner: Some(owner), sessions: None, account: Some(owner) };
         Ok(records::list(&self.0.db, &scope).await?.into_iter().map(|row| row.id).collect())
     }
 
@@ -364,21 +391,21 @@ impl Sessions {
         Ok(())
     }
 
-    /// Whether `phone` is linked in a session `scope` may see.
+    /// The name of the session `scope` may see that has `phone` linked, if any.
     pub async fn holder_of(&self, scope: &Scope, phone: &str) -> Result<Option<String>, SessionError> {
         let holder = records::holder_of(&self.0.db, phone, scope.owner, None).await?;
-        Ok(holder.filter(|row| scope.admits(row)).map(|row| row.id))
+        Ok(holder.filter(|row| scope.admits(row)).map(|row| row.name))
     }
 
     /// Deletes the sessions `scope` may see that have not been connected for
-    /// `hours` (counting from creation for those never connected). Returns their ids.
+    /// `hours` (counting from creation for those never connected). Returns their names.
     pub async fn cleanup(&self, scope: &Scope, hours: u32) -> Result<Vec<String>, SessionError> {
         let cutoff = crate::db::now() - chrono::Duration::hours(i64::from(hours));
         let stale = records::stale(&self.0.db, scope, cutoff).await?;
         let mut removed = Vec::with_capacity(stale.len());
         for row in stale {
             self.remove(&row.id).await?;
-            removed.push(row.id);
+            removed.push(row.name);
         }
         Ok(removed)
     }
@@ -434,10 +461,10 @@ impl Sessions {
         futures_util::future::join_all(stops).await;
     }
 
-    /// Refuses a number `owner` has linked in another session.
-    async fn refuse_taken(&self, phone: &str, owner: i64, except: &str) -> Result<(), SessionError> {
-        match records::holder_of(&self.0.db, phone, Some(owner), Some(except)).await? {
-            Some(row) => Err(SessionError::PhoneTaken { phone: phone.to_owned(), session: row.id }),
+    /// Refuses a number `owner` has linked in another session (than the one with key `except`).
+    async fn refuse_taken(&self, phone: &str, owner: i64, except: Option<&str>) -> Result<(), SessionError> {
+        match records::holder_of(&self.0.db, phone, Some(owner), except).await? {
+            Some(row) => Err(SessionError::PhoneTaken { phone: phone.to_owned(), session: row.name }),
             None => Ok(()),
         }
     }
@@ -454,7 +481,9 @@ impl Sessions {
         }
         self.stop(id).await;
         records::mark_deleted(&self.0.db, id).await?;
-        self.0.rows.lock().expect("rows lock").remove(id);
+        if let Some(row) = self.0.rows.lock().expect("rows lock").remove(id) {
+            self.0.names.lock().expect("names lock").remove(&(row.user_id, row.name));
+        }
         // A send that looked the session up just before the mark may have queued since.
         abandon().await?;
         self.0.engine.wipe(id).map_err(anyhow::Error::from)?;
@@ -526,6 +555,12 @@ impl Sessions {
 }
 
 impl Manager {
+    /// Caches a session row read or written here.
+    fn remember(&self, row: &rows::Model) {
+        self.names.lock().expect("names lock").insert((row.user_id, row.name.clone()), row.id.clone());
+        self.rows.lock().expect("rows lock").insert(row.id.clone(), row.clone());
+    }
+
     /// Logs out a session that is not connected: there is nothing to tell
     /// WhatsApp now, so its keys are forgotten.
     async fn forget_device(&self, id: &str) -> Result<(), SessionError> {
@@ -548,7 +583,7 @@ impl Manager {
     /// Writes a status change and tells subscribers.
     async fn record(&self, id: &str, change: records::Change) -> Result<(), DbErr> {
         let Some(row) = records::apply(&self.db, id, change).await? else { return Ok(()) };
-        self.rows.lock().expect("rows lock").insert(row.id.clone(), row.clone());
+        self.remember(&row);
         let view = SessionView::from(&row);
         self.events.publish(crate::events::GatewayEvent {
             kind: "session.status",

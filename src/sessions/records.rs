@@ -9,30 +9,45 @@ use sea_orm::{
 use super::{SessionError, Status};
 use crate::db::{self, entities::sessions as rows};
 
+/// What an account calls the session with internal key `key`: the key, or
+/// what comes before its `~` (names cannot contain one) when another account
+/// had the name first. Every response and event shows names, never keys.
+pub fn name_of(key: &str) -> &str {
+    key.split_once('~').map_or(key, |(name, _)| name)
+}
+
 /// Which sessions a caller may see and act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope {
     /// `None`: every user's (admins).
     pub owner: Option<i64>,
-    /// `None`: all of the owner's; an API key may be limited to some.
+    /// `None`: all of the owner's; an API key may be limited to some (by name:
+    /// such a key's scope always has its owner).
     pub sessions: Option<Vec<String>>,
+    /// The caller's own account, where names are looked up first.
+    pub account: Option<i64>,
 }
 
 impl Scope {
-    pub const ALL: Scope = Scope { owner: None, sessions: None };
+    pub const ALL: Scope = Scope { owner: None, sessions: None, account: None };
+
+    /// Whether every account's sessions are in scope (an admin's, unlimited).
+    pub fn is_everyone(&self) -> bool {
+        self.owner.is_none() && self.sessions.is_none()
+    }
 
     pub fn admits(&self, row: &rows::Model) -> bool {
         self.admits_session(row.user_id, &row.id)
     }
 
-    /// Whether the session `id` owned by `owner` is in scope.
-    pub fn admits_session(&self, owner: i64, id: &str) -> bool {
-        self.owner.is_none_or(|o| o == owner) && self.admits_id(id)
+    /// Whether the session with key `key` owned by `owner` is in scope.
+    pub fn admits_session(&self, owner: i64, key: &str) -> bool {
+        self.owner.is_none_or(|o| o == owner) && self.admits_name(name_of(key))
     }
 
-    /// Whether a new session with this id would be in scope.
-    pub fn admits_id(&self, id: &str) -> bool {
-        self.sessions.as_ref().is_none_or(|ids| ids.iter().any(|s| s == id))
+    /// Whether a new session with this name would be in scope.
+    pub fn admits_name(&self, name: &str) -> bool {
+        self.sessions.as_ref().is_none_or(|names| names.iter().any(|s| s == name))
     }
 
     fn condition(&self) -> Condition {
@@ -45,8 +60,8 @@ impl Scope {
         if let Some(owner) = self.owner {
             condition = condition.add(rows::Column::UserId.eq(owner));
         }
-        if let Some(ids) = &self.sessions {
-            condition = condition.add(rows::Column::Id.is_in(ids.clone()));
+        if let Some(names) = &self.sessions {
+            condition = condition.add(rows::Column::Name.is_in(names.clone()));
         }
         condition
     }
@@ -57,12 +72,16 @@ pub fn linked(row: &rows::Model) -> bool {
     row.phone_number.is_some() && row.status.holds_device()
 }
 
-/// A new session row; a deleted session of the same owner under this id is
-/// brought back (its old messages stay the owner's either way).
-pub async fn insert(db: &DatabaseConnection, id: &str, owner: i64) -> Result<rows::Model, SessionError> {
-    let row = rows::ActiveModel {
-        id: Set(id.to_owned()),
+/// A new session row named `name` for `owner`; a deleted session of the
+/// owner's with that name is brought back (its old messages stay the owner's
+/// either way). Its key is the name, unless another account has or had a
+/// session under that key: then the name, `~` and a random suffix, so no
+/// account can take or probe another's names.
+pub async fn insert(db: &DatabaseConnection, name: &str, owner: i64) -> Result<rows::Model, SessionError> {
+    let row = |key: String| rows::ActiveModel {
+        id: Set(key),
         user_id: Set(owner),
+        name: Set(name.to_owned()),
         phone_number: Set(None),
         status: Set(Status::Connecting),
         reason: Set(None),
@@ -73,27 +92,58 @@ pub async fn insert(db: &DatabaseConnection, id: &str, owner: i64) -> Result<row
         updated_at: Set(db::now()),
         deleted_at: Set(None),
     };
-    if let Some(old) = rows::Entity::find_by_id(id.to_owned()).one(db).await?
-        && old.deleted_at.is_some()
-        && old.user_id == owner
-    {
-        let revived = rows::Entity::update(row).validate()?.filter(rows::Column::DeletedAt.is_not_null());
+    if let Some(old) = named(db, owner, name).await? {
+        if old.deleted_at.is_none() {
+            return Err(SessionError::Exists);
+        }
+        let revived = rows::Entity::update(row(old.id)).validate()?.filter(rows::Column::DeletedAt.is_not_null());
         return match revived.exec(db).await {
             Ok(row) => Ok(row),
             Err(DbErr::RecordNotUpdated) => Err(SessionError::Exists),
             Err(e) => Err(e.into()),
         };
     }
-    match row.insert(db).await {
-        Ok(row) => Ok(row),
-        Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
-            Err(SessionError::Exists)
+    let mut key = name.to_owned();
+    for _ in 0..8 {
+        match row(key.clone()).insert(db).await {
+            Ok(row) => return Ok(row),
+            Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
+                // The owner made it at the same moment, or the key is another account's.
+                if named(db, owner, name).await?.is_some() {
+                    return Err(SessionError::Exists);
+                }
+                key = format!("{name}~{}", random_suffix());
+            }
+            Err(e) => return Err(e.into()),
         }
-        Err(e) => Err(e.into()),
     }
+    Err(SessionError::Other(anyhow::anyhow!("no free key for session {name}")))
 }
 
-/// The session `id`, unless it was deleted.
+fn random_suffix() -> String {
+    use rand::Rng;
+    let bytes: [u8; 5] = rand::rng().random();
+    hex::encode(bytes)
+}
+
+/// `owner`'s session named `name`, deleted or not.
+async fn named(db: &DatabaseConnection, owner: i64, name: &str) -> Result<Option<rows::Model>, DbErr> {
+    rows::Entity::find().filter(rows::Column::UserId.eq(owner)).filter(rows::Column::Name.eq(name)).one(db).await
+}
+
+/// The sessions named `name` that `scope`'s owner (every owner's for admins)
+/// has, deleted ones only `with_deleted`.
+pub async fn find_named(
+    db: &DatabaseConnection,
+    scope: &Scope,
+    name: &str,
+    with_deleted: bool,
+) -> Result<Vec<rows::Model>, DbErr> {
+    let condition = if with_deleted { scope.condition_with_deleted() } else { scope.condition() };
+    rows::Entity::find().filter(condition).filter(rows::Column::Name.eq(name)).all(db).await
+}
+
+/// The session with key `id`, unless it was deleted.
 pub async fn find(db: &DatabaseConnection, id: &str) -> Result<Option<rows::Model>, DbErr> {
     rows::Entity::find_by_id(id.to_owned()).filter(rows::Column::DeletedAt.is_null()).one(db).await
 }

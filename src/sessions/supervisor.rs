@@ -115,7 +115,8 @@ pub(super) async fn run(
                 }
                 let change = match duplicate_of {
                     Some(other) => Change::status(Status::DuplicatePhone).phone(None).reason(Some(format!(
-                        "this number is already linked in session {other}; the new link was undone"
+                        "this number is already linked in session {}; the new link was undone",
+                        super::name_of(&other)
                     ))),
                     None => Change::status(Status::LoggedOut).phone(None).reason(Some(reason)),
                 };
@@ -412,7 +413,7 @@ impl Supervisor {
             also: Vec::new(),
             agent: None,
             data: serde_json::json!({
-                "sessionId": self.id,
+                "sessionId": super::name_of(&self.id),
                 "qr": live.qr.as_ref().map(|c| &c.value),
                 "expiresAt": live.qr.as_ref().map(|c| c.expires_at),
                 "pairingCode": live.pairing.as_ref().map(|c| &c.value),

@@ -432,7 +432,87 @@ async fn numbers_are_not_shared_between_accounts(db: TestDb) {
     assert_eq!((status, error_code(&body)), (StatusCode::CONFLICT, "phone_in_use"), "{body}");
 }
 
+/// Item 2, session ids: a session id is a name within its account. Another
+/// account's names can be neither taken nor probed: creating, listing,
+/// sending, events and errors all behave as if the other account did not
+/// exist, and nothing shown carries the internal key.
+async fn session_ids_are_names_within_an_account(db: TestDb) {
+    const FIRST: &str = "628111000061";
+    const SECOND: &str = "628111000062";
+    const CONTACT: &str = "628222000061";
+    let app = TestApp::spawn_with(db, crate::helpers::no_limits).await;
+    app.sim.add_contacts(&[CONTACT.to_owned()]);
+    let (first_id, first) = app.user_with_role("user").await;
+    let (second_id, second) = app.user_with_role("user").await;
+    app.linked_session(&first, "kantor", FIRST).await;
+    // A deleted session of the first account keeps its row (and key) for its messages.
+    let (status, _) = app.post("/session/create", Some(&first), json!({"sessionId": "lama"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = app.call(Method::DELETE, "/session/lama", Some(&first), None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The second account takes the same names, live and deleted, without a word about the first.
+    let mut events = EventStream::open(&app, &second).await;
+    let view = app.linked_session(&second, "kantor", SECOND).await;
+    assert_eq!((view["sessionId"].as_str(), view["userId"].as_i64()), (Some("kantor"), Some(second_id)), "{view}");
+    let (status, body) = app.post("/session/create", Some(&second), json!({"sessionId": "lama"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["data"]["sessionId"], "lama");
+    // Its own names are still its own once.
+    let (status, body) = app.post("/session/create", Some(&second), json!({"sessionId": "kantor"})).await;
+    assert_eq!((status, error_code(&body)), (StatusCode::CONFLICT, "session_exists"), "{body}");
+
+    // Each account's "kantor" sends from its own number.
+    let mine = app.send_text(&second, "kantor", CONTACT, "dari akun kedua").await;
+    let theirs = app.send_text(&first, "kantor", CONTACT, "dari akun pertama").await;
+    let view = app.wait_message(&second, &mine, "sent", 30).await;
+    app.wait_message(&first, &theirs, "sent", 30).await;
+    assert_eq!(view["session"], "kantor", "{view}");
+    let got = app.sim.received(Some(CONTACT));
+    let from = |id: &str| got.iter().find(|r| r.id == id).map(|r| r.from.clone());
+    assert_eq!(from(&mine).as_deref(), Some(SECOND));
+    assert_eq!(from(&theirs).as_deref(), Some(FIRST));
+    let seen = events
+        .until(10, |kind, data| kind == "message.status" && data["id"] == mine.as_str() && data["status"] == "sent")
+        .await;
+
+    // Neither account reaches the other's session or messages through the shared name.
+    let (status, _) = app.get(&format!("/message/{theirs}"), Some(&second)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, list) = app.get("/message/list?session=kantor", Some(&second)).await;
+    let ids: Vec<&str> = list["data"].as_array().unwrap().iter().filter_map(|m| m["id"].as_str()).collect();
+    assert_eq!(ids, [mine.as_str()], "{list}");
+    let (_, sessions) = app.get("/session/list", Some(&second)).await;
+    let owners: Vec<i64> = sessions["data"].as_array().unwrap().iter().filter_map(|s| s["userId"].as_i64()).collect();
+    assert_eq!(owners, [second_id, second_id], "{sessions}");
+    let (_, status_view) = app.get("/message/queue-status?session=kantor", Some(&second)).await;
+    assert_eq!(status_view["session"], "kantor", "{status_view}");
+
+    // What the second account saw names its sessions by name only, never by an internal key.
+    for shown in [list.to_string(), sessions.to_string(), status_view.to_string(), format!("{seen:?}")] {
+        assert!(!shown.contains('~'), "an internal key was shown: {shown}");
+    }
+    assert!(seen.iter().all(|(_, data)| !data.to_string().contains(FIRST)), "{seen:?}");
+
+    // An admin sees both, and must say which account's it means.
+    let (status, body) = app.get("/session/status?session=kantor", Some(&app.admin_token)).await;
+    assert_eq!((status, error_code(&body)), (StatusCode::CONFLICT, "session_ambiguous"), "{body}");
+
+    // The first account deletes its "kantor": the second's goes on; an admin
+    // naming "kantor" gets the only one left.
+    let (status, _) = app.call(Method::DELETE, "/session/kantor", Some(&first), None).await;
+    assert_eq!(status, StatusCode::OK);
+    app.wait_status(&second, "kantor", "connected", 5).await;
+    let (status, admin_view) = app.get("/session/status?session=kantor", Some(&app.admin_token)).await;
+    assert_eq!((status, admin_view["data"]["userId"].as_i64()), (StatusCode::OK, Some(second_id)), "{admin_view}");
+    // The first account's deleted message is still its own.
+    let (status, view) = app.get(&format!("/message/{theirs}"), Some(&first)).await;
+    assert_eq!((status, view["data"]["session"].as_str()), (StatusCode::OK, Some("kantor")), "{view}");
+    let _ = first_id;
+}
+
 db_tests!(
+    session_ids_are_names_within_an_account,
     numbers_are_not_shared_between_accounts,
     a_blocked_database_loses_no_receipt,
     unknown_stored_values_fail_loudly,

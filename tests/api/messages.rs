@@ -80,7 +80,8 @@ async fn text_image_and_document_arrive_exactly(db: TestDb) {
 
     // An image by URL, with a caption.
     let image = png(50_000);
-    let document: Vec<u8> = (0..120_000u32).map(|i| (i % 253) as u8).collect();
+    // Over 5 MiB: sent as a resumable upload, streamed from its encrypted file.
+    let document: Vec<u8> = (0..6_000_000u32).map(|i| (i % 253) as u8).collect();
     let files = serve_files(vec![
         ("/pics/promo.png", "image/png", image.clone()),
         ("/pics/huge.png", "image/png", png(300 * 1024)),

@@ -305,8 +305,14 @@ async fn scoping_cleanup_and_bad_input(db: TestDb) {
     assert_eq!(body["hasActiveSession"], false, "bob learns nothing of alice's number");
     let (_, list) = app.get("/session/list", Some(&app.admin_token)).await;
     assert_eq!(list["data"].as_array().unwrap().len(), 3);
-    let (status, _) = app.post("/session/create", Some(&bob), json!({"sessionId": "a-old"})).await;
-    assert_eq!(status, StatusCode::CONFLICT, "ids are unique across users");
+    // Ids are names within an account: bob has an "a-old" of his own, and alice's stays hers.
+    let (status, body) = app.post("/session/create", Some(&bob), json!({"sessionId": "a-old"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, list) = app.get("/session/list", Some(&bob)).await;
+    let owners: Vec<_> = list["data"].as_array().unwrap().iter().map(|s| s["userId"].clone()).collect();
+    assert_eq!(owners, vec![body["data"]["userId"].clone()], "{list}");
+    let (_, status_view) = app.get("/session/status?session=a-old", Some(&alice)).await;
+    assert_ne!(status_view["data"]["userId"], body["data"]["userId"], "{status_view}");
 
     // An API key limited to one session sees and creates only that one.
     let (status, key) =
@@ -353,6 +359,8 @@ async fn scoping_cleanup_and_bad_input(db: TestDb) {
         (json!({"sessionId": "../etc"}), "sessionId"),
         (json!({"sessionId": ""}), "sessionId"),
         (json!({"sessionId": "x".repeat(65)}), "sessionId"),
+        // `~` joins a name and its suffix in internal keys: never part of a name.
+        (json!({"sessionId": "kantor~1a2b"}), "sessionId"),
         (json!({"sessionId": "ok", "phoneNumber": "0"}), "phoneNumber"),
         (json!({"sessionId": "ok", "phoneNumber": "+62 abc"}), "phoneNumber"),
         (json!({"sessionId": 5}), "sessionId"),
@@ -371,7 +379,7 @@ async fn scoping_cleanup_and_bad_input(db: TestDb) {
     let (status, _) = app.get("/session/status?session=a%2F..", Some(&alice)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let (_, list) = app.get("/session/list", Some(&app.admin_token)).await;
-    assert_eq!(list["data"].as_array().unwrap().len(), 3, "a-new, a-live, a-next: {list}");
+    assert_eq!(list["data"].as_array().unwrap().len(), 4, "a-new, a-live, a-next and bob's a-old: {list}");
 }
 
 /// Linking stops after `whatsapp.link_timeout`; a restart offers new codes. And

@@ -8,7 +8,7 @@ use axum::{
     Json, Router,
     body::Bytes,
     extract::{
-        Query, State,
+        DefaultBodyLimit, Query, State,
         ws::{Message, WebSocket, WebSocketUpgrade},
     },
     http::{Method, StatusCode, Uri},
@@ -27,6 +27,10 @@ pub async fn serve(sim: Sim, listener: tokio::net::TcpListener) -> std::io::Resu
     axum::serve(listener, router(sim)).await
 }
 
+/// The largest media upload accepted (WhatsApp takes documents up to 2 GB;
+/// this keeps the simulator's memory within reason).
+const MAX_MEDIA_BYTES: usize = 256 * 1024 * 1024;
+
 pub fn router(sim: Sim) -> Router {
     Router::new()
         .route("/ws/chat", get(websocket))
@@ -40,7 +44,7 @@ pub fn router(sim: Sim) -> Router {
         .route("/admin/fault", post(fault))
         .route("/admin/devices", get(devices))
         .route("/admin/logins", get(logins))
-        .route("/mms/{*rest}", any(media))
+        .route("/mms/{*rest}", any(media).layer(DefaultBodyLimit::max(MAX_MEDIA_BYTES)))
         .route("/v/{*rest}", any(media))
         .with_state(sim)
 }

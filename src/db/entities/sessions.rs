@@ -3,9 +3,13 @@ use sea_orm::entity::prelude::*;
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "sessions")]
 pub struct Model {
+    /// The internal key every other table and the device store use: the name,
+    /// or `name~suffix` when another account had the name first ([`crate::sessions::name_of`]).
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub user_id: i64,
+    /// What the owner calls it (seed 003's `sessionId`): unique per owner.
+    pub name: String,
     /// Digits with country code, detected when the device links.
     pub phone_number: Option<String>,
     pub status: crate::sessions::Status,

@@ -96,7 +96,7 @@ pub(super) async fn write(store: &Store, changes: &[Change]) -> Result<Vec<Outco
         history.push(events::ActiveModel {
             message_id: Set(row.id.clone()),
             session_id: Set(row.session_id.clone()),
-            status: Set(row.status.clone()),
+            status: Set(row.status),
             reason: Set(row.reason.clone()),
             at: Set(change.at),
             ..Default::default()
