@@ -29,6 +29,7 @@ pub struct Config {
     pub media: MediaConfig,
     pub notify: NotifyConfig,
     pub inbox: InboxConfig,
+    pub webhook: WebhookConfig,
     pub log: LogConfig,
 }
 
@@ -196,6 +197,59 @@ pub struct NotifyConfig {
     pub utc_offset: String,
     /// Largest customer import (bulk JSON or CSV), in bytes.
     pub max_import_bytes: usize,
+}
+
+/// Outgoing webhooks (Standard Webhooks): endpoints come from the API; this
+/// section adds one that hears every account (seed 003's `WEBHOOK_BASE_URL`)
+/// and sets how deliveries are made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Empty: none. Else an endpoint that gets every event of every account.
+    pub url: String,
+    /// Its secret, `whsec_` and base64 (24+ bytes); empty: one is generated
+    /// once into `data_dir/webhook_secret`.
+    pub secret: Secret,
+    /// How long a receiver has to answer.
+    #[serde(serialize_with = "ser_duration", deserialize_with = "de_duration")]
+    pub timeout: Duration,
+    /// When attempts are made, counted from the event (each but the first with
+    /// ±10 % jitter); after the last the delivery has failed. Standard
+    /// Webhooks' schedule by default.
+    #[serde(serialize_with = "ser_durations", deserialize_with = "de_durations")]
+    pub schedule: Vec<Duration>,
+    /// An endpoint whose every delivery has failed for this long is disabled.
+    #[serde(serialize_with = "ser_duration", deserialize_with = "de_duration")]
+    pub disable_after: Duration,
+    /// Deliveries under way to one endpoint at once (a slow receiver stalls
+    /// only its own).
+    pub per_endpoint: usize,
+    /// A rotated secret keeps signing, beside the new one, this long.
+    #[serde(serialize_with = "ser_duration", deserialize_with = "de_duration")]
+    pub rotation_grace: Duration,
+    /// Address ranges (CIDR) a webhook URL may reach although they are not
+    /// public, e.g. a billing system on the provider's LAN: `["10.20.0.0/16"]`.
+    pub allow_ranges: Vec<String>,
+    /// Events and deliveries older than this are forgotten.
+    #[serde(serialize_with = "ser_duration", deserialize_with = "de_duration")]
+    pub retention: Duration,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        let schedule = [0, 5, 300, 1800, 7200, 18_000, 36_000, 50_400, 72_000, 86_400];
+        Self {
+            url: String::new(),
+            secret: Secret::default(),
+            timeout: Duration::from_secs(15),
+            schedule: schedule.into_iter().map(Duration::from_secs).collect(),
+            disable_after: Duration::from_secs(5 * 24 * 3600),
+            per_endpoint: 8,
+            rotation_grace: Duration::from_secs(24 * 3600),
+            allow_ranges: Vec::new(),
+            retention: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
 }
 
 /// The notice template `[notify] template` has by default.
@@ -420,6 +474,27 @@ fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     humantime::parse_duration(text.trim()).map_err(serde::de::Error::custom)
 }
 
+fn ser_durations<S: Serializer>(list: &[Duration], s: S) -> Result<S::Ok, S::Error> {
+    let texts: Vec<String> = list.iter().map(|d| humantime::format_duration(*d).to_string()).collect();
+    texts.serialize(s)
+}
+
+/// A list of durations: `["0s", "5s", "5m"]`, or one string `"0s, 5s, 5m"`
+/// (so an environment variable can set it).
+fn de_durations<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Durations {
+        List(Vec<String>),
+        Text(String),
+    }
+    let texts = match Durations::deserialize(d)? {
+        Durations::List(list) => list,
+        Durations::Text(text) => text.split(',').map(str::to_owned).collect(),
+    };
+    texts.iter().map(|t| humantime::parse_duration(t.trim()).map_err(serde::de::Error::custom)).collect()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("config file {0} does not exist")]
@@ -523,6 +598,36 @@ impl Config {
             crate::http::client_addr::Cidr::parse(proxy)
                 .map_err(|e| ConfigError::Invalid(format!("server.trusted_proxies: {e}")))?;
         }
+        self.webhook.validate()
+    }
+}
+
+impl WebhookConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        if !self.url.is_empty() {
+            match url::Url::parse(&self.url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+                _ => return invalid("webhook.url must be empty or an http(s) URL".into()),
+            }
+        }
+        if !self.secret.is_empty() && crate::webhooks::sign::Key::parse(self.secret.expose()).is_err() {
+            return invalid("webhook.secret must be whsec_ and the base64 of 24 to 64 random bytes".into());
+        }
+        if self.schedule.is_empty() || self.schedule.len() > 30 {
+            return invalid("webhook.schedule must list 1 to 30 times".into());
+        }
+        if self.timeout < Duration::from_secs(1) {
+            return invalid("webhook.timeout must be at least 1s".into());
+        }
+        if self.per_endpoint == 0 {
+            return invalid("webhook.per_endpoint must be at least 1".into());
+        }
+        for range in &self.allow_ranges {
+            if let Err(e) = crate::http::client_addr::Cidr::parse(range) {
+                return invalid(format!("webhook.allow_ranges: {e}"));
+            }
+        }
         Ok(())
     }
 }
@@ -603,5 +708,27 @@ mod tests {
         let mut config = Config::default();
         config.database.url = Secret::new("postgres://x");
         assert!(config.validate().is_err());
+        for bad in [
+            |c: &mut Config| c.webhook.url = "ftp://billing.example/hook".into(),
+            |c: &mut Config| c.webhook.secret = Secret::new("not-whsec"),
+            |c: &mut Config| c.webhook.schedule = Vec::new(),
+            |c: &mut Config| c.webhook.per_endpoint = 0,
+            |c: &mut Config| c.webhook.allow_ranges = vec!["10.0.0.0/33".into()],
+        ] {
+            let mut config = Config::default();
+            bad(&mut config);
+            assert!(config.validate().is_err(), "{:?}", config.webhook);
+        }
+    }
+
+    #[test]
+    fn a_schedule_is_a_list_or_one_string() {
+        let toml = "[webhook]\nschedule = \"0s, 1s, 2m\"";
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(toml))
+            .extract()
+            .expect("a schedule in one string");
+        let expected = [0, 1, 120].map(Duration::from_secs);
+        assert_eq!(config.webhook.schedule, expected);
     }
 }

@@ -20,6 +20,7 @@ pub mod sessions;
 pub mod state;
 pub mod telemetry;
 pub mod validation;
+pub mod webhooks;
 
 use std::{
     future::Future,
@@ -67,7 +68,17 @@ impl App {
         let config = Arc::new(config);
         let engine = engine::Engine::new(&config).await?;
         let events = events::Events::default();
-        let queue = queue::Queue::new(db.clone(), config.clone(), events.clone()).await?;
+        let webhook_secret = match config.webhook.secret.expose() {
+            "" => auth::jwt::kept_secret(
+                &config.storage.data_dir.join("webhook_secret"),
+                "webhook secret",
+                webhooks::sign::Key::generate,
+            )?,
+            configured => configured.to_owned(),
+        };
+        webhooks::sign::Key::parse(&webhook_secret).map_err(|e| anyhow::anyhow!("data_dir/webhook_secret: {e}"))?;
+        let webhooks = webhooks::Webhooks::new(db.clone(), config.clone(), metrics.webhooks(), &webhook_secret).await?;
+        let queue = queue::Queue::new(db.clone(), config.clone(), events.clone(), webhooks.recorder()).await?;
         let inbox = inbox::Inbox::new(db.clone(), config.clone(), events.clone(), queue.clone())?;
         tokio::spawn(inbox.clone().run_media());
         let sessions =
@@ -77,6 +88,7 @@ impl App {
             tracing::info!(sessions = restored, "reconnecting linked sessions");
         }
         tokio::spawn(notify::publish_progress(db.clone(), queue.clone(), events.clone()));
+        webhooks.start();
         let media = queue::media::Fetcher::new(&config.media)?;
         let media_slots = tokio::sync::Semaphore::new(config.media.max_concurrent.max(1));
         let state = AppState::new(Inner {
@@ -90,6 +102,7 @@ impl App {
             sessions,
             queue,
             inbox,
+            webhooks,
             media,
             media_slots,
             passwords,

@@ -37,12 +37,35 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 2.0, 16))
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     http_requests: Family<RequestLabels, Counter>,
     http_latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     sessions: Family<StatusLabels, Gauge>,
     password_verifications: Counter,
+    webhooks: WebhookMetrics,
+}
+
+/// What the webhook deliverer counts; cheap to clone.
+#[derive(Clone)]
+pub struct WebhookMetrics {
+    attempts: Family<OutcomeLabels, Counter>,
+    latency: Histogram,
+    pending: Gauge,
+    oldest_pending_seconds: Gauge,
+}
+
+impl WebhookMetrics {
+    /// One attempt: `succeeded`, `retrying`, `failed` or `gone`, and how long it took.
+    pub fn observe(&self, outcome: &'static str, elapsed: Duration) {
+        self.attempts.get_or_create(&OutcomeLabels { outcome: outcome.to_owned() }).inc();
+        self.latency.observe(elapsed.as_secs_f64());
+    }
 }
 
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -66,7 +89,25 @@ impl Default for Metrics {
             "bcrypt verifications (one per login attempt that was not throttled)",
             password_verifications.clone(),
         );
-        Self { registry, http_requests, http_latency, sessions, password_verifications }
+        let webhooks = WebhookMetrics {
+            attempts: Family::default(),
+            latency: latency_histogram(),
+            pending: Gauge::default(),
+            oldest_pending_seconds: Gauge::default(),
+        };
+        registry.register("webhook_attempts", "Webhook delivery attempts, by outcome", webhooks.attempts.clone());
+        registry.register(
+            "webhook_attempt_duration_seconds",
+            "Time from a webhook request to its answer",
+            webhooks.latency.clone(),
+        );
+        registry.register("webhook_pending", "Webhook deliveries waiting to be made", webhooks.pending.clone());
+        registry.register(
+            "webhook_oldest_pending_seconds",
+            "Age of the oldest webhook delivery still waiting",
+            webhooks.oldest_pending_seconds.clone(),
+        );
+        Self { registry, http_requests, http_latency, sessions, password_verifications, webhooks }
     }
 }
 
@@ -92,6 +133,17 @@ impl Metrics {
             let n = i64::try_from(*n).unwrap_or(i64::MAX);
             self.sessions.get_or_create(&StatusLabels { status: (*status).to_owned() }).set(n);
         }
+    }
+
+    /// The handles the webhook deliverer counts with.
+    pub fn webhooks(&self) -> WebhookMetrics {
+        self.webhooks.clone()
+    }
+
+    /// Sets the webhook backlog gauges (read from the database at scrape time).
+    pub fn set_webhook_backlog(&self, pending: u64, oldest_age: Duration) {
+        self.webhooks.pending.set(i64::try_from(pending).unwrap_or(i64::MAX));
+        self.webhooks.oldest_pending_seconds.set(i64::try_from(oldest_age.as_secs()).unwrap_or(i64::MAX));
     }
 
     pub fn render(&self) -> String {

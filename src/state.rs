@@ -33,6 +33,7 @@ pub struct Inner {
     pub sessions: Sessions,
     pub queue: Queue,
     pub inbox: Inbox,
+    pub webhooks: crate::webhooks::Webhooks,
     /// Fetches media URLs for image and document messages (SSRF-guarded).
     pub media: Fetcher,
     /// Media being received at once (uploads read, URLs fetched):

@@ -12,6 +12,7 @@ mod m20261125_000003_messages;
 mod m20261126_000004_notify;
 mod m20261202_000005_inbox;
 mod m20261203_000006_hardening;
+mod m20261204_000007_webhooks;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000004_notify::Migration),
             Box::new(m20261202_000005_inbox::Migration),
             Box::new(m20261203_000006_hardening::Migration),
+            Box::new(m20261204_000007_webhooks::Migration),
         ]
     }
 }

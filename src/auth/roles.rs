@@ -50,9 +50,12 @@ impl Role {
             (Role::Readonly, _) => access == Access::Read,
             (Role::User | Role::Agent, Area::Profile | Area::System) => true,
             (Role::User, Area::ApiKeys | Area::Sessions | Area::Notices | Area::Customers | Area::Broadcasts) => true,
-            (Role::User, Area::Inbox) => true,
+            (Role::User, Area::Inbox | Area::Webhooks) => true,
             (Role::Agent, Area::Inbox) => true,
-            (Role::Agent, Area::ApiKeys | Area::Sessions | Area::Notices | Area::Customers | Area::Broadcasts) => false,
+            (
+                Role::Agent,
+                Area::ApiKeys | Area::Sessions | Area::Notices | Area::Customers | Area::Broadcasts | Area::Webhooks,
+            ) => false,
         }
     }
 }
@@ -78,10 +81,12 @@ pub enum Area {
     Broadcasts,
     /// The shared inbox: chats (agents: those assigned to them).
     Inbox,
+    /// Outgoing webhook endpoints (the caller's own).
+    Webhooks,
 }
 
 impl Area {
-    pub const ALL: [Area; 9] = [
+    pub const ALL: [Area; 10] = [
         Area::Profile,
         Area::System,
         Area::ApiKeys,
@@ -91,6 +96,7 @@ impl Area {
         Area::Customers,
         Area::Broadcasts,
         Area::Inbox,
+        Area::Webhooks,
     ];
 
     /// What an API key limited to some sessions may do here: only what concerns
@@ -99,7 +105,8 @@ impl Area {
     /// changes, users, keys and system information are closed to it.
     pub fn open_to_limited_keys(self, access: Access) -> bool {
         match self {
-            Area::Sessions | Area::Inbox | Area::Broadcasts => true,
+            // Webhooks: only endpoints that hear nothing but its sessions (see `http::webhooks`).
+            Area::Sessions | Area::Inbox | Area::Broadcasts | Area::Webhooks => true,
             Area::Profile | Area::Notices => access == Access::Read,
             Area::System | Area::ApiKeys | Area::Users | Area::Customers => false,
         }

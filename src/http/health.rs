@@ -115,6 +115,9 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         let counts: Vec<_> = summary.by_status.into_iter().collect();
         state.metrics.set_sessions(&counts);
     }
+    if let Ok((pending, oldest)) = state.webhooks.backlog().await {
+        state.metrics.set_webhook_backlog(pending, oldest);
+    }
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], state.metrics.render())
 }
 

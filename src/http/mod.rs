@@ -15,6 +15,7 @@ pub mod notices;
 pub mod qr;
 pub mod sessions;
 pub mod users;
+pub mod webhooks;
 pub mod whatsapp;
 
 use std::time::Instant;
@@ -77,6 +78,7 @@ pub struct Message {
         (name = "broadcasts", description = "Notices and texts to many customers, with live progress and reports (seed 002)"),
         (name = "inbox", description = "The shared inbox: chats, timelines, agents' replies (seed 004)"),
         (name = "events", description = "Live events (Server-Sent Events)"),
+        (name = "webhooks", description = "Signed outgoing webhooks (Standard Webhooks): endpoints, delivery log, replay"),
     )
 )]
 struct ApiDoc;
@@ -173,6 +175,14 @@ pub fn router(state: AppState) -> Router {
     let api_keys = OpenApiRouter::new()
         .routes(routes!(auth::list_api_keys, auth::create_api_key))
         .routes(routes!(auth::delete_api_key));
+    let webhooks = OpenApiRouter::new()
+        .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook))
+        .routes(routes!(webhooks::get_webhook, webhooks::update_webhook, webhooks::delete_webhook))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::list_deliveries))
+        .routes(routes!(webhooks::retry_delivery))
+        .routes(routes!(webhooks::replay))
+        .routes(routes!(webhooks::test_webhook));
     let users = OpenApiRouter::new()
         .routes(routes!(users::list_users))
         .routes(routes!(users::create_user))
@@ -192,6 +202,7 @@ pub fn router(state: AppState) -> Router {
         .merge(guarded(&state, Area::Broadcasts, broadcasts))
         .merge(guarded(&state, Area::Inbox, inbox))
         .merge(guarded(&state, Area::Inbox, replies))
+        .merge(guarded(&state, Area::Webhooks, webhooks))
         .split_for_parts();
     let document = openapi.to_json().expect("the OpenAPI document serialises");
     let _ = state.openapi.set(document);

@@ -243,7 +243,7 @@ impl Inbox {
                 batch.push(next);
             }
             let items: Vec<(String, Vec<Inbound>)> = batch.iter().map(|(s, m, _)| (s.clone(), m.clone())).collect();
-            match store::commit(&self.0.queue, &items).await {
+            match store::commit(&self.0.queue, &items, |w| self.webhook_events(w)).await {
                 Ok(written) => {
                     for (_, _, reply) in batch {
                         let _ = reply.send(Ok(()));
@@ -253,7 +253,7 @@ impl Inbox {
                 // One bad batch must not fail the others: one by one.
                 Err(_) => {
                     for (session, messages, reply) in batch {
-                        match store::commit(&self.0.queue, &[(session, messages)]).await {
+                        match store::commit(&self.0.queue, &[(session, messages)], |w| self.webhook_events(w)).await {
                             Ok(written) => {
                                 let _ = reply.send(Ok(()));
                                 self.published(written).await;
@@ -276,16 +276,36 @@ impl Inbox {
         if !self.0.events.has_subscribers() {
             return;
         }
+        for event in self.events_of(&written) {
+            self.0.events.publish(event);
+        }
+    }
+
+    /// The webhook events of what a commit writes.
+    fn webhook_events(&self, written: &store::Written) -> Vec<crate::webhooks::NewEvent> {
+        self.events_of(written)
+            .into_iter()
+            .map(|e| crate::webhooks::NewEvent {
+                kind: e.kind,
+                owner: Some(e.owner),
+                session: Some(e.session),
+                data: e.data,
+            })
+            .collect()
+    }
+
+    /// The events of what a commit wrote: `message.received` for each message,
+    /// `chat.message` for each timeline entry, `chat.updated` for each chat.
+    fn events_of(&self, written: &store::Written) -> Vec<GatewayEvent> {
         let offset = self.0.config.notify.offset();
+        let event = |kind: &'static str, owner: i64, session: &str, agent: Option<i64>, data: serde_json::Value| {
+            GatewayEvent { kind, owner, session: session.to_owned(), also: Vec::new(), agent, data }
+        };
+        let mut events = Vec::new();
         for row in &written.received {
             let owner = written.owners.get(&row.session_id).copied().unwrap_or_default();
-            self.publish(
-                "message.received",
-                owner,
-                &row.session_id,
-                None,
-                serde_json::to_value(ReceivedView::of(row)).unwrap_or_default(),
-            );
+            let data = serde_json::to_value(ReceivedView::of(row)).unwrap_or_default();
+            events.push(event("message.received", owner, &row.session_id, None, data));
         }
         let rows: HashMap<i64, &crate::db::entities::inbound_messages::Model> =
             written.received.iter().map(|r| (r.id, r)).collect();
@@ -295,13 +315,15 @@ impl Inbox {
                 .map(|e| views::entry_of_inbound(e, e.inbound_id.and_then(|id| rows.get(&id).copied()), offset))
                 .collect();
             for view in &views {
-                self.publish_entry(chat, view);
+                let data = serde_json::json!({"chat_id": chat.id, "message": view});
+                events.push(event("chat.message", chat.user_id, &chat.session_id, chat.assigned_agent_id, data));
             }
             // The chat's newest message is the last one just written: no need to read it back.
             let view = views::chat_view(chat, views.last().map(views::preview));
             let data = serde_json::to_value(view).unwrap_or_default();
-            self.publish("chat.updated", chat.user_id, &chat.session_id, chat.assigned_agent_id, data);
+            events.push(event("chat.updated", chat.user_id, &chat.session_id, chat.assigned_agent_id, data));
         }
+        events
     }
 
     fn publish(&self, kind: &'static str, owner: i64, session: &str, agent: Option<i64>, data: serde_json::Value) {

@@ -37,7 +37,12 @@ pub fn clip(text: &str, max: usize) -> String {
 /// Commits received messages of several sessions in one transaction: each
 /// message once per (session, chat, sender, WhatsApp id), 1:1 messages into
 /// their chat (made on the first message), unread counts and modes updated.
-pub async fn commit(queue: &Queue, batches: &[(String, Vec<Inbound>)]) -> Result<Written, DbErr> {
+/// `hooks` tells the webhook events of what was written: they go into the same transaction.
+pub async fn commit(
+    queue: &Queue,
+    batches: &[(String, Vec<Inbound>)],
+    hooks: impl FnOnce(&Written) -> Vec<crate::webhooks::NewEvent>,
+) -> Result<Written, DbErr> {
     let write = queue.begin().await?;
     let tx = &write.tx;
     let now = now_ms();
@@ -125,7 +130,12 @@ pub async fn commit(queue: &Queue, batches: &[(String, Vec<Inbound>)]) -> Result
             written.entries.push((chat, new_entries));
         }
     }
+    let webhooks = queue.webhooks();
+    if webhooks.listening() {
+        webhooks.record(tx, hooks(&written)).await?;
+    }
     write.tx.commit().await?;
+    webhooks.committed();
     Ok(written)
 }
 
@@ -633,7 +643,8 @@ mod tests {
         .insert(&db)
         .await
         .unwrap();
-        let queue = Queue::new(db.clone(), config.clone(), crate::events::Events::default()).await.unwrap();
+        let webhooks = crate::webhooks::Recorder::detached();
+        let queue = Queue::new(db.clone(), config.clone(), crate::events::Events::default(), webhooks).await.unwrap();
 
         let group = inbound("1203@g.us", "628222000001@s.whatsapp.net", Place::Group, None, "G1");
         let status = inbound("status@broadcast", "628222000001@s.whatsapp.net", Place::Status, None, "S1");
@@ -654,7 +665,7 @@ mod tests {
             file_length: Some(3),
         });
         let batch = vec![group.clone(), status, news, direct.clone(), group.clone()];
-        let written = commit(&queue, &[("s1".into(), batch)]).await.unwrap();
+        let written = commit(&queue, &[("s1".into(), batch)], |_| Vec::new()).await.unwrap();
         assert_eq!(written.received.len(), 4, "the repeat within the batch is dropped");
         assert!(written.media_pending);
         assert_eq!(written.entries.len(), 1);
@@ -666,13 +677,14 @@ mod tests {
         assert_eq!(entries::Entity::find().all(&db).await.unwrap().len(), 1);
 
         // Delivered again: nothing new.
-        let again = commit(&queue, &[("s1".into(), vec![group, direct])]).await.unwrap();
+        let again = commit(&queue, &[("s1".into(), vec![group, direct])], |_| Vec::new()).await.unwrap();
         assert!(again.received.is_empty() && again.entries.is_empty());
         assert_eq!(inbound::Entity::find().all(&db).await.unwrap().len(), 4);
         // A session that is gone keeps nothing, and fails nothing.
         let gone = commit(
             &queue,
             &[("gone".into(), vec![inbound("x@s.whatsapp.net", "x@s.whatsapp.net", Place::Direct, Some("1"), "X")])],
+            |_| Vec::new(),
         )
         .await
         .unwrap();

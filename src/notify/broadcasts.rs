@@ -386,6 +386,7 @@ pub async fn start(
         skipped: Set((list.len() - queued) as i32),
         queued: Set(queued as i32),
         cancelled_at: Set(None),
+        completed_at: Set(None),
         idempotency_key: Set(plan.idempotency.as_ref().map(|(key, _)| key.clone())),
         request_hash: Set(plan.idempotency.as_ref().map(|(_, hash)| hash.clone())),
         created_at: Set(now),

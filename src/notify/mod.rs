@@ -43,11 +43,17 @@ pub async fn publish_progress(db: DatabaseConnection, queue: Queue, events: Even
             ids = queue.moved_broadcasts() => ids,
             () = events.closed() => return,
         };
-        if events.has_subscribers() {
+        let webhooks = queue.webhooks();
+        if events.has_subscribers() || webhooks.listening() {
             match broadcasts::progress_of(&db, &queue, &ids).await {
                 Ok(reports) => {
-                    for (row, report) in reports {
-                        events.publish(progress_event(row.user_id, &report));
+                    for (row, report) in &reports {
+                        events.publish(progress_event(row.user_id, report));
+                    }
+                    if webhooks.listening()
+                        && let Err(e) = record_progress(&db, webhooks, &reports).await
+                    {
+                        tracing::warn!(error = %e, "cannot write broadcast webhook events");
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot read broadcast progress"),
@@ -58,6 +64,50 @@ pub async fn publish_progress(db: DatabaseConnection, queue: Queue, events: Even
             () = events.closed() => return,
         }
     }
+}
+
+/// Writes `broadcast.progress` webhook events for these reports, and
+/// `broadcast.completed` for each broadcast seen complete for the first time
+/// (marked in the same transaction, so it goes out once).
+async fn record_progress(
+    db: &DatabaseConnection,
+    webhooks: &crate::webhooks::Recorder,
+    reports: &[(crate::db::entities::broadcasts::Model, broadcasts::BroadcastReport)],
+) -> Result<(), DbErr> {
+    use crate::db::entities::broadcasts as rows;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait, sea_query::Expr};
+    let tx = db.begin().await?;
+    let mut list = Vec::new();
+    for (row, report) in reports {
+        let data = serde_json::to_value(report).unwrap_or_default();
+        // A broadcast from several sessions names none: endpoints narrowed to sessions do not get it.
+        let session = match report.sessions.as_slice() {
+            [_] => serde_json::from_str::<Vec<String>>(&row.sessions).ok().and_then(|mut keys| keys.pop()),
+            _ => None,
+        };
+        let event = |kind| crate::webhooks::NewEvent {
+            kind,
+            owner: Some(row.user_id),
+            session: session.clone(),
+            data: data.clone(),
+        };
+        list.push(event("broadcast.progress"));
+        if report.status != broadcasts::BroadcastStatus::Running && row.completed_at.is_none() {
+            let marked = rows::Entity::update_many()
+                .col_expr(rows::Column::CompletedAt, Expr::value(crate::queue::store::now_ms()))
+                .filter(rows::Column::Id.eq(row.id))
+                .filter(rows::Column::CompletedAt.is_null())
+                .exec(&tx)
+                .await?;
+            if marked.rows_affected == 1 {
+                list.push(event("broadcast.completed"));
+            }
+        }
+    }
+    webhooks.record(&tx, list).await?;
+    tx.commit().await?;
+    webhooks.committed();
+    Ok(())
 }
 
 /// The `broadcast.progress` event of `owner`'s broadcast.

@@ -49,36 +49,37 @@ pub struct Fetched {
 #[derive(Clone)]
 pub struct Fetcher {
     client: reqwest::Client,
-    allow_private: bool,
+    policy: Arc<AddressPolicy>,
     timeout: Duration,
 }
 
 impl Fetcher {
     pub fn new(config: &MediaConfig) -> anyhow::Result<Fetcher> {
-        let allow_private = config.allow_private_addresses;
-        let policy = redirect::Policy::custom(move |attempt| {
+        let policy = Arc::new(AddressPolicy { allow_private: config.allow_private_addresses, allowed: Vec::new() });
+        let checked = policy.clone();
+        let redirects = redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() >= MAX_REDIRECTS {
                 attempt.error(Blocked(format!("more than {MAX_REDIRECTS} redirects")))
-            } else if let Err(e) = check_url(attempt.url(), allow_private) {
+            } else if let Err(e) = check_url(attempt.url(), &checked) {
                 attempt.error(Blocked(format!("redirected to a refused address: {e}")))
             } else {
                 attempt.follow()
             }
         });
         let client = reqwest::Client::builder()
-            .redirect(policy)
+            .redirect(redirects)
             .no_proxy()
-            .dns_resolver(Arc::new(GuardedResolver { allow_private }))
+            .dns_resolver(Arc::new(GuardedResolver { policy: policy.clone() }))
             .connect_timeout(config.fetch_timeout)
             .user_agent(concat!("wagate/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Fetcher { client, allow_private, timeout: config.fetch_timeout })
+        Ok(Fetcher { client, policy, timeout: config.fetch_timeout })
     }
 
     /// Fetches `url` into `store`'s staging area, refusing more than `max` bytes.
     pub async fn fetch(&self, url: &str, max: u64, store: &MediaStore) -> Result<Fetched, MediaError> {
         let parsed = url::Url::parse(url).map_err(|e| MediaError::NotAllowed(format!("not a URL: {e}")))?;
-        check_url(&parsed, self.allow_private).map_err(MediaError::NotAllowed)?;
+        check_url(&parsed, &self.policy).map_err(MediaError::NotAllowed)?;
         match tokio::time::timeout(self.timeout, self.read(parsed, max, store)).await {
             Ok(result) => result,
             Err(_) => Err(MediaError::Fetch(format!(
@@ -158,12 +159,8 @@ impl std::fmt::Display for Blocked {
 impl std::error::Error for Blocked {}
 
 fn describe(err: reqwest::Error) -> MediaError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
-    while let Some(e) = source {
-        if let Some(blocked) = e.downcast_ref::<Blocked>() {
-            return MediaError::NotAllowed(blocked.0.clone());
-        }
-        source = e.source();
+    if let Some(why) = refusal(&err) {
+        return MediaError::NotAllowed(why);
     }
     let what = if err.is_timeout() {
         "timed out".to_owned()
@@ -178,9 +175,9 @@ fn describe(err: reqwest::Error) -> MediaError {
 }
 
 /// Only http(s), and no literal address that is not public.
-fn check_url(url: &url::Url, allow_private: bool) -> Result<(), String> {
+pub fn check_url(url: &url::Url, policy: &AddressPolicy) -> Result<(), String> {
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("only http and https URLs are fetched, not {}:", url.scheme()));
+        return Err(format!("only http and https URLs are allowed, not {}:", url.scheme()));
     }
     let ip = match url.host() {
         None => return Err("the URL has no host".into()),
@@ -188,27 +185,55 @@ fn check_url(url: &url::Url, allow_private: bool) -> Result<(), String> {
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
         Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
     };
-    if allow_private || is_public(ip) { Ok(()) } else { Err("the URL's host is not a public address".into()) }
+    if policy.permits(ip) { Ok(()) } else { Err("the URL's host is not a public address".into()) }
 }
 
-struct GuardedResolver {
-    allow_private: bool,
+/// Which addresses an outgoing request of the gateway may reach: public ones,
+/// those in `allowed` (a LAN a setting opens), or all with `allow_private`.
+#[derive(Clone, Default)]
+pub struct AddressPolicy {
+    pub allow_private: bool,
+    pub allowed: Vec<crate::http::client_addr::Cidr>,
+}
+
+impl AddressPolicy {
+    pub fn permits(&self, ip: IpAddr) -> bool {
+        self.allow_private || is_public(ip) || self.allowed.iter().any(|range| range.contains(ip))
+    }
+}
+
+/// A resolver that refuses a name resolving to any address the policy does
+/// not permit, so the address connected to is the address checked.
+pub struct GuardedResolver {
+    pub policy: Arc<AddressPolicy>,
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let allow_private = self.allow_private;
+        let policy = self.policy.clone();
         Box::pin(async move {
             let host = name.as_str().to_owned();
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             // The address itself is not told: that would map the gateway's network for the caller.
-            if !allow_private && addrs.iter().any(|a| !is_public(a.ip())) {
+            if addrs.iter().any(|a| !policy.permits(a.ip())) {
                 return Err(Box::new(Blocked(format!("{host} resolves to an address that is not public")))
                     as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
     }
+}
+
+/// The guard's refusal inside a reqwest error, if that is what it is.
+pub fn refusal(err: &reqwest::Error) -> Option<String> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(blocked) = e.downcast_ref::<Blocked>() {
+            return Some(blocked.0.clone());
+        }
+        source = e.source();
+    }
+    None
 }
 
 /// Whether `ip` is a public unicast address (what a media URL may reach): not
@@ -562,7 +587,7 @@ mod tests {
 
     #[test]
     fn urls_are_checked_before_any_request() {
-        let check = |u: &str| check_url(&url::Url::parse(u).unwrap(), false);
+        let check = |u: &str| check_url(&url::Url::parse(u).unwrap(), &AddressPolicy::default());
         assert!(check("file:///etc/passwd").is_err());
         assert!(check("ftp://example.com/x").is_err());
         assert!(check("http://127.0.0.1/x").is_err());
@@ -570,7 +595,14 @@ mod tests {
         assert!(check("http://169.254.169.254/latest/meta-data").is_err());
         assert!(check("http://2130706433/").is_err(), "decimal spelling of 127.0.0.1");
         assert!(check("https://example.com/a.jpg").is_ok());
-        assert!(check_url(&url::Url::parse("http://127.0.0.1/x").unwrap(), true).is_ok());
+        let open = AddressPolicy { allow_private: true, allowed: Vec::new() };
+        assert!(check_url(&url::Url::parse("http://127.0.0.1/x").unwrap(), &open).is_ok());
+        let lan = AddressPolicy {
+            allow_private: false,
+            allowed: vec![crate::http::client_addr::Cidr::parse("10.20.0.0/16").unwrap()],
+        };
+        assert!(check_url(&url::Url::parse("http://10.20.3.4/billing").unwrap(), &lan).is_ok());
+        assert!(check_url(&url::Url::parse("http://10.21.3.4/billing").unwrap(), &lan).is_err());
     }
 
     fn temp_store() -> (PathBuf, MediaStore) {

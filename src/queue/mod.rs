@@ -202,6 +202,31 @@ pub struct MessageView {
     pub history: Option<Vec<HistoryEntry>>,
 }
 
+/// What a `message.status` event says of a message that got a status at `at`.
+fn status_data(row: &messages::Model, at: i64) -> serde_json::Value {
+    serde_json::json!({
+        "id": row.id,
+        "session": crate::sessions::name_of(&row.session_id),
+        "to": row.recipient,
+        "status": row.status,
+        "reason": row.reason,
+        "attempts": row.attempts,
+        "broadcast": row.broadcast_id,
+        "at": time(at),
+    })
+}
+
+/// The `message.status` webhook event of a message that got its status at `at`
+/// (its owner is the session's).
+pub(crate) fn status_webhook(row: &messages::Model, at: i64) -> crate::webhooks::NewEvent {
+    crate::webhooks::NewEvent {
+        kind: "message.status",
+        owner: None,
+        session: Some(row.session_id.clone()),
+        data: status_data(row, at),
+    }
+}
+
 fn time(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
@@ -298,9 +323,14 @@ pub fn new_message_id() -> String {
 impl Queue {
     /// The queue; claims an earlier run left behind are dropped, so what was on
     /// the wire when it stopped goes again (same ids) once its session connects.
-    pub async fn new(db: DatabaseConnection, config: Arc<Config>, events: Events) -> anyhow::Result<Queue> {
+    pub async fn new(
+        db: DatabaseConnection,
+        config: Arc<Config>,
+        events: Events,
+        webhooks: crate::webhooks::Recorder,
+    ) -> anyhow::Result<Queue> {
         let media = media::MediaStore::new(&config.storage.data_dir)?;
-        let store = store::Store::new(db.clone());
+        let store = store::Store::new(db.clone(), webhooks);
         let dropped = store.drop_leases().await?;
         if dropped > 0 {
             tracing::info!(messages = dropped, "messages in flight at the last stop will be sent again");
@@ -329,6 +359,11 @@ impl Queue {
     /// Where devices hand over acks and receipts without waiting (see [`statuses`]).
     pub fn status_sink(&self) -> Arc<dyn crate::engine::StatusSink> {
         Arc::new(self.clone())
+    }
+
+    /// What webhook events are written with (in the transactions of changes).
+    pub fn webhooks(&self) -> &crate::webhooks::Recorder {
+        &self.0.store.webhooks
     }
 
     /// Where media waits for its message; uploads and fetches stage files here.
@@ -511,12 +546,13 @@ impl Queue {
 
     /// Queues text messages (due now) in `write`; they are durable once it commits.
     pub async fn stage(&self, write: &store::Write<'_>, rows: &[messages::Model]) -> Result<(), DbErr> {
-        store::stage(&write.tx, rows).await
+        self.0.store.stage(&write.tx, rows).await
     }
 
     /// Commits `write` and wakes the dispatchers of `sessions`.
     pub async fn commit(&self, write: store::Write<'_>, sessions: &[String]) -> Result<(), DbErr> {
         write.tx.commit().await?;
+        self.0.store.webhooks.committed();
         for session in sessions {
             self.lane(session).wake.notify_one();
         }
@@ -685,7 +721,6 @@ impl Queue {
         if let Some(watcher) = self.0.watcher.get() {
             let _ = watcher.send(row.clone());
         }
-        let view = MessageView::from(row);
         let owner = self.owner_of(&row.session_id).await.unwrap_or(row.user_id);
         self.0.events.publish(GatewayEvent {
             kind: "message.status",
@@ -693,16 +728,7 @@ impl Queue {
             session: row.session_id.clone(),
             also: Vec::new(),
             agent: None,
-            data: serde_json::json!({
-                "id": view.id,
-                "session": view.session,
-                "to": view.to,
-                "status": view.status,
-                "reason": view.reason,
-                "attempts": view.attempts,
-                "broadcast": row.broadcast_id,
-                "at": time(at.unwrap_or(row.updated_at)),
-            }),
+            data: status_data(row, at.unwrap_or(row.updated_at)),
         });
     }
 

@@ -37,6 +37,8 @@ pub struct Store {
     intake: Option<mpsc::UnboundedSender<Pending>>,
     /// To the group-commit task for status changes ([`changes`]).
     changes: Option<mpsc::UnboundedSender<changes::Pending>>,
+    /// Webhook events go into the transactions that change messages.
+    pub(crate) webhooks: crate::webhooks::Recorder,
 }
 
 /// What `GET /message/list` filters by.
@@ -106,15 +108,26 @@ type Pending = (messages::Model, oneshot::Sender<Result<(), DbErr>>);
 const INTAKE_BATCH: usize = 256;
 
 impl Store {
-    pub fn new(db: DatabaseConnection) -> Store {
+    pub fn new(db: DatabaseConnection, webhooks: crate::webhooks::Recorder) -> Store {
         let serial = (db.get_database_backend() == DatabaseBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
         // The writers' own copies hold no sender, so dropping the queue ends them.
-        let writer = Store { db: db.clone(), serial: serial.clone(), intake: None, changes: None };
+        let writer =
+            Store { db: db.clone(), serial: serial.clone(), intake: None, changes: None, webhooks: webhooks.clone() };
         let (intake, pending) = mpsc::unbounded_channel();
         tokio::spawn(writer.clone().take_in(pending));
         let (changes, pending) = mpsc::unbounded_channel();
         tokio::spawn(writer.take_changes(pending));
-        Store { db, serial, intake: Some(intake), changes: Some(changes) }
+        Store { db, serial, intake: Some(intake), changes: Some(changes), webhooks }
+    }
+
+    /// [`stage`], and a `message.status` (`queued`) webhook event for each message.
+    pub async fn stage(&self, conn: &impl ConnectionTrait, rows: &[messages::Model]) -> Result<(), DbErr> {
+        stage(conn, rows).await?;
+        if self.webhooks.listening() {
+            let events = rows.iter().map(|row| super::status_webhook(row, row.created_at)).collect();
+            self.webhooks.record(conn, events).await?;
+        }
+        Ok(())
     }
 
     async fn serial(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
@@ -178,8 +191,10 @@ impl Store {
 
     async fn write_batch(&self, rows: &[messages::Model]) -> Result<(), DbErr> {
         let write = self.begin_write().await?;
-        stage(&write.tx, rows).await?;
-        write.tx.commit().await
+        self.stage(&write.tx, rows).await?;
+        write.tx.commit().await?;
+        self.webhooks.committed();
+        Ok(())
     }
 
     /// A transaction on the queue's tables, holding this process's write turn
@@ -441,19 +456,21 @@ impl Store {
         let write = self.begin_write().await?;
         let tx = &write.tx;
         let mut waiting = messages::Entity::find()
-            .select_only()
-            .column(messages::Column::Id)
-            .column(messages::Column::SessionId)
             .filter(messages::Column::BroadcastId.eq(broadcast))
             .filter(messages::Column::Status.eq(MessageStatus::Queued.as_str()));
         if self.db.get_database_backend() == DatabaseBackend::MySql {
             // Dispatchers moving one to `sending` meanwhile wait for this transaction.
             waiting = waiting.lock_exclusive();
         }
-        let waiting: Vec<(String, String)> = waiting.into_tuple().all(tx).await?;
+        let mut waiting: Vec<messages::Model> = waiting.all(tx).await?;
         let now = now_ms();
+        for row in &mut waiting {
+            row.status = MessageStatus::Failed;
+            row.reason = Some(reason.to_owned());
+            row.updated_at = now;
+        }
         for chunk in waiting.chunks(CHUNK) {
-            let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
+            let ids: Vec<&str> = chunk.iter().map(|m| m.id.as_str()).collect();
             messages::Entity::update_many()
                 .col_expr(messages::Column::Status, Expr::value(MessageStatus::Failed.as_str()))
                 .col_expr(messages::Column::Reason, Expr::value(reason))
@@ -462,9 +479,9 @@ impl Store {
                 .filter(messages::Column::Status.eq(MessageStatus::Queued.as_str()))
                 .exec(tx)
                 .await?;
-            events::Entity::insert_many(chunk.iter().map(|(id, session)| events::ActiveModel {
-                message_id: Set(id.clone()),
-                session_id: Set(session.clone()),
+            events::Entity::insert_many(chunk.iter().map(|m| events::ActiveModel {
+                message_id: Set(m.id.clone()),
+                session_id: Set(m.session_id.clone()),
                 status: Set(MessageStatus::Failed),
                 reason: Set(Some(reason.to_owned())),
                 at: Set(now),
@@ -474,7 +491,12 @@ impl Store {
             .await?;
             outbox::Entity::delete_many().filter(outbox::Column::MessageId.is_in(ids)).exec(tx).await?;
         }
+        if self.webhooks.listening() {
+            let hooks = waiting.iter().map(|row| super::status_webhook(row, now)).collect();
+            self.webhooks.record(tx, hooks).await?;
+        }
         write.tx.commit().await?;
+        self.webhooks.committed();
         Ok(waiting.len() as u64)
     }
 

@@ -581,17 +581,32 @@ impl Manager {
     }
 
     /// Writes a status change and tells subscribers.
+    /// The webhook event goes into the same transaction as the change.
     async fn record(&self, id: &str, change: records::Change) -> Result<(), DbErr> {
-        let Some(row) = records::apply(&self.db, id, change).await? else { return Ok(()) };
+        use sea_orm::TransactionTrait;
+        let webhooks = self.queue.webhooks();
+        let tx = self.db.begin().await?;
+        let Some(row) = records::apply(&tx, id, change).await? else { return Ok(()) };
+        let data = serde_json::to_value(SessionView::from(&row)).unwrap_or_default();
+        if webhooks.listening() {
+            let event = crate::webhooks::NewEvent {
+                kind: "session.status",
+                owner: Some(row.user_id),
+                session: Some(row.id.clone()),
+                data: data.clone(),
+            };
+            webhooks.record(&tx, vec![event]).await?;
+        }
+        tx.commit().await?;
+        webhooks.committed();
         self.remember(&row);
-        let view = SessionView::from(&row);
         self.events.publish(crate::events::GatewayEvent {
             kind: "session.status",
             owner: row.user_id,
             session: row.id.clone(),
             also: Vec::new(),
             agent: None,
-            data: serde_json::to_value(&view).unwrap_or_default(),
+            data,
         });
         Ok(())
     }

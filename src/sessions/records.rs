@@ -2,8 +2,8 @@
 
 use chrono::NaiveDateTime;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
 };
 
 use super::{SessionError, Status};
@@ -290,7 +290,7 @@ impl Change {
 }
 
 /// Applies `change`; `None` when the session was deleted.
-pub async fn apply(db: &DatabaseConnection, id: &str, change: Change) -> Result<Option<rows::Model>, DbErr> {
+pub async fn apply(db: &impl ConnectionTrait, id: &str, change: Change) -> Result<Option<rows::Model>, DbErr> {
     let now = db::now();
     let mut row = rows::ActiveModel {
         id: Set(id.to_owned()),

@@ -402,22 +402,46 @@ impl Supervisor {
         Ok(code)
     }
 
-    /// Tells subscribers the session's codes changed.
+    /// Tells subscribers (and webhooks that asked for `session.qr`) the session's codes changed.
     fn publish_codes(&self) {
         let live = self.live.borrow().clone();
         let owner = self.owner;
+        let data = serde_json::json!({
+            "sessionId": super::name_of(&self.id),
+            "qr": live.qr.as_ref().map(|c| &c.value),
+            "expiresAt": live.qr.as_ref().map(|c| c.expires_at),
+            "pairingCode": live.pairing.as_ref().map(|c| &c.value),
+        });
+        let webhooks = self.sessions.0.queue.webhooks().clone();
+        if webhooks.listening() {
+            // Nothing in the database changes with a code: the event is written on its own.
+            let event = crate::webhooks::NewEvent {
+                kind: "session.qr",
+                owner: Some(owner),
+                session: Some(self.id.clone()),
+                data: data.clone(),
+            };
+            let db = self.sessions.0.db.clone();
+            tokio::spawn(async move {
+                use sea_orm::TransactionTrait;
+                let written = async {
+                    let tx = db.begin().await?;
+                    webhooks.record(&tx, vec![event]).await?;
+                    tx.commit().await
+                };
+                match written.await {
+                    Ok(()) => webhooks.committed(),
+                    Err(e) => warn!(error = %e, "cannot write a session.qr webhook event"),
+                }
+            });
+        }
         self.sessions.0.events.publish(crate::events::GatewayEvent {
             kind: "session.qr",
             owner,
             session: self.id.clone(),
             also: Vec::new(),
             agent: None,
-            data: serde_json::json!({
-                "sessionId": super::name_of(&self.id),
-                "qr": live.qr.as_ref().map(|c| &c.value),
-                "expiresAt": live.qr.as_ref().map(|c| c.expires_at),
-                "pairingCode": live.pairing.as_ref().map(|c| &c.value),
-            }),
+            data,
         });
     }
 }

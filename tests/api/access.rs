@@ -95,6 +95,16 @@ fn table() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>)>
         ("POST", "/chats/messages", Some(INBOX)),
         ("POST", "/chats/{id}/read", Some(INBOX)),
         ("GET", "/chats/{id}/messages/{message_id}/media", Some(ALL)),
+        ("GET", "/webhooks", Some(READERS)),
+        ("POST", "/webhooks", Some(WRITERS)),
+        ("GET", "/webhooks/{id}", Some(READERS)),
+        ("PATCH", "/webhooks/{id}", Some(WRITERS)),
+        ("DELETE", "/webhooks/{id}", Some(WRITERS)),
+        ("POST", "/webhooks/{id}/rotate-secret", Some(WRITERS)),
+        ("GET", "/webhooks/{id}/deliveries", Some(READERS)),
+        ("POST", "/webhooks/{id}/deliveries/{delivery_id}/retry", Some(WRITERS)),
+        ("POST", "/webhooks/{id}/replay", Some(WRITERS)),
+        ("POST", "/webhooks/{id}/test", Some(WRITERS)),
     ]
 }
 
@@ -143,8 +153,11 @@ async fn every_route_against_every_role(db: TestDb) {
     for (method, path, allowed) in table() {
         // Ids that exist nowhere, and empty bodies: an admitted request then fails
         // on validation or lookup (4xx other than 401/403) and changes nothing.
-        let concrete =
-            path.replace("{id}", "999999").replace("{sessionId}", "no-such-session").replace("{message_id}", "999999");
+        let concrete = path
+            .replace("{id}", "999999")
+            .replace("{sessionId}", "no-such-session")
+            .replace("{message_id}", "999999")
+            .replace("{delivery_id}", "999999");
         let method: Method = method.parse().unwrap();
         let body = matches!(method, Method::POST | Method::PUT | Method::PATCH).then(|| json!({}));
 
@@ -233,6 +246,14 @@ async fn another_accounts_real_objects_stay_out_of_reach(db: TestDb) {
     let (status, broadcast) = app.post("/api/send/phone", Some(&owner), body).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{broadcast}");
     let broadcast = broadcast["broadcast_id"].as_i64().unwrap();
+    // A webhook endpoint (off: nothing is posted) with a delivery in its log.
+    let hook = json!({"url": "http://93.184.216.34/hook", "enabled": false, "sessions": ["a1"]});
+    let (status, hook) = app.post("/webhooks", Some(&owner), hook).await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    let hook = hook["data"]["id"].as_i64().unwrap();
+    let (status, ping) = app.post(&format!("/webhooks/{hook}/test"), Some(&owner), json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{ping}");
+    let delivery = ping["data"]["id"].as_i64().unwrap();
     let (_, key) = app.post("/auth/api-keys", Some(&owner), json!({"name": "a1 key"})).await;
     let (owner_key, key_id) = (key["data"]["key"].as_str().unwrap().to_owned(), key["data"]["id"].as_i64().unwrap());
 
@@ -274,6 +295,14 @@ async fn another_accounts_real_objects_stay_out_of_reach(db: TestDb) {
         (Method::GET, format!("/chats/{chat}/messages/{entry}/media"), None),
         (Method::POST, "/chats/messages".into(), Some(json!({"chat_id": chat, "text": "diambil alih"}))),
         (Method::DELETE, format!("/auth/api-keys/{key_id}"), None),
+        (Method::GET, format!("/webhooks/{hook}"), None),
+        (Method::PATCH, format!("/webhooks/{hook}"), Some(json!({"url": "http://93.184.216.35/stolen"}))),
+        (Method::POST, format!("/webhooks/{hook}/rotate-secret"), Some(json!({}))),
+        (Method::GET, format!("/webhooks/{hook}/deliveries"), None),
+        (Method::POST, format!("/webhooks/{hook}/deliveries/{delivery}/retry"), Some(json!({}))),
+        (Method::POST, format!("/webhooks/{hook}/replay"), Some(json!({"since": "2020-01-01T00:00:00Z"}))),
+        (Method::POST, format!("/webhooks/{hook}/test"), Some(json!({}))),
+        (Method::DELETE, format!("/webhooks/{hook}"), None),
     ];
     for credential in [&stranger, &stranger_key] {
         for (method, path, body) in &attempts {
@@ -282,6 +311,8 @@ async fn another_accounts_real_objects_stay_out_of_reach(db: TestDb) {
             assert!(refused, "{method} {path} with another account's object: {status} {resp}");
             error_code(&resp);
         }
+        let (_, hooks) = app.get("/webhooks", Some(credential)).await;
+        assert_eq!(hooks["data"], json!([]), "another account's endpoints are not listed");
         for path in ["/message/list?session=a1", "/message/received?session=a1", "/chats/?session=a1"] {
             let (status, resp) = app.get(path, Some(credential)).await;
             let empty = resp["total"] == 0 || resp["data"] == json!([]) || resp == json!([]);
@@ -306,6 +337,10 @@ async fn another_accounts_real_objects_stay_out_of_reach(db: TestDb) {
     assert_ne!(per_minute, 1000, "{limits}");
     let (_, chat) = app.get(&format!("/chats/{chat}"), Some(&owner)).await;
     assert_eq!(chat["mode"].as_str().map(|m| m != "closed"), Some(true), "{chat}");
+    let (_, hook_now) = app.get(&format!("/webhooks/{hook}"), Some(&owner)).await;
+    assert_eq!(hook_now["data"]["url"], "http://93.184.216.34/hook", "{hook_now}");
+    let (_, log) = app.get(&format!("/webhooks/{hook}/deliveries"), Some(&owner)).await;
+    assert_eq!(log["total"], 1, "{log}");
 }
 
 db_tests!(every_route_against_every_role, readonly_never_writes, another_accounts_real_objects_stay_out_of_reach);

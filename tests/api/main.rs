@@ -15,3 +15,4 @@ mod messages;
 mod notify;
 mod sessions;
 mod users;
+mod webhooks;

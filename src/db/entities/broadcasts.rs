@@ -19,6 +19,9 @@ pub struct Model {
     pub queued: i32,
     /// Epoch milliseconds.
     pub cancelled_at: Option<i64>,
+    /// When it was first seen with nothing left to send (epoch ms):
+    /// `broadcast.completed` went out then.
+    pub completed_at: Option<i64>,
     pub idempotency_key: Option<String>,
     pub request_hash: Option<String>,
     pub created_at: i64,

@@ -14,3 +14,6 @@ pub mod odps;
 pub mod outbox;
 pub mod sessions;
 pub mod users;
+pub mod webhook_deliveries;
+pub mod webhook_events;
+pub mod webhooks;

@@ -75,6 +75,7 @@ pub(super) async fn write(store: &Store, changes: &[Change]) -> Result<Vec<Outco
     let now = now_ms();
     let mut outcomes = Vec::with_capacity(changes.len());
     let mut history = Vec::new();
+    let mut hooks = Vec::new();
     // Per message changed: attempts added, and what its last change does to its outbox row.
     let mut touched: HashMap<&str, (i32, Outbox)> = HashMap::new();
     for change in changes {
@@ -93,6 +94,9 @@ pub(super) async fn write(store: &Store, changes: &[Change]) -> Result<Vec<Outco
         let entry = touched.entry(&change.id).or_insert((0, change.outbox));
         entry.0 += change.attempts;
         entry.1 = change.outbox;
+        if store.webhooks.listening() {
+            hooks.push(crate::queue::status_webhook(row, change.at));
+        }
         history.push(events::ActiveModel {
             message_id: Set(row.id.clone()),
             session_id: Set(row.session_id.clone()),
@@ -152,7 +156,9 @@ pub(super) async fn write(store: &Store, changes: &[Change]) -> Result<Vec<Outco
     for chunk in history.chunks(CHUNK) {
         events::Entity::insert_many(chunk.to_vec()).exec_without_returning(tx).await?;
     }
+    store.webhooks.record(tx, hooks).await?;
     write.tx.commit().await?;
+    store.webhooks.committed();
     Ok(outcomes)
 }
 

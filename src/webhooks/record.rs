@@ -1,0 +1,236 @@
+//! Writing webhook events: a producer hands the events of a change to
+//! [`Recorder::record`] inside the transaction that makes the change, so the
+//! event and its deliveries commit (or roll back) with it; after the commit,
+//! [`Recorder::committed`] wakes the deliverer.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex, RwLock,
+        atomic::{AtomicI64, Ordering},
+    },
+};
+
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use super::DeliveryStatus;
+use crate::{
+    db::entities::{sessions, webhook_deliveries as deliveries, webhook_events as events, webhooks},
+    queue::store::now_ms,
+    sessions::name_of,
+};
+
+/// An event a change causes.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// `message.status`, `session.status`, ... (the names of the SSE stream).
+    pub kind: &'static str,
+    /// The account it is about; `None`: the owner of `session`.
+    pub owner: Option<i64>,
+    /// The session's key, when it is about one.
+    pub session: Option<String>,
+    pub data: Value,
+}
+
+/// What the recorder knows of an enabled endpoint, to match events against.
+#[derive(Debug, Clone)]
+pub(super) struct Target {
+    pub id: i64,
+    /// `None`: every account's (the config's endpoint).
+    pub owner: Option<i64>,
+    pub events: Option<Vec<String>>,
+    /// Session names; `None`: all.
+    pub sessions: Option<Vec<String>>,
+}
+
+impl Target {
+    pub fn of(row: &webhooks::Model) -> Target {
+        let list = |json: &Option<String>| json.as_deref().and_then(|j| serde_json::from_str::<Vec<String>>(j).ok());
+        Target { id: row.id, owner: row.user_id, events: list(&row.events), sessions: list(&row.sessions) }
+    }
+
+    fn wants(&self, kind: &str, owner: i64, session: Option<&str>) -> bool {
+        let kinds = match &self.events {
+            Some(list) => list.iter().any(|k| k == kind),
+            // `session.qr` changes every 20 s while linking: only for those who ask for it.
+            None => kind != "session.qr",
+        };
+        let sessions = match (&self.sessions, session) {
+            (None, _) => true,
+            (Some(names), Some(key)) => names.iter().any(|n| n == name_of(key)),
+            (Some(_), None) => false,
+        };
+        kinds && sessions && self.owner.is_none_or(|o| o == owner)
+    }
+}
+
+/// Shared by every producer and the deliverer; cheap to clone.
+#[derive(Clone)]
+pub struct Recorder(Arc<Inner>);
+
+struct Inner {
+    targets: RwLock<Arc<Vec<Target>>>,
+    /// Session key -> owner.
+    owners: Mutex<HashMap<String, i64>>,
+    next_id: AtomicI64,
+    /// The first attempt's delay (the schedule's first entry), ms.
+    first_delay: i64,
+    wake: Notify,
+}
+
+/// Events written per statement.
+const CHUNK: usize = 500;
+
+impl Recorder {
+    pub(super) fn new(first_id: i64, first_delay: i64) -> Recorder {
+        // Increasing across restarts: never below the clock (in µs), never below what is stored.
+        let start = first_id.max(now_ms() * 1000);
+        Recorder(Arc::new(Inner {
+            targets: RwLock::new(Arc::new(Vec::new())),
+            owners: Mutex::new(HashMap::new()),
+            next_id: AtomicI64::new(start),
+            first_delay,
+            wake: Notify::new(),
+        }))
+    }
+
+    /// A recorder no endpoint listens to (unit tests of other parts).
+    pub fn detached() -> Recorder {
+        Recorder::new(1, 0)
+    }
+
+    pub(super) fn set_targets(&self, targets: Vec<Target>) {
+        *self.0.targets.write().expect("targets lock") = Arc::new(targets);
+    }
+
+    /// Whether any endpoint is enabled: without one, producers need not build events.
+    pub fn listening(&self) -> bool {
+        !self.0.targets.read().expect("targets lock").is_empty()
+    }
+
+    /// Writes `events` and a pending delivery for each endpoint that wants
+    /// each, on `conn` (the producer's transaction). How many events were written.
+    pub async fn record(&self, conn: &impl ConnectionTrait, list: Vec<NewEvent>) -> Result<usize, DbErr> {
+        let targets = self.0.targets.read().expect("targets lock").clone();
+        if targets.is_empty() || list.is_empty() {
+            return Ok(0);
+        }
+        self.learn_owners(conn, &list).await?;
+        let now = now_ms();
+        let owners: Vec<Option<i64>> = {
+            let known = self.0.owners.lock().expect("owners lock");
+            list.iter().map(|e| e.owner.or_else(|| e.session.as_ref().and_then(|s| known.get(s).copied()))).collect()
+        };
+        let (mut event_rows, mut delivery_rows) = (Vec::new(), Vec::new());
+        for (event, owner) in list.into_iter().zip(owners) {
+            let Some(owner) = owner else { continue };
+            let wanting: Vec<i64> =
+                targets.iter().filter(|t| t.wants(event.kind, owner, event.session.as_deref())).map(|t| t.id).collect();
+            if wanting.is_empty() {
+                continue;
+            }
+            let id = self.0.next_id.fetch_add(1, Ordering::Relaxed);
+            event_rows.push(events::ActiveModel {
+                id: sea_orm::Set(id),
+                user_id: sea_orm::Set(owner),
+                session_id: sea_orm::Set(event.session),
+                kind: sea_orm::Set(event.kind.to_owned()),
+                data: sea_orm::Set(event.data.to_string()),
+                created_at: sea_orm::Set(now),
+            });
+            for webhook in wanting {
+                delivery_rows.push(super::store::new_delivery(webhook, id, now + self.0.first_delay, now));
+            }
+        }
+        let written = event_rows.len();
+        for chunk in chunks(event_rows) {
+            events::Entity::insert_many(chunk).exec(conn).await?;
+        }
+        for chunk in chunks(delivery_rows) {
+            deliveries::Entity::insert_many(chunk).exec(conn).await?;
+        }
+        Ok(written)
+    }
+
+    /// One event for one endpoint, whatever it subscribes to (a test ping).
+    pub(super) async fn record_for(
+        &self,
+        conn: &impl ConnectionTrait,
+        webhook: i64,
+        event: NewEvent,
+    ) -> Result<deliveries::Model, DbErr> {
+        let now = now_ms();
+        let id = self.0.next_id.fetch_add(1, Ordering::Relaxed);
+        events::Entity::insert(events::ActiveModel {
+            id: sea_orm::Set(id),
+            user_id: sea_orm::Set(event.owner.unwrap_or_default()),
+            session_id: sea_orm::Set(event.session),
+            kind: sea_orm::Set(event.kind.to_owned()),
+            data: sea_orm::Set(event.data.to_string()),
+            created_at: sea_orm::Set(now),
+        })
+        .exec_without_returning(conn)
+        .await?;
+        let row = super::store::new_delivery(webhook, id, now, now);
+        deliveries::Entity::insert(row).exec_with_returning(conn).await
+    }
+
+    /// After the producer's commit: the deliverer looks at once.
+    pub fn committed(&self) {
+        self.0.wake.notify_one();
+    }
+
+    pub(super) async fn woken(&self) {
+        self.0.wake.notified().await;
+    }
+
+    /// Reads the owners of sessions not seen yet.
+    async fn learn_owners(&self, conn: &impl ConnectionTrait, list: &[NewEvent]) -> Result<(), DbErr> {
+        let missing: Vec<String> = {
+            let owners = self.0.owners.lock().expect("owners lock");
+            let mut keys: Vec<String> = list
+                .iter()
+                .filter(|e| e.owner.is_none())
+                .filter_map(|e| e.session.clone())
+                .filter(|s| !owners.contains_key(s))
+                .collect();
+            keys.sort_unstable();
+            keys.dedup();
+            keys
+        };
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let found: Vec<(String, i64)> = sessions::Entity::find()
+            .select_only()
+            .column(sessions::Column::Id)
+            .column(sessions::Column::UserId)
+            .filter(sessions::Column::Id.is_in(missing))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        self.0.owners.lock().expect("owners lock").extend(found);
+        Ok(())
+    }
+}
+
+fn chunks<T>(rows: Vec<T>) -> Vec<Vec<T>> {
+    let mut out = Vec::new();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        out.push(rows.by_ref().take(CHUNK).collect());
+    }
+    out
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Succeeded => "succeeded",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+}

@@ -1,0 +1,456 @@
+//! Outgoing webhooks against real HTTP receivers in this process: signed
+//! events (checked by the independent `standardwebhooks` verifier) reach the
+//! endpoints that want them and no others, retries keep the same id, replays
+//! and single retries send again, 410 disables, the schedule ends in failure,
+//! a rotated secret signs beside the new one, and unsafe URLs are refused.
+
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU16, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{body::Bytes, http::HeaderMap};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use wa_sim::{Fault, messages::Write};
+
+use crate::{
+    db_tests,
+    helpers::{TestApp, TestDb, error_code, no_limits},
+};
+
+const NUMBER: &str = "628111000071";
+const CONTACT: &str = "628222000071";
+
+/// A webhook receiver: every request it got, and what it answers (settable).
+#[derive(Clone)]
+struct Receiver {
+    url: String,
+    got: Arc<Mutex<Vec<(HeaderMap, Bytes, u16)>>>,
+    answer: Arc<AtomicU16>,
+}
+
+impl Receiver {
+    async fn start(answer: u16) -> Receiver {
+        let got: Arc<Mutex<Vec<(HeaderMap, Bytes, u16)>>> = Arc::default();
+        let answer = Arc::new(AtomicU16::new(answer));
+        let (log, code) = (got.clone(), answer.clone());
+        let router = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+                let (log, code) = (log.clone(), code.clone());
+                async move {
+                    let status = code.load(Ordering::SeqCst);
+                    log.lock().unwrap().push((headers, body, status));
+                    let mut response = axum::response::Response::new(axum::body::Body::from("ok"));
+                    *response.status_mut() = axum::http::StatusCode::from_u16(status).unwrap();
+                    if status == 302 {
+                        response.headers_mut().insert("location", "http://169.254.169.254/latest".parse().unwrap());
+                    }
+                    response
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Receiver { url, got, answer }
+    }
+
+    fn answer(&self, status: u16) {
+        self.answer.store(status, Ordering::SeqCst);
+    }
+
+    /// The events accepted (answered 2xx), each checked against `secret` by
+    /// the independent verifier; `(webhook-id, body)`.
+    fn accepted(&self, secret: &str) -> Vec<(String, Value)> {
+        self.accepted_from(0, secret)
+    }
+
+    /// Like [`Receiver::accepted`], from the `from`th request on.
+    fn accepted_from(&self, from: usize, secret: &str) -> Vec<(String, Value)> {
+        let verifier = standardwebhooks::Webhook::new(secret).expect("a Standard Webhooks secret");
+        let got = self.got.lock().unwrap().clone();
+        got.iter()
+            .skip(from)
+            .filter(|(_, _, status)| (200..300).contains(status))
+            .map(|(headers, body, _)| {
+                verifier.verify(body, headers).expect("a signature the verifier accepts");
+                let id = headers["webhook-id"].to_str().unwrap().to_owned();
+                let event: Value = serde_json::from_slice(body).unwrap();
+                assert_eq!(event["id"], id.as_str(), "the body's id is the webhook-id");
+                (id, event)
+            })
+            .collect()
+    }
+
+    fn requests(&self) -> usize {
+        self.got.lock().unwrap().len()
+    }
+
+    /// Waits until an accepted event satisfies `pick`.
+    async fn until(&self, secret: &str, secs: u64, pick: impl Fn(&Value) -> bool) -> Value {
+        self.until_from(0, secret, secs, pick).await
+    }
+
+    /// Like [`Receiver::until`], from the `from`th request on.
+    async fn until_from(&self, from: usize, secret: &str, secs: u64, pick: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some((_, event)) = self.accepted_from(from, secret).into_iter().find(|(_, e)| pick(e)) {
+                return event;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the awaited event never came; got {:?}",
+                self.accepted_from(from, secret).iter().map(|(_, e)| e["type"].clone()).collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn fast_webhooks(config: &mut wagate::Config) {
+    no_limits(config);
+    config.webhook.allow_ranges = vec!["127.0.0.0/8".into()];
+    config.webhook.schedule = [0, 200, 200, 200, 200].into_iter().map(Duration::from_millis).collect();
+}
+
+async fn endpoint(app: &TestApp, token: &str, body: Value) -> (i64, String) {
+    let (status, created) = app.post("/webhooks", Some(token), body).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    (created["data"]["id"].as_i64().unwrap(), created["data"]["secret"].as_str().unwrap().to_owned())
+}
+
+async fn log(app: &TestApp, token: &str, hook: i64) -> Value {
+    app.get(&format!("/webhooks/{hook}/deliveries?limit=200"), Some(token)).await.1
+}
+
+/// Acceptance 1: a contact's message, a send's status changes and a session
+/// going offline reach the endpoints that want them, signed; an endpoint
+/// filtered to other events or sessions gets none, another account's none,
+/// and the config's endpoint all.
+async fn signed_events_reach_the_endpoints_that_want_them(db: TestDb) {
+    let everything = Receiver::start(200).await;
+    let config_hook = Receiver::start(200).await;
+    let config_secret = wagate::webhooks::sign::Key::generate();
+    let (url, secret) = (config_hook.url.clone(), config_secret.clone());
+    let app = TestApp::spawn_with(db, move |config| {
+        fast_webhooks(config);
+        config.webhook.url = url;
+        config.webhook.secret = wagate::config::Secret::new(secret);
+    })
+    .await;
+    app.sim.add_contacts(&[CONTACT.to_owned()]);
+    let (_, owner) = app.user_with_role("user").await;
+    let (_, stranger) = app.user_with_role("user").await;
+    let (all, all_secret) = endpoint(&app, &owner, json!({"url": everything.url})).await;
+    let broadcasts = Receiver::start(200).await;
+    let (only_broadcasts, _) =
+        endpoint(&app, &owner, json!({"url": broadcasts.url, "events": ["broadcast.completed"]})).await;
+    let elsewhere = Receiver::start(200).await;
+    let (other_session, _) = endpoint(&app, &owner, json!({"url": elsewhere.url, "sessions": ["lain"]})).await;
+    let strangers = Receiver::start(200).await;
+    let (stranger_hook, _) = endpoint(&app, &stranger, json!({"url": strangers.url})).await;
+
+    app.linked_session(&owner, "kantor", NUMBER).await;
+    let write = Write { from: CONTACT.into(), to: NUMBER.into(), text: Some("halo".into()), ..Default::default() };
+    let received = app.sim.deliver(&write).await.unwrap();
+    let sent = app.send_text(&owner, "kantor", CONTACT, "dijawab").await;
+    app.wait_message(&owner, &sent, "sent", 30).await;
+    app.sim.fault(NUMBER, Fault::Drop);
+
+    for (receiver, secret) in [(&everything, &all_secret), (&config_hook, &config_secret)] {
+        let event = receiver
+            .until(secret, 30, |e| e["type"] == "message.received" && e["data"]["message_id"] == received.as_str())
+            .await;
+        assert_eq!((event["session"].as_str(), event["data"]["text"].as_str()), (Some("kantor"), Some("halo")));
+        receiver.until(secret, 30, |e| e["type"] == "chat.message" && e["data"]["message"]["text"] == "halo").await;
+        receiver
+            .until(secret, 30, |e| {
+                e["type"] == "message.status" && e["data"]["id"] == sent.as_str() && e["data"]["status"] == "sent"
+            })
+            .await;
+        receiver.until(secret, 30, |e| e["type"] == "session.status" && e["data"]["status"] == "disconnected").await;
+        // One session's events carry increasing sequence numbers, in the order they happened.
+        let statuses: Vec<(i64, String)> = receiver
+            .accepted(secret)
+            .into_iter()
+            .filter(|(_, e)| e["type"] == "message.status" && e["data"]["id"] == sent.as_str())
+            .map(|(_, e)| (e["sequence"].as_i64().unwrap(), e["data"]["status"].as_str().unwrap().to_owned()))
+            .collect();
+        let mut ordered = statuses.clone();
+        ordered.sort();
+        let order: Vec<&str> = ordered.iter().map(|(_, s)| s.as_str()).collect();
+        assert_eq!(order, ["queued", "sending", "sent"], "{statuses:?}");
+    }
+    // None of it was even written for the others.
+    for (token, hook) in [(&owner, only_broadcasts), (&owner, other_session), (&stranger, stranger_hook)] {
+        let log = log(&app, token, hook).await;
+        assert_eq!(log["total"], 0, "{log}");
+    }
+    assert_eq!(broadcasts.requests() + elsewhere.requests() + strangers.requests(), 0);
+    // The delivery log tells what happened.
+    let log = log(&app, &owner, all).await;
+    let first = log["data"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (first["status"].as_str(), first["attempts"].as_i64(), first["last_status"].as_i64()),
+        (Some("succeeded"), Some(1), Some(200)),
+        "{first}"
+    );
+    assert!(first["message_id"].as_str().unwrap().starts_with("msg_"));
+}
+
+/// Acceptance 2 and 4: a receiver failing for a while gets every event once
+/// it recovers, each `webhook-id` accepted once, with the attempts in the log;
+/// replay and a single retry send again under the same id; 404 forever ends
+/// `failed` after the schedule; 410 disables the endpoint; a rotated secret
+/// signs beside the new one; a test ping arrives.
+async fn retries_replays_and_the_end_of_the_schedule(db: TestDb) {
+    let app = TestApp::spawn_with(db, fast_webhooks).await;
+    app.sim.add_contacts(&[CONTACT.to_owned()]);
+    let (_, owner) = app.user_with_role("user").await;
+    let flaky = Receiver::start(500).await;
+    let (hook, secret) = endpoint(&app, &owner, json!({"url": flaky.url, "events": ["message.status"]})).await;
+    let missing = Receiver::start(404).await;
+    let (gone_hook, _) = endpoint(&app, &owner, json!({"url": missing.url, "events": ["message.status"]})).await;
+    app.linked_session(&owner, "kantor", NUMBER).await;
+    let since = chrono::Utc::now();
+    let mut ids = Vec::new();
+    for text in ["satu", "dua", "tiga"] {
+        ids.push(app.send_text(&owner, "kantor", CONTACT, text).await);
+    }
+    for id in &ids {
+        app.wait_message(&owner, id, "sent", 30).await;
+    }
+    // Failing: attempts pile up in the log, then the receiver recovers.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while flaky.requests() < 9 {
+        assert!(std::time::Instant::now() < deadline, "the 500s were not retried");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    flaky.answer(200);
+    for id in &ids {
+        flaky.until(&secret, 30, |e| e["data"]["id"] == id.as_str() && e["data"]["status"] == "sent").await;
+    }
+    let pending = |log: &Value| log["data"].as_array().unwrap().iter().any(|d| d["status"] == "pending");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut delivered = log(&app, &owner, hook).await;
+    while pending(&delivered) {
+        assert!(std::time::Instant::now() < deadline, "deliveries stayed pending: {delivered}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        delivered = log(&app, &owner, hook).await;
+    }
+    let accepted = flaky.accepted(&secret);
+    let mut unique: Vec<&String> = accepted.iter().map(|(id, _)| id).collect();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), accepted.len(), "each webhook-id accepted once");
+    assert_eq!(accepted.len(), 9, "queued, sending and sent of three messages");
+    let entries = delivered["data"].as_array().unwrap();
+    assert!(entries.iter().all(|d| d["status"] == "succeeded" && d["last_status"] == 200), "{delivered}");
+    assert!(entries.iter().any(|d| d["attempts"].as_i64().unwrap() >= 2), "{delivered}");
+    // The failed attempts carried the ids that were later accepted.
+    let got = flaky.got.lock().unwrap().clone();
+    for (headers, _, _) in got.iter().filter(|(_, _, s)| *s == 500) {
+        let id = headers["webhook-id"].to_str().unwrap();
+        assert!(unique.iter().any(|u| u.as_str() == id), "a retry under a new id: {id}");
+    }
+
+    // Replay: everything since the start again, same ids.
+    let (status, body) =
+        app.post(&format!("/webhooks/{hook}/replay"), Some(&owner), json!({"since": since.to_rfc3339()})).await;
+    assert_eq!((status, body["data"]["count"].as_u64()), (StatusCode::ACCEPTED, Some(9)), "{body}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while flaky.accepted(&secret).len() < 18 {
+        assert!(std::time::Instant::now() < deadline, "the replay did not arrive");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut again: Vec<String> = flaky.accepted(&secret).into_iter().map(|(id, _)| id).collect();
+    again.sort();
+    again.dedup();
+    assert_eq!(again.len(), 9, "replayed under the same ids");
+    // A single retry.
+    let one = entries[0]["id"].as_i64().unwrap();
+    let (status, retried) =
+        app.post(&format!("/webhooks/{hook}/deliveries/{one}/retry"), Some(&owner), json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{retried}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while flaky.accepted(&secret).len() < 19 {
+        assert!(std::time::Instant::now() < deadline, "the retry did not arrive");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let last = flaky.accepted(&secret).pop().unwrap();
+    assert_eq!(last.0, entries[0]["message_id"].as_str().unwrap());
+
+    // 404 forever: failed after the five attempts of the schedule.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = log(&app, &owner, gone_hook).await;
+        let rows = log["data"].as_array().unwrap();
+        if rows.len() == 9 && rows.iter().all(|d| d["status"] == "failed") {
+            assert!(rows.iter().all(|d| d["attempts"] == 5 && d["last_status"] == 404), "{log}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the 404s did not end failed: {log}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A rotated secret: both sign for a while, each verifiable on its own.
+    let (status, rotated) = app.post(&format!("/webhooks/{hook}/rotate-secret"), Some(&owner), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let new_secret = rotated["data"]["secret"].as_str().unwrap().to_owned();
+    let mark = flaky.requests();
+    let (status, ping) = app.post(&format!("/webhooks/{hook}/test"), Some(&owner), json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{ping}");
+    let event = flaky.until_from(mark, &new_secret, 20, |e| e["type"] == "webhook.test").await;
+    assert_eq!(event["data"]["webhook_id"], hook);
+    flaky.until_from(mark, &secret, 5, |e| e["type"] == "webhook.test").await;
+    let signatures = flaky.got.lock().unwrap().last().unwrap().0["webhook-signature"].to_str().unwrap().to_owned();
+    assert_eq!(signatures.split(' ').count(), 2, "{signatures}");
+
+    // 410: the endpoint is disabled, saying why (the requests already under
+    // way at once get their 410 too), and gets nothing more.
+    flaky.answer(410);
+    app.send_text(&owner, "kantor", CONTACT, "empat").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, view) = app.get(&format!("/webhooks/{hook}"), Some(&owner)).await;
+        if view["data"]["enabled"] == false {
+            assert!(view["data"]["disabled_reason"].as_str().unwrap().contains("410"), "{view}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "410 did not disable the endpoint: {view}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (before, logged) = (flaky.requests(), log(&app, &owner, hook).await["total"].clone());
+    let after = app.send_text(&owner, "kantor", CONTACT, "lima").await;
+    app.wait_message(&owner, &after, "sent", 30).await;
+    assert_eq!(log(&app, &owner, hook).await["total"], logged, "nothing is even written for a disabled endpoint");
+    assert_eq!(flaky.requests(), before);
+}
+
+/// Acceptance 5: URLs that reach loopback, private, link-local or metadata
+/// addresses are refused when the endpoint is made; a redirect is never followed.
+async fn unsafe_urls_are_refused(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (_, owner) = app.user_with_role("user").await;
+    for url in [
+        "http://127.0.0.1:8080/hook",
+        "http://localhost/hook",
+        "http://10.1.2.3/hook",
+        "http://192.168.1.10/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/hook",
+        "http://[fd00::1]/hook",
+        "http://100.64.0.1/hook",
+        "ftp://example.com/hook",
+        "not a url",
+        "http://user:pass@93.184.216.34/hook",
+    ] {
+        let (status, body) = app.post("/webhooks", Some(&owner), json!({"url": url})).await;
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("url")),
+            "{url}: {body}"
+        );
+        assert!(!body.to_string().contains("127.0.0.1") || url.contains("127.0.0.1"), "{body}");
+    }
+    for (body, field) in [
+        (json!({"url": "http://93.184.216.34/hook", "events": ["message.nope"]}), "events"),
+        (json!({"url": "http://93.184.216.34/hook", "events": []}), "events"),
+        (json!({"url": "http://93.184.216.34/hook", "sessions": ["a/b"]}), "sessions"),
+        (json!({"url": "http://93.184.216.34/hook", "description": "x".repeat(256)}), "description"),
+        (json!({"url": "http://93.184.216.34/hook", "secret": "whsec_mine"}), "secret"),
+        (json!({}), "url"),
+    ] {
+        let (status, resp) = app.post("/webhooks", Some(&owner), body.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {resp}");
+        assert_eq!(resp["error"]["field"], field, "{body}: {resp}");
+    }
+    let (status, body) = app.get("/webhooks/1/deliveries?limit=0", Some(&owner)).await;
+    assert!(status == StatusCode::UNPROCESSABLE_ENTITY || status == StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = app.call(Method::PATCH, "/webhooks/abc", Some(&owner), Some(json!({}))).await;
+    assert_eq!((status, error_code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+}
+
+/// A receiver in an allowed range answering with a redirect to the metadata
+/// address: the redirect is not followed (followed, the attempt would end in a
+/// refusal with no status), the answer is logged as it came.
+async fn redirects_are_not_followed(db: TestDb) {
+    let app = TestApp::spawn_with(db, fast_webhooks).await;
+    let (_, owner) = app.user_with_role("user").await;
+    let redirecting = Receiver::start(302).await;
+    let (hook, _) = endpoint(&app, &owner, json!({"url": redirecting.url})).await;
+    let (status, _) = app.post(&format!("/webhooks/{hook}/test"), Some(&owner), json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = log(&app, &owner, hook).await;
+        let row = &log["data"][0];
+        if row["attempts"].as_i64().unwrap_or(0) >= 1 {
+            assert_eq!(row["last_status"], 302, "{log}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no attempt: {log}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `session.qr` goes only to endpoints that ask for it; a broadcast's progress
+/// goes out as it moves, and `broadcast.completed` once, even as receipts
+/// keep moving it.
+async fn codes_and_broadcasts_reach_endpoints_that_ask(db: TestDb) {
+    let app = TestApp::spawn_with(db, fast_webhooks).await;
+    app.sim.add_contacts(&[CONTACT.to_owned()]);
+    let (_, owner) = app.user_with_role("user").await;
+    let asking = Receiver::start(200).await;
+    let kinds = ["session.qr", "broadcast.progress", "broadcast.completed"];
+    let (_, secret) = endpoint(&app, &owner, json!({"url": asking.url, "events": kinds})).await;
+    let default = Receiver::start(200).await;
+    let (default_hook, default_secret) = endpoint(&app, &owner, json!({"url": default.url})).await;
+
+    let (status, _) = app.post("/session/create", Some(&owner), json!({"sessionId": "baru"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let code = asking.until(&secret, 30, |e| e["type"] == "session.qr" && e["data"]["sessionId"] == "baru").await;
+    assert!(code["data"]["qr"].as_str().is_some_and(|qr| !qr.is_empty()), "{code}");
+
+    app.linked_session(&owner, "kantor", NUMBER).await;
+    let body = json!({"phone": CONTACT, "message": "Gangguan di ODP-1", "session": "kantor"});
+    let (status, broadcast) = app.post("/api/send/phone", Some(&owner), body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{broadcast}");
+    let id = broadcast["broadcast_id"].as_i64().unwrap();
+    let done =
+        asking.until(&secret, 30, |e| e["type"] == "broadcast.completed" && e["data"]["broadcast_id"] == id).await;
+    assert_eq!((done["session"].as_str(), done["data"]["sent_count"].as_i64()), (Some("kantor"), Some(1)), "{done}");
+    let (_, report) = app.get(&format!("/api/broadcasts/{id}"), Some(&owner)).await;
+    let message = report["results"][0]["message_id"].as_str().expect("the report names the message").to_owned();
+    app.sim.receipt(&message, "delivered").unwrap();
+    asking
+        .until(&secret, 30, |e| {
+            e["type"] == "broadcast.progress" && e["data"]["broadcast_id"] == id && e["data"]["delivered_count"] == 1
+        })
+        .await;
+    let completed = asking
+        .accepted(&secret)
+        .into_iter()
+        .filter(|(_, e)| e["type"] == "broadcast.completed" && e["data"]["broadcast_id"] == id)
+        .count();
+    assert_eq!(completed, 1);
+    // An endpoint that did not ask for `session.qr` never got one.
+    default.until(&default_secret, 30, |e| e["type"] == "broadcast.completed").await;
+    assert!(default.accepted(&default_secret).iter().all(|(_, e)| e["type"] != "session.qr"));
+    let log = log(&app, &owner, default_hook).await;
+    assert!(log["data"].as_array().unwrap().iter().all(|d| d["event_type"] != "session.qr"), "{log}");
+}
+
+db_tests!(
+    codes_and_broadcasts_reach_endpoints_that_ask,
+    signed_events_reach_the_endpoints_that_want_them,
+    retries_replays_and_the_end_of_the_schedule,
+    unsafe_urls_are_refused,
+    redirects_are_not_followed,
+);
