@@ -188,7 +188,22 @@ impl Inbox {
             row.online = Set(online);
         }
         row.updated_at = Set(now_ms());
-        let updated = row.update(self.db()).await?;
+        // The change and its webhook event commit together.
+        let webhooks = self.queue().webhooks().clone();
+        let tx = sea_orm::TransactionTrait::begin(self.db()).await?;
+        let updated = row.update(&tx).await?;
+        if webhooks.listening() {
+            let view = self.views(vec![updated.clone()]).await?.remove(0);
+            let event = crate::webhooks::NewEvent {
+                kind: "chat.updated",
+                owner: Some(updated.user_id),
+                session: Some(updated.session_id.clone()),
+                data: serde_json::to_value(view).unwrap_or_default(),
+            };
+            webhooks.record(&tx, vec![event]).await?;
+        }
+        tx.commit().await?;
+        webhooks.committed();
         if updated.assigned_agent_id != chat.assigned_agent_id && chat.assigned_agent_id.is_some() {
             // The agent it was taken from hears it is gone.
             let data =
@@ -226,7 +241,9 @@ impl Inbox {
             .one(self.db())
             .await?
             .ok_or_else(|| anyhow::anyhow!("the reply has no timeline entry"))?;
-        let view = self.entry_views(std::slice::from_ref(&entry)).await?.remove(0);
+        let mut view = self.entry_views(std::slice::from_ref(&entry)).await?.remove(0);
+        // The answer tells the reply as it was accepted, whatever the dispatcher did since.
+        view.status = message.status.as_str().to_owned();
         Ok((view, message, created))
     }
 

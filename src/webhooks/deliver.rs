@@ -11,7 +11,7 @@ use std::{
 };
 
 use rand::Rng;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 
 use super::{DeliveryStatus, Webhooks, sign, store};
 use crate::{
@@ -36,8 +36,10 @@ enum Answer {
 
 pub async fn run(webhooks: Webhooks) {
     let slots: Arc<Mutex<HashMap<i64, Arc<Semaphore>>>> = Arc::default();
+    let (settled, outcomes) = mpsc::unbounded_channel();
+    tokio::spawn(settle(webhooks.clone(), outcomes));
     loop {
-        if let Err(e) = round(&webhooks, &slots).await {
+        if let Err(e) = round(&webhooks, &slots, &settled).await {
             tracing::warn!(error = %e, "webhook deliverer: cannot read deliveries; trying again");
             tokio::time::sleep(IDLE).await;
             continue;
@@ -57,15 +59,29 @@ pub async fn run(webhooks: Webhooks) {
 }
 
 /// Claims what is due and has a free slot at its endpoint, and starts it.
-async fn round(webhooks: &Webhooks, slots: &Mutex<HashMap<i64, Arc<Semaphore>>>) -> Result<(), sea_orm::DbErr> {
+async fn round(
+    webhooks: &Webhooks,
+    slots: &Mutex<HashMap<i64, Arc<Semaphore>>>,
+    settled: &mpsc::UnboundedSender<Outcome>,
+) -> Result<(), sea_orm::DbErr> {
     let endpoints: HashMap<i64, webhooks::Model> = webhooks.endpoints().into_iter().map(|e| (e.id, e)).collect();
-    let ids: Vec<i64> = endpoints.keys().copied().collect();
+    let per_endpoint = webhooks.0.config.webhook.per_endpoint;
+    // Only endpoints with a free slot, and no more deliveries than there are free slots.
+    let (ids, free): (Vec<i64>, usize) = {
+        let slots = slots.lock().expect("slots lock");
+        let free_at = |id: &i64| slots.get(id).map_or(per_endpoint, |s| s.available_permits());
+        let open: Vec<i64> = endpoints.keys().copied().filter(|id| free_at(id) > 0).collect();
+        let free = open.iter().map(free_at).sum();
+        (open, free)
+    };
+    if free == 0 {
+        return Ok(());
+    }
     let now = now_ms();
-    let due = store::due(&webhooks.0.db, &ids, now, ROUND).await?;
+    let due = store::due(&webhooks.0.db, &ids, now, (free as u64).min(ROUND)).await?;
     if due.is_empty() {
         return Ok(());
     }
-    let per_endpoint = webhooks.0.config.webhook.per_endpoint;
     let mut started = Vec::new();
     for delivery in due {
         let slot = slots
@@ -96,23 +112,47 @@ async fn round(webhooks: &Webhooks, slots: &Mutex<HashMap<i64, Arc<Semaphore>>>)
         else {
             continue;
         };
-        let webhooks = webhooks.clone();
+        let (webhooks, settled) = (webhooks.clone(), settled.clone());
         tokio::spawn(async move {
-            attempt(&webhooks, &endpoint, &event, &delivery).await;
+            let outcome = attempt(&webhooks, &endpoint, &event, &delivery).await;
+            // The delivery stays claimed until its outcome is written: the slot is free now.
             drop(permit);
+            let _ = settled.send(outcome);
             webhooks.0.recorder.committed();
         });
     }
     Ok(())
 }
 
-async fn attempt(webhooks: &Webhooks, endpoint: &webhooks::Model, event: &events::Model, delivery: &deliveries::Model) {
+/// What an attempt came to, for the settle writer.
+struct Outcome {
+    delivery: i64,
+    endpoint: webhooks::Model,
+    settled: store::Settled,
+    health: Health,
+}
+
+/// What an attempt says of its endpoint.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Health {
+    Answering,
+    Failing,
+    /// It answered 410 Gone.
+    Gone,
+}
+
+async fn attempt(
+    webhooks: &Webhooks,
+    endpoint: &webhooks::Model,
+    event: &events::Model,
+    delivery: &deliveries::Model,
+) -> Outcome {
     let started = std::time::Instant::now();
     let answer = post(webhooks, endpoint, event).await;
     let now = now_ms();
     let config = &webhooks.0.config.webhook;
     let attempts = delivery.attempts as usize + 1;
-    let (outcome, label) = match &answer {
+    let (settled, label, health) = match &answer {
         Answer::Status { code, body, .. } if (200..300).contains(code) => (
             store::Settled {
                 status: DeliveryStatus::Succeeded,
@@ -121,6 +161,7 @@ async fn attempt(webhooks: &Webhooks, endpoint: &webhooks::Model, event: &events
                 response: Some(excerpt(body)),
             },
             "succeeded",
+            Health::Answering,
         ),
         Answer::Status { code: 410, body, .. } => (
             store::Settled {
@@ -130,6 +171,7 @@ async fn attempt(webhooks: &Webhooks, endpoint: &webhooks::Model, event: &events
                 response: Some(excerpt(body)),
             },
             "gone",
+            Health::Gone,
         ),
         other => {
             let (code, response, retry_after) = match other {
@@ -147,39 +189,94 @@ async fn attempt(webhooks: &Webhooks, endpoint: &webhooks::Model, event: &events
                     response: Some(response),
                 },
                 if last { "failed" } else { "retrying" },
+                Health::Failing,
             )
         }
     };
     webhooks.0.metrics.observe(label, started.elapsed());
-    let succeeded = outcome.status == DeliveryStatus::Succeeded;
-    if let Err(e) = store::settle(&webhooks.0.db, delivery.id, outcome, now).await {
-        // The claim runs out and the delivery is attempted again: at least once.
-        tracing::warn!(delivery = delivery.id, error = %e, "cannot record a webhook attempt");
-        return;
-    }
-    let result = match (&answer, succeeded) {
-        (_, true) => store::set_failing(&webhooks.0.db, endpoint.id, false, now).await,
-        (Answer::Status { code: 410, .. }, _) => {
-            webhooks.disable(endpoint.id, "the receiver answered 410 Gone").await;
-            Ok(())
+    Outcome { delivery: delivery.id, endpoint: endpoint.clone(), settled, health }
+}
+
+/// Most outcomes written in one transaction.
+const SETTLE_BATCH: usize = 256;
+
+/// Writes outcomes as they come, those that arrive while a transaction is
+/// written together in the next (one commit for many deliveries), then says
+/// what they tell of their endpoints. A write that fails is tried again: the
+/// deliveries stay claimed meanwhile, and are attempted again if it never lands
+/// (at least once).
+async fn settle(webhooks: Webhooks, mut outcomes: mpsc::UnboundedReceiver<Outcome>) {
+    while let Some(first) = outcomes.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < SETTLE_BATCH
+            && let Ok(next) = outcomes.try_recv()
+        {
+            batch.push(next);
         }
-        _ => {
-            let failing_for = endpoint.failing_since.map(|since| now - since).unwrap_or(0);
-            if failing_for >= config.disable_after.as_millis() as i64 && endpoint.failing_since.is_some() {
+        let now = now_ms();
+        let rows: Vec<(i64, &store::Settled)> = batch.iter().map(|o| (o.delivery, &o.settled)).collect();
+        let mut wait = Duration::from_millis(100);
+        while let Err(e) = store::settle_all(&webhooks.0.db, &rows, now).await {
+            tracing::warn!(error = %e, deliveries = rows.len(), "cannot record webhook attempts; trying again");
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(10));
+        }
+        webhooks.0.recorder.committed();
+        health(&webhooks, &batch, now).await;
+    }
+}
+
+/// Marks endpoints answering again or failing, and disables those that said
+/// 410 or have failed for `webhook.disable_after`.
+async fn health(webhooks: &Webhooks, batch: &[Outcome], now: i64) {
+    let config = &webhooks.0.config.webhook;
+    let mut seen: HashMap<i64, (&webhooks::Model, Health)> = HashMap::new();
+    for outcome in batch {
+        let entry = seen.entry(outcome.endpoint.id).or_insert((&outcome.endpoint, outcome.health));
+        // Gone wins; an answer anywhere in the batch means it is up.
+        if outcome.health == Health::Gone || (entry.1 == Health::Failing && outcome.health == Health::Answering) {
+            entry.1 = outcome.health;
+        }
+    }
+    let mut changed = false;
+    for (id, (endpoint, health)) in seen {
+        let result = match (health, endpoint.failing_since) {
+            (Health::Gone, _) => {
+                webhooks.disable(id, "the receiver answered 410 Gone").await;
+                Ok(())
+            }
+            (Health::Answering, None) | (Health::Failing, Some(_)) if !failing_too_long(endpoint, config, now) => {
+                Ok(())
+            }
+            (Health::Answering, _) => {
+                changed = true;
+                store::set_failing(&webhooks.0.db, id, false, now).await
+            }
+            (Health::Failing, None) => {
+                changed = true;
+                store::set_failing(&webhooks.0.db, id, true, now).await
+            }
+            (Health::Failing, Some(_)) => {
                 let reason = format!(
                     "every delivery failed for {}",
                     humantime::format_duration(Duration::from_secs(config.disable_after.as_secs()))
                 );
-                webhooks.disable(endpoint.id, &reason).await;
+                webhooks.disable(id, &reason).await;
                 Ok(())
-            } else {
-                store::set_failing(&webhooks.0.db, endpoint.id, true, now).await
             }
+        };
+        if let Err(e) = result {
+            tracing::warn!(webhook = id, error = %e, "cannot record an endpoint's health");
         }
-    };
-    if let Err(e) = result {
-        tracing::warn!(webhook = endpoint.id, error = %e, "cannot record an endpoint's health");
     }
+    // The deliverer reads `failing_since` from the endpoints it knows.
+    if changed && let Err(e) = webhooks.reload().await {
+        tracing::warn!(error = %e, "cannot read webhook endpoints");
+    }
+}
+
+fn failing_too_long(endpoint: &webhooks::Model, config: &crate::config::WebhookConfig, now: i64) -> bool {
+    endpoint.failing_since.is_some_and(|since| now - since >= config.disable_after.as_millis() as i64)
 }
 
 /// Posts the event, signed with the endpoint's secret (and the one before it,

@@ -3,7 +3,7 @@
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, ExprTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, sea_query::Expr,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, TransactionTrait, sea_query::Expr,
 };
 
 use super::DeliveryStatus;
@@ -99,18 +99,29 @@ pub struct Settled {
     pub response: Option<String>,
 }
 
-pub async fn settle(db: &DatabaseConnection, id: i64, outcome: Settled, now: i64) -> Result<(), DbErr> {
-    deliveries::Entity::update_many()
-        .col_expr(deliveries::Column::Status, Expr::value(outcome.status.as_str()))
-        .col_expr(deliveries::Column::Attempts, Expr::col(deliveries::Column::Attempts).add(1))
-        .col_expr(deliveries::Column::NextAttemptAt, Expr::value(outcome.next_attempt_at))
-        .col_expr(deliveries::Column::LastStatus, Expr::value(outcome.code))
-        .col_expr(deliveries::Column::LastResponse, Expr::value(outcome.response))
-        .col_expr(deliveries::Column::UpdatedAt, Expr::value(now))
-        .filter(deliveries::Column::Id.eq(id))
-        .exec(db)
-        .await
-        .map(|_| ())
+/// Writes the outcomes of attempts in one transaction: those alike (the same
+/// status, answer and next attempt, as successes mostly are) in one statement.
+pub async fn settle_all(db: &DatabaseConnection, outcomes: &[(i64, &Settled)], now: i64) -> Result<(), DbErr> {
+    /// `(status, next attempt, last status, last response)`.
+    type Alike<'a> = (&'a str, i64, Option<i32>, Option<&'a str>);
+    let mut alike: std::collections::BTreeMap<Alike, Vec<i64>> = Default::default();
+    for (id, o) in outcomes {
+        alike.entry((o.status.as_str(), o.next_attempt_at, o.code, o.response.as_deref())).or_default().push(*id);
+    }
+    let tx = db.begin().await?;
+    for ((status, next, code, response), ids) in alike {
+        deliveries::Entity::update_many()
+            .col_expr(deliveries::Column::Status, Expr::value(status))
+            .col_expr(deliveries::Column::Attempts, Expr::col(deliveries::Column::Attempts).add(1))
+            .col_expr(deliveries::Column::NextAttemptAt, Expr::value(next))
+            .col_expr(deliveries::Column::LastStatus, Expr::value(code))
+            .col_expr(deliveries::Column::LastResponse, Expr::value(response))
+            .col_expr(deliveries::Column::UpdatedAt, Expr::value(now))
+            .filter(deliveries::Column::Id.is_in(ids))
+            .exec(&tx)
+            .await?;
+    }
+    tx.commit().await
 }
 
 /// Marks an endpoint healthy (a success) or failing since `now` (unless it already was).

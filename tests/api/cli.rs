@@ -490,7 +490,95 @@ async fn killed_gateway_keeps_every_received_message_once(db: TestDb) {
     terminate(child).await;
 }
 
+/// Issue 15, acceptance 3: the receiver is down (connection refused) while 500
+/// messages arrive; the gateway is SIGKILLed, restarted, and the receiver comes
+/// up: every one of the 500 `message.received` events arrives, signed.
+async fn killed_gateway_delivers_every_webhook(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let database = Provisioned::new(db).await;
+    let (sim, sim_addr) = start_sim().await;
+    let env = Env { dir: dir.path(), port: free_port(), database_url: database.url.as_deref(), sim: sim_addr };
+    let receiver_port = free_port();
+    let secret = wagate::webhooks::sign::Key::generate();
+    std::fs::write(
+        dir.path().join("wagate.toml"),
+        format!(
+            "[auth]\nbcrypt_cost = 4\nadmin_password = \"admin-password\"\n\n[storage]\nsessions_dir = \"state/sessions\"\n\n\
+             [webhook]\nurl = \"http://127.0.0.1:{receiver_port}/hook\"\nsecret = \"{secret}\"\n\
+             allow_ranges = [\"127.0.0.0/8\"]\nschedule = \"0s, 100ms, 200ms, 300ms, 500ms, 1s, 1s, 1s, 1s, 1s, 1s, 1s, 1s, 1s, 1s, 1s, 1s, 1s, 1s, 1s, 1s, 1s, 1s, 1s, 1s, 1s, 1s, 1s, 1s, 1s\"\n"
+        ),
+    )
+    .unwrap();
+    let phone = "628111000081";
+    let client = reqwest::Client::new();
+    let mut child = env.serve().await;
+    env.until_up().await;
+    let resp = env.login("admin", "admin-password").await;
+    let token = resp.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    let get = |path: String| {
+        let req = client.get(format!("{}{path}", env.base())).bearer_auth(&token);
+        async move { req.send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    let resp = client
+        .post(format!("{}/session/create", env.base()))
+        .bearer_auth(&token)
+        .json(&json!({"sessionId": "w1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let body = get("/session/qr/w1".into()).await;
+    sim.scan(body["data"]["qr"].as_str().expect("qr"), phone).await.unwrap();
+    for _ in 0..600 {
+        if get("/session/status?session=w1".into()).await["data"]["status"] == "connected" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let mut sent = std::collections::HashSet::new();
+    for n in 0..500 {
+        let write = wa_sim::messages::Write {
+            from: format!("6282220002{:02}", n % 50),
+            to: phone.into(),
+            text: Some(format!("pesan {n}")),
+            ..Default::default()
+        };
+        sent.insert(sim.deliver(&write).await.unwrap());
+    }
+    // All committed (the device acknowledges only then), none delivered yet: then killed.
+    for _ in 0..1200 {
+        if sim.pending_for(phone, 0) == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(sim.pending_for(phone, 0), 0, "all 500 stored before the kill");
+    child.kill().await.unwrap();
+
+    let receiver = crate::webhooks::Receiver::start_at(&format!("127.0.0.1:{receiver_port}"), 200).await;
+    let child = env.serve().await;
+    env.until_up().await;
+    let received = || -> std::collections::HashSet<String> {
+        receiver
+            .accepted(&secret)
+            .into_iter()
+            .filter(|(_, e)| e["type"] == "message.received")
+            .map(|(_, e)| e["data"]["message_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for _ in 0..1200 {
+        if received().len() == 500 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(received(), sent, "every one of the 500 arrived");
+    terminate(child).await;
+}
+
 db_tests!(
+    killed_gateway_delivers_every_webhook,
     first_run_creates_admin_and_honours_configuration,
     killed_gateway_restores_linked_sessions,
     killed_gateway_sends_every_message_once,

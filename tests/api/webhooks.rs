@@ -27,7 +27,7 @@ const CONTACT: &str = "628222000071";
 
 /// A webhook receiver: every request it got, and what it answers (settable).
 #[derive(Clone)]
-struct Receiver {
+pub(crate) struct Receiver {
     url: String,
     got: Arc<Mutex<Vec<(HeaderMap, Bytes, u16)>>>,
     answer: Arc<AtomicU16>,
@@ -35,6 +35,11 @@ struct Receiver {
 
 impl Receiver {
     async fn start(answer: u16) -> Receiver {
+        Self::start_at("127.0.0.1:0", answer).await
+    }
+
+    /// A receiver listening on `address` (a port chosen before it listens).
+    pub(crate) async fn start_at(address: &str, answer: u16) -> Receiver {
         let got: Arc<Mutex<Vec<(HeaderMap, Bytes, u16)>>> = Arc::default();
         let answer = Arc::new(AtomicU16::new(answer));
         let (log, code) = (got.clone(), answer.clone());
@@ -54,7 +59,7 @@ impl Receiver {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(address).await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, router).await });
         Receiver { url, got, answer }
@@ -66,7 +71,7 @@ impl Receiver {
 
     /// The events accepted (answered 2xx), each checked against `secret` by
     /// the independent verifier; `(webhook-id, body)`.
-    fn accepted(&self, secret: &str) -> Vec<(String, Value)> {
+    pub(crate) fn accepted(&self, secret: &str) -> Vec<(String, Value)> {
         self.accepted_from(0, secret)
     }
 
@@ -161,6 +166,22 @@ async fn signed_events_reach_the_endpoints_that_want_them(db: TestDb) {
     let received = app.sim.deliver(&write).await.unwrap();
     let sent = app.send_text(&owner, "kantor", CONTACT, "dijawab").await;
     app.wait_message(&owner, &sent, "sent", 30).await;
+    // An agent's reply from the inbox: its status changes are events too.
+    let chat = loop {
+        let (_, chats) = app.get("/chats/", Some(&owner)).await;
+        if let Some(id) = chats.as_array().and_then(|c| c.first()).and_then(|c| c["id"].as_i64()) {
+            break id;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let (status, reply) =
+        app.post("/chats/messages", Some(&owner), json!({"chat_id": chat, "text": "Kami cek ya"})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+    let reply = reply["message_id"].as_str().unwrap().to_owned();
+    app.wait_message(&owner, &reply, "sent", 30).await;
+    let (status, paused) =
+        app.call(Method::PATCH, &format!("/chats/{chat}"), Some(&owner), Some(json!({"mode": "paused"}))).await;
+    assert_eq!(status, StatusCode::OK, "{paused}");
     app.sim.fault(NUMBER, Fault::Drop);
 
     for (receiver, secret) in [(&everything, &all_secret), (&config_hook, &config_secret)] {
@@ -174,7 +195,13 @@ async fn signed_events_reach_the_endpoints_that_want_them(db: TestDb) {
                 e["type"] == "message.status" && e["data"]["id"] == sent.as_str() && e["data"]["status"] == "sent"
             })
             .await;
+        receiver
+            .until(secret, 30, |e| {
+                e["type"] == "message.status" && e["data"]["id"] == reply.as_str() && e["data"]["status"] == "sent"
+            })
+            .await;
         receiver.until(secret, 30, |e| e["type"] == "session.status" && e["data"]["status"] == "disconnected").await;
+        receiver.until(secret, 30, |e| e["type"] == "chat.updated" && e["data"]["mode"] == "paused").await;
         // One session's events carry increasing sequence numbers, in the order they happened.
         let statuses: Vec<(i64, String)> = receiver
             .accepted(secret)
