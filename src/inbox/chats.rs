@@ -162,17 +162,48 @@ impl Inbox {
         }
         let customer = store::customers_by_phone(self.db(), owner, &[contact]).await?.remove(contact);
         let row = store::new_chat(session, owner, contact, name, customer.map(|c| c.id), email, address, now_ms());
-        match row.insert(self.db()).await {
+        // The new chat and its webhook event commit together.
+        let webhooks = self.queue().webhooks().clone();
+        let tx = sea_orm::TransactionTrait::begin(self.db()).await?;
+        let inserted = async {
+            let chat = row.insert(&tx).await?;
+            if webhooks.listening() {
+                webhooks.record(&tx, vec![self.chat_event(chat.clone()).await?]).await?;
+            }
+            Ok::<_, InboxError>(chat)
+        }
+        .await;
+        let inserted = match inserted {
+            Ok(chat) => tx.commit().await.map(|()| chat).map_err(InboxError::from),
+            Err(e) => {
+                drop(tx); // rolled back, before the existing chat is read
+                Err(e)
+            }
+        };
+        match inserted {
             Ok(chat) => {
+                webhooks.committed();
                 self.publish_chat(&chat).await;
                 Ok((chat, true))
             }
             // Made meanwhile (a message arrived, or the same request twice).
-            Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
+            Err(InboxError::Db(e)) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
                 Ok((existing().await?.ok_or(InboxError::NotFound)?, false))
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         }
+    }
+
+    /// The `chat.updated` webhook event of a chat as it is (or is about to be).
+    async fn chat_event(&self, chat: chats::Model) -> Result<crate::webhooks::NewEvent, InboxError> {
+        let (owner, session) = (chat.user_id, chat.session_id.clone());
+        let view = self.views(vec![chat]).await?.remove(0);
+        Ok(crate::webhooks::NewEvent {
+            kind: "chat.updated",
+            owner: Some(owner),
+            session: Some(session),
+            data: serde_json::to_value(view).unwrap_or_default(),
+        })
     }
 
     /// Changes a chat's mode, assignment or online flag.
@@ -193,14 +224,7 @@ impl Inbox {
         let tx = sea_orm::TransactionTrait::begin(self.db()).await?;
         let updated = row.update(&tx).await?;
         if webhooks.listening() {
-            let view = self.views(vec![updated.clone()]).await?.remove(0);
-            let event = crate::webhooks::NewEvent {
-                kind: "chat.updated",
-                owner: Some(updated.user_id),
-                session: Some(updated.session_id.clone()),
-                data: serde_json::to_value(view).unwrap_or_default(),
-            };
-            webhooks.record(&tx, vec![event]).await?;
+            webhooks.record(&tx, vec![self.chat_event(updated.clone()).await?]).await?;
         }
         tx.commit().await?;
         webhooks.committed();
@@ -250,7 +274,13 @@ impl Inbox {
     /// Unread to 0; read receipts to WhatsApp for the messages it covers
     /// (unless `inbox.read_receipts` is off, or the session is offline). How many.
     pub async fn mark_read(&self, chat: &chats::Model) -> Result<usize, InboxError> {
-        let read = store::mark_read(self.queue(), chat.id).await?;
+        let event = if self.queue().webhooks().listening() {
+            let read = chats::Model { unread: 0, ..chat.clone() };
+            Some(self.chat_event(read).await?)
+        } else {
+            None
+        };
+        let read = store::mark_read(self.queue(), chat.id, event).await?;
         if self.config().inbox.read_receipts && !read.is_empty() {
             match self.sender_of(&chat.session_id) {
                 Some(sender) => {

@@ -528,7 +528,12 @@ pub async fn latest_entries(db: &DatabaseConnection, chats: &[i64]) -> Result<Ve
 }
 
 /// Marks the chat's unread received messages read; returns them, for receipts.
-pub async fn mark_read(queue: &Queue, chat: i64) -> Result<Vec<inbound::Model>, DbErr> {
+/// `event`: the chat's `chat.updated` webhook event, written with the change.
+pub async fn mark_read(
+    queue: &Queue,
+    chat: i64,
+    event: Option<crate::webhooks::NewEvent>,
+) -> Result<Vec<inbound::Model>, DbErr> {
     let write = queue.begin().await?;
     let unread = inbound::Entity::find()
         .filter(inbound::Column::ChatId.eq(chat))
@@ -550,7 +555,11 @@ pub async fn mark_read(queue: &Queue, chat: i64) -> Result<Vec<inbound::Model>, 
         .filter(chats::Column::Id.eq(chat))
         .exec(&write.tx)
         .await?;
+    if let Some(event) = event {
+        queue.webhooks().record(&write.tx, vec![event]).await?;
+    }
     write.tx.commit().await?;
+    queue.webhooks().committed();
     Ok(unread)
 }
 

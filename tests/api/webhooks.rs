@@ -182,6 +182,11 @@ async fn signed_events_reach_the_endpoints_that_want_them(db: TestDb) {
     let (status, paused) =
         app.call(Method::PATCH, &format!("/chats/{chat}"), Some(&owner), Some(json!({"mode": "paused"}))).await;
     assert_eq!(status, StatusCode::OK, "{paused}");
+    let (status, read) = app.post(&format!("/chats/{chat}/read"), Some(&owner), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{read}");
+    let opened = json!({"customer_name": "Bu Sari", "customer_phone": "0822-3000-071", "session": "kantor"});
+    let (status, opened) = app.post("/chats/", Some(&owner), opened).await;
+    assert_eq!(status, StatusCode::CREATED, "{opened}");
     app.sim.fault(NUMBER, Fault::Drop);
 
     for (receiver, secret) in [(&everything, &all_secret), (&config_hook, &config_secret)] {
@@ -202,6 +207,10 @@ async fn signed_events_reach_the_endpoints_that_want_them(db: TestDb) {
             .await;
         receiver.until(secret, 30, |e| e["type"] == "session.status" && e["data"]["status"] == "disconnected").await;
         receiver.until(secret, 30, |e| e["type"] == "chat.updated" && e["data"]["mode"] == "paused").await;
+        receiver
+            .until(secret, 30, |e| e["type"] == "chat.updated" && e["data"]["id"] == chat && e["data"]["unread"] == 0)
+            .await;
+        receiver.until(secret, 30, |e| e["type"] == "chat.updated" && e["data"]["name"] == "Bu Sari").await;
         // One session's events carry increasing sequence numbers, in the order they happened.
         let statuses: Vec<(i64, String)> = receiver
             .accepted(secret)
