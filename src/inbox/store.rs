@@ -9,7 +9,7 @@ use sea_orm::{
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
 };
 
-use super::{ChatScope, Mode, Sender};
+use super::{ChatScope, Mode, Sender, views};
 use crate::{
     db::entities::{chat_entries as entries, chats, customers, inbound_messages as inbound, messages, sessions, users},
     engine::{Inbound, Place},
@@ -328,6 +328,51 @@ pub async fn entry_of_message(
     };
     let chat = chats::Entity::find_by_id(entry.chat_id).one(db).await?;
     Ok(chat.map(|c| (c, entry)))
+}
+
+/// The `chat.message` webhook events of these queued messages' timeline
+/// entries (those in a chat), read on `conn`: the transaction that changed them.
+pub async fn queued_chat_events(
+    conn: &impl ConnectionTrait,
+    rows: &[&messages::Model],
+    offset: chrono::FixedOffset,
+) -> Result<Vec<crate::webhooks::NewEvent>, DbErr> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let found: Vec<entries::Model> =
+        entries::Entity::find().filter(entries::Column::MessageId.is_in(ids)).all(conn).await?;
+    if found.is_empty() {
+        return Ok(Vec::new());
+    }
+    let chats: HashMap<i64, chats::Model> = chats::Entity::find()
+        .filter(chats::Column::Id.is_in(found.iter().map(|e| e.chat_id)))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+    let agents: Vec<i64> = found.iter().filter_map(|e| e.agent_id).collect();
+    let names = user_names(conn, &agents).await?;
+    let by_id: HashMap<&str, &messages::Model> = rows.iter().map(|r| (r.id.as_str(), *r)).collect();
+    let mut events = Vec::new();
+    for entry in &found {
+        let (Some(chat), Some(row)) =
+            (chats.get(&entry.chat_id), entry.message_id.as_deref().and_then(|id| by_id.get(id)))
+        else {
+            continue;
+        };
+        let name = entry.agent_id.and_then(|a| names.get(&a).cloned());
+        let view = views::entry_of_queued(entry, row, name, offset);
+        events.push(crate::webhooks::NewEvent {
+            kind: "chat.message",
+            owner: Some(chat.user_id),
+            session: Some(chat.session_id.clone()),
+            data: serde_json::json!({"chat_id": chat.id, "message": view}),
+        });
+    }
+    Ok(events)
 }
 
 /// Users' display names.

@@ -330,7 +330,7 @@ impl Queue {
         webhooks: crate::webhooks::Recorder,
     ) -> anyhow::Result<Queue> {
         let media = media::MediaStore::new(&config.storage.data_dir)?;
-        let store = store::Store::new(db.clone(), webhooks);
+        let store = store::Store::new(db.clone(), webhooks, config.notify.offset());
         let dropped = store.drop_leases().await?;
         if dropped > 0 {
             tracing::info!(messages = dropped, "messages in flight at the last stop will be sent again");

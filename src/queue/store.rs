@@ -39,6 +39,8 @@ pub struct Store {
     changes: Option<mpsc::UnboundedSender<changes::Pending>>,
     /// Webhook events go into the transactions that change messages.
     pub(crate) webhooks: crate::webhooks::Recorder,
+    /// Times in timeline entries (`chat.message`) are shown in `notify.utc_offset`.
+    offset: chrono::FixedOffset,
 }
 
 /// What `GET /message/list` filters by.
@@ -108,26 +110,44 @@ type Pending = (messages::Model, oneshot::Sender<Result<(), DbErr>>);
 const INTAKE_BATCH: usize = 256;
 
 impl Store {
-    pub fn new(db: DatabaseConnection, webhooks: crate::webhooks::Recorder) -> Store {
+    pub fn new(db: DatabaseConnection, webhooks: crate::webhooks::Recorder, offset: chrono::FixedOffset) -> Store {
         let serial = (db.get_database_backend() == DatabaseBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
         // The writers' own copies hold no sender, so dropping the queue ends them.
-        let writer =
-            Store { db: db.clone(), serial: serial.clone(), intake: None, changes: None, webhooks: webhooks.clone() };
+        let writer = Store {
+            db: db.clone(),
+            serial: serial.clone(),
+            intake: None,
+            changes: None,
+            webhooks: webhooks.clone(),
+            offset,
+        };
         let (intake, pending) = mpsc::unbounded_channel();
         tokio::spawn(writer.clone().take_in(pending));
         let (changes, pending) = mpsc::unbounded_channel();
         tokio::spawn(writer.take_changes(pending));
-        Store { db, serial, intake: Some(intake), changes: Some(changes), webhooks }
+        Store { db, serial, intake: Some(intake), changes: Some(changes), webhooks, offset }
     }
 
     /// [`stage`], and a `message.status` (`queued`) webhook event for each message.
     pub async fn stage(&self, conn: &impl ConnectionTrait, rows: &[messages::Model]) -> Result<(), DbErr> {
         stage(conn, rows).await?;
         if self.webhooks.listening() {
+            let refs: Vec<&messages::Model> = rows.iter().collect();
             let events = rows.iter().map(|row| super::status_webhook(row, row.created_at)).collect();
             self.webhooks.record(conn, events).await?;
+            let entries = crate::inbox::store::queued_chat_events(conn, &refs, self.offset).await?;
+            self.webhooks.record(conn, entries).await?;
         }
         Ok(())
+    }
+
+    /// The `chat.message` webhook events of these messages' timeline entries, read on `conn`.
+    pub(crate) async fn chat_events(
+        &self,
+        conn: &impl ConnectionTrait,
+        rows: &[&messages::Model],
+    ) -> Result<Vec<crate::webhooks::NewEvent>, DbErr> {
+        crate::inbox::store::queued_chat_events(conn, rows, self.offset).await
     }
 
     async fn serial(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {

@@ -579,7 +579,8 @@ async fn status_changes_written_together_apply_in_order(db: TestDb) {
     let (status, _) = app.post("/session/create", Some(&app.admin_token), json!({"sessionId": "batch"})).await;
     assert_eq!(status, StatusCode::CREATED);
     let owner = sessions::Entity::find_by_id("batch".to_owned()).one(&app.db).await.unwrap().unwrap().user_id;
-    let store = Store::new(app.db.clone(), wagate::webhooks::Recorder::detached());
+    let store =
+        Store::new(app.db.clone(), wagate::webhooks::Recorder::detached(), chrono::FixedOffset::east_opt(0).unwrap());
     let now = now_ms();
     let mut ids = Vec::new();
     for i in 0..60 {

@@ -49,11 +49,18 @@ impl Receiver {
                 let (log, code) = (log.clone(), code.clone());
                 async move {
                     let status = code.load(Ordering::SeqCst);
+                    let mut headers = headers;
+                    // When it came, for tests of the pace of retries.
+                    let at = std::time::UNIX_EPOCH.elapsed().unwrap().as_millis().to_string();
+                    headers.insert("x-received-at", at.parse().unwrap());
                     log.lock().unwrap().push((headers, body, status));
                     let mut response = axum::response::Response::new(axum::body::Body::from("ok"));
                     *response.status_mut() = axum::http::StatusCode::from_u16(status).unwrap();
                     if status == 302 {
                         response.headers_mut().insert("location", "http://169.254.169.254/latest".parse().unwrap());
+                    }
+                    if status == 503 {
+                        response.headers_mut().insert("retry-after", "1".parse().unwrap());
                     }
                     response
                 }
@@ -207,6 +214,14 @@ async fn signed_events_reach_the_endpoints_that_want_them(db: TestDb) {
             .await;
         receiver.until(secret, 30, |e| e["type"] == "session.status" && e["data"]["status"] == "disconnected").await;
         receiver.until(secret, 30, |e| e["type"] == "chat.updated" && e["data"]["mode"] == "paused").await;
+        // The reply's timeline entry, as it moves.
+        receiver
+            .until(secret, 30, |e| {
+                e["type"] == "chat.message"
+                    && e["data"]["message"]["message_id"] == reply.as_str()
+                    && e["data"]["message"]["status"] == "sent"
+            })
+            .await;
         receiver
             .until(secret, 30, |e| e["type"] == "chat.updated" && e["data"]["id"] == chat && e["data"]["unread"] == 0)
             .await;
@@ -483,7 +498,69 @@ async fn codes_and_broadcasts_reach_endpoints_that_ask(db: TestDb) {
     assert!(log["data"].as_array().unwrap().iter().all(|d| d["event_type"] != "session.qr"), "{log}");
 }
 
+/// `Retry-After` on a 503 holds the next attempt back past the schedule; an
+/// endpoint whose every delivery fails for `webhook.disable_after` is
+/// disabled, saying why; `/metrics` counts the attempts and the backlog.
+async fn a_receiver_paces_retries_or_is_given_up(db: TestDb) {
+    let app = TestApp::spawn_with(db, |config| {
+        fast_webhooks(config);
+        // Attempts for 4 s: longer than the endpoint may fail.
+        config.webhook.schedule = [0].into_iter().chain([200; 20]).map(Duration::from_millis).collect();
+        config.webhook.disable_after = Duration::from_secs(2);
+    })
+    .await;
+    let (_, owner) = app.user_with_role("user").await;
+    let busy = Receiver::start(503).await;
+    let (busy_hook, _) = endpoint(&app, &owner, json!({"url": busy.url})).await;
+    let down = Receiver::start(500).await;
+    let (down_hook, _) = endpoint(&app, &owner, json!({"url": down.url})).await;
+    for hook in [busy_hook, down_hook] {
+        let (status, _) = app.post(&format!("/webhooks/{hook}/test"), Some(&owner), json!({})).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while busy.requests() < 2 {
+        assert!(std::time::Instant::now() < deadline, "the 503 was not retried");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let times: Vec<u128> = busy
+        .got
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(h, _, _)| h["x-received-at"].to_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(times[1] - times[0] >= 900, "Retry-After: 1 was not honoured (the schedule says 200 ms): {times:?}");
+
+    // Failing for 2 s: disabled, saying why.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, view) = app.get(&format!("/webhooks/{down_hook}"), Some(&owner)).await;
+        if view["data"]["enabled"] == false {
+            let reason = view["data"]["disabled_reason"].as_str().unwrap();
+            assert!(reason.starts_with("every delivery failed for"), "{view}");
+            assert!(view["data"]["failing_since"].is_string(), "{view}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "a failing endpoint stayed enabled: {view}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let resp = app.client.get(format!("{}/metrics", app.address)).bearer_auth(&app.admin_token).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let metrics = resp.text().await.unwrap();
+    let retrying = metrics
+        .lines()
+        .find(|l| l.starts_with("wagate_webhook_attempts_total{outcome=\"retrying\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(retrying >= 2.0, "{metrics}");
+    assert!(metrics.contains("wagate_webhook_pending "), "{metrics}");
+    assert!(metrics.contains("wagate_webhook_oldest_pending_seconds "), "{metrics}");
+}
+
 db_tests!(
+    a_receiver_paces_retries_or_is_given_up,
     codes_and_broadcasts_reach_endpoints_that_ask,
     signed_events_reach_the_endpoints_that_want_them,
     retries_replays_and_the_end_of_the_schedule,

@@ -156,6 +156,10 @@ pub(super) async fn write(store: &Store, changes: &[Change]) -> Result<Vec<Outco
     for chunk in history.chunks(CHUNK) {
         events::Entity::insert_many(chunk.to_vec()).exec_without_returning(tx).await?;
     }
+    if store.webhooks.listening() {
+        let changed: Vec<&messages::Model> = outcomes.iter().flatten().collect();
+        hooks.extend(store.chat_events(tx, &changed).await?);
+    }
     store.webhooks.record(tx, hooks).await?;
     write.tx.commit().await?;
     store.webhooks.committed();
