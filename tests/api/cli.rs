@@ -48,6 +48,32 @@ impl Env<'_> {
         cmd
     }
 
+    /// Creates session `id` as the holder of `token` and links it to `phone`
+    /// through wa-sim; returns once it is connected.
+    async fn linked(&self, client: &reqwest::Client, token: &str, sim: &wa_sim::Sim, id: &str, phone: &str) {
+        let get = |path: String| {
+            let req = client.get(format!("{}{path}", self.base())).bearer_auth(token);
+            async move { req.send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+        };
+        let resp = client
+            .post(format!("{}/session/create", self.base()))
+            .bearer_auth(token)
+            .json(&json!({"sessionId": id}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        let body = get(format!("/session/qr/{id}")).await;
+        sim.scan(body["data"]["qr"].as_str().expect("qr"), phone).await.unwrap();
+        for _ in 0..600 {
+            if get(format!("/session/status?session={id}")).await["data"]["status"] == "connected" {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{id} did not connect");
+    }
+
     fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
@@ -409,22 +435,7 @@ async fn killed_gateway_keeps_every_received_message_once(db: TestDb) {
         let req = client.get(format!("{}{path}", env.base())).bearer_auth(&token);
         async move { req.send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
     };
-    let resp = client
-        .post(format!("{}/session/create", env.base()))
-        .bearer_auth(&token)
-        .json(&json!({"sessionId": "r1"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::CREATED);
-    let body = get("/session/qr/r1".into()).await;
-    sim.scan(body["data"]["qr"].as_str().expect("qr"), phone).await.unwrap();
-    for _ in 0..600 {
-        if get("/session/status?session=r1".into()).await["data"]["status"] == "connected" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    env.linked(&client, &token, &sim, "r1", phone).await;
 
     // 20 contacts write 10 messages each, all at once, while the gateway is killed.
     let writer = {
@@ -515,26 +526,7 @@ async fn killed_gateway_delivers_every_webhook(db: TestDb) {
     env.until_up().await;
     let resp = env.login("admin", "admin-password").await;
     let token = resp.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
-    let get = |path: String| {
-        let req = client.get(format!("{}{path}", env.base())).bearer_auth(&token);
-        async move { req.send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
-    };
-    let resp = client
-        .post(format!("{}/session/create", env.base()))
-        .bearer_auth(&token)
-        .json(&json!({"sessionId": "w1"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::CREATED);
-    let body = get("/session/qr/w1".into()).await;
-    sim.scan(body["data"]["qr"].as_str().expect("qr"), phone).await.unwrap();
-    for _ in 0..600 {
-        if get("/session/status?session=w1".into()).await["data"]["status"] == "connected" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    env.linked(&client, &token, &sim, "w1", phone).await;
 
     let mut sent = std::collections::HashSet::new();
     for n in 0..500 {
