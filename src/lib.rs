@@ -6,6 +6,7 @@
 //! apps on port 0.
 
 pub mod auth;
+pub mod bot;
 pub mod config;
 pub mod db;
 pub mod engine;

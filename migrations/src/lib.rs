@@ -13,6 +13,7 @@ mod m20261126_000004_notify;
 mod m20261202_000005_inbox;
 mod m20261203_000006_hardening;
 mod m20261204_000007_webhooks;
+mod m20261205_000008_bot;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000005_inbox::Migration),
             Box::new(m20261203_000006_hardening::Migration),
             Box::new(m20261204_000007_webhooks::Migration),
+            Box::new(m20261205_000008_bot::Migration),
         ]
     }
 }

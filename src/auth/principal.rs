@@ -76,6 +76,7 @@ fn area_name(area: Area) -> &'static str {
         Area::Customers => "customers",
         Area::Broadcasts => "broadcasts",
         Area::Inbox => "the inbox",
+        Area::Bot => "the bot",
         Area::Webhooks => "webhooks",
     }
 }

@@ -50,11 +50,17 @@ impl Role {
             (Role::Readonly, _) => access == Access::Read,
             (Role::User | Role::Agent, Area::Profile | Area::System) => true,
             (Role::User, Area::ApiKeys | Area::Sessions | Area::Notices | Area::Customers | Area::Broadcasts) => true,
-            (Role::User, Area::Inbox | Area::Webhooks) => true,
+            (Role::User, Area::Inbox | Area::Webhooks | Area::Bot) => true,
             (Role::Agent, Area::Inbox) => true,
             (
                 Role::Agent,
-                Area::ApiKeys | Area::Sessions | Area::Notices | Area::Customers | Area::Broadcasts | Area::Webhooks,
+                Area::ApiKeys
+                | Area::Sessions
+                | Area::Notices
+                | Area::Customers
+                | Area::Broadcasts
+                | Area::Webhooks
+                | Area::Bot,
             ) => false,
         }
     }
@@ -83,10 +89,12 @@ pub enum Area {
     Inbox,
     /// Outgoing webhook endpoints (the caller's own).
     Webhooks,
+    /// The account's menu bot.
+    Bot,
 }
 
 impl Area {
-    pub const ALL: [Area; 10] = [
+    pub const ALL: [Area; 11] = [
         Area::Profile,
         Area::System,
         Area::ApiKeys,
@@ -97,6 +105,7 @@ impl Area {
         Area::Broadcasts,
         Area::Inbox,
         Area::Webhooks,
+        Area::Bot,
     ];
 
     /// What an API key limited to some sessions may do here: only what concerns
@@ -108,7 +117,8 @@ impl Area {
             // Webhooks: only endpoints that hear nothing but its sessions (see `http::webhooks`).
             Area::Sessions | Area::Inbox | Area::Broadcasts | Area::Webhooks => true,
             Area::Profile | Area::Notices => access == Access::Read,
-            Area::System | Area::ApiKeys | Area::Users | Area::Customers => false,
+            // The bot's document is the whole account's.
+            Area::System | Area::ApiKeys | Area::Users | Area::Customers | Area::Bot => false,
         }
     }
 }

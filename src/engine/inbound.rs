@@ -57,6 +57,8 @@ pub struct Inbound {
     pub push_name: Option<String>,
     /// When the sender sent it (epoch ms).
     pub sent_at: i64,
+    /// It waited in WhatsApp's offline queue while the device was away.
+    pub offline: bool,
     /// `text`, `image`, `video`, `audio`, `voice`, `document`, `sticker`,
     /// `location`, `contact`, `reaction` or `unsupported`.
     pub kind: &'static str,
@@ -211,6 +213,7 @@ pub fn reduce(item: &InboundMessage) -> Option<Inbound> {
         from_me: source.is_from_me,
         push_name: Some(info.push_name.clone()).filter(|n| !n.is_empty()),
         sent_at: info.timestamp.timestamp_millis(),
+        offline: info.is_offline,
         kind: "unsupported",
         wa_type: None,
         text: None,

@@ -3,6 +3,7 @@
 //! (metrics, tracing, panics, body limits, JSON 404/405).
 
 pub mod auth;
+pub mod bot;
 pub mod broadcasts;
 pub mod chats;
 pub mod client_addr;
@@ -79,6 +80,7 @@ pub struct Message {
         (name = "inbox", description = "The shared inbox: chats, timelines, agents' replies (seed 004)"),
         (name = "events", description = "Live events (Server-Sent Events)"),
         (name = "webhooks", description = "Signed outgoing webhooks (Standard Webhooks): endpoints, delivery log, replay"),
+        (name = "bot", description = "The menu bot that answers customers first (seed 000)"),
     )
 )]
 struct ApiDoc;
@@ -183,6 +185,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(webhooks::retry_delivery))
         .routes(routes!(webhooks::replay))
         .routes(routes!(webhooks::test_webhook));
+    let bot = OpenApiRouter::new().routes(routes!(bot::get_bot_config, bot::put_bot_config));
     let users = OpenApiRouter::new()
         .routes(routes!(users::list_users))
         .routes(routes!(users::create_user))
@@ -203,6 +206,7 @@ pub fn router(state: AppState) -> Router {
         .merge(guarded(&state, Area::Inbox, inbox))
         .merge(guarded(&state, Area::Inbox, replies))
         .merge(guarded(&state, Area::Webhooks, webhooks))
+        .merge(guarded(&state, Area::Bot, bot))
         .split_for_parts();
     let document = openapi.to_json().expect("the OpenAPI document serialises");
     let _ = state.openapi.set(document);

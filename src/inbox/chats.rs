@@ -209,8 +209,13 @@ impl Inbox {
     /// Changes a chat's mode, assignment or online flag.
     pub async fn update(&self, chat: chats::Model, change: ChatChange) -> Result<chats::Model, InboxError> {
         let mut row: chats::ActiveModel = chat.clone().into();
-        if let Some(mode) = change.mode {
+        if let Some(mode) = change.mode
+            && mode.as_str() != chat.mode
+        {
             row.mode = Set(mode.as_str().into());
+            row.mode_at = Set(now_ms());
+            // Back in `bot`, the customer starts at the main menu.
+            row.bot_menu = Set(None);
         }
         if let Some(agent) = change.assigned_agent_id {
             row.assigned_agent_id = Set(agent);

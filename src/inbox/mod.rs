@@ -156,6 +156,7 @@ struct Inner {
     config: Arc<Config>,
     events: Events,
     queue: Queue,
+    bot: crate::bot::Bot,
     writer: mpsc::UnboundedSender<Pending>,
     /// Connected devices, by session: read receipts and media downloads go through them.
     online: Mutex<HashMap<String, crate::engine::Sender>>,
@@ -171,11 +172,13 @@ impl Inbox {
     pub fn new(db: DatabaseConnection, config: Arc<Config>, events: Events, queue: Queue) -> anyhow::Result<Inbox> {
         let (writer, pending) = mpsc::unbounded_channel();
         let files = media::Files::new(&config.storage.data_dir)?;
+        let bot = crate::bot::Bot::new(db.clone(), config.clone());
         let inbox = Inbox(Arc::new(Inner {
             db,
             config,
             events,
             queue,
+            bot,
             writer,
             online: Mutex::new(HashMap::new()),
             media: files,
@@ -243,7 +246,7 @@ impl Inbox {
                 batch.push(next);
             }
             let items: Vec<(String, Vec<Inbound>)> = batch.iter().map(|(s, m, _)| (s.clone(), m.clone())).collect();
-            match store::commit(&self.0.queue, &items, |w| self.webhook_events(w)).await {
+            match store::commit(&self.0.queue, &self.0.bot, &items, |w| self.webhook_events(w)).await {
                 Ok(written) => {
                     for (_, _, reply) in batch {
                         let _ = reply.send(Ok(()));
@@ -253,7 +256,11 @@ impl Inbox {
                 // One bad batch must not fail the others: one by one.
                 Err(_) => {
                     for (session, messages, reply) in batch {
-                        match store::commit(&self.0.queue, &[(session, messages)], |w| self.webhook_events(w)).await {
+                        match store::commit(&self.0.queue, &self.0.bot, &[(session, messages)], |w| {
+                            self.webhook_events(w)
+                        })
+                        .await
+                        {
                             Ok(written) => {
                                 let _ = reply.send(Ok(()));
                                 self.published(written).await;
@@ -279,6 +286,7 @@ impl Inbox {
         for event in self.events_of(&written) {
             self.0.events.publish(event);
         }
+        self.0.queue.published(&written.replies).await;
     }
 
     /// The webhook events of what a commit writes.
@@ -380,6 +388,11 @@ impl Inbox {
 
     pub fn queue(&self) -> &Queue {
         &self.0.queue
+    }
+
+    /// The menu bot, which answers in the inbox's commits.
+    pub fn bot(&self) -> &crate::bot::Bot {
+        &self.0.bot
     }
 }
 

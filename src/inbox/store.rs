@@ -27,6 +27,8 @@ pub struct Written {
     pub owners: HashMap<String, i64>,
     /// Some media waits to be downloaded.
     pub media_pending: bool,
+    /// The bot's replies, queued.
+    pub replies: Vec<messages::Model>,
 }
 
 /// Bounded text for a `VARCHAR(n)` column.
@@ -37,9 +39,11 @@ pub fn clip(text: &str, max: usize) -> String {
 /// Commits received messages of several sessions in one transaction: each
 /// message once per (session, chat, sender, WhatsApp id), 1:1 messages into
 /// their chat (made on the first message), unread counts and modes updated.
+/// The bot answers the chats' new messages in the same transaction.
 /// `hooks` tells the webhook events of what was written: they go into the same transaction.
 pub async fn commit(
     queue: &Queue,
+    bot: &crate::bot::Bot,
     batches: &[(String, Vec<Inbound>)],
     hooks: impl FnOnce(&Written) -> Vec<crate::webhooks::NewEvent>,
 ) -> Result<Written, DbErr> {
@@ -82,7 +86,7 @@ pub async fn commit(
             continue;
         }
         let chats_of = chats_for(tx, session, owner, &fresh, now).await?;
-        let mut by_chat: HashMap<i64, (chats::Model, Vec<entries::Model>, bool)> = HashMap::new();
+        let mut by_chat: HashMap<i64, (chats::Model, Vec<entries::Model>, Vec<&Inbound>)> = HashMap::new();
         for message in fresh {
             let chat =
                 message.contact.as_ref().filter(|_| message.place == Place::Direct).and_then(|c| chats_of.get(c));
@@ -102,31 +106,38 @@ pub async fn commit(
                 }
                 .insert(tx)
                 .await?;
-                let slot = by_chat.entry(chat.id).or_insert_with(|| (chat.clone(), Vec::new(), false));
+                let slot = by_chat.entry(chat.id).or_insert_with(|| (chat.clone(), Vec::new(), Vec::new()));
                 slot.1.push(entry);
-                if !message.from_me {
-                    slot.2 = true;
-                }
+                slot.2.push(message);
             }
             written.received.push(row);
         }
-        for (_, (mut chat, new_entries, from_customer)) in by_chat {
+        for (_, (mut chat, new_entries, messages)) in by_chat {
             let customer_count = new_entries.iter().filter(|e| e.sender == Sender::Customer.as_str()).count() as i32;
-            let mut update = chats::ActiveModel {
-                id: Set(chat.id),
-                unread: Set(chat.unread + customer_count),
-                last_message_at: Set(now),
-                updated_at: Set(now),
-                ..Default::default()
-            };
             chat.unread += customer_count;
             chat.last_message_at = now;
             chat.updated_at = now;
-            if from_customer && chat.mode == Mode::Closed.as_str() {
-                update.mode = Set(Mode::Bot.as_str().into());
+            if messages.iter().any(|m| !m.from_me) && chat.mode == Mode::Closed.as_str() {
                 chat.mode = Mode::Bot.as_str().into();
+                chat.mode_at = now;
+                chat.bot_menu = None;
             }
-            update.update(tx).await?;
+            written.replies.extend(bot.answer(tx, &mut chat, &messages, now).await?);
+            chats::ActiveModel {
+                id: Set(chat.id),
+                unread: Set(chat.unread),
+                last_message_at: Set(now),
+                updated_at: Set(now),
+                mode: Set(chat.mode.clone()),
+                mode_at: Set(chat.mode_at),
+                bot_menu: Set(chat.bot_menu.clone()),
+                bot_replied_at: Set(chat.bot_replied_at),
+                bot_window_at: Set(chat.bot_window_at),
+                bot_window_count: Set(chat.bot_window_count),
+                ..Default::default()
+            }
+            .update(tx)
+            .await?;
             written.entries.push((chat, new_entries));
         }
     }
@@ -134,8 +145,13 @@ pub async fn commit(
     if webhooks.listening() {
         webhooks.record(tx, hooks(&written)).await?;
     }
-    write.tx.commit().await?;
-    webhooks.committed();
+    // The replies come after what they answer, in the timeline and in the events.
+    if !written.replies.is_empty() {
+        queue.stage(&write, &written.replies).await?;
+    }
+    let mut woken: Vec<String> = written.replies.iter().map(|r| r.session_id.clone()).collect();
+    woken.dedup();
+    queue.commit(write, &woken).await?;
     Ok(written)
 }
 
@@ -228,6 +244,11 @@ pub fn new_chat(
         last_message_at: Set(now),
         created_at: Set(now),
         updated_at: Set(now),
+        mode_at: Set(now),
+        bot_menu: Set(None),
+        bot_replied_at: Set(None),
+        bot_window_at: Set(None),
+        bot_window_count: Set(0),
         ..Default::default()
     }
 }
@@ -656,6 +677,7 @@ mod tests {
             from_me: false,
             push_name: Some("Budi".into()),
             sent_at: 1,
+            offline: false,
             kind: "text",
             wa_type: None,
             text: Some("halo".into()),
@@ -699,6 +721,7 @@ mod tests {
         .unwrap();
         let webhooks = crate::webhooks::Recorder::detached();
         let queue = Queue::new(db.clone(), config.clone(), crate::events::Events::default(), webhooks).await.unwrap();
+        let bot = crate::bot::Bot::new(db.clone(), config.clone());
 
         let group = inbound("1203@g.us", "628222000001@s.whatsapp.net", Place::Group, None, "G1");
         let status = inbound("status@broadcast", "628222000001@s.whatsapp.net", Place::Status, None, "S1");
@@ -719,7 +742,7 @@ mod tests {
             file_length: Some(3),
         });
         let batch = vec![group.clone(), status, news, direct.clone(), group.clone()];
-        let written = commit(&queue, &[("s1".into(), batch)], |_| Vec::new()).await.unwrap();
+        let written = commit(&queue, &bot, &[("s1".into(), batch)], |_| Vec::new()).await.unwrap();
         assert_eq!(written.received.len(), 4, "the repeat within the batch is dropped");
         assert!(written.media_pending);
         assert_eq!(written.entries.len(), 1);
@@ -731,12 +754,13 @@ mod tests {
         assert_eq!(entries::Entity::find().all(&db).await.unwrap().len(), 1);
 
         // Delivered again: nothing new.
-        let again = commit(&queue, &[("s1".into(), vec![group, direct])], |_| Vec::new()).await.unwrap();
+        let again = commit(&queue, &bot, &[("s1".into(), vec![group, direct])], |_| Vec::new()).await.unwrap();
         assert!(again.received.is_empty() && again.entries.is_empty());
         assert_eq!(inbound::Entity::find().all(&db).await.unwrap().len(), 4);
         // A session that is gone keeps nothing, and fails nothing.
         let gone = commit(
             &queue,
+            &bot,
             &[("gone".into(), vec![inbound("x@s.whatsapp.net", "x@s.whatsapp.net", Place::Direct, Some("1"), "X")])],
             |_| Vec::new(),
         )

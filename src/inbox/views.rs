@@ -22,6 +22,8 @@ pub struct ChatView {
     pub online: bool,
     pub unread: i32,
     pub mode: Mode,
+    /// Since when the chat has its mode.
+    pub mode_since: DateTime<Utc>,
     pub assigned_agent_id: Option<i64>,
     pub last_message_at: DateTime<Utc>,
     pub session: String,
@@ -267,6 +269,7 @@ pub fn chat_view(chat: &chats::Model, last: Option<Preview>) -> ChatView {
         online: chat.online,
         unread: chat.unread,
         mode: Mode::try_from(chat.mode.as_str()).unwrap_or(Mode::Bot),
+        mode_since: time(chat.mode_at),
         assigned_agent_id: chat.assigned_agent_id,
         last_message_at: time(chat.last_message_at),
         session: crate::sessions::name_of(&chat.session_id).to_owned(),

@@ -298,6 +298,7 @@ pub async fn start(
         None => (String::new(), String::new()),
     };
     let now = now_ms();
+    let written = template::format_time(Some(now), offset);
     let text_for = |name: &str, odp: &str| {
         let text = template::render(
             &plan.template,
@@ -308,6 +309,7 @@ pub async fn start(
                 message: notice.map_or("", |n| n.message.as_str()),
                 starts: &starts,
                 estimated_end: &ends,
+                now: &written,
             },
         );
         if text.trim().is_empty() {

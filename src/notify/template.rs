@@ -1,11 +1,11 @@
 //! Message templates: `{nama}` and a notice's fields become the recipient's
-//! and the notice's values. Unknown `{words}` stay as they are, so a message
-//! may contain braces of its own.
+//! and the notice's values, `{waktu}` the time of writing. Unknown `{words}`
+//! stay as they are, so a message may contain braces of its own.
 
 use chrono::{DateTime, FixedOffset};
 
 /// The placeholders a template may use.
-pub const PLACEHOLDERS: [&str; 6] = ["nama", "odp", "judul", "pesan", "mulai", "estimasi"];
+pub const PLACEHOLDERS: [&str; 7] = ["nama", "odp", "judul", "pesan", "mulai", "estimasi", "waktu"];
 
 /// What one recipient's text is made from.
 #[derive(Debug, Default, Clone)]
@@ -20,6 +20,8 @@ pub struct Values<'a> {
     /// `{mulai}`, `{estimasi}`: the notice's start and estimated end, formatted.
     pub starts: &'a str,
     pub estimated_end: &'a str,
+    /// `{waktu}`: when the text is written, formatted.
+    pub now: &'a str,
 }
 
 /// Fills the placeholders of `template` in one pass (a value that itself
@@ -38,6 +40,7 @@ pub fn render(template: &str, values: &Values) -> String {
                 "pesan" => values.message,
                 "mulai" => values.starts,
                 "estimasi" => values.estimated_end,
+                "waktu" => values.now,
                 _ => return None,
             };
             Some((value, close))
@@ -77,10 +80,11 @@ mod tests {
             message: "Kabel putus",
             starts: "23-11-2026 14:00",
             estimated_end: "-",
+            now: "23-11-2026 15:00",
         };
         assert_eq!(
-            render("Yth. {nama} ({odp}): {judul} - {pesan}, {mulai} s/d {estimasi}. {promo} {", &values),
-            "Yth. Budi {odp} (ODP-001): Gangguan - Kabel putus, 23-11-2026 14:00 s/d -. {promo} {"
+            render("Yth. {nama} ({odp}): {judul} - {pesan}, {mulai} s/d {estimasi}. {promo} {waktu} {", &values),
+            "Yth. Budi {odp} (ODP-001): Gangguan - Kabel putus, 23-11-2026 14:00 s/d -. {promo} 23-11-2026 15:00 {"
         );
         assert_eq!(render("", &values), "");
         assert_eq!(render("{{nama}}", &values), "{Budi {odp}}");

@@ -710,6 +710,13 @@ impl Queue {
         }
     }
 
+    /// Tells subscribers of messages queued by others' transactions (the bot's replies).
+    pub async fn published(&self, rows: &[messages::Model]) {
+        for row in rows {
+            self.publish(row, None).await;
+        }
+    }
+
     async fn publish(&self, row: &messages::Model, at: Option<i64>) {
         if let Some(broadcast) = row.broadcast_id {
             self.0.moved.lock().expect("moved lock").insert(broadcast);

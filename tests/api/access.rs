@@ -105,6 +105,8 @@ fn table() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>)>
         ("POST", "/webhooks/{id}/deliveries/{delivery_id}/retry", Some(WRITERS)),
         ("POST", "/webhooks/{id}/replay", Some(WRITERS)),
         ("POST", "/webhooks/{id}/test", Some(WRITERS)),
+        ("GET", "/bot/config", Some(ACCOUNT_READERS)),
+        ("PUT", "/bot/config", Some(ACCOUNT_WRITERS)),
     ]
 }
 

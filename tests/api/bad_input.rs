@@ -5,7 +5,8 @@ use reqwest::{Method, StatusCode};
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 use wagate::db::entities::{
-    api_keys, broadcasts, chat_entries, chats, customers, inbound_messages, messages, notices, sessions, users,
+    api_keys, bot_configs, broadcasts, chat_entries, chats, customers, inbound_messages, messages, notices, sessions,
+    users,
 };
 
 use crate::{
@@ -110,8 +111,9 @@ async fn snapshot(app: &TestApp) -> String {
     let chats = chats::Entity::find().all(&app.db).await.unwrap();
     let received = inbound_messages::Entity::find().all(&app.db).await.unwrap();
     let entries = chat_entries::Entity::find().all(&app.db).await.unwrap();
+    let bots = bot_configs::Entity::find().all(&app.db).await.unwrap();
     format!(
-        "{users:?}\n{keys:?}\n{sessions:?}\n{messages:?}\n{customers:?}\n{notices:?}\n{broadcasts:?}\n{chats:?}\n{received:?}\n{entries:?}"
+        "{users:?}\n{keys:?}\n{sessions:?}\n{messages:?}\n{customers:?}\n{notices:?}\n{broadcasts:?}\n{chats:?}\n{received:?}\n{entries:?}\n{bots:?}"
     )
 }
 

@@ -177,10 +177,22 @@ impl TestApp {
     /// Stops the app gracefully and starts a new one on the same data dir and
     /// database, as a restart of the process would.
     pub async fn restart(&mut self) {
+        self.stop().await;
+        self.start().await;
+    }
+
+    /// Stops the app gracefully: its devices go offline, and what contacts
+    /// write meanwhile waits in WhatsApp's offline queue.
+    pub async fn stop(&mut self) {
         if let Some((stop, handle)) = self.server.take() {
             let _ = stop.send(());
             handle.await.expect("server task").expect("server stops cleanly");
         }
+    }
+
+    /// Starts the app again (after [`stop`](Self::stop)) on the same data dir and database.
+    pub async fn start(&mut self) {
+        assert!(self.server.is_none(), "the app is running");
         let (address, server) = start(&self.config).await;
         self.address = address;
         self.server = Some(server);

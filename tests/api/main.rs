@@ -7,6 +7,7 @@ mod access;
 mod api_keys;
 mod auth;
 mod bad_input;
+mod bot;
 mod cli;
 mod hardening;
 mod health;

@@ -28,7 +28,7 @@ const CONTACT: &str = "628222000071";
 /// A webhook receiver: every request it got, and what it answers (settable).
 #[derive(Clone)]
 pub(crate) struct Receiver {
-    url: String,
+    pub(crate) url: String,
     got: Arc<Mutex<Vec<(HeaderMap, Bytes, u16)>>>,
     answer: Arc<AtomicU16>,
 }
@@ -104,7 +104,7 @@ impl Receiver {
     }
 
     /// Waits until an accepted event satisfies `pick`.
-    async fn until(&self, secret: &str, secs: u64, pick: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) async fn until(&self, secret: &str, secs: u64, pick: impl Fn(&Value) -> bool) -> Value {
         self.until_from(0, secret, secs, pick).await
     }
 

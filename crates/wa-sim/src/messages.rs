@@ -225,6 +225,12 @@ pub struct Write {
     /// The linked number's own phone writes to `from` (the devices get a copy).
     #[serde(default)]
     pub from_phone: bool,
+    /// `from` writes in this group (its id, digits) instead of to `to` alone.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// `from` posts a status update, which `to` sees.
+    #[serde(default)]
+    pub status: bool,
 }
 
 /// Contact `from` writes `text` to every linked device of `to`.
@@ -436,6 +442,14 @@ pub async fn deliver(sim: &Sim, write: &Write) -> anyhow::Result<String> {
         spent(sim, &write.to, device, &keys);
         if write.from_phone {
             stanza = stanza.attr("recipient", Jid::pn(write.from.as_str()));
+        } else if write.group.is_some() || write.status {
+            // Sent in a group or to the status list: the chat is that, the author a participant.
+            let chat = match &write.group {
+                Some(group) => Jid::group(group.as_str()),
+                None => Jid::status_broadcast(),
+            };
+            let name = write.push_name.clone().unwrap_or_else(|| format!("Contact {}", write.from));
+            stanza = stanza.attr("from", chat).attr("participant", Jid::pn(write.from.as_str())).attr("notify", name);
         } else {
             let name = write.push_name.clone().unwrap_or_else(|| format!("Contact {}", write.from));
             stanza = stanza.attr("notify", name);
@@ -463,7 +477,9 @@ pub fn drain(sim: &Sim, conn: &Conn, phone: &str, device: u16) -> usize {
         .map(|p| p.iter().map(|(_, n)| n.clone()).collect())
         .unwrap_or_default();
     let count = waiting.len();
-    for node in waiting {
+    for mut node in waiting {
+        // WhatsApp marks what comes from the offline queue.
+        node.attrs.insert("offline", "1");
         conn.send(node);
     }
     count

@@ -24,6 +24,15 @@ pub struct Model {
     pub last_message_at: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// When the chat got its mode.
+    pub mode_at: i64,
+    /// The bot menu the customer is in (`None`: the main menu).
+    pub bot_menu: Option<String>,
+    /// The bot's last reply to this chat.
+    pub bot_replied_at: Option<i64>,
+    /// The bot's replies since `bot_window_at` (its per-minute cap).
+    pub bot_window_at: Option<i64>,
+    pub bot_window_count: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

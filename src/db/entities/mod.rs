@@ -1,6 +1,7 @@
 //! sea-orm entities, one module per table.
 
 pub mod api_keys;
+pub mod bot_configs;
 pub mod broadcast_recipients;
 pub mod broadcasts;
 pub mod chat_entries;

@@ -1,0 +1,487 @@
+//! The menu bot (seed 000): answers customers in chats of mode `bot` with
+//! menus kept as data, hands them over to a human on request (`agent`,
+//! `admin`), pauses (`pause`), comes back (`bot`, `menu`) and tells the
+//! outage status of the customer's ODP. Owns the table `bot_configs` (each
+//! account's [`BotConfig`]) and the bot's columns of `chats` (`mode_at`,
+//! `bot_menu`, `bot_replied_at`, `bot_window_at`, `bot_window_count`).
+//!
+//! The bot answers inside the inbox's commit of the messages it answers
+//! ([`Bot::answer`]): its mode changes and its replies (queued messages of
+//! sender `bot`, through the rate-limited queue) commit with them, so a crash
+//! or a redelivery never loses nor doubles a reply. It never answers groups,
+//! status updates, newsletters, reactions or the linked phone's own messages
+//! (a human on the phone takes the chat over); an offline backlog gets one reply per chat,
+//! and a chat that would get more than `max_replies_per_minute` is paused.
+
+pub mod document;
+mod outage;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    TransactionTrait, sea_query::OnConflict,
+};
+
+use crate::{
+    config::Config,
+    db::entities::{bot_configs, chat_entries as entries, chats, messages, sessions},
+    engine::{Inbound, Place},
+    inbox::{Mode, Sender},
+    queue::{MessageStatus, new_message_id},
+};
+pub use document::{Action, BotConfig, Command, Effective};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BotError {
+    /// A path in the document, and what is wrong there.
+    #[error("{0}: {1}")]
+    Invalid(String, String),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// An account's document as stored, and when it was saved (`None`: never, the default).
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub config: BotConfig,
+    pub updated_at: Option<i64>,
+}
+
+/// Whether the bot answers the chats of one of the account's sessions.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct SessionAnswering {
+    pub session: String,
+    pub enabled: bool,
+}
+
+#[derive(Clone)]
+pub struct Bot(Arc<Inner>);
+
+struct Inner {
+    db: DatabaseConnection,
+    config: Arc<Config>,
+    cache: Mutex<Cache>,
+}
+
+/// Effective configurations by (owner, session name); `None`: the bot is off there.
+#[derive(Default)]
+struct Cache {
+    /// Bumped by every save: a read that started before it is not cached.
+    generation: u64,
+    effective: HashMap<(i64, String), Option<Arc<Effective>>>,
+}
+
+/// What the bot does with one message, before its safety limits.
+#[derive(Debug, PartialEq)]
+enum Say {
+    Nothing,
+    Text(String),
+    /// The outage status of the customer's ODP (read from the database).
+    Outage,
+}
+
+impl Bot {
+    pub fn new(db: DatabaseConnection, config: Arc<Config>) -> Bot {
+        Bot(Arc::new(Inner { db, config, cache: Mutex::new(Cache::default()) }))
+    }
+
+    /// `owner`'s document (the default when never saved).
+    pub async fn get(&self, owner: i64) -> Result<Stored, BotError> {
+        Ok(load(&self.0.db, owner).await?)
+    }
+
+    /// Replaces `owner`'s document, once it is valid and names only the
+    /// account's sessions (or ones the stored document named already, whose
+    /// session may be gone: a document read back is accepted as it is); the
+    /// next message is answered by it.
+    pub async fn put(&self, owner: i64, config: BotConfig) -> Result<Stored, BotError> {
+        config.check().map_err(|(path, message)| BotError::Invalid(path, message))?;
+        let before = load(&self.0.db, owner).await?.config;
+        let names: Vec<&String> = config.sessions.keys().filter(|n| !before.sessions.contains_key(*n)).collect();
+        if !names.is_empty() {
+            let known: Vec<String> = sessions::Entity::find()
+                .select_only()
+                .column(sessions::Column::Name)
+                .filter(sessions::Column::UserId.eq(owner))
+                .filter(sessions::Column::DeletedAt.is_null())
+                .filter(sessions::Column::Name.is_in(names.iter().map(|n| n.as_str())))
+                .into_tuple()
+                .all(&self.0.db)
+                .await?;
+            if let Some(name) = names.iter().find(|n| !known.contains(n)) {
+                return Err(BotError::Invalid(format!("sessions.{name}"), "you have no session of that name".into()));
+            }
+        }
+        let now = crate::queue::store::now_ms();
+        let text = serde_json::to_string(&config).map_err(|e| DbErr::Custom(e.to_string()))?;
+        let tx = self.0.db.begin().await?;
+        bot_configs::Entity::insert(bot_configs::ActiveModel {
+            user_id: Set(owner),
+            config: Set(text),
+            updated_at: Set(now),
+        })
+        .on_conflict(
+            OnConflict::column(bot_configs::Column::UserId)
+                .update_columns([bot_configs::Column::Config, bot_configs::Column::UpdatedAt])
+                .to_owned(),
+        )
+        .exec_without_returning(&tx)
+        .await?;
+        tx.commit().await?;
+        self.forget(owner);
+        Ok(Stored { config, updated_at: Some(now) })
+    }
+
+    /// For each of `owner`'s sessions, whether `config` answers its chats.
+    pub async fn answering(&self, owner: i64, config: &BotConfig) -> Result<Vec<SessionAnswering>, BotError> {
+        let mut names: Vec<String> = sessions::Entity::find()
+            .select_only()
+            .column(sessions::Column::Name)
+            .filter(sessions::Column::UserId.eq(owner))
+            .filter(sessions::Column::DeletedAt.is_null())
+            .into_tuple()
+            .all(&self.0.db)
+            .await?;
+        names.sort();
+        Ok(names
+            .into_iter()
+            .map(|session| {
+                let enabled = config.effective(Some(&session)).is_ok_and(|e| e.enabled);
+                SessionAnswering { session, enabled }
+            })
+            .collect())
+    }
+
+    /// Drops what is cached of `owner`'s bot.
+    pub fn forget(&self, owner: i64) {
+        let mut cache = self.0.cache.lock().expect("bot cache");
+        cache.generation += 1;
+        cache.effective.retain(|(o, _), _| *o != owner);
+    }
+
+    /// The bot of `owner`'s session `key`, read on `conn` when not cached; `None`: off.
+    async fn effective(
+        &self,
+        conn: &impl ConnectionTrait,
+        owner: i64,
+        key: &str,
+    ) -> Result<Option<Arc<Effective>>, DbErr> {
+        let name = crate::sessions::name_of(key).to_owned();
+        let generation = {
+            let cache = self.0.cache.lock().expect("bot cache");
+            if let Some(found) = cache.effective.get(&(owner, name.clone())) {
+                return Ok(found.clone());
+            }
+            cache.generation
+        };
+        let stored = load(conn, owner).await?;
+        let effective = match stored.config.effective(Some(&name)) {
+            Ok(e) => e.enabled.then(|| Arc::new(e)),
+            Err((path, message)) => {
+                tracing::warn!(owner, %path, %message, "the stored bot document is invalid; the bot is off");
+                None
+            }
+        };
+        let mut cache = self.0.cache.lock().expect("bot cache");
+        if cache.generation == generation {
+            cache.effective.insert((owner, name), effective.clone());
+        }
+        Ok(effective)
+    }
+
+    /// Answers the new messages of one chat, in the transaction `conn` that
+    /// stores them: changes `chat` (mode, menu, reply counters; the caller
+    /// writes it) and gives back the replies to queue, in order.
+    pub async fn answer(
+        &self,
+        conn: &impl ConnectionTrait,
+        chat: &mut chats::Model,
+        messages: &[&Inbound],
+        now: i64,
+    ) -> Result<Vec<messages::Model>, DbErr> {
+        let Some(bot) = self.effective(conn, chat.user_id, &chat.session_id).await? else { return Ok(Vec::new()) };
+        let offset = self.0.config.notify.offset();
+        let local = Utc::now().with_timezone(&offset).naive_local();
+        let in_hours = bot.office_hours.as_ref().is_none_or(|h| h.open_at(local));
+        // An offline backlog gets one reply, to its last message: the one it had before counts.
+        let replied_before = chat.bot_replied_at;
+        let mut backlog_reply: Option<String> = None;
+        let mut replies = Vec::new();
+        for message in messages {
+            // A reaction to something the bot said is no request.
+            if message.place != Place::Direct || message.kind == "reaction" {
+                continue;
+            }
+            if message.from_me {
+                // Someone answers on the phone: a human has the chat.
+                if chat.mode == Mode::Bot.as_str() {
+                    set_mode(chat, Mode::Agent, now);
+                }
+                continue;
+            }
+            if let Some(idle) = bot.idle_return_ms
+                && (chat.mode == Mode::Agent.as_str() || chat.mode == Mode::Paused.as_str())
+                && now - last_human(conn, chat).await? >= idle
+            {
+                set_mode(chat, Mode::Bot, now);
+            }
+            let say = match step(&bot, chat, message.text.as_deref(), in_hours, now) {
+                Say::Nothing => continue,
+                Say::Text(text) => text,
+                Say::Outage => outage::status(conn, &self.0.config.notify, &bot, chat).await?,
+            };
+            if message.offline {
+                if replied_before.is_none_or(|at| at < message.sent_at) {
+                    backlog_reply = Some(say);
+                }
+                continue;
+            }
+            if let Some(reply) = spend(&bot, chat, say, now) {
+                replies.push(reply);
+            }
+        }
+        if let Some(say) = backlog_reply
+            && let Some(reply) = spend(&bot, chat, say, now)
+        {
+            replies.push(reply);
+        }
+        Ok(replies.into_iter().map(|text| reply_row(chat, text, now)).collect())
+    }
+}
+
+/// `owner`'s stored document, or the default.
+async fn load(conn: &impl ConnectionTrait, owner: i64) -> Result<Stored, DbErr> {
+    let Some(row) = bot_configs::Entity::find_by_id(owner).one(conn).await? else {
+        return Ok(Stored { config: BotConfig::default(), updated_at: None });
+    };
+    let config = serde_json::from_str(&row.config)
+        .map_err(|e| DbErr::Custom(format!("the stored bot document of user {owner} is unreadable: {e}")))?;
+    Ok(Stored { config, updated_at: Some(row.updated_at) })
+}
+
+fn set_mode(chat: &mut chats::Model, mode: Mode, now: i64) {
+    chat.mode = mode.as_str().into();
+    chat.mode_at = now;
+    chat.bot_menu = None;
+}
+
+/// When a human last had a say in the chat: its mode change, or a reply from
+/// the inbox or the phone.
+async fn last_human(conn: &impl ConnectionTrait, chat: &chats::Model) -> Result<i64, DbErr> {
+    let replied: Option<i64> = entries::Entity::find()
+        .select_only()
+        .column_as(entries::Column::At.max(), "at")
+        .filter(entries::Column::ChatId.eq(chat.id))
+        .filter(entries::Column::Sender.is_in([Sender::Agent.as_str(), Sender::Phone.as_str()]))
+        .into_tuple::<Option<i64>>()
+        .one(conn)
+        .await?
+        .flatten();
+    Ok(replied.map_or(chat.mode_at, |at| at.max(chat.mode_at)))
+}
+
+/// The bot's state machine: what one message from the customer does to the
+/// chat, and what it answers.
+fn step(bot: &Effective, chat: &mut chats::Model, text: Option<&str>, in_hours: bool, now: i64) -> Say {
+    let typed = text.map(document::normalize).unwrap_or_default();
+    let hand_over = |chat: &mut chats::Model| {
+        if chat.mode == Mode::Agent.as_str() {
+            return Say::Nothing;
+        }
+        set_mode(chat, Mode::Agent, now);
+        match &bot.office_hours {
+            Some(hours) if !in_hours => Say::Text(hours.reply.clone()),
+            _ => Say::Text(bot.replies.agent.clone()),
+        }
+    };
+    let pause = |chat: &mut chats::Model| {
+        if chat.mode == Mode::Paused.as_str() {
+            return Say::Nothing;
+        }
+        set_mode(chat, Mode::Paused, now);
+        Say::Text(bot.replies.pause.clone())
+    };
+    let in_bot = chat.mode == Mode::Bot.as_str();
+    match bot.commands.get(&typed) {
+        Some(Command::Bot) => {
+            if !in_bot {
+                set_mode(chat, Mode::Bot, now);
+            }
+            chat.bot_menu = None;
+            return Say::Text(bot.render(&bot.main_menu));
+        }
+        Some(Command::Agent) => return hand_over(chat),
+        Some(Command::Pause) => return pause(chat),
+        Some(Command::Outage) if in_bot => return Say::Outage,
+        Some(Command::Outage) | None => {}
+    }
+    if !in_bot {
+        return Say::Nothing; // an agent has it, or it is paused
+    }
+    // A menu that is gone since the customer entered it: the main menu.
+    let current = chat.bot_menu.clone().filter(|m| bot.menus.contains_key(m)).unwrap_or_else(|| bot.main_menu.clone());
+    let Some(option) = bot.option(&current, &typed) else {
+        let menu = bot.render(&current);
+        return Say::Text(if bot.fallback.trim().is_empty() { menu } else { format!("{}\n\n{menu}", bot.fallback) });
+    };
+    if let Some(reply) = &option.reply {
+        return Say::Text(reply.clone());
+    }
+    if let Some(target) = &option.menu {
+        chat.bot_menu = (*target != bot.main_menu).then(|| target.clone());
+        return Say::Text(bot.render(target));
+    }
+    match option.action {
+        Some(Action::Agent) => hand_over(chat),
+        Some(Action::Pause) => pause(chat),
+        Some(Action::OutageStatus) => Say::Outage,
+        Some(Action::MainMenu) | None => {
+            chat.bot_menu = None;
+            Say::Text(bot.render(&bot.main_menu))
+        }
+    }
+}
+
+/// Counts a reply against the chat's per-minute cap; `None` when the cap is
+/// reached. Then the chat is paused, not just slowed: a flood or another bot
+/// answering ours would otherwise go on at the cap's pace for ever.
+fn spend(bot: &Effective, chat: &mut chats::Model, text: String, now: i64) -> Option<String> {
+    if chat.bot_window_at.is_none_or(|at| now - at >= 60_000) {
+        chat.bot_window_at = Some(now);
+        chat.bot_window_count = 0;
+    }
+    if chat.bot_window_count >= bot.max_replies_per_minute as i32 {
+        if chat.mode == Mode::Bot.as_str() {
+            set_mode(chat, Mode::Paused, now);
+        }
+        return None;
+    }
+    chat.bot_window_count += 1;
+    chat.bot_replied_at = Some(now);
+    Some(text)
+}
+
+/// A reply, queued like any text message, from the chat's session to its contact.
+fn reply_row(chat: &chats::Model, text: String, now: i64) -> messages::Model {
+    messages::Model {
+        id: new_message_id(),
+        session_id: chat.session_id.clone(),
+        user_id: chat.user_id,
+        recipient: chat.contact.clone(),
+        kind: "text".into(),
+        body: Some(text),
+        filename: None,
+        mimetype: None,
+        media_size: None,
+        media_sha256: None,
+        status: MessageStatus::Queued,
+        reason: None,
+        attempts: 0,
+        idempotency_key: None,
+        request_hash: None,
+        created_at: now,
+        updated_at: now,
+        broadcast_id: None,
+        origin: Sender::Bot.as_str().into(),
+        agent_id: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chat(mode: Mode) -> chats::Model {
+        chats::Model {
+            id: 1,
+            session_id: "kantor".into(),
+            user_id: 1,
+            contact: "6281".into(),
+            name: "Budi".into(),
+            customer_id: None,
+            email: None,
+            address: None,
+            mode: mode.as_str().into(),
+            assigned_agent_id: None,
+            unread: 0,
+            online: false,
+            last_message_at: 0,
+            created_at: 0,
+            updated_at: 0,
+            mode_at: 0,
+            bot_menu: None,
+            bot_replied_at: None,
+            bot_window_at: None,
+            bot_window_count: 0,
+        }
+    }
+
+    fn text(say: Say) -> String {
+        match say {
+            Say::Text(t) => t,
+            other => panic!("expected a text, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_conversation_through_menus_and_modes() {
+        let bot = BotConfig { enabled: true, ..Default::default() }.effective(None).unwrap();
+        let main = bot.render("main");
+        let mut c = chat(Mode::Bot);
+        assert_eq!(text(step(&bot, &mut c, Some("halo"), true, 1)), main);
+        assert!(text(step(&bot, &mut c, Some(" 1 "), true, 2)).starts_with("Layanan pelanggan"));
+        assert_eq!(text(step(&bot, &mut c, Some("Bantuan"), true, 3)), bot.render("bantuan"));
+        assert_eq!(c.bot_menu.as_deref(), Some("bantuan"));
+        assert_eq!(step(&bot, &mut c, Some("1"), true, 4), Say::Outage);
+        assert_eq!(text(step(&bot, &mut c, Some("0"), true, 5)), main);
+        assert_eq!(c.bot_menu, None);
+        assert_eq!(text(step(&bot, &mut c, Some("ADMIN"), true, 6)), bot.replies.agent);
+        assert_eq!((c.mode.as_str(), c.mode_at), ("agent", 6));
+        assert_eq!(step(&bot, &mut c, Some("halo?"), true, 7), Say::Nothing);
+        assert_eq!(step(&bot, &mut c, Some("agent"), true, 8), Say::Nothing);
+        assert_eq!(step(&bot, &mut c, Some("gangguan"), true, 8), Say::Nothing, "agents answer outages too");
+        assert_eq!(text(step(&bot, &mut c, Some("Menu"), true, 9)), main);
+        assert_eq!(c.mode, "bot");
+        assert_eq!(text(step(&bot, &mut c, Some("pause"), true, 10)), bot.replies.pause);
+        assert_eq!(step(&bot, &mut c, Some("1"), true, 11), Say::Nothing);
+        assert_eq!(step(&bot, &mut c, None, true, 12), Say::Nothing);
+        assert_eq!(text(step(&bot, &mut c, Some("bot"), true, 13)), main);
+        assert_eq!(step(&bot, &mut c, Some("cek  gangguan"), true, 14), Say::Outage);
+        // A picture in mode bot: the menu again.
+        assert_eq!(text(step(&bot, &mut c, None, true, 15)), main);
+    }
+
+    #[test]
+    fn out_of_hours_a_hand_over_says_so() {
+        let mut config = BotConfig { enabled: true, ..Default::default() };
+        config.office_hours = Some(document::OfficeHours {
+            days: vec![1, 2, 3, 4, 5],
+            open: "08:00".into(),
+            close: "17:00".into(),
+            reply: "Di luar jam kerja".into(),
+        });
+        let bot = config.effective(None).unwrap();
+        let mut c = chat(Mode::Bot);
+        assert_eq!(text(step(&bot, &mut c, Some("agent"), false, 1)), "Di luar jam kerja");
+        assert_eq!(c.mode, "agent");
+        let mut c = chat(Mode::Bot);
+        assert_eq!(text(step(&bot, &mut c, Some("agent"), true, 1)), bot.replies.agent);
+    }
+
+    #[test]
+    fn the_cap_counts_replies_per_minute() {
+        let bot = BotConfig { enabled: true, max_replies_per_minute: 3, ..Default::default() }.effective(None).unwrap();
+        let mut c = chat(Mode::Bot);
+        let sent: usize = (0..10).filter_map(|i| spend(&bot, &mut c, "x".into(), 1_000 + i * 1_000)).count();
+        assert_eq!(sent, 3);
+        assert_eq!((c.mode.as_str(), c.mode_at), ("paused", 4_000), "over the cap, the chat is paused");
+        assert_eq!(c.bot_replied_at, Some(3_000));
+        assert!(spend(&bot, &mut c, "x".into(), 61_000).is_some(), "a new minute");
+        assert_eq!(c.bot_replied_at, Some(61_000));
+    }
+}
