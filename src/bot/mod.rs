@@ -32,7 +32,7 @@ use crate::{
     db::entities::{bot_configs, chat_entries as entries, chats, messages, sessions},
     engine::{Inbound, Place},
     inbox::{Mode, Sender},
-    queue::{MessageStatus, new_message_id},
+    queue::text_message,
 };
 pub use document::{Action, BotConfig, Command, Effective};
 
@@ -250,7 +250,9 @@ impl Bot {
         {
             replies.push(reply);
         }
-        Ok(replies.into_iter().map(|text| reply_row(chat, text, now)).collect())
+        let reply =
+            |text| text_message(chat.session_id.clone(), chat.user_id, chat.contact.clone(), text, Sender::Bot, now);
+        Ok(replies.into_iter().map(reply).collect())
     }
 }
 
@@ -364,32 +366,6 @@ fn spend(bot: &Effective, chat: &mut chats::Model, text: String, now: i64) -> Op
     chat.bot_window_count += 1;
     chat.bot_replied_at = Some(now);
     Some(text)
-}
-
-/// A reply, queued like any text message, from the chat's session to its contact.
-fn reply_row(chat: &chats::Model, text: String, now: i64) -> messages::Model {
-    messages::Model {
-        id: new_message_id(),
-        session_id: chat.session_id.clone(),
-        user_id: chat.user_id,
-        recipient: chat.contact.clone(),
-        kind: "text".into(),
-        body: Some(text),
-        filename: None,
-        mimetype: None,
-        media_size: None,
-        media_sha256: None,
-        status: MessageStatus::Queued,
-        reason: None,
-        attempts: 0,
-        idempotency_key: None,
-        request_hash: None,
-        created_at: now,
-        updated_at: now,
-        broadcast_id: None,
-        origin: Sender::Bot.as_str().into(),
-        agent_id: None,
-    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use super::{
 };
 use crate::{
     db::entities::{broadcast_recipients as recipients, broadcasts, customers, messages, notices},
-    queue::{MAX_TEXT_CHARS, MessageStatus, Queue, new_message_id, store::now_ms},
+    queue::{MAX_TEXT_CHARS, MessageStatus, Queue, store::now_ms, text_message},
 };
 
 /// Rows per INSERT statement.
@@ -321,27 +321,9 @@ pub async fn start(
         }
     };
     let mut next_session = plan.sessions.iter().cycle();
-    let mut message = |phone: &str, text: String| messages::Model {
-        id: new_message_id(),
-        session_id: next_session.next().expect("a broadcast has sessions").clone(),
-        user_id: owner,
-        recipient: phone.to_owned(),
-        kind: "text".into(),
-        body: Some(text),
-        filename: None,
-        mimetype: None,
-        media_size: None,
-        media_sha256: None,
-        status: MessageStatus::Queued,
-        reason: None,
-        attempts: 0,
-        idempotency_key: None,
-        request_hash: None,
-        created_at: now,
-        updated_at: now,
-        broadcast_id: None,
-        origin: crate::inbox::Sender::Broadcast.as_str().into(),
-        agent_id: None,
+    let mut message = |phone: &str, text: String| {
+        let session = next_session.next().expect("a broadcast has sessions").clone();
+        text_message(session, owner, phone.to_owned(), text, crate::inbox::Sender::Broadcast, now)
     };
 
     let mut list: Vec<Recipient> = Vec::new();

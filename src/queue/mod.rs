@@ -320,6 +320,40 @@ pub fn new_message_id() -> String {
     format!("3EB0{}", hex::encode_upper(bytes))
 }
 
+/// A text message to queue with [`Queue::stage`]: from `session` (owned by
+/// `owner`) to `to`, written by `origin`, due at `now`.
+pub fn text_message(
+    session: String,
+    owner: i64,
+    to: String,
+    text: String,
+    origin: crate::inbox::Sender,
+    now: i64,
+) -> messages::Model {
+    messages::Model {
+        id: new_message_id(),
+        session_id: session,
+        user_id: owner,
+        recipient: to,
+        kind: "text".into(),
+        body: Some(text),
+        filename: None,
+        mimetype: None,
+        media_size: None,
+        media_sha256: None,
+        status: MessageStatus::Queued,
+        reason: None,
+        attempts: 0,
+        idempotency_key: None,
+        request_hash: None,
+        created_at: now,
+        updated_at: now,
+        broadcast_id: None,
+        origin: origin.as_str().into(),
+        agent_id: None,
+    }
+}
+
 impl Queue {
     /// The queue; claims an earlier run left behind are dropped, so what was on
     /// the wire when it stopped goes again (same ids) once its session connects.
