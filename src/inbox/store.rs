@@ -113,6 +113,7 @@ pub async fn commit(
             written.received.push(row);
         }
         for (_, (mut chat, new_entries, messages)) in by_chat {
+            let before = chat.clone();
             let customer_count = new_entries.iter().filter(|e| e.sender == Sender::Customer.as_str()).count() as i32;
             chat.unread += customer_count;
             chat.last_message_at = now;
@@ -123,21 +124,28 @@ pub async fn commit(
                 chat.bot_menu = None;
             }
             written.replies.extend(bot.answer(tx, &mut chat, &messages, now).await?);
-            chats::ActiveModel {
+            // Only what changed: a mode an agent set meanwhile (MySQL reads
+            // without locking the row) is not written back over.
+            let mut update = chats::ActiveModel {
                 id: Set(chat.id),
                 unread: Set(chat.unread),
                 last_message_at: Set(now),
                 updated_at: Set(now),
-                mode: Set(chat.mode.clone()),
-                mode_at: Set(chat.mode_at),
-                bot_menu: Set(chat.bot_menu.clone()),
-                bot_replied_at: Set(chat.bot_replied_at),
-                bot_window_at: Set(chat.bot_window_at),
-                bot_window_count: Set(chat.bot_window_count),
                 ..Default::default()
+            };
+            if chat.mode != before.mode {
+                update.mode = Set(chat.mode.clone());
+                update.mode_at = Set(chat.mode_at);
             }
-            .update(tx)
-            .await?;
+            if chat.bot_menu != before.bot_menu {
+                update.bot_menu = Set(chat.bot_menu.clone());
+            }
+            if chat.bot_window_at != before.bot_window_at || chat.bot_window_count != before.bot_window_count {
+                update.bot_replied_at = Set(chat.bot_replied_at);
+                update.bot_window_at = Set(chat.bot_window_at);
+                update.bot_window_count = Set(chat.bot_window_count);
+            }
+            update.update(tx).await?;
             written.entries.push((chat, new_entries));
         }
     }
