@@ -1,6 +1,6 @@
 //! How soon the menu bot answers, and how many answers it gives a second.
 //!
-//!     cargo bench --bench bot -- [sessions=100] [per-session=20] [rate=200]
+//!     cargo bench --bench bot -- [sessions=100] [per-session=20] [rate=100]
 //!
 //! Runs the release-built `wagate` binary in its own process (SQLite, a temp
 //! data dir, send limits off) with `sessions` linked sessions on a wa-sim in
@@ -8,11 +8,16 @@
 //! message comes from a contact writing for the first time, so every one makes
 //! a chat and gets the main menu.
 //! 1. Latency at `rate` messages a second for three seconds, spread over the
-//!    sessions: from wa-sim's send to the SSE event that the message is stored
-//!    (`message.received`) with the bot off, and to the event that its reply
-//!    is queued (`message.status` `queued` to that contact) with the bot on:
-//!    p50, p99, max. The reply is queued in the transaction that stores the
-//!    message, so the two differ by what the bot costs.
+//!    sessions, with the bot off and then on:
+//!    a. in the gateway: from a received message reaching the inbox to the
+//!       commit that stores it and (bot on) queues its reply, from the
+//!       gateway's `wagate_inbound_commit_seconds` histogram (p50 and p99 as
+//!       the bucket they fall in);
+//!    b. end to end: from wa-sim's send to the SSE event that the message is
+//!       stored (`message.received`, bot off) or its reply queued
+//!       (`message.status` `queued` to that contact, bot on): p50, p99, max.
+//!       This includes wa-sim encrypting on the same cores and, bot on, the
+//!       replies of earlier messages being sent meanwhile.
 //! 2. Throughput: `per-session` messages to every session at once; replies
 //!    queued per second (first send to the last reply's event), and replies
 //!    that reached the contacts per second (sent through the queue, limits off).
@@ -49,7 +54,7 @@ async fn main() {
     let numbers: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
     let sessions = numbers.first().copied().unwrap_or(if bench { 100 } else { 3 });
     let per_session = numbers.get(1).copied().unwrap_or(if bench { 20 } else { 3 });
-    let rate = numbers.get(2).copied().unwrap_or(if bench { 200 } else { 20 });
+    let rate = numbers.get(2).copied().unwrap_or(if bench { 100 } else { 20 });
 
     let sim = wa_sim::Sim::new();
     let sim_addr = wa_sim::admin::spawn(sim.clone(), "127.0.0.1:0".parse().unwrap()).await.expect("wa-sim");
@@ -74,13 +79,19 @@ async fn main() {
     println!("wagate bot bench (release gateway process, SQLite, {sessions} sessions, send limits off, 2 cores)");
 
     // 1. Latency, bot off then on.
+    let before = commits(&gateway).await;
     let off = steady(&sim, &seen, sessions, rate, false).await;
-    println!("bot off: wa-sim send -> message stored (SSE), {rate} messages/s: {}", summary(off));
+    let inside = buckets_summary(&before, &commits(&gateway).await);
+    println!("bot off, {rate} messages/s: in the gateway, received -> stored: {inside}");
+    println!("         end to end, wa-sim send -> stored (SSE): {}", summary(off));
     gateway
         .call(reqwest::Method::PUT, "/bot/config", Some(json!({"enabled": true, "max_replies_per_minute": 60})))
         .await;
+    let before = commits(&gateway).await;
     let on = steady(&sim, &seen, sessions, rate, true).await;
-    println!("bot on:  wa-sim send -> reply queued (SSE), {rate} messages/s: {}", summary(on));
+    let inside = buckets_summary(&before, &commits(&gateway).await);
+    println!("bot on,  {rate} messages/s: in the gateway, received -> stored with the reply queued: {inside}");
+    println!("         end to end, wa-sim send -> reply queued (SSE): {}", summary(on));
 
     // 2. Throughput: everything at once.
     let total = sessions * per_session;
@@ -192,6 +203,42 @@ fn summary(mut ms: Vec<f64>) -> String {
     ms.sort_by(f64::total_cmp);
     let at = |p: f64| ms[((ms.len() as f64 * p).ceil() as usize).clamp(1, ms.len()) - 1];
     format!("p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms", at(0.50), at(0.99), ms.last().copied().unwrap_or(0.0))
+}
+
+/// The gateway's `wagate_inbound_commit_seconds` histogram: `(upper bound in
+/// seconds, cumulative count)` per bucket.
+async fn commits(gateway: &Gateway) -> Vec<(f64, u64)> {
+    let text = gateway
+        .http
+        .get(format!("{}/metrics", gateway.base()))
+        .bearer_auth(&gateway.token)
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .filter_map(|l| l.strip_prefix("wagate_inbound_commit_seconds_bucket{le=\""))
+        .filter_map(|l| {
+            let (bound, rest) = l.split_once('"')?;
+            let bound = if bound == "+Inf" { f64::INFINITY } else { bound.parse().ok()? };
+            Some((bound, rest.trim_start_matches('}').split_whitespace().next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// p50 and p99 of what was observed between two readings, as the bucket each falls in.
+fn buckets_summary(before: &[(f64, u64)], after: &[(f64, u64)]) -> String {
+    let counts: Vec<(f64, u64)> = after.iter().zip(before).map(|((b, a), (_, was))| (*b, a - was)).collect();
+    let total = counts.last().map_or(0, |(_, n)| *n);
+    let at = |p: f64| {
+        let want = (total as f64 * p).ceil() as u64;
+        let i = counts.iter().position(|(_, n)| *n >= want).unwrap_or(0);
+        let low = if i == 0 { 0.0 } else { counts[i - 1].0 * 1000.0 };
+        format!("{low:.1}–{:.1} ms", counts[i].0 * 1000.0)
+    };
+    format!("{total} commits, p50 {}, p99 {}", at(0.50), at(0.99))
 }
 
 /// Reads `GET /events`, noting when messages are stored and replies queued.

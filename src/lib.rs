@@ -80,7 +80,7 @@ impl App {
         webhooks::sign::Key::parse(&webhook_secret).map_err(|e| anyhow::anyhow!("data_dir/webhook_secret: {e}"))?;
         let webhooks = webhooks::Webhooks::new(db.clone(), config.clone(), metrics.webhooks(), &webhook_secret).await?;
         let queue = queue::Queue::new(db.clone(), config.clone(), events.clone(), webhooks.recorder()).await?;
-        let inbox = inbox::Inbox::new(db.clone(), config.clone(), events.clone(), queue.clone())?;
+        let inbox = inbox::Inbox::new(db.clone(), config.clone(), events.clone(), queue.clone(), &metrics)?;
         tokio::spawn(inbox.clone().run_media());
         let sessions =
             sessions::Sessions::new(db.clone(), engine, events.clone(), queue.clone(), inbox.clone(), config.clone());

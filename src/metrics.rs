@@ -49,6 +49,7 @@ pub struct Metrics {
     sessions: Family<StatusLabels, Gauge>,
     password_verifications: Counter,
     webhooks: WebhookMetrics,
+    inbound_commit: Histogram,
 }
 
 /// What the webhook deliverer counts; cheap to clone.
@@ -107,11 +108,24 @@ impl Default for Metrics {
             "Age of the oldest webhook delivery still waiting",
             webhooks.oldest_pending_seconds.clone(),
         );
-        Self { registry, http_requests, http_latency, sessions, password_verifications, webhooks }
+        // 0.25 ms .. ~1 s, finer than the others: the bot's answer waits on it.
+        let inbound_commit = Histogram::new(exponential_buckets(0.00025, 1.5, 21));
+        registry.register(
+            "inbound_commit_seconds",
+            "From a received batch reaching the inbox to its commit (with the bot's replies queued): \
+             WhatsApp's receipt waits on it",
+            inbound_commit.clone(),
+        );
+        Self { registry, http_requests, http_latency, sessions, password_verifications, webhooks, inbound_commit }
     }
 }
 
 impl Metrics {
+    /// What the inbox's writer observes each commit's wait in.
+    pub fn inbound_commit(&self) -> Histogram {
+        self.inbound_commit.clone()
+    }
+
     /// The counter [`crate::auth::Passwords`] adds each verification to.
     pub fn password_verifications(&self) -> Counter {
         self.password_verifications.clone()

@@ -148,8 +148,9 @@ pub enum InboxError {
     Other(#[from] anyhow::Error),
 }
 
-/// A batch of received messages waiting for the writer's next transaction.
-type Pending = (String, Vec<Inbound>, oneshot::Sender<Result<(), DbErr>>);
+/// A batch of received messages waiting for the writer's next transaction,
+/// and since when.
+type Pending = (String, Vec<Inbound>, oneshot::Sender<Result<(), DbErr>>, std::time::Instant);
 
 struct Inner {
     db: DatabaseConnection,
@@ -162,6 +163,8 @@ struct Inner {
     online: Mutex<HashMap<String, crate::engine::Sender>>,
     media: media::Files,
     media_wake: tokio::sync::Notify,
+    /// How long batches wait for their commit.
+    committed: prometheus_client::metrics::histogram::Histogram,
 }
 
 #[derive(Clone)]
@@ -169,7 +172,13 @@ pub struct Inbox(Arc<Inner>);
 
 impl Inbox {
     /// The inbox and its writer; [`Inbox::run_media`] downloads media.
-    pub fn new(db: DatabaseConnection, config: Arc<Config>, events: Events, queue: Queue) -> anyhow::Result<Inbox> {
+    pub fn new(
+        db: DatabaseConnection,
+        config: Arc<Config>,
+        events: Events,
+        queue: Queue,
+        metrics: &crate::metrics::Metrics,
+    ) -> anyhow::Result<Inbox> {
         let (writer, pending) = mpsc::unbounded_channel();
         let files = media::Files::new(&config.storage.data_dir)?;
         let bot = crate::bot::Bot::new(db.clone(), config.clone());
@@ -183,6 +192,7 @@ impl Inbox {
             online: Mutex::new(HashMap::new()),
             media: files,
             media_wake: tokio::sync::Notify::new(),
+            committed: metrics.inbound_commit(),
         }));
         tokio::spawn(inbox.clone().write(pending));
         if let Some(changes) = inbox.0.queue.watch() {
@@ -245,23 +255,25 @@ impl Inbox {
             {
                 batch.push(next);
             }
-            let items: Vec<(String, Vec<Inbound>)> = batch.iter().map(|(s, m, _)| (s.clone(), m.clone())).collect();
+            let items: Vec<(String, Vec<Inbound>)> = batch.iter().map(|(s, m, _, _)| (s.clone(), m.clone())).collect();
             match store::commit(&self.0.queue, &self.0.bot, &items, |w| self.webhook_events(w)).await {
                 Ok(written) => {
-                    for (_, _, reply) in batch {
+                    for (_, _, reply, since) in batch {
+                        self.0.committed.observe(since.elapsed().as_secs_f64());
                         let _ = reply.send(Ok(()));
                     }
                     self.published(written).await;
                 }
                 // One bad batch must not fail the others: one by one.
                 Err(_) => {
-                    for (session, messages, reply) in batch {
+                    for (session, messages, reply, since) in batch {
                         match store::commit(&self.0.queue, &self.0.bot, &[(session, messages)], |w| {
                             self.webhook_events(w)
                         })
                         .await
                         {
                             Ok(written) => {
+                                self.0.committed.observe(since.elapsed().as_secs_f64());
                                 let _ = reply.send(Ok(()));
                                 self.published(written).await;
                             }
@@ -406,7 +418,7 @@ impl InboundSink for Sink {
         batch: Vec<Inbound>,
     ) -> futures_util::future::BoxFuture<'static, anyhow::Result<()>> {
         let (reply, done) = oneshot::channel();
-        let sent = self.0.send((session.to_owned(), batch, reply));
+        let sent = self.0.send((session.to_owned(), batch, reply, std::time::Instant::now()));
         Box::pin(async move {
             sent.map_err(|_| anyhow::anyhow!("the inbox is shutting down"))?;
             done.await.map_err(|_| anyhow::anyhow!("the inbox is shutting down"))??;

@@ -204,6 +204,16 @@ async fn a_scripted_conversation(db: TestDb) {
     assert_eq!(app.sim.received(Some(CONTACT)).len(), from_s1.len() + 1, "no copy twice");
     let (_, entries) = timeline(&app, &token, "s1", CONTACT).await;
     assert_eq!(entries.iter().filter(|(sender, _)| sender == "bot").count(), 9);
+
+    // Operators see how long received messages (and the bot's answers) wait for their commit.
+    let metrics = app.client.get(format!("{}/metrics", app.address)).bearer_auth(&token).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    let count: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("wagate_inbound_commit_seconds_count "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no wagate_inbound_commit_seconds_count in {metrics}"));
+    assert!(count > 0, "received batches are counted: {count}");
 }
 
 async fn outage_status_by_odp(db: TestDb) {
