@@ -9,15 +9,15 @@
 //! a chat and gets the main menu.
 //! 1. Latency at `rate` messages a second for three seconds, spread over the
 //!    sessions, with the bot off and then on:
-//!    a. in the gateway: from a received message reaching the inbox to the
-//!       commit that stores it and (bot on) queues its reply, from the
-//!       gateway's `wagate_inbound_commit_seconds` histogram (p50 and p99 as
-//!       the bucket they fall in);
-//!    b. end to end: from wa-sim's send to the SSE event that the message is
-//!       stored (`message.received`, bot off) or its reply queued
-//!       (`message.status` `queued` to that contact, bot on): p50, p99, max.
-//!       This includes wa-sim encrypting on the same cores and, bot on, the
-//!       replies of earlier messages being sent meanwhile.
+//!    - in the gateway: from a received message reaching the inbox to the
+//!      commit that stores it and (bot on) queues its reply, from the
+//!      gateway's `wagate_inbound_commit_seconds` histogram (p50 and p99 as
+//!      the bucket they fall in);
+//!    - end to end: from wa-sim's send to the SSE event that the message is
+//!      stored (`message.received`, bot off) or its reply queued
+//!      (`message.status` `queued` to that contact, bot on): p50, p99, max.
+//!      This includes wa-sim encrypting on the same cores and, bot on, the
+//!      replies of earlier messages being sent meanwhile.
 //! 2. Throughput: `per-session` messages to every session at once; replies
 //!    queued per second (first send to the last reply's event), and replies
 //!    that reached the contacts per second (sent through the queue, limits off).

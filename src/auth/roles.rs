@@ -71,7 +71,7 @@ impl Role {
 pub enum Area {
     /// The caller's own account (`/auth/me`) and its live events (`/events`).
     Profile,
-    /// Operational reads: `/db-connect`, `/metrics`, `/openapi.json`.
+    /// Operational reads: `/metrics`.
     System,
     /// The caller's API keys.
     ApiKeys,

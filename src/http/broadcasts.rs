@@ -398,6 +398,7 @@ pub async fn send_by_odp(
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct BroadcastListQuery {
     /// 1–1,000,000.
@@ -432,6 +433,7 @@ pub async fn list_broadcasts(
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ResultsQuery {
     /// Page of the recipients' results, from 1.

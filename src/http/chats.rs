@@ -76,6 +76,7 @@ fn default_limit() -> u64 {
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only chats in this mode.
@@ -161,6 +162,7 @@ pub async fn chat_counts(State(state): State<AppState>, principal: Principal) ->
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DetailQuery {
     /// Latest messages to include, 1–200 (default 50).
@@ -186,6 +188,7 @@ pub async fn get_chat(
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TimelineQuery {
     /// The `before` of the previous page (an entry id): messages older than it.
@@ -596,6 +599,7 @@ pub async fn chat_media(
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReceivedQuery {
     /// Only this session's.

@@ -26,6 +26,7 @@ use crate::{
 pub const MAX_IMPORT_ROWS: usize = 50_000;
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerListQuery {
     /// Only customers of this ODP (404 if there is no such ODP).

@@ -532,6 +532,7 @@ pub async fn get_message(
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only this session's.
@@ -589,6 +590,7 @@ pub async fn list_messages(
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SessionQuery {
     #[validate(custom = validation::session_id)]
     pub session: String,

@@ -99,6 +99,35 @@ impl Modify for SecuritySchemes {
     }
 }
 
+/// Gives every response the `description` OpenAPI requires (client generators
+/// refuse a document without): its status's reason phrase where the handler
+/// says nothing more.
+fn describe_responses(openapi: &mut utoipa::openapi::OpenApi) {
+    for item in openapi.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ];
+        for operation in operations.into_iter().flatten() {
+            for (status, response) in &mut operation.responses.responses {
+                if let utoipa::openapi::RefOr::T(response) = response
+                    && response.description.is_empty()
+                {
+                    let reason = status.parse().ok().and_then(|code| StatusCode::from_u16(code).ok());
+                    response.description =
+                        reason.and_then(|s| s.canonical_reason()).unwrap_or("The response").to_owned();
+                }
+            }
+        }
+    }
+}
+
 /// Routes behind authentication, admitted by `area`'s row of the role table.
 fn guarded(state: &AppState, area: Area, routes: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
     routes.route_layer(middleware::from_fn_with_state(state.clone(), move |s, req, next| require(area, s, req, next)))
@@ -109,11 +138,10 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(health::root))
         .routes(routes!(health::health))
         .routes(routes!(auth::register))
-        .routes(routes!(auth::login));
-    let system = OpenApiRouter::new()
+        .routes(routes!(auth::login))
         .routes(routes!(health::db_connect))
-        .routes(routes!(health::metrics))
         .routes(routes!(health::openapi_json));
+    let system = OpenApiRouter::new().routes(routes!(health::metrics));
     let profile = OpenApiRouter::new().routes(routes!(auth::me)).routes(routes!(events::events));
     let sessions = OpenApiRouter::new()
         .routes(routes!(sessions::create_session))
@@ -208,6 +236,8 @@ pub fn router(state: AppState) -> Router {
         .merge(guarded(&state, Area::Webhooks, webhooks))
         .merge(guarded(&state, Area::Bot, bot))
         .split_for_parts();
+    let mut openapi = openapi;
+    describe_responses(&mut openapi);
     let document = openapi.to_json().expect("the OpenAPI document serialises");
     let _ = state.openapi.set(document);
 

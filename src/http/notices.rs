@@ -159,6 +159,7 @@ pub async fn create_notice(
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct NoticeListQuery {
     /// Only notices in this state.

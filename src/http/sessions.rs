@@ -115,6 +115,7 @@ pub async fn list_sessions(
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SessionQuery {
     /// The session id.
     #[validate(custom = validation::session_id)]

@@ -240,6 +240,7 @@ pub async fn rotate_secret(
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveriesQuery {
     /// Only deliveries in this status.

@@ -21,6 +21,7 @@ use crate::{
 };
 
 #[derive(Debug, Default, Deserialize, Validate, IntoParams, ToSchema)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WhichSession {
     /// The session to act on (as `?session=` or, on POST, in an optional body);
