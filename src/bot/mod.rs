@@ -179,11 +179,18 @@ impl Bot {
             }
             cache.generation
         };
-        let stored = load(conn, owner).await?;
-        let effective = match stored.config.effective(Some(&name)) {
+        // A document that cannot be read or is no longer valid turns the bot
+        // off, loudly; it must not fail the commit of what customers wrote.
+        let stored = bot_configs::Entity::find_by_id(owner).one(conn).await?;
+        let config = match stored.map(|row| serde_json::from_str::<BotConfig>(&row.config)) {
+            None => Ok(BotConfig::default()),
+            Some(Ok(config)) => Ok(config),
+            Some(Err(e)) => Err(("".to_owned(), e.to_string())),
+        };
+        let effective = match config.and_then(|c| c.effective(Some(&name))) {
             Ok(e) => e.enabled.then(|| Arc::new(e)),
             Err((path, message)) => {
-                tracing::warn!(owner, %path, %message, "the stored bot document is invalid; the bot is off");
+                tracing::warn!(owner, %path, %message, "the stored bot document is unreadable or invalid; the bot is off");
                 None
             }
         };

@@ -372,6 +372,15 @@ async fn the_document_is_checked_and_applies_at_once(db: TestDb) {
     assert_eq!(say(&app, &token, "s1", NUMBER, CONTACT, "halo?").await, [MAIN_MENU]);
     assert_eq!(timeline(&app, &token, "s1", CONTACT).await.0["mode"], "bot");
 
+    // A stored document that cannot be read turns the bot off; what customers write is still stored.
+    let mut app = app;
+    sea_orm::ConnectionTrait::execute_unprepared(&app.db, "UPDATE bot_configs SET config = '{\"menus\": 7}'")
+        .await
+        .unwrap();
+    app.restart().await;
+    app.wait_status(&token, "s1", "connected", 30).await;
+    assert!(say(&app, &token, "s1", NUMBER, CONTACT, "halo setelah rusak").await.is_empty());
+
     // Agents and limited keys have no say over the account's bot.
     let (_, agent) = app.user_with_role("agent").await;
     assert_eq!(app.get("/bot/config", Some(&agent)).await.0, StatusCode::FORBIDDEN);
