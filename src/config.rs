@@ -331,6 +331,9 @@ pub struct ServerConfig {
     /// Reverse proxies (addresses or blocks, `10.0.0.0/8`) whose `X-Forwarded-For`
     /// names the client; from anyone else the header is ignored.
     pub trusted_proxies: Vec<String>,
+    /// Web origins (`https://panel.example.net`) whose pages may call the API
+    /// from a browser (CORS), e.g. a separately hosted front end; empty: none.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -339,8 +342,21 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 5001)),
             max_body_bytes: 1024 * 1024,
             trusted_proxies: Vec::new(),
+            cors_origins: Vec::new(),
         }
     }
+}
+
+/// An origin as browsers send it: `scheme://host[:port]`, nothing after.
+pub fn is_origin(text: &str) -> bool {
+    let Ok(url) = url::Url::parse(text) else { return false };
+    matches!(url.scheme(), "http" | "https")
+        && url.host_str().is_some()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.origin().ascii_serialization() == text
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -598,6 +614,13 @@ impl Config {
             crate::http::client_addr::Cidr::parse(proxy)
                 .map_err(|e| ConfigError::Invalid(format!("server.trusted_proxies: {e}")))?;
         }
+        for origin in &self.server.cors_origins {
+            if !is_origin(origin) {
+                return invalid(&format!(
+                    "server.cors_origins: {origin:?} is not an origin like \"https://panel.example.net\" (no path, no slash at the end)"
+                ));
+            }
+        }
         self.webhook.validate()
     }
 }
@@ -695,6 +718,21 @@ mod tests {
         ] {
             assert!(check_server_url(bad, true).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn cors_origins_are_bare_origins() {
+        for good in ["https://panel.example.net", "http://10.0.0.5:3000", "https://[::1]:8443"] {
+            assert!(is_origin(good), "{good}");
+        }
+        for bad in
+            ["https://panel.example.net/", "https://a.example/app", "ftp://a.example", "*", "https://u@a.example"]
+        {
+            assert!(!is_origin(bad), "{bad}");
+        }
+        let mut config = Config::default();
+        config.server.cors_origins = vec!["https://panel.example.net/".into()];
+        assert!(config.validate().is_err());
     }
 
     #[test]

@@ -124,6 +124,44 @@ async fn openapi_is_valid_for_an_independent_validator() {
     assert!(output.status.success() && said.contains(": OK"), "{said}");
 }
 
+/// `server.cors_origins`: those origins' pages may call the API from a
+/// browser (preflight answered before authentication); no one else's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_admits_only_configured_origins() {
+    const PANEL: &str = "https://panel.example.net";
+    let app = TestApp::spawn_with(TestDb::Sqlite, |c| c.server.cors_origins = vec![PANEL.into()]).await;
+    let url = format!("{}/message/send-text", app.address);
+    let preflight = app
+        .client
+        .request(reqwest::Method::OPTIONS, &url)
+        .header("origin", PANEL)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization, content-type, idempotency-key")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let headers = preflight.headers();
+    assert_eq!(headers["access-control-allow-origin"], PANEL);
+    let allowed = headers["access-control-allow-headers"].to_str().unwrap().to_lowercase();
+    assert!(allowed.contains("authorization") && allowed.contains("idempotency-key"), "{allowed}");
+    assert!(headers.get("access-control-allow-credentials").is_none(), "no cookies across origins");
+
+    let me = |origin: &'static str| {
+        app.client.get(format!("{}/auth/me", app.address)).bearer_auth(&app.admin_token).header("origin", origin).send()
+    };
+    let ours = me(PANEL).await.unwrap();
+    assert_eq!(ours.status(), StatusCode::OK);
+    assert_eq!(ours.headers()["access-control-allow-origin"], PANEL);
+    let theirs = me("https://evil.example").await.unwrap();
+    assert!(theirs.headers().get("access-control-allow-origin").is_none(), "{:?}", theirs.headers());
+
+    // Off by default.
+    let plain = TestApp::spawn(TestDb::Sqlite).await;
+    let resp = plain.client.get(format!("{}/health", plain.address)).header("origin", PANEL).send().await.unwrap();
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+}
+
 async fn unknown_routes_and_methods_answer_json(db: TestDb) {
     let app = TestApp::spawn(db).await;
     let (status, body) = app.get("/no/such/route", None).await;
