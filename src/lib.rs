@@ -111,6 +111,7 @@ impl App {
             metrics,
             started_at: Instant::now(),
             openapi: OnceLock::new(),
+            docs: OnceLock::new(),
         });
         let router = http::router(state.clone());
         Ok(App { listener, router, state, first_admin, owner })

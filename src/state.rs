@@ -42,6 +42,8 @@ pub struct Inner {
     pub started_at: Instant,
     /// The OpenAPI document as JSON, set once the router is assembled.
     pub openapi: OnceLock<String>,
+    /// The same as a web page (`GET /docs`).
+    pub docs: OnceLock<String>,
 }
 
 impl AppState {

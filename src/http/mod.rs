@@ -8,6 +8,7 @@ pub mod broadcasts;
 pub mod chats;
 pub mod client_addr;
 pub mod customers;
+pub mod docs;
 pub mod events;
 pub mod extract;
 pub mod health;
@@ -140,7 +141,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(auth::register))
         .routes(routes!(auth::login))
         .routes(routes!(health::db_connect))
-        .routes(routes!(health::openapi_json));
+        .routes(routes!(health::openapi_json))
+        .routes(routes!(docs::docs));
     let system = OpenApiRouter::new().routes(routes!(health::metrics));
     let profile = OpenApiRouter::new().routes(routes!(auth::me)).routes(routes!(events::events));
     let sessions = OpenApiRouter::new()
@@ -239,7 +241,9 @@ pub fn router(state: AppState) -> Router {
     let mut openapi = openapi;
     describe_responses(&mut openapi);
     let document = openapi.to_json().expect("the OpenAPI document serialises");
+    let page = docs::render(&serde_json::from_str(&document).expect("the OpenAPI document is JSON"));
     let _ = state.openapi.set(document);
+    let _ = state.docs.set(page);
 
     let cors = cors(&state.config.server.cors_origins);
     let router = router

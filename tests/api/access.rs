@@ -35,6 +35,7 @@ fn table() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>)>
         ("GET", "/db-connect", None),
         ("GET", "/metrics", Some(EVERY_ROLE)),
         ("GET", "/openapi.json", None),
+        ("GET", "/docs", None),
         ("GET", "/auth/me", Some(ALL)),
         ("GET", "/auth/api-keys", Some(ACCOUNT_READERS)),
         ("POST", "/auth/api-keys", Some(ACCOUNT_WRITERS)),

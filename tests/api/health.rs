@@ -122,6 +122,21 @@ async fn openapi_is_valid_for_an_independent_validator() {
         .unwrap_or_else(|e| panic!("cannot run {validator} ({e}); scripts/test installs it"));
     let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success() && said.contains(": OK"), "{said}");
+
+    // The same as a page, also without credentials, with every route on it.
+    let resp = app.client.get(format!("{}/docs", app.address)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let page = resp.text().await.unwrap();
+    for (method, path) in app.routes().await {
+        let heading = format!(
+            "<span class=\"method\">{}</span><span class=\"path\">{}</span>",
+            method.to_lowercase(),
+            path.replace('&', "&amp;")
+        );
+        assert!(page.contains(&heading), "{method} {path} is not on /docs");
+    }
+    assert!(page.contains("id=\"schema-BotConfig\"") && !page.contains("<script"));
 }
 
 /// `server.cors_origins`: those origins' pages may call the API from a
