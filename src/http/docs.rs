@@ -45,6 +45,25 @@ fn text(value: &Value) -> String {
     escape(value.as_str().unwrap_or_default())
 }
 
+/// A description: escaped, with its `code spans` set as code.
+fn prose(value: &Value) -> String {
+    let escaped = text(value);
+    let mut out = String::with_capacity(escaped.len());
+    for (i, part) in escaped.split('`').enumerate() {
+        match i % 2 {
+            1 => {
+                let _ = write!(out, "<code>{part}</code>");
+            }
+            _ => out.push_str(part),
+        }
+    }
+    // An odd backtick closes nothing: its code span ends with the text.
+    if escaped.matches('`').count() % 2 == 1 {
+        out.push_str("</code>");
+    }
+    out
+}
+
 /// A schema in a few words: a link to a named one, or its type.
 fn type_of(schema: &Value) -> String {
     if let Some(name) = schema["$ref"].as_str().and_then(|r| r.strip_prefix("#/components/schemas/")) {
@@ -127,8 +146,8 @@ pub fn render(doc: &Value) -> String {
     page.push_str("<h2 id=\"schemas\">Schemas</h2>");
     for (name, schema) in doc["components"]["schemas"].as_object().into_iter().flatten() {
         let _ = write!(page, "<h3 id=\"schema-{0}\">{0}</h3>", escape(name));
-        if let Some(description) = schema["description"].as_str() {
-            let _ = write!(page, "<p>{}</p>", escape(description));
+        if schema["description"].is_string() {
+            let _ = write!(page, "<p>{}</p>", prose(&schema["description"]));
         }
         let Some(properties) = schema["properties"].as_object() else {
             let _ = write!(page, "<p>{}</p>", type_of(schema));
@@ -144,7 +163,7 @@ pub fn render(doc: &Value) -> String {
                 escape(field),
                 type_of(property),
                 if required.contains(&field.as_str()) { "required" } else { "" },
-                text(&property["description"]),
+                prose(&property["description"]),
             );
         }
         page.push_str("</table>");
@@ -160,8 +179,8 @@ fn operation(page: &mut String, method: &str, path: &str, op: &Value) {
         escape(path)
     );
     for part in ["summary", "description"] {
-        if let Some(words) = op[part].as_str() {
-            let _ = write!(page, "<p>{}</p>", escape(words));
+        if op[part].is_string() {
+            let _ = write!(page, "<p>{}</p>", prose(&op[part]));
         }
     }
     let open = op["security"].as_array().is_none_or(|s| s.is_empty());
@@ -180,7 +199,7 @@ fn operation(page: &mut String, method: &str, path: &str, op: &Value) {
                 text(&p["name"]),
                 text(&p["in"]),
                 type_of(&p["schema"]),
-                text(&p["description"]),
+                prose(&p["description"]),
             );
         }
         page.push_str("</table>");
@@ -220,7 +239,7 @@ mod tests {
             "info": {"title": "wagate", "description": "a <gateway>"},
             "tags": [{"name": "bot", "description": "the bot"}],
             "paths": {"/bot/config": {"put": {
-                "tags": ["bot"], "description": "Replace it & more",
+                "tags": ["bot"], "description": "Replace it & `more`",
                 "security": [{"bearer": []}],
                 "parameters": [{"name": "session", "in": "query", "schema": {"type": ["string", "null"]}}],
                 "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/BotConfig"}}}},
@@ -233,7 +252,7 @@ mod tests {
         let page = render(&doc);
         assert!(page.contains("a &lt;gateway&gt;") && !page.contains("<gateway>"));
         assert!(page.contains("<span class=\"method\">put</span><span class=\"path\">/bot/config</span>"));
-        assert!(page.contains("Replace it &amp; more"));
+        assert!(page.contains("Replace it &amp; <code>more</code>"));
         assert!(page.contains("Body (application/json): <a href=\"#schema-BotConfig\">BotConfig</a>"));
         assert!(page.contains("string or null"));
         assert!(page.contains("map of <a href=\"#schema-Menu\">Menu</a>"));

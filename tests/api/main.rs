@@ -8,6 +8,7 @@ mod api_keys;
 mod auth;
 mod bad_input;
 mod bot;
+mod browser;
 mod cli;
 mod hardening;
 mod health;
