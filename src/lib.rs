@@ -9,6 +9,8 @@ pub mod auth;
 pub mod bot;
 pub mod config;
 pub mod db;
+#[cfg(feature = "insecure-simulator")]
+pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod events;

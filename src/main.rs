@@ -39,6 +39,16 @@ enum Command {
         #[command(subcommand)]
         command: CustomersCommand,
     },
+    /// The whole product without a phone: the gateway with the WhatsApp
+    /// simulator in process, demo users (admin/admin123, agent/agent123), two
+    /// linked numbers, customers, a notice, the bot, and contacts who write in.
+    /// Its data lives in a temporary directory and is deleted on exit.
+    #[cfg(feature = "insecure-simulator")]
+    Demo {
+        /// Where the dashboard listens (loopback by default: the demo users' passwords are public).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+    },
 }
 
 #[derive(Subcommand)]
@@ -93,6 +103,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             app.run(wagate::shutdown_signal()).await
         }
+        #[cfg(feature = "insecure-simulator")]
+        Command::Demo { listen } => wagate::demo::run(listen).await,
         Command::Migrate => {
             let db = db::connect(&config).await?;
             db::migrate(&db).await?;

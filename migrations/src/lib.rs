@@ -14,6 +14,7 @@ mod m20261202_000005_inbox;
 mod m20261203_000006_hardening;
 mod m20261204_000007_webhooks;
 mod m20261205_000008_bot;
+mod m20261206_000009_web_logins;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000006_hardening::Migration),
             Box::new(m20261204_000007_webhooks::Migration),
             Box::new(m20261205_000008_bot::Migration),
+            Box::new(m20261206_000009_web_logins::Migration),
         ]
     }
 }

@@ -8,6 +8,7 @@ pub mod password;
 pub mod principal;
 pub mod roles;
 pub mod throttle;
+pub mod web_login;
 
 pub use jwt::JwtKeys;
 pub use password::Passwords;

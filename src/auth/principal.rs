@@ -1,16 +1,17 @@
-//! Who is calling: a [`Principal`] from `Authorization: Bearer <jwt>` or
-//! `x-api-key: <key>` (an API key is also accepted as a Bearer token), and the
-//! middleware that admits a request to a route group.
+//! Who is calling: a [`Principal`] from `Authorization: Bearer <jwt>`,
+//! `x-api-key: <key>` (an API key is also accepted as a Bearer token) or the
+//! dashboard's login cookie, and the middleware that admits a request to a
+//! route group.
 
 use axum::{
     extract::{FromRequestParts, Request, State},
-    http::{HeaderMap, header, request::Parts},
+    http::{HeaderMap, Method, header, request::Parts},
     middleware::Next,
     response::Response,
 };
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 
-use super::{Access, Area, Role, accounts, api_keys};
+use super::{Access, Area, Role, accounts, api_keys, web_login};
 use crate::{
     db::{
         self,
@@ -35,6 +36,8 @@ pub enum AuthMethod {
         /// Sessions the key is limited to; `None`: all of the user's.
         sessions: Option<Vec<String>>,
     },
+    /// The dashboard's login cookie ([`web_login`]).
+    Cookie,
 }
 
 impl Principal {
@@ -168,8 +171,42 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Princ
         (_, Some(key)) => by_api_key(state, key).await,
         (Some(token), None) if api_keys::looks_like_key(token) => by_api_key(state, token).await,
         (Some(token), None) => by_jwt(state, token).await,
-        (None, None) => Err(ApiError::unauthorized("send Authorization: Bearer <token> or x-api-key: <key>")),
+        (None, None) => match web_login::token(headers) {
+            Some(token) => by_cookie(state, token).await,
+            None => Err(ApiError::unauthorized("send Authorization: Bearer <token> or x-api-key: <key>")),
+        },
     }
+}
+
+/// [`authenticate`], and a write made with the login cookie must come from the
+/// gateway's own pages ([`web_login::same_origin`]): no other site can act
+/// for a logged-in user.
+pub async fn authenticate_request(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Principal, ApiError> {
+    let principal = authenticate(state, headers).await?;
+    if matches!(principal.via, AuthMethod::Cookie)
+        && Access::of(method) == Access::Write
+        && !web_login::same_origin(headers)
+    {
+        return Err(ApiError::forbidden(
+            "a change made with the dashboard's login cookie must come from the dashboard (its Origin header)",
+        )
+        .with_code("cross_origin"));
+    }
+    Ok(principal)
+}
+
+async fn by_cookie(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    let expired = || ApiError::unauthorized("the login expired or was ended: log in again");
+    let login = web_login::find(&state.db, token).await?.ok_or_else(expired)?;
+    let (role, version) = state.credentials.of(&state.db, login.user_id).await?.ok_or_else(expired)?;
+    if login.token_version != version {
+        return Err(ApiError::unauthorized("the password changed since this login: log in again"));
+    }
+    Ok(Principal { user_id: login.user_id, role, via: AuthMethod::Cookie })
 }
 
 async fn by_jwt(state: &AppState, token: &str) -> Result<Principal, ApiError> {
@@ -219,7 +256,7 @@ pub async fn require(
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let principal = authenticate(&state, req.headers()).await?;
+    let principal = authenticate_request(&state, req.method(), req.headers()).await?;
     principal.authorize(area, Access::of(req.method()))?;
     req.extensions_mut().insert(principal);
     Ok(next.run(req).await)
@@ -231,7 +268,7 @@ impl FromRequestParts<AppState> for Principal {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         match parts.extensions.get::<Principal>() {
             Some(p) => Ok(p.clone()),
-            None => authenticate(state, &parts.headers).await,
+            None => authenticate_request(state, &parts.method, &parts.headers).await,
         }
     }
 }

@@ -59,8 +59,14 @@ pub enum EngineEvent {
         error: String,
     },
     Connected,
-    /// The connection dropped; the client reconnects by itself.
-    Disconnected,
+    /// The connection dropped (`reason`: how); the client reconnects by itself.
+    Disconnected {
+        reason: String,
+    },
+    /// A connection could not be opened (`error`: why); the client tries again.
+    Unreachable {
+        error: String,
+    },
     /// The device was unlinked (from the phone, by us, or refused at login).
     LoggedOut {
         reason: String,
@@ -160,6 +166,7 @@ impl Engine {
         if let Some(url) = &self.server_url {
             transport = transport.with_url(url.clone());
         }
+        let transport = Reporting { inner: transport, events: events.clone() };
         let bot = Bot::builder()
             .with_backend(store)
             .with_transport_factory(transport)
@@ -174,6 +181,34 @@ impl Engine {
             .context("building the WhatsApp client")?;
         let client = bot.client();
         Ok(Device { client, handle: Some(bot.spawn()) })
+    }
+}
+
+/// The WebSocket transport, telling the session why a connection could not be
+/// opened: whatsapp-rust only logs that and tries again, so without this a
+/// session that never reaches WhatsApp would just say `connecting`.
+struct Reporting {
+    inner: TokioWebSocketTransportFactory,
+    events: mpsc::Sender<EngineEvent>,
+}
+
+#[async_trait::async_trait]
+impl whatsapp_rust::transport::TransportFactory for Reporting {
+    async fn create_transport(
+        &self,
+    ) -> Result<
+        (
+            Arc<dyn whatsapp_rust::transport::Transport>,
+            async_channel::Receiver<whatsapp_rust::transport::TransportEvent>,
+        ),
+        anyhow::Error,
+    > {
+        let created = self.inner.create_transport().await;
+        if let Err(e) = &created {
+            // Dropped when the session's events are backed up: the next attempt reports again.
+            let _ = self.events.try_send(EngineEvent::Unreachable { error: format!("{e:#}") });
+        }
+        created
     }
 }
 
@@ -455,7 +490,7 @@ fn map(event: &Event) -> Option<EngineEvent> {
         Event::PairSuccess(p) => EngineEvent::Paired { phone: phone_of(&p.id) },
         Event::PairError(e) => EngineEvent::PairFailed { error: e.error.clone() },
         Event::Connected(_) => EngineEvent::Connected,
-        Event::Disconnected(_) => EngineEvent::Disconnected,
+        Event::Disconnected(d) => EngineEvent::Disconnected { reason: d.reason.to_string() },
         Event::LoggedOut(l) => EngineEvent::LoggedOut { reason: format!("{:?}", l.reason) },
         Event::TemporaryBan(b) => {
             EngineEvent::Banned { duration: b.expire.to_std().unwrap_or_default(), reason: format!("{:?}", b.code) }

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use axum::{
     Json,
     extract::{ConnectInfo, State},
-    http::{HeaderMap, StatusCode},
+    http::{HeaderMap, StatusCode, header},
+    response::IntoResponse,
 };
 use serde::{Deserialize, Serialize};
 use serde_valid::Validate;
@@ -20,9 +21,9 @@ use crate::{
     auth::{
         Principal, Role,
         accounts::{self, NewUser, UserView},
-        api_keys,
+        api_keys, web_login,
     },
-    db::entities::api_keys as api_key_rows,
+    db::entities::{api_keys as api_key_rows, users},
     error::{ApiError, ErrorBody, retry_seconds},
     state::AppState,
     validation,
@@ -123,6 +124,28 @@ pub async fn login(
     headers: HeaderMap,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
+    let user = check_credentials(&state, peer, &headers, &req).await?;
+    let role = accounts::role_of(&user);
+    let token = state.jwt.issue(user.id, role, user.token_version)?;
+    let view = UserView::from(&user);
+    Ok(Json(LoginResponse {
+        message: "Login success",
+        access_token: token.clone(),
+        token,
+        token_type: "bearer",
+        expires_in: state.jwt.expires_in().as_secs(),
+        user: view.clone(),
+        data: view,
+    }))
+}
+
+/// The account these credentials log in to; throttled per account and address.
+async fn check_credentials(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    req: &LoginRequest,
+) -> Result<users::Model, ApiError> {
     let wrong = || ApiError::unauthorized("wrong email, username or password");
     let name = req.login_name().unwrap_or_default();
     let user = accounts::find_by_identifier(&state.db, name).await?;
@@ -131,7 +154,7 @@ pub async fn login(
     let account = user.as_ref().map_or_else(|| format!("name:{name}"), |u| format!("id:{}", u.id));
     let trusted: Vec<Cidr> =
         state.config.server.trusted_proxies.iter().filter_map(|proxy| Cidr::parse(proxy).ok()).collect();
-    if let Err(wait) = state.logins.attempt(client_ip(peer.ip(), &headers, &trusted), &account) {
+    if let Err(wait) = state.logins.attempt(client_ip(peer.ip(), headers, &trusted), &account) {
         let message = format!("too many login attempts for this account; try again in {} s", retry_seconds(wait));
         return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message).with_retry_after(wait));
     }
@@ -147,19 +170,71 @@ pub async fn login(
             None
         }
     };
-    let user = user.ok_or_else(wrong)?;
-    let role = accounts::role_of(&user);
-    let token = state.jwt.issue(user.id, role, user.token_version)?;
-    let view = UserView::from(&user);
-    Ok(Json(LoginResponse {
-        message: "Login success",
-        access_token: token.clone(),
-        token,
-        token_type: "bearer",
-        expires_in: state.jwt.expires_in().as_secs(),
-        user: view.clone(),
-        data: view,
-    }))
+    user.ok_or_else(wrong)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WebLoginResponse {
+    #[schema(example = "Login success")]
+    pub message: &'static str,
+    /// Seconds until the login expires.
+    pub expires_in: u64,
+    pub data: UserView,
+}
+
+/// Log in a browser: the same credentials as `/auth/login`, answered with an
+/// HttpOnly, SameSite=Strict cookie instead of a token, for the dashboard.
+/// Only the gateway's own pages may call it (their `Origin`), and every
+/// change made with the cookie must carry that `Origin` too.
+#[utoipa::path(
+    post, path = "/auth/session", tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "logged in; the cookie `wagate_session` is set", body = WebLoginResponse),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "not sent from the gateway's own page", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (status = 429, description = "Too many attempts for this account from this address; see Retry-After", body = ErrorBody)
+    )
+)]
+pub async fn open_web_login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    if !web_login::same_origin(&headers) {
+        return Err(cross_origin());
+    }
+    let user = check_credentials(&state, peer, &headers, &req).await?;
+    let ttl = state.jwt.expires_in();
+    let token = web_login::open(&state.db, &user, ttl).await?;
+    let body = WebLoginResponse { message: "Login success", expires_in: ttl.as_secs(), data: UserView::from(&user) };
+    Ok(([(header::SET_COOKIE, web_login::set_cookie(&token, ttl, &headers))], Json(body)))
+}
+
+/// Log the browser out: its login ends on the server (the old cookie no
+/// longer works anywhere) and the cookie is removed.
+#[utoipa::path(
+    delete, path = "/auth/session", tag = "auth",
+    responses(
+        (status = 200, body = Message),
+        (status = 403, description = "not sent from the gateway's own page", body = ErrorBody),
+    )
+)]
+pub async fn close_web_login(State(state): State<AppState>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+    if let Some(token) = web_login::token(&headers) {
+        if !web_login::same_origin(&headers) {
+            return Err(cross_origin());
+        }
+        web_login::close(&state.db, token).await?;
+    }
+    Ok(([(header::SET_COOKIE, web_login::clear_cookie())], Json(Message { message: "Logged out".into() })))
+}
+
+fn cross_origin() -> ApiError {
+    ApiError::forbidden("only the gateway's own pages may log in or out with a cookie (their Origin header)")
+        .with_code("cross_origin")
 }
 
 /// The caller's own account.

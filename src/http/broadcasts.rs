@@ -24,7 +24,7 @@ use crate::{
     error::{ApiError, ErrorBody},
     notify::{
         self, NotifyError,
-        broadcasts::{self, Audience, BroadcastReport, Kind, Plan},
+        broadcasts::{self, Audience, BroadcastPreview, BroadcastReport, Kind, Plan},
         customers as customer_rows, notices,
     },
     queue::MAX_TEXT_CHARS,
@@ -50,6 +50,10 @@ pub struct SendNotificationRequest {
     #[serde(default)]
     #[validate(custom = validation::optional_session_id)]
     pub session: Option<String>,
+    /// Answer what would be sent (count, skipped recipients, the first message
+    /// rendered) and send nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Deserialize, Serialize, Validate, ToSchema)]
@@ -66,6 +70,10 @@ pub struct SendCustomRequest {
     #[serde(default)]
     #[validate(custom = validation::optional_session_id)]
     pub session: Option<String>,
+    /// Answer what would be sent (count, skipped recipients, the first message
+    /// rendered) and send nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Deserialize, Serialize, Validate, ToSchema)]
@@ -97,6 +105,10 @@ pub struct SendByOdpRequest {
     #[serde(default)]
     #[validate(custom = validation::optional_session_id)]
     pub session: Option<String>,
+    /// Answer what would be sent (count, skipped recipients, the first message
+    /// rendered) and send nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 fn check_message(message: &str) -> Result<String, ApiError> {
@@ -213,6 +225,21 @@ impl axum::response::IntoResponse for Accepted {
     }
 }
 
+/// What a send answers: the accepted broadcast, or with `dry_run` its preview (200).
+pub enum Sent {
+    Accepted(Accepted),
+    Preview(BroadcastPreview),
+}
+
+impl axum::response::IntoResponse for Sent {
+    fn into_response(self) -> axum::response::Response {
+        match self {
+            Sent::Accepted(accepted) => accepted.into_response(),
+            Sent::Preview(preview) => Json(preview).into_response(),
+        }
+    }
+}
+
 /// The request's `Idempotency-Key` with a hash of what it asks.
 fn idempotency(headers: &HeaderMap, request: serde_json::Value) -> Result<Option<(String, String)>, ApiError> {
     Ok(idempotency_key(headers)?.map(|key| (key, hash_of(request))))
@@ -225,9 +252,14 @@ async fn accept(
     state: &AppState,
     principal: &Principal,
     idempotency: Option<(String, String)>,
+    dry_run: bool,
     plan: impl AsyncFnOnce() -> Result<Plan, ApiError>,
-) -> Result<Accepted, ApiError> {
+) -> Result<Sent, ApiError> {
     let owner = principal.user_id;
+    if dry_run {
+        let plan = plan().await?;
+        return Ok(Sent::Preview(broadcasts::preview(&state.db, &state.config.notify, owner, &plan).await?));
+    }
     let replay = async |key: &str, hash: &str| -> Result<Option<Accepted>, ApiError> {
         match broadcasts::replay(&state.db, owner, key, hash).await? {
             Some(row) => Ok(Some(Accepted(broadcasts::summary(&state.queue, &row).await?, true))),
@@ -237,19 +269,19 @@ async fn accept(
     if let Some((key, hash)) = &idempotency
         && let Some(replayed) = replay(key, hash).await?
     {
-        return Ok(replayed);
+        return Ok(Sent::Accepted(replayed));
     }
     let mut plan = plan().await?;
     plan.idempotency = idempotency.clone();
     match broadcasts::start(&state.db, &state.queue, &state.config.notify, owner, plan).await {
         Ok(report) => {
             state.sessions.events().publish(notify::progress_event(owner, &report));
-            Ok(Accepted(report, false))
+            Ok(Sent::Accepted(Accepted(report, false)))
         }
         // Two requests with one key at once: the other one won.
         Err(NotifyError::Db(e)) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
             match &idempotency {
-                Some((key, hash)) => replay(key, hash).await?.ok_or_else(|| e.into()),
+                Some((key, hash)) => replay(key, hash).await?.map(Sent::Accepted).ok_or_else(|| e.into()),
                 None => Err(e.into()),
             }
         }
@@ -264,6 +296,7 @@ async fn accept(
     params(("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key gets the same broadcast")),
     request_body = SendNotificationRequest,
     responses(
+        (status = 200, description = "`dry_run`: what would be sent; nothing is queued", body = BroadcastPreview),
         (status = 202, description = "every message is durably queued", body = BroadcastReport),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, description = "no such notice or session", body = ErrorBody),
@@ -275,9 +308,9 @@ pub async fn send_notification(
     principal: Principal,
     headers: HeaderMap,
     ApiJson(req): ApiJson<SendNotificationRequest>,
-) -> Result<Accepted, ApiError> {
+) -> Result<Sent, ApiError> {
     let idempotency = idempotency(&headers, serde_json::json!({"notification": &req}))?;
-    accept(&state, &principal, idempotency, async || {
+    accept(&state, &principal, idempotency, req.dry_run, async || {
         let owner = principal.user_id;
         let notice = notice(&state, owner, req.notice_id).await?;
         let audience = customer_ids(&state, owner, req.customer_ids).await?;
@@ -303,6 +336,7 @@ pub async fn send_notification(
     params(("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key gets the same broadcast")),
     request_body = SendCustomRequest,
     responses(
+        (status = 200, description = "`dry_run`: what would be sent; nothing is queued", body = BroadcastPreview),
         (status = 202, description = "every message is durably queued", body = BroadcastReport),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
@@ -313,9 +347,9 @@ pub async fn send_custom(
     principal: Principal,
     headers: HeaderMap,
     ApiJson(req): ApiJson<SendCustomRequest>,
-) -> Result<Accepted, ApiError> {
+) -> Result<Sent, ApiError> {
     let idempotency = idempotency(&headers, serde_json::json!({"custom": &req}))?;
-    accept(&state, &principal, idempotency, async || {
+    accept(&state, &principal, idempotency, req.dry_run, async || {
         let template = check_message(&req.message)?;
         let audience = customer_ids(&state, principal.user_id, req.customer_ids).await?;
         let sessions = senders(&state, &principal, req.sessions, req.session).await?;
@@ -341,13 +375,13 @@ pub async fn send_phone(
     principal: Principal,
     headers: HeaderMap,
     ApiJson(req): ApiJson<SendPhoneRequest>,
-) -> Result<Accepted, ApiError> {
+) -> Result<Sent, ApiError> {
     let phone = phone_field(&state, "phone", &req.phone)?;
     let idempotency = idempotency(
         &headers,
         serde_json::json!({"phone": {"to": &phone, "message": &req.message, "sessions": &req.sessions, "session": &req.session}}),
     )?;
-    accept(&state, &principal, idempotency, async || {
+    accept(&state, &principal, idempotency, false, async || {
         let template = check_message(&req.message)?;
         let sessions = senders(&state, &principal, req.sessions, req.session).await?;
         let audience = Audience::Phone(phone);
@@ -366,6 +400,7 @@ pub async fn send_phone(
     ),
     request_body = SendByOdpRequest,
     responses(
+        (status = 200, description = "`dry_run`: what would be sent; nothing is queued", body = BroadcastPreview),
         (status = 202, description = "every message is durably queued", body = BroadcastReport),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, description = "no such ODP, notice or session", body = ErrorBody),
@@ -378,9 +413,10 @@ pub async fn send_by_odp(
     headers: HeaderMap,
     ApiPath(code): ApiPath<String>,
     ApiJson(req): ApiJson<SendByOdpRequest>,
-) -> Result<Accepted, ApiError> {
+) -> Result<Sent, ApiError> {
     let idempotency = idempotency(&headers, serde_json::json!({"odp": &code, "request": &req}))?;
-    accept(&state, &principal, idempotency, async || {
+    let dry_run = req.dry_run;
+    accept(&state, &principal, idempotency, dry_run, async || {
         let owner = principal.user_id;
         let odp = customer_rows::find_odp(&state.db, owner, &code).await?.ok_or_else(|| ApiError::not_found("ODP"))?;
         let (template, notice) = match (req.message, req.notice_id) {

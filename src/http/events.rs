@@ -27,7 +27,9 @@ pub const RECHECK: Duration = Duration::from_secs(1);
 
 /// Live events: `event:` is the kind (`session.status`, `session.qr`,
 /// `message.status`, `broadcast.progress`, `message.received`, `chat.message`,
-/// `chat.updated`), `data:` its JSON. A subscriber that falls
+/// `chat.updated`), `data:` its JSON. `chat.message` carries a timeline entry
+/// as it is written, and again when a received file finished downloading (or
+/// failed for good): the same `message.id`, with its `media.state`. A subscriber that falls
 /// too far behind gets a `lagged` event with the number of events it missed.
 /// When the credential is revoked (key deleted, user deleted, password changed)
 /// the stream sends `unauthorized` and ends within two seconds.

@@ -22,10 +22,19 @@ pub struct StatusBody {
     pub status: &'static str,
 }
 
-/// Is the process up?
-#[utoipa::path(get, path = "/", tag = "health", responses((status = 200, body = StatusBody)))]
-pub async fn root() -> Json<StatusBody> {
-    Json(StatusBody { status: "ok" })
+/// Is the process up? A browser asking for a page is sent to the dashboard.
+#[utoipa::path(
+    get, path = "/", tag = "health",
+    responses(
+        (status = 200, body = StatusBody),
+        (status = 303, description = "to the dashboard (`/app`), when the request accepts `text/html`"),
+    )
+)]
+pub async fn root(headers: axum::http::HeaderMap) -> axum::response::Response {
+    if super::dashboard::wants_page(&headers) {
+        return axum::response::Redirect::to(super::dashboard::PATH).into_response();
+    }
+    Json(StatusBody { status: "ok" }).into_response()
 }
 
 #[derive(Serialize, ToSchema)]

@@ -8,6 +8,7 @@ pub mod broadcasts;
 pub mod chats;
 pub mod client_addr;
 pub mod customers;
+pub mod dashboard;
 pub mod docs;
 pub mod events;
 pub mod extract;
@@ -140,6 +141,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(health::health))
         .routes(routes!(auth::register))
         .routes(routes!(auth::login))
+        .routes(routes!(auth::open_web_login, auth::close_web_login))
         .routes(routes!(health::db_connect))
         .routes(routes!(health::openapi_json))
         .routes(routes!(docs::docs));
@@ -247,6 +249,8 @@ pub fn router(state: AppState) -> Router {
 
     let cors = cors(&state.config.server.cors_origins);
     let router = router
+        .route(dashboard::PATH, axum::routing::get(dashboard::page))
+        .route("/assets/{name}", axum::routing::get(dashboard::file))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))

@@ -30,7 +30,7 @@ use crate::{
 pub fn scope_of(principal: &Principal) -> Scope {
     let sessions = match &principal.via {
         AuthMethod::ApiKey { sessions, .. } => sessions.clone(),
-        AuthMethod::Jwt => None,
+        AuthMethod::Jwt | AuthMethod::Cookie => None,
     };
     // A key limited to sessions names its own account's: never another's, even an admin's key.
     let everyone = principal.is_admin() && sessions.is_none();

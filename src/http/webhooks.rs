@@ -36,7 +36,7 @@ impl From<WebhookError> for ApiError {
 fn within(principal: &Principal) -> Option<Vec<String>> {
     match &principal.via {
         AuthMethod::ApiKey { sessions, .. } => sessions.clone(),
-        AuthMethod::Jwt => None,
+        AuthMethod::Jwt | AuthMethod::Cookie => None,
     }
 }
 

@@ -146,6 +146,7 @@ impl Inbox {
             Err(error) => {
                 let attempts = row.media_attempts + 1;
                 let give_up = attempts >= MAX_ATTEMPTS || error.contains("larger than");
+
                 tracing::info!(message = row.id, %error, attempts, give_up, "media download failed");
                 let error: String = error.chars().take(255).collect();
                 update
@@ -158,8 +159,29 @@ impl Inbox {
                     )
                     .exec(self.db())
                     .await?;
+                if !give_up {
+                    return Ok(());
+                }
             }
         }
+        self.media_settled(row.id).await
+    }
+
+    /// Tells live subscribers that the file of received message `id` is now
+    /// there (or never will be): its timeline entry, again, as `chat.message`.
+    async fn media_settled(&self, id: i64) -> Result<(), sea_orm::DbErr> {
+        use crate::db::entities::{chat_entries as entries, chats};
+        if !self.0.events.has_subscribers() {
+            return Ok(());
+        }
+        let Some(row) = inbound::Entity::find_by_id(id).one(self.db()).await? else { return Ok(()) };
+        let Some(entry) = entries::Entity::find().filter(entries::Column::InboundId.eq(id)).one(self.db()).await?
+        else {
+            return Ok(()); // not a chat's message (a group's, a status)
+        };
+        let Some(chat) = chats::Entity::find_by_id(entry.chat_id).one(self.db()).await? else { return Ok(()) };
+        let view = super::views::entry_of_inbound(&entry, Some(&row), self.config().notify.offset());
+        self.publish_entry(&chat, &view);
         Ok(())
     }
 

@@ -280,14 +280,14 @@ pub async fn unknown_customers(db: &DatabaseConnection, owner: i64, ids: &[i64])
     Ok(ids.iter().copied().filter(|id| !known.contains(id)).collect())
 }
 
-/// Accepts a broadcast: everything it will send is durably queued when this returns.
-pub async fn start(
+/// Each recipient of `plan` with its message, or why it is skipped; and when
+/// the messages were made.
+async fn recipients(
     db: &DatabaseConnection,
-    queue: &Queue,
     config: &crate::config::NotifyConfig,
     owner: i64,
-    plan: Plan,
-) -> Result<BroadcastReport, NotifyError> {
+    plan: &Plan,
+) -> Result<(Vec<Recipient>, i64), NotifyError> {
     let offset = config.offset();
     let customers = audience(db, owner, &plan.audience).await?;
     let odp_codes = super::customers::odp_codes(db, owner).await?;
@@ -357,6 +357,78 @@ pub async fn start(
         list.push(Recipient { customer_id: Some(customer.id), name: customer.name.clone(), phone, message: body });
     }
 
+    Ok((list, now))
+}
+
+/// What a broadcast would send, written nowhere (`dry_run`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BroadcastPreview {
+    /// Always `true`: nothing was queued.
+    pub dry_run: bool,
+    /// Recipients, skipped ones included.
+    pub total_customers: u64,
+    /// How many messages would be queued.
+    pub queued_count: u64,
+    pub skipped_count: u64,
+    /// The first message exactly as it would be sent.
+    pub preview: Option<String>,
+    /// Who would get `preview`.
+    pub preview_recipient: Option<String>,
+    /// The first 50 recipients that would be skipped, and why.
+    pub skipped: Vec<SkippedRecipient>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SkippedRecipient {
+    pub customer_id: Option<i64>,
+    pub name: String,
+    pub phone: String,
+    pub reason: String,
+}
+
+/// Makes every message of `plan` as [`start`] would, and keeps none.
+pub async fn preview(
+    db: &DatabaseConnection,
+    config: &crate::config::NotifyConfig,
+    owner: i64,
+    plan: &Plan,
+) -> Result<BroadcastPreview, NotifyError> {
+    let (list, _) = recipients(db, config, owner, plan).await?;
+    let first = list.iter().find(|r| r.message.is_ok());
+    let skipped: Vec<SkippedRecipient> = list
+        .iter()
+        .filter_map(|r| {
+            let reason = r.message.as_ref().err()?;
+            Some(SkippedRecipient {
+                customer_id: r.customer_id,
+                name: r.name.clone(),
+                phone: r.phone.clone(),
+                reason: reason.clone(),
+            })
+        })
+        .collect();
+    Ok(BroadcastPreview {
+        dry_run: true,
+        total_customers: list.len() as u64,
+        queued_count: (list.len() - skipped.len()) as u64,
+        skipped_count: skipped.len() as u64,
+        preview: first.and_then(|r| r.message.as_ref().ok()).map(|m| m.body.clone().unwrap_or_default()),
+        preview_recipient: first
+            .map(|r| if r.name.is_empty() { r.phone.clone() } else { format!("{} ({})", r.name, r.phone) }),
+        skipped: skipped.into_iter().take(50).collect(),
+    })
+}
+
+/// Accepts a broadcast: everything it will send is durably queued when this returns.
+pub async fn start(
+    db: &DatabaseConnection,
+    queue: &Queue,
+    config: &crate::config::NotifyConfig,
+    owner: i64,
+    plan: Plan,
+) -> Result<BroadcastReport, NotifyError> {
+    let (list, now) = recipients(db, config, owner, &plan).await?;
+    let notice = plan.notice.as_ref();
     let queued = list.iter().filter(|r| r.message.is_ok()).count();
     let write = queue.begin().await?;
     let row = broadcasts::ActiveModel {

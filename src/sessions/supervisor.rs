@@ -53,6 +53,8 @@ struct Supervisor {
     /// Whether the current device got connected (then a later failure starts
     /// the backoff afresh).
     connected_this_run: bool,
+    /// The last error a connection attempt met, as the session's `reason` says it.
+    unreachable: Option<String>,
     /// The session's send queue dispatcher; it ends with this supervisor.
     dispatch: crate::queue::Dispatch,
 }
@@ -76,6 +78,7 @@ pub(super) async fn run(
         status: row.status,
         pairing_for: None,
         connected_this_run: false,
+        unreachable: None,
         dispatch,
     };
     let link_deadline = Instant::now() + me.sessions.0.config.whatsapp.link_timeout;
@@ -99,6 +102,7 @@ pub(super) async fn run(
     loop {
         me.set(Change::status(Status::Connecting).reason(None)).await;
         me.connected_this_run = false;
+        me.unreachable = None;
         let end = me.run_device(&mut pair_phone, link_deadline).await;
         me.dispatch.offline();
         me.sessions.0.inbox.offline(&me.id);
@@ -323,6 +327,7 @@ impl Supervisor {
                 self.set(Change::status(self.status).reason(Some(format!("linking failed: {error}")))).await;
             }
             EngineEvent::Connected => {
+                self.unreachable = None;
                 if duplicate_of.is_some() {
                     device.logout().await;
                     return Some(End::LoggedOut {
@@ -341,12 +346,20 @@ impl Supervisor {
                 self.dispatch.online(device.sender());
                 self.sessions.0.inbox.online(&self.id, device.sender());
             }
-            EngineEvent::Disconnected => {
+            EngineEvent::Disconnected { reason } => {
                 self.dispatch.offline();
                 self.sessions.0.inbox.offline(&self.id);
                 if self.status == Status::Connected {
-                    self.set(Change::status(Status::Disconnected).reason(Some("connection lost; reconnecting".into())))
-                        .await;
+                    let reason = format!("connection lost ({reason}); reconnecting");
+                    self.set(Change::status(Status::Disconnected).reason(Some(reason))).await;
+                }
+            }
+            EngineEvent::Unreachable { error } => {
+                // Said once per distinct error, not at every retry.
+                if self.unreachable.as_deref() != Some(error.as_str()) {
+                    let reason = format!("cannot reach WhatsApp: {error}; retrying");
+                    self.unreachable = Some(error);
+                    self.set(Change::status(Status::Disconnected).reason(Some(reason))).await;
                 }
             }
             EngineEvent::LoggedOut { reason } => {

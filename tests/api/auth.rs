@@ -217,7 +217,88 @@ async fn login_attempts_are_limited_per_account(db: TestDb) {
     assert_eq!(response.status(), StatusCode::OK);
 }
 
+/// The dashboard's login: an HttpOnly, SameSite=Strict cookie whose token is
+/// stored only hashed; the role table applies to it; writes need the page's
+/// Origin; a password change and a logout end it; only the gateway's own pages
+/// may log in with it.
+async fn the_login_cookie(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let own = app.address.trim_end_matches('/').to_owned();
+    let url = |path: &str| format!("{own}{path}");
+    let credentials = json!({"identifier": ADMIN_EMAIL, "password": ADMIN_PASSWORD});
+
+    // Only from the gateway's own pages.
+    for origin in [None, Some("http://evil.example")] {
+        let mut req = app.client.post(url("/auth/session")).json(&credentials);
+        if let Some(origin) = origin {
+            req = req.header("origin", origin);
+        }
+        let (status, body) = TestApp::read(req).await;
+        assert_eq!((status, error_code(&body)), (StatusCode::FORBIDDEN, "cross_origin"), "{origin:?}: {body}");
+    }
+    let wrong = json!({"identifier": ADMIN_EMAIL, "password": "not-the-password"});
+    let (status, _) = TestApp::read(app.client.post(url("/auth/session")).header("origin", &own).json(&wrong)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let login = |credentials: serde_json::Value| {
+        let req = app.client.post(url("/auth/session")).header("origin", &own).json(&credentials);
+        async move {
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            let set = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+            let token = set.strip_prefix("wagate_session=").unwrap().split(';').next().unwrap().to_owned();
+            (set, format!("wagate_session={token}"), token)
+        }
+    };
+    let (set, cookie, token) = login(credentials.clone()).await;
+    assert!(set.contains("; HttpOnly") && set.contains("; SameSite=Strict") && set.contains("; Path=/"), "{set}");
+    assert!(!set.contains("Secure"), "plain HTTP: {set}");
+    let stored = wagate::db::entities::web_logins::Entity::find().all(&app.db).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_ne!(stored[0].token_hash, token, "the token is stored hashed");
+
+    let get = |path: &str, cookie: &str| TestApp::read(app.client.get(url(path)).header("cookie", cookie));
+    let (status, me) = get("/auth/me", &cookie).await;
+    assert_eq!((status, me["data"]["email"].as_str()), (StatusCode::OK, Some(ADMIN_EMAIL)));
+    assert_eq!(get("/user/list", &cookie).await.0, StatusCode::OK);
+    let notice = json!({"title": "t", "message": "m"});
+    let post = |origin: Option<&str>, cookie: &str| {
+        let mut req = app.client.post(url("/api/notices")).header("cookie", cookie).json(&notice);
+        if let Some(origin) = origin {
+            req = req.header("origin", origin);
+        }
+        TestApp::read(req)
+    };
+    for origin in [None, Some("http://evil.example"), Some("null")] {
+        let (status, body) = post(origin, &cookie).await;
+        assert_eq!((status, error_code(&body)), (StatusCode::FORBIDDEN, "cross_origin"), "{origin:?}");
+    }
+    assert_eq!(post(Some(&own), &cookie).await.0, StatusCode::CREATED);
+    assert_eq!(get("/auth/me", "wagate_session=forged").await.0, StatusCode::UNAUTHORIZED);
+
+    // The role table holds for cookies as for tokens.
+    let (agent_id, _) = app.user_with_role("agent").await;
+    let (_, users) = app.get("/user/list", Some(&app.admin_token)).await;
+    let agent_email = users["data"].as_array().unwrap().iter().find(|u| u["id"] == agent_id).unwrap()["email"].clone();
+    let (_, agent, _) = login(json!({"identifier": agent_email, "password": "secret-pw"})).await;
+    assert_eq!(get("/chats/", &agent).await.0, StatusCode::OK);
+    assert_eq!(get("/session/list", &agent).await.0, StatusCode::FORBIDDEN);
+
+    // A password change ends the agent's login; logging out ends the admin's.
+    let change = json!({"password": "another-pw-2"});
+    let (status, _) =
+        app.call(reqwest::Method::PUT, &format!("/user/{agent_id}"), Some(&app.admin_token), Some(change)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(get("/auth/me", &agent).await.0, StatusCode::UNAUTHORIZED);
+    let logout = app.client.delete(url("/auth/session")).header("cookie", &cookie).header("origin", &own);
+    let resp = logout.send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    assert_eq!(get("/auth/me", &cookie).await.0, StatusCode::UNAUTHORIZED);
+}
+
 db_tests!(
+    the_login_cookie,
     login_attempts_are_limited_per_account,
     login_by_email_or_username,
     me_requires_a_valid_token,

@@ -6,7 +6,7 @@ use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 use wagate::db::entities::{
     api_keys, bot_configs, broadcasts, chat_entries, chats, customers, inbound_messages, messages, notices, sessions,
-    users,
+    users, web_logins,
 };
 
 use crate::{
@@ -112,8 +112,9 @@ async fn snapshot(app: &TestApp) -> String {
     let received = inbound_messages::Entity::find().all(&app.db).await.unwrap();
     let entries = chat_entries::Entity::find().all(&app.db).await.unwrap();
     let bots = bot_configs::Entity::find().all(&app.db).await.unwrap();
+    let logins = web_logins::Entity::find().all(&app.db).await.unwrap();
     format!(
-        "{users:?}\n{keys:?}\n{sessions:?}\n{messages:?}\n{customers:?}\n{notices:?}\n{broadcasts:?}\n{chats:?}\n{received:?}\n{entries:?}\n{bots:?}"
+        "{users:?}\n{keys:?}\n{sessions:?}\n{messages:?}\n{customers:?}\n{notices:?}\n{broadcasts:?}\n{chats:?}\n{received:?}\n{entries:?}\n{bots:?}\n{logins:?}"
     )
 }
 

@@ -85,6 +85,67 @@ impl Browser {
         text.as_str().unwrap_or_default().to_owned()
     }
 
+    async fn element(&self, css: &str) -> String {
+        let found =
+            self.command(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css}))).await;
+        found[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {found}")).to_owned()
+    }
+
+    pub(crate) async fn click(&self, css: &str) {
+        let id = self.element(css).await;
+        self.command(reqwest::Method::POST, &format!("/element/{id}/click"), Some(json!({}))).await;
+    }
+
+    /// Replaces the text of the field `css` with `text`.
+    pub(crate) async fn fill(&self, css: &str, text: &str) {
+        let id = self.element(css).await;
+        self.command(reqwest::Method::POST, &format!("/element/{id}/clear"), Some(json!({}))).await;
+        self.command(reqwest::Method::POST, &format!("/element/{id}/value"), Some(json!({"text": text}))).await;
+    }
+
+    /// Chooses the file at `path` in the file input `css`.
+    pub(crate) async fn upload(&self, css: &str, path: &std::path::Path) {
+        let id = self.element(css).await;
+        let text = path.to_str().expect("a UTF-8 path");
+        self.command(reqwest::Method::POST, &format!("/element/{id}/value"), Some(json!({"text": text}))).await;
+    }
+
+    /// The value of the page's cookie `name`.
+    pub(crate) async fn cookie(&self, name: &str) -> String {
+        let cookie = self.command(reqwest::Method::GET, &format!("/cookie/{name}"), None).await;
+        cookie["value"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Waits up to `secs` until `condition` (a script's boolean expression) holds;
+    /// on a timeout saves `target/screenshots/failed-{name}.png` and fails.
+    pub(crate) async fn wait(&self, name: &str, condition: &str, secs: u64) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        let script = format!("try {{ return !!({condition}); }} catch (e) {{ return false; }}");
+        while std::time::Instant::now() < deadline {
+            if self.eval(&script).await == Value::Bool(true) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let shot = self.screenshot(&format!("failed-{name}")).await;
+        panic!("{name}: `{condition}` did not hold in {secs} s; see {}", shot.display());
+    }
+
+    /// Sets the window's size (a phone's: 390 × 844).
+    pub(crate) async fn resize(&self, width: u32, height: u32) {
+        self.command(reqwest::Method::POST, "/window/rect", Some(json!({"width": width, "height": height}))).await;
+    }
+
+    /// Opens the dashboard and logs in through its form.
+    pub(crate) async fn log_in(&self, app: &TestApp, identifier: &str, password: &str) {
+        self.open(&app.address).await;
+        self.wait("login form", "document.querySelector('#identifier')", 10).await;
+        self.fill("#identifier", identifier).await;
+        self.fill("#password", password).await;
+        self.click("#login").await;
+        self.wait("logged in", "document.querySelector('#logout')", 10).await;
+    }
+
     /// Runs `script` in the page; its return value.
     pub(crate) async fn eval(&self, script: &str) -> Value {
         self.command(reqwest::Method::POST, "/execute/sync", Some(json!({"script": script, "args": []}))).await
@@ -140,5 +201,432 @@ async fn docs_render_in_chromium() {
         browser.eval("return performance.getEntriesByType('resource').map(e => new URL(e.name).origin)").await;
     let ours = app.address.trim_end_matches('/');
     assert!(origins.as_array().unwrap().iter().all(|o| o == ours), "{origins}");
+    browser.close().await;
+}
+
+// ---------- the dashboard ----------
+
+const NUMBER: &str = "6281100000001";
+const CONTACT: &str = "6281299990001";
+
+fn write(from: &str, text: &str, name: &str) -> wa_sim::messages::Write {
+    wa_sim::messages::Write {
+        from: from.into(),
+        to: NUMBER.into(),
+        text: Some(text.into()),
+        push_name: Some(name.into()),
+        ..Default::default()
+    }
+}
+
+/// Polls `check` for up to `secs`.
+async fn until(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while !check() {
+        assert!(std::time::Instant::now() < deadline, "{what} did not happen in {secs} s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Acceptance 1: the admin logs in, creates a session and links it by the QR
+/// code read from the page's picture; the page says so without a reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_number_is_linked_from_the_page() {
+    let app = TestApp::spawn(TestDb::Sqlite).await;
+    let browser = Browser::start().await;
+    // `/` sends a browser to the dashboard, which asks for a login.
+    browser.open(&app.address).await;
+    browser.wait("login page", "location.pathname === '/app' && document.querySelector('#identifier')", 10).await;
+    browser.screenshot("login").await;
+    browser.log_in(&app, crate::helpers::ADMIN_EMAIL, crate::helpers::ADMIN_PASSWORD).await;
+    browser.open(&format!("{}/app#/sessions", app.address)).await;
+    browser.wait("sessions page", "document.querySelector('#new-session')", 10).await;
+    browser.eval("window.notReloaded = true; return null").await;
+    browser.fill("#new-session", "s1").await;
+    browser.click("#create-session").await;
+    browser.wait("QR shown", "document.querySelector('#qr-image').src.startsWith('data:image/png')", 20).await;
+    browser.screenshot("sessions-qr").await;
+    let src = browser.eval("return document.querySelector('#qr-image').src").await;
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(src.as_str().unwrap().strip_prefix("data:image/png;base64,").unwrap())
+        .unwrap();
+    let qr = crate::sessions::decode_qr(&png);
+    app.sim.scan(&qr, NUMBER).await.expect("the phone scans the page's code");
+    browser
+        .wait(
+            "connected",
+            &format!("document.querySelector('#link-state').textContent === 'Connected as {NUMBER}'"),
+            30,
+        )
+        .await;
+    browser
+        .wait(
+            "the list shows it",
+            &format!(
+                "document.querySelector('tr[data-session=\"s1\"] .phone').textContent === '{NUMBER}' && \
+                 document.querySelector('tr[data-session=\"s1\"] .badge').textContent === 'connected'"
+            ),
+            10,
+        )
+        .await;
+    assert_eq!(browser.eval("return window.notReloaded === true").await, Value::Bool(true), "the page reloaded");
+    browser.screenshot("sessions").await;
+    browser.close().await;
+}
+
+/// Acceptance 2 and 3: a contact's message appears in the open inbox, the
+/// admin reads it (read receipts reach wa-sim) and answers with a text and an
+/// image, whose ticks follow the receipts; then the chat is assigned to an
+/// agent, who sees that chat and no other, and none of the admin's pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_answers_live_and_an_agent_sees_only_their_chats() {
+    let app = TestApp::spawn_with(TestDb::Sqlite, crate::helpers::no_limits).await;
+    let (agent_id, _) = app.user_with_role("agent").await;
+    let (status, agent) = app.get("/user/list", Some(&app.admin_token)).await;
+    assert_eq!(status, 200);
+    let agent_email = agent["data"].as_array().unwrap().iter().find(|u| u["id"] == agent_id).unwrap()["email"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.linked_session(&app.admin_token, "s1", NUMBER).await;
+    app.sim.add_contacts(&[CONTACT.to_owned()]);
+
+    let admin = Browser::start().await;
+    admin.log_in(&app, crate::helpers::ADMIN_EMAIL, crate::helpers::ADMIN_PASSWORD).await;
+    admin.open(&format!("{}/app#/inbox", app.address)).await;
+    admin.wait("inbox", "document.querySelector('#chats')", 10).await;
+    admin.wait("live", "document.querySelector('#live.on')", 10).await;
+
+    let first = app.sim.deliver(&write(CONTACT, "halo, internet saya mati", "John Doe")).await.unwrap();
+    let chat = "document.querySelector('#chats li[data-chat]')";
+    admin
+        .wait("the chat arrives live", &format!("{chat} && {chat}.textContent.includes('internet saya mati')"), 10)
+        .await;
+    admin.wait("unread", &format!("{chat}.querySelector('[data-unread=\"1\"]')"), 5).await;
+    admin.click("#chats li[data-chat]").await;
+    admin.wait("timeline", "document.querySelector('.bubble') && document.querySelector('.bubble').textContent.includes('internet saya mati')", 10).await;
+    admin.wait("read", &format!("!{chat}.querySelector('.badge.unread')"), 10).await;
+    until("the read receipt", 10, || app.sim.read_receipts().iter().any(|r| r.ids.contains(&first))).await;
+
+    admin.fill("#reply", "Baik, kami cek sekarang").await;
+    admin.click("#send").await;
+    let picture = tempfile::Builder::new().suffix(".png").tempfile().unwrap();
+    image::RgbImage::from_pixel(48, 48, image::Rgb([18, 140, 126])).save(picture.path()).unwrap();
+    admin.upload("#attach", picture.path()).await;
+    admin.fill("#reply", "foto ODP").await;
+    admin.click("#send").await;
+    until("both replies reach the contact", 20, || app.sim.shown(Some(CONTACT)).len() >= 2).await;
+    let shown = app.sim.shown(Some(CONTACT));
+    assert_eq!(shown[0].text.as_deref(), Some("Baik, kami cek sekarang"));
+    assert_eq!((shown[1].kind.as_str(), shown[1].caption.as_deref()), ("image", Some("foto ODP")));
+    let out = "document.querySelectorAll('.bubble.out')";
+    admin
+        .wait("sent ticks", &format!("{out}.length === 2 && [...{out}].every(b => b.dataset.status === 'sent')"), 20)
+        .await;
+    for message in &shown {
+        app.sim.receipt(&message.id, "delivered").unwrap();
+    }
+    admin.wait("delivered ticks", &format!("[...{out}].every(b => b.dataset.status === 'delivered')"), 10).await;
+    for message in &shown {
+        app.sim.receipt(&message.id, "read").unwrap();
+    }
+    admin.wait("read ticks", &format!("[...{out}].every(b => b.dataset.status === 'read')"), 10).await;
+    admin
+        .wait(
+            "the sent image is named",
+            "document.querySelectorAll('.bubble.out')[1].textContent.includes('foto ODP')",
+            5,
+        )
+        .await;
+    // A picture the customer sends is shown in the timeline.
+    let mut png = std::io::Cursor::new(Vec::new());
+    image::RgbImage::from_pixel(64, 40, image::Rgb([200, 60, 40])).write_to(&mut png, image::ImageFormat::Png).unwrap();
+    let photo = wa_sim::messages::Write {
+        kind: Some("image".into()),
+        text: None,
+        caption: Some("lampu LOS merah".into()),
+        mimetype: Some("image/png".into()),
+        data: Some(base64::engine::general_purpose::STANDARD.encode(png.into_inner())),
+        ..write(CONTACT, "", "John Doe")
+    };
+    app.sim.deliver(&photo).await.unwrap();
+    let shown = "document.querySelector('.bubble:not(.out) img')";
+    admin
+        .wait(
+            "the customer's picture shows",
+            &format!("{shown} && {shown}.complete && {shown}.naturalWidth === 64"),
+            20,
+        )
+        .await;
+    admin.screenshot("inbox").await;
+
+    // Another customer's chat, which stays unassigned.
+    app.sim.add_contacts(&["6281299990002".to_owned()]);
+    app.sim.deliver(&write("6281299990002", "halo juga", "Sarah Williams")).await.unwrap();
+    admin.wait("second chat", "document.querySelectorAll('#chats li[data-chat]').length === 2", 10).await;
+    admin.click(&format!("#assign option[value=\"{agent_id}\"]")).await;
+    admin
+        .wait("assigned", "document.querySelector('#chats li.selected').textContent.includes('agent')", 10)
+        .await;
+    let chat_id = admin.eval("return document.querySelector('#chats li.selected').dataset.chat").await;
+
+    let agent = Browser::start().await;
+    agent.log_in(&app, &agent_email, "secret-pw").await;
+    agent.wait("the agent's inbox", "document.querySelectorAll('#chats li[data-chat]').length === 1", 10).await;
+    assert_eq!(agent.eval("return document.querySelector('#chats li[data-chat]').dataset.chat").await, chat_id);
+    let pages = agent.eval("return [...document.querySelectorAll('header nav a')].map(a => a.id)").await;
+    assert_eq!(pages, json!(["nav-inbox", "nav-profile"]));
+    for page in ["sessions", "users", "broadcasts"] {
+        agent.open(&format!("{}/app#/{page}", app.address)).await;
+        agent.wait("still the inbox", "document.querySelector('#chats')", 10).await;
+    }
+    agent.screenshot("agent-inbox").await;
+    // On a phone: the list, then the chat alone, with its reply box.
+    agent.resize(390, 844).await;
+    agent.open(&format!("{}/app#/inbox", app.address)).await;
+    agent.wait("the list on a phone", "document.querySelector('#chats li[data-chat]')", 10).await;
+    agent.click("#chats li[data-chat]").await;
+    agent.wait("the chat on a phone", "document.querySelector('#reply') && getComputedStyle(document.querySelector('.inbox .list')).display === 'none'", 10).await;
+    agent.fill("#reply", "Teknisi kami datang jam 2 siang").await;
+    agent.click("#send").await;
+    until("the agent's reply reaches the contact", 20, || {
+        app.sim.shown(Some(CONTACT)).iter().any(|m| m.text.as_deref() == Some("Teknisi kami datang jam 2 siang"))
+    })
+    .await;
+    agent.screenshot("agent-phone").await;
+    agent.close().await;
+    admin.close().await;
+}
+
+/// Acceptance 4: a broadcast by ODP from the page: the count and the message
+/// before sending, then the progress bar at 100 % and the report with the
+/// failures first, with their reasons.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_by_odp_from_the_page() {
+    let app = TestApp::spawn_with(TestDb::Sqlite, crate::helpers::no_limits).await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", NUMBER).await;
+    let registered = ["6281311110001".to_owned(), "6281311110002".to_owned()];
+    app.sim.add_contacts(&registered);
+    let customers = json!({"customers": [
+        {"external_id": "C1", "name": "Maria Lopez", "phone": "081311110001", "odp": "ODP-7"},
+        {"external_id": "C2", "name": "Ahmed Hassan", "phone": "081311110002", "odp": "ODP-7"},
+        {"external_id": "C3", "name": "Nomor Mati", "phone": "081399990009", "odp": "ODP-7"},
+        {"external_id": "C4", "name": "Salah Ketik", "phone": "12", "odp": "ODP-7"},
+        {"external_id": "C5", "name": "ODP Lain", "phone": "081311110003", "odp": "ODP-8"},
+    ]});
+    let (status, body) = app.post("/api/customers/bulk", Some(&token), customers).await;
+    assert_eq!(status, 200, "{body}");
+    let notice =
+        json!({"title": "Gangguan ODP-7", "message": "Kabel putus, teknisi menuju lokasi.", "odps": ["ODP-7"]});
+    let (status, body) = app.post("/api/notices", Some(&token), notice).await;
+    assert_eq!(status, 201, "{body}");
+
+    let browser = Browser::start().await;
+    browser.log_in(&app, crate::helpers::ADMIN_EMAIL, crate::helpers::ADMIN_PASSWORD).await;
+    browser.open(&format!("{}/app#/broadcasts", app.address)).await;
+    browser.wait("broadcasts page", "document.querySelector('#odp option[value=\"ODP-7\"]')", 10).await;
+    browser.click("#odp option[value=\"ODP-7\"]").await;
+    browser.click("#preview-send").await;
+    browser.wait("preview", "document.querySelector('#recipient-count')", 10).await;
+    assert_eq!(browser.text("#recipient-count").await, "3 messages to send, 1 recipients skipped (4 customers).");
+    let preview = browser.text("#preview-text").await;
+    assert!(preview.contains("Maria Lopez") && preview.contains("Kabel putus"), "{preview}");
+    assert_eq!(app.sim.received(None).len(), 0, "a preview sends nothing");
+    browser.screenshot("broadcast-preview").await;
+    browser.click("#confirm-send").await;
+    browser
+        .wait(
+            "progress at 100 %",
+            "document.querySelector('#broadcasts [role=progressbar]')?.getAttribute('aria-valuenow') === '100'",
+            30,
+        )
+        .await;
+    let id = browser.eval("return document.querySelector('#broadcasts tr').dataset.broadcast").await;
+    browser.click(&format!("#broadcasts tr[data-broadcast=\"{}\"] button", id.as_str().unwrap())).await;
+    browser.wait("report", "document.querySelectorAll('#report-table tbody tr').length === 4", 10).await;
+    let rows = browser
+        .eval("return [...document.querySelectorAll('#report-table tbody tr')].map(r => [...r.cells].map(c => c.textContent))")
+        .await;
+    let rows: Vec<Vec<String>> = serde_json::from_value(rows).unwrap();
+    // Failures first, each with its reason; then those that went out.
+    assert_eq!(rows[0][0], "Nomor Mati");
+    assert_eq!(rows[0][2], "failed");
+    assert!(!rows[0][3].is_empty(), "{rows:?}");
+    assert_eq!(rows[1][0], "Salah Ketik");
+    assert!(rows[1][3].contains("invalid phone number"), "{rows:?}");
+    assert!(rows[2..].iter().all(|r| r[3].is_empty() && r[2] != "failed"), "{rows:?}");
+    browser.screenshot("broadcast-report").await;
+    browser.close().await;
+}
+
+/// Acceptance 5: a CSV import names its bad lines; a write with the cookie but
+/// without the page's Origin is refused; logging out returns to the login page
+/// and the old cookie no longer works; an expired login is sent to the login page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imports_logout_and_forged_writes() {
+    let app = TestApp::spawn(TestDb::Sqlite).await;
+    let browser = Browser::start().await;
+    browser.log_in(&app, crate::helpers::ADMIN_EMAIL, crate::helpers::ADMIN_PASSWORD).await;
+    browser.open(&format!("{}/app#/customers", app.address)).await;
+    browser.wait("customers page", "document.querySelector('#csv')", 10).await;
+    let csv = tempfile::Builder::new().suffix(".csv").tempfile().unwrap();
+    std::fs::write(
+        csv.path(),
+        "external_id,name,phone,odp\nC1,John Doe,081311110001,ODP-1\nC2,,081311110002,ODP-1\nC3,Sarah Williams,081311110003,ODP-2\n,Tanpa Id,081311110004,ODP-2\n",
+    )
+    .unwrap();
+    browser.upload("#csv", csv.path()).await;
+    browser.click("#import").await;
+    browser.wait("import report", "document.querySelector('#import-summary')", 10).await;
+    let errors =
+        browser.eval("return [...document.querySelectorAll('#import-errors li')].map(l => l.textContent)").await;
+    let errors: Vec<String> = serde_json::from_value(errors).unwrap();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors[0].starts_with("line 3: name"), "{errors:?}");
+    assert!(errors[1].starts_with("line 5: external_id"), "{errors:?}");
+    browser.wait("the list", "document.querySelectorAll('#customers tr').length === 2", 10).await;
+    browser.screenshot("customers").await;
+
+    // The cookie works from the page's origin only.
+    let cookie = format!("wagate_session={}", browser.cookie("wagate_session").await);
+    let notice = json!({"title": "t", "message": "m"});
+    let post = |origin: Option<&str>| {
+        let mut req = app.client.post(format!("{}/api/notices", app.address)).header("cookie", &cookie).json(&notice);
+        if let Some(origin) = origin {
+            req = req.header("origin", origin);
+        }
+        TestApp::read(req)
+    };
+    let (status, body) = post(None).await;
+    assert_eq!((status.as_u16(), crate::helpers::error_code(&body)), (403, "cross_origin"), "{body}");
+    let (status, _) = post(Some("http://evil.example")).await;
+    assert_eq!(status, 403);
+    let own = app.address.trim_end_matches('/').to_owned();
+    let (status, body) = post(Some(&own)).await;
+    assert_eq!(status, 201, "{body}");
+
+    browser.click("#logout").await;
+    browser.wait("back at the login page", "document.querySelector('#identifier')", 10).await;
+    let (status, _) = TestApp::read(app.client.get(format!("{}/auth/me", app.address)).header("cookie", &cookie)).await;
+    assert_eq!(status, 401, "the old cookie still works");
+
+    // An expired login: the next page load asks for a login again.
+    browser.log_in(&app, crate::helpers::ADMIN_EMAIL, crate::helpers::ADMIN_PASSWORD).await;
+    sea_orm::ConnectionTrait::execute_unprepared(&app.db, "UPDATE web_logins SET expires_at = 0").await.unwrap();
+    browser.open(&format!("{}/app#/customers", app.address)).await;
+    browser.wait("expired: the login page", "document.querySelector('#identifier')", 10).await;
+    browser.close().await;
+}
+
+/// Acceptance 6, measured (printed, not asserted: figures go to README): the
+/// bytes of a first load, and the time to a usable inbox with 1,000 chats.
+/// Also: the chat list loads more as it scrolls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_chats_load_and_scroll() {
+    let app = TestApp::spawn(TestDb::Sqlite).await;
+    app.linked_session(&app.admin_token, "s1", NUMBER).await;
+    let token = app.admin_token.clone();
+    let creates = (0..1000).map(|i| {
+        let body = json!({"customer_name": format!("Pelanggan {i:04}"), "customer_phone": format!("62813{i:08}"), "session": "s1"});
+        let req = app.client.post(format!("{}/chats/", app.address)).bearer_auth(&token).json(&body);
+        TestApp::read(req)
+    });
+    use futures_util::StreamExt as _;
+    let answers: Vec<_> = futures_util::stream::iter(creates).buffer_unordered(8).collect().await;
+    assert!(answers.iter().all(|(s, _)| s.is_success()), "{:?}", answers.iter().find(|(s, _)| !s.is_success()));
+
+    let browser = Browser::start().await;
+    browser.open(&format!("{}/app", app.address)).await;
+    browser.wait("login page", "document.querySelector('#identifier')", 10).await;
+    let first_load = browser
+        .eval(
+            "const n = performance.getEntriesByType('navigation')[0]; \
+             return [n, ...performance.getEntriesByType('resource')].reduce((s, e) => s + e.transferSize, 0)",
+        )
+        .await;
+    browser.log_in(&app, crate::helpers::ADMIN_EMAIL, crate::helpers::ADMIN_PASSWORD).await;
+    browser.open(&format!("{}/app#/inbox", app.address)).await;
+    browser.eval("location.reload(); return null").await;
+    browser.wait("200 chats listed", "document.querySelectorAll('#chats li[data-chat]').length === 200", 20).await;
+    let usable = browser.eval("return performance.now()").await;
+    println!("dashboard: first load transferred {first_load} bytes; inbox with 1,000 chats usable after {usable} ms");
+    browser.eval("const l = document.querySelector('#chats'); l.scrollTop = l.scrollHeight; return null").await;
+    browser.wait("more on scroll", "document.querySelectorAll('#chats li[data-chat]').length === 400", 20).await;
+    browser.close().await;
+}
+
+/// Every page of the admin's dashboard renders without an error, and the
+/// writes of the smaller pages work through it: an API key shown once, a
+/// webhook endpoint with its secret, the bot switched on, a user made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_works() {
+    let app =
+        TestApp::spawn_with(TestDb::Sqlite, |config| config.webhook.allow_ranges = vec!["127.0.0.0/8".into()]).await;
+    app.linked_session(&app.admin_token, "s1", NUMBER).await;
+    let hook = crate::helpers::serve_files(vec![]).await;
+    let browser = Browser::start().await;
+    browser.log_in(&app, crate::helpers::ADMIN_EMAIL, crate::helpers::ADMIN_PASSWORD).await;
+    browser
+        .eval("window.errors = []; window.addEventListener('error', e => window.errors.push(e.message)); return null")
+        .await;
+    let pages =
+        browser.eval("return [...document.querySelectorAll('header nav a')].map(a => [a.id, a.textContent])").await;
+    let pages: Vec<(String, String)> = serde_json::from_value(pages).unwrap();
+    assert_eq!(pages.len(), 10, "{pages:?}");
+    for (id, title) in &pages {
+        browser.click(&format!("#{id}")).await;
+        browser
+            .wait(
+                &format!("page {title}"),
+                &format!("document.querySelector('main h1')?.textContent === '{title}'"),
+                10,
+            )
+            .await;
+        // Each page loads what it shows; none of it fails.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let toast = browser.eval("return document.querySelector('#toast').className").await;
+        assert_ne!(toast, "show bad", "{title}: {}", browser.text("#toast").await);
+    }
+    assert_eq!(browser.eval("return window.errors").await, json!([]));
+
+    browser.click("#nav-keys").await;
+    browser.wait("keys page", "document.querySelector('main form input[name=name]')", 10).await;
+    browser.fill("main form input[name=name]", "billing").await;
+    browser.click("main form button[type=submit]").await;
+    browser.wait("the key, once", "document.querySelector('#api-key')", 10).await;
+    let key = browser.text("#api-key").await;
+    let (status, _) = TestApp::read(app.client.get(format!("{}/auth/me", app.address)).header("x-api-key", &key)).await;
+    assert_eq!(status, 200, "the key shown works");
+
+    browser.click("#nav-webhooks").await;
+    browser.wait("webhooks page", "document.querySelector('main form input[name=url]')", 10).await;
+    browser.fill("main form input[name=url]", &format!("http://{hook}/hook")).await;
+    browser.click("main form button[type=submit]").await;
+    browser.wait("the secret, once", "document.querySelector('#webhook-secret')", 10).await;
+    assert!(browser.text("#webhook-secret").await.starts_with("whsec_"));
+    let (_, hooks) = app.get("/webhooks", Some(&app.admin_token)).await;
+    assert_eq!(hooks["data"][0]["url"], format!("http://{hook}/hook"));
+
+    browser.click("#nav-bot").await;
+    browser.wait("bot page", "document.querySelector('#bot-config')", 10).await;
+    browser
+        .eval("const t = document.querySelector('#bot-config'); const c = JSON.parse(t.value); c.enabled = true; t.value = JSON.stringify(c); return null")
+        .await;
+    browser.click("#save-bot").await;
+    browser.wait("saved", "document.querySelector('#bot-status').textContent === 'Saved.'", 10).await;
+    let (_, bot) = app.get("/bot/config", Some(&app.admin_token)).await;
+    assert_eq!(bot["data"]["config"]["enabled"], true);
+
+    browser.click("#nav-users").await;
+    browser.wait("users page", "document.querySelector('main form input[name=email]')", 10).await;
+    browser.fill("main form input[name=name]", "Sarah Agent").await;
+    browser.fill("main form input[name=email]", "sarah@example.com").await;
+    browser.fill("main form input[name=password]", "agent-pw-1").await;
+    browser.click("main form button[type=submit]").await;
+    browser.wait("listed", "document.querySelector('#users').textContent.includes('sarah@example.com')", 10).await;
+    app.login("sarah@example.com", "agent-pw-1").await;
+    browser.screenshot("users").await;
+    assert_eq!(browser.eval("return window.errors").await, json!([]));
     browser.close().await;
 }

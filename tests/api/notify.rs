@@ -107,6 +107,38 @@ async fn broadcast_by_odp_reports_exactly(db: TestDb) {
                "starts_at": "2026-11-23 14:00", "estimated_end": "2026-11-23T18:30:00+07:00"}),
     )
     .await;
+    // A dry run counts and renders the same, and writes nothing.
+    let (status, dry) =
+        app.post("/api/send/by-odp/ODP-7", Some(&token), json!({"notice_id": notice_id, "dry_run": true})).await;
+    assert_eq!(status, StatusCode::OK, "{dry}");
+    assert_eq!(
+        (&dry["dry_run"], &dry["total_customers"], &dry["skipped_count"], &dry["queued_count"]),
+        (&json!(true), &json!(200), &json!(15), &json!(185))
+    );
+    let preview = dry["preview"].as_str().unwrap();
+    assert!(preview.contains("Pelanggan 10,") && preview.contains("Kabel FO putus"), "{preview}");
+    assert_eq!(dry["preview_recipient"], format!("Pelanggan 10 ({})", number(10)));
+    assert_eq!(dry["skipped"].as_array().unwrap().len(), 15);
+    assert!(dry["skipped"][0]["reason"].as_str().unwrap().starts_with("invalid phone number"), "{dry}");
+    let (_, found) = app.get("/api/customers?search=Pelanggan%2031", Some(&token)).await;
+    let id = found["data"][0]["id"].clone();
+    assert_eq!(found["data"][0]["name"], "Pelanggan 31", "{found}");
+    let (_, custom) = app
+        .post(
+            "/api/send/custom",
+            Some(&token),
+            json!({"message": "Halo {nama}", "customer_ids": [id], "dry_run": true}),
+        )
+        .await;
+    assert_eq!(
+        (custom["queued_count"].as_u64(), custom["preview"].as_str()),
+        (Some(1), Some("Halo Pelanggan 31")),
+        "{custom}"
+    );
+    let (_, listed) = app.get("/api/broadcasts", Some(&token)).await;
+    assert_eq!(listed["total"], 0, "a dry run is no broadcast");
+    assert!(app.sim.received(None).is_empty());
+
     let mut events = EventStream::open(&app, &token).await;
     let (status, accepted) = app.post("/api/send/by-odp/ODP-7", Some(&token), json!({"notice_id": notice_id})).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");

@@ -12,7 +12,7 @@ use crate::{
 };
 
 /// Decodes a PNG holding one QR code back to its text.
-fn decode_qr(png: &[u8]) -> String {
+pub(crate) fn decode_qr(png: &[u8]) -> String {
     let image = image::load_from_memory(png).expect("a PNG").to_luma8();
     let mut prepared = rqrr::PreparedImage::prepare(image);
     let grids = prepared.detect_grids();
@@ -416,3 +416,22 @@ db_tests!(
     events_in_order_and_only_ones_own,
     scoping_cleanup_and_bad_input,
 );
+
+/// A session that cannot reach WhatsApp says why in `reason` (the transport's
+/// error), not only `connecting`; once WhatsApp answers it links as usual.
+#[tokio::test]
+async fn a_session_that_cannot_connect_says_why() {
+    // Nothing listens on this port.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let app = TestApp::spawn_with(TestDb::Sqlite, |config| {
+        config.whatsapp.server_url = format!("ws://{closed}/ws/chat");
+    })
+    .await;
+    let token = app.admin_token.clone();
+    let (status, body) = app.post("/session/create", Some(&token), serde_json::json!({"sessionId": "far"})).await;
+    assert_eq!(status, 201, "{body}");
+    let view = app.wait_status(&token, "far", "disconnected", 30).await;
+    let reason = view["reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("cannot reach WhatsApp: ") && reason.ends_with("; retrying"), "{view}");
+    assert!(reason.to_lowercase().contains("refused"), "the transport's error is named: {reason}");
+}

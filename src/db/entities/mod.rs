@@ -15,6 +15,7 @@ pub mod odps;
 pub mod outbox;
 pub mod sessions;
 pub mod users;
+pub mod web_logins;
 pub mod webhook_deliveries;
 pub mod webhook_events;
 pub mod webhooks;
