@@ -406,7 +406,7 @@ impl Default for DatabaseConfig {
 pub struct AuthConfig {
     /// Empty: a random secret is generated once and kept in `data_dir/jwt_secret`.
     pub jwt_secret: Secret,
-    /// Lifetime of issued tokens: `30m`, `12h`, `7d`, ...
+    /// Lifetime of issued tokens and of dashboard logins: `30m`, `12h`, `7d`, ...
     #[serde(serialize_with = "ser_duration", deserialize_with = "de_duration")]
     pub jwt_expires_in: Duration,
     pub bcrypt_cost: u32,

@@ -153,13 +153,21 @@ impl Browser {
 
     /// Saves a screenshot as `target/screenshots/{name}.png`; its path.
     pub(crate) async fn screenshot(&self, name: &str) -> std::path::PathBuf {
-        let png = self.command(reqwest::Method::GET, "/screenshot", None).await;
-        let bytes = base64::engine::general_purpose::STANDARD.decode(png.as_str().unwrap()).unwrap();
+        self.try_screenshot(name).await.unwrap_or_else(|e| panic!("screenshot {name}: {e}"))
+    }
+
+    /// [`screenshot`](Self::screenshot) without panicking (for a test that is failing already).
+    async fn try_screenshot(&self, name: &str) -> Result<std::path::PathBuf, String> {
+        let answer: Value = async { self.http.get(format!("{}/screenshot", self.base)).send().await?.json().await }
+            .await
+            .map_err(|e: reqwest::Error| e.to_string())?;
+        let png = answer["value"].as_str().ok_or_else(|| format!("no screenshot: {answer}"))?;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(png).map_err(|e| e.to_string())?;
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let path = dir.join(format!("{name}.png"));
-        std::fs::write(&path, bytes).unwrap();
-        path
+        std::fs::write(&path, bytes).map_err(|e| e.to_string())?;
+        Ok(path)
     }
 }
 
@@ -172,11 +180,24 @@ impl Browser {
 }
 
 impl Drop for Browser {
-    /// A test that failed: end the browser as well as we can without waiting
-    /// (chromedriver itself is killed with its handle).
+    /// A test that failed: a screenshot of the page as it was
+    /// (`target/screenshots/failed-<test>.png`), then the browser ends as well
+    /// as it can without waiting (chromedriver is killed with its handle).
     fn drop(&mut self) {
         if self.base.is_empty() {
             return;
+        }
+        if std::thread::panicking()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+            && runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+        {
+            let test = std::thread::current().name().unwrap_or("test").replace("::", "-");
+            let _ = tokio::task::block_in_place(|| {
+                runtime.block_on(tokio::time::timeout(
+                    Duration::from_secs(5),
+                    self.try_screenshot(&format!("failed-{test}")),
+                ))
+            });
         }
         let (http, base) = (self.http.clone(), self.base.clone());
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -365,9 +386,7 @@ async fn the_inbox_answers_live_and_an_agent_sees_only_their_chats() {
     app.sim.deliver(&write("6281299990002", "halo juga", "Sarah Williams")).await.unwrap();
     admin.wait("second chat", "document.querySelectorAll('#chats li[data-chat]').length === 2", 10).await;
     admin.click(&format!("#assign option[value=\"{agent_id}\"]")).await;
-    admin
-        .wait("assigned", "document.querySelector('#chats li.selected').textContent.includes('agent')", 10)
-        .await;
+    admin.wait("assigned", "document.querySelector('#chats li.selected').textContent.includes('agent')", 10).await;
     let chat_id = admin.eval("return document.querySelector('#chats li.selected').dataset.chat").await;
 
     let agent = Browser::start().await;
