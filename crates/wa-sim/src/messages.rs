@@ -69,7 +69,7 @@ pub async fn from_client(sim: &Sim, conn: &Conn, peer: &Peer, node: Node) -> any
         if envelope.target.device != 0 {
             continue; // other linked devices are not simulated endpoints
         }
-        let recipient = envelope.target.user.to_string();
+        let recipient = sim.world().phone_of(&envelope.target);
         let Some(party) = sim.world().accounts.get(&recipient).map(|a| a.party.clone()) else { continue };
         let plaintext =
             match party.lock().await.decrypt(&protocol_address(&sender), &envelope.kind, &envelope.bytes).await {

@@ -161,8 +161,18 @@ async fn iq(sim: &Sim, conn: &Conn, peer: &Peer, node: Node) -> anyhow::Result<(
             return Ok(());
         }
         ("encrypt", "get", "key") => prekey_bundles(sim, &node).await?,
+        // How many one-time pre-keys the server holds for this device: a
+        // client uploads more when it runs low (none before its first upload).
         ("encrypt", "get", "count") => {
-            iq_result(&node).children([NodeBuilder::new("count").attr("value", "50").build()]).build()
+            let count = match peer {
+                Peer::Device { phone, device } => sim
+                    .world()
+                    .device_mut(phone, *device)
+                    .and_then(|d| d.keys.as_ref().map(|k| k.one_time.len()))
+                    .unwrap_or(0),
+                Peer::Unlinked => 0,
+            };
+            iq_result(&node).children([NodeBuilder::new("count").attr("value", count.to_string()).build()]).build()
         }
         // "Service unavailable": the client keeps its keys as they are.
         ("encrypt", "get", "digest") => iq_error(&node, 503, "service-unavailable"),
@@ -275,7 +285,8 @@ async fn prekey_bundles(sim: &Sim, node: &Node) -> anyhow::Result<Node> {
         .collect();
     let mut out = Vec::new();
     for jid in users {
-        let phone = jid.user.to_string();
+        // Asked for by number or by LID; answered as asked.
+        let phone = sim.world().phone_of(&jid);
         let device = jid.device;
         // A phone's bundle comes from its Signal party; a linked device's from
         // its upload, with the identity it signed at linking.

@@ -167,6 +167,18 @@ pub struct World {
     pub pending: HashMap<(String, u16), Vec<(String, Node)>>,
     /// Read receipts devices sent.
     pub read_receipts: Vec<crate::messages::ReadReceipt>,
+    /// Phone numbers by LID.
+    pub lids: HashMap<String, String>,
+}
+
+/// The LID of `phone`: WhatsApp's second, number-free name for an account
+/// (`<lid>@lid`), which clients learn from usync's `lid` protocol and may
+/// address devices and fetch keys by. Here a fixed 15-digit function of the number.
+pub fn lid_of(phone: &str) -> String {
+    use sha2::Digest as _;
+    let hash = sha2::Sha256::digest(format!("wa-sim lid {phone}").as_bytes());
+    let n = u64::from_be_bytes(hash[..8].try_into().expect("8 bytes"));
+    (100_000_000_000_000 + n % 900_000_000_000_000).to_string()
 }
 
 /// A successful login, for tests to see how a device came back.
@@ -180,7 +192,20 @@ pub struct Login {
 
 impl World {
     pub fn account_mut(&mut self, phone: &str) -> &mut Account {
+        if !self.accounts.contains_key(phone) {
+            self.lids.insert(lid_of(phone), phone.to_owned());
+        }
         self.accounts.entry(phone.to_owned()).or_insert_with(|| Account::new(phone))
+    }
+
+    /// The phone number a JID names, by number (`…@s.whatsapp.net`) or by LID (`…@lid`).
+    pub fn phone_of(&self, jid: &wacore_binary::Jid) -> String {
+        if jid.is_lid() {
+            if let Some(phone) = self.lids.get(jid.user.as_str()) {
+                return phone.clone();
+            }
+        }
+        jid.user.to_string()
     }
 
     /// The account and device a login names, if that device is linked.

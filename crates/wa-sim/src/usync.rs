@@ -1,4 +1,4 @@
-//! `usync` queries: is a number on WhatsApp, and which devices it has.
+//! `usync` queries: is a number on WhatsApp, which devices it has, and its LID.
 
 use buffa::Message as _;
 use wacore_binary::{Jid, Node, NodeContent, builder::NodeBuilder};
@@ -33,12 +33,13 @@ pub fn answer(sim: &Sim, node: &Node) -> Node {
     };
     let query = usync.get_optional_child("query");
     let wants = |tag: &str| query.and_then(|q| q.get_optional_child(tag)).is_some();
-    let (contact, devices) = (wants("contact"), wants("devices"));
+    let (contact, devices, lid) = (wants("contact"), wants("devices"), wants("lid"));
     let world = sim.world();
     let mut users = Vec::new();
     for user in usync.get_optional_child("list").and_then(|l| l.children()).into_iter().flatten() {
-        let phone = match user.attrs().optional_jid("jid") {
-            Some(jid) => jid.user.to_string(),
+        let asked = user.attrs().optional_jid("jid");
+        let phone = match &asked {
+            Some(jid) => world.phone_of(jid),
             None => match user.get_optional_child("contact").map(|c| &c.content) {
                 Some(Some(NodeContent::Bytes(b))) => digits(&String::from_utf8_lossy(b)),
                 Some(Some(NodeContent::String(s))) => digits(s),
@@ -46,7 +47,7 @@ pub fn answer(sim: &Sim, node: &Node) -> Node {
             },
         };
         if phone.is_empty() {
-            continue; // the client asks for its own LID; this simulator assigns none
+            continue;
         }
         let account = world.accounts.get(&phone);
         let mut children = Vec::new();
@@ -68,7 +69,12 @@ pub fn answer(sim: &Sim, node: &Node) -> Node {
             }
             children.push(NodeBuilder::new("devices").children(devices_children).build());
         }
-        users.push(NodeBuilder::new("user").attr("jid", Jid::pn(phone)).children(children).build());
+        if lid && account.is_some() {
+            children.push(NodeBuilder::new("lid").attr("val", Jid::lid(crate::state::lid_of(&phone))).build());
+        }
+        // The user as asked for: by number, or by LID.
+        let jid = asked.map(|j| j.to_non_ad()).unwrap_or_else(|| Jid::pn(phone));
+        users.push(NodeBuilder::new("user").attr("jid", jid).children(children).build());
     }
     iq_result(node)
         .children([NodeBuilder::new("usync").children([NodeBuilder::new("list").children(users).build()]).build()])

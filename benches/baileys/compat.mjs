@@ -1,0 +1,130 @@
+// Baileys against wa-sim: link by QR, send a text and an image that wa-sim's
+// contact decrypts, receive one message. Run by scripts/baileys-compat.
+//   node compat.mjs http://127.0.0.1:7080
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import makeWASocket, { useMultiFileAuthState, DisconnectReason } from 'baileys';
+import pino from 'pino';
+import sharp from 'sharp';
+import http from 'node:http';
+import net from 'node:net';
+
+const sim = process.argv[2] || 'http://127.0.0.1:7080';
+const ws = sim.replace(/^http/, 'ws') + '/ws/chat';
+const PHONE = '6281500000001';
+const CONTACT = '6281500000002';
+const logger = pino({ level: process.env.BAILEYS_LOG || 'warn' });
+// wa-sim's media host (`mmg.wa-sim.local`, from its media_conn answer) is
+// its own plain-HTTP server, as a simulator build of wagate reaches it too:
+// Baileys' uploads (node's https module, with `fetchAgent`) and downloads
+// (fetch) are pointed there.
+const mediaHost = 'https://mmg.wa-sim.local';
+const simUrl = new URL(sim);
+class SimAgent extends http.Agent {
+  createConnection() { return net.connect(Number(simUrl.port), simUrl.hostname); }
+}
+const fetchAgent = new SimAgent();
+fetchAgent.protocol = 'https:';
+const realFetch = globalThis.fetch;
+globalThis.fetch = (url, init) => realFetch(String(url).startsWith(mediaHost) ? sim + String(url).slice(mediaHost.length) : url, init);
+const dir = mkdtempSync(join(tmpdir(), 'baileys-compat-'));
+const step = (what) => console.log(`ok   ${what}`);
+const fail = (what) => { console.log(`FAIL ${what}`); rmSync(dir, { recursive: true, force: true }); process.exit(1); };
+const post = async (path, body) => {
+  const r = await fetch(sim + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  if (!r.ok) throw new Error(`${path}: ${r.status} ${await r.text()}`);
+  return r.json();
+};
+const get = async (path) => (await fetch(sim + path)).json();
+const until = async (what, secs, check) => {
+  const end = Date.now() + secs * 1000;
+  while (Date.now() < end) {
+    const v = await check();
+    if (v) return v;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  fail(`${what} (waited ${secs} s)`);
+};
+
+async function connect() {
+  const { state, saveCreds } = await useMultiFileAuthState(dir);
+  const sock = makeWASocket({ auth: state, logger, waWebSocketUrl: ws, markOnlineOnConnect: false, fetchAgent });
+  sock.ev.on('creds.update', saveCreds);
+  return sock;
+}
+
+const received = [];
+let sock = await connect();
+let open = false;
+const wire = (s) => {
+  s.ev.on('connection.update', async (u) => {
+    if (u.qr) {
+      try { await post('/admin/scan', { qr: u.qr, phone: PHONE }); } catch (e) { console.log(`scan: ${e.message}`); }
+    }
+    if (u.connection === 'open') open = true;
+    if (u.connection === 'close') {
+      open = false;
+      const code = u.lastDisconnect?.error?.output?.statusCode;
+      if (code === DisconnectReason.restartRequired) { sock = await connect(); wire(sock); }
+    }
+  });
+  s.ev.on('messages.upsert', ({ messages }) => { for (const m of messages) if (!m.key.fromMe) received.push(m); });
+};
+wire(sock);
+await until('link by QR and connection: open', 30, () => open);
+step(`linked ${PHONE} by QR; connection open`);
+
+await post('/admin/contacts', { phones: [CONTACT] });
+const to = `${CONTACT}@s.whatsapp.net`;
+await sock.sendMessage(to, { text: 'halo dari Baileys' });
+await until('the contact decrypts the text', 20, async () =>
+  (await get(`/admin/messages?to=${CONTACT}`)).find((m) => m.text === 'halo dari Baileys'));
+step('text sent; wa-sim\'s contact decrypted it');
+
+const png = await sharp({ create: { width: 48, height: 48, channels: 3, background: '#128c7e' } }).png().toBuffer();
+await sock.sendMessage(to, { image: png, caption: 'foto ODP', mimetype: 'image/png' });
+await until('the contact decrypts the image', 30, async () =>
+  (await get(`/admin/messages?to=${CONTACT}`)).find((m) => m.type === 'image' && m.caption === 'foto ODP'));
+step('image uploaded and sent; wa-sim\'s contact downloaded and decrypted it');
+
+await post('/admin/inbound', { from: CONTACT, to: PHONE, text: 'halo dari pelanggan', pushName: 'Budi' });
+await until('the inbound message reaches Baileys', 20, () =>
+  received.find((m) => (m.message?.conversation || m.message?.extendedTextMessage?.text) === 'halo dari pelanggan'));
+step('inbound message received and decrypted');
+
+// A second number links by pairing code: Baileys asks for a code, the phone's user types it.
+const PAIRED = '6281500000003';
+const dir2 = mkdtempSync(join(tmpdir(), 'baileys-compat-'));
+const second = await (async () => {
+  const { state, saveCreds } = await useMultiFileAuthState(dir2);
+  let paired = makeWASocket({ auth: state, logger, waWebSocketUrl: ws, markOnlineOnConnect: false, fetchAgent });
+  paired.ev.on('creds.update', saveCreds);
+  let asked = false;
+  let opened = false;
+  const watch = (s) => s.ev.on('connection.update', async (u) => {
+    if (u.qr && !asked) {
+      asked = true;
+      const code = await s.requestPairingCode(PAIRED);
+      await post('/admin/pair-code', { phone: PAIRED, code });
+    }
+    if (u.connection === 'open') opened = true;
+    if (u.connection === 'close' && u.lastDisconnect?.error?.output?.statusCode === DisconnectReason.restartRequired) {
+      const again = await useMultiFileAuthState(dir2);
+      paired = makeWASocket({ auth: again.state, logger, waWebSocketUrl: ws, markOnlineOnConnect: false, fetchAgent });
+      paired.ev.on('creds.update', again.saveCreds);
+      watch(paired);
+    }
+  });
+  watch(paired);
+  await until('link by pairing code and connection: open', 30, () => opened);
+  return paired;
+})();
+step(`linked ${PAIRED} by pairing code; connection open`);
+
+second.end(undefined);
+sock.end(undefined);
+rmSync(dir, { recursive: true, force: true });
+rmSync(dir2, { recursive: true, force: true });
+console.log('baileys compat: all passed');
+process.exit(0);
