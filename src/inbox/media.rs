@@ -146,7 +146,6 @@ impl Inbox {
             Err(error) => {
                 let attempts = row.media_attempts + 1;
                 let give_up = attempts >= MAX_ATTEMPTS || error.contains("larger than");
-
                 tracing::info!(message = row.id, %error, attempts, give_up, "media download failed");
                 let error: String = error.chars().take(255).collect();
                 update
@@ -164,7 +163,11 @@ impl Inbox {
                 }
             }
         }
-        self.media_settled(row.id).await
+        // Live subscribers only: the file is kept whether or not they hear of it.
+        if let Err(e) = self.media_settled(row.id).await {
+            tracing::warn!(message = row.id, error = %e, "cannot tell subscribers a download settled");
+        }
+        Ok(())
     }
 
     /// Tells live subscribers that the file of received message `id` is now

@@ -200,10 +200,10 @@ impl World {
 
     /// The phone number a JID names, by number (`…@s.whatsapp.net`) or by LID (`…@lid`).
     pub fn phone_of(&self, jid: &wacore_binary::Jid) -> String {
-        if jid.is_lid() {
-            if let Some(phone) = self.lids.get(jid.user.as_str()) {
-                return phone.clone();
-            }
+        if jid.is_lid()
+            && let Some(phone) = self.lids.get(jid.user.as_str())
+        {
+            return phone.clone();
         }
         jid.user.to_string()
     }

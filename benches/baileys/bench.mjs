@@ -1,0 +1,100 @@
+// The Baileys side of `cargo bench --bench baileys`: many Baileys sockets in
+// one Node process, as seed 003's wa-multi-session runs them, driven by the
+// Rust bench over stdin/stdout with one JSON object per line.
+//
+//   node bench.mjs <wa-sim http base> <auth dir>
+//
+// Commands (stdin):
+//   {"cmd":"link","n":N,"first":F}  link N sockets to numbers 62833{F+i} by QR
+//   {"cmd":"restore","n":N}         connect N sockets from their saved auth state
+//   {"cmd":"stats"}                 this process's RSS and CPU time
+//   {"cmd":"send","to":[[i,"<digits>"],...],"text":T}  socket i sends T to each
+//   {"cmd":"exit"}
+// Answers (stdout): {"ok":<cmd>,...}; each received message: {"in":<text>}.
+//
+// Baileys runs with its defaults (which its README recommends) except a
+// silent logger (logging each stanza would be an unfair cost) and
+// markOnlineOnConnect: false (idle sessions, like the gateway's).
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import http from 'node:http';
+import net from 'node:net';
+import readline from 'node:readline';
+import makeWASocket, { useMultiFileAuthState, DisconnectReason } from 'baileys';
+import pino from 'pino';
+
+const [sim, dir] = process.argv.slice(2);
+const ws = sim.replace(/^http/, 'ws') + '/ws/chat';
+const logger = pino({ level: 'silent' });
+// wa-sim's media host is its own plain-HTTP server (see compat.mjs).
+const simUrl = new URL(sim);
+class SimAgent extends http.Agent {
+  createConnection() { return net.connect(Number(simUrl.port), simUrl.hostname); }
+}
+const fetchAgent = new SimAgent();
+fetchAgent.protocol = 'https:';
+
+const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
+const sockets = [];
+const number = (first, i) => `62833${String(first + i).padStart(7, '0')}`;
+
+// One socket, reconnecting after WhatsApp's "restart required" (515) that
+// follows linking, as Baileys' own examples do; resolves once open.
+function connect(i, phone) {
+  return new Promise(async (resolve) => {
+    const path = join(dir, String(i));
+    mkdirSync(path, { recursive: true });
+    const { state, saveCreds } = await useMultiFileAuthState(path);
+    const sock = makeWASocket({ auth: state, logger, waWebSocketUrl: ws, markOnlineOnConnect: false, fetchAgent });
+    sock.ev.on('creds.update', saveCreds);
+    sock.ev.on('messages.upsert', ({ messages, type }) => {
+      if (type !== 'notify') return;
+      for (const m of messages) {
+        const text = m.message?.conversation || m.message?.extendedTextMessage?.text;
+        if (!m.key.fromMe && text) out({ in: text });
+      }
+    });
+    sock.ev.on('connection.update', async (u) => {
+      if (u.qr && phone) {
+        await fetch(`${sim}/admin/scan`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ qr: u.qr, phone }) });
+      }
+      if (u.connection === 'open') { sockets[i] = sock; resolve(sock); }
+      if (u.connection === 'close' && u.lastDisconnect?.error?.output?.statusCode === DisconnectReason.restartRequired) {
+        resolve(await connect(i, null));
+      }
+    });
+  });
+}
+
+// At most 16 connections being set up at once, like the gateway's bench.
+async function many(n, make) {
+  let next = 0;
+  const worker = async () => { while (next < n) { const i = next++; await make(i); } };
+  await Promise.all(Array.from({ length: 16 }, worker));
+}
+
+const lines = readline.createInterface({ input: process.stdin });
+for await (const line of lines) {
+  const c = JSON.parse(line);
+  const started = Date.now();
+  if (c.cmd === 'link') {
+    let linked = 0;
+    await many(c.n, async (i) => {
+      await connect(i, number(c.first, i));
+      if (++linked % 100 === 0) process.stderr.write(`  Baileys: ${linked} of ${c.n} linked\n`);
+    });
+    out({ ok: 'link', ms: Date.now() - started });
+  } else if (c.cmd === 'restore') {
+    await many(c.n, (i) => connect(i, null));
+    out({ ok: 'restore', ms: Date.now() - started });
+  } else if (c.cmd === 'stats') {
+    if (global.gc) global.gc();
+    const cpu = process.cpuUsage();
+    out({ ok: 'stats', rss: process.memoryUsage().rss, cpu_us: cpu.user + cpu.system });
+  } else if (c.cmd === 'send') {
+    await Promise.all(c.to.map(([i, to]) => sockets[i].sendMessage(`${to}@s.whatsapp.net`, { text: c.text })));
+    out({ ok: 'send', ms: Date.now() - started });
+  } else if (c.cmd === 'exit') {
+    process.exit(0);
+  }
+}
