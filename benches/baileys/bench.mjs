@@ -38,8 +38,7 @@ const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 const sockets = [];
 const number = (first, i) => `62833${String(first + i).padStart(7, '0')}`;
 
-// One socket, reconnecting after WhatsApp's "restart required" (515) that
-// follows linking, as Baileys' own examples do; resolves once open.
+// One socket; resolves once open.
 function connect(i, phone) {
   return new Promise(async (resolve) => {
     const path = join(dir, String(i));
@@ -59,8 +58,11 @@ function connect(i, phone) {
         await fetch(`${sim}/admin/scan`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ qr: u.qr, phone }) });
       }
       if (u.connection === 'open') { sockets[i] = sock; resolve(sock); }
-      if (u.connection === 'close' && u.lastDisconnect?.error?.output?.statusCode === DisconnectReason.restartRequired) {
-        resolve(await connect(i, null));
+      // Reconnect on any close but a logout, as Baileys' README does (and
+      // wa-multi-session): after linking's "restart required", a lost
+      // connection, or a QR code that expired before it was scanned.
+      if (u.connection === 'close' && u.lastDisconnect?.error?.output?.statusCode !== DisconnectReason.loggedOut) {
+        resolve(await connect(i, state.creds.me ? null : phone));
       }
     });
   });

@@ -91,9 +91,21 @@ impl Browser {
         found[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {found}")).to_owned()
     }
 
+    /// Clicks the first element matching `css`. Live pages redraw while a test
+    /// works (a progress event replaces a row): an element that went stale
+    /// between finding and clicking is found again.
     pub(crate) async fn click(&self, css: &str) {
-        let id = self.element(css).await;
-        self.command(reqwest::Method::POST, &format!("/element/{id}/click"), Some(json!({}))).await;
+        for _ in 0..20 {
+            let id = self.element(css).await;
+            let url = format!("{}/element/{id}/click", self.base);
+            let answer: Value = self.http.post(url).json(&json!({})).send().await.unwrap().json().await.unwrap();
+            match answer["value"]["error"].as_str() {
+                None => return,
+                Some("stale element reference") => tokio::time::sleep(Duration::from_millis(50)).await,
+                Some(_) => panic!("WebDriver click {css}: {answer}"),
+            }
+        }
+        panic!("{css} kept going stale");
     }
 
     /// Replaces the text of the field `css` with `text`.
