@@ -110,7 +110,10 @@ pub async fn send_pair_success(
                     // The account's name, as a business account's phone sends it; the
                     // device keeps it as its push name.
                     NodeBuilder::new("biz").attr("name", format!("wa-sim {phone}")).build(),
-                    NodeBuilder::new("device").attr("jid", Jid::pn_device(phone, device_id)).build(),
+                    NodeBuilder::new("device")
+                        .attr("jid", Jid::pn_device(phone, device_id))
+                        .attr("lid", Jid::lid(crate::state::lid_of(phone)))
+                        .build(),
                 ])
                 .build()])
             .build(),

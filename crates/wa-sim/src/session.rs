@@ -86,6 +86,8 @@ pub fn start(sim: &Sim, conn: &Conn, payload: &wa::ClientPayload, client_static:
     conn.send(
         NodeBuilder::new("success")
             .attr("t", now_secs().to_string())
+            // The account's LID, as WhatsApp names it at every login.
+            .attr("lid", Jid::lid(crate::state::lid_of(&phone)))
             .attr("props", "1")
             .attr("location", "sim")
             .attr("creation", now_secs().to_string())
@@ -174,8 +176,18 @@ async fn iq(sim: &Sim, conn: &Conn, peer: &Peer, node: Node) -> anyhow::Result<(
             };
             iq_result(&node).children([NodeBuilder::new("count").attr("value", count.to_string()).build()]).build()
         }
-        // "Service unavailable": the client keeps its keys as they are.
-        ("encrypt", "get", "digest") => iq_error(&node, 503, "service-unavailable"),
+        // What the server holds of this device's keys, for the client to
+        // check against its own; 404 when it holds none (the client uploads).
+        ("encrypt", "get", "digest") => {
+            let keys = match peer {
+                Peer::Device { phone, device } => sim.world().device_mut(phone, *device).and_then(|d| d.keys.clone()),
+                Peer::Unlinked => None,
+            };
+            match keys {
+                Some(keys) => key_digest(&node, &keys),
+                None => iq_error(&node, 404, "item-not-found"),
+            }
+        }
         ("usync", _, _) => crate::usync::answer(sim, &node),
         ("w:sync:app:state", "set", _) => app_state(&node),
         ("w:m", "set", "media_conn") => crate::media::media_conn(sim, &node),
@@ -272,6 +284,38 @@ pub fn bundle_from_upload(keys: &mut UploadedKeys, device: u16) -> anyhow::Resul
         keys.signed_signature.clone(),
         IdentityKey::new(PublicKey::from_djb_public_key_bytes(&keys.identity)?),
     )?)
+}
+
+/// `<digest>`: the key bundle held for a device (registration id, identity,
+/// signed pre-key, the ids of the one-time pre-keys left) and the SHA-1 over
+/// the identity, the signed pre-key, its signature and those pre-keys.
+fn key_digest(request: &Node, keys: &UploadedKeys) -> Node {
+    use sha1::Digest;
+    let mut hash = sha1::Sha1::new();
+    hash.update(keys.identity);
+    hash.update(keys.signed_public);
+    hash.update(&keys.signed_signature);
+    for (_, public) in &keys.one_time {
+        hash.update(public);
+    }
+    // Key ids are 3 bytes on the wire.
+    let id = |id: u32| id.to_be_bytes()[1..].to_vec();
+    let bytes = |tag: &'static str, bytes: Vec<u8>| NodeBuilder::new(tag).bytes(bytes).build();
+    let digest = NodeBuilder::new("digest").children([
+        bytes("registration", keys.registration_id.to_be_bytes().to_vec()),
+        bytes("type", vec![5]),
+        bytes("identity", keys.identity.to_vec()),
+        NodeBuilder::new("skey")
+            .children([
+                bytes("id", id(keys.signed_id)),
+                bytes("value", keys.signed_public.to_vec()),
+                bytes("signature", keys.signed_signature.clone()),
+            ])
+            .build(),
+        NodeBuilder::new("list").children(keys.one_time.iter().map(|(key, _)| bytes("id", id(*key)))).build(),
+        bytes("hash", hash.finalize().to_vec()),
+    ]);
+    iq_result(request).children([digest.build()]).build()
 }
 
 /// `<iq xmlns="encrypt" type="get"><key><user jid=../>..</key>`: a bundle per device.
