@@ -47,83 +47,73 @@ const until = async (what, secs, check) => {
   fail(`${what} (waited ${secs} s)`);
 };
 
-async function connect() {
+// A Baileys socket on the auth state in `dir`, reconnected on any close but a
+// logout, as Baileys' README does: after linking WhatsApp ends the stream
+// ("restart required", 515) and closes it, and Baileys may see the socket
+// close (428) before it has decoded that last stanza.
+async function session(dir, onQr) {
   const { state, saveCreds } = await useMultiFileAuthState(dir);
-  const sock = makeWASocket({ auth: state, logger, waWebSocketUrl: ws, markOnlineOnConnect: false, fetchAgent });
-  sock.ev.on('creds.update', saveCreds);
-  return sock;
+  const s = { sock: null, open: false, ended: false, received: [], closes: [] };
+  s.end = () => { s.ended = true; s.sock.end(undefined); };
+  const connect = () => {
+    const sock = makeWASocket({ auth: state, logger, waWebSocketUrl: ws, markOnlineOnConnect: false, fetchAgent });
+    s.sock = sock;
+    sock.ev.on('creds.update', saveCreds);
+    sock.ev.on('messages.upsert', ({ messages }) => { for (const m of messages) if (!m.key.fromMe) s.received.push(m); });
+    sock.ev.on('connection.update', async (u) => {
+      if (u.qr) {
+        try { await onQr(sock, u.qr); } catch (e) { console.log(`linking: ${e.message}`); }
+      }
+      if (u.connection === 'open') s.open = true;
+      if (u.connection === 'close') {
+        s.open = false;
+        const code = u.lastDisconnect?.error?.output?.statusCode;
+        s.closes.push(code);
+        if (!s.ended && code !== DisconnectReason.loggedOut) connect();
+      }
+    });
+  };
+  connect();
+  return s;
 }
 
-const received = [];
-let sock = await connect();
-let open = false;
-const wire = (s) => {
-  s.ev.on('connection.update', async (u) => {
-    if (u.qr) {
-      try { await post('/admin/scan', { qr: u.qr, phone: PHONE }); } catch (e) { console.log(`scan: ${e.message}`); }
-    }
-    if (u.connection === 'open') open = true;
-    if (u.connection === 'close') {
-      open = false;
-      const code = u.lastDisconnect?.error?.output?.statusCode;
-      if (code === DisconnectReason.restartRequired) { sock = await connect(); wire(sock); }
-    }
-  });
-  s.ev.on('messages.upsert', ({ messages }) => { for (const m of messages) if (!m.key.fromMe) received.push(m); });
-};
-wire(sock);
-await until('link by QR and connection: open', 30, () => open);
-step(`linked ${PHONE} by QR; connection open`);
+const first = await session(dir, (_, qr) => post('/admin/scan', { qr, phone: PHONE }));
+await until('link by QR and connection: open', 30, () => first.open);
+step(`linked ${PHONE} by QR; connection open (closes before: ${first.closes.join(', ')})`);
 
 await post('/admin/contacts', { phones: [CONTACT] });
 const to = `${CONTACT}@s.whatsapp.net`;
-await sock.sendMessage(to, { text: 'halo dari Baileys' });
+await first.sock.sendMessage(to, { text: 'halo dari Baileys' });
 await until('the contact decrypts the text', 20, async () =>
   (await get(`/admin/messages?to=${CONTACT}`)).find((m) => m.text === 'halo dari Baileys'));
 step('text sent; wa-sim\'s contact decrypted it');
 
 const png = await sharp({ create: { width: 48, height: 48, channels: 3, background: '#128c7e' } }).png().toBuffer();
-await sock.sendMessage(to, { image: png, caption: 'foto ODP', mimetype: 'image/png' });
+await first.sock.sendMessage(to, { image: png, caption: 'foto ODP', mimetype: 'image/png' });
 await until('the contact decrypts the image', 30, async () =>
   (await get(`/admin/messages?to=${CONTACT}`)).find((m) => m.type === 'image' && m.caption === 'foto ODP'));
 step('image uploaded and sent; wa-sim\'s contact downloaded and decrypted it');
 
 await post('/admin/inbound', { from: CONTACT, to: PHONE, text: 'halo dari pelanggan', pushName: 'Budi' });
 await until('the inbound message reaches Baileys', 20, () =>
-  received.find((m) => (m.message?.conversation || m.message?.extendedTextMessage?.text) === 'halo dari pelanggan'));
+  first.received.find((m) => (m.message?.conversation || m.message?.extendedTextMessage?.text) === 'halo dari pelanggan'));
 step('inbound message received and decrypted');
 
 // A second number links by pairing code: Baileys asks for a code, the phone's user types it.
 const PAIRED = '6281500000003';
 const dir2 = mkdtempSync(join(tmpdir(), 'baileys-compat-'));
-const second = await (async () => {
-  const { state, saveCreds } = await useMultiFileAuthState(dir2);
-  let paired = makeWASocket({ auth: state, logger, waWebSocketUrl: ws, markOnlineOnConnect: false, fetchAgent });
-  paired.ev.on('creds.update', saveCreds);
-  let asked = false;
-  let opened = false;
-  const watch = (s) => s.ev.on('connection.update', async (u) => {
-    if (u.qr && !asked) {
-      asked = true;
-      const code = await s.requestPairingCode(PAIRED);
-      await post('/admin/pair-code', { phone: PAIRED, code });
-    }
-    if (u.connection === 'open') opened = true;
-    if (u.connection === 'close' && u.lastDisconnect?.error?.output?.statusCode === DisconnectReason.restartRequired) {
-      const again = await useMultiFileAuthState(dir2);
-      paired = makeWASocket({ auth: again.state, logger, waWebSocketUrl: ws, markOnlineOnConnect: false, fetchAgent });
-      paired.ev.on('creds.update', again.saveCreds);
-      watch(paired);
-    }
-  });
-  watch(paired);
-  await until('link by pairing code and connection: open', 30, () => opened);
-  return paired;
-})();
-step(`linked ${PAIRED} by pairing code; connection open`);
+let asked = false;
+const second = await session(dir2, async (sock) => {
+  if (asked) return;
+  asked = true;
+  const code = await sock.requestPairingCode(PAIRED);
+  await post('/admin/pair-code', { phone: PAIRED, code });
+});
+await until('link by pairing code and connection: open', 30, () => second.open);
+step(`linked ${PAIRED} by pairing code; connection open (closes before: ${second.closes.join(', ')})`);
 
-second.end(undefined);
-sock.end(undefined);
+second.end();
+first.end();
 rmSync(dir, { recursive: true, force: true });
 rmSync(dir2, { recursive: true, force: true });
 console.log('baileys compat: all passed');
