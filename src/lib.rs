@@ -29,7 +29,7 @@ use std::{
     future::Future,
     net::SocketAddr,
     sync::{Arc, OnceLock},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use anyhow::Context;
@@ -38,6 +38,9 @@ use tokio::net::TcpListener;
 pub use auth::accounts::FirstAdmin;
 pub use config::Config;
 use state::{AppState, Inner};
+
+/// How long a graceful stop waits for acks and receipts to be written.
+const STATUS_FLUSH: Duration = Duration::from_secs(10);
 
 pub struct App {
     listener: TcpListener,
@@ -142,6 +145,15 @@ impl App {
             .await
             .context("serving HTTP")?;
         state.sessions.shutdown().await;
+        // The devices are offline: what they heard last is written before the
+        // database closes, or those messages would be sent again at start.
+        let unwritten = state.queue.flush_statuses(STATUS_FLUSH).await;
+        if unwritten > 0 {
+            tracing::warn!(
+                messages = unwritten,
+                "stopping with acks or receipts unwritten: those messages go again (same id)"
+            );
+        }
         state.db.clone().close().await.context("closing the database")?;
         drop(owner);
         tracing::info!("wagate stopped");

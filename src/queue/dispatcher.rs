@@ -181,6 +181,7 @@ impl Dispatcher {
             store.requeue(&message.id, now, Some("connection lost; waiting to resend"), -1, now).await?;
             return Ok(None);
         }
+        warn!(session_id = %self.session, message_id = %message.id, %error, "sending failed; will retry");
         self.retry_or_fail(&message, claim.attempts + 1, &format!("sending failed: {error}"), false).await?;
         Ok(None)
     }

@@ -22,6 +22,7 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
+    time::Duration,
 };
 
 use chrono::{DateTime, Utc};
@@ -388,6 +389,12 @@ impl Queue {
         }));
         tokio::spawn(statuses::Statuses::run(queue.clone()));
         Ok(queue)
+    }
+
+    /// Writes the acks and receipts that wait (for up to `within`), for a
+    /// graceful stop once the devices are offline; returns how many are left.
+    pub async fn flush_statuses(&self, within: Duration) -> usize {
+        statuses::Statuses::flush(self, within).await
     }
 
     /// Where devices hand over acks and receipts without waiting (see [`statuses`]).

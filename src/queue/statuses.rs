@@ -4,10 +4,16 @@
 //! outranks an ack, `read` outranks `delivered`: statuses only move forward),
 //! so what waits is bounded by the messages in flight, however slow the
 //! database is. A write that fails is put back and retried with backoff, never
-//! dropped. (A crash loses what waits: unacked messages are sent again and a
-//! resend's ack (409) marks them sent; a lost receipt leaves a message `sent`.)
+//! dropped. A graceful stop writes what waits before the database closes
+//! ([`Statuses::flush`]). (A crash loses what waits: unacked messages are sent
+//! again and a resend's ack (409) marks them sent; a lost receipt leaves a
+//! message `sent`.)
 
-use std::{collections::HashMap, sync::Mutex, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Mutex, atomic::Ordering},
+    time::{Duration, Instant},
+};
 
 use tokio::sync::Notify;
 
@@ -40,6 +46,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 pub struct Statuses {
     waiting: Mutex<HashMap<String, Report>>,
     wake: Notify,
+    /// Held while a batch is taken and written: a flush waits for the writer's.
+    writing: tokio::sync::Mutex<()>,
 }
 
 impl Statuses {
@@ -81,12 +89,15 @@ impl Statuses {
         let statuses = &queue.0.statuses;
         let mut backoff = Duration::from_millis(50);
         loop {
-            let batch = std::mem::take(&mut *statuses.waiting.lock().expect("statuses lock"));
-            if batch.is_empty() {
+            let failed = {
+                let _writing = statuses.writing.lock().await;
+                let batch = statuses.take();
+                if batch.is_empty() { None } else { Some(write(&queue, batch).await) }
+            };
+            let Some(failed) = failed else {
                 statuses.wake.notified().await;
                 continue;
-            }
-            let failed = write(&queue, batch).await;
+            };
             if failed.is_empty() {
                 backoff = Duration::from_millis(50);
                 continue;
@@ -97,22 +108,60 @@ impl Statuses {
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
+
+    /// Writes what waits, for a graceful stop once the devices are offline
+    /// (nothing more comes): after the batch being written, the rest, retried
+    /// for up to `within`. Returns how many messages are left unwritten.
+    pub async fn flush(queue: &Queue, within: Duration) -> usize {
+        let statuses = &queue.0.statuses;
+        let deadline = Instant::now() + within;
+        // What a write cut short by the deadline had taken.
+        let in_flight = std::sync::atomic::AtomicUsize::new(0);
+        let flushed = async {
+            loop {
+                let writing = statuses.writing.lock().await;
+                let batch = statuses.take();
+                if batch.is_empty() {
+                    return;
+                }
+                in_flight.store(batch.len(), Ordering::Relaxed);
+                let failed = write(queue, batch).await;
+                in_flight.store(0, Ordering::Relaxed);
+                if !failed.is_empty() {
+                    statuses.put(failed);
+                    drop(writing);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        };
+        let _ = tokio::time::timeout_at(deadline.into(), flushed).await;
+        statuses.waiting() + in_flight.load(Ordering::Relaxed)
+    }
+
+    fn take(&self) -> HashMap<String, Report> {
+        std::mem::take(&mut *self.waiting.lock().expect("statuses lock"))
+    }
 }
 
 /// Writes one batch; returns what could not be written.
 async fn write(queue: &Queue, batch: HashMap<String, Report>) -> Vec<(String, Report)> {
     let mut failed = Vec::new();
-    let (mut delivered, mut read) = (Vec::new(), Vec::new());
+    let (mut acked, mut delivered, mut read) = (Vec::new(), Vec::new(), Vec::new());
     for (id, report) in batch {
         match report {
-            Report::Acked(error) => {
-                if let Err(e) = queue.acked(&id, error.clone()).await {
-                    tracing::debug!(message_id = %id, error = %e, "ack not recorded");
-                    failed.push((id, Report::Acked(error)));
-                }
-            }
+            Report::Acked(error) => acked.push((id, error)),
             Report::Delivered => delivered.push(id),
             Report::Read => read.push(id),
+        }
+    }
+    // Handed over together, so they share transactions (one message each: no order to keep).
+    for chunk in acked.chunks(500) {
+        let done = futures_util::future::join_all(chunk.iter().map(|(id, error)| queue.acked(id, error.clone()))).await;
+        for ((id, error), result) in chunk.iter().zip(done) {
+            if let Err(e) = result {
+                tracing::debug!(message_id = %id, error = %e, "ack not recorded");
+                failed.push((id.clone(), Report::Acked(error.clone())));
+            }
         }
     }
     for (ids, kind, report) in

@@ -697,8 +697,76 @@ async fn status_changes_written_together_apply_in_order(db: TestDb) {
     assert_eq!(leased.unwrap().lease_until, Some(lease));
 }
 
+/// Acks that wait to be written when the gateway stops are written before
+/// its database closes: a graceful stop leaves no message to be sent again.
+async fn a_graceful_stop_writes_the_acks_that_wait(db: TestDb) {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use wagate::{
+        db::entities::{messages, sessions},
+        queue::store::{Store, now_ms},
+    };
+
+    let mut app = TestApp::spawn(db).await;
+    let (status, _) = app.post("/session/create", Some(&app.admin_token), json!({"sessionId": "stopping"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let owner = sessions::Entity::find_by_id("stopping".to_owned()).one(&app.db).await.unwrap().unwrap().user_id;
+    app.stop().await;
+
+    // Messages on the wire when the acks come, as many as a busy gateway has.
+    let store =
+        Store::new(app.db.clone(), wagate::webhooks::Recorder::detached(), chrono::FixedOffset::east_opt(0).unwrap());
+    let now = now_ms();
+    let mut ids = Vec::new();
+    for i in 0..300 {
+        let id = wagate::queue::new_message_id();
+        store
+            .insert(messages::Model {
+                id: id.clone(),
+                session_id: "stopping".into(),
+                user_id: owner,
+                recipient: format!("62822{i:07}"),
+                kind: "text".into(),
+                body: Some(format!("pesan {i}")),
+                filename: None,
+                mimetype: None,
+                media_size: None,
+                media_sha256: None,
+                status: wagate::queue::MessageStatus::Sending,
+                reason: None,
+                attempts: 1,
+                idempotency_key: None,
+                request_hash: None,
+                created_at: now,
+                updated_at: now,
+                broadcast_id: None,
+                origin: "api".into(),
+                agent_id: None,
+            })
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+
+    // The server acks them all; the gateway is told to stop at once.
+    let gateway = wagate::App::build(app.config.clone()).await.unwrap();
+    let sink = gateway.state().queue.status_sink();
+    for id in &ids {
+        sink.acked(id.clone(), None);
+    }
+    gateway.run(async {}).await.unwrap();
+
+    let sent = messages::Entity::find()
+        .filter(messages::Column::Id.is_in(ids.clone()))
+        .filter(messages::Column::Status.eq(wagate::queue::MessageStatus::Sent))
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(sent.len(), ids.len(), "every ack heard before the stop is written");
+}
+
 db_tests!(
     status_changes_written_together_apply_in_order,
+    a_graceful_stop_writes_the_acks_that_wait,
     unneeded_media_is_swept_at_start,
     text_image_and_document_arrive_exactly,
     status_events_go_to_the_session_owner,
