@@ -146,22 +146,17 @@ impl Statuses {
 /// Writes one batch; returns what could not be written.
 async fn write(queue: &Queue, batch: HashMap<String, Report>) -> Vec<(String, Report)> {
     let mut failed = Vec::new();
-    let (mut acked, mut delivered, mut read) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut delivered, mut read) = (Vec::new(), Vec::new());
     for (id, report) in batch {
         match report {
-            Report::Acked(error) => acked.push((id, error)),
+            Report::Acked(error) => {
+                if let Err(e) = queue.acked(&id, error.clone()).await {
+                    tracing::debug!(message_id = %id, error = %e, "ack not recorded");
+                    failed.push((id, Report::Acked(error)));
+                }
+            }
             Report::Delivered => delivered.push(id),
             Report::Read => read.push(id),
-        }
-    }
-    // Handed over together, so they share transactions (one message each: no order to keep).
-    for chunk in acked.chunks(500) {
-        let done = futures_util::future::join_all(chunk.iter().map(|(id, error)| queue.acked(id, error.clone()))).await;
-        for ((id, error), result) in chunk.iter().zip(done) {
-            if let Err(e) = result {
-                tracing::debug!(message_id = %id, error = %e, "ack not recorded");
-                failed.push((id.clone(), Report::Acked(error.clone())));
-            }
         }
     }
     for (ids, kind, report) in

@@ -562,6 +562,48 @@ async fn unneeded_media_is_swept_at_start(db: TestDb) {
     app.wait_message(&token, &waiting, "queued", 5).await;
 }
 
+/// `n` text messages of `session` written straight to the store, in `status`
+/// after `attempts` attempts; returns their ids.
+async fn insert_texts(
+    store: &wagate::queue::store::Store,
+    session: &str,
+    owner: i64,
+    n: usize,
+    status: wagate::queue::MessageStatus,
+    attempts: i32,
+) -> Vec<String> {
+    let now = wagate::queue::store::now_ms();
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let id = wagate::queue::new_message_id();
+        let row = wagate::db::entities::messages::Model {
+            id: id.clone(),
+            session_id: session.into(),
+            user_id: owner,
+            recipient: format!("62822{i:07}"),
+            kind: "text".into(),
+            body: Some(format!("pesan {i}")),
+            filename: None,
+            mimetype: None,
+            media_size: None,
+            media_sha256: None,
+            status,
+            reason: None,
+            attempts,
+            idempotency_key: None,
+            request_hash: None,
+            created_at: now,
+            updated_at: now,
+            broadcast_id: None,
+            origin: "api".into(),
+            agent_id: None,
+        };
+        store.insert(row).await.unwrap();
+        ids.push(id);
+    }
+    ids
+}
+
 /// Status changes that arrive together are written together (one transaction):
 /// each applies in the order it came, none moves a message backwards, one that
 /// does not apply leaves the others alone, and the outbox follows the last.
@@ -582,34 +624,7 @@ async fn status_changes_written_together_apply_in_order(db: TestDb) {
     let store =
         Store::new(app.db.clone(), wagate::webhooks::Recorder::detached(), chrono::FixedOffset::east_opt(0).unwrap());
     let now = now_ms();
-    let mut ids = Vec::new();
-    for i in 0..60 {
-        let id = wagate::queue::new_message_id();
-        let row = messages::Model {
-            id: id.clone(),
-            session_id: "batch".into(),
-            user_id: owner,
-            recipient: format!("62822{i:07}"),
-            kind: "text".into(),
-            body: Some(format!("pesan {i}")),
-            filename: None,
-            mimetype: None,
-            media_size: None,
-            media_sha256: None,
-            status: wagate::queue::MessageStatus::Queued,
-            reason: None,
-            attempts: 0,
-            idempotency_key: None,
-            request_hash: None,
-            created_at: now,
-            updated_at: now,
-            broadcast_id: None,
-            origin: "api".into(),
-            agent_id: None,
-        };
-        store.insert(row).await.unwrap();
-        ids.push(id);
-    }
+    let ids = insert_texts(&store, "batch", owner, 60, Queued, 0).await;
     let change = |id: &str, status: MessageStatus, attempts: i32, outbox: Outbox| Change {
         id: id.to_owned(),
         status,
@@ -703,7 +718,7 @@ async fn a_graceful_stop_writes_the_acks_that_wait(db: TestDb) {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     use wagate::{
         db::entities::{messages, sessions},
-        queue::store::{Store, now_ms},
+        queue::{MessageStatus, store::Store},
     };
 
     let mut app = TestApp::spawn(db).await;
@@ -715,37 +730,7 @@ async fn a_graceful_stop_writes_the_acks_that_wait(db: TestDb) {
     // Messages on the wire when the acks come, as many as a busy gateway has.
     let store =
         Store::new(app.db.clone(), wagate::webhooks::Recorder::detached(), chrono::FixedOffset::east_opt(0).unwrap());
-    let now = now_ms();
-    let mut ids = Vec::new();
-    for i in 0..300 {
-        let id = wagate::queue::new_message_id();
-        store
-            .insert(messages::Model {
-                id: id.clone(),
-                session_id: "stopping".into(),
-                user_id: owner,
-                recipient: format!("62822{i:07}"),
-                kind: "text".into(),
-                body: Some(format!("pesan {i}")),
-                filename: None,
-                mimetype: None,
-                media_size: None,
-                media_sha256: None,
-                status: wagate::queue::MessageStatus::Sending,
-                reason: None,
-                attempts: 1,
-                idempotency_key: None,
-                request_hash: None,
-                created_at: now,
-                updated_at: now,
-                broadcast_id: None,
-                origin: "api".into(),
-                agent_id: None,
-            })
-            .await
-            .unwrap();
-        ids.push(id);
-    }
+    let ids = insert_texts(&store, "stopping", owner, 300, MessageStatus::Sending, 1).await;
 
     // The server acks them all; the gateway is told to stop at once.
     let gateway = wagate::App::build(app.config.clone()).await.unwrap();
@@ -757,7 +742,7 @@ async fn a_graceful_stop_writes_the_acks_that_wait(db: TestDb) {
 
     let sent = messages::Entity::find()
         .filter(messages::Column::Id.is_in(ids.clone()))
-        .filter(messages::Column::Status.eq(wagate::queue::MessageStatus::Sent))
+        .filter(messages::Column::Status.eq(MessageStatus::Sent))
         .all(&app.db)
         .await
         .unwrap();
