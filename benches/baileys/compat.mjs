@@ -1,5 +1,6 @@
-// Baileys against wa-sim: link by QR, send a text and an image that wa-sim's
-// contact decrypts, receive one message. Run by scripts/baileys-compat.
+// Baileys against wa-sim: link by QR, send a text, an image and a document that
+// wa-sim's contact decrypts, get its receipts, receive one message, and link a
+// second number by pairing code. Run by scripts/baileys-compat.
 //   node compat.mjs http://127.0.0.1:7080
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,13 +54,17 @@ const until = async (what, secs, check) => {
 // close (428) before it has decoded that last stanza.
 async function session(dir, onQr) {
   const { state, saveCreds } = await useMultiFileAuthState(dir);
-  const s = { sock: null, open: false, ended: false, received: [], closes: [] };
+  const s = { sock: null, open: false, ended: false, received: [], closes: [], statuses: {} };
   s.end = () => { s.ended = true; s.sock.end(undefined); };
   const connect = () => {
     const sock = makeWASocket({ auth: state, logger, waWebSocketUrl: ws, markOnlineOnConnect: false, fetchAgent });
     s.sock = sock;
     sock.ev.on('creds.update', saveCreds);
     sock.ev.on('messages.upsert', ({ messages }) => { for (const m of messages) if (!m.key.fromMe) s.received.push(m); });
+    // Receipts for what it sent: 3 delivered, 4 read (WebMessageInfo.Status).
+    sock.ev.on('messages.update', (updates) => {
+      for (const { key, update } of updates) if (update.status) s.statuses[key.id] = Math.max(s.statuses[key.id] || 0, update.status);
+    });
     sock.ev.on('connection.update', async (u) => {
       if (u.qr) {
         try { await onQr(sock, u.qr); } catch (e) { console.log(`linking: ${e.message}`); }
@@ -83,7 +88,7 @@ step(`linked ${PHONE} by QR; connection open (closes before: ${first.closes.join
 
 await post('/admin/contacts', { phones: [CONTACT] });
 const to = `${CONTACT}@s.whatsapp.net`;
-await first.sock.sendMessage(to, { text: 'halo dari Baileys' });
+const text = await first.sock.sendMessage(to, { text: 'halo dari Baileys' });
 await until('the contact decrypts the text', 20, async () =>
   (await get(`/admin/messages?to=${CONTACT}`)).find((m) => m.text === 'halo dari Baileys'));
 step('text sent; wa-sim\'s contact decrypted it');
@@ -93,6 +98,17 @@ await first.sock.sendMessage(to, { image: png, caption: 'foto ODP', mimetype: 'i
 await until('the contact decrypts the image', 30, async () =>
   (await get(`/admin/messages?to=${CONTACT}`)).find((m) => m.type === 'image' && m.caption === 'foto ODP'));
 step('image uploaded and sent; wa-sim\'s contact downloaded and decrypted it');
+
+await first.sock.sendMessage(to, { document: Buffer.from('%PDF-1.4 tagihan Desember'), mimetype: 'application/pdf', fileName: 'tagihan.pdf' });
+await until('the contact decrypts the document', 30, async () =>
+  (await get(`/admin/messages?to=${CONTACT}`)).find((m) => m.type === 'document' && m.filename === 'tagihan.pdf'));
+step('document uploaded and sent; wa-sim\'s contact downloaded and decrypted it');
+
+for (const [type, status] of [['delivered', 3], ['read', 4]]) {
+  await post('/admin/receipts', { message_id: text.key.id, type });
+  await until(`the ${type} receipt reaches Baileys`, 20, () => (first.statuses[text.key.id] || 0) >= status);
+}
+step('delivered and read receipts for the text received');
 
 await post('/admin/inbound', { from: CONTACT, to: PHONE, text: 'halo dari pelanggan', pushName: 'Budi' });
 await until('the inbound message reaches Baileys', 20, () =>
