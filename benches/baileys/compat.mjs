@@ -123,7 +123,14 @@ const second = await session(dir2, async (sock) => {
   if (asked) return;
   asked = true;
   const code = await sock.requestPairingCode(PAIRED);
-  await post('/admin/pair-code', { phone: PAIRED, code });
+  // Baileys returns the code once its request is written, not answered: the
+  // phone's user types it once the server has the request (a 404 until then).
+  for (let tries = 0; ; tries++) {
+    try { return await post('/admin/pair-code', { phone: PAIRED, code }); } catch (e) {
+      if (tries >= 50 || !e.message.includes('404')) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 });
 await until('link by pairing code and connection: open', 30, () => second.open);
 step(`linked ${PAIRED} by pairing code; connection open (closes before: ${second.closes.join(', ')})`);
