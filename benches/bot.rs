@@ -21,6 +21,9 @@
 //! 2. Throughput: `per-session` messages to every session at once; replies
 //!    queued per second (first send to the last reply's event), and replies
 //!    that reached the contacts per second (sent through the queue, limits off).
+//! 3. Messages sent twice: copies of an id that wa-sim's contacts already had
+//!    (WhatsApp answers such a resend with a 409 ack), with how long after the
+//!    first copy they came.
 
 mod common;
 
@@ -95,7 +98,7 @@ async fn main() {
 
     // 2. Throughput: everything at once.
     let total = sessions * per_session;
-    let delivered_before = sim.received(None).len();
+    let delivered_before = sim.shown(None).len();
     let cpu_before = cpu_seconds(pid);
     let started = Instant::now();
     let mut contacts = Vec::with_capacity(total);
@@ -126,7 +129,7 @@ async fn main() {
         assert!(Instant::now() < deadline, "not every reply was queued");
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
-    while sim.received(None).len() < delivered_before + total {
+    while sim.shown(None).len() < delivered_before + total {
         assert!(Instant::now() < deadline, "not every reply arrived");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -141,6 +144,17 @@ async fn main() {
         total as f64 / sent,
         cpu * 1000.0 / total as f64,
     );
+    // A resend of an id a contact already has: WhatsApp answers it with a 409 ack.
+    let duplicates = sim.duplicates();
+    let gaps: Vec<f64> = duplicates
+        .iter()
+        .filter_map(|copy| {
+            let first = sim.received(Some(&copy.to)).into_iter().find(|r| r.id == copy.id && r.copy == 1)?;
+            Some((copy.at_ms - first.at_ms) as f64)
+        })
+        .collect();
+    let gaps = if gaps.is_empty() { String::new() } else { format!("; after the first copy: {}", summary(gaps)) };
+    println!("messages sent twice (wa-sim's contacts got a copy of an id they had): {}{gaps}", duplicates.len());
     reader.abort();
     drop(child);
 }

@@ -1,5 +1,7 @@
 //! What the benches share: a release-built `wagate` process against a wa-sim
 //! served from the bench process, and readings of that process from /proc.
+//! `WAGATE_BENCH_LOG` sets the gateway's log filter (default `warn`), e.g.
+//! `warn,whatsapp_rust=debug` to trace what each message exchanges.
 
 #![allow(dead_code)] // each bench uses its own part
 
@@ -56,7 +58,7 @@ impl Gateway {
             .env("WAGATE__WHATSAPP__VERSION", "2.3000.1000000000")
             .env("WAGATE__AUTH__ADMIN_PASSWORD", "bench-password")
             .env("WAGATE__AUTH__BCRYPT_COST", "4")
-            .env("WAGATE__LOG__LEVEL", "warn")
+            .env("WAGATE__LOG__LEVEL", std::env::var("WAGATE_BENCH_LOG").unwrap_or_else(|_| "warn".into()))
             .env_remove("DATABASE_URL")
             .env_remove("RUST_LOG")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))

@@ -3,7 +3,7 @@
 //! the session's limits to allow a send, and sends it with its own id. Acks and
 //! receipts arrive through the session supervisor ([`Queue::acked`]); a send
 //! that is never acked is claimed again when its lease runs out and sent again
-//! under the same id.
+//! under the same id (unless its ack was heard and only waits to be written).
 
 use std::{sync::atomic::Ordering, time::Duration};
 
@@ -122,6 +122,23 @@ impl Dispatcher {
             return Ok(Some(until));
         };
         let message = claim.message;
+        // Still `sending`: it went out and its lease ran out with no ack recorded.
+        let lease_ran_out = message.status == MessageStatus::Sending;
+        if lease_ran_out && queue.0.statuses.heard(&message.id) {
+            // But WhatsApp did answer, and the answer waits to be written (this
+            // claim leased the message again meanwhile). Sent again, it would
+            // only be refused as a copy.
+            debug!(session_id = %self.session, message_id = %message.id, "acknowledged, not recorded yet; not sent again");
+            return Ok(None);
+        }
+        if lease_ran_out {
+            info!(
+                session_id = %self.session,
+                message_id = %message.id,
+                attempts = claim.attempts,
+                "no acknowledgement within the lease; sending again under the same id"
+            );
+        }
         if claim.attempts >= limits.max_attempts {
             // Its last attempt was written but never acknowledged.
             let reason = format!("no acknowledgement from WhatsApp after {} attempts", claim.attempts);

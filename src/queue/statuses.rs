@@ -7,10 +7,12 @@
 //! dropped. A graceful stop writes what waits before the database closes
 //! ([`Statuses::flush`]). (A crash loses what waits: unacked messages are sent
 //! again and a resend's ack (409) marks them sent; a lost receipt leaves a
-//! message `sent`.)
+//! message `sent`.) What was heard but is not written yet still counts as
+//! heard ([`Statuses::heard`]): a send whose lease runs out while its ack waits
+//! here (a writer behind a busy database) is not sent again.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Mutex, atomic::Ordering},
     time::{Duration, Instant},
 };
@@ -45,6 +47,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 #[derive(Default)]
 pub struct Statuses {
     waiting: Mutex<HashMap<String, Report>>,
+    /// The ids of the batch being written: heard, not recorded yet.
+    in_flight: Mutex<HashSet<String>>,
     wake: Notify,
     /// Held while a batch is taken and written: a flush waits for the writer's.
     writing: tokio::sync::Mutex<()>,
@@ -70,6 +74,13 @@ impl Statuses {
         self.waiting.lock().expect("statuses lock").len()
     }
 
+    /// Whether WhatsApp answered message `id` (an ack or a receipt) and that
+    /// is still on its way to the database.
+    pub fn heard(&self, id: &str) -> bool {
+        self.waiting.lock().expect("statuses lock").contains_key(id)
+            || self.in_flight.lock().expect("statuses lock").contains(id)
+    }
+
     fn put(&self, reports: impl IntoIterator<Item = (String, Report)>) {
         let mut waiting = self.waiting.lock().expect("statuses lock");
         for (id, report) in reports {
@@ -92,18 +103,17 @@ impl Statuses {
             let failed = {
                 let _writing = statuses.writing.lock().await;
                 let batch = statuses.take();
-                if batch.is_empty() { None } else { Some(write(&queue, batch).await) }
+                if batch.is_empty() { None } else { Some(statuses.write(&queue, batch).await) }
             };
             let Some(failed) = failed else {
                 statuses.wake.notified().await;
                 continue;
             };
-            if failed.is_empty() {
+            if failed == 0 {
                 backoff = Duration::from_millis(50);
                 continue;
             }
-            tracing::warn!(messages = failed.len(), retry_in = ?backoff, "cannot record acks or receipts yet");
-            statuses.put(failed);
+            tracing::warn!(messages = failed, retry_in = ?backoff, "cannot record acks or receipts yet");
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
@@ -125,10 +135,9 @@ impl Statuses {
                     return;
                 }
                 in_flight.store(batch.len(), Ordering::Relaxed);
-                let failed = write(queue, batch).await;
+                let failed = statuses.write(queue, batch).await;
                 in_flight.store(0, Ordering::Relaxed);
-                if !failed.is_empty() {
-                    statuses.put(failed);
+                if failed > 0 {
                     drop(writing);
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
@@ -138,8 +147,24 @@ impl Statuses {
         statuses.waiting() + in_flight.load(Ordering::Relaxed)
     }
 
+    /// Takes what waits; its ids stay [`heard`](Self::heard) while it is written.
     fn take(&self) -> HashMap<String, Report> {
-        std::mem::take(&mut *self.waiting.lock().expect("statuses lock"))
+        let batch = std::mem::take(&mut *self.waiting.lock().expect("statuses lock"));
+        self.in_flight.lock().expect("statuses lock").extend(batch.keys().cloned());
+        batch
+    }
+
+    /// Writes a batch [`take`](Self::take) took; what could not be written
+    /// waits again (before the batch stops being in flight, so it stays heard).
+    /// Returns how many could not be written.
+    async fn write(&self, queue: &Queue, batch: HashMap<String, Report>) -> usize {
+        let failed = write(queue, batch).await;
+        let count = failed.len();
+        if count > 0 {
+            self.put(failed);
+        }
+        self.in_flight.lock().expect("statuses lock").clear();
+        count
     }
 }
 
@@ -188,5 +213,23 @@ mod tests {
         assert_eq!(waiting["a"], Report::Read);
         assert_eq!(waiting["b"], Report::Delivered);
         assert_eq!(waiting["c"], Report::Acked(None));
+    }
+
+    #[test]
+    fn what_was_heard_stays_heard_until_written() {
+        let statuses = Statuses::default();
+        assert!(!statuses.heard("a"));
+        statuses.acked("a".into(), None);
+        statuses.receipt(vec!["b".into()], ReceiptKind::Delivered);
+        assert!(statuses.heard("a") && statuses.heard("b"));
+        let batch = statuses.take();
+        assert_eq!(batch.len(), 2);
+        assert!(statuses.heard("a") && statuses.heard("b"), "taken for writing is still heard");
+        assert!(!statuses.heard("c"));
+        // What failed waits again and is heard; the rest was written.
+        statuses.put([("b".to_owned(), Report::Delivered)]);
+        statuses.in_flight.lock().unwrap().clear();
+        assert!(!statuses.heard("a"), "written");
+        assert!(statuses.heard("b"), "to be written again");
     }
 }

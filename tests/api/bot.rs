@@ -513,7 +513,45 @@ async fn the_bot_stays_safe(db: TestDb) {
     assert_eq!(say(&app, &token, "s1", NUMBER, backlog, "1").await, [INFO]);
 }
 
+/// The outage morning: many customers write for the first time at once, and
+/// each gets the menu exactly once: none is lost (each first message takes one
+/// of the device's one-time pre-keys, never one another took) and none is sent
+/// twice, although the queue's lease is the shortest it allows while the burst
+/// keeps the acks' writer busy (a send whose ack was heard but is not written
+/// yet is not sent again).
+async fn new_contacts_are_answered_once(db: TestDb) {
+    let app = TestApp::spawn_with(db, |config| {
+        no_limits(config);
+        config.limits.ack_timeout = Duration::from_millis(100);
+    })
+    .await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", NUMBER).await;
+    app.linked_session(&token, "s2", OTHER_NUMBER).await;
+    let (_, off) = app.get("/bot/config", Some(&token)).await;
+    let mut document = off["data"]["config"].clone();
+    document["enabled"] = json!(true);
+    put_bot(&app, &token, document).await;
+
+    let contacts: Vec<(String, &str)> =
+        (0..300).map(|n| (format!("628222{n:06}"), if n % 2 == 0 { NUMBER } else { OTHER_NUMBER })).collect();
+    let writes: Vec<Write> = contacts.iter().map(|(contact, number)| write(contact, number, "halo")).collect();
+    for id in futures_util::future::join_all(writes.iter().map(|w| app.sim.deliver(w))).await {
+        id.unwrap();
+    }
+    for (contact, number) in &contacts {
+        assert_eq!(shown(&app, number, contact, 1).await, [MAIN_MENU], "{contact}");
+    }
+    // Once nothing is in flight, nothing can be sent again.
+    queue_settled(&app, &token, "s1").await;
+    queue_settled(&app, &token, "s2").await;
+    let copies: Vec<String> = app.sim.duplicates().into_iter().map(|r| format!("{} to {}", r.id, r.to)).collect();
+    assert!(copies.is_empty(), "replies sent twice: {copies:?}");
+    assert_eq!(app.sim.received(None).len(), contacts.len(), "one reply each, nothing else");
+}
+
 db_tests!(
+    new_contacts_are_answered_once,
     a_scripted_conversation,
     outage_status_by_odp,
     the_document_is_checked_and_applies_at_once,

@@ -417,11 +417,11 @@ pub async fn deliver(sim: &Sim, write: &Write) -> anyhow::Result<String> {
         let author = if write.from_phone { write.to.as_str() } else { write.from.as_str() };
         let party = world.account_mut(author).party.clone();
         let account = world.accounts.get(&write.to).context("that number has no linked device")?;
-        let targets: Vec<(u16, Option<crate::state::UploadedKeys>)> =
-            account.devices.values().map(|d| (d.id, d.keys.clone())).collect();
+        // The devices that uploaded their keys.
+        let targets: Vec<u16> = account.devices.values().filter(|d| d.keys.is_some()).map(|d| d.id).collect();
         (party, targets)
     };
-    anyhow::ensure!(targets.iter().any(|(_, keys)| keys.is_some()), "no linked device of {} is ready", write.to);
+    anyhow::ensure!(!targets.is_empty(), "no linked device of {} is ready", write.to);
     let id = write.id.clone().unwrap_or_else(|| sim.next_message_id());
     let message = if write.from_phone {
         wa::Message {
@@ -436,10 +436,8 @@ pub async fn deliver(sim: &Sim, write: &Write) -> anyhow::Result<String> {
         message
     };
     let author = if write.from_phone { write.to.as_str() } else { write.from.as_str() };
-    for (device, keys) in targets {
-        let Some(mut keys) = keys else { continue };
-        let mut stanza = sealed_message(&party, author, &write.to, device, &mut keys, id.clone(), &message).await?;
-        spent(sim, &write.to, device, &keys);
+    for device in targets {
+        let mut stanza = sealed_message(sim, &party, author, &write.to, device, id.clone(), &message).await?;
         if write.from_phone {
             stanza = stanza.attr("recipient", Jid::pn(write.from.as_str()));
         } else if write.group.is_some() || write.status {
@@ -449,10 +447,20 @@ pub async fn deliver(sim: &Sim, write: &Write) -> anyhow::Result<String> {
                 None => Jid::status_broadcast(),
             };
             let name = write.push_name.clone().unwrap_or_else(|| format!("Contact {}", write.from));
-            stanza = stanza.attr("from", chat).attr("participant", Jid::pn(write.from.as_str())).attr("notify", name);
+            stanza = stanza
+                .attr("from", chat)
+                .attr("participant", Jid::pn(write.from.as_str()))
+                .attr("participant_lid", Jid::lid(crate::state::lid_of(&write.from)))
+                .attr("notify", name);
+            if write.group.is_some() {
+                // A phone-number-addressed group: each message names its author's LID too.
+                stanza = stanza.attr("addressing_mode", "pn");
+            }
         } else {
+            // WhatsApp names the author of a phone-number-addressed message by
+            // LID too, so a client knows whose Signal session it is before decrypting.
             let name = write.push_name.clone().unwrap_or_else(|| format!("Contact {}", write.from));
-            stanza = stanza.attr("notify", name);
+            stanza = stanza.attr("sender_lid", Jid::lid(crate::state::lid_of(&write.from))).attr("notify", name);
         }
         let node = stanza.build();
         let conn = {
@@ -519,23 +527,16 @@ pub struct ReadReceipt {
     pub ids: Vec<String>,
 }
 
-/// The device's one-time pre-keys that `keys` (a copy) no longer has were used
-/// up: WhatsApp hands each out once.
-pub fn spent(sim: &Sim, phone: &str, device: u16, keys: &crate::state::UploadedKeys) {
-    if let Some(stored) = sim.world().device_mut(phone, device).and_then(|d| d.keys.as_mut()) {
-        stored.one_time.retain(|(id, _)| keys.one_time.iter().any(|(left, _)| left == id));
-    }
-}
-
 /// `message` from `from`'s phone, encrypted by `party` for linked device
-/// `device` of `to` (a session is opened from its uploaded keys the first
-/// time): a `<message>` stanza to which callers may add attributes.
+/// `device` of `to` (the first time, a session is opened from the device's
+/// uploaded keys: see [`take_bundle`]): a `<message>` stanza to which callers
+/// may add attributes.
 pub async fn sealed_message(
+    sim: &Sim,
     party: &tokio::sync::Mutex<crate::signal::Party>,
     from: &str,
     to: &str,
     device: u16,
-    keys: &mut crate::state::UploadedKeys,
     id: String,
     message: &wa::Message,
 ) -> anyhow::Result<NodeBuilder> {
@@ -544,7 +545,7 @@ pub async fn sealed_message(
     let (kind, sealed) = {
         let mut party = party.lock().await;
         if !party.has_session(&address) {
-            party.start_session(&address, &bundle_from_upload(keys, device)?).await?;
+            party.start_session(&address, &take_bundle(sim, to, device)?).await?;
         }
         party.encrypt(&address, &plaintext).await?
     };
@@ -554,6 +555,18 @@ pub async fn sealed_message(
         .attr("type", "text")
         .attr("t", now_secs().to_string())
         .children([NodeBuilder::new("enc").attr("v", "2").attr("type", kind).bytes(sealed).build()]))
+}
+
+/// The key bundle of linked device `device` of `phone`, with one of its
+/// one-time pre-keys, which the server hands out once: taken under the
+/// world's lock, so contacts writing at the same moment never get the same one.
+pub fn take_bundle(sim: &Sim, phone: &str, device: u16) -> anyhow::Result<wacore::libsignal::protocol::PreKeyBundle> {
+    let mut world = sim.world();
+    let keys = world
+        .device_mut(phone, device)
+        .and_then(|d| d.keys.as_mut())
+        .with_context(|| format!("device {device} of {phone} has no keys"))?;
+    bundle_from_upload(keys, device)
 }
 
 /// The contact that received `message_id` sends a `delivered` or `read` receipt.

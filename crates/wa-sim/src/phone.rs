@@ -146,23 +146,22 @@ pub fn finish_link(sim: &Sim, conn: &Conn, request_id: &str, sign: &Node) {
 /// session with it and shares the app-state sync key, as a real primary does
 /// right after linking (the client connects without waiting for it otherwise).
 pub async fn keys_uploaded(sim: &Sim, phone: &str, device: u16, keys: UploadedKeys) {
-    let (party, mut bundle_keys, conn) = {
+    let (party, conn) = {
         let mut world = sim.world();
         let Some(account) = world.accounts.get_mut(phone) else { return };
         let party = account.party.clone();
         let Some(known) = account.devices.get_mut(&device) else { return };
-        known.keys = Some(keys.clone());
+        known.keys = Some(keys);
         if known.key_shared {
             return;
         }
         known.key_shared = true;
-        (party, keys, known.conn.clone())
+        (party, known.conn.clone())
     };
     let Some(conn) = conn else { return };
-    if let Err(e) = share_app_state_key(sim, &party, phone, device, &mut bundle_keys, &conn).await {
+    if let Err(e) = share_app_state_key(sim, &party, phone, device, &conn).await {
         warn!(phone, device, "app-state key share failed: {e:#}");
     }
-    crate::messages::spent(sim, phone, device, &bundle_keys);
 }
 
 async fn share_app_state_key(
@@ -170,7 +169,6 @@ async fn share_app_state_key(
     party: &tokio::sync::Mutex<crate::signal::Party>,
     phone: &str,
     device: u16,
-    keys: &mut UploadedKeys,
     conn: &Conn,
 ) -> anyhow::Result<()> {
     let share = wa::Message {
@@ -197,7 +195,7 @@ async fn share_app_state_key(
         ..Default::default()
     };
     let stanza =
-        crate::messages::sealed_message(party, phone, phone, device, keys, sim.next_message_id(), &share).await?;
+        crate::messages::sealed_message(sim, party, phone, phone, device, sim.next_message_id(), &share).await?;
     conn.send(stanza.attr("category", "peer").build());
     Ok(())
 }
