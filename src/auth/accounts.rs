@@ -100,8 +100,12 @@ pub fn role_of(user: &users::Model) -> Role {
     user.role
 }
 
+/// An email or username as stored and compared: compatibility forms folded
+/// (NFKC: `ａdmin` is `admin`), lowercased, so look-alikes collide.
 fn normalise(value: &str) -> String {
-    value.trim().to_lowercase()
+    use unicode_normalization::UnicodeNormalization as _;
+    let lower = value.trim().nfkc().collect::<String>().to_lowercase();
+    lower.nfkc().collect()
 }
 
 async fn ensure_free(

@@ -1,11 +1,18 @@
 //! The HTTP client whatsapp-rust uses for media and for WhatsApp Web's version.
 //!
+//! It follows no redirect (WhatsApp's media hosts answer with the file, and a
+//! redirect would carry the session's media credential in its query to another
+//! host), and reaches hosts only through the resolver it is given (the
+//! gateway's address guard: public addresses only).
+//!
 //! In a simulator build pointed at a local wa-sim (`whatsapp.server_url`), every
 //! request goes to the simulator's address instead of the host in the URL: the
 //! client hard-codes `https://{media host}/...`, and the simulator serves those
 //! paths on the address of its WebSocket.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
+
+use reqwest::dns::Resolve;
 
 use whatsapp_rust::{
     anyhow::{self, Context},
@@ -28,12 +35,17 @@ const UPLOAD_CHUNKS: usize = 4;
 const UPLOAD_CHUNK_BYTES: usize = 64 * 1024;
 
 impl Http {
-    pub fn new(simulator: Option<String>) -> anyhow::Result<Http> {
-        let client = reqwest::Client::builder()
+    /// `resolver` resolves every host name the client connects to, except the
+    /// simulator's (its address is the configured one).
+    pub fn new(simulator: Option<String>, resolver: Arc<dyn Resolve>) -> anyhow::Result<Http> {
+        let mut client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(15))
-            .timeout(Duration::from_secs(120))
-            .build()
-            .context("building the HTTP client")?;
+            .timeout(Duration::from_secs(120));
+        if simulator.is_none() {
+            client = client.no_proxy().dns_resolver(Arc::new(Given(resolver)));
+        }
+        let client = client.build().context("building the HTTP client")?;
         let runtime = tokio::runtime::Handle::try_current().context("the HTTP client needs a Tokio runtime")?;
         Ok(Http { client, simulator, runtime })
     }
@@ -47,6 +59,15 @@ impl Http {
             target.push_str(query);
         }
         Ok(target)
+    }
+}
+
+/// The resolver [`Http::new`] was given, as reqwest takes one.
+struct Given(Arc<dyn Resolve>);
+
+impl Resolve for Given {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        self.0.resolve(name)
     }
 }
 
@@ -109,5 +130,68 @@ impl HttpClient for Http {
         }
         drop(chunks);
         self.runtime.block_on(sending)?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+
+    use axum::{Router, http::StatusCode, response::IntoResponse, routing::get};
+    use whatsapp_rust::http::{HttpClient, HttpRequest};
+
+    use super::Http;
+
+    /// A resolver that resolves nothing: the simulator's literal address needs none.
+    struct Nowhere;
+
+    impl reqwest::dns::Resolve for Nowhere {
+        fn resolve(&self, _: reqwest::dns::Name) -> reqwest::dns::Resolving {
+            Box::pin(async { Err("no names here".into()) })
+        }
+    }
+
+    async fn serve(router: Router) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        addr
+    }
+
+    /// A media host that redirects: the redirect is not followed, so the
+    /// credential in the query reaches no other host.
+    #[tokio::test]
+    async fn redirects_are_not_followed() {
+        let elsewhere_hits = Arc::new(AtomicUsize::new(0));
+        let hits = elsewhere_hits.clone();
+        let elsewhere = serve(Router::new().fallback(move || {
+            hits.fetch_add(1, Ordering::SeqCst);
+            async { "stolen" }
+        }))
+        .await;
+        let media = serve(Router::new().route(
+            "/v/t62/file.enc",
+            get(move || async move {
+                (StatusCode::FOUND, [("location", format!("http://{elsewhere}/collect"))]).into_response()
+            }),
+        ))
+        .await;
+        let http = Http::new(Some(format!("http://{media}")), Arc::new(Nowhere)).unwrap();
+        let request = HttpRequest::get("https://mmg.whatsapp.net/v/t62/file.enc?auth=secret-media-credential");
+        let response = http.execute(request).await.unwrap();
+        assert_eq!(response.status_code, 302, "the redirect itself is the answer");
+        assert_eq!(elsewhere_hits.load(Ordering::SeqCst), 0, "nothing reached the other host");
+    }
+
+    /// Outside a simulator build, every host name goes through the guard's resolver.
+    #[tokio::test]
+    async fn names_are_resolved_by_the_guard() {
+        let http = Http::new(None, Arc::new(Nowhere)).unwrap();
+        let request = HttpRequest::get("https://mmg.whatsapp.net/v/t62/file.enc?auth=x");
+        let error = http.execute(request).await.unwrap_err();
+        assert!(format!("{error:#}").contains("no names here"), "{error:#}");
     }
 }

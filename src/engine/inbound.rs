@@ -99,8 +99,44 @@ pub(super) struct Download {
     media_type: MediaType,
 }
 
+/// Whether `path`, a received media's `directPath`, is a path on WhatsApp's
+/// media host and nothing else. The downloader fetches
+/// `https://{media host}{path}?auth=…` with the session's media credential, and
+/// the path comes from whoever wrote the message: `@host`, a second slash, a
+/// backslash, a fragment or an encoded separator could move that request (and
+/// the credential) elsewhere, so any of them refuses the download.
+pub fn check_direct_path(path: &str) -> Result<(), &'static str> {
+    const HOST: &str = "mmg.whatsapp.net";
+    if path.len() > 2048 {
+        return Err("the media path is too long");
+    }
+    if !path.starts_with('/') || path.starts_with("//") {
+        return Err("the media path does not start with a single /");
+    }
+    if !path.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("the media path has spaces, control or non-ASCII characters");
+    }
+    if path.contains(['@', '\\', '#']) || path.contains("//") {
+        return Err("the media path names something other than a path (@, \\, # or //)");
+    }
+    let lower = path.to_ascii_lowercase();
+    if ["%2f", "%5c", "%40", "%23", "%25", "%2e"].iter().any(|encoded| lower.contains(encoded)) {
+        return Err("the media path has an encoded separator");
+    }
+    let route = path.split(['?', '&']).next().unwrap_or_default();
+    if route.split('/').any(|segment| segment == "." || segment == "..") {
+        return Err("the media path has a . or .. segment");
+    }
+    // What the downloader builds must still name the media host.
+    match url::Url::parse(&format!("https://{HOST}{path}")) {
+        Ok(url) if url.host_str() == Some(HOST) && url.username().is_empty() && url.port().is_none() => Ok(()),
+        _ => Err("the media path does not stay on the media host"),
+    }
+}
+
 impl Download {
     pub(super) fn new(media: &MediaRef) -> anyhow::Result<Download> {
+        check_direct_path(&media.direct_path).map_err(anyhow::Error::msg)?;
         let decode = |v: &Option<String>| v.as_deref().map(|s| STANDARD.decode(s)).transpose();
         let media_type = match media.kind.as_str() {
             "image" => MediaType::Image,
@@ -331,6 +367,55 @@ mod tests {
     use whatsapp_rust::wacore::types::message::{MessageInfo, MessageSource};
 
     use super::*;
+
+    #[test]
+    fn media_paths_stay_on_the_media_host() {
+        // What WhatsApp sends: a path, often with a query of its own.
+        for good in
+            ["/v/t62.7118-24/12345_67890_n.enc?ccb=11-4&oh=01_Q5A&oe=68C1&_nc_sid=5e03e0&mms3=true", "/v/t62/x.enc"]
+        {
+            assert_eq!(check_direct_path(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "@attacker.example/x",
+            "/@attacker.example/x",
+            "//attacker.example/x",
+            "/v//attacker.example/x",
+            "\\\\attacker.example\\x",
+            "/v\\x",
+            "/v/x#frag",
+            "https://attacker.example/x",
+            "/%2F%2Fattacker.example/x",
+            "/v/%2f%2fattacker.example",
+            "/v/%40attacker.example",
+            "/v/%252F",
+            "/v/../../x",
+            "/v/x y",
+            "/v/x\ty",
+            "/v/ünïcode",
+            "v/t62/x.enc",
+            "",
+        ] {
+            assert!(check_direct_path(bad).is_err(), "{bad:?} was accepted");
+        }
+        let long = format!("/{}", "a".repeat(3000));
+        assert!(check_direct_path(&long).is_err());
+    }
+
+    #[test]
+    fn a_download_of_a_foreign_path_is_refused_before_any_request() {
+        let media = |direct_path: &str| MediaRef {
+            kind: "image".into(),
+            direct_path: direct_path.into(),
+            media_key: STANDARD.encode([7u8; 32]),
+            file_sha256: None,
+            file_enc_sha256: None,
+            file_length: Some(10),
+        };
+        assert!(Download::new(&media("/v/t62/x.enc")).is_ok());
+        let refused = Download::new(&media("@attacker.example/x")).err().expect("refused");
+        assert!(refused.to_string().contains("media path"), "{refused}");
+    }
 
     fn item(chat: &str, sender: &str, from_me: bool, message: wa::Message) -> InboundMessage {
         let info = MessageInfo {

@@ -31,7 +31,7 @@ use whatsapp_rust::{
 };
 
 use crate::config::Config;
-pub use inbound::{Inbound, InboundSink, MediaRef, Place};
+pub use inbound::{Inbound, InboundSink, MediaRef, Place, check_direct_path};
 
 /// What a device reports, reduced to what the gateway acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,7 +115,9 @@ pub struct Engine {
 
 impl Engine {
     /// Prepares the sessions directory and settles the WhatsApp Web version.
-    pub async fn new(config: &Config) -> anyhow::Result<Engine> {
+    /// `resolver` is the address guard every host name WhatsApp's media and
+    /// version requests name goes through.
+    pub async fn new(config: &Config, resolver: Arc<dyn reqwest::dns::Resolve>) -> anyhow::Result<Engine> {
         let dir = &config.storage.sessions_dir;
         std::fs::create_dir_all(dir).with_context(|| format!("creating sessions dir {}", dir.display()))?;
         let server_url = Some(config.whatsapp.server_url.clone()).filter(|u| !u.is_empty());
@@ -123,7 +125,7 @@ impl Engine {
             Some(url) => Some(simulator_http_base(url)?),
             None => None,
         };
-        let http = http::Http::new(simulator)?;
+        let http = http::Http::new(simulator, resolver)?;
         let pinned = crate::config::parse_version(&config.whatsapp.version).map_err(anyhow::Error::msg)?;
         let version = version::resolve(pinned, Arc::new(http.clone()), &config.storage.data_dir).await;
         Ok(Engine { sessions_dir: dir.clone(), server_url, http, version })

@@ -291,7 +291,12 @@ pub async fn create_chat(
         .open(&session, row.user_id, &phone, req.customer_name.trim(), req.customer_email, req.customer_address)
         .await?;
     if !chat_scope(&state, &principal).await?.admits(&chat) {
-        // An agent opened a chat that is not theirs: it is theirs now.
+        if !created {
+            // Another agent's chat, or one nobody has: an agent sees neither,
+            // and opening it takes nothing over.
+            return Err(ApiError::not_found("chat"));
+        }
+        // An agent opened a new chat: it is theirs.
         let change = ChatChange { assigned_agent_id: Some(Some(principal.user_id)), ..Default::default() };
         let chat = state.inbox.update(chat, change).await?;
         let view = state.inbox.views(vec![chat]).await?.remove(0);

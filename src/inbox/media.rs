@@ -117,21 +117,27 @@ impl Inbox {
 
     async fn download_one(&self, row: &inbound::Model) -> Result<(), sea_orm::DbErr> {
         let max = self.config().inbox.max_media_bytes;
-        let outcome =
-            match (self.sender_of(&row.session_id), row.media.as_deref().map(serde_json::from_str::<MediaRef>)) {
-                (_, None | Some(Err(_))) => Err("the message names no media to download".to_owned()),
-                (None, _) => return Ok(()), // went offline meanwhile: later
-                (Some(sender), Some(Ok(media))) => match sender.download(&media, max).await {
-                    Ok(bytes) => self
-                        .0
-                        .media
-                        .put(row.id, &bytes)
-                        .await
-                        .map(|_| bytes.len())
-                        .map_err(|e| format!("cannot keep the file: {e}")),
-                    Err(e) => Err(format!("{e:#}")),
-                },
-            };
+        // A media path that could lead elsewhere is refused for good: a contact wrote it.
+        let media = row.media.as_deref().map(serde_json::from_str::<MediaRef>);
+        let foreign = match &media {
+            Some(Ok(media)) => crate::engine::check_direct_path(&media.direct_path).err(),
+            _ => None,
+        };
+        let outcome = match (self.sender_of(&row.session_id), media) {
+            (_, None | Some(Err(_))) => Err("the message names no media to download".to_owned()),
+            (_, Some(Ok(_))) if foreign.is_some() => Err(foreign.unwrap_or_default().to_owned()),
+            (None, _) => return Ok(()), // went offline meanwhile: later
+            (Some(sender), Some(Ok(media))) => match sender.download(&media, max).await {
+                Ok(bytes) => self
+                    .0
+                    .media
+                    .put(row.id, &bytes)
+                    .await
+                    .map(|_| bytes.len())
+                    .map_err(|e| format!("cannot keep the file: {e}")),
+                Err(e) => Err(format!("{e:#}")),
+            },
+        };
         let update = inbound::Entity::update_many().filter(inbound::Column::Id.eq(row.id));
         match outcome {
             Ok(size) => {
@@ -145,7 +151,7 @@ impl Inbox {
             }
             Err(error) => {
                 let attempts = row.media_attempts + 1;
-                let give_up = attempts >= MAX_ATTEMPTS || error.contains("larger than");
+                let give_up = attempts >= MAX_ATTEMPTS || error.contains("larger than") || foreign.is_some();
                 tracing::info!(message = row.id, %error, attempts, give_up, "media download failed");
                 let error: String = error.chars().take(255).collect();
                 update

@@ -130,6 +130,16 @@ async fn registration_validates_and_refuses_duplicates(db: TestDb) {
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(body["error"]["field"], "email");
+    // Look-alikes are the same address: compatibility forms (full-width letters) fold (NFKC).
+    for look_alike in ["\u{ff41}ni@example.com", "\u{ff21}\u{ff2e}\u{ff29}@example.com", "a\u{ff4e}i@example.com"] {
+        let register = json!({"email": look_alike, "password": "123456", "name": "Ani palsu"});
+        let (status, body) = app.post("/auth/register", None, register).await;
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (StatusCode::CONFLICT, Some("email")),
+            "{look_alike}: {body}"
+        );
+    }
     let (status, body) = app
         .post(
             "/auth/register",

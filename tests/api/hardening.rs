@@ -511,7 +511,40 @@ async fn session_ids_are_names_within_an_account(db: TestDb) {
     let _ = first_id;
 }
 
+/// Issue 27: `POST /chats/` gives an agent only a chat it creates. Another
+/// agent's chat answers 404 as if it did not exist, and an existing chat nobody
+/// has is not taken over by the call; either way nothing about it changes.
+async fn agents_cannot_take_chats_by_opening_them(db: TestDb) {
+    let app = TestApp::spawn_with(db, |c| c.notify.default_session = "s1".into()).await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", "628111000271").await;
+    let (rina, rina_token) = app.user_with_role("agent").await;
+    let (_, budi_token) = app.user_with_role("agent").await;
+    let open = |phone: &str| json!({"customer_name": "Pelanggan", "customer_phone": phone});
+
+    let (status, rinas) = app.post("/chats/", Some(&rina_token), open("082220000271")).await;
+    assert_eq!((status, rinas["assigned_agent_id"].as_i64()), (StatusCode::CREATED, Some(rina)), "{rinas}");
+    let (status, body) = app.post("/chats/", Some(&budi_token), open("+62 822-2000-0271")).await;
+    assert_eq!((status, error_code(&body)), (StatusCode::NOT_FOUND, "not_found"), "{body}");
+    let (status, again) = app.post("/chats/", Some(&rina_token), open("6282220000271")).await;
+    assert_eq!((status, again["id"].clone()), (StatusCode::OK, rinas["id"].clone()), "{again}");
+
+    // A chat nobody has (the admin opened it): not taken over either.
+    let (status, nobodys) = app.post("/chats/", Some(&token), open("082220000272")).await;
+    assert_eq!((status, nobodys["assigned_agent_id"].clone()), (StatusCode::CREATED, Value::Null), "{nobodys}");
+    let (status, body) = app.post("/chats/", Some(&budi_token), open("082220000272")).await;
+    assert_eq!((status, error_code(&body)), (StatusCode::NOT_FOUND, "not_found"), "{body}");
+
+    for (chat, agent) in [(&rinas, Value::from(rina)), (&nobodys, Value::Null)] {
+        let (status, now) = app.get(&format!("/chats/{}", chat["id"]), Some(&token)).await;
+        assert_eq!(status, StatusCode::OK, "{now}");
+        assert_eq!(now["assigned_agent_id"], agent, "{now}");
+        assert_eq!(now["mode"], chat["mode"], "{now}");
+    }
+}
+
 db_tests!(
+    agents_cannot_take_chats_by_opening_them,
     session_ids_are_names_within_an_account,
     numbers_are_not_shared_between_accounts,
     a_blocked_database_loses_no_receipt,

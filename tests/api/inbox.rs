@@ -335,6 +335,44 @@ async fn failed_downloads_are_retried_and_visible(db: TestDb) {
     assert_eq!(sha(&bytes), sha(&image));
 }
 
+/// A contact names a media path that would move the download (and the
+/// session's media credential) to a host of its choosing: the message is kept,
+/// its download fails for good with the reason, and that host hears nothing.
+async fn a_contact_cannot_steer_media_downloads(db: TestDb) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let app = TestApp::spawn(db).await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", NUMBER).await;
+    let hits = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let attacker = listener.local_addr().unwrap();
+    let router = axum::Router::new().fallback(move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+        async { "x" }
+    });
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let data = base64::engine::general_purpose::STANDARD.encode([1u8; 64]);
+    for path in [format!("@{attacker}/steal"), format!("//{attacker}/steal"), "/v/%2F%2Fx".to_owned()] {
+        let image = Write {
+            kind: Some("image".into()),
+            data: Some(data.clone()),
+            direct_path: Some(path),
+            ..write(CONTACT, NUMBER, "")
+        };
+        app.sim.deliver(&image).await.unwrap();
+    }
+    let chat = chat_with(&app, &token, CONTACT, 3).await["id"].as_i64().unwrap();
+    let failed = wait_for(&app, &token, &format!("/chats/{chat}"), 30, |b| {
+        b["messages"].as_array().is_some_and(|m| m.len() == 3 && m.iter().all(|m| m["media"]["state"] == "failed"))
+    })
+    .await;
+    for message in failed["messages"].as_array().unwrap() {
+        assert!(message["media"]["error"].as_str().unwrap().contains("media path"), "{message}");
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "the contact's host was reached");
+}
+
 async fn agent_replies_go_through_the_queue(db: TestDb) {
     let app = TestApp::spawn_with(db, no_limits).await;
     let token = app.admin_token.clone();
@@ -585,6 +623,7 @@ db_tests!(
     chats_filter_page_and_count,
     every_kind_is_kept_and_media_arrives_exactly,
     failed_downloads_are_retried_and_visible,
+    a_contact_cannot_steer_media_downloads,
     agent_replies_go_through_the_queue,
     reading_a_chat_sends_read_receipts,
     each_sees_only_its_own_chats,

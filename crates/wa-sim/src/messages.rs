@@ -231,6 +231,10 @@ pub struct Write {
     /// `from` posts a status update, which `to` sees.
     #[serde(default)]
     pub status: bool,
+    /// The media's `directPath` as the message names it, instead of where
+    /// wa-sim put the file: what a hostile contact may write.
+    #[serde(default)]
+    pub direct_path: Option<String>,
 }
 
 /// Contact `from` writes `text` to every linked device of `to`.
@@ -279,7 +283,8 @@ fn body_of(sim: &Sim, write: &Write) -> anyhow::Result<wa::Message> {
     let media = || -> anyhow::Result<Uploaded> {
         let data = write.data.as_deref().context("media needs data (base64)")?;
         let bytes = base64::engine::general_purpose::STANDARD.decode(data).context("data is not base64")?;
-        upload(sim, kind, &bytes)
+        let (path, key, sha, enc, len) = upload(sim, kind, &bytes)?;
+        Ok((write.direct_path.clone().unwrap_or(path), key, sha, enc, len))
     };
     let url = |path: &str| format!("https://{}{path}", crate::media::MEDIA_HOST);
     let mut message = wa::Message::default();
