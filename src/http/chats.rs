@@ -586,14 +586,19 @@ pub async fn chat_media(
     };
     let row =
         inbound::Entity::find_by_id(inbound_id).one(&state.db).await?.ok_or_else(|| ApiError::not_found("message"))?;
-    let bytes = state.inbox.media_file(&row).await.map_err(|why| ApiError::conflict("media_unavailable", why))?;
+    let (file, length) =
+        state.inbox.media_file(&row).await.map_err(|why| ApiError::conflict("media_unavailable", why))?;
     let mimetype = row.mimetype.clone().unwrap_or_else(|| "application/octet-stream".into());
-    let mut response = Response::new(Body::from(bytes));
+    let mut response = Response::new(Body::from_stream(file_chunks(file)));
     let headers = response.headers_mut();
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_str(&mimetype).unwrap_or(HeaderValue::from_static("application/octet-stream")),
     );
+    // The type is the sender's word: a browser must not guess another, nor run what it opens.
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox; default-src 'none'"));
     let name = row.filename.clone().unwrap_or_else(|| format!("{}-{}", row.kind, row.id));
     let ascii: String =
         name.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' }).collect();
@@ -601,6 +606,23 @@ pub async fn chat_media(
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     Ok(response)
+}
+
+/// `file`, 64 KiB at a time, read only as the client takes them.
+fn file_chunks(
+    mut file: tokio::fs::File,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static {
+    use std::task::Poll;
+    let mut buf = vec![0u8; 64 * 1024];
+    futures_util::stream::poll_fn(move |cx| {
+        let mut read = tokio::io::ReadBuf::new(&mut buf);
+        match tokio::io::AsyncRead::poll_read(std::pin::Pin::new(&mut file), cx, &mut read) {
+            Poll::Ready(Ok(())) if read.filled().is_empty() => Poll::Ready(None),
+            Poll::Ready(Ok(())) => Poll::Ready(Some(Ok(bytes::Bytes::copy_from_slice(read.filled())))),
+            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
+            Poll::Pending => Poll::Pending,
+        }
+    })
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]

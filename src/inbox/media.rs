@@ -38,8 +38,11 @@ impl Files {
         tokio::fs::rename(&part, self.path(id)).await
     }
 
-    pub async fn get(&self, id: i64) -> std::io::Result<Vec<u8>> {
-        tokio::fs::read(self.path(id)).await
+    /// The file of message `id`, open for reading, and its length.
+    pub async fn open(&self, id: i64) -> std::io::Result<(tokio::fs::File, u64)> {
+        let file = tokio::fs::File::open(self.path(id)).await?;
+        let length = file.metadata().await?.len();
+        Ok((file, length))
     }
 
     async fn remove(&self, id: i64) {
@@ -224,10 +227,12 @@ impl Inbox {
         }
     }
 
-    /// The bytes of a received message's media, once downloaded.
-    pub async fn media_file(&self, row: &inbound::Model) -> Result<Vec<u8>, String> {
+    /// A received message's media file, once downloaded, open for reading
+    /// (a reader streams it: memory stays a chunk, however large the file and
+    /// slow the client), and its length.
+    pub async fn media_file(&self, row: &inbound::Model) -> Result<(tokio::fs::File, u64), String> {
         match row.media_state.as_deref() {
-            Some("done") => self.0.media.get(row.id).await.map_err(|e| format!("the file is gone: {e}")),
+            Some("done") => self.0.media.open(row.id).await.map_err(|e| format!("the file is gone: {e}")),
             Some("pending") => Err("not downloaded yet; try again shortly".into()),
             Some("expired") => Err("removed after inbox.media_retention".into()),
             Some(_) => Err(format!("the download failed: {}", row.media_error.as_deref().unwrap_or("unknown error"))),

@@ -291,6 +291,10 @@ async fn every_kind_is_kept_and_media_arrives_exactly(db: TestDb) {
         let resp = app.client.get(url).bearer_auth(&token).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
         assert_eq!(resp.headers()["content-type"], mimetype);
+        // What a contact sent is never sniffed or run by a browser that opens it.
+        assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+        assert_eq!(resp.headers()["content-security-policy"], "sandbox; default-src 'none'");
+        assert!(resp.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
         if let Some(name) = name {
             assert!(resp.headers()["content-disposition"].to_str().unwrap().contains(name));
         }
