@@ -12,6 +12,8 @@ use utoipa::ToSchema;
 /// Longest text the bot sends (the queue's limit for a text message).
 pub const MAX_TEXT: usize = 4096;
 const MAX_MENUS: usize = 100;
+/// Most sessions one account's document may override.
+pub const MAX_SESSION_OVERRIDES: usize = 1000;
 const MAX_OPTIONS: usize = 20;
 const MAX_WORDS: usize = 20;
 
@@ -408,14 +410,30 @@ impl BotConfig {
         Ok(effective)
     }
 
-    /// Checks the whole document: the account's bot and each session's.
-    pub fn check(&self) -> Result<(), Invalid> {
-        self.effective(None)?;
+    /// The session overrides' names: how many, and that each is a session name.
+    /// Cheap: checked before anything that costs.
+    pub fn check_session_names(&self) -> Result<(), Invalid> {
+        if self.sessions.len() > MAX_SESSION_OVERRIDES {
+            return fail("sessions", format!("has more than {MAX_SESSION_OVERRIDES} session overrides"));
+        }
         for name in self.sessions.keys() {
             if crate::validation::session_id(name).is_err() {
                 return fail(format!("sessions.{name}"), "is not a session name");
             }
-            self.effective(Some(name))?;
+        }
+        Ok(())
+    }
+
+    /// Checks the whole document: the account's bot and each session's, as
+    /// [`effective`](Self::effective) would for each, in time linear in the
+    /// document's size: the account's part is checked once, and each session
+    /// only for what it overrides.
+    pub fn check(&self) -> Result<(), Invalid> {
+        self.check_session_names()?;
+        let account = self.effective(None)?;
+        let bodies = body_lengths(&account.menus);
+        for (name, own) in &self.sessions {
+            check_override(name, own, &account, &bodies)?;
         }
         Ok(())
     }
@@ -448,6 +466,75 @@ impl BotConfig {
         }
         Ok(words)
     }
+}
+
+/// What [`BotConfig::effective`] checks of session `name`'s overrides `own`,
+/// given the account's bot (checked) and its menus' body lengths: the same
+/// paths and messages, at the cost of the override alone.
+fn check_override(
+    name: &str,
+    own: &SessionBot,
+    account: &Effective,
+    account_bodies: &BTreeMap<String, usize>,
+) -> Result<(), Invalid> {
+    let path = |field: &str| format!("sessions.{name}.{field}");
+    for (field, value) in [("greeting", &own.greeting), ("footer", &own.footer), ("fallback", &own.fallback)] {
+        if let Some(value) = value {
+            text(&path(field), value, true)?;
+        }
+    }
+    let own_bodies;
+    let (menus, bodies, menus_path) = match &own.menus {
+        Some(menus) => {
+            check_menus(menus, &path("menus"), &account.commands)?;
+            own_bodies = body_lengths(menus);
+            (menus, &own_bodies, path("menus"))
+        }
+        None => (&account.menus, account_bodies, "menus".to_owned()),
+    };
+    let main_menu = own.main_menu.as_ref().unwrap_or(&account.main_menu);
+    if !menus.contains_key(main_menu) {
+        let at = if own.main_menu.is_some() { path("main_menu") } else { "main_menu".to_owned() };
+        return fail(at, format!("no menu is named {main_menu:?}"));
+    }
+    // As sent: the greeting on the main menu, the footer on every one (see `Effective::render`).
+    let around =
+        |text: &str, separator: usize| if text.trim().is_empty() { 0 } else { text.chars().count() + separator };
+    let greeting = around(own.greeting.as_ref().unwrap_or(&account.greeting), 1);
+    let footer = around(own.footer.as_ref().unwrap_or(&account.footer), 2);
+    for (menu, body) in bodies {
+        let sent = body + footer + if menu == main_menu { greeting } else { 0 };
+        if sent > MAX_TEXT {
+            return fail(format!("{menus_path}.{menu}"), format!("is longer than {MAX_TEXT} characters as sent"));
+        }
+    }
+    Ok(())
+}
+
+/// Each menu's length in characters as sent, without greeting and footer.
+fn body_lengths(menus: &BTreeMap<String, Menu>) -> BTreeMap<String, usize> {
+    menus.iter().map(|(name, menu)| (name.clone(), menu_body(menu).chars().count())).collect()
+}
+
+/// A menu's text and its options, as sent.
+fn menu_body(menu: &Menu) -> String {
+    let mut out = menu.text.clone();
+    for option in &menu.options {
+        out.push('\n');
+        match option.key.as_bytes() {
+            // A keycap: 1️⃣.
+            [digit] if digit.is_ascii_digit() => {
+                out.push(*digit as char);
+                out.push_str("\u{FE0F}\u{20E3} ");
+            }
+            _ => {
+                out.push_str(&option.key);
+                out.push_str(". ");
+            }
+        }
+        out.push_str(&option.label);
+    }
+    out
 }
 
 fn check_menus(menus: &BTreeMap<String, Menu>, path: &str, commands: &HashMap<String, Command>) -> Result<(), Invalid> {
@@ -547,22 +634,7 @@ impl Effective {
             out.push_str(&self.greeting);
             out.push('\n');
         }
-        out.push_str(&menu.text);
-        for option in &menu.options {
-            out.push('\n');
-            match option.key.as_bytes() {
-                // A keycap: 1️⃣.
-                [digit] if digit.is_ascii_digit() => {
-                    out.push(*digit as char);
-                    out.push_str("\u{FE0F}\u{20E3} ");
-                }
-                _ => {
-                    out.push_str(&option.key);
-                    out.push_str(". ");
-                }
-            }
-            out.push_str(&option.label);
-        }
+        out.push_str(&menu_body(menu));
         if !self.footer.trim().is_empty() {
             out.push_str("\n\n");
             out.push_str(&self.footer);
@@ -582,6 +654,75 @@ mod tests {
 
     fn path_of(config: &BotConfig) -> String {
         config.check().expect_err("invalid").0
+    }
+
+    /// What `check` says of a document is what `effective` says of the account
+    /// and of each session, in that order (the way it was checked before).
+    fn check_by_effective(config: &BotConfig) -> Result<(), Invalid> {
+        config.effective(None)?;
+        for name in config.sessions.keys() {
+            config.effective(Some(name))?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_linear_check_says_what_effective_says() {
+        let menu = |text: &str| Menu {
+            text: text.into(),
+            options: vec![MenuOption {
+                key: "1".into(),
+                label: "Info".into(),
+                reply: Some("ok".into()),
+                menu: None,
+                action: None,
+            }],
+        };
+        let long = "x".repeat(MAX_TEXT - 20);
+        let overrides: Vec<(&str, SessionBot)> = vec![
+            ("fine", SessionBot { footer: Some("Terima kasih".into()), ..Default::default() }),
+            ("no-main", SessionBot { main_menu: Some("missing".into()), ..Default::default() }),
+            ("long-footer", SessionBot { footer: Some(long.clone()), ..Default::default() }),
+            ("long-greeting", SessionBot { greeting: Some(long.clone()), ..Default::default() }),
+            ("empty-menus", SessionBot { menus: Some(BTreeMap::new()), ..Default::default() }),
+            (
+                "own-menus",
+                SessionBot {
+                    menus: Some(BTreeMap::from([("utama".to_owned(), menu("Halo"))])),
+                    main_menu: Some("utama".into()),
+                    ..Default::default()
+                },
+            ),
+            (
+                "own-menus-no-main",
+                SessionBot { menus: Some(BTreeMap::from([("lain".to_owned(), menu("Halo"))])), ..Default::default() },
+            ),
+            (
+                "own-long-menu",
+                SessionBot { menus: Some(BTreeMap::from([("main".to_owned(), menu(&long))])), ..Default::default() },
+            ),
+            ("bad-fallback", SessionBot { fallback: Some("y".repeat(MAX_TEXT + 1)), ..Default::default() }),
+        ];
+        for (name, own) in &overrides {
+            let mut config = BotConfig::default();
+            config.sessions.insert((*name).into(), own.clone());
+            assert_eq!(config.check(), check_by_effective(&config), "{name}");
+        }
+        let mut all = BotConfig::default();
+        all.sessions.extend(overrides.into_iter().map(|(n, o)| (n.to_owned(), o)));
+        assert_eq!(all.check(), check_by_effective(&all));
+        assert!(all.check().is_err());
+    }
+
+    #[test]
+    fn session_overrides_are_capped_before_anything_is_checked() {
+        let mut config = BotConfig::default();
+        for n in 0..=MAX_SESSION_OVERRIDES {
+            config.sessions.insert(format!("s{n}"), SessionBot::default());
+        }
+        assert_eq!(path_of(&config), "sessions");
+        config.sessions.pop_last();
+        assert!(config.check().is_ok());
     }
 
     #[test]

@@ -100,7 +100,10 @@ impl Bot {
     /// session may be gone: a document read back is accepted as it is); the
     /// next message is answered by it.
     pub async fn put(&self, owner: i64, config: BotConfig) -> Result<Stored, BotError> {
-        config.check().map_err(|(path, message)| BotError::Invalid(path, message))?;
+        // What is cheap first: how many session overrides, named how, and
+        // whether the account has those sessions; then the document, off the
+        // async workers (its cost grows with its size).
+        config.check_session_names().map_err(|(path, message)| BotError::Invalid(path, message))?;
         let before = load(&self.0.db, owner).await?.config;
         let names: Vec<&String> = config.sessions.keys().filter(|n| !before.sessions.contains_key(*n)).collect();
         if !names.is_empty() {
@@ -117,6 +120,10 @@ impl Bot {
                 return Err(BotError::Invalid(format!("sessions.{name}"), "you have no session of that name".into()));
             }
         }
+        let config = tokio::task::spawn_blocking(move || config.check().map(|()| config))
+            .await
+            .map_err(|e| DbErr::Custom(format!("checking the bot document: {e}")))?
+            .map_err(|(path, message)| BotError::Invalid(path, message))?;
         let now = crate::queue::store::now_ms();
         let text = serde_json::to_string(&config).map_err(|e| DbErr::Custom(e.to_string()))?;
         let tx = self.0.db.begin().await?;

@@ -543,7 +543,31 @@ async fn agents_cannot_take_chats_by_opening_them(db: TestDb) {
     }
 }
 
+/// Issue 27: a bot document costs work in proportion to its size. Too many
+/// session overrides are refused before anything else is checked, and
+/// overrides of sessions the account does not have before the menus are.
+async fn bot_documents_are_checked_by_their_size(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let token = app.admin_token.clone();
+    let (status, current) = app.get("/bot/config", Some(&token)).await;
+    assert_eq!(status, StatusCode::OK, "{current}");
+    let mut document = current["data"]["config"].clone();
+    let overrides: serde_json::Map<String, Value> = (0..70_000).map(|n| (format!("s{n}"), json!({}))).collect();
+    document["sessions"] = Value::Object(overrides);
+    let (status, body) = app.call(Method::PUT, "/bot/config", Some(&token), Some(document.clone())).await;
+    assert_eq!((status, error_code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{body}");
+    assert_eq!(body["error"]["field"], "sessions", "{body}");
+    // A few, but not the account's: named before any menu is checked.
+    let few: serde_json::Map<String, Value> = (0..20).map(|n| (format!("s{n}"), json!({"footer": "x"}))).collect();
+    document["sessions"] = Value::Object(few);
+    let (status, body) = app.call(Method::PUT, "/bot/config", Some(&token), Some(document)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "sessions.s0", "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("no session of that name"), "{body}");
+}
+
 db_tests!(
+    bot_documents_are_checked_by_their_size,
     agents_cannot_take_chats_by_opening_them,
     session_ids_are_names_within_an_account,
     numbers_are_not_shared_between_accounts,
