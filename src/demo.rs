@@ -81,7 +81,7 @@ async fn demo(listen: SocketAddr, data_dir: PathBuf) -> anyhow::Result<()> {
 
     // Seed 001's demo users, made before the gateway would make a first admin.
     // These passwords exist only here, in a demo that runs on loopback.
-    std::fs::create_dir_all(&config.storage.data_dir)?;
+    crate::files::private_dir(&config.storage.data_dir)?;
     {
         let db = db::connect(&config).await?;
         db::migrate(&db).await?;

@@ -14,6 +14,7 @@ pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod files;
 pub mod http;
 pub mod inbox;
 pub mod metrics;
@@ -54,7 +55,7 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config) -> anyhow::Result<App> {
-        std::fs::create_dir_all(&config.storage.data_dir)
+        files::private_dir(&config.storage.data_dir)
             .with_context(|| format!("creating data dir {}", config.storage.data_dir.display()))?;
         // Before anything touches the database: a second gateway stops here.
         let owner = db::owner::claim(&config).await?;

@@ -30,8 +30,11 @@ pub fn url(config: &Config) -> String {
 
 pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     if config.database.url.is_empty() {
-        std::fs::create_dir_all(&config.storage.data_dir)
+        crate::files::private_dir(&config.storage.data_dir)
             .with_context(|| format!("creating data dir {}", config.storage.data_dir.display()))?;
+        let file = config.storage.data_dir.join("wagate.db");
+        crate::files::private_database_file(&file)
+            .with_context(|| format!("making {} the gateway's alone", file.display()))?;
     }
     let synchronous = match config.database.sqlite_synchronous {
         crate::config::SqliteSync::Full => SqliteSynchronous::Full,

@@ -119,7 +119,7 @@ impl Engine {
     /// version requests name goes through.
     pub async fn new(config: &Config, resolver: Arc<dyn reqwest::dns::Resolve>) -> anyhow::Result<Engine> {
         let dir = &config.storage.sessions_dir;
-        std::fs::create_dir_all(dir).with_context(|| format!("creating sessions dir {}", dir.display()))?;
+        crate::files::private_dir(dir).with_context(|| format!("creating sessions dir {}", dir.display()))?;
         let server_url = Some(config.whatsapp.server_url.clone()).filter(|u| !u.is_empty());
         let simulator = match &server_url {
             Some(url) => Some(simulator_http_base(url)?),

@@ -168,6 +168,19 @@ async fn first_run_creates_admin_and_honours_configuration(db: TestDb) {
     if db == TestDb::Sqlite {
         assert!(dir.path().join("state/wagate.db").exists(), "SQLite file in the configured data dir");
     }
+    {
+        // What the gateway keeps is its user's alone: the data dir and the device stores' dir,
+        // the database with its WAL.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |path: &str| std::fs::metadata(dir.path().join(path)).unwrap().permissions().mode() & 0o777;
+        assert_eq!((mode("state"), mode("sessions")), (0o700, 0o700));
+        if db == TestDb::Sqlite {
+            assert_eq!(mode("state/wagate.db"), 0o600);
+            if dir.path().join("state/wagate.db-wal").exists() {
+                assert_eq!(mode("state/wagate.db-wal"), 0o600);
+            }
+        }
+    }
     assert!(dir.path().join("state/jwt_secret").exists());
 
     let resp = env.login("admin", &password).await;
