@@ -84,6 +84,8 @@ async fn receiving(
 
     // a. Throughput: everything at once.
     let total = sessions * per_session;
+    let logins_before = sim.logins().len();
+    sim.reset_silence();
     let cpu_before = cpu_seconds(pid);
     let started = Instant::now();
     let mut writers = Vec::new();
@@ -108,6 +110,25 @@ async fn receiving(
         total as f64 / elapsed.as_secs_f64(),
         cpu * 1000.0 / total as f64,
     );
+    // Stored once each: a row per message, none twice.
+    let db_path = gateway.dir.path().join("data").join("wagate.db");
+    let db = Database::connect(format!("sqlite://{}?mode=ro", db_path.display()).as_str()).await.expect("database");
+    let counted = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS n, COUNT(DISTINCT session_id || ' ' || wa_id) AS d FROM inbound_messages",
+        ))
+        .await
+        .expect("count")
+        .expect("a row");
+    let (rows, distinct): (i64, i64) = (counted.try_get("", "n").unwrap(), counted.try_get("", "d").unwrap());
+    db.close().await.ok();
+    let reconnects = sim.logins().len() - logins_before;
+    println!(
+        "  stored: {rows} rows for {total} messages ({distinct} distinct); reconnects during the burst: {reconnects}; longest a client went silent: {:.1} s (keepalive deadline 20 s)",
+        sim.longest_silence().as_secs_f64()
+    );
+    assert_eq!((rows, distinct), (total as i64, total as i64), "every message stored once");
 
     // b. Latency at a steady rate.
     seen.lock().unwrap().clear();

@@ -129,6 +129,9 @@ pub struct MediaConfig {
     pub allow_private_addresses: bool,
     /// Media received at once (multipart uploads read, URLs fetched); more wait.
     pub max_concurrent: usize,
+    /// Of those, at most this many for one account: one account's slow
+    /// uploads never hold every slot.
+    pub max_concurrent_per_account: usize,
 }
 
 impl Default for MediaConfig {
@@ -139,6 +142,7 @@ impl Default for MediaConfig {
             fetch_timeout: Duration::from_secs(30),
             allow_private_addresses: false,
             max_concurrent: 4,
+            max_concurrent_per_account: 2,
         }
     }
 }
@@ -334,6 +338,24 @@ pub struct ServerConfig {
     /// Web origins (`https://panel.example.net`) whose pages may call the API
     /// from a browser (CORS), e.g. a separately hosted front end; empty: none.
     pub cors_origins: Vec<String>,
+    /// A request's head (request line and headers) must arrive within this
+    /// time of its first byte, or the connection is closed.
+    #[serde(serialize_with = "ser_duration", deserialize_with = "de_duration")]
+    pub header_timeout: Duration,
+    /// A kept-alive connection with no request under way is closed after this.
+    #[serde(serialize_with = "ser_duration", deserialize_with = "de_duration")]
+    pub idle_timeout: Duration,
+    /// A request body may take this long; past it, it must have come at
+    /// `body_min_rate` on average since it began, or the request ends in 408.
+    #[serde(serialize_with = "ser_duration", deserialize_with = "de_duration")]
+    pub body_timeout: Duration,
+    /// Bytes per second a request body must average once `body_timeout` is over.
+    pub body_min_rate: u64,
+    /// Open connections at most; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// Open connections from one client address at most (trusted proxies are
+    /// not counted: they speak for many clients).
+    pub max_connections_per_address: usize,
 }
 
 impl Default for ServerConfig {
@@ -343,6 +365,12 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             trusted_proxies: Vec::new(),
             cors_origins: Vec::new(),
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(30),
+            body_min_rate: 8 * 1024,
+            max_connections: 4096,
+            max_connections_per_address: 256,
         }
     }
 }
@@ -366,11 +394,15 @@ pub struct StorageConfig {
     pub data_dir: PathBuf,
     /// One whatsapp-rust store per linked session.
     pub sessions_dir: PathBuf,
+    /// The key that seals secrets kept in the database (webhook signing keys):
+    /// the base64 of 32 random bytes. Empty: one is generated once and kept in
+    /// `data_dir/secrets_key`.
+    pub secrets_key: Secret,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        Self { data_dir: "data".into(), sessions_dir: "sessions".into() }
+        Self { data_dir: "data".into(), sessions_dir: "sessions".into(), secrets_key: Secret::default() }
     }
 }
 
@@ -586,6 +618,9 @@ impl Config {
         if self.media.max_concurrent == 0 {
             return invalid("media.max_concurrent must be at least 1");
         }
+        if !(1..=self.media.max_concurrent).contains(&self.media.max_concurrent_per_account) {
+            return invalid("media.max_concurrent_per_account must be 1 to media.max_concurrent");
+        }
         if self.media.fetch_timeout.is_zero() {
             return invalid("media.fetch_timeout must be longer than 0");
         }
@@ -609,6 +644,17 @@ impl Config {
         }
         if self.server.max_body_bytes < 1024 {
             return invalid("server.max_body_bytes must be at least 1024");
+        }
+        let server = &self.server;
+        if [server.header_timeout, server.idle_timeout, server.body_timeout].iter().any(|t| *t < Duration::from_secs(1))
+        {
+            return invalid("server.header_timeout, server.idle_timeout and server.body_timeout must be at least 1s");
+        }
+        if server.body_min_rate == 0 {
+            return invalid("server.body_min_rate must be at least 1 (bytes per second)");
+        }
+        if !(1..=server.max_connections).contains(&server.max_connections_per_address) {
+            return invalid("server.max_connections_per_address must be 1 to server.max_connections");
         }
         for proxy in &self.server.trusted_proxies {
             crate::http::client_addr::Cidr::parse(proxy)

@@ -104,6 +104,17 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, code, message)
     }
 
+    /// The database cannot be reached or used right now: 503, try again soon.
+    pub fn database_unavailable() -> Self {
+        let mut error = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            "the database is not answering; try again shortly",
+        );
+        error.retry_after = Some(2);
+        error
+    }
+
     /// Logs the cause and answers an opaque 500.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
@@ -116,6 +127,10 @@ impl From<DbErr> for ApiError {
         match err.sql_err() {
             Some(SqlErr::UniqueConstraintViolation(_)) => {
                 Self::conflict("conflict", "a record with the same unique value already exists")
+            }
+            _ if crate::db::health::is_unavailable(&err) => {
+                tracing::warn!(error = %err, "a request found the database unavailable");
+                Self::database_unavailable()
             }
             _ => Self::internal(err),
         }

@@ -4,7 +4,12 @@
 //! earlier version did (which left them 0755 and 0644: any local user could
 //! read password hashes, secrets and device keys).
 
-use std::{io, path::Path};
+use std::{
+    io::{self, Write},
+    path::Path,
+};
+
+use anyhow::Context;
 
 /// Creates `dir` (and its parents) if missing, and makes it 0700.
 pub fn private_dir(dir: &Path) -> io::Result<()> {
@@ -30,6 +35,30 @@ pub fn private_database_file(path: &Path) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The secret kept in the file at `path`: made by `generate` and written
+/// (mode 0600, synced) the first time, read back after.
+pub fn kept_secret(path: &Path, what: &str, generate: impl FnOnce() -> String) -> anyhow::Result<String> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(mut file) => {
+            let secret = generate();
+            file.write_all(secret.as_bytes())
+                .and_then(|()| file.sync_all())
+                .with_context(|| format!("writing {}", path.display()))?;
+            tracing::info!(path = %path.display(), "generated a new {what}");
+            Ok(secret)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let secret = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            Ok(secret.trim().to_owned())
+        }
+        Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
+    }
 }
 
 #[cfg(unix)]

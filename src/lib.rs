@@ -20,6 +20,7 @@ pub mod inbox;
 pub mod metrics;
 pub mod notify;
 pub mod queue;
+pub mod sealed;
 pub mod sessions;
 pub mod state;
 pub mod telemetry;
@@ -78,15 +79,18 @@ impl App {
         let engine = engine::Engine::new(&config, Arc::new(guard)).await?;
         let events = events::Events::default();
         let webhook_secret = match config.webhook.secret.expose() {
-            "" => auth::jwt::kept_secret(
+            "" => files::kept_secret(
                 &config.storage.data_dir.join("webhook_secret"),
                 "webhook secret",
                 webhooks::sign::Key::generate,
             )?,
             configured => configured.to_owned(),
         };
-        webhooks::sign::Key::parse(&webhook_secret).map_err(|e| anyhow::anyhow!("data_dir/webhook_secret: {e}"))?;
-        let webhooks = webhooks::Webhooks::new(db.clone(), config.clone(), metrics.webhooks(), &webhook_secret).await?;
+        let webhook_key =
+            webhooks::sign::Key::parse(&webhook_secret).map_err(|e| anyhow::anyhow!("data_dir/webhook_secret: {e}"))?;
+        let sealer = sealed::Sealer::load_or_create(config.storage.secrets_key.expose(), &config.storage.data_dir)?;
+        let webhooks =
+            webhooks::Webhooks::new(db.clone(), config.clone(), metrics.webhooks(), &webhook_key, sealer).await?;
         let queue = queue::Queue::new(db.clone(), config.clone(), events.clone(), webhooks.recorder()).await?;
         let inbox = inbox::Inbox::new(db.clone(), config.clone(), events.clone(), queue.clone(), &metrics)?;
         tokio::spawn(inbox.clone().run_media());
@@ -99,7 +103,9 @@ impl App {
         tokio::spawn(notify::publish_progress(db.clone(), queue.clone(), events.clone()));
         webhooks.start();
         let media = queue::media::Fetcher::new(&config.media)?;
-        let media_slots = tokio::sync::Semaphore::new(config.media.max_concurrent.max(1));
+        let db_health = db::health::DbHealth::watch(db.clone());
+        let media_slots =
+            http::slots::MediaSlots::new(config.media.max_concurrent, config.media.max_concurrent_per_account);
         let state = AppState::new(Inner {
             jwt: auth::JwtKeys::new(&secret, config.auth.jwt_expires_in),
             logins: auth::LoginThrottle::new(
@@ -114,6 +120,7 @@ impl App {
             webhooks,
             media,
             media_slots,
+            db_health,
             passwords,
             credentials: Default::default(),
             metrics,
@@ -143,10 +150,8 @@ impl App {
             // Open event streams would otherwise hold the graceful shutdown forever.
             events.close();
         };
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("serving HTTP")?;
+        let limits = http::serve::Limits::of(&state.config.server);
+        http::serve::serve(listener, router, limits, shutdown).await.context("serving HTTP")?;
         state.sessions.shutdown().await;
         // The devices are offline: what they heard last is written before the
         // database closes, or those messages would be sent again at start.

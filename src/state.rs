@@ -38,7 +38,9 @@ pub struct Inner {
     pub media: Fetcher,
     /// Media being received at once (uploads read, URLs fetched):
     /// `media.max_concurrent`; more wait their turn.
-    pub media_slots: tokio::sync::Semaphore,
+    pub media_slots: crate::http::slots::MediaSlots,
+    /// Whether the database answers (see [`crate::db::health`]).
+    pub db_health: crate::db::health::DbHealth,
     pub started_at: Instant,
     /// The OpenAPI document as JSON, set once the router is assembled.
     pub openapi: OnceLock<String>,

@@ -4,9 +4,8 @@
 //! The secret comes from `auth.jwt_secret` or is generated once and kept in
 //! `data_dir/jwt_secret`, so tokens survive restarts.
 
-use std::{io::Write, path::Path, time::Duration};
+use std::{path::Path, time::Duration};
 
-use anyhow::Context;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -65,33 +64,11 @@ pub fn load_or_create_secret(configured: &str, data_dir: &Path) -> anyhow::Resul
     if !configured.is_empty() {
         return Ok(configured.as_bytes().to_vec());
     }
-    let secret = kept_secret(&data_dir.join("jwt_secret"), "JWT secret", || super::api_keys::random_alphanumeric(64))?;
+    let secret = crate::files::kept_secret(&data_dir.join("jwt_secret"), "JWT secret", || {
+        super::api_keys::random_alphanumeric(64)
+    })?;
     anyhow::ensure!(secret.len() >= 32, "data_dir/jwt_secret holds a secret shorter than 32 characters");
     Ok(secret.into_bytes())
-}
-
-/// The secret kept in the file at `path`: made by `generate` and written
-/// (mode 0600, synced) the first time, read back after.
-pub fn kept_secret(path: &Path, what: &str, generate: impl FnOnce() -> String) -> anyhow::Result<String> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
-        Ok(mut file) => {
-            let secret = generate();
-            file.write_all(secret.as_bytes())
-                .and_then(|()| file.sync_all())
-                .with_context(|| format!("writing {}", path.display()))?;
-            tracing::info!(path = %path.display(), "generated a new {what}");
-            Ok(secret)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let secret = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            Ok(secret.trim().to_owned())
-        }
-        Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
-    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! and the sea-orm entities. Schema changes live in the `migrations/` crate.
 
 pub mod entities;
+pub mod health;
 mod nodelay;
 pub mod owner;
 

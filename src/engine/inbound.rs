@@ -3,7 +3,7 @@
 //! gateway's store before WhatsApp is told they arrived, and the references
 //! the media downloader fetches with.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use serde::{Deserialize, Serialize};
@@ -187,6 +187,9 @@ pub trait InboundSink: Send + Sync {
     ) -> futures_util::future::BoxFuture<'static, anyhow::Result<()>>;
 }
 
+/// The longest pause between tries of a failed inbound commit.
+const COMMIT_RETRY_MAX: Duration = Duration::from_secs(2);
+
 /// whatsapp-rust's durability hook for one session.
 pub(super) struct Hook {
     pub session: String,
@@ -195,14 +198,41 @@ pub(super) struct Hook {
 
 #[whatsapp_rust::async_trait]
 impl InboundDurabilityHook for Hook {
-    async fn on_messages(&self, _client: Arc<Client>, batch: &[InboundMessage]) -> anyhow::Result<()> {
+    /// Commits the batch; a commit that fails (the database away, a deadlock
+    /// under load) is tried again, backing off to every 2 s, for as long as the
+    /// connection lasts: WhatsApp redelivers an unacknowledged message only on
+    /// a new connection, so giving up on a live one would leave it waiting.
+    /// Waiting here holds back only this chat's messages (the client awaits
+    /// the hook in the chat's lane), not the connection's keepalives.
+    async fn on_messages(&self, client: Arc<Client>, batch: &[InboundMessage]) -> anyhow::Result<()> {
         let kept: Vec<Inbound> = batch.iter().filter_map(reduce).collect();
         if kept.is_empty() {
             return Ok(());
         }
-        self.sink.commit(&self.session, kept).await.inspect_err(|e| {
-            tracing::warn!(session_id = %self.session, error = %format!("{e:#}"), "cannot store received messages; WhatsApp will deliver them again");
-        })
+        let mut pause = Duration::from_millis(100);
+        let mut failures = 0u32;
+        loop {
+            match self.sink.commit(&self.session, kept.clone()).await {
+                Ok(()) => {
+                    if failures > 0 {
+                        tracing::info!(session_id = %self.session, tries = failures + 1, "received messages stored after all");
+                    }
+                    return Ok(());
+                }
+                Err(e) if client.is_connected() => {
+                    if failures == 0 {
+                        tracing::warn!(session_id = %self.session, error = %format!("{e:#}"), "cannot store received messages yet; trying again");
+                    }
+                    failures += 1;
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(COMMIT_RETRY_MAX);
+                }
+                Err(e) => {
+                    tracing::warn!(session_id = %self.session, error = %format!("{e:#}"), "cannot store received messages; WhatsApp will deliver them again");
+                    return Err(e);
+                }
+            }
+        }
     }
 }
 

@@ -520,7 +520,7 @@ pub async fn send_chat_message(
         // A replay fetches nothing: the queue gives back the message stored
         // under the key before it looks at the content.
         ReplyContent::Media(_, _) if replayed => Content::Text(String::new()),
-        ReplyContent::Media(media, _) => media.content(&state).await?,
+        ReplyContent::Media(media, _) => media.content(&state, principal.user_id).await?,
     };
     let reply = Reply { agent: principal.user_id, content, idempotency_key: key, request_hash: hash };
     let chat_id = chat.id;

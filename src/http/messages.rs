@@ -389,8 +389,8 @@ async fn send_media(
     request["session"] = session.clone().into();
     request["to"] = to.clone().into();
     let hash = hash_of(request);
-    let slots = state.clone();
-    queue(&state, &principal, &session, to, key, hash, async move || media.content(&slots).await).await
+    let (slots, account) = (state.clone(), principal.user_id);
+    queue(&state, &principal, &session, to, key, hash, async move || media.content(&slots, account).await).await
 }
 
 /// An image or document whose fields passed their checks; its bytes are
@@ -445,15 +445,15 @@ impl CheckedMedia {
         Ok(CheckedMedia { identity, req, kind, max })
     }
 
-    /// The message content: the URL fetched (SSRF-guarded; one of the media
-    /// slots while it downloads) or the upload, checked.
-    pub async fn content(self, state: &AppState) -> Result<Content, ApiError> {
+    /// The message content: the URL fetched (SSRF-guarded; one of `account`'s
+    /// media slots while it downloads) or the upload, checked.
+    pub async fn content(self, state: &AppState, account: i64) -> Result<Content, ApiError> {
         let fetcher = &state.media;
         let CheckedMedia { req, kind, max, .. } = self;
         let field = kind.field();
         let (file, found_name, found_type) = match req.source {
             Source::Url(url) => {
-                let _slot = state.media_slots.acquire().await.ok();
+                let _slot = state.media_slots.acquire(account).await;
                 let fetched =
                     fetcher.fetch(&url, max, state.queue.media()).await.map_err(|e| media_error(field, max, e))?;
                 (fetched.file, fetched.filename, fetched.content_type)

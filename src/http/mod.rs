@@ -16,7 +16,9 @@ pub mod health;
 pub mod messages;
 pub mod notices;
 pub mod qr;
+pub mod serve;
 pub mod sessions;
+pub mod slots;
 pub mod users;
 pub mod webhooks;
 pub mod whatsapp;
@@ -103,9 +105,21 @@ impl Modify for SecuritySchemes {
 
 /// Gives every response the `description` OpenAPI requires (client generators
 /// refuse a document without): its status's reason phrase where the handler
-/// says nothing more.
+/// says nothing more; and adds the answers the server gives any route.
 fn describe_responses(openapi: &mut utoipa::openapi::OpenApi) {
-    for item in openapi.paths.paths.values_mut() {
+    let error = |description: &str| {
+        utoipa::openapi::ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                utoipa::openapi::ContentBuilder::new()
+                    .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    for (path, item) in openapi.paths.paths.iter_mut() {
+        let needs_database = !without_database(path);
         let operations = [
             &mut item.get,
             &mut item.put,
@@ -117,6 +131,19 @@ fn describe_responses(openapi: &mut utoipa::openapi::OpenApi) {
             &mut item.trace,
         ];
         for operation in operations.into_iter().flatten() {
+            // Any request with a body may be cut short by the body timeout (see `serve`).
+            let responses = &mut operation.responses.responses;
+            if operation.request_body.is_some() && !responses.contains_key("408") {
+                let timeout = error("Request Timeout: the body came too slowly (`request_timeout`)");
+                responses.insert("408".into(), timeout.into());
+            }
+            // See `database_gate`.
+            if needs_database && !responses.contains_key("503") {
+                let away = error(
+                    "Service Unavailable: the database is not answering (`database_unavailable`, with `Retry-After`)",
+                );
+                responses.insert("503".into(), away.into());
+            }
             for (status, response) in &mut operation.responses.responses {
                 if let utoipa::openapi::RefOr::T(response) = response
                     && response.description.is_empty()
@@ -253,6 +280,7 @@ pub fn router(state: AppState) -> Router {
         .route("/assets/{name}", axum::routing::get(dashboard::file))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), database_gate))
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
         .layer(CatchPanicLayer::custom(|_| ApiError::internal("a request handler panicked").into_response()))
         .layer(TraceLayer::new_for_http())
@@ -288,18 +316,38 @@ fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
     )
 }
 
-/// A multipart upload holds one of the media slots while it is read (to disk)
-/// and queued, so at most `media.max_concurrent` files are received at once
-/// (URL fetches take theirs in `CheckedMedia::content`); the rest wait with
-/// their bodies unread. Authentication runs first.
+/// A multipart upload takes its media slots (see [`slots`]) when its body
+/// starts arriving and holds them while it is read (to disk); URL fetches take
+/// theirs in `CheckedMedia::content`. Authentication runs first.
 async fn media_slot(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let multipart = req
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/"));
-    let _slot = if multipart { state.media_slots.acquire().await.ok() } else { None };
+    if !multipart {
+        return next.run(req).await;
+    }
+    let account = req.extensions().get::<crate::auth::Principal>().map_or(0, |p| p.user_id);
+    let req = req.map(|body| state.media_slots.around(account, body));
     next.run(req).await
+}
+
+/// While the database does not answer, what needs it is answered 503 at once
+/// (`database_unavailable`, `Retry-After`), not after the pool's timeouts;
+/// liveness, the documents and the dashboard's files are still served.
+async fn database_gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if !without_database(req.uri().path()) && !state.db_health.is_up() {
+        return ApiError::database_unavailable().into_response();
+    }
+    next.run(req).await
+}
+
+/// What is served while the database is away.
+fn without_database(path: &str) -> bool {
+    matches!(path, "/" | "/health" | "/db-connect" | "/openapi.json" | "/docs")
+        || path == dashboard::PATH
+        || path.starts_with("/assets/")
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {

@@ -11,6 +11,7 @@
 //! messages too, and keeps them all (the session's row stays, marked deleted).
 
 pub mod dispatcher;
+mod journal;
 pub mod limits;
 pub mod media;
 pub mod statuses;
@@ -25,6 +26,7 @@ use std::{
     time::Duration,
 };
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, DbErr, SqlErr};
 use serde::{Deserialize, Serialize};
@@ -374,6 +376,8 @@ impl Queue {
         if swept > 0 {
             tracing::info!(files = swept, "removed media files no waiting message needs");
         }
+        let statuses = statuses::Statuses::open(&config.storage.data_dir)
+            .with_context(|| format!("reading the statuses journal in {}", config.storage.data_dir.display()))?;
         let queue = Queue(Arc::new(Inner {
             db,
             store,
@@ -385,7 +389,7 @@ impl Queue {
             moved: Mutex::new(Default::default()),
             moved_wake: Notify::new(),
             watcher: std::sync::OnceLock::new(),
-            statuses: statuses::Statuses::default(),
+            statuses,
         }));
         tokio::spawn(statuses::Statuses::run(queue.clone()));
         Ok(queue)

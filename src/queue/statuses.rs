@@ -4,12 +4,15 @@
 //! outranks an ack, `read` outranks `delivered`: statuses only move forward),
 //! so what waits is bounded by the messages in flight, however slow the
 //! database is. A write that fails is put back and retried with backoff, never
-//! dropped. A graceful stop writes what waits before the database closes
-//! ([`Statuses::flush`]). (A crash loses what waits: unacked messages are sent
-//! again and a resend's ack (409) marks them sent; a lost receipt leaves a
-//! message `sent`.) What was heard but is not written yet still counts as
-//! heard ([`Statuses::heard`]): a send whose lease runs out while its ack waits
-//! here (a writer behind a busy database) is not sent again.
+//! dropped. Everything handed over is first appended to the [`journal`]
+//! (before the client answers WhatsApp for it), so a killed process loses
+//! nothing: the next start reads the journal back ([`Statuses::open`]). A
+//! graceful stop writes what waits before the database closes
+//! ([`Statuses::flush`]). What was heard but is not written yet still counts
+//! as heard ([`Statuses::heard`]): a send whose lease runs out while its ack
+//! waits here (a writer behind a busy database) is not sent again.
+//!
+//! [`journal`]: super::journal
 
 use std::{
     collections::{HashMap, HashSet},
@@ -19,7 +22,10 @@ use std::{
 
 use tokio::sync::Notify;
 
-use super::Queue;
+use super::{
+    Queue,
+    journal::{Entry, Journal, Retired},
+};
 use crate::engine::ReceiptKind;
 
 /// What was last heard of a message, by rank.
@@ -46,6 +52,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 #[derive(Default)]
 pub struct Statuses {
+    /// `None` only in unit tests of the coalescing.
+    journal: Option<Journal>,
     waiting: Mutex<HashMap<String, Report>>,
     /// The ids of the batch being written: heard, not recorded yet.
     in_flight: Mutex<HashSet<String>>,
@@ -55,6 +63,26 @@ pub struct Statuses {
 }
 
 impl Statuses {
+    /// Statuses journaled in `dir`, with what an earlier process left there
+    /// waiting to be written (and journaled again, so its files can go).
+    pub fn open(dir: &std::path::Path) -> std::io::Result<Statuses> {
+        let (journal, left, retired) = Journal::open(dir)?;
+        let statuses = Statuses { journal: Some(journal), ..Default::default() };
+        if !left.is_empty() {
+            tracing::info!(statuses = left.len(), "acks and receipts heard before the last stop are written now");
+        }
+        statuses.put(left.into_iter().map(|entry| match entry {
+            Entry::Acked { id, error } => (id, Report::Acked(error)),
+            Entry::Delivered { id } => (id, Report::Delivered),
+            Entry::Read { id } => (id, Report::Read),
+        }));
+        let journal = statuses.journal.as_ref().expect("opened with a journal");
+        for old in retired {
+            journal.retire(old);
+        }
+        Ok(statuses)
+    }
+
     /// The server acknowledged message `id` (`error`: it refused it).
     pub fn acked(&self, id: String, error: Option<String>) {
         self.put([(id, Report::Acked(error))]);
@@ -81,8 +109,25 @@ impl Statuses {
             || self.in_flight.lock().expect("statuses lock").contains(id)
     }
 
+    /// Journals `reports`, then keeps each that moves its message forward.
+    /// Both under the waiting lock, so a batch taken holds exactly what the
+    /// generation it retires holds.
     fn put(&self, reports: impl IntoIterator<Item = (String, Report)>) {
+        let reports: Vec<(String, Report)> = reports.into_iter().collect();
         let mut waiting = self.waiting.lock().expect("statuses lock");
+        if let Some(journal) = &self.journal {
+            let entries: Vec<Entry> = reports
+                .iter()
+                .map(|(id, report)| match report {
+                    Report::Acked(error) => Entry::Acked { id: id.clone(), error: error.clone() },
+                    Report::Delivered => Entry::Delivered { id: id.clone() },
+                    Report::Read => Entry::Read { id: id.clone() },
+                })
+                .collect();
+            if let Err(e) = journal.append(&entries) {
+                tracing::warn!(error = %e, "cannot journal acks or receipts: a crash now would lose them");
+            }
+        }
         for (id, report) in reports {
             match waiting.get(&id) {
                 Some(known) if known.rank() >= report.rank() => {}
@@ -102,8 +147,13 @@ impl Statuses {
         loop {
             let failed = {
                 let _writing = statuses.writing.lock().await;
-                let batch = statuses.take();
-                if batch.is_empty() { None } else { Some(statuses.write(&queue, batch).await) }
+                let (batch, retired) = statuses.take();
+                if batch.is_empty() {
+                    statuses.retire(retired);
+                    None
+                } else {
+                    Some(statuses.write(&queue, batch, retired).await)
+                }
             };
             let Some(failed) = failed else {
                 statuses.wake.notified().await;
@@ -130,12 +180,13 @@ impl Statuses {
         let flushed = async {
             loop {
                 let writing = statuses.writing.lock().await;
-                let batch = statuses.take();
+                let (batch, retired) = statuses.take();
                 if batch.is_empty() {
+                    statuses.retire(retired);
                     return;
                 }
                 in_flight.store(batch.len(), Ordering::Relaxed);
-                let failed = statuses.write(queue, batch).await;
+                let failed = statuses.write(queue, batch, retired).await;
                 in_flight.store(0, Ordering::Relaxed);
                 if failed > 0 {
                     drop(writing);
@@ -147,22 +198,34 @@ impl Statuses {
         statuses.waiting() + in_flight.load(Ordering::Relaxed)
     }
 
-    /// Takes what waits; its ids stay [`heard`](Self::heard) while it is written.
-    fn take(&self) -> HashMap<String, Report> {
-        let batch = std::mem::take(&mut *self.waiting.lock().expect("statuses lock"));
+    /// Takes what waits, and the journal generation that holds it; its ids
+    /// stay [`heard`](Self::heard) while it is written.
+    fn take(&self) -> (HashMap<String, Report>, Option<Retired>) {
+        let mut waiting = self.waiting.lock().expect("statuses lock");
+        let retired = self.journal.as_ref().map(Journal::rotate);
+        let batch = std::mem::take(&mut *waiting);
+        drop(waiting);
         self.in_flight.lock().expect("statuses lock").extend(batch.keys().cloned());
-        batch
+        (batch, retired)
+    }
+
+    fn retire(&self, retired: Option<Retired>) {
+        if let (Some(journal), Some(retired)) = (&self.journal, retired) {
+            journal.retire(retired);
+        }
     }
 
     /// Writes a batch [`take`](Self::take) took; what could not be written
     /// waits again (before the batch stops being in flight, so it stays heard).
     /// Returns how many could not be written.
-    async fn write(&self, queue: &Queue, batch: HashMap<String, Report>) -> usize {
+    async fn write(&self, queue: &Queue, batch: HashMap<String, Report>, retired: Option<Retired>) -> usize {
         let failed = write(queue, batch).await;
         let count = failed.len();
         if count > 0 {
             self.put(failed);
         }
+        // Written, or journaled again in the new generation.
+        self.retire(retired);
         self.in_flight.lock().expect("statuses lock").clear();
         count
     }
@@ -222,7 +285,7 @@ mod tests {
         statuses.acked("a".into(), None);
         statuses.receipt(vec!["b".into()], ReceiptKind::Delivered);
         assert!(statuses.heard("a") && statuses.heard("b"));
-        let batch = statuses.take();
+        let (batch, _) = statuses.take();
         assert_eq!(batch.len(), 2);
         assert!(statuses.heard("a") && statuses.heard("b"), "taken for writing is still heard");
         assert!(!statuses.heard("c"));

@@ -289,9 +289,13 @@ async fn post(webhooks: &Webhooks, endpoint: &webhooks::Model, event: &events::M
     for secret in std::iter::once(Some(&endpoint.secret)).chain(std::iter::once(
         endpoint.previous_secret.as_ref().filter(|_| endpoint.previous_until.is_some_and(|t| t > now_ms())),
     )) {
-        if let Some(key) = secret.and_then(|s| sign::Key::parse(s).ok()) {
+        if let Some(key) = secret.and_then(|s| webhooks.key_of(s)) {
             keys.push(key);
         }
+    }
+    if keys.is_empty() {
+        // Never posted unsigned: a receiver would take it as forged.
+        return Answer::Error(super::UNREADABLE_SECRET.into());
     }
     let request = webhooks
         .0

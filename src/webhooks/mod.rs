@@ -38,6 +38,7 @@ use crate::{
         media::{AddressPolicy, GuardedResolver, check_url},
         store::now_ms,
     },
+    sealed::Sealer,
     sessions::name_of,
 };
 
@@ -52,6 +53,13 @@ pub const EVENT_TYPES: [&str; 8] = [
     "broadcast.progress",
     "broadcast.completed",
 ];
+
+/// What a sealed `secret` column is bound to (see [`crate::sealed`]).
+const SECRET_CONTEXT: &str = "webhooks.secret";
+
+/// Why an endpoint whose secret does not open was disabled.
+const UNREADABLE_SECRET: &str =
+    "its secret cannot be read with this gateway's secrets_key: rotate the secret, then enable it";
 
 /// The event `POST /webhooks/{id}/test` sends.
 pub const TEST_EVENT: &str = "webhook.test";
@@ -204,6 +212,8 @@ struct Inner {
     client: reqwest::Client,
     policy: Arc<AddressPolicy>,
     metrics: WebhookMetrics,
+    /// Seals the endpoints' secrets in the database (see [`crate::sealed`]).
+    sealer: Sealer,
     /// The enabled endpoints, as last read.
     endpoints: RwLock<Vec<webhooks::Model>>,
 }
@@ -213,12 +223,14 @@ const RESOLVE_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl Webhooks {
     /// Reads the endpoints and brings the config's endpoint (`[webhook] url`)
-    /// in line with the config. `secret`: the config's, or one kept in `data_dir`.
+    /// in line with the config, after sealing any secret an earlier version
+    /// kept in plain text. `secret`: the config's, or one kept in `data_dir`.
     pub async fn new(
         db: DatabaseConnection,
         config: Arc<Config>,
         metrics: WebhookMetrics,
-        secret: &str,
+        secret: &sign::Key,
+        sealer: Sealer,
     ) -> anyhow::Result<Webhooks> {
         let last: Option<i64> = events::Entity::find()
             .select_only()
@@ -249,8 +261,10 @@ impl Webhooks {
             client,
             policy,
             metrics,
+            sealer,
             endpoints: RwLock::new(Vec::new()),
         }));
+        webhooks.seal_stored_secrets().await?;
         webhooks.configured_endpoint(secret).await?;
         webhooks.reload().await?;
         Ok(webhooks)
@@ -301,8 +315,50 @@ impl Webhooks {
         }
     }
 
+    /// `key`, sealed as the `secret` columns keep it.
+    fn seal(&self, key: &sign::Key) -> String {
+        self.0.sealer.seal(SECRET_CONTEXT, key.as_bytes())
+    }
+
+    /// The key a `secret` column keeps; `None` if it does not open.
+    fn key_of(&self, stored: &str) -> Option<sign::Key> {
+        self.0.sealer.open(SECRET_CONTEXT, stored).and_then(|bytes| sign::Key::from_bytes(bytes).ok())
+    }
+
+    /// Seals the secrets an earlier version stored in plain text. An endpoint
+    /// whose secret does not open with this key (the database came without its
+    /// `secrets_key`) is disabled, saying so: rotating its secret and enabling
+    /// it again brings it back.
+    async fn seal_stored_secrets(&self) -> Result<(), DbErr> {
+        for row in webhooks::Entity::find().all(&self.0.db).await? {
+            let mut change: webhooks::ActiveModel = row.clone().into();
+            let mut changed = false;
+            for (stored, column) in [(Some(&row.secret), 0), (row.previous_secret.as_ref(), 1)] {
+                let Some(stored) = stored.filter(|s| !Sealer::is_sealed(s)) else { continue };
+                let sealed = sign::Key::parse(stored).ok().map(|key| self.seal(&key));
+                match column {
+                    0 => change.secret = Set(sealed.unwrap_or_default()),
+                    _ => change.previous_secret = Set(sealed),
+                }
+                changed = true;
+            }
+            let unreadable = Sealer::is_sealed(&row.secret) && self.key_of(&row.secret).is_none();
+            if unreadable && row.enabled {
+                tracing::warn!(webhook = row.id, "a webhook secret does not open with this gateway's secrets_key");
+                change.enabled = Set(false);
+                change.disabled_reason = Set(Some(UNREADABLE_SECRET.into()));
+                changed = true;
+            }
+            if changed {
+                change.updated_at = Set(now_ms());
+                store::touch(&self.0.db, change).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// The config's endpoint: made, changed or removed to match `[webhook] url`.
-    async fn configured_endpoint(&self, secret: &str) -> Result<(), DbErr> {
+    async fn configured_endpoint(&self, secret: &sign::Key) -> Result<(), DbErr> {
         let url = &self.0.config.webhook.url;
         let existing = store::of_owner(&self.0.db, None).await?;
         let now = now_ms();
@@ -310,10 +366,14 @@ impl Webhooks {
             (Some(row), true) => {
                 webhooks::Entity::delete_by_id(row.id).exec(&self.0.db).await?;
             }
-            (Some(row), false) if row.url != *url || row.secret != secret || !row.enabled => {
+            (Some(row), false)
+                if row.url != *url
+                    || self.key_of(&row.secret).is_none_or(|kept| kept.as_bytes() != secret.as_bytes())
+                    || !row.enabled =>
+            {
                 let mut change: webhooks::ActiveModel = row.clone().into();
                 change.url = Set(url.clone());
-                change.secret = Set(secret.to_owned());
+                change.secret = Set(self.seal(secret));
                 change.enabled = Set(true);
                 change.disabled_reason = Set(None);
                 change.updated_at = Set(now);
@@ -321,7 +381,7 @@ impl Webhooks {
             }
             (Some(_), false) | (None, true) => {}
             (None, false) => {
-                new_endpoint(None, url, None, None, true, "[webhook] url in the config", secret, now)
+                new_endpoint(None, url, None, None, true, "[webhook] url in the config", &self.seal(secret), now)
                     .insert(&self.0.db)
                     .await?;
             }
@@ -389,6 +449,7 @@ impl Webhooks {
         let url = spec.url.clone().ok_or_else(|| WebhookError::Invalid("url", "is required".into()))?;
         self.check_target(&url).await?;
         let secret = sign::Key::generate();
+        let sealed = self.seal(&sign::Key::parse(&secret).expect("a generated secret parses"));
         let row = new_endpoint(
             Some(owner),
             &url,
@@ -396,7 +457,7 @@ impl Webhooks {
             spec.sessions.flatten(),
             spec.enabled.unwrap_or(true),
             spec.description.as_deref().unwrap_or(""),
-            &secret,
+            &sealed,
             now_ms(),
         )
         .insert(&self.0.db)
@@ -492,7 +553,7 @@ impl Webhooks {
         let mut change: webhooks::ActiveModel = row.clone().into();
         change.previous_secret = Set(Some(row.secret));
         change.previous_until = Set(Some(now + self.0.config.webhook.rotation_grace.as_millis() as i64));
-        change.secret = Set(secret.clone());
+        change.secret = Set(self.seal(&sign::Key::parse(&secret).expect("a generated secret parses")));
         change.updated_at = Set(now);
         store::touch(&self.0.db, change).await?;
         self.reload().await?;

@@ -16,10 +16,19 @@ impl Key {
     pub fn parse(secret: &str) -> Result<Key, String> {
         let encoded = secret.strip_prefix(PREFIX).ok_or("a secret starts with whsec_")?;
         let bytes = STANDARD.decode(encoded).map_err(|_| "a secret is whsec_ and base64")?;
+        Key::from_bytes(bytes)
+    }
+
+    /// A key from its bytes, as [`as_bytes`](Self::as_bytes) gave them.
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Key, String> {
         if !(24..=64).contains(&bytes.len()) {
             return Err("a secret holds 24 to 64 bytes".into());
         }
         Ok(Key(bytes))
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
     }
 
     /// A new random secret, in its `whsec_…` form.

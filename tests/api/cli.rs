@@ -582,10 +582,177 @@ async fn killed_gateway_delivers_every_webhook(db: TestDb) {
     terminate(child).await;
 }
 
+/// Issue 27, item 7: SIGKILL while contacts' delivered and read receipts
+/// pour in; after a restart every message has its final status. What the
+/// gateway heard before the kill was journaled before its client answered
+/// WhatsApp; what it had not answered WhatsApp delivers again.
+async fn killed_gateway_keeps_every_status(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let database = Provisioned::new(db).await;
+    let (sim, sim_addr) = start_sim().await;
+    let env = Env { dir: dir.path(), port: free_port(), database_url: database.url.as_deref(), sim: sim_addr };
+    std::fs::write(
+        dir.path().join("wagate.toml"),
+        "[auth]\nbcrypt_cost = 4\nadmin_password = \"admin-password\"\n\n[storage]\nsessions_dir = \"state/sessions\"\n\n\
+         [limits]\ndelay_min_ms = 0\ndelay_max_ms = 0\nper_minute = 0\nper_hour = 0\nper_recipient_per_hour = 0\n",
+    )
+    .unwrap();
+    let contacts: Vec<String> = (0..4).map(|n| format!("62822200007{n}")).collect();
+    sim.add_contacts(&contacts);
+    let client = reqwest::Client::new();
+    let mut child = env.serve().await;
+    env.until_up().await;
+    let resp = env.login("admin", "admin-password").await;
+    let token = resp.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    env.linked(&client, &token, &sim, "r1", "628111000071").await;
+    let total_with = |status: &'static str| {
+        let req =
+            client.get(format!("{}/message/list?session=r1&status={status}&limit=1", env.base())).bearer_auth(&token);
+        async move { req.send().await.unwrap().json::<serde_json::Value>().await.unwrap()["total"].as_u64().unwrap_or(0) }
+    };
+    let mut ids = Vec::new();
+    for i in 0..200 {
+        let body = json!({"session": "r1", "to": contacts[i % 4], "text": format!("tagihan {i}")});
+        let resp = client.post(format!("{}/message/send-text", env.base())).bearer_auth(&token).json(&body).send();
+        let body: serde_json::Value = resp.await.unwrap().json().await.unwrap();
+        ids.push(body["data"]["id"].as_str().unwrap().to_owned());
+    }
+    for _ in 0..1200 {
+        if total_with("sent").await == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(total_with("sent").await, 200, "all sent before the receipts come");
+
+    // Every phone receives and reads at once; the gateway is killed amid it.
+    for id in &ids {
+        sim.receipt(id, "delivered").unwrap();
+    }
+    for id in &ids {
+        sim.receipt(id, "read").unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    child.kill().await.unwrap();
+    let child = env.serve().await;
+    env.until_up().await;
+    let mut read = 0;
+    for _ in 0..600 {
+        read = total_with("read").await;
+        if read == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(read, 200, "every message ends read");
+    terminate(child).await;
+}
+
+/// Issue 27, item 9: linking a number and its first uploads (image and
+/// document) log no ERROR: whatsapp-rust's routine errors are not failures.
+async fn logs_are_quiet_for_linking_and_a_first_upload(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let database = Provisioned::new(db).await;
+    let (sim, sim_addr) = start_sim().await;
+    let env = Env { dir: dir.path(), port: free_port(), database_url: database.url.as_deref(), sim: sim_addr };
+    std::fs::write(
+        dir.path().join("wagate.toml"),
+        "[auth]\nbcrypt_cost = 4\nadmin_password = \"admin-password\"\n\n[storage]\nsessions_dir = \"state/sessions\"\n\n\
+         [limits]\ndelay_min_ms = 0\ndelay_max_ms = 0\n",
+    )
+    .unwrap();
+    let contact = "628222000081";
+    sim.add_contacts(&[contact.to_owned()]);
+    let client = reqwest::Client::new();
+    let child = env.serve().await;
+    env.until_up().await;
+    let resp = env.login("admin", "admin-password").await;
+    let token = resp.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    env.linked(&client, &token, &sim, "l1", "628111000081").await;
+    // And one by pairing code (WhatsApp closes the socket after pairing).
+    let resp = client
+        .post(format!("{}/session/create", env.base()))
+        .bearer_auth(&token)
+        .json(&json!({"sessionId": "l2", "phoneNumber": "628111000082"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let status_of = |id: &'static str| {
+        let req = client.get(format!("{}/session/status?session={id}", env.base())).bearer_auth(&token);
+        async move { req.send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    let mut code = None;
+    for _ in 0..600 {
+        let qr: serde_json::Value = client
+            .get(format!("{}/session/qr/l2", env.base()))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        code = qr["data"]["pairingCode"].as_str().map(str::to_owned);
+        if code.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sim.enter_pair_code("628111000082", &code.expect("a pairing code")).await.unwrap();
+    for _ in 0..600 {
+        if status_of("l2").await["data"]["status"] == "connected" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status_of("l2").await["data"]["status"], "connected");
+    let png = {
+        let mut bytes = Vec::new();
+        let image = image::RgbImage::from_pixel(8, 8, image::Rgb([200, 30, 30]));
+        image.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).unwrap();
+        bytes
+    };
+    let mut ids = Vec::new();
+    for (route, field, bytes, name, mime) in [
+        ("send-image", "image", png, "banner.png", "image/png"),
+        ("send-document", "document", b"%PDF-1.4 tagihan".to_vec(), "tagihan.pdf", "application/pdf"),
+    ] {
+        let form = reqwest::multipart::Form::new()
+            .text("session", "l1")
+            .text("to", contact)
+            .part(field, reqwest::multipart::Part::bytes(bytes).file_name(name).mime_str(mime).unwrap());
+        let resp = client.post(format!("{}/message/{route}", env.base())).bearer_auth(&token).multipart(form);
+        let resp = resp.send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::ACCEPTED);
+        ids.push(resp.json::<serde_json::Value>().await.unwrap()["data"]["id"].as_str().unwrap().to_owned());
+    }
+    for _ in 0..600 {
+        if ids.iter().all(|id| sim.received(Some(contact)).iter().any(|r| &r.id == id)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ids.iter().all(|id| sim.received(Some(contact)).iter().any(|r| &r.id == id)), "both arrived");
+    terminate(child).await;
+    let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains(r#""level":"ERROR""#)).collect();
+    assert!(errors.is_empty(), "{} ERROR lines:\n{}", errors.len(), errors.join("\n"));
+    assert!(log.contains(r#""level":"INFO""#), "the log is there: {log}");
+}
+
 db_tests!(
+    killed_gateway_keeps_every_status,
     killed_gateway_delivers_every_webhook,
     first_run_creates_admin_and_honours_configuration,
     killed_gateway_restores_linked_sessions,
     killed_gateway_sends_every_message_once,
     killed_gateway_keeps_every_received_message_once,
 );
+
+mod logs_are_quiet_for_linking_and_a_first_upload {
+    #[tokio::test]
+    async fn sqlite() {
+        super::logs_are_quiet_for_linking_and_a_first_upload(crate::helpers::TestDb::Sqlite).await
+    }
+}

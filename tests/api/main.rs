@@ -15,6 +15,8 @@ mod health;
 mod inbox;
 mod messages;
 mod notify;
+mod outage;
+mod server;
 mod sessions;
 mod users;
 mod webhooks;

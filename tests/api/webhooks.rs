@@ -451,6 +451,64 @@ async fn redirects_are_not_followed(db: TestDb) {
     }
 }
 
+/// Issue 27, acceptance 6: the `secret` column keeps no readable secret; a
+/// secret an earlier version stored in plain text is sealed at the next start
+/// and still signs; with another `secrets_key` the endpoint is disabled,
+/// saying why, until its secret is rotated.
+async fn secrets_are_sealed_in_the_database(db: TestDb) {
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+    use wagate::db::entities::webhooks;
+
+    let mut app = TestApp::spawn_with(db, fast_webhooks).await;
+    let (_, owner) = app.user_with_role("user").await;
+    let receiver = Receiver::start(200).await;
+    let (hook, secret) = endpoint(&app, &owner, json!({"url": receiver.url})).await;
+    let readable = |stored: &str| {
+        let key = secret.strip_prefix("whsec_").unwrap();
+        stored.contains(key) || stored.contains(&key[..12]) || stored.contains("whsec_")
+    };
+    let row = webhooks::Entity::find_by_id(hook).one(&app.db).await.unwrap().unwrap();
+    assert!(row.secret.starts_with("s1.") && !readable(&row.secret), "{}", row.secret);
+    let (status, ping) = app.post(&format!("/webhooks/{hook}/test"), Some(&owner), json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{ping}");
+    receiver.until(&secret, 20, |e| e["type"] == "webhook.test").await;
+
+    // As an earlier version left it: in plain text. Sealed at the next start.
+    app.stop().await;
+    let mut plain: webhooks::ActiveModel = row.into();
+    plain.secret = Set(secret.clone());
+    plain.update(&app.db).await.unwrap();
+    app.start().await;
+    let row = webhooks::Entity::find_by_id(hook).one(&app.db).await.unwrap().unwrap();
+    assert!(row.secret.starts_with("s1.") && !readable(&row.secret), "{}", row.secret);
+    let mark = receiver.requests();
+    app.post(&format!("/webhooks/{hook}/test"), Some(&owner), json!({})).await;
+    receiver.until_from(mark, &secret, 20, |e| e["type"] == "webhook.test").await;
+    let rotated = app.post(&format!("/webhooks/{hook}/rotate-secret"), Some(&owner), json!({})).await.1;
+    let row = webhooks::Entity::find_by_id(hook).one(&app.db).await.unwrap().unwrap();
+    let new_secret = rotated["data"]["secret"].as_str().unwrap().to_owned();
+    assert!(row.secret.starts_with("s1.") && !row.secret.contains(&new_secret[6..18]), "{}", row.secret);
+    assert!(row.previous_secret.as_deref().is_some_and(|p| p.starts_with("s1.") && !readable(p)), "{row:?}");
+
+    // The database without its key: disabled, saying why, not signing garbage.
+    app.stop().await;
+    app.config.storage.secrets_key = wagate::config::Secret::new("ZGlmZmVyZW50LWtleS1vZi0zMi1ieXRlcy1sb25nISE=");
+    app.start().await;
+    let (_, view) = app.get(&format!("/webhooks/{hook}"), Some(&owner)).await;
+    assert_eq!(view["data"]["enabled"], false, "{view}");
+    assert!(view["data"]["disabled_reason"].as_str().unwrap().contains("secrets_key"), "{view}");
+    let rotated = app.post(&format!("/webhooks/{hook}/rotate-secret"), Some(&owner), json!({})).await.1;
+    let newest = rotated["data"]["secret"].as_str().unwrap().to_owned();
+    let (status, enabled) =
+        app.call(Method::PATCH, &format!("/webhooks/{hook}"), Some(&owner), Some(json!({"enabled": true}))).await;
+    assert_eq!(status, StatusCode::OK, "{enabled}");
+    let mark = receiver.requests();
+    app.post(&format!("/webhooks/{hook}/test"), Some(&owner), json!({})).await;
+    receiver.until_from(mark, &newest, 20, |e| e["type"] == "webhook.test").await;
+    let signatures = receiver.got.lock().unwrap().last().unwrap().0["webhook-signature"].to_str().unwrap().to_owned();
+    assert_eq!(signatures.split(' ').count(), 1, "the unreadable old secret signs nothing: {signatures}");
+}
+
 /// `session.qr` goes only to endpoints that ask for it; a broadcast's progress
 /// goes out as it moves, and `broadcast.completed` once, even as receipts
 /// keep moving it.
@@ -566,4 +624,5 @@ db_tests!(
     retries_replays_and_the_end_of_the_schedule,
     unsafe_urls_are_refused,
     redirects_are_not_followed,
+    secrets_are_sealed_in_the_database,
 );

@@ -45,8 +45,12 @@ async fn run(sim: &Sim, conn_id: u64, pipe: Pipe) -> anyhow::Result<()> {
         return Ok(());
     };
     info!(conn = conn_id, ?peer, ik = resumed_with_ik, "client connected");
+    let mut last = std::time::Instant::now();
     loop {
         let Some(frame) = reader.next().await? else { return Ok(()) };
+        let now = std::time::Instant::now();
+        sim.heard_after(now - last);
+        last = now;
         let bytes = decryptor.open(frame)?;
         let node = unmarshal_ref(&bytes).context("decoding a stanza")?.to_owned();
         crate::session::handle(sim, &conn, &peer, node).await?;

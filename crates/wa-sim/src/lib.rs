@@ -46,6 +46,8 @@ struct Inner {
     media_auth: String,
     next_conn: AtomicU64,
     next_id: AtomicU64,
+    /// The longest a logged-in client went without sending a frame, in ms.
+    longest_silence_ms: AtomicU64,
 }
 
 pub(crate) fn random_token(len: usize) -> String {
@@ -83,6 +85,7 @@ impl Sim {
                 media_auth: random_token(32),
                 next_conn: AtomicU64::new(1),
                 next_id: AtomicU64::new(1),
+                longest_silence_ms: AtomicU64::new(0),
             }),
         }
     }
@@ -201,6 +204,22 @@ impl Sim {
     }
 
     /// Every successful login so far.
+    /// The longest any logged-in client went without sending a frame since
+    /// the last [`reset_silence`](Self::reset_silence). Under steady traffic a
+    /// client acknowledges what it gets; a long silence is a client whose
+    /// read loop stalled (its keepalive declares the socket dead at 20 s).
+    pub fn longest_silence(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.inner.longest_silence_ms.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    pub fn reset_silence(&self) {
+        self.inner.longest_silence_ms.store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn heard_after(&self, silence: std::time::Duration) {
+        self.inner.longest_silence_ms.fetch_max(silence.as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub fn logins(&self) -> Vec<state::Login> {
         self.world().logins.clone()
     }

@@ -517,6 +517,11 @@ pub fn acknowledged(sim: &Sim, peer: &Peer, node: &Node) {
     if node.tag == "receipt" && kind == "read" {
         world.read_receipts.push(ReadReceipt { reader: phone.clone(), chat, ids: ids.clone() });
     }
+    // The ack of a receipt names the receipt's message and type.
+    let class = attrs.optional_string("class").map(|s| s.into_owned()).unwrap_or_default();
+    if node.tag == "ack" && class == "receipt" {
+        ids = ids.iter().map(|id| receipt_key(id, &kind)).collect();
+    }
     if let Some(pending) = world.pending.get_mut(&(phone.clone(), *device)) {
         pending.retain(|(id, _)| !ids.contains(id));
     }
@@ -574,12 +579,15 @@ pub fn take_bundle(sim: &Sim, phone: &str, device: u16) -> anyhow::Result<wacore
     bundle_from_upload(keys, device)
 }
 
-/// The contact that received `message_id` sends a `delivered` or `read` receipt.
+/// The contact that received `message_id` sends a `delivered` or `read`
+/// receipt. Like a message, it waits in each linked device's offline queue
+/// until the device acknowledges it (`<ack class="receipt">`), and goes again
+/// on every connection until then.
 pub fn receipt(sim: &Sim, message_id: &str, kind: &str) -> anyhow::Result<()> {
-    let world = sim.world();
+    let mut world = sim.world();
     let received =
         world.received.iter().rev().find(|r| r.id == message_id).context("no contact received that message")?;
-    let account = world.accounts.get(&received.from).context("the sender is gone")?;
+    let sender = received.from.clone();
     let mut node = NodeBuilder::new("receipt")
         .attr("from", Jid::pn(received.to.as_str()))
         .attr("id", message_id.to_owned())
@@ -588,10 +596,20 @@ pub fn receipt(sim: &Sim, message_id: &str, kind: &str) -> anyhow::Result<()> {
         node = node.attr("type", "read");
     }
     let node = node.build();
-    for device in account.devices.values() {
-        if let Some(conn) = &device.conn {
+    let account = world.accounts.get(&sender).context("the sender is gone")?;
+    let devices: Vec<(u16, Option<Conn>)> = account.devices.values().map(|d| (d.id, d.conn.clone())).collect();
+    let key = receipt_key(message_id, if kind == "read" { "read" } else { "" });
+    for (device, conn) in devices {
+        world.pending.entry((sender.clone(), device)).or_default().push((key.clone(), node.clone()));
+        if let Some(conn) = conn {
             conn.send(node.clone());
         }
     }
     Ok(())
+}
+
+/// How a receipt waits in an offline queue: apart from messages, and a
+/// delivery receipt apart from a read one of the same message.
+fn receipt_key(message_id: &str, kind: &str) -> String {
+    format!("receipt {kind} {message_id}")
 }

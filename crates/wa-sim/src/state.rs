@@ -163,7 +163,7 @@ pub struct World {
     pub received: Vec<Received>,
     pub faults: HashMap<String, Faults>,
     pub logins: Vec<Login>,
-    /// Messages for linked devices, by (number, device), until the device acknowledges them.
+    /// Messages and receipts for linked devices, by (number, device), until the device acknowledges them.
     pub pending: HashMap<(String, u16), Vec<(String, Node)>>,
     /// Read receipts devices sent.
     pub read_receipts: Vec<crate::messages::ReadReceipt>,
