@@ -162,6 +162,7 @@ impl App {
                 "stopping with acks or receipts unwritten: those messages go again (same id)"
             );
         }
+        state.db_health.stop();
         state.db.clone().close().await.context("closing the database")?;
         drop(owner);
         tracing::info!("wagate stopped");

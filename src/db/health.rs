@@ -13,16 +13,22 @@ use tokio::sync::watch;
 const PING_TIMEOUT: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
-pub struct DbHealth(Arc<watch::Sender<bool>>);
+pub struct DbHealth(Arc<watch::Sender<bool>>, Arc<std::sync::atomic::AtomicBool>);
 
 impl DbHealth {
     /// Starts watching `db` (taken as up until a ping says otherwise).
     pub fn watch(db: DatabaseConnection) -> DbHealth {
-        let health = DbHealth(Arc::new(watch::Sender::new(true)));
+        let health = DbHealth(Arc::new(watch::Sender::new(true)), Arc::default());
         let watcher = health.clone();
         tokio::spawn(async move {
             loop {
+                if watcher.1.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
                 let up = tokio::time::timeout(PING_TIMEOUT, super::ping(&db)).await.unwrap_or(false);
+                if watcher.1.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
                 watcher.set(up);
                 let pause = if up { Duration::from_secs(1) } else { Duration::from_millis(500) };
                 tokio::time::sleep(pause).await;
@@ -33,6 +39,12 @@ impl DbHealth {
             }
         });
         health
+    }
+
+    /// Stops watching (the database is being closed: no more pings, no
+    /// "does not answer" for a pool closed on purpose).
+    pub fn stop(&self) {
+        self.1.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn is_up(&self) -> bool {

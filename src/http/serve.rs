@@ -76,7 +76,7 @@ impl Limits {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets every
-/// connection finish its request under way and waits for them to close.
+/// connection finish its request under way (for up to [`SHUTDOWN_GRACE`]).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -108,9 +108,16 @@ pub async fn serve(
     }
     drop(listener);
     let _ = stop.send(true);
-    open.all_closed().await;
+    if tokio::time::timeout(SHUTDOWN_GRACE, open.all_closed()).await.is_err() {
+        // A download to a slow reader may take many minutes: it is cut, not waited for.
+        let left = open.total.load(Ordering::Relaxed);
+        tracing::warn!(connections = left, "stopping with responses still being written: they are cut off");
+    }
     Ok(())
 }
+
+/// How long a stop waits for the requests under way to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// The connections open, in all and per address.
 #[derive(Default)]
