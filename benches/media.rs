@@ -13,14 +13,11 @@
 mod common;
 
 use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, AtomicU64, Ordering},
-    },
+    sync::Arc,
     time::{Duration, Instant},
 };
 
-use common::{Gateway, bench_args, mib, rss_kib};
+use common::{Gateway, PeakRss, bench_args, mib, rss_kib};
 use serde_json::Value;
 
 const CONTACT: &str = "628223000001";
@@ -58,17 +55,7 @@ async fn main() {
     let baseline = rss_kib(pid);
 
     // Sample RSS until told to stop; the peak so far is readable at any time.
-    let peak = Arc::new(AtomicU64::new(baseline));
-    let stop = Arc::new(AtomicBool::new(false));
-    let sampler = {
-        let (peak, stop) = (peak.clone(), stop.clone());
-        tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                peak.fetch_max(rss_kib(pid), Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-    };
+    let rss = PeakRss::start(pid, Duration::from_millis(20));
 
     // One buffer in this process, streamed to every request without copies.
     let document = bytes::Bytes::from((0..size).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
@@ -102,10 +89,10 @@ async fn main() {
         ids.push(task.await.unwrap());
     }
     let receiving = started.elapsed();
-    let receiving_peak = peak.load(Ordering::Relaxed);
+    let receiving_peak = rss.peak();
 
     // Sending: each file encrypted to disk and uploaded to wa-sim, one after another.
-    peak.store(rss_kib(pid), Ordering::Relaxed);
+    rss.restart();
     let sending_started = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(1800);
     for id in &ids {
@@ -121,9 +108,7 @@ async fn main() {
         }
     }
     let sending = sending_started.elapsed();
-    let sending_peak = peak.load(Ordering::Relaxed);
-    stop.store(true, Ordering::Relaxed);
-    sampler.await.unwrap();
+    let sending_peak = rss.stop().await;
     let delivered = sim.received(Some(CONTACT)).iter().filter(|r| r.kind == "document").count();
     assert_eq!(delivered, uploads, "every document reached the contact");
 

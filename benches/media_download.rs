@@ -15,15 +15,12 @@
 mod common;
 
 use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, AtomicU64, Ordering},
-    },
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use base64::Engine as _;
-use common::{Gateway, bench_args, mib, rss_kib};
+use common::{Gateway, PeakRss, bench_args, mib, rss_kib};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CONTACT: &str = "628224000001";
@@ -81,17 +78,7 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let baseline = rss_kib(pid);
 
-    let peak = Arc::new(AtomicU64::new(baseline));
-    let stop = Arc::new(AtomicBool::new(false));
-    let sampler = {
-        let (peak, stop) = (peak.clone(), stop.clone());
-        tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                peak.fetch_max(rss_kib(pid), Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        })
-    };
+    let rss = PeakRss::start(pid, Duration::from_millis(100));
 
     // A client with a small receive buffer reading at `rate_kib`.
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
@@ -118,8 +105,7 @@ async fn main() {
         tokio::time::sleep_until(next.into()).await;
     }
     let took = started.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    sampler.await.unwrap();
+    let peak = rss.stop().await;
     let body_at = received.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head") + 4;
     let head = String::from_utf8_lossy(&received[..body_at]).into_owned();
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
@@ -127,7 +113,6 @@ async fn main() {
     assert_eq!(body.len(), size, "every byte arrived");
     assert!(body.iter().enumerate().all(|(i, b)| *b == (i % 253) as u8), "the bytes are the document's");
 
-    let peak = peak.load(Ordering::Relaxed);
     println!("wagate media download bench (release gateway process, SQLite, loopback, 2 cores)");
     println!(
         "  one {size_mib} MiB document downloaded at {rate_kib} KiB/s: {:.0} s ({:.1} KiB/s)",

@@ -22,6 +22,54 @@ pub fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// The highest resident memory of `pid` seen, sampled every `every` until
+/// [`stop`](Self::stop)ped; [`restart`](Self::restart) begins a new peak.
+pub struct PeakRss {
+    peak: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    sampler: tokio::task::JoinHandle<()>,
+    pid: u32,
+}
+
+impl PeakRss {
+    pub fn start(pid: u32, every: Duration) -> PeakRss {
+        use std::sync::{
+            Arc,
+            atomic::{AtomicBool, AtomicU64, Ordering},
+        };
+        let peak = Arc::new(AtomicU64::new(rss_kib(pid)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let sampler = {
+            let (peak, stop) = (peak.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    peak.fetch_max(rss_kib(pid), Ordering::Relaxed);
+                    tokio::time::sleep(every).await;
+                }
+            })
+        };
+        PeakRss { peak, stop, sampler, pid }
+    }
+
+    /// The peak so far, in KiB.
+    pub fn peak(&self) -> u64 {
+        self.peak.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Forgets the peak so far: the next is measured from now.
+    pub fn restart(&self) {
+        self.peak.store(rss_kib(self.pid), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Stops sampling; the peak, in KiB.
+    pub async fn stop(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let peak = self.peak();
+        self.sampler.await.unwrap();
+        peak.max(self.peak.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
 /// User + system CPU time of `pid`, in seconds (Linux counts in 1/100 s).
 pub fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
