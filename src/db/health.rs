@@ -1,8 +1,8 @@
 //! Whether the database answers, as one watcher sees it: a `SELECT 1` every
 //! second (every half second while it is away), each given a second. While
 //! it is away, requests that need it are answered 503 at once instead of
-//! waiting out the pool's timeouts, `/health` says so without asking it, and
-//! what waits for it (an inbound commit retried) waits for it to come back.
+//! waiting out the pool's timeouts, and `/health` says so without asking it.
+//! ([`is_unavailable`] tells such failures from faults in a request.)
 
 use std::{sync::Arc, time::Duration};
 
@@ -49,20 +49,6 @@ impl DbHealth {
 
     pub fn is_up(&self) -> bool {
         *self.0.borrow()
-    }
-
-    /// A query failed: if for want of the database, it is away now (the
-    /// watcher says when it is back).
-    pub fn failed(&self, err: &DbErr) {
-        if is_unavailable(err) {
-            self.set(false);
-        }
-    }
-
-    /// Resolves once the database answers again (at once if it does).
-    pub async fn until_up(&self) {
-        let mut seen = self.0.subscribe();
-        let _ = seen.wait_for(|up| *up).await;
     }
 
     fn set(&self, up: bool) {
