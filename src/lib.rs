@@ -103,7 +103,8 @@ impl App {
         tokio::spawn(notify::publish_progress(db.clone(), queue.clone(), events.clone()));
         webhooks.start();
         let media = queue::media::Fetcher::new(&config.media)?;
-        let db_health = db::health::DbHealth::watch(db.clone());
+        let write_lock = db::sqlite_file(&db::url(&config)).map(|file| db::sqlite_lock::WriteLock::new(&file));
+        let db_health = db::health::DbHealth::watch(db.clone(), write_lock);
         let media_slots =
             http::slots::MediaSlots::new(config.media.max_concurrent, config.media.max_concurrent_per_account);
         let state = AppState::new(Inner {

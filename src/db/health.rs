@@ -1,7 +1,9 @@
 //! Whether the database answers, as one watcher sees it: a `SELECT 1` every
-//! second (every half second while it is away), each given a second. While
-//! it is away, requests that need it are answered 503 at once instead of
-//! waiting out the pool's timeouts, and `/health` says so without asking it.
+//! second (every half second while it is away), each given a second, and on
+//! SQLite whether another process holds the file's write lock. While it is
+//! away, requests that need it are answered 503 at once instead of waiting out
+//! the pool's timeouts, and `/health` says so without asking it; while it is
+//! locked, so are requests that would write (reads still work).
 //! ([`is_unavailable`] tells such failures from faults in a request.)
 
 use std::{sync::Arc, time::Duration};
@@ -9,16 +11,33 @@ use std::{sync::Arc, time::Duration};
 use sea_orm::{DatabaseConnection, DbErr, RuntimeErr};
 use tokio::sync::watch;
 
+use super::sqlite_lock::WriteLock;
+
 /// How long a ping may take before the database counts as away.
 const PING_TIMEOUT: Duration = Duration::from_secs(1);
+/// A foreign write lock seen once is looked at again after this long: a
+/// moment's write by another program is no lock to turn writes away for.
+const LOCK_RECHECK: Duration = Duration::from_millis(250);
+
+/// What the watcher last saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DbState {
+    Up,
+    /// Reads work; another process (this pid, 0 if it cannot be named) holds
+    /// the SQLite file's write lock.
+    Locked { by: u32 },
+    /// It does not answer.
+    Away,
+}
 
 #[derive(Clone)]
-pub struct DbHealth(Arc<watch::Sender<bool>>, Arc<std::sync::atomic::AtomicBool>);
+pub struct DbHealth(Arc<watch::Sender<DbState>>, Arc<std::sync::atomic::AtomicBool>);
 
 impl DbHealth {
-    /// Starts watching `db` (taken as up until a ping says otherwise).
-    pub fn watch(db: DatabaseConnection) -> DbHealth {
-        let health = DbHealth(Arc::new(watch::Sender::new(true)), Arc::default());
+    /// Starts watching `db` (taken as up until a ping says otherwise) and, on
+    /// SQLite, the write lock of its file.
+    pub fn watch(db: DatabaseConnection, lock: Option<WriteLock>) -> DbHealth {
+        let health = DbHealth(Arc::new(watch::Sender::new(DbState::Up)), Arc::default());
         let watcher = health.clone();
         tokio::spawn(async move {
             loop {
@@ -26,11 +45,23 @@ impl DbHealth {
                     return;
                 }
                 let up = tokio::time::timeout(PING_TIMEOUT, super::ping(&db)).await.unwrap_or(false);
+                let state = match (up, lock.as_ref().and_then(WriteLock::foreign_holder)) {
+                    (false, _) => DbState::Away,
+                    (true, None) => DbState::Up,
+                    (true, Some(_)) if watcher.state() == DbState::Up => {
+                        tokio::time::sleep(LOCK_RECHECK).await;
+                        match lock.as_ref().and_then(WriteLock::foreign_holder) {
+                            Some(by) => DbState::Locked { by },
+                            None => DbState::Up,
+                        }
+                    }
+                    (true, Some(by)) => DbState::Locked { by },
+                };
                 if watcher.1.load(std::sync::atomic::Ordering::Relaxed) {
                     return;
                 }
-                watcher.set(up);
-                let pause = if up { Duration::from_secs(1) } else { Duration::from_millis(500) };
+                watcher.set(state);
+                let pause = if state == DbState::Up { Duration::from_secs(1) } else { Duration::from_millis(500) };
                 tokio::time::sleep(pause).await;
                 // Ends with the last handle outside this task.
                 if Arc::strong_count(&watcher.0) == 1 {
@@ -47,16 +78,25 @@ impl DbHealth {
         self.1.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
-    pub fn is_up(&self) -> bool {
+    pub fn state(&self) -> DbState {
         *self.0.borrow()
     }
 
-    fn set(&self, up: bool) {
-        let was = self.0.send_replace(up);
-        match (was, up) {
-            (true, false) => tracing::warn!("the database does not answer: requests that need it get 503 meanwhile"),
-            (false, true) => tracing::info!("the database answers again"),
-            _ => {}
+    fn set(&self, state: DbState) {
+        let was = self.0.send_replace(state);
+        if was == state {
+            return;
+        }
+        match state {
+            DbState::Away => tracing::warn!("the database does not answer: requests that need it get 503 meanwhile"),
+            DbState::Locked { by } => tracing::warn!(
+                holder_pid = by,
+                "another process holds the database file's write lock: writes get 503 until it lets go"
+            ),
+            DbState::Up if matches!(was, DbState::Locked { .. }) => {
+                tracing::info!("the database file's write lock was let go")
+            }
+            DbState::Up => tracing::info!("the database answers again"),
         }
     }
 }

@@ -5,8 +5,9 @@ pub mod entities;
 pub mod health;
 mod nodelay;
 pub mod owner;
+pub mod sqlite_lock;
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
@@ -27,6 +28,13 @@ pub fn url(config: &Config) -> String {
     } else {
         url.to_owned()
     }
+}
+
+/// The file of a `sqlite:` URL (none for MySQL or an in-memory database).
+pub fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next().unwrap_or(path);
+    (!path.is_empty() && !path.contains(":memory:")).then(|| PathBuf::from(path))
 }
 
 pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
@@ -52,8 +60,15 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
             o.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(synchronous)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10))
+                .busy_timeout(sqlite_lock::BUSY_TIMEOUT)
         });
+    if let Some(file) = sqlite_file(options.get_url()) {
+        // One per pool, for as long as the process runs: SQLite's busy handler points at it.
+        let lock: &'static sqlite_lock::WriteLock = Box::leak(Box::new(sqlite_lock::WriteLock::new(&file)));
+        options.map_sqlx_sqlite_pool_opts(move |pool| {
+            pool.after_connect(move |conn, _| Box::pin(sqlite_lock::install(conn, lock)))
+        });
+    }
     if let Some(port) = nodelay::mysql_port(options.get_url()) {
         options.map_sqlx_mysql_pool_opts(move |pool| {
             pool.after_connect(move |_, _| {

@@ -43,17 +43,13 @@ pub async fn claim(config: &Config) -> anyhow::Result<Ownership> {
     let held = if url.starts_with("mysql://") {
         Held::MySql(claim_mysql(url).await?)
     } else {
-        Held::File { _locked: claim_file(sqlite_lock_path(&url)?).await? }
+        let file = super::sqlite_file(&url)
+            .with_context(|| format!("database.url {url:?} names no SQLite file"))?;
+        let mut lock = file.into_os_string();
+        lock.push(".lock");
+        Held::File { _locked: claim_file(lock.into()).await? }
     };
     Ok(Ownership { _held: held })
-}
-
-/// `<database file>.lock` for a `sqlite://` URL.
-fn sqlite_lock_path(url: &str) -> anyhow::Result<PathBuf> {
-    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
-    let path = path.split('?').next().unwrap_or(path);
-    anyhow::ensure!(!path.is_empty() && !path.contains(":memory:"), "database.url {url:?} names no SQLite file");
-    Ok(PathBuf::from(format!("{path}.lock")))
 }
 
 async fn claim_file(path: PathBuf) -> anyhow::Result<std::fs::File> {

@@ -10,7 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::{
-    db,
+    db::{self, health::DbState},
     error::{ApiError, ErrorBody},
     metrics,
     state::AppState,
@@ -42,16 +42,21 @@ pub struct DbStatus {
     /// `sqlite` or `mysql`.
     #[schema(example = "sqlite")]
     pub database: &'static str,
-    /// `connected` or `unreachable`.
+    /// `connected` or `unreachable`; in `/health` also `locked`: reads work,
+    /// but another process holds the SQLite file's write lock.
     #[schema(example = "connected")]
     pub status: &'static str,
+    /// With `locked`: the process holding the lock (0 when it cannot be
+    /// named, e.g. in another container).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locked_by_pid: Option<u32>,
 }
 
 /// Asks the database, for a second at most.
 async fn db_status(state: &AppState) -> DbStatus {
     let answered = tokio::time::timeout(std::time::Duration::from_secs(1), db::ping(&state.db)).await;
     let status = if answered.unwrap_or(false) { "connected" } else { "unreachable" };
-    DbStatus { database: db::backend_name(&state.db), status }
+    DbStatus { database: db::backend_name(&state.db), status, locked_by_pid: None }
 }
 
 /// Can the gateway reach its database? (Seed 000's check; no credentials needed, like `/health`.)
@@ -102,13 +107,21 @@ async fn session_summary(state: &AppState) -> Option<SessionSummary> {
 pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     // What the database watcher last saw: answered at once, even while the
     // database does not answer.
-    let up = state.db_health.is_up();
-    let sessions = if up { session_summary(&state).await } else { None };
+    let seen = state.db_health.state();
+    let sessions = if seen == DbState::Away { None } else { session_summary(&state).await };
     // Counting sessions asks the database too: if that fails, it is away
     // (whether or not the watcher has seen it yet).
-    let healthy = up && sessions.is_some();
-    let database =
-        DbStatus { database: db::backend_name(&state.db), status: if healthy { "connected" } else { "unreachable" } };
+    let locked_by_pid = match seen {
+        DbState::Locked { by } => Some(by),
+        _ => None,
+    };
+    let status = match (&sessions, locked_by_pid) {
+        (None, _) => "unreachable",
+        (Some(_), Some(_)) => "locked",
+        (Some(_), None) => "connected",
+    };
+    let healthy = status == "connected";
+    let database = DbStatus { database: db::backend_name(&state.db), status, locked_by_pid };
     let body = HealthBody {
         status: if healthy { "ok" } else { "degraded" },
         version: env!("CARGO_PKG_VERSION"),

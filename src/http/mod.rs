@@ -42,6 +42,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     auth::{Area, require},
+    db::health::DbState,
     error::ApiError,
     state::AppState,
 };
@@ -335,9 +336,15 @@ async fn media_slot(State(state): State<AppState>, req: Request, next: Next) -> 
 
 /// While the database does not answer, what needs it is answered 503 at once
 /// (`database_unavailable`, `Retry-After`), not after the pool's timeouts;
-/// liveness, the documents and the dashboard's files are still served.
+/// while another process holds its write lock, so is what would write.
+/// Liveness, the documents and the dashboard's files are still served.
 async fn database_gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if !without_database(req.uri().path()) && !state.db_health.is_up() {
+    let turned_away = match state.db_health.state() {
+        DbState::Up => false,
+        DbState::Locked { .. } => !req.method().is_safe(),
+        DbState::Away => true,
+    };
+    if turned_away && !without_database(req.uri().path()) {
         return ApiError::database_unavailable().into_response();
     }
     next.run(req).await
