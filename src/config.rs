@@ -657,8 +657,7 @@ impl Config {
             return invalid("server.max_connections_per_address must be 1 to server.max_connections");
         }
         for proxy in &self.server.trusted_proxies {
-            crate::http::client_addr::Cidr::parse(proxy)
-                .map_err(|e| ConfigError::Invalid(format!("server.trusted_proxies: {e}")))?;
+            crate::net::Cidr::parse(proxy).map_err(|e| ConfigError::Invalid(format!("server.trusted_proxies: {e}")))?;
         }
         for origin in &self.server.cors_origins {
             if !is_origin(origin) {
@@ -680,7 +679,7 @@ impl WebhookConfig {
                 _ => return invalid("webhook.url must be empty or an http(s) URL".into()),
             }
         }
-        if !self.secret.is_empty() && crate::webhooks::sign::Key::parse(self.secret.expose()).is_err() {
+        if !self.secret.is_empty() && crate::sign::Key::parse(self.secret.expose()).is_err() {
             return invalid("webhook.secret must be whsec_ and the base64 of 24 to 64 random bytes".into());
         }
         if self.schedule.is_empty() || self.schedule.len() > 30 {
@@ -693,7 +692,7 @@ impl WebhookConfig {
             return invalid("webhook.per_endpoint must be at least 1".into());
         }
         for range in &self.allow_ranges {
-            if let Err(e) = crate::http::client_addr::Cidr::parse(range) {
+            if let Err(e) = crate::net::Cidr::parse(range) {
                 return invalid(format!("webhook.allow_ranges: {e}"));
             }
         }

@@ -17,10 +17,11 @@ use serde_json::{Value, json};
 use crate::{
     App, Config,
     auth::{
-        Passwords, Role,
+        Passwords,
         accounts::{self, NewUser},
     },
     db,
+    model::Role,
 };
 
 /// The linked demo numbers: (session, phone).

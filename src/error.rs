@@ -10,11 +10,8 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use sea_orm::{DbErr, SqlErr};
 use serde::Serialize;
 use utoipa::ToSchema;
-
-use crate::auth::accounts::AccountError;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -119,35 +116,6 @@ impl ApiError {
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error")
-    }
-}
-
-impl From<DbErr> for ApiError {
-    fn from(err: DbErr) -> Self {
-        match err.sql_err() {
-            Some(SqlErr::UniqueConstraintViolation(_)) => {
-                Self::conflict("conflict", "a record with the same unique value already exists")
-            }
-            _ if crate::db::health::is_unavailable(&err) => {
-                tracing::warn!(error = %err, "a request found the database unavailable");
-                Self::database_unavailable()
-            }
-            _ => Self::internal(err),
-        }
-    }
-}
-
-impl From<AccountError> for ApiError {
-    fn from(err: AccountError) -> Self {
-        match err {
-            AccountError::Taken { field } => {
-                Self::conflict("conflict", format!("{field} is already taken")).with_field(field)
-            }
-            AccountError::NotFound => Self::not_found("user"),
-            AccountError::LastAdmin => Self::conflict("last_admin", err.to_string()),
-            AccountError::Db(e) => e.into(),
-            AccountError::Other(e) => e.into(),
-        }
     }
 }
 

@@ -4,6 +4,10 @@
 //! first admin, binds the listener and returns an [`App`] whose `run` future serves
 //! until shutdown. `main` only parses the command line and calls it; tests build
 //! apps on port 0.
+//!
+//! Imports go down, in the order `src/layers.rs` lists (leaves such as `model`
+//! and `net`, then `db`, `engine`, the domains, `bot`, `http`) and its test
+//! keeps; an upward need is a port owned below and wired here.
 
 pub mod auth;
 pub mod bot;
@@ -18,14 +22,20 @@ pub mod files;
 pub mod http;
 pub mod inbox;
 pub mod metrics;
+pub mod model;
+pub mod net;
 pub mod notify;
 pub mod queue;
 pub mod sealed;
 pub mod sessions;
-pub mod state;
+pub mod sign;
+
 pub mod telemetry;
 pub mod validation;
 pub mod webhooks;
+
+#[cfg(test)]
+mod layers;
 
 use std::{
     future::Future,
@@ -39,7 +49,7 @@ use tokio::net::TcpListener;
 
 pub use auth::accounts::FirstAdmin;
 pub use config::Config;
-use state::{AppState, Inner};
+use http::state::{AppState, Inner};
 
 /// How long a graceful stop waits for acks and receipts to be written.
 const STATUS_FLUSH: Duration = Duration::from_secs(10);
@@ -75,24 +85,30 @@ impl App {
             .with_context(|| format!("binding {}", config.server.listen))?;
         let config = Arc::new(config);
         // WhatsApp's media hosts are public: the engine reaches nothing else.
-        let guard = queue::media::GuardedResolver { policy: Arc::new(queue::media::AddressPolicy::default()) };
+        let guard = net::GuardedResolver { policy: Arc::new(net::AddressPolicy::default()) };
         let engine = engine::Engine::new(&config, Arc::new(guard)).await?;
         let events = events::Events::default();
         let webhook_secret = match config.webhook.secret.expose() {
             "" => files::kept_secret(
                 &config.storage.data_dir.join("webhook_secret"),
                 "webhook secret",
-                webhooks::sign::Key::generate,
+                sign::Key::generate,
             )?,
             configured => configured.to_owned(),
         };
         let webhook_key =
-            webhooks::sign::Key::parse(&webhook_secret).map_err(|e| anyhow::anyhow!("data_dir/webhook_secret: {e}"))?;
+            sign::Key::parse(&webhook_secret).map_err(|e| anyhow::anyhow!("data_dir/webhook_secret: {e}"))?;
         let sealer = sealed::Sealer::load_or_create(config.storage.secrets_key.expose(), &config.storage.data_dir)?;
         let webhooks =
             webhooks::Webhooks::new(db.clone(), config.clone(), metrics.webhooks(), &webhook_key, sealer).await?;
-        let queue = queue::Queue::new(db.clone(), config.clone(), events.clone(), webhooks.recorder()).await?;
-        let inbox = inbox::Inbox::new(db.clone(), config.clone(), events.clone(), queue.clone(), &metrics)?;
+        // The ports: the queue writes timelines through the inbox's, the inbox
+        // asks the bot for its answers.
+        let timeline = Arc::new(inbox::QueuedInChats);
+        let queue =
+            queue::Queue::new(db.clone(), config.clone(), events.clone(), webhooks.recorder(), timeline).await?;
+        let bot = bot::Bot::new(db.clone(), config.clone());
+        let answerer = Arc::new(bot.clone());
+        let inbox = inbox::Inbox::new(db.clone(), config.clone(), events.clone(), queue.clone(), answerer, &metrics)?;
         tokio::spawn(inbox.clone().run_media());
         let sessions =
             sessions::Sessions::new(db.clone(), engine, events.clone(), queue.clone(), inbox.clone(), config.clone());
@@ -118,6 +134,7 @@ impl App {
             sessions,
             queue,
             inbox,
+            bot,
             webhooks,
             media,
             media_slots,

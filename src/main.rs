@@ -7,10 +7,12 @@ use clap::{Parser, Subcommand};
 use wagate::{
     App, Config, FirstAdmin,
     auth::{
-        Passwords, Role,
+        Passwords,
         accounts::{self, NewUser},
     },
-    db, telemetry, validation,
+    db,
+    model::Role,
+    telemetry, validation,
 };
 
 #[derive(Parser)]

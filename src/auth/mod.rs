@@ -1,5 +1,5 @@
 //! Authentication and authorisation: passwords, JWTs, API keys, accounts, the
-//! [`Principal`] extractor and the role table.
+//! [`Principal`] and the role table.
 
 pub mod accounts;
 pub mod api_keys;
@@ -10,8 +10,9 @@ pub mod roles;
 pub mod throttle;
 pub mod web_login;
 
+use crate::model::Role;
 pub use jwt::JwtKeys;
 pub use password::Passwords;
-pub use principal::{AuthMethod, Principal, authenticate, require};
-pub use roles::{Access, Area, Role};
+pub use principal::{AuthMethod, Principal};
+pub use roles::{Access, Area};
 pub use throttle::LoginThrottle;

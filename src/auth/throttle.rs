@@ -67,7 +67,7 @@ impl LoginThrottle {
 
 /// The address as throttling counts it: IPv6 by /64, IPv4-mapped as IPv4.
 fn network_of(ip: IpAddr) -> IpAddr {
-    match crate::http::client_addr::canonical(ip) {
+    match crate::net::canonical(ip) {
         IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
         v4 => v4,
     }

@@ -13,7 +13,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnectio
 use super::api_keys::{hash, random_alphanumeric};
 use crate::{
     db::entities::{users, web_logins},
-    queue::store::now_ms,
+    model::now_ms,
 };
 
 /// The cookie's name.

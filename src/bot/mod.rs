@@ -31,7 +31,7 @@ use crate::{
     config::Config,
     db::entities::{bot_configs, chat_entries as entries, chats, messages, sessions},
     engine::{Inbound, Place},
-    inbox::{Mode, Sender},
+    model::{ChatMode, Origin},
     queue::text_message,
 };
 pub use document::{Action, BotConfig, Command, Effective};
@@ -124,7 +124,7 @@ impl Bot {
             .await
             .map_err(|e| DbErr::Custom(format!("checking the bot document: {e}")))?
             .map_err(|(path, message)| BotError::Invalid(path, message))?;
-        let now = crate::queue::store::now_ms();
+        let now = crate::model::now_ms();
         let text = serde_json::to_string(&config).map_err(|e| DbErr::Custom(e.to_string()))?;
         let tx = self.0.db.begin().await?;
         bot_configs::Entity::insert(bot_configs::ActiveModel {
@@ -178,7 +178,7 @@ impl Bot {
         owner: i64,
         key: &str,
     ) -> Result<Option<Arc<Effective>>, DbErr> {
-        let name = crate::sessions::name_of(key).to_owned();
+        let name = crate::model::name_of(key).to_owned();
         let generation = {
             let cache = self.0.cache.lock().expect("bot cache");
             if let Some(found) = cache.effective.get(&(owner, name.clone())) {
@@ -210,7 +210,8 @@ impl Bot {
 
     /// Answers the new messages of one chat, in the transaction `conn` that
     /// stores them: changes `chat` (mode, menu, reply counters; the caller
-    /// writes it) and gives back the replies to queue, in order.
+    /// writes it) and gives back the replies to queue, in order (the inbox's
+    /// [`Answerer`](crate::inbox::Answerer)).
     pub async fn answer(
         &self,
         conn: &impl ConnectionTrait,
@@ -233,16 +234,16 @@ impl Bot {
             }
             if message.from_me {
                 // Someone answers on the phone: a human has the chat.
-                if chat.mode == Mode::Bot.as_str() {
-                    set_mode(chat, Mode::Agent, now);
+                if chat.mode == ChatMode::Bot.as_str() {
+                    set_mode(chat, ChatMode::Agent, now);
                 }
                 continue;
             }
             if let Some(idle) = bot.idle_return_ms
-                && (chat.mode == Mode::Agent.as_str() || chat.mode == Mode::Paused.as_str())
+                && (chat.mode == ChatMode::Agent.as_str() || chat.mode == ChatMode::Paused.as_str())
                 && now - last_human(conn, chat).await? >= idle
             {
-                set_mode(chat, Mode::Bot, now);
+                set_mode(chat, ChatMode::Bot, now);
             }
             let say = match step(&bot, chat, message.text.as_deref(), in_hours, now) {
                 Say::Nothing => continue,
@@ -265,8 +266,20 @@ impl Bot {
             replies.push(reply);
         }
         let reply =
-            |text| text_message(chat.session_id.clone(), chat.user_id, chat.contact.clone(), text, Sender::Bot, now);
+            |text| text_message(chat.session_id.clone(), chat.user_id, chat.contact.clone(), text, Origin::Bot, now);
         Ok(replies.into_iter().map(reply).collect())
+    }
+}
+
+impl crate::inbox::Answerer for Bot {
+    fn answer<'a>(
+        &'a self,
+        tx: &'a sea_orm::DatabaseTransaction,
+        chat: &'a mut chats::Model,
+        messages: &'a [&'a Inbound],
+        now: i64,
+    ) -> futures_util::future::BoxFuture<'a, Result<Vec<messages::Model>, DbErr>> {
+        Box::pin(Bot::answer(self, tx, chat, messages, now))
     }
 }
 
@@ -280,7 +293,7 @@ async fn load(conn: &impl ConnectionTrait, owner: i64) -> Result<Stored, DbErr> 
     Ok(Stored { config, updated_at: Some(row.updated_at) })
 }
 
-fn set_mode(chat: &mut chats::Model, mode: Mode, now: i64) {
+fn set_mode(chat: &mut chats::Model, mode: ChatMode, now: i64) {
     chat.mode = mode.as_str().into();
     chat.mode_at = now;
     chat.bot_menu = None;
@@ -293,7 +306,7 @@ async fn last_human(conn: &impl ConnectionTrait, chat: &chats::Model) -> Result<
         .select_only()
         .column_as(entries::Column::At.max(), "at")
         .filter(entries::Column::ChatId.eq(chat.id))
-        .filter(entries::Column::Sender.is_in([Sender::Agent.as_str(), Sender::Phone.as_str()]))
+        .filter(entries::Column::Sender.is_in([Origin::Agent.as_str(), Origin::Phone.as_str()]))
         .into_tuple::<Option<i64>>()
         .one(conn)
         .await?
@@ -306,27 +319,27 @@ async fn last_human(conn: &impl ConnectionTrait, chat: &chats::Model) -> Result<
 fn step(bot: &Effective, chat: &mut chats::Model, text: Option<&str>, in_hours: bool, now: i64) -> Say {
     let typed = text.map(document::normalize).unwrap_or_default();
     let hand_over = |chat: &mut chats::Model| {
-        if chat.mode == Mode::Agent.as_str() {
+        if chat.mode == ChatMode::Agent.as_str() {
             return Say::Nothing;
         }
-        set_mode(chat, Mode::Agent, now);
+        set_mode(chat, ChatMode::Agent, now);
         match &bot.office_hours {
             Some(hours) if !in_hours => Say::Text(hours.reply.clone()),
             _ => Say::Text(bot.replies.agent.clone()),
         }
     };
     let pause = |chat: &mut chats::Model| {
-        if chat.mode == Mode::Paused.as_str() {
+        if chat.mode == ChatMode::Paused.as_str() {
             return Say::Nothing;
         }
-        set_mode(chat, Mode::Paused, now);
+        set_mode(chat, ChatMode::Paused, now);
         Say::Text(bot.replies.pause.clone())
     };
-    let in_bot = chat.mode == Mode::Bot.as_str();
+    let in_bot = chat.mode == ChatMode::Bot.as_str();
     match bot.commands.get(&typed) {
         Some(Command::Bot) => {
             if !in_bot {
-                set_mode(chat, Mode::Bot, now);
+                set_mode(chat, ChatMode::Bot, now);
             }
             chat.bot_menu = None;
             return Say::Text(bot.render(&bot.main_menu));
@@ -372,8 +385,8 @@ fn spend(bot: &Effective, chat: &mut chats::Model, text: String, now: i64) -> Op
         chat.bot_window_count = 0;
     }
     if chat.bot_window_count >= bot.max_replies_per_minute as i32 {
-        if chat.mode == Mode::Bot.as_str() {
-            set_mode(chat, Mode::Paused, now);
+        if chat.mode == ChatMode::Bot.as_str() {
+            set_mode(chat, ChatMode::Paused, now);
         }
         return None;
     }
@@ -386,7 +399,7 @@ fn spend(bot: &Effective, chat: &mut chats::Model, text: String, now: i64) -> Op
 mod tests {
     use super::*;
 
-    fn chat(mode: Mode) -> chats::Model {
+    fn chat(mode: ChatMode) -> chats::Model {
         chats::Model {
             id: 1,
             session_id: "kantor".into(),
@@ -422,7 +435,7 @@ mod tests {
     fn a_conversation_through_menus_and_modes() {
         let bot = BotConfig { enabled: true, ..Default::default() }.effective(None).unwrap();
         let main = bot.render("main");
-        let mut c = chat(Mode::Bot);
+        let mut c = chat(ChatMode::Bot);
         assert_eq!(text(step(&bot, &mut c, Some("halo"), true, 1)), main);
         assert!(text(step(&bot, &mut c, Some(" 1 "), true, 2)).starts_with("Layanan pelanggan"));
         assert_eq!(text(step(&bot, &mut c, Some("Bantuan"), true, 3)), bot.render("bantuan"));
@@ -456,17 +469,17 @@ mod tests {
             reply: "Di luar jam kerja".into(),
         });
         let bot = config.effective(None).unwrap();
-        let mut c = chat(Mode::Bot);
+        let mut c = chat(ChatMode::Bot);
         assert_eq!(text(step(&bot, &mut c, Some("agent"), false, 1)), "Di luar jam kerja");
         assert_eq!(c.mode, "agent");
-        let mut c = chat(Mode::Bot);
+        let mut c = chat(ChatMode::Bot);
         assert_eq!(text(step(&bot, &mut c, Some("agent"), true, 1)), bot.replies.agent);
     }
 
     #[test]
     fn the_cap_counts_replies_per_minute() {
         let bot = BotConfig { enabled: true, max_replies_per_minute: 3, ..Default::default() }.effective(None).unwrap();
-        let mut c = chat(Mode::Bot);
+        let mut c = chat(ChatMode::Bot);
         let sent: usize = (0..10).filter_map(|i| spend(&bot, &mut c, "x".into(), 1_000 + i * 1_000)).count();
         assert_eq!(sent, 3);
         assert_eq!((c.mode.as_str(), c.mode_at), ("paused", 4_000), "over the cap, the chat is paused");

@@ -7,11 +7,11 @@ use super::Effective;
 use crate::{
     config::NotifyConfig,
     db::entities::{chats, notices, odps},
+    model::now_ms,
     notify::{
         notices::{NoticeStatus, odps_of},
         template::{self, Values},
     },
-    queue::store::now_ms,
 };
 
 /// What the bot tells the chat's customer about outages on their ODP.
@@ -23,7 +23,7 @@ pub async fn status(
 ) -> Result<String, DbErr> {
     let offset = notify.offset();
     let now = template::format_time(Some(now_ms()), offset);
-    let customers = crate::inbox::store::customers_by_phone(conn, chat.user_id, &[chat.contact.as_str()]).await?;
+    let customers = crate::notify::customers::by_phone(conn, chat.user_id, &[chat.contact.as_str()]).await?;
     let customer = customers.get(&chat.contact);
     let odp = match customer.and_then(|c| c.odp_id) {
         Some(id) => odps::Entity::find_by_id(id).one(conn).await?.map(|o| o.code),

@@ -8,10 +8,11 @@
 
 use std::{sync::Arc, time::Duration};
 
-use sea_orm::{DatabaseConnection, DbErr, RuntimeErr};
+use sea_orm::{DatabaseConnection, DbErr, RuntimeErr, SqlErr};
 use tokio::sync::watch;
 
 use super::sqlite_lock::WriteLock;
+use crate::error::ApiError;
 
 /// How long a ping may take before the database counts as away.
 const PING_TIMEOUT: Duration = Duration::from_secs(1);
@@ -25,7 +26,9 @@ pub enum DbState {
     Up,
     /// Reads work; another process (this pid, 0 if it cannot be named) holds
     /// the SQLite file's write lock.
-    Locked { by: u32 },
+    Locked {
+        by: u32,
+    },
     /// It does not answer.
     Away,
 }
@@ -127,5 +130,22 @@ pub fn is_unavailable(err: &DbErr) -> bool {
             sqlite || mysql
         }
         _ => false,
+    }
+}
+
+/// How a database error is answered: 409 for a duplicate, 503 while the
+/// database is unavailable, else an opaque 500.
+impl From<DbErr> for ApiError {
+    fn from(err: DbErr) -> Self {
+        match err.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => {
+                Self::conflict("conflict", "a record with the same unique value already exists")
+            }
+            _ if is_unavailable(&err) => {
+                tracing::warn!(error = %err, "a request found the database unavailable");
+                Self::database_unavailable()
+            }
+            _ => Self::internal(err),
+        }
     }
 }

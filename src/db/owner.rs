@@ -43,8 +43,7 @@ pub async fn claim(config: &Config) -> anyhow::Result<Ownership> {
     let held = if url.starts_with("mysql://") {
         Held::MySql(claim_mysql(url).await?)
     } else {
-        let file = super::sqlite_file(&url)
-            .with_context(|| format!("database.url {url:?} names no SQLite file"))?;
+        let file = super::sqlite_file(&url).with_context(|| format!("database.url {url:?} names no SQLite file"))?;
         let mut lock = file.into_os_string();
         lock.push(".lock");
         Held::File { _locked: claim_file(lock.into()).await? }

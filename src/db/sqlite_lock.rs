@@ -171,7 +171,10 @@ mod tests {
         // A range over the write byte, up to the end, and an exclusive-mode database lock.
         assert_eq!(foreign_writer("7: POSIX ADVISORY WRITE 55 00:2a:5001 100 EOF\n", 1, Some(5001), None), Some(55));
         assert_eq!(foreign_writer("7: POSIX ADVISORY WRITE 55 00:2a:5001 121 200\n", 1, Some(5001), None), None);
-        assert_eq!(foreign_writer("7: POSIX ADVISORY WRITE 56 00:2a:5000 1073741824 1073741824\n", 1, None, Some(5000)), Some(56));
+        assert_eq!(
+            foreign_writer("7: POSIX ADVISORY WRITE 56 00:2a:5000 1073741824 1073741824\n", 1, None, Some(5000)),
+            Some(56)
+        );
         // An open-file-description lock names no process.
         assert_eq!(foreign_writer("8: OFDLCK ADVISORY WRITE -1 00:2a:5001 120 120\n", 1, Some(5001), None), Some(0));
         assert_eq!(foreign_writer("garbage\n\n9: POSIX\n", 1, Some(5001), Some(5000)), None);
@@ -221,7 +224,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let database = dir.path().join("wagate.db");
         let lock = WriteLock::new(&database);
-        let shm = std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&lock.shm).unwrap();
+        let shm =
+            std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&lock.shm).unwrap();
         shm.set_len(256).unwrap();
         let mut byte: libc::flock = unsafe { std::mem::zeroed() };
         byte.l_type = libc::F_WRLCK as libc::c_short;

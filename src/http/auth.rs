@@ -14,18 +14,20 @@ use utoipa::ToSchema;
 
 use super::{
     Data, Message,
-    client_addr::{Cidr, client_ip},
+    client_addr::client_ip,
     extract::{ApiJson, ApiPath},
 };
 use crate::{
     auth::{
-        Principal, Role,
+        Principal,
         accounts::{self, NewUser, UserView},
         api_keys, web_login,
     },
     db::entities::{api_keys as api_key_rows, users},
     error::{ApiError, ErrorBody, retry_seconds},
-    state::AppState,
+    http::state::AppState,
+    model::Role,
+    net::Cidr,
     validation,
 };
 

@@ -12,7 +12,7 @@ use crate::{
     auth::{Principal, principal::AuthMethod},
     bot::{BotConfig, BotError, SessionAnswering, Stored},
     error::{ApiError, ErrorBody},
-    state::AppState,
+    http::state::AppState,
 };
 
 impl From<BotError> for ApiError {
@@ -45,7 +45,7 @@ fn whole_account(principal: &Principal) -> Result<(), ApiError> {
 }
 
 async fn view(state: &AppState, owner: i64, stored: Stored) -> Result<BotView, ApiError> {
-    let sessions = state.inbox.bot().answering(owner, &stored.config).await?;
+    let sessions = state.bot.answering(owner, &stored.config).await?;
     Ok(BotView {
         config: stored.config,
         updated_at: stored.updated_at.and_then(DateTime::from_timestamp_millis),
@@ -64,7 +64,7 @@ pub async fn get_bot_config(
     principal: Principal,
 ) -> Result<Json<Data<BotView>>, ApiError> {
     whole_account(&principal)?;
-    let stored = state.inbox.bot().get(principal.user_id).await?;
+    let stored = state.bot.get(principal.user_id).await?;
     Ok(Json(Data { data: view(&state, principal.user_id, stored).await? }))
 }
 
@@ -88,6 +88,6 @@ pub async fn put_bot_config(
     ApiJson(config): ApiJson<BotConfig>,
 ) -> Result<Json<Data<BotView>>, ApiError> {
     whole_account(&principal)?;
-    let stored = state.inbox.bot().put(principal.user_id, config).await?;
+    let stored = state.bot.put(principal.user_id, config).await?;
     Ok(Json(Data { data: view(&state, principal.user_id, stored).await? }))
 }

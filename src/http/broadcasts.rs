@@ -3,11 +3,7 @@
 //! queued and skipped counts once every message is durably queued;
 //! `GET /api/broadcasts/{id}` follows it to the report.
 
-use axum::{
-    Json,
-    extract::State,
-    http::{HeaderMap, HeaderValue, StatusCode},
-};
+use axum::{Json, extract::State, http::HeaderMap};
 use sea_orm::SqlErr;
 use serde::{Deserialize, Serialize};
 use serde_valid::Validate;
@@ -15,20 +11,22 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{
     Page,
+    common::scope_of,
     extract::{ApiJson, ApiPath, ApiQuery, OptionalApiJson},
-    messages::{check_text, hash_of, idempotency_key},
-    sessions::{phone_field, scope_of},
+    idempotency::{self, Accepted, hash_of},
+    messages::check_text,
+    sessions::phone_field,
 };
 use crate::{
     auth::Principal,
     error::{ApiError, ErrorBody},
+    http::state::AppState,
     notify::{
         self, NotifyError,
         broadcasts::{self, Audience, BroadcastPreview, BroadcastReport, Kind, Plan},
         customers as customer_rows, notices,
     },
     queue::MAX_TEXT_CHARS,
-    state::AppState,
     validation,
 };
 
@@ -211,23 +209,9 @@ async fn customer_ids(state: &AppState, owner: i64, ids: Option<Vec<i64>>) -> Re
     Ok(Audience::Customers(ids))
 }
 
-/// A broadcast that was accepted: 202 and its report; a replay of an
-/// idempotent request says so in a header.
-pub struct Accepted(BroadcastReport, bool);
-
-impl axum::response::IntoResponse for Accepted {
-    fn into_response(self) -> axum::response::Response {
-        let mut response = (StatusCode::ACCEPTED, Json(self.0)).into_response();
-        if self.1 {
-            response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
-        }
-        response
-    }
-}
-
 /// What a send answers: the accepted broadcast, or with `dry_run` its preview (200).
 pub enum Sent {
-    Accepted(Accepted),
+    Accepted(Accepted<BroadcastReport>),
     Preview(BroadcastPreview),
 }
 
@@ -242,7 +226,7 @@ impl axum::response::IntoResponse for Sent {
 
 /// The request's `Idempotency-Key` with a hash of what it asks.
 fn idempotency(headers: &HeaderMap, request: serde_json::Value) -> Result<Option<(String, String)>, ApiError> {
-    Ok(idempotency_key(headers)?.map(|key| (key, hash_of(request))))
+    Ok(idempotency::key(headers)?.map(|key| (key, hash_of(request))))
 }
 
 /// What every send shares: a retry with the same `Idempotency-Key` gets its
@@ -260,9 +244,9 @@ async fn accept(
         let plan = plan().await?;
         return Ok(Sent::Preview(broadcasts::preview(&state.db, &state.config.notify, owner, &plan).await?));
     }
-    let replay = async |key: &str, hash: &str| -> Result<Option<Accepted>, ApiError> {
+    let replay = async |key: &str, hash: &str| -> Result<Option<Accepted<BroadcastReport>>, ApiError> {
         match broadcasts::replay(&state.db, owner, key, hash).await? {
-            Some(row) => Ok(Some(Accepted(broadcasts::summary(&state.queue, &row).await?, true))),
+            Some(row) => Ok(Some(Accepted { body: broadcasts::summary(&state.queue, &row).await?, replayed: true })),
             None => Ok(None),
         }
     };
@@ -276,7 +260,7 @@ async fn accept(
     match broadcasts::start(&state.db, &state.queue, &state.config.notify, owner, plan).await {
         Ok(report) => {
             state.sessions.events().publish(notify::progress_event(owner, &report));
-            Ok(Sent::Accepted(Accepted(report, false)))
+            Ok(Sent::Accepted(Accepted { body: report, replayed: false }))
         }
         // Two requests with one key at once: the other one won.
         Err(NotifyError::Db(e)) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
@@ -438,12 +422,12 @@ pub async fn send_by_odp(
 #[serde(deny_unknown_fields)]
 pub struct BroadcastListQuery {
     /// 1–1,000,000.
-    #[serde(default = "super::messages::first_page")]
+    #[serde(default = "super::common::first_page")]
     #[validate(minimum = 1)]
     #[validate(maximum = 1000000)]
     pub page: u64,
     /// 1-200.
-    #[serde(default = "super::messages::default_limit")]
+    #[serde(default = "super::common::default_limit")]
     #[validate(minimum = 1)]
     #[validate(maximum = 200)]
     pub limit: u64,
@@ -473,7 +457,7 @@ pub async fn list_broadcasts(
 #[serde(deny_unknown_fields)]
 pub struct ResultsQuery {
     /// Page of the recipients' results, from 1.
-    #[serde(default = "super::messages::first_page")]
+    #[serde(default = "super::common::first_page")]
     #[validate(minimum = 1)]
     #[validate(maximum = 1000000)]
     pub page: u64,

@@ -16,21 +16,23 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{
     Data,
+    common::{chat_scope, scope_of},
     extract::{ApiJson, ApiPath, ApiQuery, JsonOrForm},
-    messages::{CheckedMedia, Kind, MediaRequest, Source, check_text, form_media, hash_of, idempotency_key},
-    sessions::{phone_field, scope_of},
+    idempotency::{self, Accepted, hash_of},
+    messages::{CheckedMedia, Kind, MediaRequest, Source, check_text, form_media},
+    sessions::phone_field,
 };
 use crate::{
-    auth::{AuthMethod, Principal, Role},
+    auth::Principal,
     db::entities::{chat_entries as entries, inbound_messages as inbound},
     error::{ApiError, ErrorBody},
+    http::state::AppState,
     inbox::{
-        ChatChange, ChatCounts, ChatDetail, ChatFilter, ChatScope, ChatView, Cursor, EntryView, InboxError, Mode,
-        ReceivedView, Reply,
+        ChatChange, ChatCounts, ChatDetail, ChatFilter, ChatView, Cursor, EntryView, InboxError, ReceivedView, Reply,
     },
+    model::{ChatMode, Role},
     queue::{Content, MAX_TEXT_CHARS},
     sessions::Scope,
-    state::AppState,
     validation,
 };
 
@@ -45,34 +47,8 @@ impl From<InboxError> for ApiError {
     }
 }
 
-/// The chats `principal` may see. A key limited to sessions (by name) sees
-/// the chats of those sessions: its account's, or for an agent's key, those
-/// of any account whose chats are assigned to the agent.
-pub async fn chat_scope(state: &AppState, principal: &Principal) -> Result<ChatScope, ApiError> {
-    let sessions = match &principal.via {
-        AuthMethod::ApiKey { sessions: Some(_), .. } => {
-            let mut scope = scope_of(principal);
-            if principal.role == Role::Agent {
-                scope.owner = None;
-            }
-            Some(state.sessions.ids_with_deleted(&scope).await?)
-        }
-        _ => None,
-    };
-    Ok(match principal.role {
-        Role::Admin if sessions.is_some() => ChatScope { owner: Some(principal.user_id), sessions, agent: None },
-        Role::Admin => ChatScope { owner: None, sessions, agent: None },
-        Role::Agent => ChatScope { owner: None, sessions, agent: Some(principal.user_id) },
-        Role::User | Role::Readonly => ChatScope { owner: Some(principal.user_id), sessions, agent: None },
-    })
-}
-
 fn limit_rule(limit: &u64) -> Result<(), serde_valid::validation::Error> {
     if (1..=200).contains(limit) { Ok(()) } else { Err(serde_valid::validation::Error::Custom("must be 1-200".into())) }
-}
-
-fn default_limit() -> u64 {
-    50
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
@@ -81,7 +57,7 @@ fn default_limit() -> u64 {
 pub struct ListQuery {
     /// Only chats in this mode.
     #[serde(default)]
-    pub mode: Option<Mode>,
+    pub mode: Option<ChatMode>,
     /// `me`, `unassigned`, `all` (default), or an agent's user id.
     #[serde(default)]
     pub assignee: Option<String>,
@@ -100,7 +76,7 @@ pub struct ListQuery {
     #[serde(default)]
     pub before: Option<String>,
     /// 1–200, default 50.
-    #[serde(default = "default_limit")]
+    #[serde(default = "super::common::default_limit")]
     #[validate(custom = limit_rule)]
     pub limit: u64,
 }
@@ -166,7 +142,7 @@ pub async fn chat_counts(State(state): State<AppState>, principal: Principal) ->
 #[serde(deny_unknown_fields)]
 pub struct DetailQuery {
     /// Latest messages to include, 1–200 (default 50).
-    #[serde(default = "default_limit")]
+    #[serde(default = "super::common::default_limit")]
     #[validate(custom = limit_rule)]
     pub limit: u64,
 }
@@ -194,7 +170,7 @@ pub struct TimelineQuery {
     /// The `before` of the previous page (an entry id): messages older than it.
     #[serde(default)]
     pub before: Option<i64>,
-    #[serde(default = "default_limit")]
+    #[serde(default = "super::common::default_limit")]
     #[validate(custom = limit_rule)]
     pub limit: u64,
 }
@@ -324,7 +300,7 @@ async fn default_session(state: &AppState, scope: &Scope) -> Result<String, ApiE
 #[serde(deny_unknown_fields)]
 pub struct UpdateChatRequest {
     #[serde(default)]
-    pub mode: Option<Mode>,
+    pub mode: Option<ChatMode>,
     /// An agent's or admin's user id; `null` unassigns. Admins and the session's owner assign.
     #[serde(default, deserialize_with = "some_value")]
     #[schema(value_type = Option<i64>)]
@@ -501,7 +477,7 @@ pub async fn send_chat_message(
     if sender.as_deref().is_some_and(|s| s != "agent") {
         return Err(ApiError::invalid_field("sender", "must be agent (the bot writes by itself)"));
     }
-    let key = idempotency_key(&headers)?;
+    let key = idempotency::key(&headers)?;
     let chat = state.inbox.chat(&chat_scope(&state, &principal).await?, chat_id).await?;
     let session = state.sessions.by_key(&chat.session_id).await?;
     let mut request = content.identity();
@@ -525,11 +501,7 @@ pub async fn send_chat_message(
     let reply = Reply { agent: principal.user_id, content, idempotency_key: key, request_hash: hash };
     let chat_id = chat.id;
     let (entry, _, created) = state.inbox.reply(chat, reply).await?;
-    let mut response = (StatusCode::ACCEPTED, Json(ReplyView { entry, chat_id })).into_response();
-    if !created {
-        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    Ok(response)
+    Ok(Accepted { body: ReplyView { entry, chat_id }, replayed: !created }.into_response())
 }
 
 #[derive(Serialize, ToSchema)]
@@ -640,7 +612,7 @@ pub struct ReceivedQuery {
     /// The `id` of the last message of the previous page.
     #[serde(default)]
     pub before: Option<i64>,
-    #[serde(default = "default_limit")]
+    #[serde(default = "super::common::default_limit")]
     #[validate(custom = limit_rule)]
     pub limit: u64,
 }

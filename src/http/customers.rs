@@ -18,8 +18,8 @@ use super::{
 use crate::{
     auth::Principal,
     error::{ApiError, ErrorBody},
+    http::state::AppState,
     notify::customers::{self, CustomerInput, CustomerView, Filter, OdpView, Position, UpsertReport},
-    state::AppState,
 };
 
 /// Most customers in one bulk request or file.
@@ -40,12 +40,12 @@ pub struct CustomerListQuery {
     #[validate(max_length = 100)]
     pub search: Option<String>,
     /// 1–1,000,000.
-    #[serde(default = "super::messages::first_page")]
+    #[serde(default = "super::common::first_page")]
     #[validate(minimum = 1)]
     #[validate(maximum = 1000000)]
     pub page: u64,
     /// 1-1000.
-    #[serde(default = "super::messages::default_limit")]
+    #[serde(default = "super::common::default_limit")]
     #[validate(minimum = 1)]
     #[validate(maximum = 1000)]
     pub limit: u64,

@@ -12,7 +12,7 @@ use axum::{
 };
 use serde_json::Value;
 
-use crate::{error::ApiError, state::AppState};
+use crate::{error::ApiError, http::state::AppState};
 
 /// This API's reference, as a web page.
 #[utoipa::path(

@@ -13,13 +13,14 @@ use axum::{
 use futures_util::{Stream, stream};
 use tokio::time::{Interval, MissedTickBehavior};
 
-use super::sessions::scope_of;
+use super::common::scope_of;
 use crate::{
-    auth::{Access, Area, Principal, Role, authenticate},
+    auth::{Access, Area, Principal},
     error::ErrorBody,
     events::{GatewayEvent, Next, Subscription},
-    sessions::{Scope, name_of},
-    state::AppState,
+    http::state::AppState,
+    model::{Role, name_of},
+    sessions::Scope,
 };
 
 /// How often an open stream checks that its credential still holds.
@@ -123,7 +124,7 @@ impl Open {
     /// The caller as its credential says now: `Err` with the reason when it no
     /// longer admits this stream, `Ok(None)` when that cannot be told now.
     async fn credential(&self) -> Result<Option<Principal>, String> {
-        match authenticate(&self.state, &self.headers).await {
+        match super::authenticate::authenticate(&self.state, &self.headers).await {
             Ok(principal) => match principal.authorize(Area::Profile, Access::Read) {
                 Ok(()) => Ok(Some(principal)),
                 Err(e) => Err(e.message().to_owned()),

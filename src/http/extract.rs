@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_json::error::Category;
 use serde_valid::Validate;
 
-use crate::{error::ApiError, state::AppState, validation};
+use crate::{error::ApiError, http::state::AppState, validation};
 
 /// A validated JSON request body.
 pub struct ApiJson<T>(pub T);

@@ -12,8 +12,8 @@ use utoipa::ToSchema;
 use crate::{
     db::{self, health::DbState},
     error::{ApiError, ErrorBody},
+    http::state::AppState,
     metrics,
-    state::AppState,
 };
 
 #[derive(Serialize, ToSchema)]

@@ -6,28 +6,29 @@
 use axum::{
     Json,
     extract::State,
-    http::{HeaderMap, HeaderValue, StatusCode},
-    response::{IntoResponse, Response},
+    http::{HeaderMap, StatusCode},
 };
 use serde::{Deserialize, Serialize};
 use serde_valid::Validate;
-use sha2::Digest;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{
     Data, Page,
+    common::scope_of,
     extract::{ApiJson, ApiPath, ApiQuery, Form, JsonOrForm},
-    sessions::{phone_field, scope_of},
+    idempotency::{self, Accepted, hash_of},
+    sessions::phone_field,
 };
 use crate::{
     auth::Principal,
     error::{ApiError, ErrorBody},
+    http::state::AppState,
+    model::MessageStatus,
     queue::{
-        Content, Limits, LimitsOverride, MAX_TEXT_CHARS, MessageStatus, MessageView, QueueError, QueueStatus, Submit,
+        Content, Limits, LimitsOverride, MAX_TEXT_CHARS, MessageView, QueueError, QueueStatus, Submit,
         media::{self, MediaError},
         store::Filter,
     },
-    state::AppState,
     validation,
 };
 
@@ -183,17 +184,6 @@ pub fn form_media(
     Ok((values, form.fields, MediaRequest { caption, filename, mimetype, source }))
 }
 
-/// The `Idempotency-Key` header, if sent.
-pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
-    let bad = || ApiError::invalid_field("Idempotency-Key", "must be 1-255 visible ASCII characters");
-    let key = value.to_str().map_err(|_| bad())?.trim();
-    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(bad());
-    }
-    Ok(Some(key.to_owned()))
-}
-
 /// A recipient: a phone number, or a user JID `…@s.whatsapp.net`.
 fn recipient(state: &AppState, raw: &str) -> Result<String, ApiError> {
     let raw = raw.trim();
@@ -204,22 +194,8 @@ fn recipient(state: &AppState, raw: &str) -> Result<String, ApiError> {
     phone_field(state, "to", number)
 }
 
-pub fn hash_of(value: serde_json::Value) -> String {
-    hex::encode(sha2::Sha256::digest(value.to_string().as_bytes()))
-}
-
-/// A queued message (202); a replay of an idempotent request says so in a header.
-pub struct Accepted(MessageView, bool);
-
-impl IntoResponse for Accepted {
-    fn into_response(self) -> Response {
-        let mut response = (StatusCode::ACCEPTED, Json(Data { data: self.0 })).into_response();
-        if !self.1 {
-            response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
-        }
-        response
-    }
-}
+/// A queued message (202).
+type Sent = Accepted<Data<MessageView>>;
 
 /// What every send shares: scope, idempotency, then queueing.
 async fn queue(
@@ -230,14 +206,14 @@ async fn queue(
     key: Option<String>,
     request_hash: String,
     content: impl AsyncFnOnce() -> Result<Content, ApiError>,
-) -> Result<Accepted, ApiError> {
+) -> Result<Sent, ApiError> {
     let scope = scope_of(principal);
     let row = state.sessions.get(&scope, session).await?;
     // A retry gets its message back even if the session went offline since.
     if let Some(key) = &key
         && let Some(existing) = state.queue.replay(principal.user_id, key, &request_hash).await?
     {
-        return Ok(Accepted(existing, false));
+        return Ok(Accepted { body: Data { data: existing }, replayed: true });
     }
     crate::sessions::sendable(&row)?;
     let content = content().await?;
@@ -248,11 +224,11 @@ async fn queue(
         content,
         idempotency_key: key,
         request_hash,
-        origin: crate::inbox::Sender::Api,
+        origin: crate::model::Origin::Api,
         agent_id: None,
     };
     let (view, created) = state.queue.submit(submit).await?;
-    Ok(Accepted(view, created))
+    Ok(Accepted { body: Data { data: view }, replayed: !created })
 }
 
 /// Queue a text message.
@@ -274,9 +250,9 @@ pub async fn send_text(
     principal: Principal,
     headers: HeaderMap,
     ApiJson(req): ApiJson<SendTextRequest>,
-) -> Result<Accepted, ApiError> {
+) -> Result<Sent, ApiError> {
     let to = recipient(&state, &req.to)?;
-    let key = idempotency_key(&headers)?;
+    let key = idempotency::key(&headers)?;
     let hash = hash_of(serde_json::json!({"kind": "text", "session": req.session, "to": to, "text": req.text}));
     let text = req.text;
     queue(&state, &principal, &req.session, to, key, hash, async || Ok(Content::Text(text))).await
@@ -299,7 +275,7 @@ pub async fn send_image(
     principal: Principal,
     headers: HeaderMap,
     body: JsonOrForm<SendImageRequest>,
-) -> Result<Accepted, ApiError> {
+) -> Result<Sent, ApiError> {
     let (session, to, req) = match body {
         JsonOrForm::Json(r) => {
             let req = MediaRequest { caption: r.caption, filename: None, mimetype: None, source: Source::Url(r.image) };
@@ -327,7 +303,7 @@ pub async fn send_document(
     principal: Principal,
     headers: HeaderMap,
     body: JsonOrForm<SendDocumentRequest>,
-) -> Result<Accepted, ApiError> {
+) -> Result<Sent, ApiError> {
     let (session, to, req) = match body {
         JsonOrForm::Json(r) => {
             let req = MediaRequest {
@@ -380,9 +356,9 @@ async fn send_media(
     to: String,
     req: MediaRequest,
     kind: Kind,
-) -> Result<Accepted, ApiError> {
+) -> Result<Sent, ApiError> {
     let to = recipient(&state, &to)?;
-    let key = idempotency_key(&headers)?;
+    let key = idempotency::key(&headers)?;
     let media = CheckedMedia::check(&state, req, kind).await?;
     let mut request = media.identity.clone();
     request["kind"] = kind.field().into();
@@ -546,23 +522,15 @@ pub struct ListQuery {
     #[serde(default)]
     pub to: Option<String>,
     /// 1–1,000,000.
-    #[serde(default = "first_page")]
+    #[serde(default = "super::common::first_page")]
     #[validate(minimum = 1)]
     #[validate(maximum = 1000000)]
     pub page: u64,
     /// 1–200.
-    #[serde(default = "default_limit")]
+    #[serde(default = "super::common::default_limit")]
     #[validate(minimum = 1)]
     #[validate(maximum = 200)]
     pub limit: u64,
-}
-
-pub fn first_page() -> u64 {
-    1
-}
-
-pub fn default_limit() -> u64 {
-    50
 }
 
 /// The caller's messages, newest first, a page at a time.

@@ -3,22 +3,26 @@
 //! (metrics, tracing, panics, body limits, JSON 404/405).
 
 pub mod auth;
+pub mod authenticate;
 pub mod bot;
 pub mod broadcasts;
 pub mod chats;
 pub mod client_addr;
+pub mod common;
 pub mod customers;
 pub mod dashboard;
 pub mod docs;
 pub mod events;
 pub mod extract;
 pub mod health;
+pub mod idempotency;
 pub mod messages;
 pub mod notices;
 pub mod qr;
 pub mod serve;
 pub mod sessions;
 pub mod slots;
+pub mod state;
 pub mod users;
 pub mod webhooks;
 pub mod whatsapp;
@@ -40,12 +44,8 @@ use utoipa::{
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{
-    auth::{Area, require},
-    db::health::DbState,
-    error::ApiError,
-    state::AppState,
-};
+use crate::{auth::Area, db::health::DbState, error::ApiError};
+use state::AppState;
 
 /// `{"data": ...}`: the envelope of single resources and lists.
 #[derive(Serialize, ToSchema)]
@@ -160,7 +160,9 @@ fn describe_responses(openapi: &mut utoipa::openapi::OpenApi) {
 
 /// Routes behind authentication, admitted by `area`'s row of the role table.
 fn guarded(state: &AppState, area: Area, routes: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
-    routes.route_layer(middleware::from_fn_with_state(state.clone(), move |s, req, next| require(area, s, req, next)))
+    routes.route_layer(middleware::from_fn_with_state(state.clone(), move |s, req, next| {
+        authenticate::require(area, s, req, next)
+    }))
 }
 
 pub fn router(state: AppState) -> Router {

@@ -12,11 +12,11 @@ use super::{
 use crate::{
     auth::Principal,
     error::{ApiError, ErrorBody},
+    http::state::AppState,
     notify::{
         NotifyError,
         notices::{self, Fields, NoticeStatus, NoticeView},
     },
-    state::AppState,
 };
 
 impl From<NotifyError> for ApiError {
@@ -166,12 +166,12 @@ pub struct NoticeListQuery {
     #[serde(default)]
     pub status: Option<NoticeStatus>,
     /// 1–1,000,000.
-    #[serde(default = "super::messages::first_page")]
+    #[serde(default = "super::common::first_page")]
     #[validate(minimum = 1)]
     #[validate(maximum = 1000000)]
     pub page: u64,
     /// 1-200.
-    #[serde(default = "super::messages::default_limit")]
+    #[serde(default = "super::common::default_limit")]
     #[validate(minimum = 1)]
     #[validate(maximum = 200)]
     pub limit: u64,

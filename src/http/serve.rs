@@ -45,8 +45,11 @@ use tokio::{
 };
 use tower::Service;
 
-use super::client_addr::{Cidr, canonical};
-use crate::{config::ServerConfig, error::ApiError};
+use crate::{
+    config::ServerConfig,
+    error::ApiError,
+    net::{Cidr, canonical},
+};
 
 /// The `[server]` settings the loop enforces.
 #[derive(Debug, Clone)]

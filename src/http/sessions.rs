@@ -14,28 +14,18 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{
     Data, Message,
+    common::scope_of,
     extract::{ApiJson, ApiPath, ApiQuery},
     qr,
 };
 use crate::{
-    auth::{AuthMethod, Principal},
+    auth::Principal,
     error::{ApiError, ErrorBody},
+    http::state::AppState,
     notify::phone,
-    sessions::{Code, Scope, SessionError, SessionView},
-    state::AppState,
+    sessions::{Code, SessionError, SessionView},
     validation,
 };
-
-/// The sessions `principal` may see and act on.
-pub fn scope_of(principal: &Principal) -> Scope {
-    let sessions = match &principal.via {
-        AuthMethod::ApiKey { sessions, .. } => sessions.clone(),
-        AuthMethod::Jwt | AuthMethod::Cookie => None,
-    };
-    // A key limited to sessions names its own account's: never another's, even an admin's key.
-    let everyone = principal.is_admin() && sessions.is_none();
-    Scope { owner: (!everyone).then_some(principal.user_id), sessions, account: Some(principal.user_id) }
-}
 
 impl From<SessionError> for ApiError {
     fn from(err: SessionError) -> Self {

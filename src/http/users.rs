@@ -11,11 +11,12 @@ use super::{
 };
 use crate::{
     auth::{
-        Principal, Role,
-        accounts::{self, NewUser, UserUpdate, UserView},
+        Principal,
+        accounts::{self, AccountError, NewUser, UserUpdate, UserView},
     },
     error::{ApiError, ErrorBody},
-    state::AppState,
+    http::state::AppState,
+    model::Role,
     validation,
 };
 
@@ -117,4 +118,18 @@ pub async fn delete_user(
     // The rows went with the account; its devices are unlinked and wiped, not left running.
     state.sessions.discard(&sessions).await?;
     Ok(Json(Message { message: "User deleted".into() }))
+}
+
+impl From<AccountError> for ApiError {
+    fn from(err: AccountError) -> Self {
+        match err {
+            AccountError::Taken { field } => {
+                Self::conflict("conflict", format!("{field} is already taken")).with_field(field)
+            }
+            AccountError::NotFound => Self::not_found("user"),
+            AccountError::LastAdmin => Self::conflict("last_admin", err.to_string()),
+            AccountError::Db(e) => e.into(),
+            AccountError::Other(e) => e.into(),
+        }
+    }
 }

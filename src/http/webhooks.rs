@@ -11,14 +11,15 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{
     Data, Message, Page,
+    common::{default_limit, first_page},
     extract::{ApiJson, ApiPath, ApiQuery},
-    messages::{default_limit, first_page},
 };
 use crate::{
     auth::{Principal, principal::AuthMethod},
     error::{ApiError, ErrorBody},
-    state::AppState,
-    webhooks::{DeliveryStatus, DeliveryView, EndpointSpec, WebhookError, WebhookView},
+    http::state::AppState,
+    model::DeliveryStatus,
+    webhooks::{DeliveryView, EndpointSpec, WebhookError, WebhookView},
 };
 
 impl From<WebhookError> for ApiError {

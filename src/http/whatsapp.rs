@@ -8,15 +8,16 @@ use serde_valid::Validate;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{
+    common::scope_of,
     extract::{ApiQuery, OptionalApiJson},
     qr,
-    sessions::scope_of,
 };
 use crate::{
     auth::Principal,
     error::{ApiError, ErrorBody},
-    sessions::{Scope, SessionView, Status},
-    state::AppState,
+    http::state::AppState,
+    model::SessionStatus,
+    sessions::{Scope, SessionView},
     validation,
 };
 
@@ -35,7 +36,7 @@ pub struct WhichSession {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WhatsappStatus {
     pub session: String,
-    pub status: Status,
+    pub status: SessionStatus,
     pub connected: bool,
     pub phone_number: Option<String>,
     pub reason: Option<String>,
@@ -44,7 +45,7 @@ pub struct WhatsappStatus {
 impl From<SessionView> for WhatsappStatus {
     fn from(view: SessionView) -> Self {
         WhatsappStatus {
-            connected: view.status == Status::Connected,
+            connected: view.status == SessionStatus::Connected,
             session: view.session_id,
             status: view.status,
             phone_number: view.phone_number,
@@ -150,7 +151,9 @@ pub async fn whatsapp_connect(
     let id = pick(&state, &scope, which.session.or(body.session)).await?;
     let row = state.sessions.get(&scope, &id).await?;
     let view = match row.status {
-        Status::Stopped | Status::LoggedOut | Status::DuplicatePhone => state.sessions.restart(&scope, &id).await?,
+        SessionStatus::Stopped | SessionStatus::LoggedOut | SessionStatus::DuplicatePhone => {
+            state.sessions.restart(&scope, &id).await?
+        }
         _ => SessionView::from(&row),
     };
     Ok(Json(view.into()))

@@ -7,18 +7,19 @@ use std::collections::HashMap;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use super::{
-    ChatCounts, ChatDetail, ChatFilter, ChatScope, ChatView, Cursor, EntryView, Inbox, InboxError, Mode, Profile,
-    ReceivedView, Sender, store, views,
+    ChatCounts, ChatDetail, ChatFilter, ChatMode, ChatScope, ChatView, Cursor, EntryView, Inbox, InboxError, Origin,
+    Profile, ReceivedView, store, views,
 };
 use crate::{
     db::entities::{chat_entries as entries, chats, customers, inbound_messages as inbound, odps},
-    queue::{Content, MessageView, Submit, store::now_ms},
+    model::now_ms,
+    queue::{Content, MessageView, Submit},
 };
 
 /// What `PATCH /chats/{id}` changes.
 #[derive(Debug, Default)]
 pub struct ChatChange {
-    pub mode: Option<Mode>,
+    pub mode: Option<ChatMode>,
     /// `Some(None)`: unassign.
     pub assigned_agent_id: Option<Option<i64>>,
     pub online: Option<bool>,
@@ -160,7 +161,7 @@ impl Inbox {
         if let Some(chat) = existing().await? {
             return Ok((chat, false));
         }
-        let customer = store::customers_by_phone(self.db(), owner, &[contact]).await?.remove(contact);
+        let customer = crate::notify::customers::by_phone(self.db(), owner, &[contact]).await?.remove(contact);
         let row = store::new_chat(session, owner, contact, name, customer.map(|c| c.id), email, address, now_ms());
         // The new chat and its webhook event commit together.
         let webhooks = self.queue().webhooks().clone();
@@ -253,13 +254,13 @@ impl Inbox {
             content: reply.content,
             idempotency_key: reply.idempotency_key,
             request_hash: reply.request_hash,
-            origin: Sender::Agent,
+            origin: Origin::Agent,
             agent_id: Some(reply.agent),
         };
         let (message, created) = self.queue().submit(submit).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        if created && chat.mode == Mode::Bot.as_str() {
+        if created && chat.mode == ChatMode::Bot.as_str() {
             let change = ChatChange {
-                mode: Some(Mode::Agent),
+                mode: Some(ChatMode::Agent),
                 assigned_agent_id: chat.assigned_agent_id.is_none().then_some(Some(reply.agent)),
                 online: None,
             };

@@ -9,7 +9,7 @@ use std::{path::PathBuf, time::Duration};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr};
 
 use super::Inbox;
-use crate::{db::entities::inbound_messages as inbound, engine::MediaRef, queue::store::now_ms};
+use crate::{db::entities::inbound_messages as inbound, engine::MediaRef, model::now_ms};
 
 /// Tries before a download is given up.
 const MAX_ATTEMPTS: i32 = 5;

@@ -20,101 +20,35 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use sea_orm::{DatabaseConnection, DbErr};
-use serde::{Deserialize, Serialize};
+use futures_util::future::BoxFuture;
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
 use tokio::sync::{mpsc, oneshot};
-use utoipa::ToSchema;
 
 use crate::{
     config::Config,
     db::entities::{chats as chat_rows, messages},
     engine::{Inbound, InboundSink},
     events::{Events, GatewayEvent},
+    model::{ChatMode, Origin},
     queue::Queue,
 };
 pub use chats::{ChatChange, Reply};
+pub use store::QueuedInChats;
 pub use store::{ChatFilter, Cursor};
 pub use views::{ChatCounts, ChatDetail, ChatView, EntryView, Profile, ReceivedView};
 
-/// Who has a chat.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// No human has it (the menu bot answers, once it exists).
-    Bot,
-    /// An agent answers; the bot is silent.
-    Agent,
-    /// Nobody answers until someone resumes it.
-    Paused,
-    /// Done; the customer's next message reopens it in `bot`.
-    Closed,
-}
-
-impl Mode {
-    pub const ALL: [Mode; 4] = [Mode::Bot, Mode::Agent, Mode::Paused, Mode::Closed];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Bot => "bot",
-            Mode::Agent => "agent",
-            Mode::Paused => "paused",
-            Mode::Closed => "closed",
-        }
-    }
-}
-
-impl TryFrom<&str> for Mode {
-    type Error = DbErr;
-    fn try_from(text: &str) -> Result<Mode, DbErr> {
-        Mode::ALL
-            .into_iter()
-            .find(|m| m.as_str() == text)
-            .ok_or_else(|| DbErr::Custom(format!("unknown chat mode {text:?}")))
-    }
-}
-
-/// Who wrote a timeline entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Sender {
-    /// The contact.
-    Customer,
-    /// Someone on the linked phone (or another device of the number).
-    Phone,
-    /// A person answering from the inbox.
-    Agent,
-    /// The menu bot.
-    Bot,
-    /// An API client (`/message/send-*`).
-    Api,
-    /// An outage-notice broadcast.
-    Broadcast,
-}
-
-impl Sender {
-    pub const ALL: [Sender; 6] =
-        [Sender::Customer, Sender::Phone, Sender::Agent, Sender::Bot, Sender::Api, Sender::Broadcast];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Sender::Customer => "customer",
-            Sender::Phone => "phone",
-            Sender::Agent => "agent",
-            Sender::Bot => "bot",
-            Sender::Api => "api",
-            Sender::Broadcast => "broadcast",
-        }
-    }
-}
-
-impl TryFrom<&str> for Sender {
-    type Error = DbErr;
-    fn try_from(text: &str) -> Result<Sender, DbErr> {
-        Sender::ALL
-            .into_iter()
-            .find(|s| s.as_str() == text)
-            .ok_or_else(|| DbErr::Custom(format!("unknown sender {text:?}")))
-    }
+/// Who answers a chat's new messages inside the inbox's commit that stores
+/// them (the menu bot), a port the bot implements: it may change `chat`
+/// (mode, menu, reply counters; the inbox writes it) and gives back the
+/// replies to queue, in order.
+pub trait Answerer: Send + Sync {
+    fn answer<'a>(
+        &'a self,
+        tx: &'a DatabaseTransaction,
+        chat: &'a mut chat_rows::Model,
+        messages: &'a [&'a Inbound],
+        now: i64,
+    ) -> BoxFuture<'a, Result<Vec<messages::Model>, DbErr>>;
 }
 
 /// Which chats a caller may see.
@@ -157,7 +91,7 @@ struct Inner {
     config: Arc<Config>,
     events: Events,
     queue: Queue,
-    bot: crate::bot::Bot,
+    bot: Arc<dyn Answerer>,
     writer: mpsc::UnboundedSender<Pending>,
     /// Connected devices, by session: read receipts and media downloads go through them.
     online: Mutex<HashMap<String, crate::engine::Sender>>,
@@ -177,11 +111,11 @@ impl Inbox {
         config: Arc<Config>,
         events: Events,
         queue: Queue,
+        bot: Arc<dyn Answerer>,
         metrics: &crate::metrics::Metrics,
     ) -> anyhow::Result<Inbox> {
         let (writer, pending) = mpsc::unbounded_channel();
         let files = media::Files::new(&config.storage.data_dir)?;
-        let bot = crate::bot::Bot::new(db.clone(), config.clone());
         let inbox = Inbox(Arc::new(Inner {
             db,
             config,
@@ -256,7 +190,7 @@ impl Inbox {
                 batch.push(next);
             }
             let items: Vec<(String, Vec<Inbound>)> = batch.iter().map(|(s, m, _, _)| (s.clone(), m.clone())).collect();
-            match store::commit(&self.0.queue, &self.0.bot, &items, |w| self.webhook_events(w)).await {
+            match store::commit(&self.0.queue, self.0.bot.as_ref(), &items, |w| self.webhook_events(w)).await {
                 Ok(written) => {
                     for (_, _, reply, since) in batch {
                         self.0.committed.observe(since.elapsed().as_secs_f64());
@@ -267,7 +201,7 @@ impl Inbox {
                 // One bad batch must not fail the others: one by one.
                 Err(_) => {
                     for (session, messages, reply, since) in batch {
-                        match store::commit(&self.0.queue, &self.0.bot, &[(session, messages)], |w| {
+                        match store::commit(&self.0.queue, self.0.bot.as_ref(), &[(session, messages)], |w| {
                             self.webhook_events(w)
                         })
                         .await
@@ -400,11 +334,6 @@ impl Inbox {
 
     pub fn queue(&self) -> &Queue {
         &self.0.queue
-    }
-
-    /// The menu bot, which answers in the inbox's commits.
-    pub fn bot(&self) -> &crate::bot::Bot {
-        &self.0.bot
     }
 }
 

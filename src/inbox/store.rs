@@ -4,16 +4,18 @@
 
 use std::collections::{HashMap, HashSet};
 
+use futures_util::future::BoxFuture;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
 };
 
-use super::{ChatScope, Mode, Sender, views};
+use super::{ChatScope, views};
 use crate::{
-    db::entities::{chat_entries as entries, chats, customers, inbound_messages as inbound, messages, sessions, users},
+    db::entities::{chat_entries as entries, chats, inbound_messages as inbound, messages, sessions, users},
     engine::{Inbound, Place},
-    queue::{Queue, store::now_ms},
+    model::{ChatMode, Origin, now_ms},
+    queue::Queue,
 };
 
 /// What a commit wrote, for its events.
@@ -43,7 +45,7 @@ pub fn clip(text: &str, max: usize) -> String {
 /// `hooks` tells the webhook events of what was written: they go into the same transaction.
 pub async fn commit(
     queue: &Queue,
-    bot: &crate::bot::Bot,
+    bot: &dyn super::Answerer,
     batches: &[(String, Vec<Inbound>)],
     hooks: impl FnOnce(&Written) -> Vec<crate::webhooks::NewEvent>,
 ) -> Result<Written, DbErr> {
@@ -94,7 +96,7 @@ pub async fn commit(
             written.media_pending |= message.media.is_some();
             let row = row.insert(tx).await?;
             if let Some(chat) = chat {
-                let sender = if message.from_me { Sender::Phone } else { Sender::Customer };
+                let sender = if message.from_me { Origin::Phone } else { Origin::Customer };
                 let entry = entries::ActiveModel {
                     chat_id: Set(chat.id),
                     sender: Set(sender.as_str().into()),
@@ -114,12 +116,12 @@ pub async fn commit(
         }
         for (_, (mut chat, new_entries, messages)) in by_chat {
             let before = chat.clone();
-            let customer_count = new_entries.iter().filter(|e| e.sender == Sender::Customer.as_str()).count() as i32;
+            let customer_count = new_entries.iter().filter(|e| e.sender == Origin::Customer.as_str()).count() as i32;
             chat.unread += customer_count;
             chat.last_message_at = now;
             chat.updated_at = now;
-            if messages.iter().any(|m| !m.from_me) && chat.mode == Mode::Closed.as_str() {
-                chat.mode = Mode::Bot.as_str().into();
+            if messages.iter().any(|m| !m.from_me) && chat.mode == ChatMode::Closed.as_str() {
+                chat.mode = ChatMode::Bot.as_str().into();
                 chat.mode_at = now;
                 chat.bot_menu = None;
             }
@@ -191,7 +193,7 @@ async fn chats_for(
     if missing.is_empty() {
         return Ok(found);
     }
-    let known = customers_by_phone(tx, owner, &missing).await?;
+    let known = crate::notify::customers::by_phone(tx, owner, &missing).await?;
     for contact in missing {
         let push_name = messages
             .iter()
@@ -203,27 +205,6 @@ async fn chats_for(
         found.insert(contact.to_owned(), chat);
     }
     Ok(found)
-}
-
-/// The owner's customers with these numbers (the first by id for each).
-pub async fn customers_by_phone(
-    conn: &impl ConnectionTrait,
-    owner: i64,
-    phones: &[&str],
-) -> Result<HashMap<String, customers::Model>, DbErr> {
-    let rows = customers::Entity::find()
-        .filter(customers::Column::UserId.eq(owner))
-        .filter(customers::Column::Phone.is_in(phones.iter().copied()))
-        .order_by_asc(customers::Column::Id)
-        .all(conn)
-        .await?;
-    let mut out = HashMap::new();
-    for row in rows {
-        if let Some(phone) = row.phone.clone() {
-            out.entry(phone).or_insert(row);
-        }
-    }
-    Ok(out)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -245,7 +226,7 @@ pub fn new_chat(
         customer_id: Set(customer),
         email: Set(email),
         address: Set(address),
-        mode: Set(Mode::Bot.as_str().into()),
+        mode: Set(ChatMode::Bot.as_str().into()),
         assigned_agent_id: Set(None),
         unread: Set(0),
         online: Set(false),
@@ -289,6 +270,29 @@ fn inbound_row(session: &str, chat: Option<i64>, m: &Inbound, now: i64) -> inbou
         received_at: Set(now),
         read_at: Set(None),
         ..Default::default()
+    }
+}
+
+/// The queue's [`Timeline`](crate::queue::store::Timeline) port: queued
+/// messages in their chats' timelines.
+pub struct QueuedInChats;
+
+impl crate::queue::store::Timeline for QueuedInChats {
+    fn enter<'a>(
+        &'a self,
+        tx: &'a DatabaseTransaction,
+        rows: &'a [messages::Model],
+    ) -> BoxFuture<'a, Result<(), DbErr>> {
+        Box::pin(enter_queued(tx, rows))
+    }
+
+    fn events<'a>(
+        &'a self,
+        tx: &'a DatabaseTransaction,
+        rows: &'a [&'a messages::Model],
+        offset: chrono::FixedOffset,
+    ) -> BoxFuture<'a, Result<Vec<crate::webhooks::NewEvent>, DbErr>> {
+        Box::pin(queued_chat_events(tx, rows, offset))
     }
 }
 
@@ -440,7 +444,7 @@ impl Cursor {
 /// What the chat list is filtered by.
 #[derive(Debug, Clone, Default)]
 pub struct ChatFilter {
-    pub mode: Option<Mode>,
+    pub mode: Option<ChatMode>,
     /// `Some(None)`: unassigned; `Some(Some(id))`: assigned to `id`.
     pub assignee: Option<Option<i64>>,
     /// Only the chats of the sessions with these keys.
@@ -522,16 +526,16 @@ pub async fn counts(db: &DatabaseConnection, scope: &ChatScope, me: i64) -> Resu
         .all(db)
         .await?;
     let modes: HashMap<String, u64> = by_mode.into_iter().map(|(m, n)| (m, n as u64)).collect();
-    let mode = |m: Mode| modes.get(m.as_str()).copied().unwrap_or(0);
+    let mode = |m: ChatMode| modes.get(m.as_str()).copied().unwrap_or(0);
     Ok(super::ChatCounts {
         all: modes.values().sum(),
         mine: base().filter(chats::Column::AssignedAgentId.eq(me)).count(db).await?,
         unassigned: base().filter(chats::Column::AssignedAgentId.is_null()).count(db).await?,
         unread: base().filter(chats::Column::Unread.gt(0)).count(db).await?,
-        bot: mode(Mode::Bot),
-        agent: mode(Mode::Agent),
-        paused: mode(Mode::Paused),
-        closed: mode(Mode::Closed),
+        bot: mode(ChatMode::Bot),
+        agent: mode(ChatMode::Agent),
+        paused: mode(ChatMode::Paused),
+        closed: mode(ChatMode::Closed),
     })
 }
 
@@ -670,10 +674,26 @@ mod tests {
 
     use super::*;
     use crate::{
-        auth::{Passwords, Role, accounts},
+        auth::{Passwords, accounts},
         config::Config,
         engine::MediaRef,
+        model::Role,
     };
+
+    /// No bot: these commits are about what is kept.
+    struct Silent;
+
+    impl super::super::Answerer for Silent {
+        fn answer<'a>(
+            &'a self,
+            _: &'a DatabaseTransaction,
+            _: &'a mut chats::Model,
+            _: &'a [&'a Inbound],
+            _: i64,
+        ) -> BoxFuture<'a, Result<Vec<messages::Model>, DbErr>> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+    }
 
     fn inbound(chat: &str, sender: &str, place: Place, contact: Option<&str>, wa_id: &str) -> Inbound {
         Inbound {
@@ -719,7 +739,7 @@ mod tests {
         sessions::ActiveModel {
             id: Set("s1".into()),
             user_id: Set(owner.id),
-            status: Set(crate::sessions::Status::Connected),
+            status: Set(crate::model::SessionStatus::Connected),
             created_at: Set(now),
             updated_at: Set(now),
             ..Default::default()
@@ -728,8 +748,10 @@ mod tests {
         .await
         .unwrap();
         let webhooks = crate::webhooks::Recorder::detached();
-        let queue = Queue::new(db.clone(), config.clone(), crate::events::Events::default(), webhooks).await.unwrap();
-        let bot = crate::bot::Bot::new(db.clone(), config.clone());
+        let timeline = std::sync::Arc::new(QueuedInChats);
+        let queue =
+            Queue::new(db.clone(), config.clone(), crate::events::Events::default(), webhooks, timeline).await.unwrap();
+        let bot = Silent;
 
         let group = inbound("1203@g.us", "628222000001@s.whatsapp.net", Place::Group, None, "G1");
         let status = inbound("status@broadcast", "628222000001@s.whatsapp.net", Place::Status, None, "S1");

@@ -4,7 +4,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{Mode, Sender};
+use super::{ChatMode, Origin};
 use crate::db::entities::{chat_entries as entries, chats, inbound_messages as inbound, messages};
 
 fn time(ms: i64) -> DateTime<Utc> {
@@ -21,7 +21,7 @@ pub struct ChatView {
     pub channel: &'static str,
     pub online: bool,
     pub unread: i32,
-    pub mode: Mode,
+    pub mode: ChatMode,
     /// Since when the chat has its mode.
     pub mode_since: DateTime<Utc>,
     pub assigned_agent_id: Option<i64>,
@@ -41,7 +41,7 @@ pub struct Preview {
     pub text: Option<String>,
     #[serde(rename = "type")]
     pub kind: String,
-    pub sender: Sender,
+    pub sender: Origin,
     pub at: DateTime<Utc>,
 }
 
@@ -74,7 +74,7 @@ pub struct EntryView {
     pub id: i64,
     /// The text, or a media message's caption.
     pub text: Option<String>,
-    pub sender: Sender,
+    pub sender: Origin,
     /// Sent messages: `queued`, `sending`, `sent`, `delivered`, `read`, `failed`
     /// (from the send queue); received ones: `received` or `read`.
     pub status: String,
@@ -164,7 +164,7 @@ impl ReceivedView {
     pub fn of(row: &inbound::Model) -> ReceivedView {
         ReceivedView {
             id: row.id,
-            session: crate::sessions::name_of(&row.session_id).to_owned(),
+            session: crate::model::name_of(&row.session_id).to_owned(),
             chat_id: row.chat_id,
             chat: row.chat_jid.clone(),
             sender: row.sender_jid.clone(),
@@ -191,8 +191,8 @@ fn clock(ms: i64, offset: FixedOffset) -> String {
     time(ms).with_timezone(&offset).format("%H:%M").to_string()
 }
 
-fn sender_of(entry: &entries::Model) -> Sender {
-    Sender::try_from(entry.sender.as_str()).unwrap_or(Sender::Api)
+fn sender_of(entry: &entries::Model) -> Origin {
+    Origin::try_from(entry.sender.as_str()).unwrap_or(Origin::Api)
 }
 
 /// The view of an entry that points at a received message (`row`, when found).
@@ -268,11 +268,11 @@ pub fn chat_view(chat: &chats::Model, last: Option<Preview>) -> ChatView {
         channel: "WhatsApp",
         online: chat.online,
         unread: chat.unread,
-        mode: Mode::try_from(chat.mode.as_str()).unwrap_or(Mode::Bot),
+        mode: ChatMode::try_from(chat.mode.as_str()).unwrap_or(ChatMode::Bot),
         mode_since: time(chat.mode_at),
         assigned_agent_id: chat.assigned_agent_id,
         last_message_at: time(chat.last_message_at),
-        session: crate::sessions::name_of(&chat.session_id).to_owned(),
+        session: crate::model::name_of(&chat.session_id).to_owned(),
         phone: chat.contact.clone(),
         customer_id: chat.customer_id,
         last_message: last,

@@ -21,7 +21,8 @@ use super::{
 };
 use crate::{
     db::entities::{broadcast_recipients as recipients, broadcasts, customers, messages, notices},
-    queue::{MAX_TEXT_CHARS, MessageStatus, Queue, store::now_ms, text_message},
+    model::{MessageStatus, now_ms},
+    queue::{MAX_TEXT_CHARS, Queue, text_message},
 };
 
 /// Rows per INSERT statement.
@@ -216,7 +217,7 @@ fn report(row: &broadcasts::Model, counts: Counts, results: Option<Vec<Recipient
         sessions: serde_json::from_str::<Vec<String>>(&row.sessions)
             .unwrap_or_default()
             .iter()
-            .map(|key| crate::sessions::name_of(key).to_owned())
+            .map(|key| crate::model::name_of(key).to_owned())
             .collect(),
         total_customers: total,
         queued_count: queued,
@@ -323,7 +324,7 @@ async fn recipients(
     let mut next_session = plan.sessions.iter().cycle();
     let mut message = |phone: &str, text: String| {
         let session = next_session.next().expect("a broadcast has sessions").clone();
-        text_message(session, owner, phone.to_owned(), text, crate::inbox::Sender::Broadcast, now)
+        text_message(session, owner, phone.to_owned(), text, crate::model::Origin::Broadcast, now)
     };
 
     let mut list: Vec<Recipient> = Vec::new();
@@ -521,7 +522,7 @@ pub async fn find(
 fn sends_within(sessions: &str, within: Option<&[String]>) -> bool {
     let Some(within) = within else { return true };
     let sessions: Vec<String> = serde_json::from_str(sessions).unwrap_or_default();
-    !sessions.is_empty() && sessions.iter().all(|key| within.iter().any(|name| name == crate::sessions::name_of(key)))
+    !sessions.is_empty() && sessions.iter().all(|key| within.iter().any(|name| name == crate::model::name_of(key)))
 }
 
 async fn counts_of(queue: &Queue, ids: &[i64]) -> Result<HashMap<i64, Counts>, NotifyError> {

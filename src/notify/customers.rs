@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 use super::phone;
 use crate::{
     db::entities::{customers, odps},
-    queue::store::now_ms,
+    model::now_ms,
 };
 
 /// Rows per INSERT statement (SQLite allows 32,766 bound values).
@@ -560,6 +560,27 @@ pub async fn list_odps(db: &DatabaseConnection, owner: i64) -> Result<Vec<OdpVie
             OdpView { code: odp.code, customers, active_customers }
         })
         .collect())
+}
+
+/// The owner's customers with these numbers (the first by id for each).
+pub async fn by_phone(
+    conn: &impl ConnectionTrait,
+    owner: i64,
+    phones: &[&str],
+) -> Result<HashMap<String, customers::Model>, DbErr> {
+    let rows = customers::Entity::find()
+        .filter(customers::Column::UserId.eq(owner))
+        .filter(customers::Column::Phone.is_in(phones.iter().copied()))
+        .order_by_asc(customers::Column::Id)
+        .all(conn)
+        .await?;
+    let mut out = HashMap::new();
+    for row in rows {
+        if let Some(phone) = row.phone.clone() {
+            out.entry(phone).or_insert(row);
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -94,7 +94,7 @@ async fn record_progress(
         list.push(event("broadcast.progress"));
         if report.status != broadcasts::BroadcastStatus::Running && row.completed_at.is_none() {
             let marked = rows::Entity::update_many()
-                .col_expr(rows::Column::CompletedAt, Expr::value(crate::queue::store::now_ms()))
+                .col_expr(rows::Column::CompletedAt, Expr::value(crate::model::now_ms()))
                 .filter(rows::Column::Id.eq(row.id))
                 .filter(rows::Column::CompletedAt.is_null())
                 .exec(&tx)

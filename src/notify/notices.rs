@@ -9,7 +9,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{db::entities::notices, queue::store::now_ms};
+use crate::{db::entities::notices, model::now_ms};
 
 /// A notice's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

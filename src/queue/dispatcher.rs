@@ -11,7 +11,8 @@ use rand::Rng;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use super::{MessageStatus, Queue, limits::Pacer, store};
+use super::{MessageStatus, Queue, limits::Pacer};
+use crate::model::now_ms;
 use crate::{
     db::entities::messages,
     engine::{Outgoing, Sender},
@@ -61,7 +62,7 @@ pub(super) async fn run(queue: Queue, session: String, link: watch::Receiver<Opt
             Ok(None) => {}
             Err(e) => {
                 warn!(session_id = %me.session, error = %e, "dispatcher step failed; retrying");
-                if let Woke::Closed = me.wait(store::now_ms() + 1000).await {
+                if let Woke::Closed = me.wait(now_ms() + 1000).await {
                     break;
                 }
             }
@@ -74,7 +75,7 @@ pub(super) async fn run(queue: Queue, session: String, link: watch::Receiver<Opt
 impl Dispatcher {
     async fn seed(&self) -> Result<Pacer, sea_orm::DbErr> {
         let limits = self.queue.limits(&self.session).await.map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?;
-        let now = store::now_ms();
+        let now = now_ms();
         let since = now - limits.hour_window_ms.max(limits.minute_window_ms) as i64;
         let history = self.queue.0.store.sends_since(&self.session, since).await?;
         Ok(Pacer::with_history(&limits, history, now))
@@ -93,7 +94,7 @@ impl Dispatcher {
 
     /// Sleeps until `until` (epoch ms), a new message, or a change of the link.
     async fn wait(&mut self, until: i64) -> Woke {
-        let pause = Duration::from_millis((until - store::now_ms()).clamp(0, POLL.as_millis() as i64) as u64);
+        let pause = Duration::from_millis((until - now_ms()).clamp(0, POLL.as_millis() as i64) as u64);
         tokio::select! {
             () = tokio::time::sleep(pause) => Woke::Ready,
             () = self.lane.wake.notified() => Woke::Ready,
@@ -107,7 +108,7 @@ impl Dispatcher {
         let store = &queue.0.store;
         let config = &queue.0.config.limits;
         let limits = self.queue.limits(&self.session).await?;
-        let now = store::now_ms();
+        let now = now_ms();
         let ready = self.pacer.ready_at(&limits, now);
         if ready > now {
             return Ok(Some(ready));
@@ -161,7 +162,7 @@ impl Dispatcher {
                 return Ok(None);
             }
         }
-        let now = store::now_ms();
+        let now = now_ms();
         let spent = self.pacer.try_spend(&limits, &message.recipient, now, &mut rand::rng());
         if let Err(at) = spent {
             // The check above took time; the windows moved on.
@@ -194,7 +195,7 @@ impl Dispatcher {
             // The connection dropped: whether or not it left, it goes again
             // (same id) once the device is back, and this try does not count.
             info!(session_id = %self.session, message_id = %message.id, "connection lost while sending; will resend");
-            let now = store::now_ms();
+            let now = now_ms();
             store.requeue(&message.id, now, Some("connection lost; waiting to resend"), -1, now).await?;
             return Ok(None);
         }
@@ -219,8 +220,8 @@ impl Dispatcher {
             self.queue.finish(&message.id, MessageStatus::Failed, Some(&reason)).await?;
             return Ok(());
         }
-        let due = store::now_ms() + backoff(self.queue.0.config.limits.retry_backoff, attempts);
-        let now = store::now_ms();
+        let due = now_ms() + backoff(self.queue.0.config.limits.retry_backoff, attempts);
+        let now = now_ms();
         if let Some(row) = self.queue.0.store.requeue(&message.id, due, Some(reason), i32::from(count), now).await? {
             self.queue.publish(&row, Some(now)).await;
         }
@@ -230,7 +231,7 @@ impl Dispatcher {
     /// Whether `phone` is on WhatsApp. Answers are shared by all sessions (an
     /// account exists or not, whoever asks) and trusted for a while.
     async fn is_registered(&self, sender: &Sender, phone: &str) -> anyhow::Result<bool> {
-        let now = store::now_ms();
+        let now = now_ms();
         let known = self.queue.0.registered.lock().expect("registered lock").get(phone).copied();
         if let Some((registered, at)) = known {
             let ttl = if registered { REGISTERED_TTL_MS } else { UNREGISTERED_TTL_MS };

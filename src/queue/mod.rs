@@ -29,10 +29,11 @@ use std::{
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, DbErr, SqlErr};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::{Notify, watch};
 use utoipa::ToSchema;
 
+use crate::model::MessageStatus;
 use crate::{
     config::Config,
     db::entities::{message_events, messages},
@@ -44,65 +45,7 @@ pub use limits::{Limits, LimitsOverride};
 /// WhatsApp's limit on a text message, in characters.
 pub const MAX_TEXT_CHARS: usize = 65_536;
 
-/// Where a message is.
-/// Stored as its name in `messages.status` and `message_events.status`: an
-/// unknown value makes reading the row an error, never a guessed status.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    ToSchema,
-    sea_orm::EnumIter,
-    sea_orm::DeriveActiveEnum,
-)]
-#[serde(rename_all = "snake_case")]
-#[sea_orm(rs_type = "String", db_type = "String(sea_orm::sea_query::StringLen::N(16))")]
-pub enum MessageStatus {
-    /// Accepted and waiting for its turn.
-    #[sea_orm(string_value = "queued")]
-    Queued,
-    /// Written to WhatsApp; waiting for the server's ack.
-    #[sea_orm(string_value = "sending")]
-    Sending,
-    /// Accepted by WhatsApp's server.
-    #[sea_orm(string_value = "sent")]
-    Sent,
-    /// On the recipient's phone.
-    #[sea_orm(string_value = "delivered")]
-    Delivered,
-    #[sea_orm(string_value = "read")]
-    Read,
-    /// Given up on; `reason` says why.
-    #[sea_orm(string_value = "failed")]
-    Failed,
-}
-
 impl MessageStatus {
-    pub const ALL: [MessageStatus; 6] = [
-        MessageStatus::Queued,
-        MessageStatus::Sending,
-        MessageStatus::Sent,
-        MessageStatus::Delivered,
-        MessageStatus::Read,
-        MessageStatus::Failed,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MessageStatus::Queued => "queued",
-            MessageStatus::Sending => "sending",
-            MessageStatus::Sent => "sent",
-            MessageStatus::Delivered => "delivered",
-            MessageStatus::Read => "read",
-            MessageStatus::Failed => "failed",
-        }
-    }
-
     /// The statuses a message may move to this one from. Acks and receipts
     /// only move forward; they also overrule a failure (WhatsApp has it after all).
     fn reachable_from(self) -> &'static [MessageStatus] {
@@ -149,7 +92,7 @@ pub struct Submit {
     /// Identifies what was asked, to tell a retry from a reused key.
     pub request_hash: String,
     /// Who sends it: an API client, an agent from the inbox (with their id) or the bot.
-    pub origin: crate::inbox::Sender,
+    pub origin: crate::model::Origin,
     pub agent_id: Option<i64>,
 }
 
@@ -209,7 +152,7 @@ pub struct MessageView {
 fn status_data(row: &messages::Model, at: i64) -> serde_json::Value {
     serde_json::json!({
         "id": row.id,
-        "session": crate::sessions::name_of(&row.session_id),
+        "session": crate::model::name_of(&row.session_id),
         "to": row.recipient,
         "status": row.status,
         "reason": row.reason,
@@ -239,7 +182,7 @@ impl From<&messages::Model> for MessageView {
         let text_kind = row.kind == "text";
         MessageView {
             id: row.id.clone(),
-            session: crate::sessions::name_of(&row.session_id).to_owned(),
+            session: crate::model::name_of(&row.session_id).to_owned(),
             to: row.recipient.clone(),
             kind: row.kind.clone(),
             text: row.body.clone().filter(|_| text_kind),
@@ -330,7 +273,7 @@ pub fn text_message(
     owner: i64,
     to: String,
     text: String,
-    origin: crate::inbox::Sender,
+    origin: crate::model::Origin,
     now: i64,
 ) -> messages::Model {
     messages::Model {
@@ -365,9 +308,10 @@ impl Queue {
         config: Arc<Config>,
         events: Events,
         webhooks: crate::webhooks::Recorder,
+        timeline: Arc<dyn store::Timeline>,
     ) -> anyhow::Result<Queue> {
         let media = media::MediaStore::new(&config.storage.data_dir)?;
-        let store = store::Store::new(db.clone(), webhooks, config.notify.offset());
+        let store = store::Store::new(db.clone(), webhooks, timeline, config.notify.offset());
         let dropped = store.drop_leases().await?;
         if dropped > 0 {
             tracing::info!(messages = dropped, "messages in flight at the last stop will be sent again");
@@ -428,7 +372,7 @@ impl Queue {
         {
             return Ok((existing, false));
         }
-        let now = store::now_ms();
+        let now = crate::model::now_ms();
         let id = new_message_id();
         let (kind, body, filename, mimetype, media) = match submit.content {
             Content::Text(text) => ("text", Some(text), None, None, None),
@@ -519,7 +463,7 @@ impl Queue {
 
     pub async fn status(&self, session: &str) -> Result<QueueStatus, QueueError> {
         let mut status = QueueStatus {
-            session: crate::sessions::name_of(session).to_owned(),
+            session: crate::model::name_of(session).to_owned(),
             pending: 0,
             processing: 0,
             completed: 0,

@@ -9,20 +9,41 @@ mod changes;
 use std::sync::Arc;
 
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait,
-    ExprTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, Statement,
-    TransactionOptions, TransactionTrait, sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
+    DatabaseTransaction, DbErr, EntityTrait, ExprTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait, sea_query::Expr,
 };
 
 use tokio::sync::{Mutex, mpsc, oneshot};
 
+use futures_util::future::BoxFuture;
+
 use super::MessageStatus;
-use crate::db::entities::{message_events as events, messages, outbox};
+use crate::{
+    db::entities::{message_events as events, messages, outbox},
+    model::now_ms,
+    webhooks::NewEvent,
+};
 pub use changes::{Change, Outbox, Outcome};
 
-/// Epoch milliseconds now.
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+/// The chats' timelines as the queue needs them, a port the inbox implements:
+/// a queued message enters its chat's timeline (if the recipient has a chat)
+/// in the transaction that queues it, and a written or changed queued message
+/// is told to webhooks as the `chat.message` events of its timeline entries.
+pub trait Timeline: Send + Sync {
+    fn enter<'a>(
+        &'a self,
+        tx: &'a DatabaseTransaction,
+        rows: &'a [messages::Model],
+    ) -> BoxFuture<'a, Result<(), DbErr>>;
+
+    /// The events, read on `tx`, times shown in `offset`.
+    fn events<'a>(
+        &'a self,
+        tx: &'a DatabaseTransaction,
+        rows: &'a [&'a messages::Model],
+        offset: chrono::FixedOffset,
+    ) -> BoxFuture<'a, Result<Vec<NewEvent>, DbErr>>;
 }
 
 /// The queue's database, with one writer at a time on SQLite.
@@ -39,6 +60,8 @@ pub struct Store {
     changes: Option<mpsc::UnboundedSender<changes::Pending>>,
     /// Webhook events go into the transactions that change messages.
     pub(crate) webhooks: crate::webhooks::Recorder,
+    /// Where queued messages show in chats.
+    timeline: Arc<dyn Timeline>,
     /// Times in timeline entries (`chat.message`) are shown in `notify.utc_offset`.
     offset: chrono::FixedOffset,
 }
@@ -63,9 +86,10 @@ pub struct Write<'a> {
 /// Rows per statement (SQLite allows 32,766 bound values; a message has 21 columns).
 const CHUNK: usize = 500;
 
-/// Writes messages and their outbox rows, due at their creation, into `conn`,
+/// Writes messages and their outbox rows, due at their creation, into `tx`,
 /// and puts each into the timeline of its chat, if there is one.
-pub async fn stage(conn: &impl ConnectionTrait, rows: &[messages::Model]) -> Result<(), DbErr> {
+async fn stage(tx: &DatabaseTransaction, timeline: &dyn Timeline, rows: &[messages::Model]) -> Result<(), DbErr> {
+    let conn = tx;
     for chunk in rows.chunks(CHUNK) {
         messages::Entity::insert_many(chunk.iter().cloned().map(messages::ActiveModel::from))
             .exec_without_returning(conn)
@@ -80,7 +104,7 @@ pub async fn stage(conn: &impl ConnectionTrait, rows: &[messages::Model]) -> Res
         }))
         .exec_without_returning(conn)
         .await?;
-        crate::inbox::store::enter_queued(conn, chunk).await?;
+        timeline.enter(tx, chunk).await?;
     }
     Ok(())
 }
@@ -110,7 +134,12 @@ type Pending = (messages::Model, oneshot::Sender<Result<(), DbErr>>);
 const INTAKE_BATCH: usize = 256;
 
 impl Store {
-    pub fn new(db: DatabaseConnection, webhooks: crate::webhooks::Recorder, offset: chrono::FixedOffset) -> Store {
+    pub fn new(
+        db: DatabaseConnection,
+        webhooks: crate::webhooks::Recorder,
+        timeline: Arc<dyn Timeline>,
+        offset: chrono::FixedOffset,
+    ) -> Store {
         let serial = (db.get_database_backend() == DatabaseBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
         // The writers' own copies hold no sender, so dropping the queue ends them.
         let writer = Store {
@@ -119,23 +148,24 @@ impl Store {
             intake: None,
             changes: None,
             webhooks: webhooks.clone(),
+            timeline: timeline.clone(),
             offset,
         };
         let (intake, pending) = mpsc::unbounded_channel();
         tokio::spawn(writer.clone().take_in(pending));
         let (changes, pending) = mpsc::unbounded_channel();
         tokio::spawn(writer.take_changes(pending));
-        Store { db, serial, intake: Some(intake), changes: Some(changes), webhooks, offset }
+        Store { db, serial, intake: Some(intake), changes: Some(changes), webhooks, timeline, offset }
     }
 
     /// [`stage`], and a `message.status` (`queued`) webhook event for each message.
-    pub async fn stage(&self, conn: &impl ConnectionTrait, rows: &[messages::Model]) -> Result<(), DbErr> {
-        stage(conn, rows).await?;
+    pub async fn stage(&self, conn: &DatabaseTransaction, rows: &[messages::Model]) -> Result<(), DbErr> {
+        stage(conn, self.timeline.as_ref(), rows).await?;
         if self.webhooks.listening() {
             let refs: Vec<&messages::Model> = rows.iter().collect();
             let events = rows.iter().map(|row| super::status_webhook(row, row.created_at)).collect();
             self.webhooks.record(conn, events).await?;
-            let entries = crate::inbox::store::queued_chat_events(conn, &refs, self.offset).await?;
+            let entries = self.timeline.events(conn, &refs, self.offset).await?;
             self.webhooks.record(conn, entries).await?;
         }
         Ok(())
@@ -144,10 +174,10 @@ impl Store {
     /// The `chat.message` webhook events of these messages' timeline entries, read on `conn`.
     pub(crate) async fn chat_events(
         &self,
-        conn: &impl ConnectionTrait,
+        tx: &DatabaseTransaction,
         rows: &[&messages::Model],
-    ) -> Result<Vec<crate::webhooks::NewEvent>, DbErr> {
-        crate::inbox::store::queued_chat_events(conn, rows, self.offset).await
+    ) -> Result<Vec<NewEvent>, DbErr> {
+        self.timeline.events(tx, rows, self.offset).await
     }
 
     async fn serial(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {

@@ -27,80 +27,11 @@ use tokio::{
 };
 use utoipa::ToSchema;
 
+use crate::model::SessionStatus;
 use crate::{
     config::Config, db::entities::sessions as rows, engine::Engine, events::Events, inbox::Inbox, queue::Queue,
 };
-pub use records::{Scope, name_of};
-
-/// Where a session is in its life.
-/// Stored as its name in `sessions.status`: an unknown value makes reading the
-/// row an error, never a guessed status.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema, sea_orm::EnumIter, sea_orm::DeriveActiveEnum,
-)]
-#[serde(rename_all = "snake_case")]
-#[sea_orm(rs_type = "String", db_type = "String(sea_orm::sea_query::StringLen::N(32))")]
-pub enum Status {
-    /// Waiting for a QR code to be scanned.
-    #[sea_orm(string_value = "qr")]
-    Qr,
-    /// Waiting for a pairing code to be typed on the phone.
-    #[sea_orm(string_value = "pairing")]
-    Pairing,
-    /// Starting, logging in, or finishing a link.
-    #[sea_orm(string_value = "connecting")]
-    Connecting,
-    #[sea_orm(string_value = "connected")]
-    Connected,
-    /// Lost the connection; reconnecting with backoff.
-    #[sea_orm(string_value = "disconnected")]
-    Disconnected,
-    /// Unlinked; the store is wiped. `/session/restart` links again.
-    #[sea_orm(string_value = "logged_out")]
-    LoggedOut,
-    /// Temporarily banned by WhatsApp until `bannedUntil`; resumes after.
-    #[sea_orm(string_value = "banned")]
-    Banned,
-    /// Not running: linking timed out, another client took over, or an admin stopped it.
-    #[sea_orm(string_value = "stopped")]
-    Stopped,
-    /// The number was already linked in another session; this link was undone.
-    #[sea_orm(string_value = "duplicate_phone")]
-    DuplicatePhone,
-}
-
-impl Status {
-    pub const ALL: [Status; 9] = [
-        Status::Qr,
-        Status::Pairing,
-        Status::Connecting,
-        Status::Connected,
-        Status::Disconnected,
-        Status::LoggedOut,
-        Status::Banned,
-        Status::Stopped,
-        Status::DuplicatePhone,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Qr => "qr",
-            Status::Pairing => "pairing",
-            Status::Connecting => "connecting",
-            Status::Connected => "connected",
-            Status::Disconnected => "disconnected",
-            Status::LoggedOut => "logged_out",
-            Status::Banned => "banned",
-            Status::Stopped => "stopped",
-            Status::DuplicatePhone => "duplicate_phone",
-        }
-    }
-
-    /// Whether a session in this status holds a linked device (so its number is taken).
-    pub fn holds_device(self) -> bool {
-        !matches!(self, Status::LoggedOut | Status::DuplicatePhone | Status::Qr | Status::Pairing)
-    }
-}
+pub use records::Scope;
 
 /// A session as the API shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -108,7 +39,7 @@ impl Status {
 pub struct SessionView {
     pub session_id: String,
     pub phone_number: Option<String>,
-    pub status: Status,
+    pub status: SessionStatus,
     /// Why the session is in its status, when that needs saying.
     pub reason: Option<String>,
     pub banned_until: Option<DateTime<Utc>>,
@@ -351,7 +282,7 @@ impl Sessions {
         let key = self.get(scope, name).await?.id;
         self.stop(&key).await;
         // Said before answering, so no one reads the old status after the restart.
-        self.0.record(&key, records::Change::status(Status::Connecting).reason(None)).await?;
+        self.0.record(&key, records::Change::status(SessionStatus::Connecting).reason(None)).await?;
         let row = self.by_key(&key).await?;
         let view = SessionView::from(&row);
         self.spawn(row, None);
@@ -411,7 +342,7 @@ impl Sessions {
     }
 
     /// Sessions per status, for `/health` and `/metrics`.
-    pub async fn counts(&self) -> Result<Vec<(Status, u64)>, SessionError> {
+    pub async fn counts(&self) -> Result<Vec<(SessionStatus, u64)>, SessionError> {
         records::counts(&self.0.db).await.map_err(Into::into)
     }
 
@@ -433,9 +364,9 @@ impl Sessions {
         for row in rows {
             let status = row.status;
             match status {
-                Status::LoggedOut | Status::Stopped | Status::DuplicatePhone => {}
+                SessionStatus::LoggedOut | SessionStatus::Stopped | SessionStatus::DuplicatePhone => {}
                 _ if !records::linked(&row) => {
-                    let change = records::Change::status(Status::Stopped)
+                    let change = records::Change::status(SessionStatus::Stopped)
                         .reason(Some("the gateway restarted before this session was linked".into()));
                     self.0.record(&row.id, change).await?;
                 }
@@ -534,7 +465,7 @@ impl Sessions {
             {
                 // A bug in one session must not go unseen, nor take others down.
                 tracing::error!(session_id = %id, "session supervisor panicked");
-                let change = records::Change::status(Status::Stopped)
+                let change = records::Change::status(SessionStatus::Stopped)
                     .reason(Some("internal error; POST /session/restart starts it again".into()));
                 if let Err(e) = manager.0.record(&id, change).await {
                     tracing::warn!(session_id = %id, error = %e, "cannot record session status");
@@ -565,7 +496,7 @@ impl Manager {
     /// WhatsApp now, so its keys are forgotten.
     async fn forget_device(&self, id: &str) -> Result<(), SessionError> {
         self.engine.wipe(id).map_err(anyhow::Error::from)?;
-        let change = records::Change::status(Status::LoggedOut).phone(None).reason(Some("logged out".into()));
+        let change = records::Change::status(SessionStatus::LoggedOut).phone(None).reason(Some("logged out".into()));
         self.record(id, change).await?;
         self.abandon_queue(id).await;
         Ok(())

@@ -6,15 +6,9 @@ use sea_orm::{
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
 };
 
-use super::{SessionError, Status};
+use super::{SessionError, SessionStatus};
 use crate::db::{self, entities::sessions as rows};
-
-/// What an account calls the session with internal key `key`: the key, or
-/// what comes before its `~` (names cannot contain one) when another account
-/// had the name first. Every response and event shows names, never keys.
-pub fn name_of(key: &str) -> &str {
-    key.split_once('~').map_or(key, |(name, _)| name)
-}
+use crate::model::name_of;
 
 /// Which sessions a caller may see and act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,7 +77,7 @@ pub async fn insert(db: &DatabaseConnection, name: &str, owner: i64) -> Result<r
         user_id: Set(owner),
         name: Set(name.to_owned()),
         phone_number: Set(None),
-        status: Set(Status::Connecting),
+        status: Set(SessionStatus::Connecting),
         reason: Set(None),
         banned_until: Set(None),
         last_connected_at: Set(None),
@@ -202,14 +196,14 @@ pub async fn stale(db: &DatabaseConnection, scope: &Scope, cutoff: NaiveDateTime
         .add(Condition::all().add(rows::Column::LastConnectedAt.is_null()).add(rows::Column::CreatedAt.lt(cutoff)));
     rows::Entity::find()
         .filter(scope.condition())
-        .filter(rows::Column::Status.ne(Status::Connected.as_str()))
+        .filter(rows::Column::Status.ne(SessionStatus::Connected.as_str()))
         .filter(last_seen)
         .all(db)
         .await
 }
 
-pub async fn counts(db: &DatabaseConnection) -> Result<Vec<(Status, u64)>, DbErr> {
-    let counted: Vec<(Status, i64)> = rows::Entity::find()
+pub async fn counts(db: &DatabaseConnection) -> Result<Vec<(SessionStatus, u64)>, DbErr> {
+    let counted: Vec<(SessionStatus, i64)> = rows::Entity::find()
         .select_only()
         .column(rows::Column::Status)
         .column_as(rows::Column::Id.count(), "n")
@@ -218,7 +212,7 @@ pub async fn counts(db: &DatabaseConnection) -> Result<Vec<(Status, u64)>, DbErr
         .into_tuple()
         .all(db)
         .await?;
-    Ok(Status::ALL
+    Ok(SessionStatus::ALL
         .into_iter()
         .map(|status| {
             let n = counted.iter().filter(|(s, _)| *s == status).map(|(_, n)| *n).sum::<i64>();
@@ -234,7 +228,7 @@ pub async fn mark_deleted(db: &DatabaseConnection, id: &str) -> Result<(), DbErr
     rows::Entity::update_many()
         .col_expr(rows::Column::DeletedAt, Expr::value(now))
         .col_expr(rows::Column::PhoneNumber, Expr::value(Option::<String>::None))
-        .col_expr(rows::Column::Status, Expr::value(Status::LoggedOut.as_str()))
+        .col_expr(rows::Column::Status, Expr::value(SessionStatus::LoggedOut.as_str()))
         .col_expr(rows::Column::Reason, Expr::value("deleted"))
         .col_expr(rows::Column::UpdatedAt, Expr::value(now))
         .filter(rows::Column::Id.eq(id))
@@ -257,7 +251,7 @@ pub async fn deleted_ids(db: &DatabaseConnection) -> Result<Vec<String>, DbErr> 
 /// A status change and what goes with it.
 #[derive(Debug, Clone)]
 pub struct Change {
-    status: Status,
+    status: SessionStatus,
     phone: Option<Option<String>>,
     reason: Option<String>,
     banned_until: Option<NaiveDateTime>,
@@ -265,11 +259,11 @@ pub struct Change {
 
 impl Change {
     /// The new status; the reason is cleared unless given.
-    pub fn status(status: Status) -> Change {
+    pub fn status(status: SessionStatus) -> Change {
         Change { status, phone: None, reason: None, banned_until: None }
     }
 
-    pub fn new_status(&self) -> Status {
+    pub fn new_status(&self) -> SessionStatus {
         self.status
     }
 
@@ -303,7 +297,7 @@ pub async fn apply(db: &impl ConnectionTrait, id: &str, change: Change) -> Resul
     if let Some(phone) = change.phone {
         row.phone_number = Set(phone);
     }
-    if change.status == Status::Connected {
+    if change.status == SessionStatus::Connected {
         row.last_connected_at = Set(Some(now));
     }
     match rows::Entity::update(row).validate()?.filter(rows::Column::DeletedAt.is_null()).exec(db).await {

@@ -10,7 +10,7 @@ use tokio::{
 };
 use tracing::{info, warn};
 
-use super::{Code, Command, LiveState, SessionError, Sessions, Status, records::Change};
+use super::{Code, Command, LiveState, SessionError, SessionStatus, Sessions, records::Change};
 use crate::{db::entities::sessions as rows, engine::EngineEvent};
 
 /// How a device's run ended.
@@ -47,7 +47,7 @@ struct Supervisor {
     live: watch::Sender<LiveState>,
     /// Linked to a number (the store holds a device identity).
     linked: bool,
-    status: Status,
+    status: SessionStatus,
     /// The number the outstanding pairing code is for.
     pairing_for: Option<String>,
     /// Whether the current device got connected (then a later failure starts
@@ -86,7 +86,7 @@ pub(super) async fn run(
 
     // A ban outlives restarts.
     if let Some(until) = row.banned_until
-        && me.status == Status::Banned
+        && me.status == SessionStatus::Banned
         && let Ok(left) = (until - crate::db::now()).to_std()
         && !me.pause(left).await
     {
@@ -100,7 +100,7 @@ pub(super) async fn run(
     }
 
     loop {
-        me.set(Change::status(Status::Connecting).reason(None)).await;
+        me.set(Change::status(SessionStatus::Connecting).reason(None)).await;
         me.connected_this_run = false;
         me.unreachable = None;
         let end = me.run_device(&mut pair_phone, link_deadline).await;
@@ -118,11 +118,11 @@ pub(super) async fn run(
                     warn!(session_id = %me.id, error = %e, "cannot wipe the store after logout");
                 }
                 let change = match duplicate_of {
-                    Some(other) => Change::status(Status::DuplicatePhone).phone(None).reason(Some(format!(
+                    Some(other) => Change::status(SessionStatus::DuplicatePhone).phone(None).reason(Some(format!(
                         "this number is already linked in session {}; the new link was undone",
-                        super::name_of(&other)
+                        crate::model::name_of(&other)
                     ))),
-                    None => Change::status(Status::LoggedOut).phone(None).reason(Some(reason)),
+                    None => Change::status(SessionStatus::LoggedOut).phone(None).reason(Some(reason)),
                 };
                 me.set(change).await;
                 me.sessions.0.abandon_queue(&me.id).await;
@@ -134,7 +134,7 @@ pub(super) async fn run(
             End::Banned { duration, reason } => {
                 let until = crate::db::now() + chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::zero());
                 me.set(
-                    Change::status(Status::Banned)
+                    Change::status(SessionStatus::Banned)
                         .banned_until(until)
                         .reason(Some(format!("temporarily banned: {reason}"))),
                 )
@@ -144,7 +144,7 @@ pub(super) async fn run(
                 }
             }
             End::Replaced => {
-                me.set(Change::status(Status::Stopped).reason(Some(
+                me.set(Change::status(SessionStatus::Stopped).reason(Some(
                     "another client took over this device's connection; POST /session/restart takes it back".into(),
                 )))
                 .await;
@@ -152,7 +152,7 @@ pub(super) async fn run(
             }
             End::LinkTimeout => {
                 me.set(
-                    Change::status(Status::Stopped)
+                    Change::status(SessionStatus::Stopped)
                         .reason(Some("not linked in time; POST /session/restart offers new codes".into())),
                 )
                 .await;
@@ -160,7 +160,7 @@ pub(super) async fn run(
             }
             End::Outdated | End::Ended if !me.linked && Instant::now() >= link_deadline => {
                 me.set(
-                    Change::status(Status::Stopped)
+                    Change::status(SessionStatus::Stopped)
                         .reason(Some("not linked in time; POST /session/restart offers new codes".into())),
                 )
                 .await;
@@ -172,7 +172,7 @@ pub(super) async fn run(
                     End::Outdated => "WhatsApp refused this client version; retrying",
                     _ => "the connection ended; retrying",
                 };
-                me.set(Change::status(Status::Disconnected).reason(Some(reason.into()))).await;
+                me.set(Change::status(SessionStatus::Disconnected).reason(Some(reason.into()))).await;
                 if !me.pause(retry).await {
                     return;
                 }
@@ -291,8 +291,8 @@ impl Supervisor {
                 let code = Code::new(code, valid_for);
                 self.live.send_modify(|live| live.qr = Some(code.clone()));
                 self.publish_codes();
-                if !matches!(self.status, Status::Qr | Status::Pairing) {
-                    self.set(Change::status(Status::Qr)).await;
+                if !matches!(self.status, SessionStatus::Qr | SessionStatus::Pairing) {
+                    self.set(Change::status(SessionStatus::Qr)).await;
                 }
                 // The connection is ready for linking: a pairing code asked for at creation.
                 if let Some(phone) = pair_phone.take()
@@ -320,7 +320,7 @@ impl Supervisor {
                 }
                 if duplicate_of.is_none() {
                     self.linked = true;
-                    self.set(Change::status(Status::Connecting).phone(Some(phone))).await;
+                    self.set(Change::status(SessionStatus::Connecting).phone(Some(phone))).await;
                 }
             }
             EngineEvent::PairFailed { error } => {
@@ -338,7 +338,7 @@ impl Supervisor {
                 }
                 self.linked = true;
                 self.connected_this_run = true;
-                let mut change = Change::status(Status::Connected);
+                let mut change = Change::status(SessionStatus::Connected);
                 if let Some(phone) = device.phone() {
                     change = change.phone(Some(phone));
                 }
@@ -349,9 +349,9 @@ impl Supervisor {
             EngineEvent::Disconnected { reason } => {
                 self.dispatch.offline();
                 self.sessions.0.inbox.offline(&self.id);
-                if self.status == Status::Connected {
+                if self.status == SessionStatus::Connected {
                     let reason = format!("connection lost ({reason}); reconnecting");
-                    self.set(Change::status(Status::Disconnected).reason(Some(reason))).await;
+                    self.set(Change::status(SessionStatus::Disconnected).reason(Some(reason))).await;
                 }
             }
             EngineEvent::Unreachable { error } => {
@@ -359,7 +359,7 @@ impl Supervisor {
                 if self.unreachable.as_deref() != Some(error.as_str()) {
                     let reason = format!("cannot reach WhatsApp: {error}; retrying");
                     self.unreachable = Some(error);
-                    self.set(Change::status(Status::Disconnected).reason(Some(reason))).await;
+                    self.set(Change::status(SessionStatus::Disconnected).reason(Some(reason))).await;
                 }
             }
             EngineEvent::LoggedOut { reason } => {
@@ -370,7 +370,8 @@ impl Supervisor {
             EngineEvent::Replaced => return Some(End::Replaced),
             EngineEvent::Outdated => return Some(End::Outdated),
             EngineEvent::ConnectFailure { reason } => {
-                self.set(Change::status(Status::Disconnected).reason(Some(format!("login failed: {reason}")))).await;
+                self.set(Change::status(SessionStatus::Disconnected).reason(Some(format!("login failed: {reason}"))))
+                    .await;
             }
             // Not sent here by the engine (see `engine::Forward`); handled as they would be.
             EngineEvent::Acked { id, error } => self.sessions.0.queue.status_sink().acked(id, error),
@@ -411,7 +412,7 @@ impl Supervisor {
         self.live.send_modify(|live| live.pairing = Some(code.clone()));
         self.pairing_for = Some(phone.to_owned());
         self.publish_codes();
-        self.set(Change::status(Status::Pairing)).await;
+        self.set(Change::status(SessionStatus::Pairing)).await;
         Ok(code)
     }
 
@@ -420,7 +421,7 @@ impl Supervisor {
         let live = self.live.borrow().clone();
         let owner = self.owner;
         let data = serde_json::json!({
-            "sessionId": super::name_of(&self.id),
+            "sessionId": crate::model::name_of(&self.id),
             "qr": live.qr.as_ref().map(|c| &c.value),
             "expiresAt": live.qr.as_ref().map(|c| c.expires_at),
             "pairingCode": live.pairing.as_ref().map(|c| &c.value),

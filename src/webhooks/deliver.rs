@@ -13,10 +13,11 @@ use std::{
 use rand::Rng;
 use tokio::sync::{Semaphore, mpsc};
 
-use super::{DeliveryStatus, Webhooks, sign, store};
+use super::{DeliveryStatus, Webhooks, store};
+use crate::sign;
 use crate::{
     db::entities::{webhook_deliveries as deliveries, webhook_events as events, webhooks},
-    queue::store::now_ms,
+    model::now_ms,
 };
 
 /// Deliveries claimed per round.
@@ -335,7 +336,7 @@ async fn read_some(mut response: reqwest::Response) -> String {
 }
 
 fn describe(err: &reqwest::Error) -> String {
-    if let Some(why) = crate::queue::media::refusal(err) {
+    if let Some(why) = crate::net::refusal(err) {
         return format!("refused: {why}");
     }
     if err.is_timeout() {

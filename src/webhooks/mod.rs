@@ -12,7 +12,7 @@
 
 mod deliver;
 mod record;
-pub mod sign;
+
 mod store;
 
 use std::{
@@ -22,10 +22,10 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, DeriveActiveEnum, EntityTrait,
-    EnumIter, QueryFilter, QuerySelect, TransactionTrait, sea_query::StringLen,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    TransactionTrait,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 pub use record::{NewEvent, Recorder};
@@ -34,12 +34,10 @@ use crate::{
     config::Config,
     db::entities::{webhook_deliveries as deliveries, webhook_events as events, webhooks},
     metrics::WebhookMetrics,
-    queue::{
-        media::{AddressPolicy, GuardedResolver, check_url},
-        store::now_ms,
-    },
+    model::{DeliveryStatus, name_of, now_ms},
+    net::{AddressPolicy, GuardedResolver, check_url},
     sealed::Sealer,
-    sessions::name_of,
+    sign,
 };
 
 /// The events an endpoint may subscribe to: the names of the `/events` stream.
@@ -63,22 +61,6 @@ const UNREADABLE_SECRET: &str =
 
 /// The event `POST /webhooks/{id}/test` sends.
 pub const TEST_EVENT: &str = "webhook.test";
-
-/// Where a delivery is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, EnumIter, DeriveActiveEnum)]
-#[serde(rename_all = "snake_case")]
-#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
-pub enum DeliveryStatus {
-    /// Waiting for its next attempt (`next_attempt_at`).
-    #[sea_orm(string_value = "pending")]
-    Pending,
-    /// The receiver answered 2xx.
-    #[sea_orm(string_value = "succeeded")]
-    Succeeded,
-    /// Every attempt of the schedule failed, or the receiver answered 410.
-    #[sea_orm(string_value = "failed")]
-    Failed,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
@@ -243,7 +225,7 @@ impl Webhooks {
         let recorder = Recorder::new(last.unwrap_or(0) + 1, first_delay);
         let mut allowed = Vec::new();
         for range in &config.webhook.allow_ranges {
-            allowed.push(crate::http::client_addr::Cidr::parse(range).map_err(anyhow::Error::msg)?);
+            allowed.push(crate::net::Cidr::parse(range).map_err(anyhow::Error::msg)?);
         }
         let policy = Arc::new(AddressPolicy { allow_private: false, allowed });
         let client = reqwest::Client::builder()

@@ -18,8 +18,7 @@ use tokio::sync::Notify;
 use super::DeliveryStatus;
 use crate::{
     db::entities::{sessions, webhook_deliveries as deliveries, webhook_events as events, webhooks},
-    queue::store::now_ms,
-    sessions::name_of,
+    model::{name_of, now_ms},
 };
 
 /// An event a change causes.

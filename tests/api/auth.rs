@@ -4,8 +4,9 @@ use reqwest::StatusCode;
 use sea_orm::EntityTrait;
 use serde_json::json;
 use wagate::{
-    auth::{JwtKeys, Role, jwt},
+    auth::{JwtKeys, jwt},
     db::entities::users,
+    model::Role,
 };
 
 use crate::{

@@ -569,10 +569,10 @@ async fn insert_texts(
     session: &str,
     owner: i64,
     n: usize,
-    status: wagate::queue::MessageStatus,
+    status: wagate::model::MessageStatus,
     attempts: i32,
 ) -> Vec<String> {
-    let now = wagate::queue::store::now_ms();
+    let now = wagate::model::now_ms();
     let mut ids = Vec::new();
     for i in 0..n {
         let id = wagate::queue::new_message_id();
@@ -611,18 +611,23 @@ async fn status_changes_written_together_apply_in_order(db: TestDb) {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
     use wagate::{
         db::entities::{message_events, messages, outbox, sessions},
-        queue::{
+        model::{
             MessageStatus::{self, *},
-            store::{Change, Outbox, Store, now_ms},
+            now_ms,
         },
+        queue::store::{Change, Outbox, Store},
     };
 
     let app = TestApp::spawn(db).await;
     let (status, _) = app.post("/session/create", Some(&app.admin_token), json!({"sessionId": "batch"})).await;
     assert_eq!(status, StatusCode::CREATED);
     let owner = sessions::Entity::find_by_id("batch".to_owned()).one(&app.db).await.unwrap().unwrap().user_id;
-    let store =
-        Store::new(app.db.clone(), wagate::webhooks::Recorder::detached(), chrono::FixedOffset::east_opt(0).unwrap());
+    let store = Store::new(
+        app.db.clone(),
+        wagate::webhooks::Recorder::detached(),
+        std::sync::Arc::new(wagate::inbox::QueuedInChats),
+        chrono::FixedOffset::east_opt(0).unwrap(),
+    );
     let now = now_ms();
     let ids = insert_texts(&store, "batch", owner, 60, Queued, 0).await;
     let change = |id: &str, status: MessageStatus, attempts: i32, outbox: Outbox| Change {
@@ -670,7 +675,7 @@ async fn status_changes_written_together_apply_in_order(db: TestDb) {
 
     for (i, id) in ids.iter().enumerate() {
         let row = messages::Entity::find_by_id(id.clone()).one(&app.db).await.unwrap().unwrap();
-        let history: Vec<(wagate::queue::MessageStatus, i64)> = message_events::Entity::find()
+        let history: Vec<(wagate::model::MessageStatus, i64)> = message_events::Entity::find()
             .filter(message_events::Column::MessageId.eq(id.as_str()))
             .order_by_asc(message_events::Column::Id)
             .all(&app.db)
@@ -718,7 +723,8 @@ async fn a_graceful_stop_writes_the_acks_that_wait(db: TestDb) {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     use wagate::{
         db::entities::{messages, sessions},
-        queue::{MessageStatus, store::Store},
+        model::MessageStatus,
+        queue::store::Store,
     };
 
     let mut app = TestApp::spawn(db).await;
@@ -728,8 +734,12 @@ async fn a_graceful_stop_writes_the_acks_that_wait(db: TestDb) {
     app.stop().await;
 
     // Messages on the wire when the acks come, as many as a busy gateway has.
-    let store =
-        Store::new(app.db.clone(), wagate::webhooks::Recorder::detached(), chrono::FixedOffset::east_opt(0).unwrap());
+    let store = Store::new(
+        app.db.clone(),
+        wagate::webhooks::Recorder::detached(),
+        std::sync::Arc::new(wagate::inbox::QueuedInChats),
+        chrono::FixedOffset::east_opt(0).unwrap(),
+    );
     let ids = insert_texts(&store, "stopping", owner, 300, MessageStatus::Sending, 1).await;
 
     // The server acks them all; the gateway is told to stop at once.

@@ -148,7 +148,7 @@ async fn log(app: &TestApp, token: &str, hook: i64) -> Value {
 async fn signed_events_reach_the_endpoints_that_want_them(db: TestDb) {
     let everything = Receiver::start(200).await;
     let config_hook = Receiver::start(200).await;
-    let config_secret = wagate::webhooks::sign::Key::generate();
+    let config_secret = wagate::sign::Key::generate();
     let (url, secret) = (config_hook.url.clone(), config_secret.clone());
     let app = TestApp::spawn_with(db, move |config| {
         fast_webhooks(config);

@@ -7,7 +7,7 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub chat_id: i64,
-    /// One of [`crate::inbox::Sender`], as text.
+    /// One of [`crate::model::Origin`], as text.
     pub sender: String,
     pub inbound_id: Option<i64>,
     pub message_id: Option<String>,

@@ -15,7 +15,7 @@ pub struct Model {
     pub customer_id: Option<i64>,
     pub email: Option<String>,
     pub address: Option<String>,
-    /// One of [`crate::inbox::Mode`], as text.
+    /// One of [`crate::model::ChatMode`], as text.
     pub mode: String,
     pub assigned_agent_id: Option<i64>,
     pub unread: i32,

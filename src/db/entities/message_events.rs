@@ -7,7 +7,7 @@ pub struct Model {
     pub id: i64,
     pub message_id: String,
     pub session_id: String,
-    pub status: crate::queue::MessageStatus,
+    pub status: crate::model::MessageStatus,
     pub reason: Option<String>,
     /// Epoch milliseconds.
     pub at: i64,

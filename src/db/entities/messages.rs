@@ -16,7 +16,7 @@ pub struct Model {
     pub mimetype: Option<String>,
     pub media_size: Option<i64>,
     pub media_sha256: Option<String>,
-    pub status: crate::queue::MessageStatus,
+    pub status: crate::model::MessageStatus,
     pub reason: Option<String>,
     pub attempts: i32,
     pub idempotency_key: Option<String>,
@@ -26,7 +26,7 @@ pub struct Model {
     pub updated_at: i64,
     /// The broadcast (outage notice) it is part of, if any.
     pub broadcast_id: Option<i64>,
-    /// Who sent it: `api`, `broadcast`, `agent` or `bot` ([`crate::inbox::Sender`]).
+    /// Who sent it: `api`, `broadcast`, `agent` or `bot` ([`crate::model::Origin`]).
     pub origin: String,
     /// The agent who wrote it (origin `agent`).
     pub agent_id: Option<i64>,

@@ -4,7 +4,7 @@ use sea_orm::entity::prelude::*;
 #[sea_orm(table_name = "sessions")]
 pub struct Model {
     /// The internal key every other table and the device store use: the name,
-    /// or `name~suffix` when another account had the name first ([`crate::sessions::name_of`]).
+    /// or `name~suffix` when another account had the name first ([`crate::model::name_of`]).
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub user_id: i64,
@@ -12,7 +12,7 @@ pub struct Model {
     pub name: String,
     /// Digits with country code, detected when the device links.
     pub phone_number: Option<String>,
-    pub status: crate::sessions::Status,
+    pub status: crate::model::SessionStatus,
     pub reason: Option<String>,
     pub banned_until: Option<DateTime>,
     pub last_connected_at: Option<DateTime>,

@@ -13,7 +13,7 @@ pub struct Model {
     pub username: Option<String>,
     pub name: String,
     pub password_hash: String,
-    pub role: crate::auth::Role,
+    pub role: crate::model::Role,
     /// Bumped when the password changes: tokens carrying an older one are refused.
     pub token_version: i64,
     pub created_at: DateTime,

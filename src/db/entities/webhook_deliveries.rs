@@ -8,7 +8,7 @@ pub struct Model {
     pub id: i64,
     pub webhook_id: i64,
     pub event_id: i64,
-    pub status: crate::webhooks::DeliveryStatus,
+    pub status: crate::model::DeliveryStatus,
     pub attempts: i32,
     /// Epoch milliseconds.
     pub next_attempt_at: i64,

@@ -13,10 +13,10 @@ use sea_orm::{
 };
 use tokio::sync::oneshot;
 
-use super::{CHUNK, Store, now_ms};
+use super::{CHUNK, Store};
 use crate::{
     db::entities::{message_events as events, messages, outbox},
-    queue::MessageStatus,
+    model::{MessageStatus, now_ms},
 };
 
 /// What a change does to the message's outbox row.

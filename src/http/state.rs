@@ -33,6 +33,8 @@ pub struct Inner {
     pub sessions: Sessions,
     pub queue: Queue,
     pub inbox: Inbox,
+    /// The menu bot (answering in the inbox's commits).
+    pub bot: crate::bot::Bot,
     pub webhooks: crate::webhooks::Webhooks,
     /// Fetches media URLs for image and document messages (SSRF-guarded).
     pub media: Fetcher,

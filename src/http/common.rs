@@ -1,0 +1,54 @@
+//! What the handlers of several areas share: who may see what (the scopes
+//! of a caller) and the paging defaults.
+
+use crate::{
+    auth::{AuthMethod, Principal},
+    error::ApiError,
+    http::state::AppState,
+    inbox::ChatScope,
+    model::Role,
+    sessions::Scope,
+};
+
+/// The sessions `principal` may see and act on.
+pub fn scope_of(principal: &Principal) -> Scope {
+    let sessions = match &principal.via {
+        AuthMethod::ApiKey { sessions, .. } => sessions.clone(),
+        AuthMethod::Jwt | AuthMethod::Cookie => None,
+    };
+    // A key limited to sessions names its own account's: never another's, even an admin's key.
+    let everyone = principal.is_admin() && sessions.is_none();
+    Scope { owner: (!everyone).then_some(principal.user_id), sessions, account: Some(principal.user_id) }
+}
+
+/// The chats `principal` may see. A key limited to sessions (by name) sees
+/// the chats of those sessions: its account's, or for an agent's key, those
+/// of any account whose chats are assigned to the agent.
+pub async fn chat_scope(state: &AppState, principal: &Principal) -> Result<ChatScope, ApiError> {
+    let sessions = match &principal.via {
+        AuthMethod::ApiKey { sessions: Some(_), .. } => {
+            let mut scope = scope_of(principal);
+            if principal.role == Role::Agent {
+                scope.owner = None;
+            }
+            Some(state.sessions.ids_with_deleted(&scope).await?)
+        }
+        _ => None,
+    };
+    Ok(match principal.role {
+        Role::Admin if sessions.is_some() => ChatScope { owner: Some(principal.user_id), sessions, agent: None },
+        Role::Admin => ChatScope { owner: None, sessions, agent: None },
+        Role::Agent => ChatScope { owner: None, sessions, agent: Some(principal.user_id) },
+        Role::User | Role::Readonly => ChatScope { owner: Some(principal.user_id), sessions, agent: None },
+    })
+}
+
+/// `page` when a list request names none.
+pub fn first_page() -> u64 {
+    1
+}
+
+/// `limit` when a list request names none.
+pub fn default_limit() -> u64 {
+    50
+}

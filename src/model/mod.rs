@@ -1,0 +1,20 @@
+//! Shared words: what the domains and the stored rows say alike (the stored
+//! enums, session names, time). It knows no domain: what a status allows or
+//! who may do what is decided by the domain that owns it, in an `impl` there.
+
+mod chats;
+mod messages;
+mod roles;
+mod sessions;
+mod webhooks;
+
+pub use chats::ChatMode;
+pub use messages::{MessageStatus, Origin};
+pub use roles::Role;
+pub use sessions::{SessionStatus, name_of};
+pub use webhooks::DeliveryStatus;
+
+/// Epoch milliseconds now.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
