@@ -426,7 +426,13 @@ async function inboxPage(main) {
           body = { chat_id: c.id, text };
         } else return;
         const sent = await act(() => api('POST', '/chats/messages', body));
-        if (sent) { el.reset(); upsertEntry(sent.entry); }
+        if (sent) {
+          // Clear what was sent, not what was typed or attached while it went.
+          const box = el.elements.text, picked = el.elements.file.files[0];
+          if (box.value.trim() === text) box.value = '';
+          if (file && picked && picked.name === file.name && picked.size === file.size && picked.lastModified === file.lastModified) el.elements.file.value = '';
+          upsertEntry(sent.entry);
+        }
       }, h('div', { class: 'composer' },
         h('label', { class: 'attach', title: 'Attach an image or a document' }, 'Attach', h('input', { type: 'file', name: 'file', id: 'attach' })),
         h('textarea', { name: 'text', id: 'reply', placeholder: 'Write a reply…', 'aria-label': 'Reply', onkeydown: (e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); e.target.form.requestSubmit(); } } }),

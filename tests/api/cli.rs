@@ -15,8 +15,26 @@ use crate::{
     helpers::{Provisioned, TestDb, WA_VERSION, start_sim},
 };
 
+/// A port for a gateway the test starts (and may start again on the same
+/// port). Not one the kernel hands out (`bind(0)`): those come from the
+/// ephemeral range (32768–60999 by default), where an outgoing connection of
+/// another test could take it between this pick and the gateway's bind. Below
+/// it, one after another within this process, from a start of its own.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    const FIRST: u16 = 20_000;
+    const END: u16 = 32_000;
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let start = FIRST + (std::process::id() % u32::from(END - FIRST)) as u16;
+    let _ = NEXT.compare_exchange(0, start, Ordering::SeqCst, Ordering::SeqCst);
+    for _ in FIRST..END {
+        let taken = NEXT.fetch_add(1, Ordering::SeqCst);
+        let port = FIRST + taken.wrapping_sub(FIRST) % (END - FIRST);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {FIRST}..{END}");
 }
 
 struct Env<'a> {
@@ -523,7 +541,7 @@ async fn killed_gateway_delivers_every_webhook(db: TestDb) {
     let (sim, sim_addr) = start_sim().await;
     let env = Env { dir: dir.path(), port: free_port(), database_url: database.url.as_deref(), sim: sim_addr };
     let receiver_port = free_port();
-    let secret = wagate::webhooks::sign::Key::generate();
+    let secret = wagate::sign::Key::generate();
     std::fs::write(
         dir.path().join("wagate.toml"),
         format!(
