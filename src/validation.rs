@@ -123,6 +123,17 @@ pub fn optional_session_ids(value: &Option<Vec<String>>) -> Result<(), Error> {
     Ok(())
 }
 
+/// Not blank and at most `max` characters.
+pub fn check_text(value: &str, max: usize) -> Result<(), String> {
+    if value.trim().is_empty() {
+        return Err("must not be empty".into());
+    }
+    if value.chars().count() > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

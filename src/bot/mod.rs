@@ -234,13 +234,13 @@ impl Bot {
             }
             if message.from_me {
                 // Someone answers on the phone: a human has the chat.
-                if chat.mode == ChatMode::Bot.as_str() {
+                if chat.mode == ChatMode::Bot {
                     set_mode(chat, ChatMode::Agent, now);
                 }
                 continue;
             }
             if let Some(idle) = bot.idle_return_ms
-                && (chat.mode == ChatMode::Agent.as_str() || chat.mode == ChatMode::Paused.as_str())
+                && (chat.mode == ChatMode::Agent || chat.mode == ChatMode::Paused)
                 && now - last_human(conn, chat).await? >= idle
             {
                 set_mode(chat, ChatMode::Bot, now);
@@ -294,7 +294,7 @@ async fn load(conn: &impl ConnectionTrait, owner: i64) -> Result<Stored, DbErr> 
 }
 
 fn set_mode(chat: &mut chats::Model, mode: ChatMode, now: i64) {
-    chat.mode = mode.as_str().into();
+    chat.mode = mode;
     chat.mode_at = now;
     chat.bot_menu = None;
 }
@@ -306,7 +306,7 @@ async fn last_human(conn: &impl ConnectionTrait, chat: &chats::Model) -> Result<
         .select_only()
         .column_as(entries::Column::At.max(), "at")
         .filter(entries::Column::ChatId.eq(chat.id))
-        .filter(entries::Column::Sender.is_in([Origin::Agent.as_str(), Origin::Phone.as_str()]))
+        .filter(entries::Column::Sender.is_in([Origin::Agent, Origin::Phone]))
         .into_tuple::<Option<i64>>()
         .one(conn)
         .await?
@@ -319,7 +319,7 @@ async fn last_human(conn: &impl ConnectionTrait, chat: &chats::Model) -> Result<
 fn step(bot: &Effective, chat: &mut chats::Model, text: Option<&str>, in_hours: bool, now: i64) -> Say {
     let typed = text.map(document::normalize).unwrap_or_default();
     let hand_over = |chat: &mut chats::Model| {
-        if chat.mode == ChatMode::Agent.as_str() {
+        if chat.mode == ChatMode::Agent {
             return Say::Nothing;
         }
         set_mode(chat, ChatMode::Agent, now);
@@ -329,13 +329,13 @@ fn step(bot: &Effective, chat: &mut chats::Model, text: Option<&str>, in_hours: 
         }
     };
     let pause = |chat: &mut chats::Model| {
-        if chat.mode == ChatMode::Paused.as_str() {
+        if chat.mode == ChatMode::Paused {
             return Say::Nothing;
         }
         set_mode(chat, ChatMode::Paused, now);
         Say::Text(bot.replies.pause.clone())
     };
-    let in_bot = chat.mode == ChatMode::Bot.as_str();
+    let in_bot = chat.mode == ChatMode::Bot;
     match bot.commands.get(&typed) {
         Some(Command::Bot) => {
             if !in_bot {
@@ -385,7 +385,7 @@ fn spend(bot: &Effective, chat: &mut chats::Model, text: String, now: i64) -> Op
         chat.bot_window_count = 0;
     }
     if chat.bot_window_count >= bot.max_replies_per_minute as i32 {
-        if chat.mode == ChatMode::Bot.as_str() {
+        if chat.mode == ChatMode::Bot {
             set_mode(chat, ChatMode::Paused, now);
         }
         return None;
@@ -409,7 +409,7 @@ mod tests {
             customer_id: None,
             email: None,
             address: None,
-            mode: mode.as_str().into(),
+            mode,
             assigned_agent_id: None,
             unread: 0,
             online: false,
@@ -449,7 +449,7 @@ mod tests {
         assert_eq!(step(&bot, &mut c, Some("agent"), true, 8), Say::Nothing);
         assert_eq!(step(&bot, &mut c, Some("gangguan"), true, 8), Say::Nothing, "agents answer outages too");
         assert_eq!(text(step(&bot, &mut c, Some("Menu"), true, 9)), main);
-        assert_eq!(c.mode, "bot");
+        assert_eq!(c.mode, ChatMode::Bot);
         assert_eq!(text(step(&bot, &mut c, Some("pause"), true, 10)), bot.replies.pause);
         assert_eq!(step(&bot, &mut c, Some("1"), true, 11), Say::Nothing);
         assert_eq!(step(&bot, &mut c, None, true, 12), Say::Nothing);
@@ -471,7 +471,7 @@ mod tests {
         let bot = config.effective(None).unwrap();
         let mut c = chat(ChatMode::Bot);
         assert_eq!(text(step(&bot, &mut c, Some("agent"), false, 1)), "Di luar jam kerja");
-        assert_eq!(c.mode, "agent");
+        assert_eq!(c.mode, ChatMode::Agent);
         let mut c = chat(ChatMode::Bot);
         assert_eq!(text(step(&bot, &mut c, Some("agent"), true, 1)), bot.replies.agent);
     }

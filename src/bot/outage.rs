@@ -1,15 +1,15 @@
-//! The outage-status answer: the customer with the chat's number, their ODP,
-//! and the account's active notices on it, told with the notice template.
+//! The outage-status answer: what notify knows of the chat's customer (their
+//! ODP and the account's active notices on it), told with the notice template.
 
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ConnectionTrait, DbErr};
 
 use super::Effective;
 use crate::{
     config::NotifyConfig,
-    db::entities::{chats, notices, odps},
+    db::entities::chats,
     model::now_ms,
     notify::{
-        notices::{NoticeStatus, odps_of},
+        notices::{self, Outage},
         template::{self, Values},
     },
 };
@@ -23,29 +23,17 @@ pub async fn status(
 ) -> Result<String, DbErr> {
     let offset = notify.offset();
     let now = template::format_time(Some(now_ms()), offset);
-    let customers = crate::notify::customers::by_phone(conn, chat.user_id, &[chat.contact.as_str()]).await?;
-    let customer = customers.get(&chat.contact);
-    let odp = match customer.and_then(|c| c.odp_id) {
-        Some(id) => odps::Entity::find_by_id(id).one(conn).await?.map(|o| o.code),
-        None => None,
+    let (customer, odp, active) = match notices::outage_of(conn, chat.user_id, &chat.contact).await? {
+        Outage::Unknown => {
+            let values = Values { name: &chat.name, now: &now, ..Default::default() };
+            return Ok(template::render(&bot.outage.unknown, &values));
+        }
+        Outage::Known { active, customer, odp } if active.is_empty() => {
+            let values = Values { name: &customer.name, odp: &odp, now: &now, ..Default::default() };
+            return Ok(template::render(&bot.outage.none, &values));
+        }
+        Outage::Known { customer, odp, active } => (customer, odp, active),
     };
-    let (Some(customer), Some(odp)) = (customer, odp) else {
-        let values = Values { name: &chat.name, now: &now, ..Default::default() };
-        return Ok(template::render(&bot.outage.unknown, &values));
-    };
-    let active: Vec<notices::Model> = notices::Entity::find()
-        .filter(notices::Column::UserId.eq(chat.user_id))
-        .filter(notices::Column::Status.eq(NoticeStatus::Active.as_str()))
-        .order_by_asc(notices::Column::Id)
-        .all(conn)
-        .await?
-        .into_iter()
-        .filter(|n| odps_of(n).iter().any(|code| code.eq_ignore_ascii_case(&odp)))
-        .collect();
-    if active.is_empty() {
-        let values = Values { name: &customer.name, odp: &odp, now: &now, ..Default::default() };
-        return Ok(template::render(&bot.outage.none, &values));
-    }
     let template = bot.outage.template.as_deref().unwrap_or(&notify.template);
     let told: Vec<String> = active
         .iter()

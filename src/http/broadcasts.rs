@@ -11,11 +11,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{
     Page,
-    common::scope_of,
+    common::{phone_field, scope_of},
     extract::{ApiJson, ApiPath, ApiQuery, OptionalApiJson},
     idempotency::{self, Accepted, hash_of},
-    messages::check_text,
-    sessions::phone_field,
 };
 use crate::{
     auth::Principal,
@@ -110,7 +108,7 @@ pub struct SendByOdpRequest {
 }
 
 fn check_message(message: &str) -> Result<String, ApiError> {
-    check_text(message, MAX_TEXT_CHARS).map_err(|e| ApiError::invalid_field("message", e))?;
+    validation::check_text(message, MAX_TEXT_CHARS).map_err(|e| ApiError::invalid_field("message", e))?;
     Ok(message.to_owned())
 }
 

@@ -16,11 +16,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{
     Data,
-    common::{chat_scope, scope_of},
+    common::{chat_scope, phone_field, scope_of},
     extract::{ApiJson, ApiPath, ApiQuery, JsonOrForm},
     idempotency::{self, Accepted, hash_of},
-    messages::{CheckedMedia, Kind, MediaRequest, Source, check_text, form_media},
-    sessions::phone_field,
+    messages::{CheckedMedia, Kind, MediaRequest, Source, form_media},
 };
 use crate::{
     auth::Principal,
@@ -41,6 +40,7 @@ impl From<InboxError> for ApiError {
         match err {
             InboxError::NotFound => ApiError::not_found("chat"),
             InboxError::Invalid(field, message) => ApiError::invalid_field(field, message),
+            InboxError::Forbidden(message) => ApiError::forbidden(message),
             InboxError::Db(e) => e.into(),
             InboxError::Other(e) => e.into(),
         }
@@ -257,7 +257,7 @@ pub async fn create_chat(
         let scope = scope_of(&principal);
         let session = match req.session {
             Some(id) => id,
-            None => default_session(&state, &scope).await?,
+            None => state.sessions.default_for(&scope, &state.config.notify.default_session).await?,
         };
         state.sessions.get(&scope, &session).await.map_err(|_| ApiError::not_found("session"))?
     };
@@ -280,20 +280,6 @@ pub async fn create_chat(
     }
     let view = state.inbox.views(vec![chat]).await?.remove(0);
     Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(view)))
-}
-
-/// `notify.default_session` if the caller may use it, else the caller's only session.
-async fn default_session(state: &AppState, scope: &Scope) -> Result<String, ApiError> {
-    let default = &state.config.notify.default_session;
-    if !default.is_empty() && state.sessions.get(scope, default).await.is_ok() {
-        return Ok(default.clone());
-    }
-    let mine = state.sessions.list(scope).await?;
-    match mine.as_slice() {
-        [only] => Ok(only.session_id.clone()),
-        [] => Err(ApiError::invalid_field("session", "you have no session to write from")),
-        _ => Err(ApiError::invalid_field("session", "is required: you have more than one session")),
-    }
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -329,20 +315,8 @@ pub async fn update_chat(
     ApiJson(req): ApiJson<UpdateChatRequest>,
 ) -> Result<Json<ChatView>, ApiError> {
     let chat = state.inbox.chat(&chat_scope(&state, &principal).await?, id).await?;
-    if let Some(Some(agent)) = req.assigned_agent_id {
-        if principal.role == Role::Agent {
-            return Err(ApiError::forbidden("agents cannot assign chats; an admin or the session's owner can"));
-        }
-        use sea_orm::EntityTrait;
-        let user = crate::db::entities::users::Entity::find_by_id(agent).one(&state.db).await?;
-        if !matches!(user.as_ref().map(crate::auth::accounts::role_of), Some(Role::Agent | Role::Admin)) {
-            return Err(ApiError::invalid_field("assigned_agent_id", "must be the id of an agent or an admin"));
-        }
-    } else if req.assigned_agent_id.is_some() && principal.role == Role::Agent {
-        return Err(ApiError::forbidden("agents cannot assign chats; an admin or the session's owner can"));
-    }
     let change = ChatChange { mode: req.mode, assigned_agent_id: req.assigned_agent_id, online: req.online };
-    let chat = state.inbox.update(chat, change).await?;
+    let chat = state.inbox.change_by(principal.role, chat, change).await?;
     Ok(Json(state.inbox.views(vec![chat]).await?.remove(0)))
 }
 
@@ -408,7 +382,7 @@ async fn reply_of(
                             "only images and documents have a caption, file name or type",
                         ));
                     }
-                    check_text(&text, MAX_TEXT_CHARS).map_err(|e| ApiError::invalid_field("text", e))?;
+                    validation::check_text(&text, MAX_TEXT_CHARS).map_err(|e| ApiError::invalid_field("text", e))?;
                     ReplyContent::Text(text)
                 }
                 (None, Some(url), None) => {

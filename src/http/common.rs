@@ -1,5 +1,5 @@
 //! What the handlers of several areas share: who may see what (the scopes
-//! of a caller) and the paging defaults.
+//! of a caller), phone number fields, and the paging defaults.
 
 use crate::{
     auth::{AuthMethod, Principal},
@@ -7,6 +7,7 @@ use crate::{
     http::state::AppState,
     inbox::ChatScope,
     model::Role,
+    notify::phone,
     sessions::Scope,
 };
 
@@ -41,6 +42,11 @@ pub async fn chat_scope(state: &AppState, principal: &Principal) -> Result<ChatS
         Role::Agent => ChatScope { owner: None, sessions, agent: Some(principal.user_id) },
         Role::User | Role::Readonly => ChatScope { owner: Some(principal.user_id), sessions, agent: None },
     })
+}
+
+/// A phone number in any common spelling, to digits with the country code.
+pub fn phone_field(state: &AppState, field: &str, raw: &str) -> Result<String, ApiError> {
+    phone::normalize(raw, &state.config.notify.country_code).map_err(|e| ApiError::invalid_field(field, e.to_string()))
 }
 
 /// `page` when a list request names none.

@@ -14,10 +14,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{
     Data, Page,
-    common::scope_of,
+    common::{phone_field, scope_of},
     extract::{ApiJson, ApiPath, ApiQuery, Form, JsonOrForm},
     idempotency::{self, Accepted, hash_of},
-    sessions::phone_field,
 };
 use crate::{
     auth::Principal,
@@ -49,18 +48,7 @@ impl From<QueueError> for ApiError {
 pub const MAX_CAPTION_CHARS: usize = 1_024;
 
 fn text_rule(value: &str) -> Result<(), serde_valid::validation::Error> {
-    check_text(value, MAX_TEXT_CHARS).map_err(serde_valid::validation::Error::Custom)
-}
-
-/// Not blank and at most `max` characters.
-pub fn check_text(value: &str, max: usize) -> Result<(), String> {
-    if value.trim().is_empty() {
-        return Err("must not be empty".into());
-    }
-    if value.chars().count() > max {
-        return Err(format!("must be at most {max} characters"));
-    }
-    Ok(())
+    validation::check_text(value, MAX_TEXT_CHARS).map_err(serde_valid::validation::Error::Custom)
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -383,7 +371,7 @@ impl CheckedMedia {
     pub async fn check(state: &AppState, req: MediaRequest, kind: Kind) -> Result<CheckedMedia, ApiError> {
         let field = kind.field();
         if let Some(caption) = &req.caption {
-            check_text(caption, MAX_CAPTION_CHARS).map_err(|e| ApiError::invalid_field("caption", e))?;
+            validation::check_text(caption, MAX_CAPTION_CHARS).map_err(|e| ApiError::invalid_field("caption", e))?;
         }
         if let Some(name) = &req.filename {
             check_filename(name)?;

@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{
     Data, Message,
-    common::scope_of,
+    common::{phone_field, scope_of},
     extract::{ApiJson, ApiPath, ApiQuery},
     qr,
 };
@@ -22,7 +22,6 @@ use crate::{
     auth::Principal,
     error::{ApiError, ErrorBody},
     http::state::AppState,
-    notify::phone,
     sessions::{Code, SessionError, SessionView},
     validation,
 };
@@ -38,6 +37,7 @@ impl From<SessionError> for ApiError {
             SessionError::AlreadyLinked => ApiError::conflict("already_linked", message),
             SessionError::NotRunning => ApiError::conflict("session_not_running", message),
             SessionError::NotLinked => ApiError::conflict("session_not_linked", message).with_field("session"),
+            SessionError::NoDefault(message) => ApiError::invalid_field("session", message),
             SessionError::Busy(_) => ApiError::conflict("session_busy", message),
             SessionError::PairingOutstanding => ApiError::conflict("pairing_outstanding", message),
             SessionError::Timeout => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", message),
@@ -46,11 +46,6 @@ impl From<SessionError> for ApiError {
             SessionError::Other(e) => e.into(),
         }
     }
-}
-
-/// A phone number in any common spelling, to digits with the country code.
-pub fn phone_field(state: &AppState, field: &str, raw: &str) -> Result<String, ApiError> {
-    phone::normalize(raw, &state.config.notify.country_code).map_err(|e| ApiError::invalid_field(field, e.to_string()))
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]

@@ -11,8 +11,8 @@ use super::{
     Profile, ReceivedView, store, views,
 };
 use crate::{
-    db::entities::{chat_entries as entries, chats, customers, inbound_messages as inbound, odps},
-    model::now_ms,
+    db::entities::{chat_entries as entries, chats, customers, inbound_messages as inbound, odps, users},
+    model::{Role, now_ms},
     queue::{Content, MessageView, Submit},
 };
 
@@ -207,13 +207,33 @@ impl Inbox {
         })
     }
 
+    /// A change asked by a person with `role`: agents cannot (re)assign chats,
+    /// and a chat goes only to an agent or an admin.
+    pub async fn change_by(
+        &self,
+        role: Role,
+        chat: chats::Model,
+        change: ChatChange,
+    ) -> Result<chats::Model, InboxError> {
+        if change.assigned_agent_id.is_some() && role == Role::Agent {
+            return Err(InboxError::Forbidden("agents cannot assign chats; an admin or the session's owner can"));
+        }
+        if let Some(Some(agent)) = change.assigned_agent_id {
+            let user = users::Entity::find_by_id(agent).one(self.db()).await?;
+            if !matches!(user.as_ref().map(crate::auth::accounts::role_of), Some(Role::Agent | Role::Admin)) {
+                return Err(InboxError::Invalid("assigned_agent_id", "must be the id of an agent or an admin".into()));
+            }
+        }
+        self.update(chat, change).await
+    }
+
     /// Changes a chat's mode, assignment or online flag.
     pub async fn update(&self, chat: chats::Model, change: ChatChange) -> Result<chats::Model, InboxError> {
         let mut row: chats::ActiveModel = chat.clone().into();
         if let Some(mode) = change.mode
-            && mode.as_str() != chat.mode
+            && mode != chat.mode
         {
-            row.mode = Set(mode.as_str().into());
+            row.mode = Set(mode);
             row.mode_at = Set(now_ms());
             // Back in `bot`, the customer starts at the main menu.
             row.bot_menu = Set(None);
@@ -258,7 +278,7 @@ impl Inbox {
             agent_id: Some(reply.agent),
         };
         let (message, created) = self.queue().submit(submit).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        if created && chat.mode == ChatMode::Bot.as_str() {
+        if created && chat.mode == ChatMode::Bot {
             let change = ChatChange {
                 mode: Some(ChatMode::Agent),
                 assigned_agent_id: chat.assigned_agent_id.is_none().then_some(Some(reply.agent)),

@@ -76,6 +76,9 @@ pub enum InboxError {
     NotFound,
     #[error("{0}")]
     Invalid(&'static str, String),
+    /// Not for this caller's role.
+    #[error("{0}")]
+    Forbidden(&'static str),
     #[error(transparent)]
     Db(#[from] DbErr),
     #[error(transparent)]

@@ -99,7 +99,7 @@ pub async fn commit(
                 let sender = if message.from_me { Origin::Phone } else { Origin::Customer };
                 let entry = entries::ActiveModel {
                     chat_id: Set(chat.id),
-                    sender: Set(sender.as_str().into()),
+                    sender: Set(sender),
                     inbound_id: Set(Some(row.id)),
                     message_id: Set(None),
                     agent_id: Set(None),
@@ -116,12 +116,12 @@ pub async fn commit(
         }
         for (_, (mut chat, new_entries, messages)) in by_chat {
             let before = chat.clone();
-            let customer_count = new_entries.iter().filter(|e| e.sender == Origin::Customer.as_str()).count() as i32;
+            let customer_count = new_entries.iter().filter(|e| e.sender == Origin::Customer).count() as i32;
             chat.unread += customer_count;
             chat.last_message_at = now;
             chat.updated_at = now;
-            if messages.iter().any(|m| !m.from_me) && chat.mode == ChatMode::Closed.as_str() {
-                chat.mode = ChatMode::Bot.as_str().into();
+            if messages.iter().any(|m| !m.from_me) && chat.mode == ChatMode::Closed {
+                chat.mode = ChatMode::Bot;
                 chat.mode_at = now;
                 chat.bot_menu = None;
             }
@@ -226,7 +226,7 @@ pub fn new_chat(
         customer_id: Set(customer),
         email: Set(email),
         address: Set(address),
-        mode: Set(ChatMode::Bot.as_str().into()),
+        mode: Set(ChatMode::Bot),
         assigned_agent_id: Set(None),
         unread: Set(0),
         online: Set(false),

@@ -191,17 +191,13 @@ fn clock(ms: i64, offset: FixedOffset) -> String {
     time(ms).with_timezone(&offset).format("%H:%M").to_string()
 }
 
-fn sender_of(entry: &entries::Model) -> Origin {
-    Origin::try_from(entry.sender.as_str()).unwrap_or(Origin::Api)
-}
-
 /// The view of an entry that points at a received message (`row`, when found).
 pub fn entry_of_inbound(entry: &entries::Model, row: Option<&inbound::Model>, offset: FixedOffset) -> EntryView {
     let text_like = row.is_some_and(|r| matches!(r.kind.as_str(), "text" | "location" | "contact" | "reaction"));
     EntryView {
         id: entry.id,
         text: row.and_then(|r| r.body.clone()),
-        sender: sender_of(entry),
+        sender: entry.sender,
         status: if row.is_some_and(|r| r.read_at.is_some()) { "read" } else { "received" }.into(),
         reason: None,
         time: clock(entry.at, offset),
@@ -237,7 +233,7 @@ pub fn entry_of_queued(
     EntryView {
         id: entry.id,
         text: row.body.clone(),
-        sender: sender_of(entry),
+        sender: entry.sender,
         status: status.as_str().into(),
         reason: row.reason.clone(),
         time: clock(entry.at, offset),
@@ -268,7 +264,7 @@ pub fn chat_view(chat: &chats::Model, last: Option<Preview>) -> ChatView {
         channel: "WhatsApp",
         online: chat.online,
         unread: chat.unread,
-        mode: ChatMode::try_from(chat.mode.as_str()).unwrap_or(ChatMode::Bot),
+        mode: chat.mode,
         mode_since: time(chat.mode_at),
         assigned_agent_id: chat.assigned_agent_id,
         last_message_at: time(chat.last_message_at),

@@ -1,21 +1,27 @@
 //! What a chat of the inbox is in.
 
-use sea_orm::DbErr;
+use sea_orm::{DeriveActiveEnum, EnumIter, sea_query::StringLen};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// Who has a chat.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+/// Who has a chat. Stored as its name in `chats.mode`: an unknown value makes
+/// reading the row an error, never a guessed mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, EnumIter, DeriveActiveEnum)]
 #[schema(as = Mode)]
 #[serde(rename_all = "snake_case")]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
 pub enum ChatMode {
     /// No human has it (the menu bot answers, once it exists).
+    #[sea_orm(string_value = "bot")]
     Bot,
     /// An agent answers; the bot is silent.
+    #[sea_orm(string_value = "agent")]
     Agent,
     /// Nobody answers until someone resumes it.
+    #[sea_orm(string_value = "paused")]
     Paused,
     /// Done; the customer's next message reopens it in `bot`.
+    #[sea_orm(string_value = "closed")]
     Closed,
 }
 
@@ -29,15 +35,5 @@ impl ChatMode {
             ChatMode::Paused => "paused",
             ChatMode::Closed => "closed",
         }
-    }
-}
-
-impl TryFrom<&str> for ChatMode {
-    type Error = DbErr;
-    fn try_from(text: &str) -> Result<ChatMode, DbErr> {
-        ChatMode::ALL
-            .into_iter()
-            .find(|m| m.as_str() == text)
-            .ok_or_else(|| DbErr::Custom(format!("unknown chat mode {text:?}")))
     }
 }

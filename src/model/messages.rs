@@ -1,6 +1,5 @@
 //! Where a message is, and where it (or a timeline entry) comes from.
 
-use sea_orm::DbErr;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -64,22 +63,43 @@ impl MessageStatus {
     }
 }
 
-/// Where a timeline entry (or a message) comes from: who wrote it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+/// Where a timeline entry (or a message) comes from: who wrote it. Stored as
+/// its name in `chat_entries.sender` and `messages.origin`: an unknown value
+/// makes reading the row an error, never a guessed origin.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    sea_orm::EnumIter,
+    sea_orm::DeriveActiveEnum,
+)]
 #[schema(as = Sender)]
 #[serde(rename_all = "snake_case")]
+#[sea_orm(rs_type = "String", db_type = "String(sea_orm::sea_query::StringLen::N(16))")]
 pub enum Origin {
     /// The contact.
+    #[sea_orm(string_value = "customer")]
     Customer,
     /// Someone on the linked phone (or another device of the number).
+    #[sea_orm(string_value = "phone")]
     Phone,
     /// A person answering from the inbox.
+    #[sea_orm(string_value = "agent")]
     Agent,
     /// The menu bot.
+    #[sea_orm(string_value = "bot")]
     Bot,
     /// An API client (`/message/send-*`).
+    #[sea_orm(string_value = "api")]
     Api,
     /// An outage-notice broadcast.
+    #[sea_orm(string_value = "broadcast")]
     Broadcast,
 }
 
@@ -96,15 +116,5 @@ impl Origin {
             Origin::Api => "api",
             Origin::Broadcast => "broadcast",
         }
-    }
-}
-
-impl TryFrom<&str> for Origin {
-    type Error = DbErr;
-    fn try_from(text: &str) -> Result<Origin, DbErr> {
-        Origin::ALL
-            .into_iter()
-            .find(|s| s.as_str() == text)
-            .ok_or_else(|| DbErr::Custom(format!("unknown origin {text:?}")))
     }
 }

@@ -3,13 +3,16 @@
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, ModelTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, ModelTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{db::entities::notices, model::now_ms};
+use crate::{
+    db::entities::{customers, notices, odps},
+    model::now_ms,
+};
 
 /// A notice's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -180,6 +183,37 @@ pub async fn list(
         .all(db)
         .await?;
     Ok((rows, total))
+}
+
+/// What is known of outages for the customer with a number.
+pub enum Outage {
+    /// No customer of the account has this number, or theirs has no ODP.
+    Unknown,
+    /// The customer, their ODP's code, and the account's active notices on
+    /// that ODP, oldest first (none: no outage there).
+    Known { customer: customers::Model, odp: String, active: Vec<notices::Model> },
+}
+
+/// The outage facts for `owner`'s customer with `phone` (what the bot tells).
+pub async fn outage_of(conn: &impl ConnectionTrait, owner: i64, phone: &str) -> Result<Outage, DbErr> {
+    let Some(customer) = super::customers::by_phone(conn, owner, &[phone]).await?.remove(phone) else {
+        return Ok(Outage::Unknown);
+    };
+    let odp = match customer.odp_id {
+        Some(id) => odps::Entity::find_by_id(id).one(conn).await?.map(|o| o.code),
+        None => None,
+    };
+    let Some(odp) = odp else { return Ok(Outage::Unknown) };
+    let active = notices::Entity::find()
+        .filter(notices::Column::UserId.eq(owner))
+        .filter(notices::Column::Status.eq(NoticeStatus::Active.as_str()))
+        .order_by_asc(notices::Column::Id)
+        .all(conn)
+        .await?
+        .into_iter()
+        .filter(|n| odps_of(n).iter().any(|code| code.eq_ignore_ascii_case(&odp)))
+        .collect();
+    Ok(Outage::Known { customer, odp, active })
 }
 
 #[cfg(test)]

@@ -295,7 +295,7 @@ pub fn text_message(
         created_at: now,
         updated_at: now,
         broadcast_id: None,
-        origin: origin.as_str().into(),
+        origin,
         agent_id: None,
     }
 }
@@ -408,7 +408,7 @@ impl Queue {
             created_at: now,
             updated_at: now,
             broadcast_id: None,
-            origin: submit.origin.as_str().into(),
+            origin: submit.origin,
             agent_id: submit.agent_id,
         };
         let row = match self.0.store.insert(row).await {

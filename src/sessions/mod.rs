@@ -110,6 +110,9 @@ pub enum SessionError {
     NotRunning,
     #[error("the session is not linked to a number; link it first")]
     NotLinked,
+    /// A request named no session, and there is no one to take.
+    #[error("{0}")]
+    NoDefault(&'static str),
     #[error("the session is {0}; it cannot do that now")]
     Busy(&'static str),
     #[error("a pairing code for another number is outstanding; POST /session/restart first")]
@@ -238,6 +241,20 @@ impl Sessions {
 
     pub async fn list(&self, scope: &Scope) -> Result<Vec<SessionView>, SessionError> {
         Ok(records::list(&self.0.db, scope).await?.iter().map(SessionView::from).collect())
+    }
+
+    /// The session a request that names none writes from: `preferred`
+    /// (`notify.default_session`) if the caller may use it, else the caller's
+    /// only session.
+    pub async fn default_for(&self, scope: &Scope, preferred: &str) -> Result<String, SessionError> {
+        if !preferred.is_empty() && self.get(scope, preferred).await.is_ok() {
+            return Ok(preferred.to_owned());
+        }
+        match self.list(scope).await?.as_slice() {
+            [only] => Ok(only.session_id.clone()),
+            [] => Err(SessionError::NoDefault("you have no session to write from")),
+            _ => Err(SessionError::NoDefault("is required: you have more than one session")),
+        }
     }
 
     /// The current QR code (and pairing code, if one was asked for), waiting a

@@ -595,7 +595,7 @@ async fn insert_texts(
             created_at: now,
             updated_at: now,
             broadcast_id: None,
-            origin: "api".into(),
+            origin: wagate::model::Origin::Api,
             agent_id: None,
         };
         store.insert(row).await.unwrap();

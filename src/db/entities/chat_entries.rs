@@ -8,7 +8,7 @@ pub struct Model {
     pub id: i64,
     pub chat_id: i64,
     /// One of [`crate::model::Origin`], as text.
-    pub sender: String,
+    pub sender: crate::model::Origin,
     pub inbound_id: Option<i64>,
     pub message_id: Option<String>,
     pub agent_id: Option<i64>,

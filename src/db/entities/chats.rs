@@ -16,7 +16,7 @@ pub struct Model {
     pub email: Option<String>,
     pub address: Option<String>,
     /// One of [`crate::model::ChatMode`], as text.
-    pub mode: String,
+    pub mode: crate::model::ChatMode,
     pub assigned_agent_id: Option<i64>,
     pub unread: i32,
     pub online: bool,

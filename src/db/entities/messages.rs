@@ -27,7 +27,7 @@ pub struct Model {
     /// The broadcast (outage notice) it is part of, if any.
     pub broadcast_id: Option<i64>,
     /// Who sent it: `api`, `broadcast`, `agent` or `bot` ([`crate::model::Origin`]).
-    pub origin: String,
+    pub origin: crate::model::Origin,
     /// The agent who wrote it (origin `agent`).
     pub agent_id: Option<i64>,
 }
