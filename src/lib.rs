@@ -99,24 +99,27 @@ impl App {
         let webhook_key =
             sign::Key::parse(&webhook_secret).map_err(|e| anyhow::anyhow!("data_dir/webhook_secret: {e}"))?;
         let sealer = sealed::Sealer::load_or_create(config.storage.secrets_key.expose(), &config.storage.data_dir)?;
+        // The floor every write goes through, with the events it records for
+        // webhooks and publishes live.
+        let first_delay = config.webhook.schedule.first().map_or(0, |d| d.as_millis() as i64);
+        let recorder = db::record::Recorder::open(&db, first_delay).await?;
+        let writer = db::write::Writer::new(db.clone(), recorder, events.clone());
         let webhooks =
-            webhooks::Webhooks::new(db.clone(), config.clone(), metrics.webhooks(), &webhook_key, sealer).await?;
+            webhooks::Webhooks::new(writer.clone(), config.clone(), metrics.webhooks(), &webhook_key, sealer).await?;
         // The ports: the queue writes timelines through the inbox's, the inbox
         // asks the bot for its answers.
         let timeline = Arc::new(inbox::QueuedInChats);
-        let queue =
-            queue::Queue::new(db.clone(), config.clone(), events.clone(), webhooks.recorder(), timeline).await?;
-        let bot = bot::Bot::new(db.clone(), config.clone());
+        let queue = queue::Queue::new(writer.clone(), config.clone(), timeline).await?;
+        let bot = bot::Bot::new(writer.clone(), config.clone());
         let answerer = Arc::new(bot.clone());
-        let inbox = inbox::Inbox::new(db.clone(), config.clone(), events.clone(), queue.clone(), answerer, &metrics)?;
+        let inbox = inbox::Inbox::new(writer.clone(), config.clone(), queue.clone(), answerer, &metrics)?;
         tokio::spawn(inbox.clone().run_media());
-        let sessions =
-            sessions::Sessions::new(db.clone(), engine, events.clone(), queue.clone(), inbox.clone(), config.clone());
+        let sessions = sessions::Sessions::new(writer.clone(), engine, queue.clone(), inbox.clone(), config.clone());
         let restored = sessions.restore().await.context("restoring sessions")?;
         if restored > 0 {
             tracing::info!(sessions = restored, "reconnecting linked sessions");
         }
-        tokio::spawn(notify::publish_progress(db.clone(), queue.clone(), events.clone()));
+        tokio::spawn(notify::publish_progress(writer.clone(), queue.clone()));
         webhooks.start();
         let media = queue::media::Fetcher::new(&config.media)?;
         let write_lock = db::sqlite_file(&db::url(&config)).map(|file| db::sqlite_lock::WriteLock::new(&file));
@@ -131,6 +134,7 @@ impl App {
             ),
             config,
             db,
+            writer,
             sessions,
             queue,
             inbox,

@@ -177,7 +177,11 @@ async fn import_customers(config: &Config, file: &std::path::Path, user: Option<
     };
     let (rows, errors) =
         wagate::notify::customers::parse_csv(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    let report = wagate::notify::customers::upsert(&db, owner.id, &config.notify.country_code, rows, errors).await?;
+    // Imports cause no events: nobody hears this process's writes.
+    let recorder = wagate::db::record::Recorder::detached();
+    let writer = wagate::db::write::Writer::new(db.clone(), recorder, wagate::events::Events::default());
+    let report =
+        wagate::notify::customers::upsert(&writer, owner.id, &config.notify.country_code, rows, errors).await?;
     println!(
         "{}: {} rows for {}: {} inserted, {} updated, {} with an invalid phone number, {} not imported",
         file.display(),

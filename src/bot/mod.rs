@@ -24,12 +24,15 @@ use std::{
 use chrono::Utc;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
-    TransactionTrait, sea_query::OnConflict,
+    sea_query::OnConflict,
 };
 
 use crate::{
     config::Config,
-    db::entities::{bot_configs, chat_entries as entries, chats, messages, sessions},
+    db::{
+        entities::{bot_configs, chat_entries as entries, chats, messages, sessions},
+        write::Writer,
+    },
     engine::{Inbound, Place},
     model::{ChatMode, Origin},
     queue::text_message,
@@ -64,6 +67,8 @@ pub struct Bot(Arc<Inner>);
 
 struct Inner {
     db: DatabaseConnection,
+    /// Writes the bot documents.
+    writer: Writer,
     config: Arc<Config>,
     cache: Mutex<Cache>,
 }
@@ -86,8 +91,9 @@ enum Say {
 }
 
 impl Bot {
-    pub fn new(db: DatabaseConnection, config: Arc<Config>) -> Bot {
-        Bot(Arc::new(Inner { db, config, cache: Mutex::new(Cache::default()) }))
+    pub fn new(writer: Writer, config: Arc<Config>) -> Bot {
+        let db = writer.db().clone();
+        Bot(Arc::new(Inner { db, writer, config, cache: Mutex::new(Cache::default()) }))
     }
 
     /// `owner`'s document (the default when never saved).
@@ -126,7 +132,7 @@ impl Bot {
             .map_err(|(path, message)| BotError::Invalid(path, message))?;
         let now = crate::model::now_ms();
         let text = serde_json::to_string(&config).map_err(|e| DbErr::Custom(e.to_string()))?;
-        let tx = self.0.db.begin().await?;
+        let write = self.0.writer.begin().await?;
         bot_configs::Entity::insert(bot_configs::ActiveModel {
             user_id: Set(owner),
             config: Set(text),
@@ -137,9 +143,9 @@ impl Bot {
                 .update_columns([bot_configs::Column::Config, bot_configs::Column::UpdatedAt])
                 .to_owned(),
         )
-        .exec_without_returning(&tx)
+        .exec_without_returning(&write.tx)
         .await?;
-        tx.commit().await?;
+        write.commit().await?;
         self.forget(owner);
         Ok(Stored { config, updated_at: Some(now) })
     }

@@ -5,7 +5,9 @@ pub mod entities;
 pub mod health;
 mod nodelay;
 pub mod owner;
+pub mod record;
 pub mod sqlite_lock;
+pub mod write;
 
 use std::{path::PathBuf, time::Duration};
 

@@ -112,63 +112,15 @@ fn check_message(message: &str) -> Result<String, ApiError> {
     Ok(message.to_owned())
 }
 
-/// The keys of the sessions a broadcast sends from, each visible to the caller and linked.
+/// The keys of the sessions a broadcast sends from (see `Sessions::senders`).
 async fn senders(
     state: &AppState,
     principal: &Principal,
     sessions: Option<Vec<String>>,
     session: Option<String>,
 ) -> Result<Vec<String>, ApiError> {
-    let scope = scope_of(principal);
-    let named = match (sessions, session) {
-        (Some(_), Some(_)) => return Err(ApiError::invalid_field("sessions", "give sessions or session, not both")),
-        (Some(list), None) => {
-            if list.is_empty() {
-                return Err(ApiError::invalid_field("sessions", "must name at least one session"));
-            }
-            let mut unique: Vec<String> = Vec::with_capacity(list.len());
-            for id in list {
-                if !unique.contains(&id) {
-                    unique.push(id);
-                }
-            }
-            unique
-        }
-        (None, Some(id)) => vec![id],
-        (None, None) if !state.config.notify.default_session.is_empty() => {
-            vec![state.config.notify.default_session.clone()]
-        }
-        (None, None) => {
-            let linked: Vec<String> = state
-                .sessions
-                .list(&scope)
-                .await?
-                .into_iter()
-                .filter(|s| s.phone_number.is_some() && s.status.holds_device())
-                .map(|s| s.session_id)
-                .collect();
-            match linked.len() {
-                1 => linked,
-                0 => {
-                    return Err(ApiError::conflict("session_not_linked", "no linked session to send from")
-                        .with_field("sessions"));
-                }
-                _ => {
-                    return Err(ApiError::invalid_field(
-                        "sessions",
-                        "name the sessions to send from (or set notify.default_session)",
-                    ));
-                }
-            }
-        }
-    };
-    let mut keys = Vec::with_capacity(named.len());
-    for name in &named {
-        let row = state.sessions.get(&scope, name).await?;
-        crate::sessions::sendable(&row)?;
-        keys.push(row.id);
-    }
-    Ok(keys)
+    let preferred = &state.config.notify.default_session;
+    Ok(state.sessions.senders(&scope_of(principal), sessions, session, preferred).await?)
 }
 
 /// The notice a notification sends: the one named, else the newest active one.
@@ -255,7 +207,7 @@ async fn accept(
     }
     let mut plan = plan().await?;
     plan.idempotency = idempotency.clone();
-    match broadcasts::start(&state.db, &state.queue, &state.config.notify, owner, plan).await {
+    match broadcasts::start(&state.writer, &state.queue, &state.config.notify, owner, plan).await {
         Ok(report) => {
             state.sessions.events().publish(notify::progress_event(owner, &report));
             Ok(Sent::Accepted(Accepted { body: report, replayed: false }))

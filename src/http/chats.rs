@@ -19,7 +19,7 @@ use super::{
     common::{chat_scope, phone_field, scope_of},
     extract::{ApiJson, ApiPath, ApiQuery, JsonOrForm},
     idempotency::{self, Accepted, hash_of},
-    messages::{CheckedMedia, Kind, MediaRequest, Source, form_media},
+    messages::{self, form_media},
 };
 use crate::{
     auth::Principal,
@@ -30,7 +30,10 @@ use crate::{
         ChatChange, ChatCounts, ChatDetail, ChatFilter, ChatView, Cursor, EntryView, InboxError, ReceivedView, Reply,
     },
     model::{ChatMode, Role},
-    queue::{Content, MAX_TEXT_CHARS},
+    queue::{
+        Content, MAX_TEXT_CHARS,
+        attachment::{CheckedMedia, Kind, MediaRequest, Source},
+    },
     sessions::Scope,
     validation,
 };
@@ -391,7 +394,10 @@ async fn reply_of(
                     if r.filename.is_some() || r.mimetype.is_some() {
                         return Err(ApiError::invalid_field("filename", "only documents have a file name and type"));
                     }
-                    ReplyContent::Media(Box::new(CheckedMedia::check(state, req, Kind::Image).await?), Kind::Image)
+                    ReplyContent::Media(
+                        Box::new(CheckedMedia::check(req, Kind::Image, &state.config.media)?),
+                        Kind::Image,
+                    )
                 }
                 (None, None, Some(url)) => {
                     let req = MediaRequest {
@@ -401,7 +407,7 @@ async fn reply_of(
                         source: Source::Url(url),
                     };
                     ReplyContent::Media(
-                        Box::new(CheckedMedia::check(state, req, Kind::Document).await?),
+                        Box::new(CheckedMedia::check(req, Kind::Document, &state.config.media)?),
                         Kind::Document,
                     )
                 }
@@ -418,7 +424,7 @@ async fn reply_of(
             let (values, mut optional, req) = form_media(form, kind, &["chat_id"], &["sender"])?;
             let chat_id =
                 values[0].trim().parse().map_err(|_| ApiError::invalid_field("chat_id", "must be a chat id"))?;
-            let media = CheckedMedia::check(state, req, kind).await?;
+            let media = CheckedMedia::check(req, kind, &state.config.media)?;
             Ok((chat_id, optional.remove("sender"), ReplyContent::Media(Box::new(media), kind)))
         }
     }
@@ -470,7 +476,7 @@ pub async fn send_chat_message(
         // A replay fetches nothing: the queue gives back the message stored
         // under the key before it looks at the content.
         ReplyContent::Media(_, _) if replayed => Content::Text(String::new()),
-        ReplyContent::Media(media, _) => media.content(&state, principal.user_id).await?,
+        ReplyContent::Media(media, _) => messages::content(&state, *media, principal.user_id).await?,
     };
     let reply = Reply { agent: principal.user_id, content, idempotency_key: key, request_hash: hash };
     let chat_id = chat.id;

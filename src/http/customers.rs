@@ -107,7 +107,8 @@ pub async fn bulk_customers(
     }
     let rows = req.customers.into_iter().enumerate().map(|(i, c)| (Position::Index(i), c)).collect();
     let report =
-        customers::upsert(&state.db, principal.user_id, &state.config.notify.country_code, rows, Vec::new()).await?;
+        customers::upsert(&state.writer, principal.user_id, &state.config.notify.country_code, rows, Vec::new())
+            .await?;
     Ok(Json(Data { data: report }))
 }
 
@@ -138,7 +139,7 @@ pub async fn import_customers(
         return Err(ApiError::invalid_field("file", format!("at most {MAX_IMPORT_ROWS} customers per file")));
     }
     let report =
-        customers::upsert(&state.db, principal.user_id, &state.config.notify.country_code, rows, errors).await?;
+        customers::upsert(&state.writer, principal.user_id, &state.config.notify.country_code, rows, errors).await?;
     Ok(Json(Data { data: report }))
 }
 

@@ -25,7 +25,7 @@ use crate::{
     model::MessageStatus,
     queue::{
         Content, Limits, LimitsOverride, MAX_TEXT_CHARS, MessageView, QueueError, QueueStatus, Submit,
-        media::{self, MediaError},
+        attachment::{CheckedMedia, Kind, MediaRequest, Refusal, Source},
         store::Filter,
     },
     validation,
@@ -43,9 +43,6 @@ impl From<QueueError> for ApiError {
         }
     }
 }
-
-/// WhatsApp's own limit on captions (texts: [`MAX_TEXT_CHARS`]).
-pub const MAX_CAPTION_CHARS: usize = 1_024;
 
 fn text_rule(value: &str) -> Result<(), serde_valid::validation::Error> {
     validation::check_text(value, MAX_TEXT_CHARS).map_err(serde_valid::validation::Error::Custom)
@@ -94,40 +91,6 @@ pub struct SendDocumentRequest {
     pub mimetype: Option<String>,
     #[serde(default)]
     pub caption: Option<String>,
-}
-
-/// Where an image or document comes from.
-pub enum Source {
-    Url(String),
-    /// A file part, already on disk (and hashed) when the request is read.
-    Upload {
-        file: media::Staged,
-        filename: Option<String>,
-        content_type: Option<String>,
-    },
-}
-
-/// An image or document to send, from JSON or a form.
-pub struct MediaRequest {
-    pub caption: Option<String>,
-    pub filename: Option<String>,
-    pub mimetype: Option<String>,
-    pub source: Source,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Image,
-    Document,
-}
-
-impl Kind {
-    pub fn field(self) -> &'static str {
-        match self {
-            Kind::Image => "image",
-            Kind::Document => "document",
-        }
-    }
 }
 
 /// A multipart send as [`form_media`] reads it: the required fields' values in
@@ -307,27 +270,6 @@ pub async fn send_document(
     send_media(state, principal, headers, session, to, req, Kind::Document).await
 }
 
-fn check_filename(name: &str) -> Result<(), ApiError> {
-    let ok = !name.trim().is_empty()
-        && name.chars().count() <= 255
-        && !name.chars().any(|c| c.is_control() || c == '/' || c == '\\');
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::invalid_field("filename", "must be 1-255 characters, without / \\ or control characters"))
-    }
-}
-
-fn check_mimetype(value: &str) -> Result<(), ApiError> {
-    let ok = value.len() <= 127
-        && value.split_once('/').is_some_and(|(a, b)| {
-            let token =
-                |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&c));
-            token(a) && token(b)
-        });
-    if ok { Ok(()) } else { Err(ApiError::invalid_field("mimetype", "must be a MIME type like application/pdf")) }
-}
-
 /// `/message/send-*`'s form: session, to, and the media.
 fn from_form(form: Form, kind: Kind) -> Result<(String, String, MediaRequest), ApiError> {
     let (values, _, req) = form_media(form, kind, &["session", "to"], &[])?;
@@ -347,127 +289,39 @@ async fn send_media(
 ) -> Result<Sent, ApiError> {
     let to = recipient(&state, &to)?;
     let key = idempotency::key(&headers)?;
-    let media = CheckedMedia::check(&state, req, kind).await?;
+    let media = CheckedMedia::check(req, kind, &state.config.media)?;
     let mut request = media.identity.clone();
     request["kind"] = kind.field().into();
     request["session"] = session.clone().into();
     request["to"] = to.clone().into();
     let hash = hash_of(request);
     let (slots, account) = (state.clone(), principal.user_id);
-    queue(&state, &principal, &session, to, key, hash, async move || media.content(&slots, account).await).await
+    queue(&state, &principal, &session, to, key, hash, async move || content(&slots, media, account).await).await
 }
 
-/// An image or document whose fields passed their checks; its bytes are
-/// fetched (or taken from the upload) only once the request is to be queued.
-pub struct CheckedMedia {
-    /// What identifies the request (for `Idempotency-Key`): fields and the URL or the upload's SHA-256.
-    pub identity: serde_json::Value,
-    req: MediaRequest,
-    kind: Kind,
-    max: u64,
+/// The content of checked media: a URL is fetched in one of `account`'s media slots.
+pub async fn content(state: &AppState, media: CheckedMedia, account: i64) -> Result<Content, ApiError> {
+    let _slot = match media.fetches() {
+        true => Some(state.media_slots.acquire(account).await),
+        false => None,
+    };
+    Ok(media.content(&state.media, state.queue.media()).await?)
 }
 
-impl CheckedMedia {
-    pub async fn check(state: &AppState, req: MediaRequest, kind: Kind) -> Result<CheckedMedia, ApiError> {
-        let field = kind.field();
-        if let Some(caption) = &req.caption {
-            validation::check_text(caption, MAX_CAPTION_CHARS).map_err(|e| ApiError::invalid_field("caption", e))?;
-        }
-        if let Some(name) = &req.filename {
-            check_filename(name)?;
-        }
-        if let Some(mimetype) = &req.mimetype {
-            check_mimetype(mimetype)?;
-        }
-        let max = match kind {
-            Kind::Image => state.config.media.max_image_bytes,
-            Kind::Document => state.config.media.max_document_bytes,
-        };
-        let origin = match &req.source {
-            Source::Url(url) => {
-                // Refused before anything is fetched or queued.
-                let parsed =
-                    url::Url::parse(url).map_err(|_| ApiError::invalid_field(field, "must be an http(s) URL"))?;
-                if !matches!(parsed.scheme(), "http" | "https") {
-                    return Err(ApiError::invalid_field(
-                        field,
-                        format!("must be an http(s) URL, not {}:", parsed.scheme()),
-                    ));
-                }
-                serde_json::json!({"url": url})
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        let message = refusal.to_string();
+        match refusal {
+            Refusal::Invalid { field, message } => ApiError::invalid_field(field, message),
+            Refusal::TooLarge { field, .. } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "media_too_large", message).with_field(field)
             }
-            Source::Upload { file, .. } => {
-                if file.size > max {
-                    return Err(too_large(field, max));
-                }
-                serde_json::json!({"sha256": file.sha256})
+            Refusal::UrlRefused { field, .. } => ApiError::invalid_field(field, message).with_code("media_url_refused"),
+            Refusal::Unreachable { field, .. } => {
+                ApiError::invalid_field(field, message).with_code("media_unreachable")
             }
-        };
-        let identity = serde_json::json!({
-            "caption": req.caption, "filename": req.filename, "mimetype": req.mimetype, "media": origin,
-        });
-        Ok(CheckedMedia { identity, req, kind, max })
-    }
-
-    /// The message content: the URL fetched (SSRF-guarded; one of `account`'s
-    /// media slots while it downloads) or the upload, checked.
-    pub async fn content(self, state: &AppState, account: i64) -> Result<Content, ApiError> {
-        let fetcher = &state.media;
-        let CheckedMedia { req, kind, max, .. } = self;
-        let field = kind.field();
-        let (file, found_name, found_type) = match req.source {
-            Source::Url(url) => {
-                let _slot = state.media_slots.acquire(account).await;
-                let fetched =
-                    fetcher.fetch(&url, max, state.queue.media()).await.map_err(|e| media_error(field, max, e))?;
-                (fetched.file, fetched.filename, fetched.content_type)
-            }
-            Source::Upload { file, filename, content_type } => (file, filename, content_type),
-        };
-        if file.size == 0 {
-            return Err(ApiError::invalid_field(field, "the file is empty"));
+            Refusal::Store(e) => ApiError::internal(e),
         }
-        match kind {
-            Kind::Image => {
-                let mimetype = media::image_type(&file.head)
-                    .ok_or_else(|| ApiError::invalid_field(field, "is not a JPEG or PNG image"))?;
-                Ok(Content::Image { file, mimetype: mimetype.to_owned(), caption: req.caption })
-            }
-            Kind::Document => {
-                let filename = req
-                    .filename
-                    .or(found_name.filter(|n| check_filename(n).is_ok()))
-                    .ok_or_else(|| ApiError::invalid_field("filename", "is required (the URL names no file)"))?;
-                let generic = |t: &String| t == "application/octet-stream" || t.starts_with("text/html");
-                let mimetype = req
-                    .mimetype
-                    .or(found_type.filter(|t| !generic(t) && check_mimetype(t).is_ok()))
-                    .unwrap_or_else(|| media::document_type(&filename).to_owned());
-                Ok(Content::Document { file, mimetype, filename, caption: req.caption })
-            }
-        }
-    }
-}
-
-fn too_large(field: &str, max: u64) -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "media_too_large",
-        format!("{field}: the file is larger than {max} bytes"),
-    )
-    .with_field(field)
-}
-
-fn media_error(field: &str, max: u64, err: MediaError) -> ApiError {
-    match err {
-        MediaError::NotAllowed(why) => {
-            ApiError::invalid_field(field, format!("URL refused: {why}")).with_code("media_url_refused")
-        }
-        MediaError::TooLarge(_) => too_large(field, max),
-        MediaError::Fetch(why) => {
-            ApiError::invalid_field(field, format!("cannot fetch the URL: {why}")).with_code("media_unreachable")
-        }
-        MediaError::Store(e) => ApiError::internal(e),
     }
 }
 

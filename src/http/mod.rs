@@ -321,7 +321,7 @@ fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
 
 /// A multipart upload takes its media slots (see [`slots`]) when its body
 /// starts arriving and holds them while it is read (to disk); URL fetches take
-/// theirs in `CheckedMedia::content`. Authentication runs first.
+/// theirs in `messages::content`. Authentication runs first.
 async fn media_slot(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let multipart = req
         .headers()

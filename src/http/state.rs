@@ -23,6 +23,8 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub config: Arc<Config>,
     pub db: DatabaseConnection,
+    /// Every write transaction begins here (`db::write`).
+    pub writer: crate::db::write::Writer,
     pub jwt: JwtKeys,
     pub passwords: Passwords,
     /// Login attempts per client address and account.

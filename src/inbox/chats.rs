@@ -12,6 +12,7 @@ use super::{
 };
 use crate::{
     db::entities::{chat_entries as entries, chats, customers, inbound_messages as inbound, odps, users},
+    events::GatewayEvent,
     model::{Role, now_ms},
     queue::{Content, MessageView, Submit},
 };
@@ -163,30 +164,25 @@ impl Inbox {
         }
         let customer = crate::notify::customers::by_phone(self.db(), owner, &[contact]).await?.remove(contact);
         let row = store::new_chat(session, owner, contact, name, customer.map(|c| c.id), email, address, now_ms());
-        // The new chat and its webhook event commit together.
-        let webhooks = self.queue().webhooks().clone();
-        let tx = sea_orm::TransactionTrait::begin(self.db()).await?;
+        // The new chat and its event commit together.
+        let mut write = self.writer().begin().await?;
         let inserted = async {
-            let chat = row.insert(&tx).await?;
-            if webhooks.listening() {
-                webhooks.record(&tx, vec![self.chat_event(chat.clone()).await?]).await?;
+            let chat = row.insert(&write.tx).await?;
+            if self.writer().heard() {
+                write.emit(vec![self.chat_event(chat.clone()).await?]).await?;
             }
             Ok::<_, InboxError>(chat)
         }
         .await;
         let inserted = match inserted {
-            Ok(chat) => tx.commit().await.map(|()| chat).map_err(InboxError::from),
+            Ok(chat) => write.commit().await.map(|()| chat).map_err(InboxError::from),
             Err(e) => {
-                drop(tx); // rolled back, before the existing chat is read
+                drop(write); // rolled back, before the existing chat is read
                 Err(e)
             }
         };
         match inserted {
-            Ok(chat) => {
-                webhooks.committed();
-                self.publish_chat(&chat).await;
-                Ok((chat, true))
-            }
+            Ok(chat) => Ok((chat, true)),
             // Made meanwhile (a message arrived, or the same request twice).
             Err(InboxError::Db(e)) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
                 Ok((existing().await?.ok_or(InboxError::NotFound)?, false))
@@ -195,14 +191,16 @@ impl Inbox {
         }
     }
 
-    /// The `chat.updated` webhook event of a chat as it is (or is about to be).
-    async fn chat_event(&self, chat: chats::Model) -> Result<crate::webhooks::NewEvent, InboxError> {
-        let (owner, session) = (chat.user_id, chat.session_id.clone());
+    /// The `chat.updated` event of a chat as it is (or is about to be).
+    async fn chat_event(&self, chat: chats::Model) -> Result<GatewayEvent, InboxError> {
+        let (owner, session, agent) = (chat.user_id, chat.session_id.clone(), chat.assigned_agent_id);
         let view = self.views(vec![chat]).await?.remove(0);
-        Ok(crate::webhooks::NewEvent {
+        Ok(GatewayEvent {
             kind: "chat.updated",
-            owner: Some(owner),
-            session: Some(session),
+            owner,
+            session,
+            also: Vec::new(),
+            agent,
             data: serde_json::to_value(view).unwrap_or_default(),
         })
     }
@@ -245,22 +243,19 @@ impl Inbox {
             row.online = Set(online);
         }
         row.updated_at = Set(now_ms());
-        // The change and its webhook event commit together.
-        let webhooks = self.queue().webhooks().clone();
-        let tx = sea_orm::TransactionTrait::begin(self.db()).await?;
-        let updated = row.update(&tx).await?;
-        if webhooks.listening() {
-            webhooks.record(&tx, vec![self.chat_event(updated.clone()).await?]).await?;
+        // The change and its event commit together.
+        let mut write = self.writer().begin().await?;
+        let updated = row.update(&write.tx).await?;
+        if self.writer().heard() {
+            write.emit(vec![self.chat_event(updated.clone()).await?]).await?;
         }
-        tx.commit().await?;
-        webhooks.committed();
+        write.commit().await?;
         if updated.assigned_agent_id != chat.assigned_agent_id && chat.assigned_agent_id.is_some() {
             // The agent it was taken from hears it is gone.
             let data =
                 serde_json::json!({"id": chat.id, "assigned_agent_id": updated.assigned_agent_id, "removed": true});
             self.publish("chat.updated", chat.user_id, &chat.session_id, chat.assigned_agent_id, data);
         }
-        self.publish_chat(&updated).await;
         Ok(updated)
     }
 
@@ -300,13 +295,13 @@ impl Inbox {
     /// Unread to 0; read receipts to WhatsApp for the messages it covers
     /// (unless `inbox.read_receipts` is off, or the session is offline). How many.
     pub async fn mark_read(&self, chat: &chats::Model) -> Result<usize, InboxError> {
-        let event = if self.queue().webhooks().listening() {
+        let event = if self.writer().heard() {
             let read = chats::Model { unread: 0, ..chat.clone() };
             Some(self.chat_event(read).await?)
         } else {
             None
         };
-        let read = store::mark_read(self.queue(), chat.id, event).await?;
+        let read = store::mark_read(self.writer(), chat.id, event).await?;
         if self.config().inbox.read_receipts && !read.is_empty() {
             match self.sender_of(&chat.session_id) {
                 Some(sender) => {
@@ -323,9 +318,6 @@ impl Inbox {
                 None => tracing::info!(chat_id = chat.id, "session offline; read receipts not sent"),
             }
         }
-        let mut chat = chat.clone();
-        chat.unread = 0;
-        self.publish_chat(&chat).await;
         Ok(read.len())
     }
 

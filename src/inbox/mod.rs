@@ -26,7 +26,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     config::Config,
-    db::entities::{chats as chat_rows, messages},
+    db::{
+        entities::{chats as chat_rows, messages},
+        write::Writer,
+    },
     engine::{Inbound, InboundSink},
     events::{Events, GatewayEvent},
     model::{ChatMode, Origin},
@@ -93,6 +96,8 @@ struct Inner {
     db: DatabaseConnection,
     config: Arc<Config>,
     events: Events,
+    /// Every change of the inbox is written through it, with its events.
+    write: Writer,
     queue: Queue,
     bot: Arc<dyn Answerer>,
     writer: mpsc::UnboundedSender<Pending>,
@@ -110,19 +115,20 @@ pub struct Inbox(Arc<Inner>);
 impl Inbox {
     /// The inbox and its writer; [`Inbox::run_media`] downloads media.
     pub fn new(
-        db: DatabaseConnection,
+        write: Writer,
         config: Arc<Config>,
-        events: Events,
         queue: Queue,
         bot: Arc<dyn Answerer>,
         metrics: &crate::metrics::Metrics,
     ) -> anyhow::Result<Inbox> {
         let (writer, pending) = mpsc::unbounded_channel();
         let files = media::Files::new(&config.storage.data_dir)?;
+        let (db, events) = (write.db().clone(), write.live().clone());
         let inbox = Inbox(Arc::new(Inner {
             db,
             config,
             events,
+            write,
             queue,
             bot,
             writer,
@@ -193,7 +199,8 @@ impl Inbox {
                 batch.push(next);
             }
             let items: Vec<(String, Vec<Inbound>)> = batch.iter().map(|(s, m, _, _)| (s.clone(), m.clone())).collect();
-            match store::commit(&self.0.queue, self.0.bot.as_ref(), &items, |w| self.webhook_events(w)).await {
+            match store::commit(&self.0.write, &self.0.queue, self.0.bot.as_ref(), &items, |w| self.events_of(w)).await
+            {
                 Ok(written) => {
                     for (_, _, reply, since) in batch {
                         self.0.committed.observe(since.elapsed().as_secs_f64());
@@ -204,8 +211,9 @@ impl Inbox {
                 // One bad batch must not fail the others: one by one.
                 Err(_) => {
                     for (session, messages, reply, since) in batch {
-                        match store::commit(&self.0.queue, self.0.bot.as_ref(), &[(session, messages)], |w| {
-                            self.webhook_events(w)
+                        let one = [(session, messages)];
+                        match store::commit(&self.0.write, &self.0.queue, self.0.bot.as_ref(), &one, |w| {
+                            self.events_of(w)
                         })
                         .await
                         {
@@ -224,7 +232,8 @@ impl Inbox {
         }
     }
 
-    /// Tells subscribers what a commit wrote.
+    /// After a commit (whose events its write published): the media
+    /// downloader wakes; the replies' watchers hear of them.
     async fn published(&self, written: store::Written) {
         if written.media_pending {
             self.0.media_wake.notify_one();
@@ -232,23 +241,7 @@ impl Inbox {
         if !self.0.events.has_subscribers() {
             return;
         }
-        for event in self.events_of(&written) {
-            self.0.events.publish(event);
-        }
         self.0.queue.published(&written.replies).await;
-    }
-
-    /// The webhook events of what a commit writes.
-    fn webhook_events(&self, written: &store::Written) -> Vec<crate::webhooks::NewEvent> {
-        self.events_of(written)
-            .into_iter()
-            .map(|e| crate::webhooks::NewEvent {
-                kind: e.kind,
-                owner: Some(e.owner),
-                session: Some(e.session),
-                data: e.data,
-            })
-            .collect()
     }
 
     /// The events of what a commit wrote: `message.received` for each message,
@@ -292,20 +285,6 @@ impl Inbox {
         self.publish("chat.message", chat.user_id, &chat.session_id, chat.assigned_agent_id, data);
     }
 
-    async fn publish_chat(&self, chat: &chat_rows::Model) {
-        if !self.0.events.has_subscribers() {
-            return;
-        }
-        match self.views(vec![chat.clone()]).await {
-            Ok(mut views) if !views.is_empty() => {
-                let data = serde_json::to_value(views.remove(0)).unwrap_or_default();
-                self.publish("chat.updated", chat.user_id, &chat.session_id, chat.assigned_agent_id, data);
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(chat_id = chat.id, error = %e, "cannot read a chat for its event"),
-        }
-    }
-
     /// A queued message changed status: its timeline entry's watchers hear of it.
     pub async fn queued_changed(&self, row: &messages::Model) {
         if !self.0.events.has_subscribers() {
@@ -329,6 +308,10 @@ impl Inbox {
 
     pub fn db(&self) -> &DatabaseConnection {
         &self.0.db
+    }
+
+    fn writer(&self) -> &Writer {
+        &self.0.write
     }
 
     pub fn config(&self) -> &Config {

@@ -13,7 +13,9 @@ use sea_orm::{
 use super::{ChatScope, views};
 use crate::{
     db::entities::{chat_entries as entries, chats, inbound_messages as inbound, messages, sessions, users},
+    db::write::Writer,
     engine::{Inbound, Place},
+    events::GatewayEvent,
     model::{ChatMode, Origin, now_ms},
     queue::Queue,
 };
@@ -42,14 +44,16 @@ pub fn clip(text: &str, max: usize) -> String {
 /// message once per (session, chat, sender, WhatsApp id), 1:1 messages into
 /// their chat (made on the first message), unread counts and modes updated.
 /// The bot answers the chats' new messages in the same transaction.
-/// `hooks` tells the webhook events of what was written: they go into the same transaction.
+/// `events` tells the events of what was written: they go into the same
+/// transaction (webhooks), and to the live stream after it commits.
 pub async fn commit(
+    writer: &Writer,
     queue: &Queue,
     bot: &dyn super::Answerer,
     batches: &[(String, Vec<Inbound>)],
-    hooks: impl FnOnce(&Written) -> Vec<crate::webhooks::NewEvent>,
+    events: impl FnOnce(&Written) -> Vec<GatewayEvent>,
 ) -> Result<Written, DbErr> {
-    let write = queue.begin().await?;
+    let mut write = writer.begin().await?;
     let tx = &write.tx;
     let now = now_ms();
     let mut written = Written::default();
@@ -151,17 +155,12 @@ pub async fn commit(
             written.entries.push((chat, new_entries));
         }
     }
-    let webhooks = queue.webhooks();
-    if webhooks.listening() {
-        webhooks.record(tx, hooks(&written)).await?;
+    if writer.heard() {
+        write.emit(events(&written)).await?;
     }
     // The replies come after what they answer, in the timeline and in the events.
-    if !written.replies.is_empty() {
-        queue.stage(&write, &written.replies).await?;
-    }
-    let mut woken: Vec<String> = written.replies.iter().map(|r| r.session_id.clone()).collect();
-    woken.dedup();
-    queue.commit(write, &woken).await?;
+    queue.put(&mut write, &written.replies).await?;
+    write.commit().await?;
     Ok(written)
 }
 
@@ -291,7 +290,7 @@ impl crate::queue::store::Timeline for QueuedInChats {
         tx: &'a DatabaseTransaction,
         rows: &'a [&'a messages::Model],
         offset: chrono::FixedOffset,
-    ) -> BoxFuture<'a, Result<Vec<crate::webhooks::NewEvent>, DbErr>> {
+    ) -> BoxFuture<'a, Result<Vec<crate::db::record::NewEvent>, DbErr>> {
         Box::pin(queued_chat_events(tx, rows, offset))
     }
 }
@@ -369,7 +368,7 @@ pub async fn queued_chat_events(
     conn: &impl ConnectionTrait,
     rows: &[&messages::Model],
     offset: chrono::FixedOffset,
-) -> Result<Vec<crate::webhooks::NewEvent>, DbErr> {
+) -> Result<Vec<crate::db::record::NewEvent>, DbErr> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -398,7 +397,7 @@ pub async fn queued_chat_events(
         };
         let name = entry.agent_id.and_then(|a| names.get(&a).cloned());
         let view = views::entry_of_queued(entry, row, name, offset);
-        events.push(crate::webhooks::NewEvent {
+        events.push(crate::db::record::NewEvent {
             kind: "chat.message",
             owner: Some(chat.user_id),
             session: Some(chat.session_id.clone()),
@@ -607,12 +606,8 @@ pub async fn latest_entries(db: &DatabaseConnection, chats: &[i64]) -> Result<Ve
 
 /// Marks the chat's unread received messages read; returns them, for receipts.
 /// `event`: the chat's `chat.updated` webhook event, written with the change.
-pub async fn mark_read(
-    queue: &Queue,
-    chat: i64,
-    event: Option<crate::webhooks::NewEvent>,
-) -> Result<Vec<inbound::Model>, DbErr> {
-    let write = queue.begin().await?;
+pub async fn mark_read(writer: &Writer, chat: i64, event: Option<GatewayEvent>) -> Result<Vec<inbound::Model>, DbErr> {
+    let mut write = writer.begin().await?;
     let unread = inbound::Entity::find()
         .filter(inbound::Column::ChatId.eq(chat))
         .filter(inbound::Column::ReadAt.is_null())
@@ -634,10 +629,9 @@ pub async fn mark_read(
         .exec(&write.tx)
         .await?;
     if let Some(event) = event {
-        queue.webhooks().record(&write.tx, vec![event]).await?;
+        write.emit(vec![event]).await?;
     }
-    write.tx.commit().await?;
-    queue.webhooks().committed();
+    write.commit().await?;
     Ok(unread)
 }
 
@@ -747,10 +741,10 @@ mod tests {
         .insert(&db)
         .await
         .unwrap();
-        let webhooks = crate::webhooks::Recorder::detached();
+        let recorder = crate::db::record::Recorder::detached();
+        let writer = Writer::new(db.clone(), recorder, crate::events::Events::default());
         let timeline = std::sync::Arc::new(QueuedInChats);
-        let queue =
-            Queue::new(db.clone(), config.clone(), crate::events::Events::default(), webhooks, timeline).await.unwrap();
+        let queue = Queue::new(writer.clone(), config.clone(), timeline).await.unwrap();
         let bot = Silent;
 
         let group = inbound("1203@g.us", "628222000001@s.whatsapp.net", Place::Group, None, "G1");
@@ -772,7 +766,7 @@ mod tests {
             file_length: Some(3),
         });
         let batch = vec![group.clone(), status, news, direct.clone(), group.clone()];
-        let written = commit(&queue, &bot, &[("s1".into(), batch)], |_| Vec::new()).await.unwrap();
+        let written = commit(&writer, &queue, &bot, &[("s1".into(), batch)], |_| Vec::new()).await.unwrap();
         assert_eq!(written.received.len(), 4, "the repeat within the batch is dropped");
         assert!(written.media_pending);
         assert_eq!(written.entries.len(), 1);
@@ -784,11 +778,12 @@ mod tests {
         assert_eq!(entries::Entity::find().all(&db).await.unwrap().len(), 1);
 
         // Delivered again: nothing new.
-        let again = commit(&queue, &bot, &[("s1".into(), vec![group, direct])], |_| Vec::new()).await.unwrap();
+        let again = commit(&writer, &queue, &bot, &[("s1".into(), vec![group, direct])], |_| Vec::new()).await.unwrap();
         assert!(again.received.is_empty() && again.entries.is_empty());
         assert_eq!(inbound::Entity::find().all(&db).await.unwrap().len(), 4);
         // A session that is gone keeps nothing, and fails nothing.
         let gone = commit(
+            &writer,
             &queue,
             &bot,
             &[("gone".into(), vec![inbound("x@s.whatsapp.net", "x@s.whatsapp.net", Place::Direct, Some("1"), "X")])],

@@ -19,3 +19,13 @@ pub enum DeliveryStatus {
     #[sea_orm(string_value = "failed")]
     Failed,
 }
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Succeeded => "succeeded",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+}

@@ -20,7 +20,10 @@ use super::{
     template::{self, Values},
 };
 use crate::{
-    db::entities::{broadcast_recipients as recipients, broadcasts, customers, messages, notices},
+    db::{
+        entities::{broadcast_recipients as recipients, broadcasts, customers, messages, notices},
+        write::Writer,
+    },
     model::{MessageStatus, now_ms},
     queue::{MAX_TEXT_CHARS, Queue, text_message},
 };
@@ -422,16 +425,16 @@ pub async fn preview(
 
 /// Accepts a broadcast: everything it will send is durably queued when this returns.
 pub async fn start(
-    db: &DatabaseConnection,
+    writer: &Writer,
     queue: &Queue,
     config: &crate::config::NotifyConfig,
     owner: i64,
     plan: Plan,
 ) -> Result<BroadcastReport, NotifyError> {
-    let (list, now) = recipients(db, config, owner, &plan).await?;
+    let (list, now) = recipients(writer.db(), config, owner, &plan).await?;
     let notice = plan.notice.as_ref();
     let queued = list.iter().filter(|r| r.message.is_ok()).count();
-    let write = queue.begin().await?;
+    let mut write = writer.begin().await?;
     let row = broadcasts::ActiveModel {
         user_id: Set(owner),
         kind: Set(plan.kind.as_str().into()),
@@ -473,11 +476,11 @@ pub async fn start(
             ..Default::default()
         });
     }
-    queue.stage(&write, &rows).await?;
+    queue.put(&mut write, &rows).await?;
     for chunk in recipient_rows.chunks(CHUNK) {
         recipients::Entity::insert_many(chunk.to_vec()).exec_without_returning(&write.tx).await?;
     }
-    queue.commit(write, &plan.sessions).await?;
+    write.commit().await?;
     let counts = Counts { pending: queued as u64, ..Default::default() };
     Ok(report(&row, counts, None))
 }

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, OnConflict},
 };
 use serde::{Deserialize, Serialize};
@@ -15,7 +15,10 @@ use utoipa::ToSchema;
 
 use super::phone;
 use crate::{
-    db::entities::{customers, odps},
+    db::{
+        entities::{customers, odps},
+        write::Writer,
+    },
     model::now_ms,
 };
 
@@ -119,7 +122,7 @@ fn check(input: CustomerInput, country_code: &str) -> Result<Row, (&'static str,
 /// ODPs they name; one transaction. `positions` says where each row came from
 /// (CSV line or array index) for the report; `errors` are those found earlier.
 pub async fn upsert(
-    db: &DatabaseConnection,
+    writer: &Writer,
     owner: i64,
     country_code: &str,
     inputs: Rows,
@@ -152,7 +155,7 @@ pub async fn upsert(
     let mut tries = 0;
     let existing = loop {
         tries += 1;
-        match write(db, owner, &rows).await {
+        match write(writer, owner, &rows).await {
             Err(e) if tries < 5 && e.to_string().contains("Deadlock found") => {
                 tracing::info!(tries, "customer upsert was a deadlock victim; retrying");
                 tokio::time::sleep(std::time::Duration::from_millis(20 * tries)).await;
@@ -174,17 +177,12 @@ pub async fn upsert(
 }
 
 /// One try of [`upsert`]'s transaction: which external ids existed before it.
-async fn write(db: &DatabaseConnection, owner: i64, rows: &[Row]) -> Result<HashSet<String>, DbErr> {
-    // Immediate: SQLite's write lock is taken at the start, so the writes after
-    // the reads below never meet another connection's newer commit (BUSY_SNAPSHOT).
-    let options = sea_orm::TransactionOptions {
-        sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
-        ..Default::default()
-    };
-    let tx = db.begin_with_options(options).await?;
+async fn write(writer: &Writer, owner: i64, rows: &[Row]) -> Result<HashSet<String>, DbErr> {
+    let write = writer.begin().await?;
+    let tx = &write.tx;
     let now = now_ms();
     let codes: Vec<String> = rows.iter().filter_map(|r| r.odp.clone()).collect::<HashSet<_>>().into_iter().collect();
-    let odp_ids = ensure_odps(&tx, owner, &codes, now).await?;
+    let odp_ids = ensure_odps(tx, owner, &codes, now).await?;
 
     let mut existing: HashSet<String> = HashSet::new();
     for chunk in rows.chunks(CHUNK) {
@@ -194,7 +192,7 @@ async fn write(db: &DatabaseConnection, owner: i64, rows: &[Row]) -> Result<Hash
             .filter(customers::Column::UserId.eq(owner))
             .filter(customers::Column::ExternalId.is_in(chunk.iter().map(|r| r.external_id.clone())))
             .into_tuple()
-            .all(&tx)
+            .all(tx)
             .await?;
         existing.extend(found);
     }
@@ -229,10 +227,10 @@ async fn write(db: &DatabaseConnection, owner: i64, rows: &[Row]) -> Result<Hash
                     ])
                     .to_owned(),
             )
-            .exec_without_returning(&tx)
+            .exec_without_returning(tx)
             .await?;
     }
-    tx.commit().await?;
+    write.commit().await?;
     Ok(existing)
 }
 

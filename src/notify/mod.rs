@@ -12,10 +12,11 @@ pub mod template;
 
 use std::time::Duration;
 
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::DbErr;
 
 use crate::{
-    events::{Events, GatewayEvent},
+    db::write::Writer,
+    events::GatewayEvent,
     queue::{Queue, QueueError},
 };
 
@@ -37,21 +38,21 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 /// Publishes `broadcast.progress` for the broadcasts whose messages changed
 /// status (the queue collects them, so none is missed), at most every
 /// [`PROGRESS_EVERY`], until the gateway's events close.
-pub async fn publish_progress(db: DatabaseConnection, queue: Queue, events: Events) {
+pub async fn publish_progress(writer: Writer, queue: Queue) {
+    let events = writer.live().clone();
     loop {
         let ids = tokio::select! {
             ids = queue.moved_broadcasts() => ids,
             () = events.closed() => return,
         };
-        let webhooks = queue.webhooks();
-        if events.has_subscribers() || webhooks.listening() {
-            match broadcasts::progress_of(&db, &queue, &ids).await {
+        if writer.heard() {
+            match broadcasts::progress_of(writer.db(), &queue, &ids).await {
                 Ok(reports) => {
                     for (row, report) in &reports {
                         events.publish(progress_event(row.user_id, report));
                     }
-                    if webhooks.listening()
-                        && let Err(e) = record_progress(&db, webhooks, &reports).await
+                    if writer.recording()
+                        && let Err(e) = record_progress(&writer, &reports).await
                     {
                         tracing::warn!(error = %e, "cannot write broadcast webhook events");
                     }
@@ -70,13 +71,12 @@ pub async fn publish_progress(db: DatabaseConnection, queue: Queue, events: Even
 /// `broadcast.completed` for each broadcast seen complete for the first time
 /// (marked in the same transaction, so it goes out once).
 async fn record_progress(
-    db: &DatabaseConnection,
-    webhooks: &crate::webhooks::Recorder,
+    writer: &Writer,
     reports: &[(crate::db::entities::broadcasts::Model, broadcasts::BroadcastReport)],
 ) -> Result<(), DbErr> {
     use crate::db::entities::broadcasts as rows;
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait, sea_query::Expr};
-    let tx = db.begin().await?;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    let write = writer.begin().await?;
     let mut list = Vec::new();
     for (row, report) in reports {
         let data = serde_json::to_value(report).unwrap_or_default();
@@ -85,7 +85,7 @@ async fn record_progress(
             [_] => serde_json::from_str::<Vec<String>>(&row.sessions).ok().and_then(|mut keys| keys.pop()),
             _ => None,
         };
-        let event = |kind| crate::webhooks::NewEvent {
+        let event = |kind| crate::db::record::NewEvent {
             kind,
             owner: Some(row.user_id),
             session: session.clone(),
@@ -97,17 +97,15 @@ async fn record_progress(
                 .col_expr(rows::Column::CompletedAt, Expr::value(crate::model::now_ms()))
                 .filter(rows::Column::Id.eq(row.id))
                 .filter(rows::Column::CompletedAt.is_null())
-                .exec(&tx)
+                .exec(&write.tx)
                 .await?;
             if marked.rows_affected == 1 {
                 list.push(event("broadcast.completed"));
             }
         }
     }
-    webhooks.record(&tx, list).await?;
-    tx.commit().await?;
-    webhooks.committed();
-    Ok(())
+    write.record(list).await?;
+    write.commit().await
 }
 
 /// The `broadcast.progress` event of `owner`'s broadcast.

@@ -10,6 +10,7 @@
 //! later link may be another number. Deleting a session fails its unsent
 //! messages too, and keeps them all (the session's row stays, marked deleted).
 
+pub mod attachment;
 pub mod dispatcher;
 mod journal;
 pub mod limits;
@@ -36,7 +37,10 @@ use utoipa::ToSchema;
 use crate::model::MessageStatus;
 use crate::{
     config::Config,
-    db::entities::{message_events, messages},
+    db::{
+        entities::{message_events, messages},
+        write::{Write, Writer},
+    },
     engine::{ReceiptKind, Sender},
     events::{Events, GatewayEvent},
 };
@@ -164,8 +168,8 @@ fn status_data(row: &messages::Model, at: i64) -> serde_json::Value {
 
 /// The `message.status` webhook event of a message that got its status at `at`
 /// (its owner is the session's).
-pub(crate) fn status_webhook(row: &messages::Model, at: i64) -> crate::webhooks::NewEvent {
-    crate::webhooks::NewEvent {
+pub(crate) fn status_webhook(row: &messages::Model, at: i64) -> crate::db::record::NewEvent {
+    crate::db::record::NewEvent {
         kind: "message.status",
         owner: None,
         session: Some(row.session_id.clone()),
@@ -303,15 +307,10 @@ pub fn text_message(
 impl Queue {
     /// The queue; claims an earlier run left behind are dropped, so what was on
     /// the wire when it stopped goes again (same ids) once its session connects.
-    pub async fn new(
-        db: DatabaseConnection,
-        config: Arc<Config>,
-        events: Events,
-        webhooks: crate::webhooks::Recorder,
-        timeline: Arc<dyn store::Timeline>,
-    ) -> anyhow::Result<Queue> {
+    pub async fn new(writer: Writer, config: Arc<Config>, timeline: Arc<dyn store::Timeline>) -> anyhow::Result<Queue> {
         let media = media::MediaStore::new(&config.storage.data_dir)?;
-        let store = store::Store::new(db.clone(), webhooks, timeline, config.notify.offset());
+        let (db, events) = (writer.db().clone(), writer.live().clone());
+        let store = store::Store::new(writer, timeline, config.notify.offset());
         let dropped = store.drop_leases().await?;
         if dropped > 0 {
             tracing::info!(messages = dropped, "messages in flight at the last stop will be sent again");
@@ -348,11 +347,6 @@ impl Queue {
     /// Where devices hand over acks and receipts without waiting (see [`statuses`]).
     pub fn status_sink(&self) -> Arc<dyn crate::engine::StatusSink> {
         Arc::new(self.clone())
-    }
-
-    /// What webhook events are written with (in the transactions of changes).
-    pub fn webhooks(&self) -> &crate::webhooks::Recorder {
-        &self.0.store.webhooks
     }
 
     /// Where media waits for its message; uploads and fetches stage files here.
@@ -527,24 +521,23 @@ impl Queue {
         }
     }
 
-    /// A write transaction for queueing many messages together with rows of
-    /// the caller's own (a broadcast): [`Queue::stage`] them, then [`Queue::commit`].
-    pub async fn begin(&self) -> Result<store::Write<'_>, DbErr> {
-        self.0.store.begin_write().await
-    }
-
-    /// Queues text messages (due now) in `write`; they are durable once it commits.
-    pub async fn stage(&self, write: &store::Write<'_>, rows: &[messages::Model]) -> Result<(), DbErr> {
-        self.0.store.stage(&write.tx, rows).await
-    }
-
-    /// Commits `write` and wakes the dispatchers of `sessions`.
-    pub async fn commit(&self, write: store::Write<'_>, sessions: &[String]) -> Result<(), DbErr> {
-        write.tx.commit().await?;
-        self.0.store.webhooks.committed();
-        for session in sessions {
-            self.lane(session).wake.notify_one();
+    /// Queues text messages (due now) in `write`, the transaction of a change
+    /// of the caller's (a broadcast, the bot's answers): they are durable once
+    /// it commits, and their sessions' dispatchers wake then.
+    pub async fn put(&self, write: &mut Write<'_>, rows: &[messages::Model]) -> Result<(), DbErr> {
+        if rows.is_empty() {
+            return Ok(());
         }
+        self.0.store.stage(write, rows).await?;
+        let mut sessions: Vec<String> = rows.iter().map(|r| r.session_id.clone()).collect();
+        sessions.sort_unstable();
+        sessions.dedup();
+        let queue = self.clone();
+        write.on_commit(move || {
+            for session in sessions {
+                queue.lane(&session).wake.notify_one();
+            }
+        });
         Ok(())
     }
 

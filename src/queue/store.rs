@@ -11,18 +11,21 @@ use std::sync::Arc;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
     DatabaseTransaction, DbErr, EntityTrait, ExprTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait, sea_query::Expr,
+    QuerySelect, Statement, sea_query::Expr,
 };
 
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use futures_util::future::BoxFuture;
 
 use super::MessageStatus;
 use crate::{
-    db::entities::{message_events as events, messages, outbox},
+    db::{
+        entities::{message_events as events, messages, outbox},
+        record::NewEvent,
+        write::{Write, Writer},
+    },
     model::now_ms,
-    webhooks::NewEvent,
 };
 pub use changes::{Change, Outbox, Outcome};
 
@@ -46,20 +49,15 @@ pub trait Timeline: Send + Sync {
     ) -> BoxFuture<'a, Result<Vec<NewEvent>, DbErr>>;
 }
 
-/// The queue's database, with one writer at a time on SQLite.
+/// The queue's database; it writes through the [`Writer`].
 #[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
-    /// SQLite has one writer at a time; a connection that finds the write lock
-    /// taken sleeps in SQLite's busy handler (1, 2, 5, 10 … 100 ms). Writers of
-    /// this process queue here instead, on SQLite only.
-    serial: Option<Arc<Mutex<()>>>,
+    writer: Writer,
     /// To the group-commit task for new messages ([`Store::take_in`]).
     intake: Option<mpsc::UnboundedSender<Pending>>,
     /// To the group-commit task for status changes ([`changes`]).
     changes: Option<mpsc::UnboundedSender<changes::Pending>>,
-    /// Webhook events go into the transactions that change messages.
-    pub(crate) webhooks: crate::webhooks::Recorder,
     /// Where queued messages show in chats.
     timeline: Arc<dyn Timeline>,
     /// Times in timeline entries (`chat.message`) are shown in `notify.utc_offset`.
@@ -75,12 +73,6 @@ pub struct Filter {
     pub session: Option<Vec<String>>,
     pub status: Option<MessageStatus>,
     pub to: Option<String>,
-}
-
-/// A write transaction of [`Store::begin_write`]; commit `tx` to finish it.
-pub struct Write<'a> {
-    pub tx: sea_orm::DatabaseTransaction,
-    _serial: Option<tokio::sync::MutexGuard<'a, ()>>,
 }
 
 /// Rows per statement (SQLite allows 32,766 bound values; a message has 21 columns).
@@ -134,39 +126,33 @@ type Pending = (messages::Model, oneshot::Sender<Result<(), DbErr>>);
 const INTAKE_BATCH: usize = 256;
 
 impl Store {
-    pub fn new(
-        db: DatabaseConnection,
-        webhooks: crate::webhooks::Recorder,
-        timeline: Arc<dyn Timeline>,
-        offset: chrono::FixedOffset,
-    ) -> Store {
-        let serial = (db.get_database_backend() == DatabaseBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
+    pub fn new(writer: Writer, timeline: Arc<dyn Timeline>, offset: chrono::FixedOffset) -> Store {
+        let db = writer.db().clone();
         // The writers' own copies hold no sender, so dropping the queue ends them.
-        let writer = Store {
+        let own = Store {
             db: db.clone(),
-            serial: serial.clone(),
+            writer: writer.clone(),
             intake: None,
             changes: None,
-            webhooks: webhooks.clone(),
             timeline: timeline.clone(),
             offset,
         };
         let (intake, pending) = mpsc::unbounded_channel();
-        tokio::spawn(writer.clone().take_in(pending));
+        tokio::spawn(own.clone().take_in(pending));
         let (changes, pending) = mpsc::unbounded_channel();
-        tokio::spawn(writer.take_changes(pending));
-        Store { db, serial, intake: Some(intake), changes: Some(changes), webhooks, timeline, offset }
+        tokio::spawn(own.take_changes(pending));
+        Store { db, writer, intake: Some(intake), changes: Some(changes), timeline, offset }
     }
 
     /// [`stage`], and a `message.status` (`queued`) webhook event for each message.
-    pub async fn stage(&self, conn: &DatabaseTransaction, rows: &[messages::Model]) -> Result<(), DbErr> {
-        stage(conn, self.timeline.as_ref(), rows).await?;
-        if self.webhooks.listening() {
+    pub async fn stage(&self, write: &Write<'_>, rows: &[messages::Model]) -> Result<(), DbErr> {
+        stage(&write.tx, self.timeline.as_ref(), rows).await?;
+        if self.writer.recording() {
             let refs: Vec<&messages::Model> = rows.iter().collect();
             let events = rows.iter().map(|row| super::status_webhook(row, row.created_at)).collect();
-            self.webhooks.record(conn, events).await?;
-            let entries = self.timeline.events(conn, &refs, self.offset).await?;
-            self.webhooks.record(conn, entries).await?;
+            write.record(events).await?;
+            let entries = self.timeline.events(&write.tx, &refs, self.offset).await?;
+            write.record(entries).await?;
         }
         Ok(())
     }
@@ -178,13 +164,6 @@ impl Store {
         rows: &[&messages::Model],
     ) -> Result<Vec<NewEvent>, DbErr> {
         self.timeline.events(tx, rows, self.offset).await
-    }
-
-    async fn serial(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match &self.serial {
-            Some(lock) => Some(lock.lock().await),
-            None => None,
-        }
     }
 
     /// Group commit: the messages that arrive while a transaction is being
@@ -240,24 +219,14 @@ impl Store {
     }
 
     async fn write_batch(&self, rows: &[messages::Model]) -> Result<(), DbErr> {
-        let write = self.begin_write().await?;
-        self.stage(&write.tx, rows).await?;
-        write.tx.commit().await?;
-        self.webhooks.committed();
-        Ok(())
+        let write = self.writer.begin().await?;
+        self.stage(&write, rows).await?;
+        write.commit().await
     }
 
-    /// A transaction on the queue's tables, holding this process's write turn
-    /// on SQLite: others (a broadcast's rows) may go into it with the messages.
-    pub async fn begin_write(&self) -> Result<Write<'_>, DbErr> {
-        let serial = self.serial().await;
-        // Immediate: SQLite's write lock is taken (or waited for) at the start, so
-        // a write after a read in it never meets another connection's newer commit.
-        let options = TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..Default::default()
-        };
-        Ok(Write { tx: self.db.begin_with_options(options).await?, _serial: serial })
+    /// The writer the queue's transactions come from.
+    pub fn writer(&self) -> &Writer {
+        &self.writer
     }
 
     /// Writes the message and its outbox row, due now, durably (see [`Store::take_in`]).
@@ -347,7 +316,7 @@ impl Store {
         skip: &[String],
     ) -> Result<Option<Claim>, DbErr> {
         let db = &self.db;
-        let _serial = self.serial().await;
+        let _turn = self.writer.turn().await;
         let backend = db.get_database_backend();
         let mut values: Vec<sea_orm::Value> = vec![session.into(), now.into(), now.into()];
         let mut skip_sql = String::new();
@@ -361,7 +330,8 @@ impl Store {
         );
         let claimed: Option<String> = match backend {
             DatabaseBackend::MySql => {
-                let tx = db.begin().await?;
+                let write = self.writer.begin().await?;
+                let tx = &write.tx;
                 let locked = format!("SELECT id, message_id {next} FOR UPDATE SKIP LOCKED");
                 let row = tx.query_one_raw(Statement::from_sql_and_values(backend, locked, values)).await?;
                 let claimed = match row {
@@ -376,7 +346,7 @@ impl Store {
                     ))
                     .await?;
                 }
-                tx.commit().await?;
+                write.commit().await?;
                 claimed.map(|(_, message_id)| message_id)
             }
             _ => {
@@ -461,7 +431,7 @@ impl Store {
     /// Drops a claim without any change to the message (a limit said "not yet").
     pub async fn release(&self, id: &str) -> Result<(), DbErr> {
         let db = &self.db;
-        let _serial = self.serial().await;
+        let _turn = self.writer.turn().await;
         outbox::Entity::update_many()
             .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<i64>::None))
             .filter(outbox::Column::MessageId.eq(id))
@@ -503,7 +473,7 @@ impl Store {
     /// Fails the waiting (queued) messages of a broadcast in one transaction,
     /// with `reason`; those already on the wire finish as they will. How many.
     pub async fn fail_waiting_of_broadcast(&self, broadcast: i64, reason: &str) -> Result<u64, DbErr> {
-        let write = self.begin_write().await?;
+        let write = self.writer.begin().await?;
         let tx = &write.tx;
         let mut waiting = messages::Entity::find()
             .filter(messages::Column::BroadcastId.eq(broadcast))
@@ -541,12 +511,11 @@ impl Store {
             .await?;
             outbox::Entity::delete_many().filter(outbox::Column::MessageId.is_in(ids)).exec(tx).await?;
         }
-        if self.webhooks.listening() {
+        if self.writer.recording() {
             let hooks = waiting.iter().map(|row| super::status_webhook(row, now)).collect();
-            self.webhooks.record(tx, hooks).await?;
+            write.record(hooks).await?;
         }
-        write.tx.commit().await?;
-        self.webhooks.committed();
+        write.commit().await?;
         Ok(waiting.len() as u64)
     }
 

@@ -29,7 +29,12 @@ use utoipa::ToSchema;
 
 use crate::model::SessionStatus;
 use crate::{
-    config::Config, db::entities::sessions as rows, engine::Engine, events::Events, inbox::Inbox, queue::Queue,
+    config::Config,
+    db::{entities::sessions as rows, write::Writer},
+    engine::Engine,
+    events::Events,
+    inbox::Inbox,
+    queue::Queue,
 };
 pub use records::Scope;
 
@@ -110,9 +115,13 @@ pub enum SessionError {
     NotRunning,
     #[error("the session is not linked to a number; link it first")]
     NotLinked,
-    /// A request named no session, and there is no one to take.
-    #[error("{0}")]
-    NoDefault(&'static str),
+    /// A request named no session (or named them wrongly), and there is
+    /// none to take: `field` says where.
+    #[error("{message}")]
+    Unnamed { field: &'static str, message: &'static str },
+    /// A broadcast named no session, and none is linked.
+    #[error("no linked session to send from")]
+    NoneLinked,
     #[error("the session is {0}; it cannot do that now")]
     Busy(&'static str),
     #[error("a pairing code for another number is outstanding; POST /session/restart first")]
@@ -143,6 +152,8 @@ struct Running {
 /// Shared by the HTTP handlers and the supervisors.
 struct Manager {
     db: DatabaseConnection,
+    /// Status changes are written through it, with their events.
+    writer: Writer,
     engine: Engine,
     events: Events,
     queue: Queue,
@@ -164,18 +175,12 @@ pub struct Sessions(Arc<Manager>);
 const FIRST_CODE_WAIT: Duration = Duration::from_secs(15);
 
 impl Sessions {
-    pub fn new(
-        db: DatabaseConnection,
-        engine: Engine,
-        events: Events,
-        queue: Queue,
-        inbox: Inbox,
-        config: Arc<Config>,
-    ) -> Sessions {
+    pub fn new(writer: Writer, engine: Engine, queue: Queue, inbox: Inbox, config: Arc<Config>) -> Sessions {
         Sessions(Arc::new(Manager {
-            db,
+            db: writer.db().clone(),
+            events: writer.live().clone(),
+            writer,
             engine,
-            events,
             queue,
             inbox,
             config,
@@ -252,9 +257,62 @@ impl Sessions {
         }
         match self.list(scope).await?.as_slice() {
             [only] => Ok(only.session_id.clone()),
-            [] => Err(SessionError::NoDefault("you have no session to write from")),
-            _ => Err(SessionError::NoDefault("is required: you have more than one session")),
+            [] => Err(SessionError::Unnamed { field: "session", message: "you have no session to write from" }),
+            _ => {
+                Err(SessionError::Unnamed { field: "session", message: "is required: you have more than one session" })
+            }
         }
+    }
+
+    /// The keys of the sessions a broadcast sends from, each visible in
+    /// `scope` and linked: those of `names` (or the one `name`), else
+    /// `preferred` (`notify.default_session`), else the only linked one.
+    pub async fn senders(
+        &self,
+        scope: &Scope,
+        names: Option<Vec<String>>,
+        name: Option<String>,
+        preferred: &str,
+    ) -> Result<Vec<String>, SessionError> {
+        let unnamed = |message| SessionError::Unnamed { field: "sessions", message };
+        let named = match (names, name) {
+            (Some(_), Some(_)) => return Err(unnamed("give sessions or session, not both")),
+            (Some(list), None) => {
+                if list.is_empty() {
+                    return Err(unnamed("must name at least one session"));
+                }
+                let mut unique: Vec<String> = Vec::with_capacity(list.len());
+                for name in list {
+                    if !unique.contains(&name) {
+                        unique.push(name);
+                    }
+                }
+                unique
+            }
+            (None, Some(name)) => vec![name],
+            (None, None) if !preferred.is_empty() => vec![preferred.to_owned()],
+            (None, None) => {
+                let linked: Vec<String> = self
+                    .list(scope)
+                    .await?
+                    .into_iter()
+                    .filter(|s| s.phone_number.is_some() && s.status.holds_device())
+                    .map(|s| s.session_id)
+                    .collect();
+                match linked.len() {
+                    1 => linked,
+                    0 => return Err(SessionError::NoneLinked),
+                    _ => return Err(unnamed("name the sessions to send from (or set notify.default_session)")),
+                }
+            }
+        };
+        let mut keys = Vec::with_capacity(named.len());
+        for name in &named {
+            let row = self.get(scope, name).await?;
+            sendable(&row)?;
+            keys.push(row.id);
+        }
+        Ok(keys)
     }
 
     /// The current QR code (and pairing code, if one was asked for), waiting a
@@ -528,34 +586,20 @@ impl Manager {
         }
     }
 
-    /// Writes a status change and tells subscribers.
-    /// The webhook event goes into the same transaction as the change.
+    /// Writes a status change with its `session.status` event.
     async fn record(&self, id: &str, change: records::Change) -> Result<(), DbErr> {
-        use sea_orm::TransactionTrait;
-        let webhooks = self.queue.webhooks();
-        let tx = self.db.begin().await?;
-        let Some(row) = records::apply(&tx, id, change).await? else { return Ok(()) };
+        let mut write = self.writer.begin().await?;
+        let Some(row) = records::apply(&write.tx, id, change).await? else { return Ok(()) };
         let data = serde_json::to_value(SessionView::from(&row)).unwrap_or_default();
-        if webhooks.listening() {
-            let event = crate::webhooks::NewEvent {
-                kind: "session.status",
-                owner: Some(row.user_id),
-                session: Some(row.id.clone()),
-                data: data.clone(),
-            };
-            webhooks.record(&tx, vec![event]).await?;
-        }
-        tx.commit().await?;
-        webhooks.committed();
-        self.remember(&row);
-        self.events.publish(crate::events::GatewayEvent {
+        let event = crate::events::GatewayEvent {
             kind: "session.status",
             owner: row.user_id,
             session: row.id.clone(),
             also: Vec::new(),
             agent: None,
             data,
-        });
-        Ok(())
+        };
+        write.emit(vec![event]).await?;
+        write.commit_and(|| self.remember(&row)).await
     }
 }

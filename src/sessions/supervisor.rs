@@ -426,26 +426,24 @@ impl Supervisor {
             "expiresAt": live.qr.as_ref().map(|c| c.expires_at),
             "pairingCode": live.pairing.as_ref().map(|c| &c.value),
         });
-        let webhooks = self.sessions.0.queue.webhooks().clone();
-        if webhooks.listening() {
-            // Nothing in the database changes with a code: the event is written on its own.
-            let event = crate::webhooks::NewEvent {
+        let writer = self.sessions.0.writer.clone();
+        if writer.recording() {
+            // Nothing in the database changes with a code: the event is written
+            // on its own, without holding the supervisor up.
+            let event = crate::db::record::NewEvent {
                 kind: "session.qr",
                 owner: Some(owner),
                 session: Some(self.id.clone()),
                 data: data.clone(),
             };
-            let db = self.sessions.0.db.clone();
             tokio::spawn(async move {
-                use sea_orm::TransactionTrait;
                 let written = async {
-                    let tx = db.begin().await?;
-                    webhooks.record(&tx, vec![event]).await?;
-                    tx.commit().await
+                    let write = writer.begin().await?;
+                    write.record(vec![event]).await?;
+                    write.commit().await
                 };
-                match written.await {
-                    Ok(()) => webhooks.committed(),
-                    Err(e) => warn!(error = %e, "cannot write a session.qr webhook event"),
+                if let Err(e) = written.await {
+                    warn!(error = %e, "cannot write a session.qr webhook event");
                 }
             });
         }

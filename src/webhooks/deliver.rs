@@ -53,7 +53,7 @@ pub async fn run(webhooks: Webhooks) {
             _ => IDLE,
         };
         tokio::select! {
-            () = webhooks.0.recorder.woken() => {}
+            () = webhooks.0.writer.recorder().woken() => {}
             () = tokio::time::sleep(wait) => {}
         }
     }
@@ -119,7 +119,7 @@ async fn round(
             // The delivery stays claimed until its outcome is written: the slot is free now.
             drop(permit);
             let _ = settled.send(outcome);
-            webhooks.0.recorder.committed();
+            webhooks.0.writer.recorder().committed();
         });
     }
     Ok(())
@@ -217,12 +217,12 @@ async fn settle(webhooks: Webhooks, mut outcomes: mpsc::UnboundedReceiver<Outcom
         let now = now_ms();
         let rows: Vec<(i64, &store::Settled)> = batch.iter().map(|o| (o.delivery, &o.settled)).collect();
         let mut wait = Duration::from_millis(100);
-        while let Err(e) = store::settle_all(&webhooks.0.db, &rows, now).await {
+        while let Err(e) = store::settle_all(&webhooks.0.writer, &rows, now).await {
             tracing::warn!(error = %e, deliveries = rows.len(), "cannot record webhook attempts; trying again");
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(Duration::from_secs(10));
         }
-        webhooks.0.recorder.committed();
+        webhooks.0.writer.recorder().committed();
         health(&webhooks, &batch, now).await;
     }
 }

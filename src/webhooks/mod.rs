@@ -4,15 +4,13 @@
 //! every retry.
 //!
 //! Durable: a producer writes an event and a delivery per endpoint that wants
-//! it in the transaction of the change it tells of ([`Recorder`]), so no event
+//! it in the transaction of the change it tells of (`db::write`), so no event
 //! is lost between the two; the deliverer ([`deliver`]) claims and posts
 //! pending deliveries, retrying on `webhook.schedule`, and resumes after a
 //! restart from the table. Endpoints are kept in memory (this process is the
 //! only writer of them: see `db::owner`).
 
 mod deliver;
-mod record;
-
 mod store;
 
 use std::{
@@ -21,18 +19,17 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
-    TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-pub use record::{NewEvent, Recorder};
-
 use crate::{
     config::Config,
-    db::entities::{webhook_deliveries as deliveries, webhook_events as events, webhooks},
+    db::{
+        entities::{webhook_deliveries as deliveries, webhook_events as events, webhooks},
+        record::{NewEvent, Target},
+        write::Writer,
+    },
     metrics::WebhookMetrics,
     model::{DeliveryStatus, name_of, now_ms},
     net::{AddressPolicy, GuardedResolver, check_url},
@@ -190,7 +187,8 @@ pub struct Webhooks(Arc<Inner>);
 struct Inner {
     db: DatabaseConnection,
     config: Arc<Config>,
-    recorder: Recorder,
+    /// Writes endpoint removals and test events; its recorder matches events to endpoints.
+    writer: Writer,
     client: reqwest::Client,
     policy: Arc<AddressPolicy>,
     metrics: WebhookMetrics,
@@ -208,21 +206,13 @@ impl Webhooks {
     /// in line with the config, after sealing any secret an earlier version
     /// kept in plain text. `secret`: the config's, or one kept in `data_dir`.
     pub async fn new(
-        db: DatabaseConnection,
+        writer: Writer,
         config: Arc<Config>,
         metrics: WebhookMetrics,
         secret: &sign::Key,
         sealer: Sealer,
     ) -> anyhow::Result<Webhooks> {
-        let last: Option<i64> = events::Entity::find()
-            .select_only()
-            .column_as(events::Column::Id.max(), "last")
-            .into_tuple::<Option<i64>>()
-            .one(&db)
-            .await?
-            .flatten();
-        let first_delay = config.webhook.schedule.first().map_or(0, |d| d.as_millis() as i64);
-        let recorder = Recorder::new(last.unwrap_or(0) + 1, first_delay);
+        let db = writer.db().clone();
         let mut allowed = Vec::new();
         for range in &config.webhook.allow_ranges {
             allowed.push(crate::net::Cidr::parse(range).map_err(anyhow::Error::msg)?);
@@ -239,7 +229,7 @@ impl Webhooks {
         let webhooks = Webhooks(Arc::new(Inner {
             db,
             config,
-            recorder,
+            writer,
             client,
             policy,
             metrics,
@@ -250,11 +240,6 @@ impl Webhooks {
         webhooks.configured_endpoint(secret).await?;
         webhooks.reload().await?;
         Ok(webhooks)
-    }
-
-    /// What producers write events with.
-    pub fn recorder(&self) -> Recorder {
-        self.0.recorder.clone()
     }
 
     /// Starts the deliverer and the retention sweep.
@@ -281,9 +266,9 @@ impl Webhooks {
     /// Reads the enabled endpoints again (after any change to one).
     async fn reload(&self) -> Result<(), DbErr> {
         let rows = store::enabled(&self.0.db).await?;
-        self.0.recorder.set_targets(rows.iter().map(record::Target::of).collect());
+        self.0.writer.recorder().set_targets(rows.iter().map(Target::of).collect());
         *self.0.endpoints.write().expect("endpoints lock") = rows;
-        self.0.recorder.committed();
+        self.0.writer.recorder().committed();
         Ok(())
     }
 
@@ -504,10 +489,10 @@ impl Webhooks {
     /// Removes an endpoint with its deliveries.
     pub async fn delete(&self, owner: i64, id: i64, within: Option<&[String]>) -> Result<(), WebhookError> {
         let row = self.get(owner, id, within).await?;
-        let tx = self.0.db.begin().await?;
-        deliveries::Entity::delete_many().filter(deliveries::Column::WebhookId.eq(row.id)).exec(&tx).await?;
-        webhooks::Entity::delete_by_id(row.id).exec(&tx).await?;
-        tx.commit().await?;
+        let write = self.0.writer.begin().await?;
+        deliveries::Entity::delete_many().filter(deliveries::Column::WebhookId.eq(row.id)).exec(&write.tx).await?;
+        webhooks::Entity::delete_by_id(row.id).exec(&write.tx).await?;
+        write.commit().await?;
         self.reload().await?;
         Ok(())
     }
@@ -518,10 +503,11 @@ impl Webhooks {
         if ids.is_empty() {
             return Ok(());
         }
-        let tx = self.0.db.begin().await?;
-        deliveries::Entity::delete_many().filter(deliveries::Column::WebhookId.is_in(ids.clone())).exec(&tx).await?;
-        webhooks::Entity::delete_many().filter(webhooks::Column::Id.is_in(ids)).exec(&tx).await?;
-        tx.commit().await?;
+        let write = self.0.writer.begin().await?;
+        let tx = &write.tx;
+        deliveries::Entity::delete_many().filter(deliveries::Column::WebhookId.is_in(ids.clone())).exec(tx).await?;
+        webhooks::Entity::delete_many().filter(webhooks::Column::Id.is_in(ids)).exec(tx).await?;
+        write.commit().await?;
         self.reload().await?;
         Ok(())
     }
@@ -568,7 +554,7 @@ impl Webhooks {
         let row = self.get(owner, id, within).await?;
         store::delivery(&self.0.db, row.id, delivery).await?.ok_or(WebhookError::DeliveryNotFound)?;
         store::resend(&self.0.db, row.id, Some(delivery), None, now_ms()).await?;
-        self.0.recorder.committed();
+        self.0.writer.recorder().committed();
         self.delivery(row.id, delivery).await
     }
 
@@ -582,7 +568,7 @@ impl Webhooks {
     ) -> Result<u64, WebhookError> {
         let row = self.get(owner, id, within).await?;
         let count = store::resend(&self.0.db, row.id, None, Some(since.timestamp_millis()), now_ms()).await?;
-        self.0.recorder.committed();
+        self.0.writer.recorder().committed();
         Ok(count)
     }
 
@@ -595,10 +581,9 @@ impl Webhooks {
             session: None,
             data: serde_json::json!({"webhook_id": row.id, "message": "a test event from wagate"}),
         };
-        let tx = self.0.db.begin().await?;
-        let delivery = self.0.recorder.record_for(&tx, row.id, event).await?;
-        tx.commit().await?;
-        self.0.recorder.committed();
+        let write = self.0.writer.begin().await?;
+        let delivery = self.0.writer.recorder().record_for(&write.tx, row.id, event).await?;
+        write.commit().await?;
         self.delivery(row.id, delivery.id).await
     }
 

@@ -2,27 +2,15 @@
 //! attempts and settles.
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, ExprTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, TransactionTrait, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, ExprTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, sea_query::Expr,
 };
 
 use super::DeliveryStatus;
-use crate::db::entities::{webhook_deliveries as deliveries, webhook_events as events, webhooks};
-
-pub fn new_delivery(webhook: i64, event: i64, due: i64, now: i64) -> deliveries::ActiveModel {
-    deliveries::ActiveModel {
-        webhook_id: Set(webhook),
-        event_id: Set(event),
-        status: Set(DeliveryStatus::Pending),
-        attempts: Set(0),
-        next_attempt_at: Set(due),
-        last_status: Set(None),
-        last_response: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-}
+use crate::db::{
+    entities::{webhook_deliveries as deliveries, webhook_events as events, webhooks},
+    write::Writer,
+};
 
 pub async fn enabled(db: &DatabaseConnection) -> Result<Vec<webhooks::Model>, DbErr> {
     webhooks::Entity::find().filter(webhooks::Column::Enabled.eq(true)).all(db).await
@@ -101,14 +89,15 @@ pub struct Settled {
 
 /// Writes the outcomes of attempts in one transaction: those alike (the same
 /// status, answer and next attempt, as successes mostly are) in one statement.
-pub async fn settle_all(db: &DatabaseConnection, outcomes: &[(i64, &Settled)], now: i64) -> Result<(), DbErr> {
+pub async fn settle_all(writer: &Writer, outcomes: &[(i64, &Settled)], now: i64) -> Result<(), DbErr> {
     /// `(status, next attempt, last status, last response)`.
     type Alike<'a> = (&'a str, i64, Option<i32>, Option<&'a str>);
     let mut alike: std::collections::BTreeMap<Alike, Vec<i64>> = Default::default();
     for (id, o) in outcomes {
         alike.entry((o.status.as_str(), o.next_attempt_at, o.code, o.response.as_deref())).or_default().push(*id);
     }
-    let tx = db.begin().await?;
+    let write = writer.begin().await?;
+    let tx = &write.tx;
     for ((status, next, code, response), ids) in alike {
         deliveries::Entity::update_many()
             .col_expr(deliveries::Column::Status, Expr::value(status))
@@ -118,10 +107,10 @@ pub async fn settle_all(db: &DatabaseConnection, outcomes: &[(i64, &Settled)], n
             .col_expr(deliveries::Column::LastResponse, Expr::value(response))
             .col_expr(deliveries::Column::UpdatedAt, Expr::value(now))
             .filter(deliveries::Column::Id.is_in(ids))
-            .exec(&tx)
+            .exec(tx)
             .await?;
     }
-    tx.commit().await
+    write.commit().await
 }
 
 /// Marks an endpoint healthy (a success) or failing since `now` (unless it already was).

@@ -622,9 +622,13 @@ async fn status_changes_written_together_apply_in_order(db: TestDb) {
     let (status, _) = app.post("/session/create", Some(&app.admin_token), json!({"sessionId": "batch"})).await;
     assert_eq!(status, StatusCode::CREATED);
     let owner = sessions::Entity::find_by_id("batch".to_owned()).one(&app.db).await.unwrap().unwrap().user_id;
-    let store = Store::new(
+    let writer = wagate::db::write::Writer::new(
         app.db.clone(),
-        wagate::webhooks::Recorder::detached(),
+        wagate::db::record::Recorder::detached(),
+        wagate::events::Events::default(),
+    );
+    let store = Store::new(
+        writer,
         std::sync::Arc::new(wagate::inbox::QueuedInChats),
         chrono::FixedOffset::east_opt(0).unwrap(),
     );
@@ -734,9 +738,13 @@ async fn a_graceful_stop_writes_the_acks_that_wait(db: TestDb) {
     app.stop().await;
 
     // Messages on the wire when the acks come, as many as a busy gateway has.
-    let store = Store::new(
+    let writer = wagate::db::write::Writer::new(
         app.db.clone(),
-        wagate::webhooks::Recorder::detached(),
+        wagate::db::record::Recorder::detached(),
+        wagate::events::Events::default(),
+    );
+    let store = Store::new(
+        writer,
         std::sync::Arc::new(wagate::inbox::QueuedInChats),
         chrono::FixedOffset::east_opt(0).unwrap(),
     );

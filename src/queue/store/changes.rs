@@ -54,7 +54,7 @@ pub(super) const BATCH: usize = 256;
 
 /// Writes `changes` in one transaction; what each left, in their order.
 pub(super) async fn write(store: &Store, changes: &[Change]) -> Result<Vec<Outcome>, DbErr> {
-    let write = store.begin_write().await?;
+    let write = store.writer.begin().await?;
     let tx = &write.tx;
     let mut ids: Vec<&str> = changes.iter().map(|c| c.id.as_str()).collect();
     ids.sort_unstable();
@@ -94,7 +94,7 @@ pub(super) async fn write(store: &Store, changes: &[Change]) -> Result<Vec<Outco
         let entry = touched.entry(&change.id).or_insert((0, change.outbox));
         entry.0 += change.attempts;
         entry.1 = change.outbox;
-        if store.webhooks.listening() {
+        if store.writer.recording() {
             hooks.push(crate::queue::status_webhook(row, change.at));
         }
         history.push(events::ActiveModel {
@@ -156,13 +156,12 @@ pub(super) async fn write(store: &Store, changes: &[Change]) -> Result<Vec<Outco
     for chunk in history.chunks(CHUNK) {
         events::Entity::insert_many(chunk.to_vec()).exec_without_returning(tx).await?;
     }
-    if store.webhooks.listening() {
+    if store.writer.recording() {
         let changed: Vec<&messages::Model> = outcomes.iter().flatten().collect();
         hooks.extend(store.chat_events(tx, &changed).await?);
     }
-    store.webhooks.record(tx, hooks).await?;
-    write.tx.commit().await?;
-    store.webhooks.committed();
+    write.record(hooks).await?;
+    write.commit().await?;
     Ok(outcomes)
 }
 

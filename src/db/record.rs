@@ -1,7 +1,8 @@
-//! Writing webhook events: a producer hands the events of a change to
-//! [`Recorder::record`] inside the transaction that makes the change, so the
-//! event and its deliveries commit (or roll back) with it; after the commit,
-//! [`Recorder::committed`] wakes the deliverer.
+//! Writing webhook events: a producer hands the events of a change to its
+//! [`Write`](super::write::Write), which records them here inside the
+//! transaction that makes the change, so the event and its deliveries commit
+//! (or roll back) with it; after the commit, [`Recorder::committed`] wakes the
+//! deliverer (`webhooks`).
 
 use std::{
     collections::HashMap,
@@ -11,15 +12,14 @@ use std::{
     },
 };
 
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
+};
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use super::DeliveryStatus;
-use crate::{
-    db::entities::{sessions, webhook_deliveries as deliveries, webhook_events as events, webhooks},
-    model::{name_of, now_ms},
-};
+use super::entities::{sessions, webhook_deliveries as deliveries, webhook_events as events, webhooks};
+use crate::model::{DeliveryStatus, name_of, now_ms};
 
 /// An event a change causes.
 #[derive(Debug, Clone)]
@@ -33,9 +33,21 @@ pub struct NewEvent {
     pub data: Value,
 }
 
+impl NewEvent {
+    /// The webhook event of a live one.
+    pub fn of(event: &crate::events::GatewayEvent) -> NewEvent {
+        NewEvent {
+            kind: event.kind,
+            owner: Some(event.owner),
+            session: Some(event.session.clone()),
+            data: event.data.clone(),
+        }
+    }
+}
+
 /// What the recorder knows of an enabled endpoint, to match events against.
 #[derive(Debug, Clone)]
-pub(super) struct Target {
+pub struct Target {
     pub id: i64,
     /// `None`: every account's (the config's endpoint).
     pub owner: Option<i64>,
@@ -83,7 +95,20 @@ struct Inner {
 const CHUNK: usize = 500;
 
 impl Recorder {
-    pub(super) fn new(first_id: i64, first_delay: i64) -> Recorder {
+    /// The recorder of a database: event ids go on from the last one stored.
+    /// `first_delay`: the schedule's first entry, ms.
+    pub async fn open(db: &DatabaseConnection, first_delay: i64) -> Result<Recorder, DbErr> {
+        let last: Option<i64> = events::Entity::find()
+            .select_only()
+            .column_as(events::Column::Id.max(), "last")
+            .into_tuple::<Option<i64>>()
+            .one(db)
+            .await?
+            .flatten();
+        Ok(Recorder::new(last.unwrap_or(0) + 1, first_delay))
+    }
+
+    fn new(first_id: i64, first_delay: i64) -> Recorder {
         // Increasing across restarts: never below the clock (in µs), never below what is stored.
         let start = first_id.max(now_ms() * 1000);
         Recorder(Arc::new(Inner {
@@ -95,12 +120,13 @@ impl Recorder {
         }))
     }
 
-    /// A recorder no endpoint listens to (unit tests of other parts).
+    /// A recorder no endpoint listens to (for a process whose writes cause no
+    /// events, such as `wagate customers import`, and unit tests).
     pub fn detached() -> Recorder {
         Recorder::new(1, 0)
     }
 
-    pub(super) fn set_targets(&self, targets: Vec<Target>) {
+    pub fn set_targets(&self, targets: Vec<Target>) {
         *self.0.targets.write().expect("targets lock") = Arc::new(targets);
     }
 
@@ -111,7 +137,7 @@ impl Recorder {
 
     /// Writes `events` and a pending delivery for each endpoint that wants
     /// each, on `conn` (the producer's transaction). How many events were written.
-    pub async fn record(&self, conn: &impl ConnectionTrait, list: Vec<NewEvent>) -> Result<usize, DbErr> {
+    pub(super) async fn record(&self, conn: &impl ConnectionTrait, list: Vec<NewEvent>) -> Result<usize, DbErr> {
         let targets = self.0.targets.read().expect("targets lock").clone();
         if targets.is_empty() || list.is_empty() {
             return Ok(0);
@@ -132,15 +158,15 @@ impl Recorder {
             }
             let id = self.0.next_id.fetch_add(1, Ordering::Relaxed);
             event_rows.push(events::ActiveModel {
-                id: sea_orm::Set(id),
-                user_id: sea_orm::Set(owner),
-                session_id: sea_orm::Set(event.session),
-                kind: sea_orm::Set(event.kind.to_owned()),
-                data: sea_orm::Set(event.data.to_string()),
-                created_at: sea_orm::Set(now),
+                id: Set(id),
+                user_id: Set(owner),
+                session_id: Set(event.session),
+                kind: Set(event.kind.to_owned()),
+                data: Set(event.data.to_string()),
+                created_at: Set(now),
             });
             for webhook in wanting {
-                delivery_rows.push(super::store::new_delivery(webhook, id, now + self.0.first_delay, now));
+                delivery_rows.push(new_delivery(webhook, id, now + self.0.first_delay, now));
             }
         }
         let written = event_rows.len();
@@ -154,7 +180,7 @@ impl Recorder {
     }
 
     /// One event for one endpoint, whatever it subscribes to (a test ping).
-    pub(super) async fn record_for(
+    pub async fn record_for(
         &self,
         conn: &impl ConnectionTrait,
         webhook: i64,
@@ -163,16 +189,16 @@ impl Recorder {
         let now = now_ms();
         let id = self.0.next_id.fetch_add(1, Ordering::Relaxed);
         events::Entity::insert(events::ActiveModel {
-            id: sea_orm::Set(id),
-            user_id: sea_orm::Set(event.owner.unwrap_or_default()),
-            session_id: sea_orm::Set(event.session),
-            kind: sea_orm::Set(event.kind.to_owned()),
-            data: sea_orm::Set(event.data.to_string()),
-            created_at: sea_orm::Set(now),
+            id: Set(id),
+            user_id: Set(event.owner.unwrap_or_default()),
+            session_id: Set(event.session),
+            kind: Set(event.kind.to_owned()),
+            data: Set(event.data.to_string()),
+            created_at: Set(now),
         })
         .exec_without_returning(conn)
         .await?;
-        let row = super::store::new_delivery(webhook, id, now, now);
+        let row = new_delivery(webhook, id, now, now);
         deliveries::Entity::insert(row).exec_with_returning(conn).await
     }
 
@@ -181,7 +207,7 @@ impl Recorder {
         self.0.wake.notify_one();
     }
 
-    pub(super) async fn woken(&self) {
+    pub async fn woken(&self) {
         self.0.wake.notified().await;
     }
 
@@ -224,12 +250,18 @@ fn chunks<T>(rows: Vec<T>) -> Vec<Vec<T>> {
     out
 }
 
-impl DeliveryStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryStatus::Pending => "pending",
-            DeliveryStatus::Succeeded => "succeeded",
-            DeliveryStatus::Failed => "failed",
-        }
+/// A pending delivery of `event` to `webhook`, first tried at `due`.
+pub fn new_delivery(webhook: i64, event: i64, due: i64, now: i64) -> deliveries::ActiveModel {
+    deliveries::ActiveModel {
+        webhook_id: Set(webhook),
+        event_id: Set(event),
+        status: Set(DeliveryStatus::Pending),
+        attempts: Set(0),
+        next_attempt_at: Set(due),
+        last_status: Set(None),
+        last_response: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
     }
 }
