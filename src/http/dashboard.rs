@@ -1,17 +1,18 @@
 //! The dashboard: the files of `assets/`, embedded in the binary when it is
 //! built (no Node build, nothing from a CDN), compressed once at start-up and
-//! served with validators. `index.html` names the other files with their
-//! content hash (`/assets/app.js?v=…`), so browsers keep those for a year and
-//! fetch them again only when a new binary changes them. The page is a client
-//! of the public API: everything it shows or does goes through the routes in
-//! the OpenAPI document, authenticated by the login cookie, and it stays live
+//! served with validators. Every file but the page is served under one
+//! prefix named after the content of them all (`/assets/{version}/…`), which
+//! `index.html` links to; the ES modules import each other by relative paths,
+//! so they stay under it, and browsers keep them all for a year and fetch
+//! them again only when a new binary changes one. The page is a client of the
+//! public API: everything it shows or does goes through the routes in the
+//! OpenAPI document, authenticated by the login cookie, and it stays live
 //! through `GET /events`.
 
 use std::{io::Write as _, sync::LazyLock};
 
 use axum::{
     body::Body,
-    extract::Query,
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -22,12 +23,44 @@ use crate::error::ApiError;
 /// Where the dashboard lives.
 pub const PATH: &str = "/app";
 
-/// The embedded files: name, content type, content.
-const FILES: [(&str, &str, &[u8]); 3] = [
-    ("index.html", "text/html; charset=utf-8", include_bytes!("../../assets/index.html")),
-    ("app.js", "text/javascript; charset=utf-8", include_bytes!("../../assets/app.js")),
-    ("app.css", "text/css; charset=utf-8", include_bytes!("../../assets/app.css")),
+/// Embeds files of `assets/` by their path there.
+macro_rules! embed {
+    ($($path:literal),* $(,)?) => { [$(($path, include_bytes!(concat!("../../assets/", $path)) as &[u8])),*] };
+}
+
+/// Every file of `assets/` (a test fails when one is missing here).
+const FILES: &[(&str, &[u8])] = &embed![
+    "index.html",
+    "app.css",
+    "app.js",
+    "lib/api.js",
+    "lib/dom.js",
+    "lib/events.js",
+    "lib/state.js",
+    "pages/bot.js",
+    "pages/broadcasts.js",
+    "pages/customers.js",
+    "pages/inbox/composer.js",
+    "pages/inbox/index.js",
+    "pages/inbox/list.js",
+    "pages/inbox/panel.js",
+    "pages/inbox/timeline.js",
+    "pages/keys.js",
+    "pages/messages.js",
+    "pages/profile.js",
+    "pages/sessions.js",
+    "pages/users.js",
+    "pages/webhooks.js",
 ];
+
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit('.').next() {
+        Some("html") => "text/html; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
 
 /// What the page may load and where it may connect: only the gateway itself.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; \
@@ -42,22 +75,36 @@ struct Asset {
     version: String,
 }
 
-static ASSETS: LazyLock<Vec<(&'static str, Asset)>> = LazyLock::new(|| {
-    let version = |bytes: &[u8]| hex::encode(&Sha256::digest(bytes)[..8]);
-    let mut assets: Vec<(&str, Asset)> = Vec::with_capacity(FILES.len());
-    for (name, content_type, bytes) in FILES.iter().rev() {
-        let mut body = bytes.to_vec();
-        if *name == "index.html" {
-            // Versioned links to the other files (listed after it, so done by now).
-            let mut page = String::from_utf8_lossy(&body).into_owned();
-            for (other, asset) in &assets {
-                page = page.replace(&format!("/assets/{other}\""), &format!("/assets/{other}?v={}\"", asset.version));
-            }
-            body = page.into_bytes();
-        }
-        assets.push((name, Asset { content_type, gzip: gzip(&body), version: version(&body), body }));
+struct Assets {
+    /// Names every file's content: the prefix the page links them under.
+    version: String,
+    files: Vec<(&'static str, Asset)>,
+}
+
+static ASSETS: LazyLock<Assets> = LazyLock::new(|| {
+    let hash = |bytes: &[u8]| hex::encode(&Sha256::digest(bytes)[..8]);
+    let mut all = Sha256::new();
+    for (path, bytes) in FILES.iter().filter(|(path, _)| *path != "index.html") {
+        all.update((path.len() as u64).to_le_bytes());
+        all.update(path.as_bytes());
+        all.update((bytes.len() as u64).to_le_bytes());
+        all.update(bytes);
     }
-    assets
+    let version = hex::encode(&all.finalize()[..8]);
+    let files = FILES
+        .iter()
+        .map(|(path, bytes)| {
+            let mut body = bytes.to_vec();
+            if *path == "index.html" {
+                // The page links the others under the prefix of this version.
+                let page = String::from_utf8_lossy(&body).replace("\"/assets/", &format!("\"/assets/{version}/"));
+                body = page.into_bytes();
+            }
+            let asset = Asset { content_type: content_type(path), gzip: gzip(&body), version: hash(&body), body };
+            (*path, asset)
+        })
+        .collect();
+    Assets { version, files }
 });
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -67,12 +114,12 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 }
 
 fn asset(name: &str) -> Option<&'static Asset> {
-    ASSETS.iter().find(|(n, _)| *n == name).map(|(_, a)| a)
+    ASSETS.files.iter().find(|(n, _)| *n == name).map(|(_, a)| a)
 }
 
 /// The sizes of the dashboard's files: `(bytes, gzip-compressed bytes)`, all together.
 pub fn total_size() -> (usize, usize) {
-    ASSETS.iter().fold((0, 0), |(plain, packed), (_, a)| (plain + a.body.len(), packed + a.gzip.len()))
+    ASSETS.files.iter().fold((0, 0), |(plain, packed), (_, a)| (plain + a.body.len(), packed + a.gzip.len()))
 }
 
 /// `GET /app`: the dashboard's page.
@@ -80,20 +127,15 @@ pub async fn page(headers: HeaderMap) -> Response {
     serve(asset("index.html").expect("index.html is embedded"), &headers, false)
 }
 
-#[derive(serde::Deserialize)]
-pub struct Version {
-    v: Option<String>,
-}
-
-/// `GET /assets/{name}`: the page's script and styles.
+/// `GET /assets/{version}/{path}`: the page's modules and styles. Those of
+/// another version (a page loaded before an upgrade) get today's, not to be
+/// kept.
 pub async fn file(
-    axum::extract::Path(name): axum::extract::Path<String>,
-    Query(version): Query<Version>,
+    axum::extract::Path((version, path)): axum::extract::Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let found = asset(&name).filter(|_| name != "index.html").ok_or_else(|| ApiError::not_found("asset"))?;
-    let current = version.v.as_deref() == Some(found.version.as_str());
-    Ok(serve(found, &headers, current))
+    let found = asset(&path).filter(|_| path != "index.html").ok_or_else(|| ApiError::not_found("asset"))?;
+    Ok(serve(found, &headers, version == ASSETS.version))
 }
 
 fn serve(asset: &Asset, headers: &HeaderMap, immutable: bool) -> Response {
@@ -123,7 +165,9 @@ fn serve(asset: &Asset, headers: &HeaderMap, immutable: bool) -> Response {
     h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    if asset.content_type.starts_with("text/html") {
+        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    }
     response
 }
 
@@ -141,11 +185,72 @@ mod tests {
     fn the_page_links_its_files_by_version() {
         let page = String::from_utf8(asset("index.html").unwrap().body.clone()).unwrap();
         for name in ["app.js", "app.css"] {
-            let link = format!("/assets/{name}?v={}\"", asset(name).unwrap().version);
+            let link = format!("\"/assets/{}/{name}\"", ASSETS.version);
             assert!(page.contains(&link), "{name} is not linked as {link}");
         }
+        assert!(!page.contains("\"/assets/app"), "an unversioned link is left");
         let (plain, packed) = total_size();
         assert!(packed < plain / 2, "{packed} of {plain}");
+    }
+
+    #[tokio::test]
+    async fn only_the_current_version_is_kept() {
+        let get = |version: &str, path: &str| {
+            file(axum::extract::Path((version.to_owned(), path.to_owned())), HeaderMap::new())
+        };
+        let current = get(&ASSETS.version, "pages/inbox/list.js").await.unwrap();
+        assert_eq!(current.headers()[header::CACHE_CONTROL], "public, max-age=31536000, immutable");
+        assert_eq!(current.headers()[header::CONTENT_TYPE], "text/javascript; charset=utf-8");
+        let older = get("0123456789abcdef", "pages/inbox/list.js").await.unwrap();
+        assert_eq!(older.headers()[header::CACHE_CONTROL], "no-cache");
+        for missing in ["index.html", "nope.js", "../Cargo.toml"] {
+            assert!(get(&ASSETS.version, missing).await.is_err(), "{missing} is served");
+        }
+    }
+
+    /// Every file under `assets/` is embedded and served; and what a module
+    /// imports is one of them.
+    #[test]
+    fn every_asset_is_served() {
+        fn walk(dir: &std::path::Path, root: &std::path::Path, found: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, root, found);
+                } else {
+                    found.push(path.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/"));
+                }
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
+        let mut on_disk = Vec::new();
+        walk(&root, &root, &mut on_disk);
+        on_disk.sort();
+        let mut embedded: Vec<String> = FILES.iter().map(|(p, _)| p.to_string()).collect();
+        embedded.sort();
+        assert_eq!(on_disk, embedded, "assets/ and the files dashboard.rs serves differ");
+        for (path, bytes) in FILES.iter().filter(|(p, _)| p.ends_with(".js")) {
+            let text = std::str::from_utf8(bytes).unwrap();
+            // `import … from './x.js';` and `import('./x.js')`.
+            let statics =
+                text.lines().filter(|l| l.starts_with("import ")).map(|l| l.rsplit(['\'', '"']).nth(1).unwrap());
+            let dynamics = text.split("import('").skip(1).map(|rest| rest.split('\'').next().unwrap());
+            for target in statics.chain(dynamics) {
+                let mut parts: Vec<&str> = path.split('/').collect();
+                parts.pop();
+                for step in target.split('/') {
+                    match step {
+                        "." => {}
+                        ".." => {
+                            parts.pop();
+                        }
+                        name => parts.push(name),
+                    }
+                }
+                let resolved = parts.join("/");
+                assert!(asset(&resolved).is_some(), "{path} imports {target}, which is not served");
+            }
+        }
     }
 
     #[test]

@@ -280,7 +280,7 @@ pub fn router(state: AppState) -> Router {
     let cors = cors(&state.config.server.cors_origins);
     let router = router
         .route(dashboard::PATH, axum::routing::get(dashboard::page))
-        .route("/assets/{name}", axum::routing::get(dashboard::file))
+        .route("/assets/{version}/{*path}", axum::routing::get(dashboard::file))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), database_gate))

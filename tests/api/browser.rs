@@ -581,7 +581,15 @@ async fn a_thousand_chats_load_and_scroll() {
     browser.eval("location.reload(); return null").await;
     browser.wait("200 chats listed", "document.querySelectorAll('#chats li[data-chat]').length === 200", 20).await;
     let usable = browser.eval("return performance.now()").await;
-    println!("dashboard: first load transferred {first_load} bytes; inbox with 1,000 chats usable after {usable} ms");
+    let inbox_load = browser
+        .eval("return performance.getEntriesByType('resource').filter((e) => e.name.includes('/assets/')).reduce((s, e) => s + e.transferSize, 0)")
+        .await;
+    println!(
+        "dashboard: first load transferred {first_load} bytes; inbox with 1,000 chats usable after {usable} ms \
+         ({inbox_load} bytes of assets over the network after the reload; the rest came from the cache)"
+    );
+    let first_load = first_load.as_f64().expect("a number of bytes");
+    assert!(first_load < 25_000.0, "the first load transferred {first_load} bytes, over 25 KB");
     browser.eval("const l = document.querySelector('#chats'); l.scrollTop = l.scrollHeight; return null").await;
     browser.wait("more on scroll", "document.querySelectorAll('#chats li[data-chat]').length === 400", 20).await;
     browser.close().await;

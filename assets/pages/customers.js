@@ -1,0 +1,43 @@
+import { h, $, set, form } from '../lib/dom.js';
+import { api, act } from '../lib/api.js';
+import { S } from '../lib/state.js';
+
+export default async function customersPage(main, page) {
+  const canWrite = S.me.role !== 'readonly';
+  const body = h('tbody', { id: 'customers' });
+  const result = h('div', { id: 'import-result' });
+  const query = { q: '', odp: '', page: 1 };
+  const odps = await act(() => api('GET', '/api/odps'));
+  async function load() {
+    const params = new URLSearchParams({ page: query.page, limit: 50 });
+    if (query.q) params.set('search', query.q);
+    if (query.odp) params.set('odp', query.odp);
+    const page = await act(() => api('GET', `/api/customers?${params}`));
+    set(body, ...(page?.data || []).map((c) => h('tr', null,
+      h('td', null, c.external_id), h('td', null, c.name), h('td', null, c.phone || h('span', { class: 'error' }, c.phone_raw)),
+      h('td', null, c.odp || ''), h('td', null, c.active ? 'active' : 'inactive'))));
+    $('#customer-total').textContent = page ? `${page.total} customers` : '';
+  }
+  main.append(h('h1', null, 'Customers'),
+    canWrite ? h('div', { class: 'card' }, h('h2', null, 'Import a CSV file'),
+      h('p', { class: 'muted' }, 'Columns: external_id, name, phone, and optionally odp and active.'),
+      form(async (data) => {
+        const file = data.get('file');
+        if (!file || !file.size) return;
+        const fd = new FormData();
+        fd.set('file', file, file.name);
+        const report = await act(() => api('POST', '/api/customers/import', fd));
+        if (!report) return;
+        const r = report.data || report;
+        set(result, h('p', { id: 'import-summary' }, `${r.received} lines read: ${r.inserted} new, ${r.updated} updated, ${r.invalid_phones} with an invalid number, ${r.errors.length} not imported.`),
+          r.errors.length ? h('ul', { id: 'import-errors', class: 'error' }, r.errors.map((e) => h('li', null, `line ${e.line ?? e.index}: ${e.field ? `${e.field}: ` : ''}${e.message}`))) : null);
+        load();
+      }, h('div', { class: 'row' }, h('input', { type: 'file', name: 'file', id: 'csv', accept: '.csv,text/csv', 'aria-label': 'CSV file' }), h('button', { type: 'submit', id: 'import' }, 'Import'))), result) : null,
+    h('div', { class: 'card' }, h('div', { class: 'row' },
+      h('input', { type: 'search', placeholder: 'Search', 'aria-label': 'Search customers', oninput: (e) => { query.q = e.target.value.trim(); query.page = 1; clearTimeout(load.t); load.t = setTimeout(load, 250); } }),
+      h('select', { 'aria-label': 'ODP', onchange: (e) => { query.odp = e.target.value; query.page = 1; load(); } }, h('option', { value: '' }, 'all ODPs'), (odps?.data || []).map((o) => h('option', { value: o.code }, o.code))),
+      h('button', { class: 'secondary', onclick: () => { if (query.page > 1) { query.page--; load(); } } }, '‹'), h('button', { class: 'secondary', onclick: () => { query.page++; load(); } }, '›'),
+      h('span', { id: 'customer-total', class: 'muted' })),
+    h('div', { class: 'scroll' }, h('table', null, h('thead', null, h('tr', null, ['Id', 'Name', 'Phone', 'ODP', ''].map((t) => h('th', null, t)))), body))));
+  await load();
+}

@@ -1,0 +1,104 @@
+// The inbox: the chat list, the open chat (its head, timeline and reply box)
+// and the customer beside it, live through chat.* and message.status events.
+
+import { h, $, set, badge, form } from '../../lib/dom.js';
+import { api, act } from '../../lib/api.js';
+import { S } from '../../lib/state.js';
+import { chatList } from './list.js';
+import { timeline } from './timeline.js';
+import { composer } from './composer.js';
+import { customerPanel } from './panel.js';
+
+export default async function inboxPage(main, page) {
+  const canWrite = S.me.role !== 'readonly';
+  // What the parts share: the open chat ({chat, profile, entries, before}) and how to open one.
+  const inbox = { open: null, openChat };
+  const list = chatList(inbox);
+  const entries = timeline(inbox);
+  const side = customerPanel(inbox);
+  const chatEl = h('section', { class: 'chat', id: 'chat', 'aria-label': 'Chat' }, h('p', { class: 'muted', style: 'padding:1em' }, 'Choose a chat.'));
+  const grid = h('div', { class: 'inbox' });
+
+  async function setChat(change, done) {
+    const updated = await act(() => api('PATCH', `/chats/${inbox.open.chat.id}`, change), done);
+    if (updated) chatUpdated(updated);
+  }
+
+  function assignControl(c) {
+    if (S.agents.length) {
+      return h('select', { id: 'assign', 'aria-label': 'Assign to', onchange: (e) => setChat({ assigned_agent_id: e.target.value ? Number(e.target.value) : null }, 'Assigned') },
+        h('option', { value: '' }, 'Unassigned'),
+        S.agents.map((a) => h('option', { value: a.id, selected: a.id === c.assigned_agent_id }, `${a.name || a.username} (${a.role})`)));
+    }
+    return form((data) => setChat({ assigned_agent_id: data.get('agent') ? Number(data.get('agent')) : null }, 'Assigned'),
+      h('input', { name: 'agent', type: 'number', placeholder: 'agent id', value: c.assigned_agent_id ?? '', style: 'width:7em', 'aria-label': 'Agent id' }),
+      h('button', { type: 'submit', class: 'secondary' }, 'Assign'));
+  }
+
+  // The chat's head: who, its mode and agent (redrawn as they change, while
+  // the timeline and the reply being typed stay).
+  function drawHead() {
+    const c = inbox.open.chat;
+    const modes = ['bot', 'agent', 'paused', 'closed'];
+    set($('#chat-head', chatEl),
+      h('button', { class: 'secondary back', onclick: () => { grid.classList.remove('open'); } }, '‹ Chats'),
+      h('span', { class: 'title', id: 'chat-title' }, c.name || c.phone, ' ', h('span', { class: 'muted' }, `+${c.phone}`)),
+      badge(c.mode, 'mode'),
+      canWrite ? modes.map((m) => h('button', { class: m === c.mode ? '' : 'secondary', 'data-mode': m, 'aria-pressed': m === c.mode, onclick: () => setChat({ mode: m }, `Mode: ${m}`) }, m)) : null,
+      canWrite && S.me.role !== 'agent' ? assignControl(c) : null);
+  }
+
+  function drawChat() {
+    set(chatEl,
+      h('div', { class: 'head', id: 'chat-head' }),
+      entries.render(),
+      canWrite ? composer(inbox.open.chat, entries.upsert) : null);
+    drawHead();
+    entries.draw(true);
+    side.draw();
+  }
+
+  async function openChat(id) {
+    const detail = await act(() => api('GET', `/chats/${id}?limit=50`));
+    if (!detail) return;
+    const { profile, messages, before, ...chat } = detail;
+    inbox.open = { chat, profile, entries: messages, before };
+    grid.classList.add('open');
+    drawChat();
+    if (inbox.open.chat.unread && canWrite) {
+      const read = await act(() => api('POST', `/chats/${id}/read`));
+      if (read) chatUpdated({ ...inbox.open.chat, unread: 0 });
+    }
+    list.draw();
+  }
+
+  function chatUpdated(c) {
+    if (!c || !c.id) return;
+    const open = inbox.open;
+    if (open && open.chat.id === c.id) {
+      const modeChanged = open.chat.mode !== c.mode || open.chat.assigned_agent_id !== c.assigned_agent_id;
+      open.chat = { ...open.chat, ...c };
+      if (modeChanged) drawHead();
+    }
+    list.update(c);
+  }
+
+  grid.append(list.el, chatEl, side.el);
+  main.append(h('div', { class: 'row', style: 'justify-content:space-between' }, h('h1', null, 'Inbox'), list.countsEl), grid);
+
+  page.subscribe((kind, data) => {
+    const open = inbox.open;
+    if (kind === 'chat.updated') {
+      chatUpdated(data);
+      list.countsSoon();
+    }
+    if (kind === 'chat.message' && open && data.chat_id === open.chat.id) {
+      entries.upsert(data.message);
+      if (data.message.sender === 'customer' && document.visibilityState === 'visible' && canWrite) {
+        api('POST', `/chats/${open.chat.id}/read`).then(() => chatUpdated({ ...open.chat, unread: 0 })).catch(() => {});
+      }
+    }
+    if (kind === 'message.status' && open) entries.status(data);
+  });
+  await list.load();
+}

@@ -1,0 +1,106 @@
+// The inbox's chat list: filters, search, counts, endless scrolling.
+
+import { h, $, set, badge } from '../../lib/dom.js';
+import { api, act } from '../../lib/api.js';
+import { S } from '../../lib/state.js';
+
+// The name of an agent a chat is assigned to.
+export function agentName(id) {
+  if (id === S.me.id) return 'me';
+  return S.agents.find((a) => a.id === id)?.name || `#${id}`;
+}
+
+export function chatList(inbox) {
+  const filter = { assignee: 'all', mode: '', unread: false, q: '' };
+  let chats = [];
+  const listEl = h('ul', { id: 'chats', 'aria-label': 'Chats' });
+  const countsEl = h('span', { class: 'muted', id: 'counts' });
+
+  const item = (c) => h('li', {
+    tabindex: 0, 'data-chat': c.id, class: inbox.open?.chat.id === c.id ? 'selected' : null,
+    onclick: () => inbox.openChat(c.id), onkeydown: (e) => { if (e.key === 'Enter') inbox.openChat(c.id); },
+  },
+  h('div', { class: 'name' }, h('span', null, c.name || c.phone), c.unread ? h('span', { class: 'badge unread', 'data-unread': c.unread }, c.unread) : null),
+  h('div', { class: 'last' }, c.last_message ? `${c.last_message.sender === 'customer' ? '' : '↪ '}${c.last_message.text || `[${c.last_message.type}]`}` : ''),
+  h('div', { class: 'muted', style: 'font-size:.78em' }, badge(c.mode, 'mode'), ' ', c.session, c.assigned_agent_id ? ` · agent ${agentName(c.assigned_agent_id)}` : ''));
+
+  function matches(c) {
+    if (filter.mode && c.mode !== filter.mode) return false;
+    if (filter.unread && !c.unread) return false;
+    if (filter.assignee === 'me' && c.assigned_agent_id !== S.me.id) return false;
+    if (filter.assignee === 'unassigned' && c.assigned_agent_id) return false;
+    if (filter.q) {
+      const q = filter.q.toLowerCase();
+      if (!(c.name || '').toLowerCase().includes(q) && !c.phone.includes(q)) return false;
+    }
+    return true;
+  }
+
+  function draw() {
+    chats.sort((a, b) => (a.last_message_at < b.last_message_at ? 1 : -1));
+    set(listEl, ...chats.filter(matches).map(item));
+    if (!listEl.children.length) listEl.append(h('li', { class: 'muted' }, 'No chats.'));
+  }
+
+  async function load(more) {
+    const params = new URLSearchParams({ limit: 200 });
+    if (filter.assignee !== 'all') params.set('assignee', filter.assignee);
+    if (filter.mode) params.set('mode', filter.mode);
+    if (filter.unread) params.set('unread', 'true');
+    if (filter.q) params.set('q', filter.q);
+    if (more && chats.length) params.set('before', chats[chats.length - 1].cursor);
+    const page = await act(() => api('GET', `/chats/?${params}`));
+    if (!page) return;
+    chats = more ? chats.concat(page) : page;
+    draw();
+    await loadCounts();
+  }
+
+  async function loadCounts() {
+    const counts = await act(() => api('GET', '/chats/counts'));
+    if (counts) countsEl.textContent = `${counts.all} chats · ${counts.unread} unread · ${counts.mine} mine · ${counts.unassigned} unassigned`;
+  }
+  let countsTimer;
+  // Counts once a burst of changes settles.
+  function countsSoon() {
+    clearTimeout(countsTimer);
+    countsTimer = setTimeout(loadCounts, 500);
+  }
+
+  let loadingMore = false;
+  listEl.addEventListener('scroll', () => {
+    if (listEl.scrollTop + listEl.clientHeight > listEl.scrollHeight - 40 && !loadingMore && chats.length % 200 === 0 && chats.length) {
+      loadingMore = true;
+      load(true).finally(() => { loadingMore = false; });
+    }
+  });
+
+  // A chat as it is now (from an event or an answer): merged, or new on top.
+  function update(c) {
+    const i = chats.findIndex((x) => x.id === c.id);
+    if (i >= 0) chats[i] = { ...chats[i], ...c }; else chats.unshift(c);
+    draw();
+  }
+
+  const filterButton = (label, apply, pressed) => h('button', { class: pressed() ? '' : 'secondary', 'aria-pressed': pressed(), 'data-filter': label, onclick: () => { apply(); drawFilters(); load(); } }, label);
+  const filters = h('div', { class: 'filters' });
+  let searchTimer;
+  function drawFilters() {
+    set(filters,
+      h('input', { type: 'search', id: 'chat-search', placeholder: 'Search name or number', 'aria-label': 'Search chats', value: filter.q,
+        oninput: (e) => { filter.q = e.target.value.trim(); clearTimeout(searchTimer); searchTimer = setTimeout(load, 250); } }),
+      S.me.role !== 'agent' ? [
+        filterButton('mine', () => { filter.assignee = 'me'; }, () => filter.assignee === 'me'),
+        filterButton('unassigned', () => { filter.assignee = 'unassigned'; }, () => filter.assignee === 'unassigned'),
+        filterButton('all', () => { filter.assignee = 'all'; }, () => filter.assignee === 'all'),
+      ] : null,
+      filterButton('unread', () => { filter.unread = !filter.unread; }, () => filter.unread),
+      h('select', { 'aria-label': 'Mode', id: 'mode-filter', onchange: (e) => { filter.mode = e.target.value; load(); } },
+        ['', 'bot', 'agent', 'paused', 'closed'].map((m) => h('option', { value: m, selected: filter.mode === m }, m || 'any mode'))));
+    const search = $('#chat-search', filters);
+    if (search && document.activeElement?.id === 'chat-search') search.focus();
+  }
+  drawFilters();
+
+  return { el: h('section', { class: 'list' }, filters, listEl), countsEl, draw, load, update, countsSoon };
+}

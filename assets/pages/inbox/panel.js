@@ -1,0 +1,30 @@
+// The side panel of the open chat: who the customer is, and the notices
+// active on their ODP.
+
+import { h, set, when } from '../../lib/dom.js';
+import { api, act } from '../../lib/api.js';
+import { S } from '../../lib/state.js';
+
+export function customerPanel(inbox) {
+  const el = h('aside', { class: 'side', id: 'customer' });
+  async function draw() {
+    const open = inbox.open;
+    const p = open.profile;
+    const dl = h('dl', null,
+      h('dt', null, 'Phone'), h('dd', null, p.phone),
+      h('dt', null, 'Session'), h('dd', null, open.chat.session),
+      p.address ? [h('dt', null, 'Address'), h('dd', null, p.address)] : null,
+      p.email ? [h('dt', null, 'Email'), h('dd', null, p.email)] : null,
+      h('dt', null, 'ODP'), h('dd', { id: 'customer-odp' }, p.odp || '—'),
+      h('dt', null, 'Last active'), h('dd', null, p.lastActive === 'Online' ? 'Online' : when(p.lastActive)));
+    const notices = h('div', { id: 'customer-notices' });
+    set(el, h('h2', null, 'Customer'), dl, notices);
+    if (p.odp && S.me.role !== 'agent') {
+      const list = await act(() => api('GET', '/api/notices?status=active&limit=50'));
+      const mine = (list?.data || []).filter((n) => n.odps.includes(p.odp));
+      set(notices, h('h2', null, 'Notices on this ODP'),
+        mine.length ? mine.map((n) => h('div', { class: 'card' }, h('strong', null, n.title), h('div', null, n.message))) : h('p', { class: 'muted' }, 'None active.'));
+    }
+  }
+  return { el, draw };
+}

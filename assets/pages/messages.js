@@ -1,0 +1,31 @@
+import { h, set, badge, when } from '../lib/dom.js';
+import { api, act } from '../lib/api.js';
+
+export default async function messagesPage(main, page) {
+  const queues = h('div', { class: 'row', id: 'queues' });
+  const body = h('tbody', { id: 'messages' });
+  const history = h('div');
+  const sessions = (await act(() => api('GET', '/session/list')))?.data || [];
+  async function load() {
+    const statuses = await Promise.all(sessions.map((s) => act(() => api('GET', `/message/queue-status?session=${encodeURIComponent(s.sessionId)}`))));
+    set(queues, ...statuses.filter(Boolean).map((q) => h('div', { class: 'card' }, h('strong', null, q.session), h('div', null, `${q.pending} pending · ${q.processing} sending · ${q.completed} sent · ${q.failed} failed`))));
+    const page = await act(() => api('GET', '/message/list?limit=50'));
+    set(body, ...(page?.data || []).map((m) => h('tr', { 'data-message': m.id },
+      h('td', null, when(m.created_at)), h('td', null, m.session), h('td', null, m.to), h('td', null, m.type),
+      h('td', null, (m.text || m.caption || m.filename || '').slice(0, 80)), h('td', null, badge(m.status), m.reason ? h('div', { class: 'muted' }, m.reason) : null),
+      h('td', null, h('button', { class: 'secondary', onclick: async () => {
+        const full = await act(() => api('GET', `/message/${encodeURIComponent(m.id)}`));
+        const hist = (full?.data || full)?.history || [];
+        set(history, h('div', { class: 'card' }, h('h2', null, `History of ${m.id}`), h('ul', null, hist.map((e) => h('li', null, `${when(e.at)}: ${e.status}${e.reason ? ` (${e.reason})` : ''}`)))));
+      } }, 'History')))));
+  }
+  main.append(h('h1', null, 'Messages'), queues, history,
+    h('div', { class: 'card scroll' }, h('table', null, h('thead', null, h('tr', null, ['Queued', 'Session', 'To', 'Kind', 'Content', 'Status', ''].map((t) => h('th', null, t)))), body)));
+  page.subscribe((kind, data) => {
+    if (kind !== 'message.status') return;
+    const tr = body.querySelector(`tr[data-message="${CSS.escape(data.id)}"]`);
+    if (tr) tr.children[5].replaceChildren(badge(data.status), data.reason ? h('div', { class: 'muted' }, data.reason) : '');
+    else { clearTimeout(load.t); load.t = setTimeout(load, 1000); }
+  });
+  await load();
+}
