@@ -19,7 +19,7 @@ use super::{
     common::{chat_scope, phone_field, scope_of},
     extract::{ApiJson, ApiPath, ApiQuery, JsonOrForm},
     idempotency::{self, Accepted, hash_of},
-    messages::{self, form_media},
+    media::{self, form_media},
 };
 use crate::{
     auth::Principal,
@@ -476,7 +476,7 @@ pub async fn send_chat_message(
         // A replay fetches nothing: the queue gives back the message stored
         // under the key before it looks at the content.
         ReplyContent::Media(_, _) if replayed => Content::Text(String::new()),
-        ReplyContent::Media(media, _) => messages::content(&state, *media, principal.user_id).await?,
+        ReplyContent::Media(media, _) => media::content(&state, *media, principal.user_id).await?,
     };
     let reply = Reply { agent: principal.user_id, content, idempotency_key: key, request_hash: hash };
     let chat_id = chat.id;

@@ -17,6 +17,7 @@ use super::{
     common::{phone_field, scope_of},
     extract::{ApiJson, ApiPath, ApiQuery, Form, JsonOrForm},
     idempotency::{self, Accepted, hash_of},
+    media::{content, form_media},
 };
 use crate::{
     auth::Principal,
@@ -25,7 +26,7 @@ use crate::{
     model::MessageStatus,
     queue::{
         Content, Limits, LimitsOverride, MAX_TEXT_CHARS, MessageView, QueueError, QueueStatus, Submit,
-        attachment::{CheckedMedia, Kind, MediaRequest, Refusal, Source},
+        attachment::{CheckedMedia, Kind, MediaRequest, Source},
         store::Filter,
     },
     validation,
@@ -91,48 +92,6 @@ pub struct SendDocumentRequest {
     pub mimetype: Option<String>,
     #[serde(default)]
     pub caption: Option<String>,
-}
-
-/// A multipart send as [`form_media`] reads it: the required fields' values in
-/// order, the optional fields given, and the media.
-pub type FormSend = (Vec<String>, std::collections::BTreeMap<String, String>, MediaRequest);
-
-/// Reads a multipart send: the `required` fields (in order; the first missing
-/// one is named), the `optional` ones, and the media, whose file must come in
-/// `kind`'s field (or its URL in that field instead); anything else is refused.
-pub fn form_media(
-    mut form: Form,
-    kind: Kind,
-    required: &[&'static str],
-    optional: &[&'static str],
-) -> Result<FormSend, ApiError> {
-    let field = kind.field();
-    let mut allowed: Vec<&str> = [required, optional].concat();
-    allowed.extend(["caption", field]);
-    if kind == Kind::Document {
-        allowed.extend(["filename", "mimetype"]);
-    }
-    if let Some(unknown) = form.fields.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(ApiError::invalid_field(unknown.clone(), "unknown field"));
-    }
-    let mut values = Vec::with_capacity(required.len());
-    for name in required {
-        values.push(form.fields.remove(*name).ok_or_else(|| ApiError::invalid_field(*name, "is required"))?);
-    }
-    let mut take = |name: &str| form.fields.remove(name);
-    let (caption, filename, mimetype, url) = (take("caption"), take("filename"), take("mimetype"), take(field));
-    let source = match (form.file, url) {
-        (Some(file), None) if file.field == field => {
-            Source::Upload { file: file.file, filename: file.filename, content_type: file.content_type }
-        }
-        (Some(file), _) if file.field != field => {
-            return Err(ApiError::invalid_field(file.field, format!("unknown file part; send the file as {field}")));
-        }
-        (None, Some(url)) => Source::Url(url),
-        (Some(_), Some(_)) => return Err(ApiError::invalid_field(field, "give a URL or a file, not both")),
-        _ => return Err(ApiError::invalid_field(field, "is required (a URL, or a file part)")),
-    };
-    Ok((values, form.fields, MediaRequest { caption, filename, mimetype, source }))
 }
 
 /// A recipient: a phone number, or a user JID `…@s.whatsapp.net`.
@@ -297,32 +256,6 @@ async fn send_media(
     let hash = hash_of(request);
     let (slots, account) = (state.clone(), principal.user_id);
     queue(&state, &principal, &session, to, key, hash, async move || content(&slots, media, account).await).await
-}
-
-/// The content of checked media: a URL is fetched in one of `account`'s media slots.
-pub async fn content(state: &AppState, media: CheckedMedia, account: i64) -> Result<Content, ApiError> {
-    let _slot = match media.fetches() {
-        true => Some(state.media_slots.acquire(account).await),
-        false => None,
-    };
-    Ok(media.content(&state.media, state.queue.media()).await?)
-}
-
-impl From<Refusal> for ApiError {
-    fn from(refusal: Refusal) -> Self {
-        let message = refusal.to_string();
-        match refusal {
-            Refusal::Invalid { field, message } => ApiError::invalid_field(field, message),
-            Refusal::TooLarge { field, .. } => {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "media_too_large", message).with_field(field)
-            }
-            Refusal::UrlRefused { field, .. } => ApiError::invalid_field(field, message).with_code("media_url_refused"),
-            Refusal::Unreachable { field, .. } => {
-                ApiError::invalid_field(field, message).with_code("media_unreachable")
-            }
-            Refusal::Store(e) => ApiError::internal(e),
-        }
-    }
 }
 
 /// A message, with every status it went through.

@@ -16,6 +16,7 @@ pub mod events;
 pub mod extract;
 pub mod health;
 pub mod idempotency;
+pub mod media;
 pub mod messages;
 pub mod notices;
 pub mod qr;

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_valid::Validate;
 use utoipa::ToSchema;
 
+use super::QueueError;
 use crate::config::LimitsConfig;
 
 /// The limits one session sends under (config, then the session's overrides).
@@ -191,6 +192,48 @@ impl Pacer {
         }
         self.last = Some((now, rng.random_range(limits.delay_min_ms..=limits.delay_max_ms)));
         Ok(())
+    }
+}
+
+/// A session's limits: its overrides (kept in `sessions.limits`) over the config's.
+impl super::Queue {
+    /// The limits the session sends under.
+    pub async fn limits(&self, session: &str) -> Result<Limits, QueueError> {
+        let lane = self.lane(session);
+        if let Some(limits) = lane.limits.lock().expect("limits lock").clone() {
+            return Ok(limits);
+        }
+        let overrides = self.overrides(session).await?;
+        let limits = Limits::resolve(&self.0.config.limits, &overrides);
+        *lane.limits.lock().expect("limits lock") = Some(limits.clone());
+        Ok(limits)
+    }
+
+    pub async fn overrides(&self, session: &str) -> Result<LimitsOverride, QueueError> {
+        use sea_orm::EntityTrait;
+        let row = crate::db::entities::sessions::Entity::find_by_id(session.to_owned()).one(&self.0.db).await?;
+        Ok(row.and_then(|r| r.limits).and_then(|json| serde_json::from_str(&json).ok()).unwrap_or_default())
+    }
+
+    /// Sets the session's overrides (all of them: what is left out follows the config).
+    pub async fn set_overrides(&self, session: &str, overrides: &LimitsOverride) -> Result<Limits, QueueError> {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+
+        use crate::db::entities::sessions as rows;
+        let json = (overrides != &LimitsOverride::default())
+            .then(|| serde_json::to_string(overrides))
+            .transpose()
+            .map_err(anyhow::Error::from)?;
+        rows::Entity::update_many()
+            .col_expr(rows::Column::Limits, Expr::value(json))
+            .filter(rows::Column::Id.eq(session))
+            .exec(&self.0.db)
+            .await?;
+        let limits = Limits::resolve(&self.0.config.limits, overrides);
+        let lane = self.lane(session);
+        *lane.limits.lock().expect("limits lock") = Some(limits.clone());
+        lane.wake.notify_one();
+        Ok(limits)
     }
 }
 

@@ -1,5 +1,6 @@
 //! The durable send queue: every message is a row with its status history and
-//! an outbox row, written in one transaction before the API answers 202. One
+//! a due row (`due_messages`: when it is due, and the lease of a send on
+//! the wire), written in one transaction before the API answers 202. One
 //! [`dispatcher`] per running session sends them, paced by the session's
 //! [`limits`], with a gateway-chosen WhatsApp message id so a resend (after a
 //! missing ack or a crash) is the same message, never a second one.
@@ -10,6 +11,7 @@
 //! later link may be another number. Deleting a session fails its unsent
 //! messages too, and keeps them all (the session's row stays, marked deleted).
 
+mod acks;
 pub mod attachment;
 pub mod dispatcher;
 mod journal;
@@ -17,6 +19,8 @@ pub mod limits;
 pub mod media;
 pub mod statuses;
 pub mod store;
+mod views;
+mod watchers;
 
 use std::{
     collections::HashMap,
@@ -28,23 +32,23 @@ use std::{
 };
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, DbErr, SqlErr};
-use serde::Serialize;
 use tokio::sync::{Notify, watch};
-use utoipa::ToSchema;
 
 use crate::model::MessageStatus;
 use crate::{
     config::Config,
     db::{
-        entities::{message_events, messages},
+        entities::messages,
         write::{Write, Writer},
     },
     engine::{ReceiptKind, Sender},
-    events::{Events, GatewayEvent},
+    events::Events,
 };
 pub use limits::{Limits, LimitsOverride};
+pub(crate) use views::status_webhook;
+pub use views::{HistoryEntry, MessageView, QueueStatus};
+use views::{entry, time};
 
 /// WhatsApp's limit on a text message, in characters.
 pub const MAX_TEXT_CHARS: usize = 65_536;
@@ -110,114 +114,6 @@ pub enum QueueError {
     Db(#[from] DbErr),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
-}
-
-/// One entry of a message's history.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct HistoryEntry {
-    pub status: MessageStatus,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    pub at: DateTime<Utc>,
-}
-
-/// A message as the API shows it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct MessageView {
-    pub id: String,
-    pub session: String,
-    pub to: String,
-    /// `text`, `image` or `document`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub caption: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub filename: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mimetype: Option<String>,
-    /// Media size in bytes.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub size: Option<i64>,
-    pub status: MessageStatus,
-    pub reason: Option<String>,
-    pub attempts: i32,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    /// Every status it went through, oldest first (`GET /message/{id}` only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub history: Option<Vec<HistoryEntry>>,
-}
-
-/// What a `message.status` event says of a message that got a status at `at`.
-fn status_data(row: &messages::Model, at: i64) -> serde_json::Value {
-    serde_json::json!({
-        "id": row.id,
-        "session": crate::model::name_of(&row.session_id),
-        "to": row.recipient,
-        "status": row.status,
-        "reason": row.reason,
-        "attempts": row.attempts,
-        "broadcast": row.broadcast_id,
-        "at": time(at),
-    })
-}
-
-/// The `message.status` webhook event of a message that got its status at `at`
-/// (its owner is the session's).
-pub(crate) fn status_webhook(row: &messages::Model, at: i64) -> crate::db::record::NewEvent {
-    crate::db::record::NewEvent {
-        kind: "message.status",
-        owner: None,
-        session: Some(row.session_id.clone()),
-        data: status_data(row, at),
-    }
-}
-
-fn time(ms: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(ms).unwrap_or_default()
-}
-
-impl From<&messages::Model> for MessageView {
-    fn from(row: &messages::Model) -> Self {
-        let text_kind = row.kind == "text";
-        MessageView {
-            id: row.id.clone(),
-            session: crate::model::name_of(&row.session_id).to_owned(),
-            to: row.recipient.clone(),
-            kind: row.kind.clone(),
-            text: row.body.clone().filter(|_| text_kind),
-            caption: row.body.clone().filter(|_| !text_kind),
-            filename: row.filename.clone(),
-            mimetype: row.mimetype.clone(),
-            size: row.media_size,
-            status: row.status,
-            reason: row.reason.clone(),
-            attempts: row.attempts,
-            created_at: time(row.created_at),
-            updated_at: time(row.updated_at),
-            history: None,
-        }
-    }
-}
-
-/// `GET /message/queue-status`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct QueueStatus {
-    pub session: String,
-    /// Waiting to be sent.
-    pub pending: u64,
-    /// Written to WhatsApp, waiting for its ack.
-    pub processing: u64,
-    /// Sent, delivered or read.
-    pub completed: u64,
-    pub failed: u64,
-    /// The session is connected and its dispatcher has work.
-    pub is_processing: bool,
 }
 
 /// Per-session state the dispatcher and the API share.
@@ -561,166 +457,6 @@ impl Queue {
         self.0.lanes.lock().expect("lanes lock").remove(session);
     }
 
-    /// The limits the session sends under.
-    pub async fn limits(&self, session: &str) -> Result<Limits, QueueError> {
-        let lane = self.lane(session);
-        if let Some(limits) = lane.limits.lock().expect("limits lock").clone() {
-            return Ok(limits);
-        }
-        let overrides = self.overrides(session).await?;
-        let limits = Limits::resolve(&self.0.config.limits, &overrides);
-        *lane.limits.lock().expect("limits lock") = Some(limits.clone());
-        Ok(limits)
-    }
-
-    pub async fn overrides(&self, session: &str) -> Result<LimitsOverride, QueueError> {
-        use sea_orm::EntityTrait;
-        let row = crate::db::entities::sessions::Entity::find_by_id(session.to_owned()).one(&self.0.db).await?;
-        Ok(row.and_then(|r| r.limits).and_then(|json| serde_json::from_str(&json).ok()).unwrap_or_default())
-    }
-
-    /// Sets the session's overrides (all of them: what is left out follows the config).
-    pub async fn set_overrides(&self, session: &str, overrides: &LimitsOverride) -> Result<Limits, QueueError> {
-        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
-
-        use crate::db::entities::sessions as rows;
-        let json = (overrides != &LimitsOverride::default())
-            .then(|| serde_json::to_string(overrides))
-            .transpose()
-            .map_err(anyhow::Error::from)?;
-        rows::Entity::update_many()
-            .col_expr(rows::Column::Limits, Expr::value(json))
-            .filter(rows::Column::Id.eq(session))
-            .exec(&self.0.db)
-            .await?;
-        let limits = Limits::resolve(&self.0.config.limits, overrides);
-        let lane = self.lane(session);
-        *lane.limits.lock().expect("limits lock") = Some(limits.clone());
-        lane.wake.notify_one();
-        Ok(limits)
-    }
-
-    /// The server acknowledged (or refused) a message.
-    pub async fn acked(&self, id: &str, error: Option<String>) -> Result<(), QueueError> {
-        let result = match error {
-            None => self.finish(id, MessageStatus::Sent, None).await,
-            // A resend of an id WhatsApp already has: an earlier attempt got
-            // there, so it is sent (and the contact has it once).
-            Some(code) if code == ALREADY_HAVE_IT && self.resent(id).await => {
-                tracing::info!(message_id = %id, "WhatsApp already had this resent message");
-                self.finish(id, MessageStatus::Sent, None).await
-            }
-            Some(code) => {
-                // A refusal is retried like any failed attempt; the ack timeout
-                // brings it back (same id), and attempts run out in the end.
-                tracing::warn!(message_id = %id, %code, "WhatsApp refused a message");
-                Ok(false)
-            }
-        };
-        result.map(|_| ())
-    }
-
-    /// Whether message `id` went to WhatsApp more than once.
-    async fn resent(&self, id: &str) -> bool {
-        match self.0.store.find(id).await {
-            Ok(row) => row.is_some_and(|row| row.attempts > 1),
-            Err(e) => {
-                tracing::warn!(message_id = %id, error = %e, "cannot read a message to judge its ack");
-                false
-            }
-        }
-    }
-
-    /// Recipients' phones received or read messages. Returns those whose
-    /// receipt could not be recorded.
-    pub async fn receipt(&self, ids: &[String], kind: ReceiptKind) -> Vec<String> {
-        let status = match kind {
-            ReceiptKind::Delivered => MessageStatus::Delivered,
-            ReceiptKind::Read => MessageStatus::Read,
-        };
-        // Together: they go into one transaction.
-        let done = futures_util::future::join_all(ids.iter().map(|id| self.finish(id, status, None))).await;
-        let mut failed = Vec::new();
-        for (id, result) in ids.iter().zip(done) {
-            if let Err(e) = result {
-                tracing::debug!(message_id = %id, error = %e, "receipt not recorded");
-                failed.push(id.clone());
-            }
-        }
-        failed
-    }
-
-    /// Moves a message to a status past the queue (sent, delivered, read,
-    /// failed); its media is no longer needed. `false` if it was already there.
-    async fn finish(&self, id: &str, status: MessageStatus, reason: Option<&str>) -> Result<bool, QueueError> {
-        let Some(row) = self.0.store.advance(id, status, reason).await? else { return Ok(false) };
-        if row.media_size.is_some() {
-            self.0.media.remove(id).await;
-        }
-        self.publish(&row, None).await;
-        Ok(true)
-    }
-
-    /// The owner of `session`: its events are theirs (and admins').
-    async fn owner_of(&self, session: &str) -> Option<i64> {
-        use sea_orm::EntityTrait;
-        let lane = self.lane(session);
-        if let Some(owner) = lane.owner.get() {
-            return Some(*owner);
-        }
-        let row =
-            crate::db::entities::sessions::Entity::find_by_id(session.to_owned()).one(&self.0.db).await.ok()??;
-        Some(*lane.owner.get_or_init(|| row.user_id))
-    }
-
-    /// Status changes (the rows they left), in order, while events have
-    /// subscribers; for one watcher (the inbox), the first to ask.
-    pub fn watch(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<messages::Model>> {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        self.0.watcher.set(tx).ok().map(|()| rx)
-    }
-
-    /// The broadcasts whose messages changed status since the last call; waits
-    /// for one when there is none.
-    pub async fn moved_broadcasts(&self) -> Vec<i64> {
-        loop {
-            let ids: Vec<i64> = self.0.moved.lock().expect("moved lock").drain().collect();
-            if !ids.is_empty() {
-                return ids;
-            }
-            self.0.moved_wake.notified().await;
-        }
-    }
-
-    /// Tells subscribers of messages queued by others' transactions (the bot's replies).
-    pub async fn published(&self, rows: &[messages::Model]) {
-        for row in rows {
-            self.publish(row, None).await;
-        }
-    }
-
-    async fn publish(&self, row: &messages::Model, at: Option<i64>) {
-        if let Some(broadcast) = row.broadcast_id {
-            self.0.moved.lock().expect("moved lock").insert(broadcast);
-            self.0.moved_wake.notify_one();
-        }
-        if !self.0.events.has_subscribers() {
-            return;
-        }
-        if let Some(watcher) = self.0.watcher.get() {
-            let _ = watcher.send(row.clone());
-        }
-        let owner = self.owner_of(&row.session_id).await.unwrap_or(row.user_id);
-        self.0.events.publish(GatewayEvent {
-            kind: "message.status",
-            owner,
-            session: row.session_id.clone(),
-            also: Vec::new(),
-            agent: None,
-            data: status_data(row, at.unwrap_or(row.updated_at)),
-        });
-    }
-
     /// Starts the dispatcher of a running session; it sends while the link is
     /// online and ends when the returned [`Dispatch`] is dropped.
     pub fn dispatch(&self, session: &str) -> Dispatch {
@@ -743,10 +479,6 @@ async fn sweep_media(store: &store::Store, media: &media::MediaStore) -> Result<
         removed += 1;
     }
     Ok(removed)
-}
-
-fn entry(event: &message_events::Model) -> HistoryEntry {
-    HistoryEntry { status: event.status, reason: event.reason.clone(), at: time(event.at) }
 }
 
 /// The session supervisor's side of its dispatcher.

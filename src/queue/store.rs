@@ -1,5 +1,5 @@
-//! The queue's tables: a message and its outbox row are written in one
-//! transaction; dispatchers claim outbox rows (MySQL/MariaDB `FOR UPDATE SKIP
+//! The queue's tables: a message and its due row are written in one
+//! transaction; dispatchers claim due rows (MySQL/MariaDB `FOR UPDATE SKIP
 //! LOCKED`, SQLite one conditional `UPDATE`); status changes are written in
 //! groups, each a conditional update plus a history row, so a late or repeated
 //! event never moves a message backwards ([`changes`]).
@@ -21,13 +21,13 @@ use futures_util::future::BoxFuture;
 use super::MessageStatus;
 use crate::{
     db::{
-        entities::{message_events as events, messages, outbox},
+        entities::{due_messages as due, message_events as events, messages},
         record::NewEvent,
         write::{Write, Writer},
     },
     model::now_ms,
 };
-pub use changes::{Change, Outbox, Outcome};
+pub use changes::{Change, Due, Outcome};
 
 /// The chats' timelines as the queue needs them, a port the inbox implements:
 /// a queued message enters its chat's timeline (if the recipient has a chat)
@@ -78,7 +78,7 @@ pub struct Filter {
 /// Rows per statement (SQLite allows 32,766 bound values; a message has 21 columns).
 const CHUNK: usize = 500;
 
-/// Writes messages and their outbox rows, due at their creation, into `tx`,
+/// Writes messages and their due rows, due at their creation, into `tx`,
 /// and puts each into the timeline of its chat, if there is one.
 async fn stage(tx: &DatabaseTransaction, timeline: &dyn Timeline, rows: &[messages::Model]) -> Result<(), DbErr> {
     let conn = tx;
@@ -86,7 +86,7 @@ async fn stage(tx: &DatabaseTransaction, timeline: &dyn Timeline, rows: &[messag
         messages::Entity::insert_many(chunk.iter().cloned().map(messages::ActiveModel::from))
             .exec_without_returning(conn)
             .await?;
-        outbox::Entity::insert_many(chunk.iter().map(|m| outbox::ActiveModel {
+        due::Entity::insert_many(chunk.iter().map(|m| due::ActiveModel {
             message_id: Set(m.id.clone()),
             session_id: Set(m.session_id.clone()),
             recipient: Set(m.recipient.clone()),
@@ -113,7 +113,7 @@ async fn next_batch<T>(pending: &mut mpsc::UnboundedReceiver<T>, max: usize) -> 
     Some(batch)
 }
 
-/// A claimed outbox row and its message.
+/// A claimed due row and its message.
 pub struct Claim {
     pub attempts: u32,
     pub message: messages::Model,
@@ -229,7 +229,7 @@ impl Store {
         &self.writer
     }
 
-    /// Writes the message and its outbox row, due now, durably (see [`Store::take_in`]).
+    /// Writes the message and its due row, due now, durably (see [`Store::take_in`]).
     pub async fn insert(&self, message: messages::Model) -> Result<messages::Model, DbErr> {
         let (reply, done) = oneshot::channel();
         let intake = self.intake.as_ref().ok_or_else(|| DbErr::Custom("no intake".into()))?;
@@ -325,7 +325,7 @@ impl Store {
             values.extend(skip.iter().map(|s| sea_orm::Value::from(s.clone())));
         }
         let next = format!(
-            "FROM outbox WHERE session_id = ? AND due_at <= ? AND (lease_until IS NULL OR lease_until <= ?){skip_sql} \
+            "FROM due_messages WHERE session_id = ? AND due_at <= ? AND (lease_until IS NULL OR lease_until <= ?){skip_sql} \
              ORDER BY due_at, id LIMIT 1"
         );
         let claimed: Option<String> = match backend {
@@ -341,7 +341,7 @@ impl Store {
                 if let Some((id, _)) = &claimed {
                     tx.execute_raw(Statement::from_sql_and_values(
                         backend,
-                        "UPDATE outbox SET lease_until = ? WHERE id = ?",
+                        "UPDATE due_messages SET lease_until = ? WHERE id = ?",
                         [lease_until.into(), (*id).into()],
                     ))
                     .await?;
@@ -357,7 +357,7 @@ impl Store {
                     .query_one_raw(Statement::from_sql_and_values(
                         backend,
                         format!(
-                            "UPDATE outbox SET lease_until = ? WHERE id = (SELECT id {next}) \
+                            "UPDATE due_messages SET lease_until = ? WHERE id = (SELECT id {next}) \
                              AND (lease_until IS NULL OR lease_until <= ?) RETURNING message_id"
                         ),
                         all,
@@ -383,9 +383,9 @@ impl Store {
         }
         let due = Expr::cust("CASE WHEN lease_until IS NULL OR lease_until < due_at THEN due_at ELSE lease_until END");
         let mut query =
-            outbox::Entity::find().select_only().expr_as(due.min(), "at").filter(outbox::Column::SessionId.eq(session));
+            due::Entity::find().select_only().expr_as(due.min(), "at").filter(due::Column::SessionId.eq(session));
         if !skip.is_empty() {
-            query = query.filter(outbox::Column::Recipient.is_not_in(skip.to_vec()));
+            query = query.filter(due::Column::Recipient.is_not_in(skip.to_vec()));
         }
         Ok(query.into_model::<Row>().one(db).await?.and_then(|r| r.at))
     }
@@ -400,7 +400,7 @@ impl Store {
             reason: None,
             attempts: 1,
             at: now,
-            outbox: Outbox::Lease(lease_until),
+            due: Due::Lease(lease_until),
         };
         Ok(self.change(change).await?.is_some())
     }
@@ -423,7 +423,7 @@ impl Store {
             reason: reason.map(str::to_owned),
             attempts: attempts_delta,
             at: now,
-            outbox: Outbox::Due(due_at),
+            due: Due::At(due_at),
         };
         self.change(change).await
     }
@@ -432,16 +432,16 @@ impl Store {
     pub async fn release(&self, id: &str) -> Result<(), DbErr> {
         let db = &self.db;
         let _turn = self.writer.turn().await;
-        outbox::Entity::update_many()
-            .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<i64>::None))
-            .filter(outbox::Column::MessageId.eq(id))
+        due::Entity::update_many()
+            .col_expr(due::Column::LeaseUntil, Expr::value(Option::<i64>::None))
+            .filter(due::Column::MessageId.eq(id))
             .exec(db)
             .await?;
         Ok(())
     }
 
     /// Moves the message forward to `status` (sent, delivered, read, or failed)
-    /// and out of the outbox. Returns the updated row, or `None` when it was
+    /// and out of the due list. Returns the updated row, or `None` when it was
     /// already there or further.
     pub async fn advance(&self, id: &str, status: MessageStatus, reason: Option<&str>) -> Result<Outcome, DbErr> {
         let change = Change {
@@ -450,7 +450,7 @@ impl Store {
             reason: reason.map(str::to_owned),
             attempts: 0,
             at: now_ms(),
-            outbox: Outbox::Remove,
+            due: Due::Remove,
         };
         self.change(change).await
     }
@@ -509,7 +509,7 @@ impl Store {
             }))
             .exec_without_returning(tx)
             .await?;
-            outbox::Entity::delete_many().filter(outbox::Column::MessageId.is_in(ids)).exec(tx).await?;
+            due::Entity::delete_many().filter(due::Column::MessageId.is_in(ids)).exec(tx).await?;
         }
         if self.writer.recording() {
             let hooks = waiting.iter().map(|row| super::status_webhook(row, now)).collect();
@@ -606,9 +606,9 @@ impl Store {
     /// that were on the wire go again (same ids) as soon as their session connects.
     pub async fn drop_leases(&self) -> Result<u64, DbErr> {
         let db = &self.db;
-        let result = outbox::Entity::update_many()
-            .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<i64>::None))
-            .filter(outbox::Column::LeaseUntil.is_not_null())
+        let result = due::Entity::update_many()
+            .col_expr(due::Column::LeaseUntil, Expr::value(Option::<i64>::None))
+            .filter(due::Column::LeaseUntil.is_not_null())
             .exec(db)
             .await?;
         Ok(result.rows_affected)

@@ -606,16 +606,16 @@ async fn insert_texts(
 
 /// Status changes that arrive together are written together (one transaction):
 /// each applies in the order it came, none moves a message backwards, one that
-/// does not apply leaves the others alone, and the outbox follows the last.
+/// does not apply leaves the others alone, and the due row follows the last.
 async fn status_changes_written_together_apply_in_order(db: TestDb) {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
     use wagate::{
-        db::entities::{message_events, messages, outbox, sessions},
+        db::entities::{due_messages as due, message_events, messages, sessions},
         model::{
             MessageStatus::{self, *},
             now_ms,
         },
-        queue::store::{Change, Outbox, Store},
+        queue::store::{Change, Due, Store},
     };
 
     let app = TestApp::spawn(db).await;
@@ -634,13 +634,13 @@ async fn status_changes_written_together_apply_in_order(db: TestDb) {
     );
     let now = now_ms();
     let ids = insert_texts(&store, "batch", owner, 60, Queued, 0).await;
-    let change = |id: &str, status: MessageStatus, attempts: i32, outbox: Outbox| Change {
+    let change = |id: &str, status: MessageStatus, attempts: i32, due: Due| Change {
         id: id.to_owned(),
         status,
         reason: (status == Failed || status == Queued).then(|| format!("{} reason", status.as_str())),
         attempts,
         at: now,
-        outbox,
+        due,
     };
     // Messages 0..40: on the wire, acked, read, then a late delivery receipt and a repeated ack.
     // Messages 40..60: on the wire twice (no ack), then back in line with a retry due later.
@@ -651,23 +651,23 @@ async fn status_changes_written_together_apply_in_order(db: TestDb) {
     for (i, id) in ids.iter().enumerate() {
         if i < 40 {
             all.extend([
-                change(id, Sending, 1, Outbox::Lease(lease)),
-                change(id, Sent, 0, Outbox::Remove),
-                change(id, Read, 0, Outbox::Remove),
-                change(id, Delivered, 0, Outbox::Remove),
-                change(id, Sent, 0, Outbox::Remove),
+                change(id, Sending, 1, Due::Lease(lease)),
+                change(id, Sent, 0, Due::Remove),
+                change(id, Read, 0, Due::Remove),
+                change(id, Delivered, 0, Due::Remove),
+                change(id, Sent, 0, Due::Remove),
             ]);
             expected.extend([true, true, true, false, false]);
         } else {
             all.extend([
-                change(id, Sending, 1, Outbox::Lease(lease)),
-                change(id, Sending, 1, Outbox::Lease(lease + 1)),
-                change(id, Queued, 0, Outbox::Due(due)),
+                change(id, Sending, 1, Due::Lease(lease)),
+                change(id, Sending, 1, Due::Lease(lease + 1)),
+                change(id, Queued, 0, Due::At(due)),
             ]);
             expected.extend([true, true, true]);
         }
     }
-    all.push(change("3EB0NOSUCHMESSAGE00000", Sent, 0, Outbox::Remove));
+    all.push(change("3EB0NOSUCHMESSAGE00000", Sent, 0, Due::Remove));
     expected.push(false);
     // Handed over in this order, before any is written: they share transactions.
     let outcomes = futures_util::future::join_all(all.iter().cloned().map(|c| store.change(c))).await;
@@ -689,18 +689,17 @@ async fn status_changes_written_together_apply_in_order(db: TestDb) {
             .map(|e| (e.status, e.at))
             .collect();
         let statuses: Vec<&str> = history.iter().map(|(s, _)| s.as_str()).collect();
-        let queued =
-            outbox::Entity::find().filter(outbox::Column::MessageId.eq(id.as_str())).one(&app.db).await.unwrap();
+        let queued = due::Entity::find().filter(due::Column::MessageId.eq(id.as_str())).one(&app.db).await.unwrap();
         if i < 40 {
             assert_eq!((row.status.as_str(), row.attempts, row.reason), ("read", 1, None));
             assert_eq!(statuses, ["sending", "sent", "read"]);
-            assert!(queued.is_none(), "a finished message left the outbox");
+            assert!(queued.is_none(), "a finished message left the due list");
         } else {
             assert_eq!(row.status.as_str(), "queued");
             assert_eq!(row.attempts, 2);
             assert_eq!(row.reason.as_deref(), Some("queued reason"));
             assert_eq!(statuses, ["sending", "sending", "queued"]);
-            let queued = queued.expect("a message back in line keeps its outbox row");
+            let queued = queued.expect("a message back in line keeps its due row");
             assert_eq!((queued.lease_until, queued.due_at), (None, due));
         }
         assert!(history.iter().all(|(_, at)| *at == now), "history entries keep the time of their change");
@@ -709,15 +708,14 @@ async fn status_changes_written_together_apply_in_order(db: TestDb) {
     // A change that finds its message moved on does not apply; the others of its transaction do.
     let (late, fresh) = (&ids[0], &ids[40]);
     let outcomes = futures_util::future::join_all([
-        store.change(change(late, Sending, 1, Outbox::Lease(lease))),
-        store.change(change(fresh, Sending, 1, Outbox::Lease(lease))),
+        store.change(change(late, Sending, 1, Due::Lease(lease))),
+        store.change(change(fresh, Sending, 1, Due::Lease(lease))),
     ])
     .await;
     assert!(outcomes[0].as_ref().unwrap().is_none());
     let fresh_row = outcomes[1].as_ref().unwrap().as_ref().unwrap();
     assert_eq!((fresh_row.status.as_str(), fresh_row.attempts), ("sending", 3));
-    let leased =
-        outbox::Entity::find().filter(outbox::Column::MessageId.eq(fresh.as_str())).one(&app.db).await.unwrap();
+    let leased = due::Entity::find().filter(due::Column::MessageId.eq(fresh.as_str())).one(&app.db).await.unwrap();
     assert_eq!(leased.unwrap().lease_until, Some(lease));
 }
 

@@ -15,17 +15,17 @@ use tokio::sync::oneshot;
 
 use super::{CHUNK, Store};
 use crate::{
-    db::entities::{message_events as events, messages, outbox},
+    db::entities::{due_messages as due, message_events as events, messages},
     model::{MessageStatus, now_ms},
 };
 
-/// What a change does to the message's outbox row.
+/// What a change does to the message's due row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outbox {
+pub enum Due {
     /// Written to WhatsApp: claimed until then (epoch ms), when its ack is due.
     Lease(i64),
     /// Back in line, unclaimed, due then.
-    Due(i64),
+    At(i64),
     /// Out of the queue.
     Remove,
 }
@@ -40,7 +40,7 @@ pub struct Change {
     pub attempts: i32,
     /// When it happened (epoch ms): the time of its history entry.
     pub at: i64,
-    pub outbox: Outbox,
+    pub due: Due,
 }
 
 /// The row a change left, or `None` when it did not apply.
@@ -76,8 +76,8 @@ pub(super) async fn write(store: &Store, changes: &[Change]) -> Result<Vec<Outco
     let mut outcomes = Vec::with_capacity(changes.len());
     let mut history = Vec::new();
     let mut hooks = Vec::new();
-    // Per message changed: attempts added, and what its last change does to its outbox row.
-    let mut touched: HashMap<&str, (i32, Outbox)> = HashMap::new();
+    // Per message changed: attempts added, and what its last change does to its due row.
+    let mut touched: HashMap<&str, (i32, Due)> = HashMap::new();
     for change in changes {
         let Some(row) = rows.get_mut(&change.id) else {
             outcomes.push(None);
@@ -91,9 +91,9 @@ pub(super) async fn write(store: &Store, changes: &[Change]) -> Result<Vec<Outco
         row.reason = change.reason.clone();
         row.attempts += change.attempts;
         row.updated_at = now;
-        let entry = touched.entry(&change.id).or_insert((0, change.outbox));
+        let entry = touched.entry(&change.id).or_insert((0, change.due));
         entry.0 += change.attempts;
-        entry.1 = change.outbox;
+        entry.1 = change.due;
         if store.writer.recording() {
             hooks.push(crate::queue::status_webhook(row, change.at));
         }
@@ -117,9 +117,9 @@ pub(super) async fn write(store: &Store, changes: &[Change]) -> Result<Vec<Outco
         let row = &rows[*id];
         groups.entry((before[*id].as_str(), row.status.as_str(), row.reason.as_deref(), *added)).or_default().push(id);
         match *effect {
-            Outbox::Lease(at) => leases.push((*id, at)),
-            Outbox::Due(at) => dues.push((*id, at)),
-            Outbox::Remove => removed.push(*id),
+            Due::Lease(at) => leases.push((*id, at)),
+            Due::At(at) => dues.push((*id, at)),
+            Due::Remove => removed.push(*id),
         }
     }
     for ((from, to, reason, added), ids) in groups {
@@ -151,7 +151,7 @@ pub(super) async fn write(store: &Store, changes: &[Change]) -> Result<Vec<Outco
         set_each(tx, "lease_until = NULL, due_at = ", chunk).await?;
     }
     for chunk in removed.chunks(CHUNK) {
-        outbox::Entity::delete_many().filter(outbox::Column::MessageId.is_in(chunk.iter().copied())).exec(tx).await?;
+        due::Entity::delete_many().filter(due::Column::MessageId.is_in(chunk.iter().copied())).exec(tx).await?;
     }
     for chunk in history.chunks(CHUNK) {
         events::Entity::insert_many(chunk.to_vec()).exec_without_returning(tx).await?;
@@ -165,9 +165,9 @@ pub(super) async fn write(store: &Store, changes: &[Change]) -> Result<Vec<Outco
     Ok(outcomes)
 }
 
-/// `UPDATE outbox SET {set}<its value>` for each `(message id, value)`, in one statement.
+/// `UPDATE due_messages SET {set}<its value>` for each `(message id, value)`, in one statement.
 async fn set_each(tx: &impl ConnectionTrait, set: &str, rows: &[(&str, i64)]) -> Result<(), DbErr> {
-    let mut sql = format!("UPDATE outbox SET {set}CASE message_id");
+    let mut sql = format!("UPDATE due_messages SET {set}CASE message_id");
     let mut values: Vec<sea_orm::Value> = Vec::with_capacity(rows.len() * 3);
     for (id, value) in rows {
         sql.push_str(" WHEN ? THEN ?");

@@ -1,7 +1,10 @@
+//! A queued message waiting to be sent: when it is due, and the lease of a
+//! send on the wire (the send queue's due list; see `queue::store`).
+
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "outbox")]
+#[sea_orm(table_name = "due_messages")]
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,

@@ -1,0 +1,412 @@
+//! Committing received messages in one transaction: each message once, 1:1
+//! messages into their chats (made on the first message), unread counts and
+//! modes, the bot's answers queued, and the events of it all.
+
+use std::collections::{HashMap, HashSet};
+
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
+};
+
+use crate::{
+    db::{
+        entities::{chat_entries as entries, chats, inbound_messages as inbound, messages, sessions},
+        write::Writer,
+    },
+    engine::{Inbound, Place},
+    events::GatewayEvent,
+    inbox::Answerer,
+    model::{ChatMode, Origin, now_ms},
+    queue::Queue,
+};
+
+/// What a commit wrote, for its events.
+#[derive(Default)]
+pub struct Written {
+    /// The new received messages.
+    pub received: Vec<inbound::Model>,
+    /// Chats created or changed (as they are now), with their new timeline entries.
+    pub entries: Vec<(chats::Model, Vec<entries::Model>)>,
+    /// Session owners.
+    pub owners: HashMap<String, i64>,
+    /// Some media waits to be downloaded.
+    pub media_pending: bool,
+    /// The bot's replies, queued.
+    pub replies: Vec<messages::Model>,
+}
+
+/// Bounded text for a `VARCHAR(n)` column.
+pub fn clip(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+/// Commits received messages of several sessions in one transaction: each
+/// message once per (session, chat, sender, WhatsApp id), 1:1 messages into
+/// their chat (made on the first message), unread counts and modes updated.
+/// The bot answers the chats' new messages in the same transaction.
+/// `events` tells the events of what was written: they go into the same
+/// transaction (webhooks), and to the live stream after it commits.
+pub async fn commit(
+    writer: &Writer,
+    queue: &Queue,
+    bot: &dyn Answerer,
+    batches: &[(String, Vec<Inbound>)],
+    events: impl FnOnce(&Written) -> Vec<GatewayEvent>,
+) -> Result<Written, DbErr> {
+    let mut write = writer.begin().await?;
+    let tx = &write.tx;
+    let now = now_ms();
+    let mut written = Written::default();
+    for (session, batch) in batches {
+        let Some(owner) = sessions::Entity::find_by_id(session.clone())
+            .select_only()
+            .column(sessions::Column::UserId)
+            .into_tuple::<i64>()
+            .one(tx)
+            .await?
+        else {
+            continue; // the session was deleted meanwhile: nothing to keep it for
+        };
+        written.owners.insert(session.clone(), owner);
+        // What is stored already (a redelivery), and repeats within the batch.
+        let ids: Vec<String> = batch.iter().map(|m| clip(&m.wa_id, 128)).collect();
+        let known: HashSet<(String, String, String)> = inbound::Entity::find()
+            .select_only()
+            .columns([inbound::Column::ChatJid, inbound::Column::SenderJid, inbound::Column::WaId])
+            .filter(inbound::Column::SessionId.eq(session))
+            .filter(inbound::Column::WaId.is_in(ids))
+            .into_tuple::<(String, String, String)>()
+            .all(tx)
+            .await?
+            .into_iter()
+            .collect();
+        let mut seen = known;
+        let mut fresh: Vec<&Inbound> = Vec::new();
+        for message in batch {
+            let key = (clip(&message.chat, 128), clip(&message.sender, 128), clip(&message.wa_id, 128));
+            if seen.insert(key) {
+                fresh.push(message);
+            }
+        }
+        if fresh.is_empty() {
+            continue;
+        }
+        let chats_of = chats_for(tx, session, owner, &fresh, now).await?;
+        let mut by_chat: HashMap<i64, (chats::Model, Vec<entries::Model>, Vec<&Inbound>)> = HashMap::new();
+        for message in fresh {
+            let chat =
+                message.contact.as_ref().filter(|_| message.place == Place::Direct).and_then(|c| chats_of.get(c));
+            let row = inbound_row(session, chat.map(|c| c.id), message, now);
+            written.media_pending |= message.media.is_some();
+            let row = row.insert(tx).await?;
+            if let Some(chat) = chat {
+                let sender = if message.from_me { Origin::Phone } else { Origin::Customer };
+                let entry = entries::ActiveModel {
+                    chat_id: Set(chat.id),
+                    sender: Set(sender),
+                    inbound_id: Set(Some(row.id)),
+                    message_id: Set(None),
+                    agent_id: Set(None),
+                    at: Set(now),
+                    ..Default::default()
+                }
+                .insert(tx)
+                .await?;
+                let slot = by_chat.entry(chat.id).or_insert_with(|| (chat.clone(), Vec::new(), Vec::new()));
+                slot.1.push(entry);
+                slot.2.push(message);
+            }
+            written.received.push(row);
+        }
+        for (_, (mut chat, new_entries, messages)) in by_chat {
+            let before = chat.clone();
+            let customer_count = new_entries.iter().filter(|e| e.sender == Origin::Customer).count() as i32;
+            chat.unread += customer_count;
+            chat.last_message_at = now;
+            chat.updated_at = now;
+            if messages.iter().any(|m| !m.from_me) && chat.mode == ChatMode::Closed {
+                chat.mode = ChatMode::Bot;
+                chat.mode_at = now;
+                chat.bot_menu = None;
+            }
+            written.replies.extend(bot.answer(tx, &mut chat, &messages, now).await?);
+            // Only what changed: a mode an agent set meanwhile (MySQL reads
+            // without locking the row) is not written back over.
+            let mut update = chats::ActiveModel {
+                id: Set(chat.id),
+                unread: Set(chat.unread),
+                last_message_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            };
+            if chat.mode != before.mode {
+                update.mode = Set(chat.mode.clone());
+                update.mode_at = Set(chat.mode_at);
+            }
+            if chat.bot_menu != before.bot_menu {
+                update.bot_menu = Set(chat.bot_menu.clone());
+            }
+            if chat.bot_window_at != before.bot_window_at || chat.bot_window_count != before.bot_window_count {
+                update.bot_replied_at = Set(chat.bot_replied_at);
+                update.bot_window_at = Set(chat.bot_window_at);
+                update.bot_window_count = Set(chat.bot_window_count);
+            }
+            update.update(tx).await?;
+            written.entries.push((chat, new_entries));
+        }
+    }
+    if writer.heard() {
+        write.emit(events(&written)).await?;
+    }
+    // The replies come after what they answer, in the timeline and in the events.
+    queue.put(&mut write, &written.replies).await?;
+    write.commit().await?;
+    Ok(written)
+}
+
+/// The chats of these 1:1 messages' contacts, made where missing: named after
+/// the owner's customer with that number, else the contact's push name.
+async fn chats_for(
+    tx: &impl ConnectionTrait,
+    session: &str,
+    owner: i64,
+    messages: &[&Inbound],
+    now: i64,
+) -> Result<HashMap<String, chats::Model>, DbErr> {
+    let mut contacts: Vec<&str> =
+        messages.iter().filter(|m| m.place == Place::Direct).filter_map(|m| m.contact.as_deref()).collect();
+    contacts.sort_unstable();
+    contacts.dedup();
+    if contacts.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut found: HashMap<String, chats::Model> = chats::Entity::find()
+        .filter(chats::Column::SessionId.eq(session))
+        .filter(chats::Column::Contact.is_in(contacts.iter().copied()))
+        .all(tx)
+        .await?
+        .into_iter()
+        .map(|c| (c.contact.clone(), c))
+        .collect();
+    let missing: Vec<&str> = contacts.iter().copied().filter(|c| !found.contains_key(*c)).collect();
+    if missing.is_empty() {
+        return Ok(found);
+    }
+    let known = crate::notify::customers::by_phone(tx, owner, &missing).await?;
+    for contact in missing {
+        let push_name = messages
+            .iter()
+            .filter(|m| m.contact.as_deref() == Some(contact) && !m.from_me)
+            .find_map(|m| m.push_name.clone());
+        let customer = known.get(contact);
+        let name = customer.map(|c| c.name.clone()).or(push_name).unwrap_or_else(|| format!("+{contact}"));
+        let chat = new_chat(session, owner, contact, &name, customer.map(|c| c.id), None, None, now).insert(tx).await?;
+        found.insert(contact.to_owned(), chat);
+    }
+    Ok(found)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn new_chat(
+    session: &str,
+    owner: i64,
+    contact: &str,
+    name: &str,
+    customer: Option<i64>,
+    email: Option<String>,
+    address: Option<String>,
+    now: i64,
+) -> chats::ActiveModel {
+    chats::ActiveModel {
+        session_id: Set(session.to_owned()),
+        user_id: Set(owner),
+        contact: Set(contact.to_owned()),
+        name: Set(clip(name, 255)),
+        customer_id: Set(customer),
+        email: Set(email),
+        address: Set(address),
+        mode: Set(ChatMode::Bot),
+        assigned_agent_id: Set(None),
+        unread: Set(0),
+        online: Set(false),
+        last_message_at: Set(now),
+        created_at: Set(now),
+        updated_at: Set(now),
+        mode_at: Set(now),
+        bot_menu: Set(None),
+        bot_replied_at: Set(None),
+        bot_window_at: Set(None),
+        bot_window_count: Set(0),
+        ..Default::default()
+    }
+}
+
+fn inbound_row(session: &str, chat: Option<i64>, m: &Inbound, now: i64) -> inbound::ActiveModel {
+    let media = m.media.as_ref().and_then(|r| serde_json::to_string(r).ok());
+    let pending = media.is_some();
+    inbound::ActiveModel {
+        session_id: Set(session.to_owned()),
+        chat_id: Set(chat),
+        chat_jid: Set(clip(&m.chat, 128)),
+        sender_jid: Set(clip(&m.sender, 128)),
+        wa_id: Set(clip(&m.wa_id, 128)),
+        from_me: Set(m.from_me),
+        kind: Set(m.kind.into()),
+        wa_type: Set(m.wa_type.as_deref().map(|t| clip(t, 64))),
+        body: Set(m.text.clone()),
+        filename: Set(m.filename.as_deref().map(|t| clip(t, 255))),
+        mimetype: Set(m.mimetype.as_deref().map(|t| clip(t, 127))),
+        media_size: Set(m.size),
+        media: Set(media),
+        media_state: Set(pending.then(|| "pending".to_owned())),
+        media_error: Set(None),
+        media_attempts: Set(0),
+        media_due_at: Set(pending.then_some(now)),
+        quoted_id: Set(m.quoted_id.as_deref().map(|t| clip(t, 128))),
+        push_name: Set(m.push_name.as_deref().map(|t| clip(t, 255))),
+        extra: Set(m.extra.as_ref().map(|v| v.to_string())),
+        sent_at: Set(m.sent_at),
+        received_at: Set(now),
+        read_at: Set(None),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+
+    use futures_util::future::BoxFuture;
+    use sea_orm::DatabaseTransaction;
+
+    use super::*;
+    use crate::{
+        auth::{Passwords, accounts},
+        config::Config,
+        engine::MediaRef,
+        inbox::QueuedInChats,
+        model::Role,
+    };
+
+    /// No bot: these commits are about what is kept.
+    struct Silent;
+
+    impl Answerer for Silent {
+        fn answer<'a>(
+            &'a self,
+            _: &'a DatabaseTransaction,
+            _: &'a mut chats::Model,
+            _: &'a [&'a Inbound],
+            _: i64,
+        ) -> BoxFuture<'a, Result<Vec<messages::Model>, DbErr>> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+    }
+
+    fn inbound(chat: &str, sender: &str, place: Place, contact: Option<&str>, wa_id: &str) -> Inbound {
+        Inbound {
+            wa_id: wa_id.into(),
+            chat: chat.into(),
+            sender: sender.into(),
+            place,
+            contact: contact.map(str::to_owned),
+            from_me: false,
+            push_name: Some("Budi".into()),
+            sent_at: 1,
+            offline: false,
+            kind: "text",
+            wa_type: None,
+            text: Some("halo".into()),
+            filename: None,
+            mimetype: None,
+            size: None,
+            media: None,
+            quoted_id: None,
+            extra: None,
+        }
+    }
+
+    /// Groups, status updates and newsletters are kept but make no chat; a
+    /// repeat of one is not stored twice, within a batch or across batches.
+    #[tokio::test]
+    async fn only_direct_messages_make_chats() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.storage.data_dir = dir.path().to_owned();
+        let config = Arc::new(config);
+        let db = crate::db::connect(&config).await.unwrap();
+        crate::db::migrate(&db).await.unwrap();
+        let new = accounts::NewUser {
+            email: "a@b.co".into(),
+            password: "secret-pw".into(),
+            name: "A".into(),
+            username: None,
+        };
+        let owner = accounts::create(&db, &Passwords::new(4), new, Role::User).await.unwrap();
+        let now = crate::db::now();
+        sessions::ActiveModel {
+            id: Set("s1".into()),
+            user_id: Set(owner.id),
+            status: Set(crate::model::SessionStatus::Connected),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&db)
+        .await
+        .unwrap();
+        let recorder = crate::db::record::Recorder::detached();
+        let writer = Writer::new(db.clone(), recorder, crate::events::Events::default());
+        let timeline = std::sync::Arc::new(QueuedInChats);
+        let queue = Queue::new(writer.clone(), config.clone(), timeline).await.unwrap();
+        let bot = Silent;
+
+        let group = inbound("1203@g.us", "628222000001@s.whatsapp.net", Place::Group, None, "G1");
+        let status = inbound("status@broadcast", "628222000001@s.whatsapp.net", Place::Status, None, "S1");
+        let news = inbound("1204@newsletter", "1204@newsletter", Place::Newsletter, None, "N1");
+        let mut direct = inbound(
+            "628222000001@s.whatsapp.net",
+            "628222000001@s.whatsapp.net",
+            Place::Direct,
+            Some("628222000001"),
+            "D1",
+        );
+        direct.media = Some(MediaRef {
+            kind: "image".into(),
+            direct_path: "/v/x".into(),
+            media_key: "AAAA".into(),
+            file_sha256: None,
+            file_enc_sha256: None,
+            file_length: Some(3),
+        });
+        let batch = vec![group.clone(), status, news, direct.clone(), group.clone()];
+        let written = commit(&writer, &queue, &bot, &[("s1".into(), batch)], |_| Vec::new()).await.unwrap();
+        assert_eq!(written.received.len(), 4, "the repeat within the batch is dropped");
+        assert!(written.media_pending);
+        assert_eq!(written.entries.len(), 1);
+        assert_eq!(written.entries[0].0.contact, "628222000001");
+        let rows = inbound::Entity::find().all(&db).await.unwrap();
+        assert_eq!(rows.iter().filter(|r| r.chat_id.is_some()).count(), 1, "only the 1:1 message is in a chat");
+        assert_eq!(rows.iter().find(|r| r.wa_id == "D1").unwrap().media_state.as_deref(), Some("pending"));
+        assert_eq!(chats::Entity::find().all(&db).await.unwrap().len(), 1);
+        assert_eq!(entries::Entity::find().all(&db).await.unwrap().len(), 1);
+
+        // Delivered again: nothing new.
+        let again = commit(&writer, &queue, &bot, &[("s1".into(), vec![group, direct])], |_| Vec::new()).await.unwrap();
+        assert!(again.received.is_empty() && again.entries.is_empty());
+        assert_eq!(inbound::Entity::find().all(&db).await.unwrap().len(), 4);
+        // A session that is gone keeps nothing, and fails nothing.
+        let gone = commit(
+            &writer,
+            &queue,
+            &bot,
+            &[("gone".into(), vec![inbound("x@s.whatsapp.net", "x@s.whatsapp.net", Place::Direct, Some("1"), "X")])],
+            |_| Vec::new(),
+        )
+        .await
+        .unwrap();
+        assert!(gone.received.is_empty());
+    }
+}

@@ -1,0 +1,147 @@
+//! Queued messages in their chats' timelines: the queue's `Timeline` port.
+
+use std::collections::HashMap;
+
+use futures_util::future::BoxFuture;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, QuerySelect, sea_query::Expr,
+};
+
+use super::{super::views, user_names};
+use crate::db::entities::{chat_entries as entries, chats, messages};
+
+/// The queue's [`Timeline`](crate::queue::store::Timeline) port: queued
+/// messages in their chats' timelines.
+pub struct QueuedInChats;
+
+impl crate::queue::store::Timeline for QueuedInChats {
+    fn enter<'a>(
+        &'a self,
+        tx: &'a DatabaseTransaction,
+        rows: &'a [messages::Model],
+    ) -> BoxFuture<'a, Result<(), DbErr>> {
+        Box::pin(enter_queued(tx, rows))
+    }
+
+    fn events<'a>(
+        &'a self,
+        tx: &'a DatabaseTransaction,
+        rows: &'a [&'a messages::Model],
+        offset: chrono::FixedOffset,
+    ) -> BoxFuture<'a, Result<Vec<crate::db::record::NewEvent>, DbErr>> {
+        Box::pin(queued_chat_events(tx, rows, offset))
+    }
+}
+
+/// Puts queued messages into the timelines of their chats (session and
+/// recipient), in the transaction that queues them.
+pub async fn enter_queued(conn: &impl ConnectionTrait, rows: &[messages::Model]) -> Result<(), DbErr> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut by_session: HashMap<&str, Vec<&str>> = HashMap::new();
+    for row in rows {
+        by_session.entry(&row.session_id).or_default().push(&row.recipient);
+    }
+    let mut chat_of: HashMap<(String, String), i64> = HashMap::new();
+    for (session, recipients) in by_session {
+        let found: Vec<(i64, String)> = chats::Entity::find()
+            .select_only()
+            .columns([chats::Column::Id, chats::Column::Contact])
+            .filter(chats::Column::SessionId.eq(session))
+            .filter(chats::Column::Contact.is_in(recipients))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        for (id, contact) in found {
+            chat_of.insert((session.to_owned(), contact), id);
+        }
+    }
+    if chat_of.is_empty() {
+        return Ok(());
+    }
+    let mut new_entries = Vec::new();
+    let mut touched: HashMap<i64, i64> = HashMap::new();
+    for row in rows {
+        let Some(chat) = chat_of.get(&(row.session_id.clone(), row.recipient.clone())) else { continue };
+        new_entries.push(entries::ActiveModel {
+            chat_id: Set(*chat),
+            sender: Set(row.origin.clone()),
+            inbound_id: Set(None),
+            message_id: Set(Some(row.id.clone())),
+            agent_id: Set(row.agent_id),
+            at: Set(row.created_at),
+            ..Default::default()
+        });
+        let at = touched.entry(*chat).or_insert(row.created_at);
+        *at = std::cmp::max(*at, row.created_at);
+    }
+    entries::Entity::insert_many(new_entries).exec_without_returning(conn).await?;
+    for (chat, at) in touched {
+        chats::Entity::update_many()
+            .col_expr(chats::Column::LastMessageAt, Expr::value(at))
+            .col_expr(chats::Column::UpdatedAt, Expr::value(at))
+            .filter(chats::Column::Id.eq(chat))
+            .exec(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The timeline entry of a queued message, with its chat.
+pub async fn entry_of_message(
+    db: &DatabaseConnection,
+    message_id: &str,
+) -> Result<Option<(chats::Model, entries::Model)>, DbErr> {
+    let Some(entry) = entries::Entity::find().filter(entries::Column::MessageId.eq(message_id)).one(db).await? else {
+        return Ok(None);
+    };
+    let chat = chats::Entity::find_by_id(entry.chat_id).one(db).await?;
+    Ok(chat.map(|c| (c, entry)))
+}
+
+/// The `chat.message` webhook events of these queued messages' timeline
+/// entries (those in a chat), read on `conn`: the transaction that changed them.
+pub async fn queued_chat_events(
+    conn: &impl ConnectionTrait,
+    rows: &[&messages::Model],
+    offset: chrono::FixedOffset,
+) -> Result<Vec<crate::db::record::NewEvent>, DbErr> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let found: Vec<entries::Model> =
+        entries::Entity::find().filter(entries::Column::MessageId.is_in(ids)).all(conn).await?;
+    if found.is_empty() {
+        return Ok(Vec::new());
+    }
+    let chats: HashMap<i64, chats::Model> = chats::Entity::find()
+        .filter(chats::Column::Id.is_in(found.iter().map(|e| e.chat_id)))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+    let agents: Vec<i64> = found.iter().filter_map(|e| e.agent_id).collect();
+    let names = user_names(conn, &agents).await?;
+    let by_id: HashMap<&str, &messages::Model> = rows.iter().map(|r| (r.id.as_str(), *r)).collect();
+    let mut events = Vec::new();
+    for entry in &found {
+        let (Some(chat), Some(row)) =
+            (chats.get(&entry.chat_id), entry.message_id.as_deref().and_then(|id| by_id.get(id)))
+        else {
+            continue;
+        };
+        let name = entry.agent_id.and_then(|a| names.get(&a).cloned());
+        let view = views::entry_of_queued(entry, row, name, offset);
+        events.push(crate::db::record::NewEvent {
+            kind: "chat.message",
+            owner: Some(chat.user_id),
+            session: Some(chat.session_id.clone()),
+            data: serde_json::json!({"chat_id": chat.id, "message": view}),
+        });
+    }
+    Ok(events)
+}

@@ -1,0 +1,121 @@
+//! What the API and the events show of queued messages: a message with its
+//! history, a session's queue, and a `message.status` event's data.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::{
+    db::{
+        entities::{message_events, messages},
+        record::NewEvent,
+    },
+    model::MessageStatus,
+};
+
+/// One entry of a message's history.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HistoryEntry {
+    pub status: MessageStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// A message as the API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageView {
+    pub id: String,
+    pub session: String,
+    pub to: String,
+    /// `text`, `image` or `document`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mimetype: Option<String>,
+    /// Media size in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<i64>,
+    pub status: MessageStatus,
+    pub reason: Option<String>,
+    pub attempts: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Every status it went through, oldest first (`GET /message/{id}` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<HistoryEntry>>,
+}
+
+/// What a `message.status` event says of a message that got a status at `at`.
+pub(super) fn status_data(row: &messages::Model, at: i64) -> serde_json::Value {
+    serde_json::json!({
+        "id": row.id,
+        "session": crate::model::name_of(&row.session_id),
+        "to": row.recipient,
+        "status": row.status,
+        "reason": row.reason,
+        "attempts": row.attempts,
+        "broadcast": row.broadcast_id,
+        "at": time(at),
+    })
+}
+
+/// The `message.status` webhook event of a message that got its status at `at`
+/// (its owner is the session's).
+pub(crate) fn status_webhook(row: &messages::Model, at: i64) -> NewEvent {
+    NewEvent { kind: "message.status", owner: None, session: Some(row.session_id.clone()), data: status_data(row, at) }
+}
+
+pub(super) fn time(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+impl From<&messages::Model> for MessageView {
+    fn from(row: &messages::Model) -> Self {
+        let text_kind = row.kind == "text";
+        MessageView {
+            id: row.id.clone(),
+            session: crate::model::name_of(&row.session_id).to_owned(),
+            to: row.recipient.clone(),
+            kind: row.kind.clone(),
+            text: row.body.clone().filter(|_| text_kind),
+            caption: row.body.clone().filter(|_| !text_kind),
+            filename: row.filename.clone(),
+            mimetype: row.mimetype.clone(),
+            size: row.media_size,
+            status: row.status,
+            reason: row.reason.clone(),
+            attempts: row.attempts,
+            created_at: time(row.created_at),
+            updated_at: time(row.updated_at),
+            history: None,
+        }
+    }
+}
+
+/// `GET /message/queue-status`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueStatus {
+    pub session: String,
+    /// Waiting to be sent.
+    pub pending: u64,
+    /// Written to WhatsApp, waiting for its ack.
+    pub processing: u64,
+    /// Sent, delivered or read.
+    pub completed: u64,
+    pub failed: u64,
+    /// The session is connected and its dispatcher has work.
+    pub is_processing: bool,
+}
+
+pub(super) fn entry(event: &message_events::Model) -> HistoryEntry {
+    HistoryEntry { status: event.status, reason: event.reason.clone(), at: time(event.at) }
+}
