@@ -180,7 +180,7 @@ impl Recorder {
     }
 
     /// One event for one endpoint, whatever it subscribes to (a test ping).
-    pub async fn record_for(
+    pub(super) async fn record_for(
         &self,
         conn: &impl ConnectionTrait,
         webhook: i64,

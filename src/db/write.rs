@@ -12,8 +12,9 @@
 //! endpoints that want it in the transaction (so event and change commit or
 //! roll back together) and, after the commit, publishes the same event to the
 //! live stream (`GET /events`). One change makes one event, produced once.
-//! [`Write::commit`] commits, wakes the webhook deliverer, publishes, and runs
-//! what the producers asked to run after the commit (waking a dispatcher).
+//! [`Write::commit`] commits, runs what the producers asked to run after the
+//! commit (waking a dispatcher), wakes the webhook deliverer when deliveries
+//! were written, and publishes.
 
 use std::sync::Arc;
 
@@ -49,6 +50,8 @@ pub struct Write<'a> {
     writer: &'a Writer,
     live: Vec<GatewayEvent>,
     after: Vec<AfterCommit>,
+    /// Webhook deliveries were written: the deliverer wakes after the commit.
+    recorded: bool,
 }
 
 impl Writer {
@@ -90,7 +93,7 @@ impl Writer {
             ..Default::default()
         };
         let tx = self.0.db.begin_with_options(options).await?;
-        Ok(Write { tx, _turn: turn, writer: self, live: Vec::new(), after: Vec::new() })
+        Ok(Write { tx, _turn: turn, writer: self, live: Vec::new(), after: Vec::new(), recorded: false })
     }
 
     /// The write turn for one statement outside a transaction (SQLite only;
@@ -112,7 +115,7 @@ impl Write<'_> {
         }
         if self.writer.recording() {
             let hooks = events.iter().map(NewEvent::of).collect();
-            self.writer.0.recorder.record(&self.tx, hooks).await?;
+            self.recorded |= self.writer.0.recorder.record(&self.tx, hooks).await? > 0;
         }
         if self.writer.0.live.has_subscribers() {
             self.live.extend(events);
@@ -122,8 +125,20 @@ impl Write<'_> {
 
     /// Events for webhooks alone (their live counterpart is published by its
     /// producer: a code nothing stores, a status the queue's watchers follow).
-    pub async fn record(&self, events: Vec<NewEvent>) -> Result<(), DbErr> {
-        self.writer.0.recorder.record(&self.tx, events).await.map(drop)
+    pub async fn record(&mut self, events: Vec<NewEvent>) -> Result<(), DbErr> {
+        self.recorded |= self.writer.0.recorder.record(&self.tx, events).await? > 0;
+        Ok(())
+    }
+
+    /// One event for one endpoint, whatever it subscribes to (a test ping).
+    pub async fn record_for(
+        &mut self,
+        webhook: i64,
+        event: NewEvent,
+    ) -> Result<crate::db::entities::webhook_deliveries::Model, DbErr> {
+        let delivery = self.writer.0.recorder.record_for(&self.tx, webhook, event).await?;
+        self.recorded = true;
+        Ok(delivery)
     }
 
     /// Runs `then` once the transaction is committed (not when it is not).
@@ -141,14 +156,16 @@ impl Write<'_> {
     /// anything else (a cache of what was written, updated before anyone
     /// hears of the change).
     pub async fn commit_and(self, first: impl FnOnce()) -> Result<(), DbErr> {
-        let Write { tx, _turn, writer, live, after } = self;
+        let Write { tx, _turn, writer, live, after, recorded } = self;
         tx.commit().await?;
         drop(_turn);
         first();
         for then in after {
             then();
         }
-        writer.0.recorder.committed();
+        if recorded {
+            writer.0.recorder.committed();
+        }
         for event in live {
             writer.0.live.publish(event);
         }

@@ -76,7 +76,7 @@ async fn record_progress(
 ) -> Result<(), DbErr> {
     use crate::db::entities::broadcasts as rows;
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
-    let write = writer.begin().await?;
+    let mut write = writer.begin().await?;
     let mut list = Vec::new();
     for (row, report) in reports {
         let data = serde_json::to_value(report).unwrap_or_default();

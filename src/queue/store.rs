@@ -145,7 +145,7 @@ impl Store {
     }
 
     /// [`stage`], and a `message.status` (`queued`) webhook event for each message.
-    pub async fn stage(&self, write: &Write<'_>, rows: &[messages::Model]) -> Result<(), DbErr> {
+    pub async fn stage(&self, write: &mut Write<'_>, rows: &[messages::Model]) -> Result<(), DbErr> {
         stage(&write.tx, self.timeline.as_ref(), rows).await?;
         if self.writer.recording() {
             let refs: Vec<&messages::Model> = rows.iter().collect();
@@ -219,8 +219,8 @@ impl Store {
     }
 
     async fn write_batch(&self, rows: &[messages::Model]) -> Result<(), DbErr> {
-        let write = self.writer.begin().await?;
-        self.stage(&write, rows).await?;
+        let mut write = self.writer.begin().await?;
+        self.stage(&mut write, rows).await?;
         write.commit().await
     }
 
@@ -473,7 +473,7 @@ impl Store {
     /// Fails the waiting (queued) messages of a broadcast in one transaction,
     /// with `reason`; those already on the wire finish as they will. How many.
     pub async fn fail_waiting_of_broadcast(&self, broadcast: i64, reason: &str) -> Result<u64, DbErr> {
-        let write = self.writer.begin().await?;
+        let mut write = self.writer.begin().await?;
         let tx = &write.tx;
         let mut waiting = messages::Entity::find()
             .filter(messages::Column::BroadcastId.eq(broadcast))

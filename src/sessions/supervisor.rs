@@ -438,7 +438,7 @@ impl Supervisor {
             };
             tokio::spawn(async move {
                 let written = async {
-                    let write = writer.begin().await?;
+                    let mut write = writer.begin().await?;
                     write.record(vec![event]).await?;
                     write.commit().await
                 };

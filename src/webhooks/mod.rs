@@ -581,8 +581,8 @@ impl Webhooks {
             session: None,
             data: serde_json::json!({"webhook_id": row.id, "message": "a test event from wagate"}),
         };
-        let write = self.0.writer.begin().await?;
-        let delivery = self.0.writer.recorder().record_for(&write.tx, row.id, event).await?;
+        let mut write = self.0.writer.begin().await?;
+        let delivery = write.record_for(row.id, event).await?;
         write.commit().await?;
         self.delivery(row.id, delivery.id).await
     }

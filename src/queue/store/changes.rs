@@ -54,7 +54,7 @@ pub(super) const BATCH: usize = 256;
 
 /// Writes `changes` in one transaction; what each left, in their order.
 pub(super) async fn write(store: &Store, changes: &[Change]) -> Result<Vec<Outcome>, DbErr> {
-    let write = store.writer.begin().await?;
+    let mut write = store.writer.begin().await?;
     let tx = &write.tx;
     let mut ids: Vec<&str> = changes.iter().map(|c| c.id.as_str()).collect();
     ids.sort_unstable();
