@@ -97,10 +97,10 @@ struct Inner {
     config: Arc<Config>,
     events: Events,
     /// Every change of the inbox is written through it, with its events.
-    write: Writer,
+    writer: Writer,
     queue: Queue,
     bot: Arc<dyn Answerer>,
-    writer: mpsc::UnboundedSender<Pending>,
+    intake: mpsc::UnboundedSender<Pending>,
     /// Connected devices, by session: read receipts and media downloads go through them.
     online: Mutex<HashMap<String, crate::engine::Sender>>,
     media: media::Files,
@@ -115,23 +115,23 @@ pub struct Inbox(Arc<Inner>);
 impl Inbox {
     /// The inbox and its writer; [`Inbox::run_media`] downloads media.
     pub fn new(
-        write: Writer,
+        writer: Writer,
         config: Arc<Config>,
         queue: Queue,
         bot: Arc<dyn Answerer>,
         metrics: &crate::metrics::Metrics,
     ) -> anyhow::Result<Inbox> {
-        let (writer, pending) = mpsc::unbounded_channel();
+        let (intake, pending) = mpsc::unbounded_channel();
         let files = media::Files::new(&config.storage.data_dir)?;
-        let (db, events) = (write.db().clone(), write.live().clone());
+        let (db, events) = (writer.db().clone(), writer.live().clone());
         let inbox = Inbox(Arc::new(Inner {
             db,
             config,
             events,
-            write,
+            writer,
             queue,
             bot,
-            writer,
+            intake,
             online: Mutex::new(HashMap::new()),
             media: files,
             media_wake: tokio::sync::Notify::new(),
@@ -158,12 +158,12 @@ impl Inbox {
 
     /// What whatsapp-rust's durability hook commits received messages through.
     pub fn sink(&self) -> Arc<dyn InboundSink> {
-        Arc::new(Sink(self.0.writer.clone()))
+        Arc::new(Sink(self.0.intake.clone()))
     }
 
     /// Stores messages that came without the durability hook (newsletters).
     pub async fn keep(&self, session: &str, batch: Vec<Inbound>) {
-        if let Err(e) = Sink(self.0.writer.clone()).commit(session, batch).await {
+        if let Err(e) = Sink(self.0.intake.clone()).commit(session, batch).await {
             tracing::warn!(session_id = %session, error = %e, "cannot store received messages");
         }
     }
@@ -199,7 +199,7 @@ impl Inbox {
                 batch.push(next);
             }
             let items: Vec<(String, Vec<Inbound>)> = batch.iter().map(|(s, m, _, _)| (s.clone(), m.clone())).collect();
-            match store::commit(&self.0.write, &self.0.queue, self.0.bot.as_ref(), &items, |w| self.events_of(w)).await
+            match store::commit(&self.0.writer, &self.0.queue, self.0.bot.as_ref(), &items, |w| self.events_of(w)).await
             {
                 Ok(written) => {
                     for (_, _, reply, since) in batch {
@@ -212,7 +212,7 @@ impl Inbox {
                 Err(_) => {
                     for (session, messages, reply, since) in batch {
                         let one = [(session, messages)];
-                        match store::commit(&self.0.write, &self.0.queue, self.0.bot.as_ref(), &one, |w| {
+                        match store::commit(&self.0.writer, &self.0.queue, self.0.bot.as_ref(), &one, |w| {
                             self.events_of(w)
                         })
                         .await
@@ -311,7 +311,7 @@ impl Inbox {
     }
 
     fn writer(&self) -> &Writer {
-        &self.0.write
+        &self.0.writer
     }
 
     pub fn config(&self) -> &Config {
