@@ -166,7 +166,7 @@ pub fn new_message_id() -> String {
     format!("3EB0{}", hex::encode_upper(bytes))
 }
 
-/// A text message to queue with [`Queue::stage`]: from `session` (owned by
+/// A text message to queue with [`Queue::put`]: from `session` (owned by
 /// `owner`) to `to`, written by `origin`, due at `now`.
 pub fn text_message(
     session: String,
