@@ -20,11 +20,11 @@ pub struct GatewayEvent {
     pub owner: i64,
     /// The session it is about.
     #[serde(skip)]
-    pub session: String,
+    pub session: crate::model::SessionKey,
     /// Further sessions it is about (a broadcast from several): a subscriber
     /// limited to some sessions sees it only when it may see all of them.
     #[serde(skip)]
-    pub also: Vec<String>,
+    pub also: Vec<crate::model::SessionKey>,
     /// The agent a chat is assigned to: agents see only their chats' events.
     #[serde(skip)]
     pub agent: Option<i64>,

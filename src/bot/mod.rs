@@ -34,7 +34,7 @@ use crate::{
         write::Writer,
     },
     engine::{Inbound, Place},
-    model::{ChatMode, Origin},
+    model::{ChatMode, Origin, SessionKey},
     queue::text_message,
 };
 pub use document::{Action, BotConfig, Command, Effective};
@@ -182,9 +182,9 @@ impl Bot {
         &self,
         conn: &impl ConnectionTrait,
         owner: i64,
-        key: &str,
+        key: &SessionKey,
     ) -> Result<Option<Arc<Effective>>, DbErr> {
-        let name = crate::model::name_of(key).to_owned();
+        let name = key.name().to_owned();
         let generation = {
             let cache = self.0.cache.lock().expect("bot cache");
             if let Some(found) = cache.effective.get(&(owner, name.clone())) {
@@ -408,7 +408,7 @@ mod tests {
     fn chat(mode: ChatMode) -> chats::Model {
         chats::Model {
             id: 1,
-            session_id: "kantor".into(),
+            session_id: crate::model::SessionKey::named("kantor"),
             user_id: 1,
             contact: "6281".into(),
             name: "Budi".into(),

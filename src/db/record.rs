@@ -19,7 +19,7 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 use super::entities::{sessions, webhook_deliveries as deliveries, webhook_events as events, webhooks};
-use crate::model::{DeliveryStatus, name_of, now_ms};
+use crate::model::{DeliveryStatus, SessionKey, now_ms};
 
 /// An event a change causes.
 #[derive(Debug, Clone)]
@@ -29,7 +29,7 @@ pub struct NewEvent {
     /// The account it is about; `None`: the owner of `session`.
     pub owner: Option<i64>,
     /// The session's key, when it is about one.
-    pub session: Option<String>,
+    pub session: Option<SessionKey>,
     pub data: Value,
 }
 
@@ -62,7 +62,7 @@ impl Target {
         Target { id: row.id, owner: row.user_id, events: list(&row.events), sessions: list(&row.sessions) }
     }
 
-    fn wants(&self, kind: &str, owner: i64, session: Option<&str>) -> bool {
+    fn wants(&self, kind: &str, owner: i64, session: Option<&SessionKey>) -> bool {
         let kinds = match &self.events {
             Some(list) => list.iter().any(|k| k == kind),
             // `session.qr` changes every 20 s while linking: only for those who ask for it.
@@ -70,7 +70,7 @@ impl Target {
         };
         let sessions = match (&self.sessions, session) {
             (None, _) => true,
-            (Some(names), Some(key)) => names.iter().any(|n| n == name_of(key)),
+            (Some(names), Some(key)) => names.iter().any(|n| n == key.name()),
             (Some(_), None) => false,
         };
         kinds && sessions && self.owner.is_none_or(|o| o == owner)
@@ -84,7 +84,7 @@ pub struct Recorder(Arc<Inner>);
 struct Inner {
     targets: RwLock<Arc<Vec<Target>>>,
     /// Session key -> owner.
-    owners: Mutex<HashMap<String, i64>>,
+    owners: Mutex<HashMap<SessionKey, i64>>,
     next_id: AtomicI64,
     /// The first attempt's delay (the schedule's first entry), ms.
     first_delay: i64,
@@ -152,7 +152,7 @@ impl Recorder {
         for (event, owner) in list.into_iter().zip(owners) {
             let Some(owner) = owner else { continue };
             let wanting: Vec<i64> =
-                targets.iter().filter(|t| t.wants(event.kind, owner, event.session.as_deref())).map(|t| t.id).collect();
+                targets.iter().filter(|t| t.wants(event.kind, owner, event.session.as_ref())).map(|t| t.id).collect();
             if wanting.is_empty() {
                 continue;
             }
@@ -213,9 +213,9 @@ impl Recorder {
 
     /// Reads the owners of sessions not seen yet.
     async fn learn_owners(&self, conn: &impl ConnectionTrait, list: &[NewEvent]) -> Result<(), DbErr> {
-        let missing: Vec<String> = {
+        let missing: Vec<SessionKey> = {
             let owners = self.0.owners.lock().expect("owners lock");
-            let mut keys: Vec<String> = list
+            let mut keys: Vec<SessionKey> = list
                 .iter()
                 .filter(|e| e.owner.is_none())
                 .filter_map(|e| e.session.clone())
@@ -228,7 +228,7 @@ impl Recorder {
         if missing.is_empty() {
             return Ok(());
         }
-        let found: Vec<(String, i64)> = sessions::Entity::find()
+        let found: Vec<(SessionKey, i64)> = sessions::Entity::find()
             .select_only()
             .column(sessions::Column::Id)
             .column(sessions::Column::UserId)

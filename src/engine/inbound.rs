@@ -16,6 +16,8 @@ use whatsapp_rust::{
     waproto::whatsapp as wa,
 };
 
+use crate::model::SessionKey;
+
 /// Where a message was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -182,7 +184,7 @@ impl Downloadable for Download {
 pub trait InboundSink: Send + Sync {
     fn commit(
         &self,
-        session: &str,
+        session: &SessionKey,
         batch: Vec<Inbound>,
     ) -> futures_util::future::BoxFuture<'static, anyhow::Result<()>>;
 }
@@ -192,7 +194,7 @@ const COMMIT_RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// whatsapp-rust's durability hook for one session.
 pub(super) struct Hook {
-    pub session: String,
+    pub session: SessionKey,
     pub sink: Arc<dyn InboundSink>,
 }
 

@@ -30,7 +30,7 @@ use whatsapp_rust::{
     waproto,
 };
 
-use crate::config::Config;
+use crate::{config::Config, model::SessionKey};
 pub use inbound::{Inbound, InboundSink, MediaRef, Place, check_direct_path};
 
 /// What a device reports, reduced to what the gateway acts on.
@@ -131,13 +131,13 @@ impl Engine {
         Ok(Engine { sessions_dir: dir.clone(), server_url, http, version })
     }
 
-    pub fn store_path(&self, session_id: &str) -> PathBuf {
-        self.sessions_dir.join(format!("{session_id}.db"))
+    pub fn store_path(&self, session: &SessionKey) -> PathBuf {
+        self.sessions_dir.join(format!("{session}.db"))
     }
 
     /// Removes a session's store (the device's keys): it will have to link anew.
-    pub fn wipe(&self, session_id: &str) -> std::io::Result<()> {
-        let path = self.store_path(session_id);
+    pub fn wipe(&self, session: &SessionKey) -> std::io::Result<()> {
+        let path = self.store_path(session);
         for suffix in ["", "-wal", "-shm", "-journal"] {
             let mut file = path.clone().into_os_string();
             file.push(suffix);
@@ -155,12 +155,12 @@ impl Engine {
     /// arrives is committed to `sink` before WhatsApp gets its receipt.
     pub async fn start(
         &self,
-        session_id: &str,
+        session: &SessionKey,
         events: mpsc::Sender<EngineEvent>,
         statuses: Arc<dyn StatusSink>,
         sink: Arc<dyn InboundSink>,
     ) -> anyhow::Result<Device> {
-        let path = self.store_path(session_id);
+        let path = self.store_path(session);
         let store = SqliteStore::new(path.to_str().context("store path is not UTF-8")?)
             .await
             .with_context(|| format!("opening store {}", path.display()))?;
@@ -176,8 +176,8 @@ impl Engine {
             .with_runtime(TokioRuntime)
             .with_version(self.version)
             .skip_history_sync()
-            .with_event_handler(Forward { session: session_id.to_owned(), events, statuses, sink: sink.clone() })
-            .with_inbound_durability_hook(inbound::Hook { session: session_id.to_owned(), sink })
+            .with_event_handler(Forward { session: session.clone(), events, statuses, sink: sink.clone() })
+            .with_inbound_durability_hook(inbound::Hook { session: session.clone(), sink })
             .build()
             .await
             .context("building the WhatsApp client")?;
@@ -424,7 +424,7 @@ pub trait StatusSink: Send + Sync {
 /// next comes within seconds) and any other event waits in a task of its own,
 /// with a warning: nothing that matters is dropped.
 struct Forward {
-    session: String,
+    session: SessionKey,
     events: mpsc::Sender<EngineEvent>,
     statuses: Arc<dyn StatusSink>,
     sink: Arc<dyn InboundSink>,

@@ -19,6 +19,7 @@ use crate::{
     auth::Principal,
     error::{ApiError, ErrorBody},
     http::state::AppState,
+    model::SessionKey,
     notify::{
         self, NotifyError,
         broadcasts::{self, Audience, BroadcastPreview, BroadcastReport, Kind, Plan},
@@ -118,7 +119,7 @@ async fn senders(
     principal: &Principal,
     sessions: Option<Vec<String>>,
     session: Option<String>,
-) -> Result<Vec<String>, ApiError> {
+) -> Result<Vec<SessionKey>, ApiError> {
     let preferred = &state.config.notify.default_session;
     Ok(state.sessions.senders(&scope_of(principal), sessions, session, preferred).await?)
 }
@@ -207,9 +208,10 @@ async fn accept(
     }
     let mut plan = plan().await?;
     plan.idempotency = idempotency.clone();
+    let keys = plan.sessions.clone();
     match broadcasts::start(&state.writer, &state.queue, &state.config.notify, owner, plan).await {
         Ok(report) => {
-            state.sessions.events().publish(notify::progress_event(owner, &report));
+            state.sessions.events().publish(notify::progress_event(owner, keys, &report));
             Ok(Sent::Accepted(Accepted { body: report, replayed: false }))
         }
         // Two requests with one key at once: the other one won.
@@ -478,7 +480,8 @@ pub async fn cancel_broadcast(
     };
     let within = scope_of(&principal).sessions;
     let row = broadcasts::find(&state.db, principal.user_id, within.as_deref(), id).await?;
+    let keys = broadcasts::keys_in(&row.sessions);
     let report = broadcasts::cancel(&state.db, &state.queue, row, &reason).await?;
-    state.sessions.events().publish(notify::progress_event(principal.user_id, &report));
+    state.sessions.events().publish(notify::progress_event(principal.user_id, keys, &report));
     Ok(Json(report))
 }

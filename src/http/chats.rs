@@ -29,7 +29,7 @@ use crate::{
     inbox::{
         ChatChange, ChatCounts, ChatDetail, ChatFilter, ChatView, Cursor, EntryView, InboxError, ReceivedView, Reply,
     },
-    model::{ChatMode, Role},
+    model::{ChatMode, Role, SessionKey},
     queue::{
         Content, MAX_TEXT_CHARS,
         attachment::{CheckedMedia, Kind, MediaRequest, Source},
@@ -611,15 +611,15 @@ pub async fn list_received(
     ApiQuery(query): ApiQuery<ReceivedQuery>,
 ) -> Result<Json<Data<Vec<ReceivedView>>>, ApiError> {
     let scope = scope_of(&principal);
-    let sessions: Option<Vec<String>> =
-        if scope.is_everyone() { None } else { Some(state.sessions.ids_with_deleted(&scope).await?) };
+    let sessions: Option<Vec<SessionKey>> =
+        if scope.is_everyone() { None } else { Some(state.sessions.keys_with_deleted(&scope).await?) };
     let session = match query.session.as_deref() {
         Some(name) => Some(state.sessions.get(&scope, name).await?.id),
         None => None,
     };
     let data = state
         .inbox
-        .received(sessions.as_deref(), session.as_deref(), query.chat.as_deref(), query.before, query.limit)
+        .received(sessions.as_deref(), session.as_ref(), query.chat.as_deref(), query.before, query.limit)
         .await?;
     Ok(Json(Data { data }))
 }

@@ -32,7 +32,7 @@ pub async fn chat_scope(state: &AppState, principal: &Principal) -> Result<ChatS
             if principal.role == Role::Agent {
                 scope.owner = None;
             }
-            Some(state.sessions.ids_with_deleted(&scope).await?)
+            Some(state.sessions.keys_with_deleted(&scope).await?)
         }
         _ => None,
     };

@@ -19,7 +19,7 @@ use crate::{
     error::ErrorBody,
     events::{GatewayEvent, Next, Subscription},
     http::state::AppState,
-    model::{Role, name_of},
+    model::Role,
     sessions::Scope,
 };
 
@@ -74,10 +74,10 @@ impl Filter {
 
     fn admits(&self, event: &GatewayEvent) -> bool {
         let sessions = match self.agent {
-            Some(me) => event.agent == Some(me) && self.scope.admits_name(name_of(&event.session)),
+            Some(me) => event.agent == Some(me) && self.scope.admits_name(event.session.name()),
             None => self.scope.admits_session(event.owner, &event.session),
         };
-        sessions && event.also.iter().all(|s| self.scope.admits_name(name_of(s)))
+        sessions && event.also.iter().all(|s| self.scope.admits_name(s.name()))
     }
 }
 

@@ -321,7 +321,7 @@ pub async fn list_messages(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<MessageView>>, ApiError> {
     let scope = scope_of(&principal);
-    let sessions = if scope.is_everyone() { None } else { Some(state.sessions.ids_with_deleted(&scope).await?) };
+    let sessions = if scope.is_everyone() { None } else { Some(state.sessions.keys_with_deleted(&scope).await?) };
     let to = query.to.as_deref().map(|raw| recipient(&state, raw)).transpose()?;
     let session = match query.session.as_deref() {
         Some(name) => Some(state.sessions.keys_named(&scope, name).await?),

@@ -111,7 +111,7 @@ pub async fn delete_user(
     if id == principal.user_id {
         return Err(ApiError::conflict("cannot_delete_self", "an admin cannot delete its own account"));
     }
-    let sessions = state.sessions.ids_of(id).await?;
+    let sessions = state.sessions.keys_of(id).await?;
     state.webhooks.forget_owner(id).await?;
     accounts::delete(&state.db, id).await?;
     state.credentials.forget(id);

@@ -13,7 +13,7 @@ use super::{
 use crate::{
     db::entities::{chat_entries as entries, chats, customers, inbound_messages as inbound, odps, users},
     events::GatewayEvent,
-    model::{Role, now_ms},
+    model::{Role, SessionKey, now_ms},
     queue::{Content, MessageView, Submit},
 };
 
@@ -146,7 +146,7 @@ impl Inbox {
     #[allow(clippy::too_many_arguments)]
     pub async fn open(
         &self,
-        session: &str,
+        session: &SessionKey,
         owner: i64,
         contact: &str,
         name: &str,
@@ -324,8 +324,8 @@ impl Inbox {
     /// Received messages (groups and status updates too), newest first.
     pub async fn received(
         &self,
-        sessions: Option<&[String]>,
-        session: Option<&str>,
+        sessions: Option<&[SessionKey]>,
+        session: Option<&SessionKey>,
         chat: Option<&str>,
         before: Option<i64>,
         limit: u64,

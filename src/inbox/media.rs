@@ -9,7 +9,11 @@ use std::{path::PathBuf, time::Duration};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr};
 
 use super::Inbox;
-use crate::{db::entities::inbound_messages as inbound, engine::MediaRef, model::now_ms};
+use crate::{
+    db::entities::inbound_messages as inbound,
+    engine::MediaRef,
+    model::{SessionKey, now_ms},
+};
 
 /// Tries before a download is given up.
 const MAX_ATTEMPTS: i32 = 5;
@@ -94,7 +98,7 @@ impl Inbox {
 
     /// Downloads what is due, `inbox.media_downloads` at a time.
     async fn download_due(&self) -> Result<(), sea_orm::DbErr> {
-        let online: Vec<String> = self.0.online.lock().expect("online lock").keys().cloned().collect();
+        let online: Vec<SessionKey> = self.0.online.lock().expect("online lock").keys().cloned().collect();
         if online.is_empty() {
             return Ok(());
         }

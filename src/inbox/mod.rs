@@ -32,7 +32,7 @@ use crate::{
     },
     engine::{Inbound, InboundSink},
     events::{Events, GatewayEvent},
-    model::{ChatMode, Origin},
+    model::{ChatMode, Origin, SessionKey},
     queue::Queue,
 };
 pub use chats::{ChatChange, Reply};
@@ -60,7 +60,7 @@ pub struct ChatScope {
     /// Only chats of this owner's sessions (`None`: every owner's).
     pub owner: Option<i64>,
     /// Only chats of these sessions (an API key limited to them).
-    pub sessions: Option<Vec<String>>,
+    pub sessions: Option<Vec<SessionKey>>,
     /// Only chats assigned to this agent.
     pub agent: Option<i64>,
 }
@@ -90,7 +90,7 @@ pub enum InboxError {
 
 /// A batch of received messages waiting for the writer's next transaction,
 /// and since when.
-type Pending = (String, Vec<Inbound>, oneshot::Sender<Result<(), DbErr>>, std::time::Instant);
+type Pending = (SessionKey, Vec<Inbound>, oneshot::Sender<Result<(), DbErr>>, std::time::Instant);
 
 struct Inner {
     db: DatabaseConnection,
@@ -102,7 +102,7 @@ struct Inner {
     bot: Arc<dyn Answerer>,
     intake: mpsc::UnboundedSender<Pending>,
     /// Connected devices, by session: read receipts and media downloads go through them.
-    online: Mutex<HashMap<String, crate::engine::Sender>>,
+    online: Mutex<HashMap<SessionKey, crate::engine::Sender>>,
     media: media::Files,
     media_wake: tokio::sync::Notify,
     /// How long batches wait for their commit.
@@ -162,23 +162,23 @@ impl Inbox {
     }
 
     /// Stores messages that came without the durability hook (newsletters).
-    pub async fn keep(&self, session: &str, batch: Vec<Inbound>) {
+    pub async fn keep(&self, session: &SessionKey, batch: Vec<Inbound>) {
         if let Err(e) = Sink(self.0.intake.clone()).commit(session, batch).await {
             tracing::warn!(session_id = %session, error = %e, "cannot store received messages");
         }
     }
 
     /// The session's device is connected: receipts and downloads go through it.
-    pub fn online(&self, session: &str, sender: crate::engine::Sender) {
+    pub fn online(&self, session: &SessionKey, sender: crate::engine::Sender) {
         self.0.online.lock().expect("online lock").insert(session.to_owned(), sender);
         self.0.media_wake.notify_one();
     }
 
-    pub fn offline(&self, session: &str) {
+    pub fn offline(&self, session: &SessionKey) {
         self.0.online.lock().expect("online lock").remove(session);
     }
 
-    fn sender_of(&self, session: &str) -> Option<crate::engine::Sender> {
+    fn sender_of(&self, session: &SessionKey) -> Option<crate::engine::Sender> {
         self.0.online.lock().expect("online lock").get(session).cloned()
     }
 
@@ -198,7 +198,8 @@ impl Inbox {
             {
                 batch.push(next);
             }
-            let items: Vec<(String, Vec<Inbound>)> = batch.iter().map(|(s, m, _, _)| (s.clone(), m.clone())).collect();
+            let items: Vec<(SessionKey, Vec<Inbound>)> =
+                batch.iter().map(|(s, m, _, _)| (s.clone(), m.clone())).collect();
             match store::commit(&self.0.writer, &self.0.queue, self.0.bot.as_ref(), &items, |w| self.events_of(w)).await
             {
                 Ok(written) => {
@@ -248,9 +249,10 @@ impl Inbox {
     /// `chat.message` for each timeline entry, `chat.updated` for each chat.
     fn events_of(&self, written: &store::Written) -> Vec<GatewayEvent> {
         let offset = self.0.config.notify.offset();
-        let event = |kind: &'static str, owner: i64, session: &str, agent: Option<i64>, data: serde_json::Value| {
-            GatewayEvent { kind, owner, session: session.to_owned(), also: Vec::new(), agent, data }
-        };
+        let event =
+            |kind: &'static str, owner: i64, session: &SessionKey, agent: Option<i64>, data: serde_json::Value| {
+                GatewayEvent { kind, owner, session: session.to_owned(), also: Vec::new(), agent, data }
+            };
         let mut events = Vec::new();
         for row in &written.received {
             let owner = written.owners.get(&row.session_id).copied().unwrap_or_default();
@@ -276,7 +278,14 @@ impl Inbox {
         events
     }
 
-    fn publish(&self, kind: &'static str, owner: i64, session: &str, agent: Option<i64>, data: serde_json::Value) {
+    fn publish(
+        &self,
+        kind: &'static str,
+        owner: i64,
+        session: &SessionKey,
+        agent: Option<i64>,
+        data: serde_json::Value,
+    ) {
         self.0.events.publish(GatewayEvent { kind, owner, session: session.to_owned(), also: Vec::new(), agent, data });
     }
 
@@ -329,7 +338,7 @@ struct Sink(mpsc::UnboundedSender<Pending>);
 impl InboundSink for Sink {
     fn commit(
         &self,
-        session: &str,
+        session: &SessionKey,
         batch: Vec<Inbound>,
     ) -> futures_util::future::BoxFuture<'static, anyhow::Result<()>> {
         let (reply, done) = oneshot::channel();

@@ -19,7 +19,7 @@ use crate::{
         write::Writer,
     },
     events::GatewayEvent,
-    model::{ChatMode, now_ms},
+    model::{ChatMode, SessionKey, now_ms},
 };
 
 pub use commit::{Written, clip, commit, new_chat};
@@ -65,7 +65,7 @@ pub struct ChatFilter {
     /// `Some(None)`: unassigned; `Some(Some(id))`: assigned to `id`.
     pub assignee: Option<Option<i64>>,
     /// Only the chats of the sessions with these keys.
-    pub session: Option<Vec<String>>,
+    pub session: Option<Vec<SessionKey>>,
     pub unread: bool,
     /// A part of the name or the number.
     pub q: Option<String>,
@@ -256,8 +256,8 @@ pub async fn mark_read(writer: &Writer, chat: i64, event: Option<GatewayEvent>) 
 /// Received messages of these sessions, newest first, before row `before`.
 pub async fn received(
     db: &DatabaseConnection,
-    sessions: Option<&[String]>,
-    session: Option<&str>,
+    sessions: Option<&[SessionKey]>,
+    session: Option<&SessionKey>,
     chat: Option<&str>,
     before: Option<i64>,
     limit: u64,

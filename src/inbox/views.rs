@@ -164,7 +164,7 @@ impl ReceivedView {
     pub fn of(row: &inbound::Model) -> ReceivedView {
         ReceivedView {
             id: row.id,
-            session: crate::model::name_of(&row.session_id).to_owned(),
+            session: row.session_id.name().to_owned(),
             chat_id: row.chat_id,
             chat: row.chat_jid.clone(),
             sender: row.sender_jid.clone(),
@@ -268,7 +268,7 @@ pub fn chat_view(chat: &chats::Model, last: Option<Preview>) -> ChatView {
         mode_since: time(chat.mode_at),
         assigned_agent_id: chat.assigned_agent_id,
         last_message_at: time(chat.last_message_at),
-        session: crate::model::name_of(&chat.session_id).to_owned(),
+        session: chat.session_id.name().to_owned(),
         phone: chat.contact.clone(),
         customer_id: chat.customer_id,
         last_message: last,

@@ -11,7 +11,7 @@ mod webhooks;
 pub use chats::ChatMode;
 pub use messages::{MessageStatus, Origin};
 pub use roles::Role;
-pub use sessions::{SessionStatus, name_of};
+pub use sessions::{SessionKey, SessionStatus};
 pub use webhooks::DeliveryStatus;
 
 /// Epoch milliseconds now.

@@ -24,7 +24,7 @@ use crate::{
         entities::{broadcast_recipients as recipients, broadcasts, customers, messages, notices},
         write::Writer,
     },
-    model::{MessageStatus, now_ms},
+    model::{MessageStatus, SessionKey, now_ms},
     queue::{MAX_TEXT_CHARS, Queue, text_message},
 };
 
@@ -86,8 +86,8 @@ pub struct Plan {
     pub notice: Option<notices::Model>,
     /// The ODP code of a by-ODP broadcast.
     pub odp: Option<String>,
-    /// At least one session key; recipients are spread over them in turn.
-    pub sessions: Vec<String>,
+    /// At least one session; recipients are spread over them in turn.
+    pub sessions: Vec<SessionKey>,
     /// `(Idempotency-Key, hash of the request)`: a retry gets this broadcast back.
     pub idempotency: Option<(String, String)>,
 }
@@ -217,11 +217,7 @@ fn report(row: &broadcasts::Model, counts: Counts, results: Option<Vec<Recipient
         status,
         notice_id: row.notice_id,
         odp: row.odp.clone(),
-        sessions: serde_json::from_str::<Vec<String>>(&row.sessions)
-            .unwrap_or_default()
-            .iter()
-            .map(|key| crate::model::name_of(key).to_owned())
-            .collect(),
+        sessions: keys_in(&row.sessions).iter().map(|key| key.name().to_owned()).collect(),
         total_customers: total,
         queued_count: queued,
         pending_count: counts.pending,
@@ -441,7 +437,7 @@ pub async fn start(
         notice_id: Set(notice.map(|n| n.id)),
         odp: Set(plan.odp.clone()),
         template: Set(plan.template.clone()),
-        sessions: Set(serde_json::to_string(&plan.sessions).unwrap_or_else(|_| "[]".into())),
+        sessions: Set(keys_column(&plan.sessions)),
         total: Set(list.len() as i32),
         skipped: Set((list.len() - queued) as i32),
         queued: Set(queued as i32),
@@ -520,12 +516,22 @@ pub async fn find(
         .ok_or(NotifyError::NotFound("broadcast"))
 }
 
+/// The keys of a broadcast's sessions, from its `sessions` column (a JSON list).
+pub fn keys_in(column: &str) -> Vec<SessionKey> {
+    serde_json::from_str::<Vec<String>>(column).unwrap_or_default().into_iter().map(SessionKey::stored).collect()
+}
+
+/// The `sessions` column of a broadcast from these sessions.
+fn keys_column(keys: &[SessionKey]) -> String {
+    serde_json::to_string(&keys.iter().map(SessionKey::as_str).collect::<Vec<_>>()).unwrap_or_else(|_| "[]".into())
+}
+
 /// Whether every session of a broadcast (its `sessions` column) is one of
 /// `within` (`None`: any).
 fn sends_within(sessions: &str, within: Option<&[String]>) -> bool {
     let Some(within) = within else { return true };
-    let sessions: Vec<String> = serde_json::from_str(sessions).unwrap_or_default();
-    !sessions.is_empty() && sessions.iter().all(|key| within.iter().any(|name| name == crate::model::name_of(key)))
+    let sessions = keys_in(sessions);
+    !sessions.is_empty() && sessions.iter().all(|key| within.iter().any(|name| name == key.name()))
 }
 
 async fn counts_of(queue: &Queue, ids: &[i64]) -> Result<HashMap<i64, Counts>, NotifyError> {

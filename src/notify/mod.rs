@@ -17,6 +17,7 @@ use sea_orm::DbErr;
 use crate::{
     db::write::Writer,
     events::GatewayEvent,
+    model::SessionKey,
     queue::{Queue, QueueError},
 };
 
@@ -49,7 +50,7 @@ pub async fn publish_progress(writer: Writer, queue: Queue) {
             match broadcasts::progress_of(writer.db(), &queue, &ids).await {
                 Ok(reports) => {
                     for (row, report) in &reports {
-                        events.publish(progress_event(row.user_id, report));
+                        events.publish(progress_event(row.user_id, broadcasts::keys_in(&row.sessions), report));
                     }
                     if writer.recording()
                         && let Err(e) = record_progress(&writer, &reports).await
@@ -82,7 +83,7 @@ async fn record_progress(
         let data = serde_json::to_value(report).unwrap_or_default();
         // A broadcast from several sessions names none: endpoints narrowed to sessions do not get it.
         let session = match report.sessions.as_slice() {
-            [_] => serde_json::from_str::<Vec<String>>(&row.sessions).ok().and_then(|mut keys| keys.pop()),
+            [_] => broadcasts::keys_in(&row.sessions).pop(),
             _ => None,
         };
         let event = |kind| crate::db::record::NewEvent {
@@ -108,13 +109,14 @@ async fn record_progress(
     write.commit().await
 }
 
-/// The `broadcast.progress` event of `owner`'s broadcast.
-pub fn progress_event(owner: i64, report: &broadcasts::BroadcastReport) -> GatewayEvent {
+/// The `broadcast.progress` event of `owner`'s broadcast from the sessions `keys`.
+pub fn progress_event(owner: i64, mut keys: Vec<SessionKey>, report: &broadcasts::BroadcastReport) -> GatewayEvent {
+    let session = if keys.is_empty() { SessionKey::named("") } else { keys.remove(0) };
     GatewayEvent {
         kind: "broadcast.progress",
         owner,
-        session: report.sessions.first().cloned().unwrap_or_default(),
-        also: report.sessions.iter().skip(1).cloned().collect(),
+        session,
+        also: keys,
         agent: None,
         data: serde_json::to_value(report).unwrap_or_default(),
     }

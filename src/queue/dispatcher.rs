@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use super::{MessageStatus, Queue, limits::Pacer};
-use crate::model::now_ms;
+use crate::model::{SessionKey, now_ms};
 use crate::{
     db::entities::messages,
     engine::{Outgoing, Sender},
@@ -30,7 +30,7 @@ const REGISTERED_CACHE: usize = 100_000;
 
 struct Dispatcher {
     queue: Queue,
-    session: String,
+    session: SessionKey,
     link: watch::Receiver<Option<Sender>>,
     lane: std::sync::Arc<super::Lane>,
     pacer: Pacer,
@@ -42,7 +42,7 @@ enum Woke {
     Closed,
 }
 
-pub(super) async fn run(queue: Queue, session: String, link: watch::Receiver<Option<Sender>>) {
+pub(super) async fn run(queue: Queue, session: SessionKey, link: watch::Receiver<Option<Sender>>) {
     let lane = queue.lane(&session);
     let mut me = Dispatcher { queue, session, link, lane, pacer: Pacer::default() };
     // Sends of the last hour count against this run's windows too.

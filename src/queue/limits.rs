@@ -16,7 +16,7 @@ use serde_valid::Validate;
 use utoipa::ToSchema;
 
 use super::QueueError;
-use crate::config::LimitsConfig;
+use crate::{config::LimitsConfig, model::SessionKey};
 
 /// The limits one session sends under (config, then the session's overrides).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -198,7 +198,7 @@ impl Pacer {
 /// A session's limits: its overrides (kept in `sessions.limits`) over the config's.
 impl super::Queue {
     /// The limits the session sends under.
-    pub async fn limits(&self, session: &str) -> Result<Limits, QueueError> {
+    pub async fn limits(&self, session: &SessionKey) -> Result<Limits, QueueError> {
         let lane = self.lane(session);
         if let Some(limits) = lane.limits.lock().expect("limits lock").clone() {
             return Ok(limits);
@@ -209,14 +209,14 @@ impl super::Queue {
         Ok(limits)
     }
 
-    pub async fn overrides(&self, session: &str) -> Result<LimitsOverride, QueueError> {
+    pub async fn overrides(&self, session: &SessionKey) -> Result<LimitsOverride, QueueError> {
         use sea_orm::EntityTrait;
         let row = crate::db::entities::sessions::Entity::find_by_id(session.to_owned()).one(&self.0.db).await?;
         Ok(row.and_then(|r| r.limits).and_then(|json| serde_json::from_str(&json).ok()).unwrap_or_default())
     }
 
     /// Sets the session's overrides (all of them: what is left out follows the config).
-    pub async fn set_overrides(&self, session: &str, overrides: &LimitsOverride) -> Result<Limits, QueueError> {
+    pub async fn set_overrides(&self, session: &SessionKey, overrides: &LimitsOverride) -> Result<Limits, QueueError> {
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 
         use crate::db::entities::sessions as rows;

@@ -35,7 +35,7 @@ use anyhow::Context;
 use sea_orm::{DatabaseConnection, DbErr, SqlErr};
 use tokio::sync::{Notify, watch};
 
-use crate::model::MessageStatus;
+use crate::model::{MessageStatus, SessionKey};
 use crate::{
     config::Config,
     db::{
@@ -92,7 +92,7 @@ pub enum Content {
 /// A send request that passed validation.
 pub struct Submit {
     pub user_id: i64,
-    pub session: String,
+    pub session: SessionKey,
     /// Digits with country code.
     pub to: String,
     pub content: Content,
@@ -134,7 +134,7 @@ struct Inner {
     config: Arc<Config>,
     events: Events,
     media: media::MediaStore,
-    lanes: Mutex<HashMap<String, Arc<Lane>>>,
+    lanes: Mutex<HashMap<SessionKey, Arc<Lane>>>,
     /// Whether numbers are on WhatsApp: phone -> (registered, checked at, epoch ms).
     registered: Mutex<HashMap<String, (bool, i64)>>,
     /// Broadcasts whose messages changed status, until [`Queue::moved_broadcasts`] takes them.
@@ -169,7 +169,7 @@ pub fn new_message_id() -> String {
 /// A text message to queue with [`Queue::put`]: from `session` (owned by
 /// `owner`) to `to`, written by `origin`, due at `now`.
 pub fn text_message(
-    session: String,
+    session: SessionKey,
     owner: i64,
     to: String,
     text: String,
@@ -250,7 +250,7 @@ impl Queue {
         &self.0.media
     }
 
-    fn lane(&self, session: &str) -> Arc<Lane> {
+    fn lane(&self, session: &SessionKey) -> Arc<Lane> {
         self.0.lanes.lock().expect("lanes lock").entry(session.to_owned()).or_default().clone()
     }
 
@@ -332,7 +332,7 @@ impl Queue {
     }
 
     /// A message with its history, and its session's key.
-    pub async fn get(&self, id: &str) -> Result<(MessageView, String), QueueError> {
+    pub async fn get(&self, id: &str) -> Result<(MessageView, SessionKey), QueueError> {
         let row = self.0.store.find(id).await?.ok_or(QueueError::NotFound)?;
         let mut view = MessageView::from(&row);
         let mut history = vec![HistoryEntry { status: MessageStatus::Queued, reason: None, at: time(row.created_at) }];
@@ -351,9 +351,9 @@ impl Queue {
         Ok((rows.iter().map(MessageView::from).collect(), total))
     }
 
-    pub async fn status(&self, session: &str) -> Result<QueueStatus, QueueError> {
+    pub async fn status(&self, session: &SessionKey) -> Result<QueueStatus, QueueError> {
         let mut status = QueueStatus {
-            session: crate::model::name_of(session).to_owned(),
+            session: session.name().to_owned(),
             pending: 0,
             processing: 0,
             completed: 0,
@@ -375,21 +375,21 @@ impl Queue {
 
     /// Takes the session's waiting messages out of the queue (they fail as
     /// cleared); those already on the wire finish. Returns how many.
-    pub async fn clear(&self, session: &str) -> Result<u64, QueueError> {
+    pub async fn clear(&self, session: &SessionKey) -> Result<u64, QueueError> {
         self.fail_all(session, "removed from the queue by clear-queue", false).await
     }
 
     /// The session was logged out: nothing of its queue will be sent.
-    pub async fn abandon(&self, session: &str) -> Result<u64, QueueError> {
+    pub async fn abandon(&self, session: &SessionKey) -> Result<u64, QueueError> {
         self.fail_all(session, "the session was logged out before the message was sent", true).await
     }
 
     /// The session was deleted: its unsent messages fail, and stay to be read.
-    pub async fn abandon_deleted(&self, session: &str) -> Result<u64, QueueError> {
+    pub async fn abandon_deleted(&self, session: &SessionKey) -> Result<u64, QueueError> {
         self.fail_all(session, "the session was deleted before the message was sent", true).await
     }
 
-    async fn fail_all(&self, session: &str, reason: &str, in_flight_too: bool) -> Result<u64, QueueError> {
+    async fn fail_all(&self, session: &SessionKey, reason: &str, in_flight_too: bool) -> Result<u64, QueueError> {
         let mut count = 0;
         loop {
             let ids = if in_flight_too {
@@ -425,7 +425,7 @@ impl Queue {
             return Ok(());
         }
         self.0.store.stage(write, rows).await?;
-        let mut sessions: Vec<String> = rows.iter().map(|r| r.session_id.clone()).collect();
+        let mut sessions: Vec<SessionKey> = rows.iter().map(|r| r.session_id.clone()).collect();
         sessions.sort_unstable();
         sessions.dedup();
         let queue = self.clone();
@@ -453,13 +453,13 @@ impl Queue {
     }
 
     /// Forgets a deleted session (its id may be taken again, by anyone).
-    pub fn forget(&self, session: &str) {
+    pub fn forget(&self, session: &SessionKey) {
         self.0.lanes.lock().expect("lanes lock").remove(session);
     }
 
     /// Starts the dispatcher of a running session; it sends while the link is
     /// online and ends when the returned [`Dispatch`] is dropped.
-    pub fn dispatch(&self, session: &str) -> Dispatch {
+    pub fn dispatch(&self, session: &SessionKey) -> Dispatch {
         let (link, online) = watch::channel(None);
         tokio::spawn(dispatcher::run(self.clone(), session.to_owned(), online));
         Dispatch { link }

@@ -25,7 +25,7 @@ use crate::{
         record::NewEvent,
         write::{Write, Writer},
     },
-    model::now_ms,
+    model::{SessionKey, now_ms},
 };
 pub use changes::{Change, Due, Outcome};
 
@@ -68,9 +68,9 @@ pub struct Store {
 #[derive(Debug, Default, Clone)]
 pub struct Filter {
     /// `None`: every session (an admin); else these.
-    pub sessions: Option<Vec<String>>,
+    pub sessions: Option<Vec<SessionKey>>,
     /// Only these sessions' (the keys of one name).
-    pub session: Option<Vec<String>>,
+    pub session: Option<Vec<SessionKey>>,
     pub status: Option<MessageStatus>,
     pub to: Option<String>,
 }
@@ -286,7 +286,7 @@ impl Store {
     }
 
     /// Messages of a session by status.
-    pub async fn counts(&self, session: &str) -> Result<Vec<(MessageStatus, u64)>, DbErr> {
+    pub async fn counts(&self, session: &SessionKey) -> Result<Vec<(MessageStatus, u64)>, DbErr> {
         let db = &self.db;
         #[derive(FromQueryResult)]
         struct Row {
@@ -310,7 +310,7 @@ impl Store {
     /// it until `lease_until`.
     pub async fn claim(
         &self,
-        session: &str,
+        session: &SessionKey,
         now: i64,
         lease_until: i64,
         skip: &[String],
@@ -375,7 +375,7 @@ impl Store {
     }
 
     /// When the session's next message not to one of `skip` falls due (leases included).
-    pub async fn next_due(&self, session: &str, skip: &[String]) -> Result<Option<i64>, DbErr> {
+    pub async fn next_due(&self, session: &SessionKey, skip: &[String]) -> Result<Option<i64>, DbErr> {
         let db = &self.db;
         #[derive(FromQueryResult)]
         struct Row {
@@ -457,7 +457,7 @@ impl Store {
 
     /// The ids of the session's messages still waiting in the queue (not yet on
     /// the wire), `limit` at a time.
-    pub async fn waiting(&self, session: &str, limit: u64) -> Result<Vec<String>, DbErr> {
+    pub async fn waiting(&self, session: &SessionKey, limit: u64) -> Result<Vec<String>, DbErr> {
         let db = &self.db;
         messages::Entity::find()
             .select_only()
@@ -573,7 +573,7 @@ impl Store {
     }
 
     /// The ids of the session's unfinished messages (queued or sending).
-    pub async fn unfinished(&self, session: &str, limit: u64) -> Result<Vec<String>, DbErr> {
+    pub async fn unfinished(&self, session: &SessionKey, limit: u64) -> Result<Vec<String>, DbErr> {
         let db = &self.db;
         messages::Entity::find()
             .select_only()
@@ -588,7 +588,7 @@ impl Store {
 
     /// The session's sends (attempts written to WhatsApp) since `since`, oldest
     /// first, as `(at, recipient)`: what its limits have spent.
-    pub async fn sends_since(&self, session: &str, since: i64) -> Result<Vec<(i64, String)>, DbErr> {
+    pub async fn sends_since(&self, session: &SessionKey, since: i64) -> Result<Vec<(i64, String)>, DbErr> {
         let db = &self.db;
         let backend = db.get_database_backend();
         let rows = db

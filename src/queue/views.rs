@@ -57,7 +57,7 @@ pub struct MessageView {
 pub(super) fn status_data(row: &messages::Model, at: i64) -> serde_json::Value {
     serde_json::json!({
         "id": row.id,
-        "session": crate::model::name_of(&row.session_id),
+        "session": row.session_id.name(),
         "to": row.recipient,
         "status": row.status,
         "reason": row.reason,
@@ -82,7 +82,7 @@ impl From<&messages::Model> for MessageView {
         let text_kind = row.kind == "text";
         MessageView {
             id: row.id.clone(),
-            session: crate::model::name_of(&row.session_id).to_owned(),
+            session: row.session_id.name().to_owned(),
             to: row.recipient.clone(),
             kind: row.kind.clone(),
             text: row.body.clone().filter(|_| text_kind),

@@ -3,11 +3,11 @@
 //! whose progress moved.
 
 use super::{Queue, views::status_data};
-use crate::{db::entities::messages, events::GatewayEvent};
+use crate::{db::entities::messages, events::GatewayEvent, model::SessionKey};
 
 impl Queue {
     /// The owner of `session`: its events are theirs (and admins').
-    async fn owner_of(&self, session: &str) -> Option<i64> {
+    async fn owner_of(&self, session: &SessionKey) -> Option<i64> {
         use sea_orm::EntityTrait;
         let lane = self.lane(session);
         if let Some(owner) = lane.owner.get() {

@@ -27,7 +27,7 @@ use tokio::{
 };
 use utoipa::ToSchema;
 
-use crate::model::SessionStatus;
+use crate::model::{SessionKey, SessionStatus};
 use crate::{
     config::Config,
     db::{entities::sessions as rows, write::Writer},
@@ -159,13 +159,13 @@ struct Manager {
     queue: Queue,
     inbox: Inbox,
     config: Arc<Config>,
-    running: Mutex<HashMap<String, Running>>,
+    running: Mutex<HashMap<SessionKey, Running>>,
     generations: AtomicU64,
     /// Session rows as last read or written here, by key (every send looks its
     /// session up): this process is the only writer of them.
-    rows: Mutex<HashMap<String, rows::Model>>,
+    rows: Mutex<HashMap<SessionKey, rows::Model>>,
     /// `(owner, name)` -> key, for the rows above.
-    names: Mutex<HashMap<(i64, String), String>>,
+    names: Mutex<HashMap<(i64, String), SessionKey>>,
 }
 
 #[derive(Clone)]
@@ -229,12 +229,12 @@ impl Sessions {
 
     /// The keys of the sessions named `name` in `scope`, deleted ones included
     /// (for their messages; an admin's name may be several accounts').
-    pub async fn keys_named(&self, scope: &Scope, name: &str) -> Result<Vec<String>, SessionError> {
+    pub async fn keys_named(&self, scope: &Scope, name: &str) -> Result<Vec<SessionKey>, SessionError> {
         Ok(records::find_named(&self.0.db, scope, name, true).await?.into_iter().map(|row| row.id).collect())
     }
 
     /// The session with internal key `key` (a message's, a chat's), unless deleted.
-    pub async fn by_key(&self, key: &str) -> Result<rows::Model, SessionError> {
+    pub async fn by_key(&self, key: &SessionKey) -> Result<rows::Model, SessionError> {
         let cached = self.0.rows.lock().expect("rows lock").get(key).cloned();
         if let Some(row) = cached {
             return Ok(row);
@@ -273,7 +273,7 @@ impl Sessions {
         names: Option<Vec<String>>,
         name: Option<String>,
         preferred: &str,
-    ) -> Result<Vec<String>, SessionError> {
+    ) -> Result<Vec<SessionKey>, SessionError> {
         let unnamed = |message| SessionError::Unnamed { field: "sessions", message };
         let named = match (names, name) {
             (Some(_), Some(_)) => return Err(unnamed("give sessions or session, not both")),
@@ -370,29 +370,29 @@ impl Sessions {
         self.remove(&key).await
     }
 
-    /// The owner of the session with key `id`, deleted or not (its messages stay theirs).
-    pub async fn owner_of(&self, id: &str) -> Result<Option<i64>, SessionError> {
-        if let Some(row) = self.0.rows.lock().expect("rows lock").get(id) {
+    /// The owner of the session with key `key`, deleted or not (its messages stay theirs).
+    pub async fn owner_of(&self, key: &SessionKey) -> Result<Option<i64>, SessionError> {
+        if let Some(row) = self.0.rows.lock().expect("rows lock").get(key) {
             return Ok(Some(row.user_id));
         }
-        Ok(records::owner_of(&self.0.db, id).await?)
+        Ok(records::owner_of(&self.0.db, key).await?)
     }
 
     /// The keys of the sessions `scope` may see, deleted ones included (for their messages).
-    pub async fn ids_with_deleted(&self, scope: &Scope) -> Result<Vec<String>, SessionError> {
-        Ok(records::ids_with_deleted(&self.0.db, scope).await?)
+    pub async fn keys_with_deleted(&self, scope: &Scope) -> Result<Vec<SessionKey>, SessionError> {
+        Ok(records::keys_with_deleted(&self.0.db, scope).await?)
     }
 
     /// The keys of `owner`'s sessions.
-    pub async fn ids_of(&self, owner: i64) -> Result<Vec<String>, SessionError> {
+    pub async fn keys_of(&self, owner: i64) -> Result<Vec<SessionKey>, SessionError> {
         let scope = Scope { owner: Some(owner), sessions: None, account: Some(owner) };
         Ok(records::list(&self.0.db, &scope).await?.into_iter().map(|row| row.id).collect())
     }
 
     /// Unlinks, stops and wipes sessions whose rows went with their owner's account.
-    pub async fn discard(&self, ids: &[String]) -> Result<(), SessionError> {
-        for id in ids {
-            self.remove(id).await?;
+    pub async fn discard(&self, keys: &[SessionKey]) -> Result<(), SessionError> {
+        for key in keys {
+            self.remove(key).await?;
         }
         Ok(())
     }
@@ -426,11 +426,11 @@ impl Sessions {
     /// are marked stopped, to be restarted by hand.
     pub async fn restore(&self) -> Result<usize, SessionError> {
         // A crash in the middle of a delete left unsent messages or a device behind.
-        for id in records::deleted_ids(&self.0.db).await? {
-            let failed = self.0.queue.abandon_deleted(&id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        for key in records::deleted_keys(&self.0.db).await? {
+            let failed = self.0.queue.abandon_deleted(&key).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             if failed > 0 {
-                tracing::info!(session_id = %id, messages = failed, "failed the unsent messages of a deleted session");
-                self.0.engine.wipe(&id).map_err(anyhow::Error::from)?;
+                tracing::info!(session_id = %key, messages = failed, "failed the unsent messages of a deleted session");
+                self.0.engine.wipe(&key).map_err(anyhow::Error::from)?;
             }
         }
         let rows = records::list(&self.0.db, &Scope::ALL).await?;
@@ -462,44 +462,48 @@ impl Sessions {
     /// Stops every session without changing its stored status, so the next
     /// start restores it.
     pub async fn shutdown(&self) {
-        let ids: Vec<String> = self.0.running.lock().expect("registry lock").keys().cloned().collect();
-        let stops = ids.iter().map(|id| self.stop(id));
+        let keys: Vec<SessionKey> = self.0.running.lock().expect("registry lock").keys().cloned().collect();
+        let stops = keys.iter().map(|key| self.stop(key));
         futures_util::future::join_all(stops).await;
     }
 
     /// Refuses a number `owner` has linked in another session (than the one with key `except`).
-    async fn refuse_taken(&self, phone: &str, owner: i64, except: Option<&str>) -> Result<(), SessionError> {
+    async fn refuse_taken(&self, phone: &str, owner: i64, except: Option<&SessionKey>) -> Result<(), SessionError> {
         match records::holder_of(&self.0.db, phone, Some(owner), except).await? {
             Some(row) => Err(SessionError::PhoneTaken { phone: phone.to_owned(), session: row.name }),
             None => Ok(()),
         }
     }
 
-    async fn remove(&self, id: &str) -> Result<(), SessionError> {
+    async fn remove(&self, key: &SessionKey) -> Result<(), SessionError> {
         // Its accepted messages stay; those not sent fail, saying why (before the
         // logout, which would say "logged out"). Then the row is marked deleted
         // (no start-up restores it), then the device goes.
-        let abandon = || async { self.0.queue.abandon_deleted(id).await.map_err(|e| anyhow::anyhow!("{e}")) };
+        let abandon = || async { self.0.queue.abandon_deleted(key).await.map_err(|e| anyhow::anyhow!("{e}")) };
         abandon().await?;
         let (reply, done) = oneshot::channel();
-        if self.send(id, Command::Logout { reply }).is_ok() {
+        if self.send(key, Command::Logout { reply }).is_ok() {
             let _ = done.await;
         }
-        self.stop(id).await;
-        records::mark_deleted(&self.0.db, id).await?;
-        if let Some(row) = self.0.rows.lock().expect("rows lock").remove(id) {
+        self.stop(key).await;
+        records::mark_deleted(&self.0.db, key).await?;
+        if let Some(row) = self.0.rows.lock().expect("rows lock").remove(key) {
             self.0.names.lock().expect("names lock").remove(&(row.user_id, row.name));
         }
         // A send that looked the session up just before the mark may have queued since.
         abandon().await?;
-        self.0.engine.wipe(id).map_err(anyhow::Error::from)?;
-        self.0.queue.forget(id);
+        self.0.engine.wipe(key).map_err(anyhow::Error::from)?;
+        self.0.queue.forget(key);
         Ok(())
     }
 
     /// Waits (briefly) until the running session's live state satisfies `ready`.
-    async fn wait_live(&self, id: &str, ready: impl FnMut(&LiveState) -> bool) -> Result<LiveState, SessionError> {
-        let live = self.0.running.lock().expect("registry lock").get(id).map(|r| r.live.clone());
+    async fn wait_live(
+        &self,
+        key: &SessionKey,
+        ready: impl FnMut(&LiveState) -> bool,
+    ) -> Result<LiveState, SessionError> {
+        let live = self.0.running.lock().expect("registry lock").get(key).map(|r| r.live.clone());
         let mut live = live.ok_or(SessionError::NotRunning)?;
         match tokio::time::timeout(FIRST_CODE_WAIT, live.wait_for(ready)).await {
             Ok(Ok(state)) => Ok(state.clone()),
@@ -508,15 +512,15 @@ impl Sessions {
         }
     }
 
-    fn send(&self, id: &str, command: Command) -> Result<(), SessionError> {
+    fn send(&self, key: &SessionKey, command: Command) -> Result<(), SessionError> {
         let running = self.0.running.lock().expect("registry lock");
-        let session = running.get(id).ok_or(SessionError::NotRunning)?;
+        let session = running.get(key).ok_or(SessionError::NotRunning)?;
         session.commands.send(command).map_err(|_| SessionError::NotRunning)
     }
 
     /// Stops the session's supervisor, if any, and waits for it to finish.
-    async fn stop(&self, id: &str) {
-        let Some(running) = self.0.running.lock().expect("registry lock").remove(id) else { return };
+    async fn stop(&self, key: &SessionKey) {
+        let Some(running) = self.0.running.lock().expect("registry lock").remove(key) else { return };
         let (reply, done) = oneshot::channel();
         if running.commands.send(Command::Stop { reply }).is_ok() {
             let _ = done.await;
@@ -528,34 +532,34 @@ impl Sessions {
         let generation = self.0.generations.fetch_add(1, Ordering::Relaxed);
         let (commands, inbox) = mpsc::unbounded_channel();
         let (live_tx, live) = watch::channel(LiveState::default());
-        let id = row.id.clone();
+        let key = row.id.clone();
         let manager = self.clone();
         // Held across the spawn so the task cannot forget itself before it is registered.
         let mut running = self.0.running.lock().expect("registry lock");
-        let key = id.clone();
+        let registered = key.clone();
         let task = tokio::spawn(async move {
             let run = tokio::spawn(supervisor::run(manager.clone(), row, pair_phone, inbox, live_tx));
             if let Err(e) = run.await
                 && e.is_panic()
             {
                 // A bug in one session must not go unseen, nor take others down.
-                tracing::error!(session_id = %id, "session supervisor panicked");
+                tracing::error!(session_id = %key, "session supervisor panicked");
                 let change = records::Change::status(SessionStatus::Stopped)
                     .reason(Some("internal error; POST /session/restart starts it again".into()));
-                if let Err(e) = manager.0.record(&id, change).await {
-                    tracing::warn!(session_id = %id, error = %e, "cannot record session status");
+                if let Err(e) = manager.0.record(&key, change).await {
+                    tracing::warn!(session_id = %key, error = %e, "cannot record session status");
                 }
             }
-            manager.forget(&id, generation);
+            manager.forget(&key, generation);
         });
-        running.insert(key, Running { generation, commands, live, task });
+        running.insert(registered, Running { generation, commands, live, task });
     }
 
     /// Drops a finished supervisor from the registry, unless a newer one took its place.
-    fn forget(&self, id: &str, generation: u64) {
+    fn forget(&self, key: &SessionKey, generation: u64) {
         let mut running = self.0.running.lock().expect("registry lock");
-        if running.get(id).is_some_and(|r| r.generation == generation) {
-            running.remove(id);
+        if running.get(key).is_some_and(|r| r.generation == generation) {
+            running.remove(key);
         }
     }
 }
@@ -569,27 +573,27 @@ impl Manager {
 
     /// Logs out a session that is not connected: there is nothing to tell
     /// WhatsApp now, so its keys are forgotten.
-    async fn forget_device(&self, id: &str) -> Result<(), SessionError> {
-        self.engine.wipe(id).map_err(anyhow::Error::from)?;
+    async fn forget_device(&self, key: &SessionKey) -> Result<(), SessionError> {
+        self.engine.wipe(key).map_err(anyhow::Error::from)?;
         let change = records::Change::status(SessionStatus::LoggedOut).phone(None).reason(Some("logged out".into()));
-        self.record(id, change).await?;
-        self.abandon_queue(id).await;
+        self.record(key, change).await?;
+        self.abandon_queue(key).await;
         Ok(())
     }
 
     /// A logged-out session's queue will never be sent (see [`crate::queue`]).
-    async fn abandon_queue(&self, id: &str) {
-        match self.queue.abandon(id).await {
+    async fn abandon_queue(&self, key: &SessionKey) {
+        match self.queue.abandon(key).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(session_id = %id, messages = n, "queued messages failed: session logged out"),
-            Err(e) => tracing::warn!(session_id = %id, error = %e, "cannot fail the queue of a logged-out session"),
+            Ok(n) => tracing::info!(session_id = %key, messages = n, "queued messages failed: session logged out"),
+            Err(e) => tracing::warn!(session_id = %key, error = %e, "cannot fail the queue of a logged-out session"),
         }
     }
 
     /// Writes a status change with its `session.status` event.
-    async fn record(&self, id: &str, change: records::Change) -> Result<(), DbErr> {
+    async fn record(&self, key: &SessionKey, change: records::Change) -> Result<(), DbErr> {
         let mut write = self.writer.begin().await?;
-        let Some(row) = records::apply(&write.tx, id, change).await? else { return Ok(()) };
+        let Some(row) = records::apply(&write.tx, key, change).await? else { return Ok(()) };
         let data = serde_json::to_value(SessionView::from(&row)).unwrap_or_default();
         let event = crate::events::GatewayEvent {
             kind: "session.status",

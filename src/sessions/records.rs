@@ -7,8 +7,10 @@ use sea_orm::{
 };
 
 use super::{SessionError, SessionStatus};
-use crate::db::{self, entities::sessions as rows};
-use crate::model::name_of;
+use crate::{
+    db::{self, entities::sessions as rows},
+    model::SessionKey,
+};
 
 /// Which sessions a caller may see and act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,8 +37,8 @@ impl Scope {
     }
 
     /// Whether the session with key `key` owned by `owner` is in scope.
-    pub fn admits_session(&self, owner: i64, key: &str) -> bool {
-        self.owner.is_none_or(|o| o == owner) && self.admits_name(name_of(key))
+    pub fn admits_session(&self, owner: i64, key: &SessionKey) -> bool {
+        self.owner.is_none_or(|o| o == owner) && self.admits_name(key.name())
     }
 
     /// Whether a new session with this name would be in scope.
@@ -72,7 +74,7 @@ pub fn linked(row: &rows::Model) -> bool {
 /// session under that key: then the name, `~` and a random suffix, so no
 /// account can take or probe another's names.
 pub async fn insert(db: &DatabaseConnection, name: &str, owner: i64) -> Result<rows::Model, SessionError> {
-    let row = |key: String| rows::ActiveModel {
+    let row = |key: SessionKey| rows::ActiveModel {
         id: Set(key),
         user_id: Set(owner),
         name: Set(name.to_owned()),
@@ -97,7 +99,7 @@ pub async fn insert(db: &DatabaseConnection, name: &str, owner: i64) -> Result<r
             Err(e) => Err(e.into()),
         };
     }
-    let mut key = name.to_owned();
+    let mut key = SessionKey::named(name);
     for _ in 0..8 {
         match row(key.clone()).insert(db).await {
             Ok(row) => return Ok(row),
@@ -106,7 +108,7 @@ pub async fn insert(db: &DatabaseConnection, name: &str, owner: i64) -> Result<r
                 if named(db, owner, name).await?.is_some() {
                     return Err(SessionError::Exists);
                 }
-                key = format!("{name}~{}", random_suffix());
+                key = SessionKey::suffixed(name, &random_suffix());
             }
             Err(e) => return Err(e.into()),
         }
@@ -137,18 +139,18 @@ pub async fn find_named(
     rows::Entity::find().filter(condition).filter(rows::Column::Name.eq(name)).all(db).await
 }
 
-/// The session with key `id`, unless it was deleted.
-pub async fn find(db: &DatabaseConnection, id: &str) -> Result<Option<rows::Model>, DbErr> {
-    rows::Entity::find_by_id(id.to_owned()).filter(rows::Column::DeletedAt.is_null()).one(db).await
+/// The session with key `key`, unless it was deleted.
+pub async fn find(db: &DatabaseConnection, key: &SessionKey) -> Result<Option<rows::Model>, DbErr> {
+    rows::Entity::find_by_id(key.clone()).filter(rows::Column::DeletedAt.is_null()).one(db).await
 }
 
-/// The owner of session `id`, deleted or not: its messages stay theirs.
-pub async fn owner_of(db: &DatabaseConnection, id: &str) -> Result<Option<i64>, DbErr> {
-    rows::Entity::find_by_id(id.to_owned()).select_only().column(rows::Column::UserId).into_tuple().one(db).await
+/// The owner of session `key`, deleted or not: its messages stay theirs.
+pub async fn owner_of(db: &DatabaseConnection, key: &SessionKey) -> Result<Option<i64>, DbErr> {
+    rows::Entity::find_by_id(key.clone()).select_only().column(rows::Column::UserId).into_tuple().one(db).await
 }
 
-/// The ids of the sessions in `scope`, deleted ones included.
-pub async fn ids_with_deleted(db: &DatabaseConnection, scope: &Scope) -> Result<Vec<String>, DbErr> {
+/// The keys of the sessions in `scope`, deleted ones included.
+pub async fn keys_with_deleted(db: &DatabaseConnection, scope: &Scope) -> Result<Vec<SessionKey>, DbErr> {
     rows::Entity::find()
         .select_only()
         .column(rows::Column::Id)
@@ -175,7 +177,7 @@ pub async fn holder_of(
     db: &DatabaseConnection,
     phone: &str,
     owner: Option<i64>,
-    except: Option<&str>,
+    except: Option<&SessionKey>,
 ) -> Result<Option<rows::Model>, DbErr> {
     let mut query =
         rows::Entity::find().filter(rows::Column::PhoneNumber.eq(phone)).filter(rows::Column::DeletedAt.is_null());
@@ -223,7 +225,7 @@ pub async fn counts(db: &DatabaseConnection) -> Result<Vec<(SessionStatus, u64)>
 
 /// Marks the session deleted: nothing sees or starts it again, its number is
 /// free, and the messages it accepted stay.
-pub async fn mark_deleted(db: &DatabaseConnection, id: &str) -> Result<(), DbErr> {
+pub async fn mark_deleted(db: &DatabaseConnection, key: &SessionKey) -> Result<(), DbErr> {
     let now = db::now();
     rows::Entity::update_many()
         .col_expr(rows::Column::DeletedAt, Expr::value(now))
@@ -231,14 +233,14 @@ pub async fn mark_deleted(db: &DatabaseConnection, id: &str) -> Result<(), DbErr
         .col_expr(rows::Column::Status, Expr::value(SessionStatus::LoggedOut.as_str()))
         .col_expr(rows::Column::Reason, Expr::value("deleted"))
         .col_expr(rows::Column::UpdatedAt, Expr::value(now))
-        .filter(rows::Column::Id.eq(id))
+        .filter(rows::Column::Id.eq(key))
         .exec(db)
         .await
         .map(|_| ())
 }
 
-/// Ids of deleted sessions, for the start-up sweep of what a crash mid-delete left.
-pub async fn deleted_ids(db: &DatabaseConnection) -> Result<Vec<String>, DbErr> {
+/// Keys of deleted sessions, for the start-up sweep of what a crash mid-delete left.
+pub async fn deleted_keys(db: &DatabaseConnection) -> Result<Vec<SessionKey>, DbErr> {
     rows::Entity::find()
         .select_only()
         .column(rows::Column::Id)
@@ -284,10 +286,10 @@ impl Change {
 }
 
 /// Applies `change`; `None` when the session was deleted.
-pub async fn apply(db: &impl ConnectionTrait, id: &str, change: Change) -> Result<Option<rows::Model>, DbErr> {
+pub async fn apply(db: &impl ConnectionTrait, key: &SessionKey, change: Change) -> Result<Option<rows::Model>, DbErr> {
     let now = db::now();
     let mut row = rows::ActiveModel {
-        id: Set(id.to_owned()),
+        id: Set(key.clone()),
         status: Set(change.status),
         reason: Set(change.reason.map(|r| r.chars().take(255).collect())),
         banned_until: Set(change.banned_until),

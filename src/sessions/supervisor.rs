@@ -11,7 +11,7 @@ use tokio::{
 use tracing::{info, warn};
 
 use super::{Code, Command, LiveState, SessionError, SessionStatus, Sessions, records::Change};
-use crate::{db::entities::sessions as rows, engine::EngineEvent};
+use crate::{db::entities::sessions as rows, engine::EngineEvent, model::SessionKey};
 
 /// How a device's run ended.
 enum End {
@@ -20,7 +20,7 @@ enum End {
     /// `done` is told once the logout is recorded (when the manager asked for it).
     LoggedOut {
         reason: String,
-        duplicate_of: Option<String>,
+        duplicate_of: Option<SessionKey>,
         done: Option<oneshot::Sender<()>>,
     },
     Banned {
@@ -41,7 +41,7 @@ const PAIRING_WAIT: Duration = Duration::from_secs(30);
 
 struct Supervisor {
     sessions: Sessions,
-    id: String,
+    key: SessionKey,
     owner: i64,
     commands: mpsc::UnboundedReceiver<Command>,
     live: watch::Sender<LiveState>,
@@ -70,7 +70,7 @@ pub(super) async fn run(
     let dispatch = sessions.0.queue.dispatch(&row.id);
     let mut me = Supervisor {
         sessions,
-        id: row.id.clone(),
+        key: row.id.clone(),
         owner: row.user_id,
         commands,
         live,
@@ -94,8 +94,8 @@ pub(super) async fn run(
     }
     if !me.linked {
         // A fresh start of linking: whatever was in the store is not a device.
-        if let Err(e) = me.sessions.0.engine.wipe(&me.id) {
-            warn!(session_id = %me.id, error = %e, "cannot clear the store before linking");
+        if let Err(e) = me.sessions.0.engine.wipe(&me.key) {
+            warn!(session_id = %me.key, error = %e, "cannot clear the store before linking");
         }
     }
 
@@ -105,7 +105,7 @@ pub(super) async fn run(
         me.unreachable = None;
         let end = me.run_device(&mut pair_phone, link_deadline).await;
         me.dispatch.offline();
-        me.sessions.0.inbox.offline(&me.id);
+        me.sessions.0.inbox.offline(&me.key);
         me.live.send_replace(LiveState::default());
         me.pairing_for = None;
         if me.connected_this_run {
@@ -114,18 +114,18 @@ pub(super) async fn run(
         match end {
             End::Stopped => return,
             End::LoggedOut { reason, duplicate_of, done } => {
-                if let Err(e) = me.sessions.0.engine.wipe(&me.id) {
-                    warn!(session_id = %me.id, error = %e, "cannot wipe the store after logout");
+                if let Err(e) = me.sessions.0.engine.wipe(&me.key) {
+                    warn!(session_id = %me.key, error = %e, "cannot wipe the store after logout");
                 }
                 let change = match duplicate_of {
                     Some(other) => Change::status(SessionStatus::DuplicatePhone).phone(None).reason(Some(format!(
                         "this number is already linked in session {}; the new link was undone",
-                        crate::model::name_of(&other)
+                        other.name()
                     ))),
                     None => Change::status(SessionStatus::LoggedOut).phone(None).reason(Some(reason)),
                 };
                 me.set(change).await;
-                me.sessions.0.abandon_queue(&me.id).await;
+                me.sessions.0.abandon_queue(&me.key).await;
                 if let Some(done) = done {
                     let _ = done.send(());
                 }
@@ -185,8 +185,8 @@ pub(super) async fn run(
 impl Supervisor {
     async fn set(&mut self, change: Change) {
         self.status = change.new_status();
-        if let Err(e) = self.sessions.0.record(&self.id, change).await {
-            warn!(session_id = %self.id, error = %e, "cannot record session status");
+        if let Err(e) = self.sessions.0.record(&self.key, change).await {
+            warn!(session_id = %self.key, error = %e, "cannot record session status");
         }
     }
 
@@ -203,8 +203,8 @@ impl Supervisor {
                         return false;
                     }
                     Some(Command::Logout { reply }) => {
-                        if let Err(e) = self.sessions.0.forget_device(&self.id).await {
-                            warn!(session_id = %self.id, error = %e, "cannot log the session out");
+                        if let Err(e) = self.sessions.0.forget_device(&self.key).await {
+                            warn!(session_id = %self.key, error = %e, "cannot log the session out");
                         }
                         let _ = reply.send(());
                         return false;
@@ -222,14 +222,14 @@ impl Supervisor {
         let (tx, mut events) = mpsc::channel(crate::engine::EVENTS_BOUND);
         let sink = self.sessions.0.inbox.sink();
         let statuses = self.sessions.0.queue.status_sink();
-        let mut device = match self.sessions.0.engine.start(&self.id, tx, statuses, sink).await {
+        let mut device = match self.sessions.0.engine.start(&self.key, tx, statuses, sink).await {
             Ok(device) => device,
             Err(e) => {
-                warn!(session_id = %self.id, error = %format!("{e:#}"), "cannot start the device");
+                warn!(session_id = %self.key, error = %format!("{e:#}"), "cannot start the device");
                 return End::Ended;
             }
         };
-        let mut duplicate_of: Option<String> = None;
+        let mut duplicate_of: Option<SessionKey> = None;
         let mut paired = self.linked;
         let end = loop {
             tokio::select! {
@@ -281,7 +281,7 @@ impl Supervisor {
     async fn on_event(
         &mut self,
         event: EngineEvent,
-        duplicate_of: &mut Option<String>,
+        duplicate_of: &mut Option<SessionKey>,
         paired: &mut bool,
         pair_phone: &mut Option<String>,
         device: &crate::engine::Device,
@@ -298,25 +298,25 @@ impl Supervisor {
                 if let Some(phone) = pair_phone.take()
                     && let Err(e) = self.request_pairing_code(device, &phone).await
                 {
-                    warn!(session_id = %self.id, error = %e, "no pairing code");
+                    warn!(session_id = %self.key, error = %e, "no pairing code");
                 }
             }
             EngineEvent::QrExhausted => return Some(End::Ended),
             EngineEvent::PairingCode { .. } => {} // recorded where it was asked for
             EngineEvent::PairingCodeFailed { error } => {
                 self.live.send_modify(|live| live.pairing = None);
-                info!(session_id = %self.id, %error, "pairing code failed");
+                info!(session_id = %self.key, %error, "pairing code failed");
             }
             EngineEvent::Paired { phone } => {
                 *paired = true;
                 self.live.send_replace(LiveState::default());
-                match super::records::holder_of(&self.sessions.0.db, &phone, Some(self.owner), Some(&self.id)).await {
+                match super::records::holder_of(&self.sessions.0.db, &phone, Some(self.owner), Some(&self.key)).await {
                     Ok(Some(other)) => {
-                        info!(session_id = %self.id, other = %other.id, "number already linked elsewhere; undoing this link");
+                        info!(session_id = %self.key, other = %other.id, "number already linked elsewhere; undoing this link");
                         *duplicate_of = Some(other.id);
                     }
                     Ok(None) => {}
-                    Err(e) => warn!(session_id = %self.id, error = %e, "cannot check for a duplicate number"),
+                    Err(e) => warn!(session_id = %self.key, error = %e, "cannot check for a duplicate number"),
                 }
                 if duplicate_of.is_none() {
                     self.linked = true;
@@ -344,11 +344,11 @@ impl Supervisor {
                 }
                 self.set(change).await;
                 self.dispatch.online(device.sender());
-                self.sessions.0.inbox.online(&self.id, device.sender());
+                self.sessions.0.inbox.online(&self.key, device.sender());
             }
             EngineEvent::Disconnected { reason } => {
                 self.dispatch.offline();
-                self.sessions.0.inbox.offline(&self.id);
+                self.sessions.0.inbox.offline(&self.key);
                 if self.status == SessionStatus::Connected {
                     let reason = format!("connection lost ({reason}); reconnecting");
                     self.set(Change::status(SessionStatus::Disconnected).reason(Some(reason))).await;
@@ -376,7 +376,7 @@ impl Supervisor {
             // Not sent here by the engine (see `engine::Forward`); handled as they would be.
             EngineEvent::Acked { id, error } => self.sessions.0.queue.status_sink().acked(id, error),
             EngineEvent::Receipt { ids, kind } => self.sessions.0.queue.status_sink().receipt(ids, kind),
-            EngineEvent::Received(batch) => self.sessions.0.inbox.keep(&self.id, batch).await,
+            EngineEvent::Received(batch) => self.sessions.0.inbox.keep(&self.key, batch).await,
         }
         None
     }
@@ -421,7 +421,7 @@ impl Supervisor {
         let live = self.live.borrow().clone();
         let owner = self.owner;
         let data = serde_json::json!({
-            "sessionId": crate::model::name_of(&self.id),
+            "sessionId": self.key.name(),
             "qr": live.qr.as_ref().map(|c| &c.value),
             "expiresAt": live.qr.as_ref().map(|c| c.expires_at),
             "pairingCode": live.pairing.as_ref().map(|c| &c.value),
@@ -433,7 +433,7 @@ impl Supervisor {
             let event = crate::db::record::NewEvent {
                 kind: "session.qr",
                 owner: Some(owner),
-                session: Some(self.id.clone()),
+                session: Some(self.key.clone()),
                 data: data.clone(),
             };
             tokio::spawn(async move {
@@ -450,7 +450,7 @@ impl Supervisor {
         self.sessions.0.events.publish(crate::events::GatewayEvent {
             kind: "session.qr",
             owner,
-            session: self.id.clone(),
+            session: self.key.clone(),
             also: Vec::new(),
             agent: None,
             data,

@@ -578,7 +578,7 @@ async fn insert_texts(
         let id = wagate::queue::new_message_id();
         let row = wagate::db::entities::messages::Model {
             id: id.clone(),
-            session_id: session.into(),
+            session_id: wagate::model::SessionKey::named(session),
             user_id: owner,
             recipient: format!("62822{i:07}"),
             kind: "text".into(),
@@ -621,7 +621,12 @@ async fn status_changes_written_together_apply_in_order(db: TestDb) {
     let app = TestApp::spawn(db).await;
     let (status, _) = app.post("/session/create", Some(&app.admin_token), json!({"sessionId": "batch"})).await;
     assert_eq!(status, StatusCode::CREATED);
-    let owner = sessions::Entity::find_by_id("batch".to_owned()).one(&app.db).await.unwrap().unwrap().user_id;
+    let owner = sessions::Entity::find_by_id(wagate::model::SessionKey::named("batch"))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .user_id;
     let writer = wagate::db::write::Writer::new(
         app.db.clone(),
         wagate::db::record::Recorder::detached(),
@@ -732,7 +737,12 @@ async fn a_graceful_stop_writes_the_acks_that_wait(db: TestDb) {
     let mut app = TestApp::spawn(db).await;
     let (status, _) = app.post("/session/create", Some(&app.admin_token), json!({"sessionId": "stopping"})).await;
     assert_eq!(status, StatusCode::CREATED);
-    let owner = sessions::Entity::find_by_id("stopping".to_owned()).one(&app.db).await.unwrap().unwrap().user_id;
+    let owner = sessions::Entity::find_by_id(wagate::model::SessionKey::named("stopping"))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .user_id;
     app.stop().await;
 
     // Messages on the wire when the acks come, as many as a busy gateway has.

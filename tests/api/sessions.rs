@@ -339,7 +339,7 @@ async fn scoping_cleanup_and_bad_input(db: TestDb) {
     let two_days_ago = wagate::db::now() - chrono::Duration::hours(48);
     for id in ["a-old", "a-live"] {
         let row = wagate::db::entities::sessions::ActiveModel {
-            id: Set(id.into()),
+            id: Set(wagate::model::SessionKey::named(id)),
             created_at: Set(two_days_ago),
             last_connected_at: Set(if id == "a-live" { Some(two_days_ago) } else { None }),
             ..Default::default()

@@ -6,7 +6,7 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    pub session_id: String,
+    pub session_id: crate::model::SessionKey,
     /// The session's owner.
     pub user_id: i64,
     /// Digits with country code.

@@ -10,7 +10,7 @@ pub struct Model {
     pub id: i64,
     #[sea_orm(unique)]
     pub message_id: String,
-    pub session_id: String,
+    pub session_id: crate::model::SessionKey,
     pub recipient: String,
     /// Epoch milliseconds.
     pub due_at: i64,

@@ -6,7 +6,7 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    pub session_id: String,
+    pub session_id: crate::model::SessionKey,
     /// The inbox chat (1:1 conversations only).
     pub chat_id: Option<i64>,
     pub chat_jid: String,

@@ -6,7 +6,7 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub message_id: String,
-    pub session_id: String,
+    pub session_id: crate::model::SessionKey,
     pub status: crate::model::MessageStatus,
     pub reason: Option<String>,
     /// Epoch milliseconds.

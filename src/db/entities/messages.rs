@@ -6,7 +6,7 @@ pub struct Model {
     /// The WhatsApp message id, chosen by the gateway.
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
-    pub session_id: String,
+    pub session_id: crate::model::SessionKey,
     pub user_id: i64,
     pub recipient: String,
     /// `text`, `image` or `document`.

@@ -4,9 +4,9 @@ use sea_orm::entity::prelude::*;
 #[sea_orm(table_name = "sessions")]
 pub struct Model {
     /// The internal key every other table and the device store use: the name,
-    /// or `name~suffix` when another account had the name first ([`crate::model::name_of`]).
+    /// or `name~suffix` when another account had the name first ([`crate::model::SessionKey`]).
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: String,
+    pub id: crate::model::SessionKey,
     pub user_id: i64,
     /// What the owner calls it (seed 003's `sessionId`): unique per owner.
     pub name: String,

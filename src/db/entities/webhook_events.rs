@@ -10,7 +10,7 @@ pub struct Model {
     /// The account it is about.
     pub user_id: i64,
     /// The session's key, when it is about one.
-    pub session_id: Option<String>,
+    pub session_id: Option<crate::model::SessionKey>,
     pub kind: String,
     /// The event's `data`, JSON.
     pub data: String,

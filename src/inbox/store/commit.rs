@@ -16,7 +16,7 @@ use crate::{
     engine::{Inbound, Place},
     events::GatewayEvent,
     inbox::Answerer,
-    model::{ChatMode, Origin, now_ms},
+    model::{ChatMode, Origin, SessionKey, now_ms},
     queue::Queue,
 };
 
@@ -28,7 +28,7 @@ pub struct Written {
     /// Chats created or changed (as they are now), with their new timeline entries.
     pub entries: Vec<(chats::Model, Vec<entries::Model>)>,
     /// Session owners.
-    pub owners: HashMap<String, i64>,
+    pub owners: HashMap<SessionKey, i64>,
     /// Some media waits to be downloaded.
     pub media_pending: bool,
     /// The bot's replies, queued.
@@ -50,7 +50,7 @@ pub async fn commit(
     writer: &Writer,
     queue: &Queue,
     bot: &dyn Answerer,
-    batches: &[(String, Vec<Inbound>)],
+    batches: &[(SessionKey, Vec<Inbound>)],
     events: impl FnOnce(&Written) -> Vec<GatewayEvent>,
 ) -> Result<Written, DbErr> {
     let mut write = writer.begin().await?;
@@ -168,7 +168,7 @@ pub async fn commit(
 /// the owner's customer with that number, else the contact's push name.
 async fn chats_for(
     tx: &impl ConnectionTrait,
-    session: &str,
+    session: &SessionKey,
     owner: i64,
     messages: &[&Inbound],
     now: i64,
@@ -208,7 +208,7 @@ async fn chats_for(
 
 #[allow(clippy::too_many_arguments)]
 pub fn new_chat(
-    session: &str,
+    session: &SessionKey,
     owner: i64,
     contact: &str,
     name: &str,
@@ -241,7 +241,7 @@ pub fn new_chat(
     }
 }
 
-fn inbound_row(session: &str, chat: Option<i64>, m: &Inbound, now: i64) -> inbound::ActiveModel {
+fn inbound_row(session: &SessionKey, chat: Option<i64>, m: &Inbound, now: i64) -> inbound::ActiveModel {
     let media = m.media.as_ref().and_then(|r| serde_json::to_string(r).ok());
     let pending = media.is_some();
     inbound::ActiveModel {
@@ -347,7 +347,7 @@ mod tests {
         let owner = accounts::create(&db, &Passwords::new(4), new, Role::User).await.unwrap();
         let now = crate::db::now();
         sessions::ActiveModel {
-            id: Set("s1".into()),
+            id: Set(SessionKey::named("s1")),
             user_id: Set(owner.id),
             status: Set(crate::model::SessionStatus::Connected),
             created_at: Set(now),
@@ -382,7 +382,7 @@ mod tests {
             file_length: Some(3),
         });
         let batch = vec![group.clone(), status, news, direct.clone(), group.clone()];
-        let written = commit(&writer, &queue, &bot, &[("s1".into(), batch)], |_| Vec::new()).await.unwrap();
+        let written = commit(&writer, &queue, &bot, &[(SessionKey::named("s1"), batch)], |_| Vec::new()).await.unwrap();
         assert_eq!(written.received.len(), 4, "the repeat within the batch is dropped");
         assert!(written.media_pending);
         assert_eq!(written.entries.len(), 1);
@@ -394,7 +394,9 @@ mod tests {
         assert_eq!(entries::Entity::find().all(&db).await.unwrap().len(), 1);
 
         // Delivered again: nothing new.
-        let again = commit(&writer, &queue, &bot, &[("s1".into(), vec![group, direct])], |_| Vec::new()).await.unwrap();
+        let again = commit(&writer, &queue, &bot, &[(SessionKey::named("s1"), vec![group, direct])], |_| Vec::new())
+            .await
+            .unwrap();
         assert!(again.received.is_empty() && again.entries.is_empty());
         assert_eq!(inbound::Entity::find().all(&db).await.unwrap().len(), 4);
         // A session that is gone keeps nothing, and fails nothing.
@@ -402,7 +404,10 @@ mod tests {
             &writer,
             &queue,
             &bot,
-            &[("gone".into(), vec![inbound("x@s.whatsapp.net", "x@s.whatsapp.net", Place::Direct, Some("1"), "X")])],
+            &[(
+                SessionKey::named("gone"),
+                vec![inbound("x@s.whatsapp.net", "x@s.whatsapp.net", Place::Direct, Some("1"), "X")],
+            )],
             |_| Vec::new(),
         )
         .await

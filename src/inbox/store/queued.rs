@@ -9,7 +9,10 @@ use sea_orm::{
 };
 
 use super::{super::views, user_names};
-use crate::db::entities::{chat_entries as entries, chats, messages};
+use crate::{
+    db::entities::{chat_entries as entries, chats, messages},
+    model::SessionKey,
+};
 
 /// The queue's [`Timeline`](crate::queue::store::Timeline) port: queued
 /// messages in their chats' timelines.
@@ -40,11 +43,11 @@ pub async fn enter_queued(conn: &impl ConnectionTrait, rows: &[messages::Model])
     if rows.is_empty() {
         return Ok(());
     }
-    let mut by_session: HashMap<&str, Vec<&str>> = HashMap::new();
+    let mut by_session: HashMap<&SessionKey, Vec<&str>> = HashMap::new();
     for row in rows {
         by_session.entry(&row.session_id).or_default().push(&row.recipient);
     }
-    let mut chat_of: HashMap<(String, String), i64> = HashMap::new();
+    let mut chat_of: HashMap<(SessionKey, String), i64> = HashMap::new();
     for (session, recipients) in by_session {
         let found: Vec<(i64, String)> = chats::Entity::find()
             .select_only()
@@ -55,7 +58,7 @@ pub async fn enter_queued(conn: &impl ConnectionTrait, rows: &[messages::Model])
             .all(conn)
             .await?;
         for (id, contact) in found {
-            chat_of.insert((session.to_owned(), contact), id);
+            chat_of.insert((session.clone(), contact), id);
         }
     }
     if chat_of.is_empty() {
