@@ -100,7 +100,7 @@ async fn round(
     // Claimed past the timeout: a crash mid-attempt lets them come due again.
     let lease = now + webhooks.0.config.webhook.timeout.as_millis() as i64 * 2 + 5_000;
     let claimed: Vec<i64> = started.iter().map(|(d, _)| d.id).collect();
-    store::claim(&webhooks.0.db, &claimed, now, lease).await?;
+    store::claim(&webhooks.0.writer, &claimed, now, lease).await?;
     let events: HashMap<i64, events::Model> =
         store::events_by_id(&webhooks.0.db, started.iter().map(|(d, _)| d.event_id).collect())
             .await?
@@ -251,11 +251,11 @@ async fn health(webhooks: &Webhooks, batch: &[Outcome], now: i64) {
             }
             (Health::Answering, _) => {
                 changed = true;
-                store::set_failing(&webhooks.0.db, id, false, now).await
+                store::set_failing(&webhooks.0.writer, id, false, now).await
             }
             (Health::Failing, None) => {
                 changed = true;
-                store::set_failing(&webhooks.0.db, id, true, now).await
+                store::set_failing(&webhooks.0.writer, id, true, now).await
             }
             (Health::Failing, Some(_)) => {
                 let reason = format!(

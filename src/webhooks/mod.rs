@@ -274,7 +274,7 @@ impl Webhooks {
 
     async fn disable(&self, id: i64, reason: &str) {
         tracing::warn!(webhook = id, reason, "webhook endpoint disabled");
-        if let Err(e) = store::disable(&self.0.db, id, reason, now_ms()).await {
+        if let Err(e) = store::disable(&self.0.writer, id, reason, now_ms()).await {
             tracing::warn!(webhook = id, error = %e, "cannot disable a webhook endpoint");
         }
         if let Err(e) = self.reload().await {
@@ -553,7 +553,7 @@ impl Webhooks {
     ) -> Result<DeliveryView, WebhookError> {
         let row = self.get(owner, id, within).await?;
         store::delivery(&self.0.db, row.id, delivery).await?.ok_or(WebhookError::DeliveryNotFound)?;
-        store::resend(&self.0.db, row.id, Some(delivery), None, now_ms()).await?;
+        store::resend(&self.0.writer, row.id, Some(delivery), None, now_ms()).await?;
         self.0.writer.recorder().committed();
         self.delivery(row.id, delivery).await
     }
@@ -567,7 +567,7 @@ impl Webhooks {
         since: DateTime<Utc>,
     ) -> Result<u64, WebhookError> {
         let row = self.get(owner, id, within).await?;
-        let count = store::resend(&self.0.db, row.id, None, Some(since.timestamp_millis()), now_ms()).await?;
+        let count = store::resend(&self.0.writer, row.id, None, Some(since.timestamp_millis()), now_ms()).await?;
         self.0.writer.recorder().committed();
         Ok(count)
     }

@@ -64,13 +64,14 @@ pub async fn next_due(db: &DatabaseConnection, endpoints: &[i64]) -> Result<Opti
 
 /// Claims these deliveries until `until` (a crash mid-attempt lets them come
 /// due again then): the ids still pending and unclaimed, which this caller now holds.
-pub async fn claim(db: &DatabaseConnection, ids: &[i64], now: i64, until: i64) -> Result<(), DbErr> {
+pub async fn claim(writer: &Writer, ids: &[i64], now: i64, until: i64) -> Result<(), DbErr> {
+    let _turn = writer.turn().await;
     deliveries::Entity::update_many()
         .col_expr(deliveries::Column::NextAttemptAt, Expr::value(until))
         .filter(deliveries::Column::Id.is_in(ids.iter().copied()))
         .filter(deliveries::Column::Status.eq(DeliveryStatus::Pending.as_str()))
         .filter(deliveries::Column::NextAttemptAt.lte(now))
-        .exec(db)
+        .exec(writer.db())
         .await
         .map(|_| ())
 }
@@ -114,7 +115,7 @@ pub async fn settle_all(writer: &Writer, outcomes: &[(i64, &Settled)], now: i64)
 }
 
 /// Marks an endpoint healthy (a success) or failing since `now` (unless it already was).
-pub async fn set_failing(db: &DatabaseConnection, webhook: i64, failing: bool, now: i64) -> Result<(), DbErr> {
+pub async fn set_failing(writer: &Writer, webhook: i64, failing: bool, now: i64) -> Result<(), DbErr> {
     let update = webhooks::Entity::update_many().filter(webhooks::Column::Id.eq(webhook));
     let update = if failing {
         update
@@ -125,17 +126,19 @@ pub async fn set_failing(db: &DatabaseConnection, webhook: i64, failing: bool, n
             .col_expr(webhooks::Column::FailingSince, Expr::value(Option::<i64>::None))
             .filter(webhooks::Column::FailingSince.is_not_null())
     };
-    update.exec(db).await.map(|_| ())
+    let _turn = writer.turn().await;
+    update.exec(writer.db()).await.map(|_| ())
 }
 
 /// Disables an endpoint, saying why.
-pub async fn disable(db: &DatabaseConnection, webhook: i64, reason: &str, now: i64) -> Result<(), DbErr> {
+pub async fn disable(writer: &Writer, webhook: i64, reason: &str, now: i64) -> Result<(), DbErr> {
+    let _turn = writer.turn().await;
     webhooks::Entity::update_many()
         .col_expr(webhooks::Column::Enabled, Expr::value(false))
         .col_expr(webhooks::Column::DisabledReason, Expr::value(reason))
         .col_expr(webhooks::Column::UpdatedAt, Expr::value(now))
         .filter(webhooks::Column::Id.eq(webhook))
-        .exec(db)
+        .exec(writer.db())
         .await
         .map(|_| ())
 }
@@ -167,7 +170,7 @@ pub async fn delivery(db: &DatabaseConnection, webhook: i64, id: i64) -> Result<
 /// Puts deliveries of `webhook` back in line, due now: one (`Some(id)`), or
 /// all of events since `since` (epoch ms). How many.
 pub async fn resend(
-    db: &DatabaseConnection,
+    writer: &Writer,
     webhook: i64,
     one: Option<i64>,
     since: Option<i64>,
@@ -185,12 +188,13 @@ pub async fn resend(
             .into_query();
         condition = condition.add(deliveries::Column::EventId.in_subquery(recent));
     }
+    let _turn = writer.turn().await;
     let result = deliveries::Entity::update_many()
         .col_expr(deliveries::Column::Status, Expr::value(DeliveryStatus::Pending.as_str()))
         .col_expr(deliveries::Column::NextAttemptAt, Expr::value(now))
         .col_expr(deliveries::Column::UpdatedAt, Expr::value(now))
         .filter(condition)
-        .exec(db)
+        .exec(writer.db())
         .await?;
     Ok(result.rows_affected)
 }
