@@ -34,12 +34,14 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
-    /// The webhook event of a live one.
+    /// The webhook event of a live one. An event about several sessions (a
+    /// broadcast from several) names none: endpoints narrowed to sessions do
+    /// not get it.
     pub fn of(event: &crate::events::GatewayEvent) -> NewEvent {
         NewEvent {
             kind: event.kind,
             owner: Some(event.owner),
-            session: Some(event.session.clone()),
+            session: event.also.is_empty().then(|| event.session.clone()),
             data: event.data.clone(),
         }
     }
@@ -209,6 +211,24 @@ impl Recorder {
 
     pub async fn woken(&self) {
         self.0.wake.notified().await;
+    }
+
+    /// The owner of the session `key` (its events are theirs), read on `conn`
+    /// the first time it is asked for.
+    pub(super) async fn owner_of(&self, conn: &impl ConnectionTrait, key: &SessionKey) -> Result<Option<i64>, DbErr> {
+        if let Some(owner) = self.0.owners.lock().expect("owners lock").get(key) {
+            return Ok(Some(*owner));
+        }
+        let found: Option<i64> = sessions::Entity::find_by_id(key.clone())
+            .select_only()
+            .column(sessions::Column::UserId)
+            .into_tuple()
+            .one(conn)
+            .await?;
+        if let Some(owner) = found {
+            self.0.owners.lock().expect("owners lock").insert(key.clone(), owner);
+        }
+        Ok(found)
     }
 
     /// Reads the owners of sessions not seen yet.

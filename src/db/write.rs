@@ -25,7 +25,10 @@ use sea_orm::{
 use tokio::sync::{Mutex, MutexGuard};
 
 use super::record::{NewEvent, Recorder};
-use crate::events::{Events, GatewayEvent};
+use crate::{
+    events::{Events, GatewayEvent},
+    model::SessionKey,
+};
 
 /// Opens every write transaction; cheap to clone.
 #[derive(Clone)]
@@ -123,8 +126,8 @@ impl Write<'_> {
         Ok(())
     }
 
-    /// Events for webhooks alone (their live counterpart is published by its
-    /// producer: a code nothing stores, a status the queue's watchers follow).
+    /// Events for webhooks alone: their live counterpart is published by its
+    /// producer at once (a linking code, which nothing stores).
     pub async fn record(&mut self, events: Vec<NewEvent>) -> Result<(), DbErr> {
         self.recorded |= self.writer.0.recorder.record(&self.tx, events).await? > 0;
         Ok(())
@@ -139,6 +142,17 @@ impl Write<'_> {
         let delivery = self.writer.0.recorder.record_for(&self.tx, webhook, event).await?;
         self.recorded = true;
         Ok(delivery)
+    }
+
+    /// Whether an event would be heard: events nobody hears need not be built.
+    pub fn heard(&self) -> bool {
+        self.writer.heard()
+    }
+
+    /// The owner of `session` (who, with admins, sees its events); `None`
+    /// when there is no such session.
+    pub async fn owner_of(&self, session: &SessionKey) -> Result<Option<i64>, DbErr> {
+        self.writer.0.recorder.owner_of(&self.tx, session).await
     }
 
     /// Runs `then` once the transaction is committed (not when it is not).

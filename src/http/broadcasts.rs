@@ -21,7 +21,7 @@ use crate::{
     http::state::AppState,
     model::SessionKey,
     notify::{
-        self, NotifyError,
+        NotifyError,
         broadcasts::{self, Audience, BroadcastPreview, BroadcastReport, Kind, Plan},
         customers as customer_rows, notices,
     },
@@ -208,12 +208,8 @@ async fn accept(
     }
     let mut plan = plan().await?;
     plan.idempotency = idempotency.clone();
-    let keys = plan.sessions.clone();
     match broadcasts::start(&state.writer, &state.queue, &state.config.notify, owner, plan).await {
-        Ok(report) => {
-            state.sessions.events().publish(notify::progress_event(owner, keys, &report));
-            Ok(Sent::Accepted(Accepted { body: report, replayed: false }))
-        }
+        Ok(report) => Ok(Sent::Accepted(Accepted { body: report, replayed: false })),
         // Two requests with one key at once: the other one won.
         Err(NotifyError::Db(e)) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
             match &idempotency {
@@ -480,8 +476,5 @@ pub async fn cancel_broadcast(
     };
     let within = scope_of(&principal).sessions;
     let row = broadcasts::find(&state.db, principal.user_id, within.as_deref(), id).await?;
-    let keys = broadcasts::keys_in(&row.sessions);
-    let report = broadcasts::cancel(&state.db, &state.queue, row, &reason).await?;
-    state.sessions.events().publish(notify::progress_event(principal.user_id, keys, &report));
-    Ok(Json(report))
+    Ok(Json(broadcasts::cancel(&state.writer, &state.queue, row, &reason).await?))
 }

@@ -138,22 +138,7 @@ impl Inbox {
             committed: metrics.inbound_commit(),
         }));
         tokio::spawn(inbox.clone().write(pending));
-        if let Some(changes) = inbox.0.queue.watch() {
-            tokio::spawn(inbox.clone().follow(changes));
-        }
         Ok(inbox)
-    }
-
-    /// Turns status changes of queued messages into `chat.message` events, in order.
-    async fn follow(self, mut changes: mpsc::UnboundedReceiver<messages::Model>) {
-        loop {
-            let row = tokio::select! {
-                row = changes.recv() => row,
-                () = self.0.events.closed() => None,
-            };
-            let Some(row) = row else { return };
-            self.queued_changed(&row).await;
-        }
     }
 
     /// What whatsapp-rust's durability hook commits received messages through.
@@ -207,7 +192,7 @@ impl Inbox {
                         self.0.committed.observe(since.elapsed().as_secs_f64());
                         let _ = reply.send(Ok(()));
                     }
-                    self.published(written).await;
+                    self.published(written);
                 }
                 // One bad batch must not fail the others: one by one.
                 Err(_) => {
@@ -221,7 +206,7 @@ impl Inbox {
                             Ok(written) => {
                                 self.0.committed.observe(since.elapsed().as_secs_f64());
                                 let _ = reply.send(Ok(()));
-                                self.published(written).await;
+                                self.published(written);
                             }
                             Err(e) => {
                                 let _ = reply.send(Err(e));
@@ -233,16 +218,12 @@ impl Inbox {
         }
     }
 
-    /// After a commit (whose events its write published): the media
-    /// downloader wakes; the replies' watchers hear of them.
-    async fn published(&self, written: store::Written) {
+    /// After a commit (whose events its write published, the replies' among
+    /// them): the media downloader wakes.
+    fn published(&self, written: store::Written) {
         if written.media_pending {
             self.0.media_wake.notify_one();
         }
-        if !self.0.events.has_subscribers() {
-            return;
-        }
-        self.0.queue.published(&written.replies).await;
     }
 
     /// The events of what a commit wrote: `message.received` for each message,
@@ -292,27 +273,6 @@ impl Inbox {
     fn publish_entry(&self, chat: &chat_rows::Model, entry: &EntryView) {
         let data = serde_json::json!({"chat_id": chat.id, "message": entry});
         self.publish("chat.message", chat.user_id, &chat.session_id, chat.assigned_agent_id, data);
-    }
-
-    /// A queued message changed status: its timeline entry's watchers hear of it.
-    pub async fn queued_changed(&self, row: &messages::Model) {
-        if !self.0.events.has_subscribers() {
-            return;
-        }
-        let found = store::entry_of_message(&self.0.db, &row.id).await;
-        match found {
-            Ok(Some((chat, entry))) => {
-                let view = views::entry_of_queued(&entry, row, None, self.0.config.notify.offset());
-                let mut view = view;
-                if let Some(agent) = entry.agent_id {
-                    view.agent_name =
-                        store::user_names(&self.0.db, &[agent]).await.ok().and_then(|n| n.get(&agent).cloned());
-                }
-                self.publish_entry(&chat, &view);
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(message_id = %row.id, error = %e, "cannot read a timeline entry for its event"),
-        }
     }
 
     pub fn db(&self) -> &DatabaseConnection {

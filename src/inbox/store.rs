@@ -23,7 +23,7 @@ use crate::{
 };
 
 pub use commit::{Written, clip, commit, new_chat};
-pub use queued::{QueuedInChats, entry_of_message, queued_chat_events};
+pub use queued::QueuedInChats;
 
 /// Users' display names.
 pub async fn user_names(db: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, String>, DbErr> {

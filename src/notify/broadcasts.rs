@@ -476,6 +476,8 @@ pub async fn start(
     for chunk in recipient_rows.chunks(CHUNK) {
         recipients::Entity::insert_many(chunk.to_vec()).exec_without_returning(&write.tx).await?;
     }
+    let (queue, id) = (queue.clone(), row.id);
+    write.on_commit(move || queue.broadcast_moved(id));
     write.commit().await?;
     let counts = Counts { pending: queued as u64, ..Default::default() };
     Ok(report(&row, counts, None))
@@ -645,13 +647,15 @@ pub async fn list(
 
 /// Cancels a broadcast: its waiting messages fail with `reason`; those on the wire finish.
 pub async fn cancel(
-    db: &DatabaseConnection,
+    writer: &Writer,
     queue: &Queue,
     row: broadcasts::Model,
     reason: &str,
 ) -> Result<BroadcastReport, NotifyError> {
+    let db = writer.db();
     if row.cancelled_at.is_none() {
         // Recorded first: a crash halfway leaves it cancelled, and cancelling again finishes the job.
+        let _turn = writer.turn().await;
         broadcasts::Entity::update_many()
             .col_expr(broadcasts::Column::CancelledAt, Expr::value(now_ms()))
             .filter(broadcasts::Column::Id.eq(row.id))

@@ -36,9 +36,10 @@ pub enum NotifyError {
 /// How often `broadcast.progress` events go out, at most, while messages move.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
-/// Publishes `broadcast.progress` for the broadcasts whose messages changed
-/// status (the queue collects them, so none is missed), at most every
-/// [`PROGRESS_EVERY`], until the gateway's events close.
+/// Tells `broadcast.progress` of the broadcasts whose messages changed
+/// status, that were started or cancelled (the queue collects them, so none
+/// is missed), at most every [`PROGRESS_EVERY`], until the gateway's events
+/// close; `broadcast.completed` of those seen complete for the first time.
 pub async fn publish_progress(writer: Writer, queue: Queue) {
     let events = writer.live().clone();
     loop {
@@ -47,18 +48,12 @@ pub async fn publish_progress(writer: Writer, queue: Queue) {
             () = events.closed() => return,
         };
         if writer.heard() {
-            match broadcasts::progress_of(writer.db(), &queue, &ids).await {
-                Ok(reports) => {
-                    for (row, report) in &reports {
-                        events.publish(progress_event(row.user_id, broadcasts::keys_in(&row.sessions), report));
-                    }
-                    if writer.recording()
-                        && let Err(e) = record_progress(&writer, &reports).await
-                    {
-                        tracing::warn!(error = %e, "cannot write broadcast webhook events");
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "cannot read broadcast progress"),
+            let told = async {
+                let reports = broadcasts::progress_of(writer.db(), &queue, &ids).await?;
+                emit_progress(&writer, &reports).await.map_err(NotifyError::from)
+            };
+            if let Err(e) = told.await {
+                tracing::warn!(error = %e, "cannot tell broadcast progress");
             }
         }
         tokio::select! {
@@ -68,10 +63,10 @@ pub async fn publish_progress(writer: Writer, queue: Queue) {
     }
 }
 
-/// Writes `broadcast.progress` webhook events for these reports, and
+/// Emits `broadcast.progress` events for these reports, and
 /// `broadcast.completed` for each broadcast seen complete for the first time
 /// (marked in the same transaction, so it goes out once).
-async fn record_progress(
+async fn emit_progress(
     writer: &Writer,
     reports: &[(crate::db::entities::broadcasts::Model, broadcasts::BroadcastReport)],
 ) -> Result<(), DbErr> {
@@ -80,19 +75,7 @@ async fn record_progress(
     let mut write = writer.begin().await?;
     let mut list = Vec::new();
     for (row, report) in reports {
-        let data = serde_json::to_value(report).unwrap_or_default();
-        // A broadcast from several sessions names none: endpoints narrowed to sessions do not get it.
-        let session = match report.sessions.as_slice() {
-            [_] => broadcasts::keys_in(&row.sessions).pop(),
-            _ => None,
-        };
-        let event = |kind| crate::db::record::NewEvent {
-            kind,
-            owner: Some(row.user_id),
-            session: session.clone(),
-            data: data.clone(),
-        };
-        list.push(event("broadcast.progress"));
+        let progress = progress_event(row.user_id, broadcasts::keys_in(&row.sessions), report);
         if report.status != broadcasts::BroadcastStatus::Running && row.completed_at.is_none() {
             let marked = rows::Entity::update_many()
                 .col_expr(rows::Column::CompletedAt, Expr::value(crate::model::now_ms()))
@@ -101,16 +84,21 @@ async fn record_progress(
                 .exec(&write.tx)
                 .await?;
             if marked.rows_affected == 1 {
-                list.push(event("broadcast.completed"));
+                let completed = GatewayEvent { kind: "broadcast.completed", ..progress.clone() };
+                list.extend([progress, completed]);
+                continue;
             }
         }
+        list.push(progress);
     }
-    write.record(list).await?;
+    write.emit(list).await?;
     write.commit().await
 }
 
-/// The `broadcast.progress` event of `owner`'s broadcast from the sessions `keys`.
-pub fn progress_event(owner: i64, mut keys: Vec<SessionKey>, report: &broadcasts::BroadcastReport) -> GatewayEvent {
+/// The `broadcast.progress` event of `owner`'s broadcast from the sessions
+/// `keys`. A broadcast from several sessions is about all of them: webhook
+/// endpoints narrowed to sessions do not get it (see `NewEvent::of`).
+fn progress_event(owner: i64, mut keys: Vec<SessionKey>, report: &broadcasts::BroadcastReport) -> GatewayEvent {
     let session = if keys.is_empty() { SessionKey::named("") } else { keys.remove(0) };
     GatewayEvent {
         kind: "broadcast.progress",

@@ -67,7 +67,6 @@ impl Queue {
         if row.media_size.is_some() {
             self.0.media.remove(id).await;
         }
-        self.publish(&row, None).await;
         Ok(true)
     }
 }

@@ -177,7 +177,6 @@ impl Dispatcher {
         if !store.sending(&message.id, now, now + send_timeout.as_millis() as i64).await? {
             return Ok(None); // cleared meanwhile
         }
-        self.queue.publish(&message_with(&message, MessageStatus::Sending, claim.attempts + 1), Some(now)).await;
         let content = match self.content(&message).await {
             Ok(content) => content,
             Err(reason) => {
@@ -222,9 +221,7 @@ impl Dispatcher {
         }
         let due = now_ms() + backoff(self.queue.0.config.limits.retry_backoff, attempts);
         let now = now_ms();
-        if let Some(row) = self.queue.0.store.requeue(&message.id, due, Some(reason), i32::from(count), now).await? {
-            self.queue.publish(&row, Some(now)).await;
-        }
+        self.queue.0.store.requeue(&message.id, due, Some(reason), i32::from(count), now).await?;
         Ok(())
     }
 
@@ -275,14 +272,6 @@ impl Dispatcher {
             other => return Err(format!("unknown message type {other}")),
         })
     }
-}
-
-fn message_with(message: &messages::Model, status: MessageStatus, attempts: u32) -> messages::Model {
-    let mut row = message.clone();
-    row.status = status;
-    row.attempts = attempts as i32;
-    row.reason = None;
-    row
 }
 
 /// `base · 2^(attempt-1)`, ±25 % jitter, at most an hour.

@@ -20,7 +20,6 @@ pub mod media;
 pub mod statuses;
 pub mod store;
 mod views;
-mod watchers;
 
 use std::{
     collections::HashMap,
@@ -43,10 +42,8 @@ use crate::{
         write::{Write, Writer},
     },
     engine::{ReceiptKind, Sender},
-    events::Events,
 };
 pub use limits::{Limits, LimitsOverride};
-pub(crate) use views::status_webhook;
 pub use views::{HistoryEntry, MessageView, QueueStatus};
 use views::{entry, time};
 
@@ -123,25 +120,17 @@ struct Lane {
     online: AtomicBool,
     /// The session's limits, read from its row when first needed.
     limits: Mutex<Option<Limits>>,
-    /// The session's owner (who sees its events), once looked up.
-    owner: std::sync::OnceLock<i64>,
 }
 
 struct Inner {
-    /// For the session rows (limits, owners); the queue's own tables go through `store`.
+    /// For the session rows (limits); the queue's own tables go through `store`.
     db: DatabaseConnection,
     store: store::Store,
     config: Arc<Config>,
-    events: Events,
     media: media::MediaStore,
     lanes: Mutex<HashMap<SessionKey, Arc<Lane>>>,
     /// Whether numbers are on WhatsApp: phone -> (registered, checked at, epoch ms).
     registered: Mutex<HashMap<String, (bool, i64)>>,
-    /// Broadcasts whose messages changed status, until [`Queue::moved_broadcasts`] takes them.
-    moved: Mutex<std::collections::HashSet<i64>>,
-    moved_wake: Notify,
-    /// Who hears of every status change while events have subscribers (the inbox).
-    watcher: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<messages::Model>>,
     /// Acks and receipts waiting to be written.
     statuses: statuses::Statuses,
 }
@@ -205,7 +194,7 @@ impl Queue {
     /// the wire when it stopped goes again (same ids) once its session connects.
     pub async fn new(writer: Writer, config: Arc<Config>, timeline: Arc<dyn store::Timeline>) -> anyhow::Result<Queue> {
         let media = media::MediaStore::new(&config.storage.data_dir)?;
-        let (db, events) = (writer.db().clone(), writer.live().clone());
+        let db = writer.db().clone();
         let store = store::Store::new(writer, timeline, config.notify.offset());
         let dropped = store.drop_leases().await?;
         if dropped > 0 {
@@ -221,13 +210,9 @@ impl Queue {
             db,
             store,
             config,
-            events,
             media,
             lanes: Mutex::new(HashMap::new()),
             registered: Mutex::new(HashMap::new()),
-            moved: Mutex::new(Default::default()),
-            moved_wake: Notify::new(),
-            watcher: std::sync::OnceLock::new(),
             statuses,
         }));
         tokio::spawn(statuses::Statuses::run(queue.clone()));
@@ -316,9 +301,7 @@ impl Queue {
             }
         };
         self.lane(&submit.session).wake.notify_one();
-        let view = MessageView::from(&row);
-        self.publish(&row, None).await;
-        Ok((view, true))
+        Ok((MessageView::from(&row), true))
     }
 
     /// The message `user` queued earlier with this idempotency key, if any;
@@ -437,9 +420,23 @@ impl Queue {
         Ok(())
     }
 
-    /// Fails a broadcast's messages that are still waiting, with `reason`. How many.
+    /// The broadcasts whose messages changed status since the last call; waits
+    /// for one when there is none.
+    pub async fn moved_broadcasts(&self) -> Vec<i64> {
+        self.0.store.moved_broadcasts().await
+    }
+
+    /// Fails a broadcast's messages that are still waiting, with `reason`
+    /// (the broadcast moved, whether or not any was waiting). How many.
     pub async fn cancel_broadcast(&self, broadcast: i64, reason: &str) -> Result<u64, QueueError> {
-        Ok(self.0.store.fail_waiting_of_broadcast(broadcast, reason).await?)
+        let failed = self.0.store.fail_waiting_of_broadcast(broadcast, reason).await?;
+        self.0.store.moved(broadcast);
+        Ok(failed)
+    }
+
+    /// A broadcast changed on its own (it started): its progress is told.
+    pub fn broadcast_moved(&self, broadcast: i64) {
+        self.0.store.moved(broadcast);
     }
 
     /// Messages of these broadcasts by status.

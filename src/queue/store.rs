@@ -22,9 +22,9 @@ use super::MessageStatus;
 use crate::{
     db::{
         entities::{due_messages as due, message_events as events, messages},
-        record::NewEvent,
         write::{Write, Writer},
     },
+    events::GatewayEvent,
     model::{SessionKey, now_ms},
 };
 pub use changes::{Change, Due, Outcome};
@@ -32,7 +32,7 @@ pub use changes::{Change, Due, Outcome};
 /// The chats' timelines as the queue needs them, a port the inbox implements:
 /// a queued message enters its chat's timeline (if the recipient has a chat)
 /// in the transaction that queues it, and a written or changed queued message
-/// is told to webhooks as the `chat.message` events of its timeline entries.
+/// is told as the `chat.message` events of its timeline entries.
 pub trait Timeline: Send + Sync {
     fn enter<'a>(
         &'a self,
@@ -46,7 +46,23 @@ pub trait Timeline: Send + Sync {
         tx: &'a DatabaseTransaction,
         rows: &'a [&'a messages::Model],
         offset: chrono::FixedOffset,
-    ) -> BoxFuture<'a, Result<Vec<NewEvent>, DbErr>>;
+    ) -> BoxFuture<'a, Result<Vec<GatewayEvent>, DbErr>>;
+}
+
+/// The broadcasts whose messages changed status, until the progress reporter
+/// takes them ([`Store::moved_broadcasts`]).
+#[derive(Default)]
+struct Moved {
+    ids: std::sync::Mutex<std::collections::HashSet<i64>>,
+    wake: tokio::sync::Notify,
+}
+
+impl Moved {
+    /// After a commit that changed these messages.
+    fn add(&self, broadcasts: Vec<i64>) {
+        self.ids.lock().expect("moved lock").extend(broadcasts);
+        self.wake.notify_one();
+    }
 }
 
 /// The queue's database; it writes through the [`Writer`].
@@ -62,6 +78,7 @@ pub struct Store {
     timeline: Arc<dyn Timeline>,
     /// Times in timeline entries (`chat.message`) are shown in `notify.utc_offset`.
     offset: chrono::FixedOffset,
+    moved: Arc<Moved>,
 }
 
 /// What `GET /message/list` filters by.
@@ -128,6 +145,7 @@ const INTAKE_BATCH: usize = 256;
 impl Store {
     pub fn new(writer: Writer, timeline: Arc<dyn Timeline>, offset: chrono::FixedOffset) -> Store {
         let db = writer.db().clone();
+        let moved = Arc::new(Moved::default());
         // The writers' own copies hold no sender, so dropping the queue ends them.
         let own = Store {
             db: db.clone(),
@@ -136,34 +154,63 @@ impl Store {
             changes: None,
             timeline: timeline.clone(),
             offset,
+            moved: moved.clone(),
         };
         let (intake, pending) = mpsc::unbounded_channel();
         tokio::spawn(own.clone().take_in(pending));
         let (changes, pending) = mpsc::unbounded_channel();
         tokio::spawn(own.take_changes(pending));
-        Store { db, writer, intake: Some(intake), changes: Some(changes), timeline, offset }
+        Store { db, writer, intake: Some(intake), changes: Some(changes), timeline, offset, moved }
     }
 
-    /// [`stage`], and a `message.status` (`queued`) webhook event for each message.
+    /// [`stage`], and the events of the new messages (see [`Store::emit`]).
     pub async fn stage(&self, write: &mut Write<'_>, rows: &[messages::Model]) -> Result<(), DbErr> {
         stage(&write.tx, self.timeline.as_ref(), rows).await?;
-        if self.writer.recording() {
-            let refs: Vec<&messages::Model> = rows.iter().collect();
-            let events = rows.iter().map(|row| super::status_webhook(row, row.created_at)).collect();
-            write.record(events).await?;
-            let entries = self.timeline.events(&write.tx, &refs, self.offset).await?;
-            write.record(entries).await?;
-        }
-        Ok(())
+        let queued: Vec<(&messages::Model, i64)> = rows.iter().map(|row| (row, row.created_at)).collect();
+        self.emit(write, &queued).await
     }
 
-    /// The `chat.message` webhook events of these messages' timeline entries, read on `conn`.
-    pub(crate) async fn chat_events(
-        &self,
-        tx: &DatabaseTransaction,
-        rows: &[&messages::Model],
-    ) -> Result<Vec<NewEvent>, DbErr> {
-        self.timeline.events(tx, rows, self.offset).await
+    /// The events of messages written or changed in `write`, each with the
+    /// time of its status: `message.status`, and `chat.message` for those in
+    /// a chat's timeline. Recorded for webhooks in the transaction, published
+    /// live after its commit; after the commit, the broadcasts among them are
+    /// marked moved.
+    async fn emit(&self, write: &mut Write<'_>, rows: &[(&messages::Model, i64)]) -> Result<(), DbErr> {
+        let mut broadcasts: Vec<i64> = rows.iter().filter_map(|(row, _)| row.broadcast_id).collect();
+        if !broadcasts.is_empty() {
+            broadcasts.sort_unstable();
+            broadcasts.dedup();
+            let moved = self.moved.clone();
+            write.on_commit(move || moved.add(broadcasts));
+        }
+        if !write.heard() {
+            return Ok(());
+        }
+        let mut events = Vec::with_capacity(rows.len());
+        for (row, at) in rows {
+            let owner = write.owner_of(&row.session_id).await?.unwrap_or(row.user_id);
+            events.push(super::views::status_event(row, *at, owner));
+        }
+        let changed: Vec<&messages::Model> = rows.iter().map(|(row, _)| *row).collect();
+        events.extend(self.timeline.events(&write.tx, &changed, self.offset).await?);
+        write.emit(events).await
+    }
+
+    /// Broadcast `id` changed: its progress is told ([`Store::moved_broadcasts`]).
+    pub fn moved(&self, id: i64) {
+        self.moved.add(vec![id]);
+    }
+
+    /// The broadcasts whose messages changed status since the last call; waits
+    /// for one when there is none.
+    pub async fn moved_broadcasts(&self) -> Vec<i64> {
+        loop {
+            let ids: Vec<i64> = self.moved.ids.lock().expect("moved lock").drain().collect();
+            if !ids.is_empty() {
+                return ids;
+            }
+            self.moved.wake.notified().await;
+        }
     }
 
     /// Group commit: the messages that arrive while a transaction is being
@@ -511,10 +558,8 @@ impl Store {
             .await?;
             due::Entity::delete_many().filter(due::Column::MessageId.is_in(ids)).exec(tx).await?;
         }
-        if self.writer.recording() {
-            let hooks = waiting.iter().map(|row| super::status_webhook(row, now)).collect();
-            write.record(hooks).await?;
-        }
+        let failed: Vec<(&messages::Model, i64)> = waiting.iter().map(|row| (row, now)).collect();
+        self.emit(&mut write, &failed).await?;
         write.commit().await?;
         Ok(waiting.len() as u64)
     }

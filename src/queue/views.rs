@@ -1,15 +1,13 @@
 //! What the API and the events show of queued messages: a message with its
-//! history, a session's queue, and a `message.status` event's data.
+//! history, a session's queue, and a `message.status` event.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::{
-    db::{
-        entities::{message_events, messages},
-        record::NewEvent,
-    },
+    db::entities::{message_events, messages},
+    events::GatewayEvent,
     model::MessageStatus,
 };
 
@@ -53,9 +51,10 @@ pub struct MessageView {
     pub history: Option<Vec<HistoryEntry>>,
 }
 
-/// What a `message.status` event says of a message that got a status at `at`.
-pub(super) fn status_data(row: &messages::Model, at: i64) -> serde_json::Value {
-    serde_json::json!({
+/// The `message.status` event of a message that got its status at `at`, for
+/// `owner` (its session's owner).
+pub(super) fn status_event(row: &messages::Model, at: i64, owner: i64) -> GatewayEvent {
+    let data = serde_json::json!({
         "id": row.id,
         "session": row.session_id.name(),
         "to": row.recipient,
@@ -64,13 +63,8 @@ pub(super) fn status_data(row: &messages::Model, at: i64) -> serde_json::Value {
         "attempts": row.attempts,
         "broadcast": row.broadcast_id,
         "at": time(at),
-    })
-}
-
-/// The `message.status` webhook event of a message that got its status at `at`
-/// (its owner is the session's).
-pub(crate) fn status_webhook(row: &messages::Model, at: i64) -> NewEvent {
-    NewEvent { kind: "message.status", owner: None, session: Some(row.session_id.clone()), data: status_data(row, at) }
+    });
+    GatewayEvent { kind: "message.status", owner, session: row.session_id.clone(), also: Vec::new(), agent: None, data }
 }
 
 pub(super) fn time(ms: i64) -> DateTime<Utc> {

@@ -554,6 +554,24 @@ async fn codes_and_broadcasts_reach_endpoints_that_ask(db: TestDb) {
     assert!(default.accepted(&default_secret).iter().all(|(_, e)| e["type"] != "session.qr"));
     let log = log(&app, &owner, default_hook).await;
     assert!(log["data"].as_array().unwrap().iter().all(|d| d["event_type"] != "session.qr"), "{log}");
+
+    // A broadcast cancelled before anything of it went out is complete too:
+    // its cancel is a change, and the endpoint and the live stream hear of it.
+    let mut live = crate::helpers::EventStream::open(&app, &owner).await;
+    app.sim.fault(NUMBER, Fault::Refuse(Duration::from_secs(600)));
+    live.until(30, |kind, data| kind == "session.status" && data["status"] == "disconnected").await;
+    let body = json!({"phone": CONTACT, "message": "Gangguan di ODP-2", "session": "kantor"});
+    let (status, broadcast) = app.post("/api/send/phone", Some(&owner), body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{broadcast}");
+    let id = broadcast["broadcast_id"].as_i64().unwrap();
+    let (status, cancelled) = app.post(&format!("/api/broadcasts/{id}/cancel"), Some(&owner), json!({})).await;
+    assert_eq!((status, cancelled["failed_count"].as_i64()), (StatusCode::OK, Some(1)), "{cancelled}");
+    let done =
+        asking.until(&secret, 30, |e| e["type"] == "broadcast.completed" && e["data"]["broadcast_id"] == id).await;
+    assert_eq!((done["data"]["status"].as_str(), done["data"]["sent_count"].as_i64()), (Some("cancelled"), Some(0)));
+    let heard = live.until(30, |kind, data| kind == "broadcast.completed" && data["broadcast_id"] == id).await;
+    let (_, last) = heard.last().unwrap();
+    assert_eq!(last, &done["data"]);
 }
 
 /// `Retry-After` on a 503 holds the next attempt back past the schedule; an
@@ -617,7 +635,60 @@ async fn a_receiver_paces_retries_or_is_given_up(db: TestDb) {
     assert!(metrics.contains("wagate_webhook_oldest_pending_seconds "), "{metrics}");
 }
 
+/// One change makes one event: the live stream and a webhook endpoint hear
+/// the same `message.status` and `chat.message` events of an agent's reply
+/// (queued, sending, sent, delivered), in the same order, each once.
+async fn live_and_webhooks_hear_the_same_events(db: TestDb) {
+    let hook = Receiver::start(200).await;
+    let app = TestApp::spawn_with(db, fast_webhooks).await;
+    app.sim.add_contacts(&[CONTACT.to_owned()]);
+    let (_, owner) = app.user_with_role("user").await;
+    let (_, secret) =
+        endpoint(&app, &owner, json!({"url": hook.url, "events": ["message.status", "chat.message"]})).await;
+    let mut live = crate::helpers::EventStream::open(&app, &owner).await;
+    app.linked_session(&owner, "kantor", NUMBER).await;
+    let write = Write { from: CONTACT.into(), to: NUMBER.into(), text: Some("halo".into()), ..Default::default() };
+    app.sim.deliver(&write).await.unwrap();
+    let chat = loop {
+        let (_, chats) = app.get("/chats/", Some(&owner)).await;
+        if let Some(id) = chats.as_array().and_then(|c| c.first()).and_then(|c| c["id"].as_i64()) {
+            break id;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let (status, reply) =
+        app.post("/chats/messages", Some(&owner), json!({"chat_id": chat, "text": "Kami cek ya"})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+    let reply = reply["message_id"].as_str().unwrap().to_owned();
+    app.wait_message(&owner, &reply, "sent", 30).await;
+    app.sim.receipt(&reply, "delivered").unwrap();
+    let about_reply = |kind: &str, data: &Value| match kind {
+        "message.status" => data["id"] == reply.as_str(),
+        "chat.message" => data["message"]["message_id"] == reply.as_str(),
+        _ => false,
+    };
+    let last = |kind: &str, data: &Value| {
+        kind == "chat.message" && about_reply(kind, data) && data["message"]["status"] == "delivered"
+    };
+    let heard: Vec<(String, Value)> =
+        live.until(30, |kind, data| last(kind, data)).await.into_iter().filter(|(k, d)| about_reply(k, d)).collect();
+    hook.until(&secret, 30, |e| last(e["type"].as_str().unwrap_or_default(), &e["data"])).await;
+    let mut told: Vec<(i64, String, Value)> = hook
+        .accepted(&secret)
+        .into_iter()
+        .map(|(_, e)| (e["sequence"].as_i64().unwrap(), e["type"].as_str().unwrap().to_owned(), e["data"].clone()))
+        .filter(|(_, kind, data)| about_reply(kind, data))
+        .collect();
+    told.sort_by_key(|(sequence, _, _)| *sequence);
+    let told: Vec<(String, Value)> = told.into_iter().map(|(_, kind, data)| (kind, data)).collect();
+    let statuses: Vec<&str> =
+        heard.iter().filter(|(k, _)| k == "message.status").map(|(_, d)| d["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["queued", "sending", "sent", "delivered"], "{heard:?}");
+    assert_eq!(heard, told);
+}
+
 db_tests!(
+    live_and_webhooks_hear_the_same_events,
     a_receiver_paces_retries_or_is_given_up,
     codes_and_broadcasts_reach_endpoints_that_ask,
     signed_events_reach_the_endpoints_that_want_them,

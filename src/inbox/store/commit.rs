@@ -140,7 +140,7 @@ pub async fn commit(
                 ..Default::default()
             };
             if chat.mode != before.mode {
-                update.mode = Set(chat.mode.clone());
+                update.mode = Set(chat.mode);
                 update.mode_at = Set(chat.mode_at);
             }
             if chat.bot_menu != before.bot_menu {

@@ -4,13 +4,14 @@ use std::collections::HashMap;
 
 use futures_util::future::BoxFuture;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, QuerySelect, sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    sea_query::Expr,
 };
 
 use super::{super::views, user_names};
 use crate::{
     db::entities::{chat_entries as entries, chats, messages},
+    events::GatewayEvent,
     model::SessionKey,
 };
 
@@ -32,7 +33,7 @@ impl crate::queue::store::Timeline for QueuedInChats {
         tx: &'a DatabaseTransaction,
         rows: &'a [&'a messages::Model],
         offset: chrono::FixedOffset,
-    ) -> BoxFuture<'a, Result<Vec<crate::db::record::NewEvent>, DbErr>> {
+    ) -> BoxFuture<'a, Result<Vec<GatewayEvent>, DbErr>> {
         Box::pin(queued_chat_events(tx, rows, offset))
     }
 }
@@ -70,7 +71,7 @@ pub async fn enter_queued(conn: &impl ConnectionTrait, rows: &[messages::Model])
         let Some(chat) = chat_of.get(&(row.session_id.clone(), row.recipient.clone())) else { continue };
         new_entries.push(entries::ActiveModel {
             chat_id: Set(*chat),
-            sender: Set(row.origin.clone()),
+            sender: Set(row.origin),
             inbound_id: Set(None),
             message_id: Set(Some(row.id.clone())),
             agent_id: Set(row.agent_id),
@@ -92,25 +93,13 @@ pub async fn enter_queued(conn: &impl ConnectionTrait, rows: &[messages::Model])
     Ok(())
 }
 
-/// The timeline entry of a queued message, with its chat.
-pub async fn entry_of_message(
-    db: &DatabaseConnection,
-    message_id: &str,
-) -> Result<Option<(chats::Model, entries::Model)>, DbErr> {
-    let Some(entry) = entries::Entity::find().filter(entries::Column::MessageId.eq(message_id)).one(db).await? else {
-        return Ok(None);
-    };
-    let chat = chats::Entity::find_by_id(entry.chat_id).one(db).await?;
-    Ok(chat.map(|c| (c, entry)))
-}
-
-/// The `chat.message` webhook events of these queued messages' timeline
-/// entries (those in a chat), read on `conn`: the transaction that changed them.
-pub async fn queued_chat_events(
+/// The `chat.message` events of these queued messages' timeline entries
+/// (those in a chat), read on `conn`: the transaction that changed them.
+async fn queued_chat_events(
     conn: &impl ConnectionTrait,
     rows: &[&messages::Model],
     offset: chrono::FixedOffset,
-) -> Result<Vec<crate::db::record::NewEvent>, DbErr> {
+) -> Result<Vec<GatewayEvent>, DbErr> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -139,10 +128,12 @@ pub async fn queued_chat_events(
         };
         let name = entry.agent_id.and_then(|a| names.get(&a).cloned());
         let view = views::entry_of_queued(entry, row, name, offset);
-        events.push(crate::db::record::NewEvent {
+        events.push(GatewayEvent {
             kind: "chat.message",
-            owner: Some(chat.user_id),
-            session: Some(chat.session_id.clone()),
+            owner: chat.user_id,
+            session: chat.session_id.clone(),
+            also: Vec::new(),
+            agent: chat.assigned_agent_id,
             data: serde_json::json!({"chat_id": chat.id, "message": view}),
         });
     }

@@ -75,7 +75,6 @@ pub(super) async fn write(store: &Store, changes: &[Change]) -> Result<Vec<Outco
     let now = now_ms();
     let mut outcomes = Vec::with_capacity(changes.len());
     let mut history = Vec::new();
-    let mut hooks = Vec::new();
     // Per message changed: attempts added, and what its last change does to its due row.
     let mut touched: HashMap<&str, (i32, Due)> = HashMap::new();
     for change in changes {
@@ -94,9 +93,6 @@ pub(super) async fn write(store: &Store, changes: &[Change]) -> Result<Vec<Outco
         let entry = touched.entry(&change.id).or_insert((0, change.due));
         entry.0 += change.attempts;
         entry.1 = change.due;
-        if store.writer.recording() {
-            hooks.push(crate::queue::status_webhook(row, change.at));
-        }
         history.push(events::ActiveModel {
             message_id: Set(row.id.clone()),
             session_id: Set(row.session_id.clone()),
@@ -156,11 +152,9 @@ pub(super) async fn write(store: &Store, changes: &[Change]) -> Result<Vec<Outco
     for chunk in history.chunks(CHUNK) {
         events::Entity::insert_many(chunk.to_vec()).exec_without_returning(tx).await?;
     }
-    if store.writer.recording() {
-        let changed: Vec<&messages::Model> = outcomes.iter().flatten().collect();
-        hooks.extend(store.chat_events(tx, &changed).await?);
-    }
-    write.record(hooks).await?;
+    let changed: Vec<(&messages::Model, i64)> =
+        changes.iter().zip(&outcomes).filter_map(|(change, row)| Some((row.as_ref()?, change.at))).collect();
+    store.emit(&mut write, &changed).await?;
     write.commit().await?;
     Ok(outcomes)
 }
