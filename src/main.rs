@@ -31,6 +31,10 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Ask the gateway on this machine whether it is healthy (`GET /health` on
+    /// `server.listen`, loopback for a wildcard address): exit 0 when it
+    /// answers 200 within 5 s, 1 otherwise. For container health checks.
+    Healthcheck,
     /// Manage users.
     User {
         #[command(subcommand)]
@@ -87,6 +91,26 @@ enum UserCommand {
     },
 }
 
+/// `wagate healthcheck`: the running gateway's `/health`, asked on loopback.
+async fn healthcheck(config: &Config) -> anyhow::Result<()> {
+    let mut address = config.server.listen;
+    anyhow::ensure!(address.port() != 0, "server.listen has port 0: there is no known port to ask");
+    if address.ip().is_unspecified() {
+        address.set_ip(match address {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let url = format!("http://{address}/health");
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).no_proxy().build()?;
+    let response = client.get(&url).send().await.with_context(|| format!("GET {url}"))?;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    anyhow::ensure!(status == reqwest::StatusCode::OK, "GET {url}: {status} {body}");
+    println!("healthy: {body}");
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::load(cli.config.as_deref())?;
@@ -107,6 +131,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         #[cfg(feature = "insecure-simulator")]
         Command::Demo { listen } => wagate::demo::run(listen).await,
+        Command::Healthcheck => healthcheck(&config).await,
         Command::Migrate => {
             let db = db::connect(&config).await?;
             db::migrate(&db).await?;

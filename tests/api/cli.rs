@@ -205,7 +205,14 @@ async fn first_run_creates_admin_and_honours_configuration(db: TestDb) {
     assert_eq!(resp.status(), StatusCode::OK);
     let token = resp.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
     assert_eq!(env.login("boss@example.com", &password).await.status(), StatusCode::OK);
+    // The container's health check: the running gateway's /health, on the configured port.
+    let healthcheck = || env.command(&["healthcheck", "--config", "wagate.toml"]).output();
+    let out = healthcheck().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("healthy: {"), "{out:?}");
     terminate(child).await;
+    let out = healthcheck().await.unwrap();
+    assert!(!out.status.success(), "nothing listens any more: {out:?}");
 
     // Operator commands on the same database.
     let out = env.command(&["migrate", "--config", "wagate.toml"]).output().await.unwrap();

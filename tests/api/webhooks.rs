@@ -137,6 +137,20 @@ async fn endpoint(app: &TestApp, token: &str, body: Value) -> (i64, String) {
     (created["data"]["id"].as_i64().unwrap(), created["data"]["secret"].as_str().unwrap().to_owned())
 }
 
+/// An agent's reply in the account's first chat, once there is one: `(chat, message id)`.
+async fn reply_in_first_chat(app: &TestApp, owner: &str, text: &str) -> (i64, String) {
+    let chat = loop {
+        let (_, chats) = app.get("/chats/", Some(owner)).await;
+        if let Some(id) = chats.as_array().and_then(|c| c.first()).and_then(|c| c["id"].as_i64()) {
+            break id;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let (status, reply) = app.post("/chats/messages", Some(owner), json!({"chat_id": chat, "text": text})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+    (chat, reply["message_id"].as_str().unwrap().to_owned())
+}
+
 async fn log(app: &TestApp, token: &str, hook: i64) -> Value {
     app.get(&format!("/webhooks/{hook}/deliveries?limit=200"), Some(token)).await.1
 }
@@ -174,17 +188,7 @@ async fn signed_events_reach_the_endpoints_that_want_them(db: TestDb) {
     let sent = app.send_text(&owner, "kantor", CONTACT, "dijawab").await;
     app.wait_message(&owner, &sent, "sent", 30).await;
     // An agent's reply from the inbox: its status changes are events too.
-    let chat = loop {
-        let (_, chats) = app.get("/chats/", Some(&owner)).await;
-        if let Some(id) = chats.as_array().and_then(|c| c.first()).and_then(|c| c["id"].as_i64()) {
-            break id;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let (status, reply) =
-        app.post("/chats/messages", Some(&owner), json!({"chat_id": chat, "text": "Kami cek ya"})).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
-    let reply = reply["message_id"].as_str().unwrap().to_owned();
+    let (chat, reply) = reply_in_first_chat(&app, &owner, "Kami cek ya").await;
     app.wait_message(&owner, &reply, "sent", 30).await;
     let (status, paused) =
         app.call(Method::PATCH, &format!("/chats/{chat}"), Some(&owner), Some(json!({"mode": "paused"}))).await;
@@ -649,17 +653,7 @@ async fn live_and_webhooks_hear_the_same_events(db: TestDb) {
     app.linked_session(&owner, "kantor", NUMBER).await;
     let write = Write { from: CONTACT.into(), to: NUMBER.into(), text: Some("halo".into()), ..Default::default() };
     app.sim.deliver(&write).await.unwrap();
-    let chat = loop {
-        let (_, chats) = app.get("/chats/", Some(&owner)).await;
-        if let Some(id) = chats.as_array().and_then(|c| c.first()).and_then(|c| c["id"].as_i64()) {
-            break id;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let (status, reply) =
-        app.post("/chats/messages", Some(&owner), json!({"chat_id": chat, "text": "Kami cek ya"})).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
-    let reply = reply["message_id"].as_str().unwrap().to_owned();
+    let (_, reply) = reply_in_first_chat(&app, &owner, "Kami cek ya").await;
     app.wait_message(&owner, &reply, "sent", 30).await;
     app.sim.receipt(&reply, "delivered").unwrap();
     let about_reply = |kind: &str, data: &Value| match kind {
