@@ -27,7 +27,7 @@ use crate::{
 pub const RECHECK: Duration = Duration::from_secs(1);
 
 /// Live events: `event:` is the kind (`session.status`, `session.qr`,
-/// `message.status`, `broadcast.progress`, `message.received`, `chat.message`,
+/// `message.status`, `broadcast.progress`, `broadcast.completed`, `message.received`, `chat.message`,
 /// `chat.updated`), `data:` its JSON. `chat.message` carries a timeline entry
 /// as it is written, and again when a received file finished downloading (or
 /// failed for good): the same `message.id`, with its `media.state`. A subscriber that falls
