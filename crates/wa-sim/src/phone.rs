@@ -145,6 +145,9 @@ pub fn finish_link(sim: &Sim, conn: &Conn, request_id: &str, sign: &Node) {
 /// A linked device uploaded its pre-keys. The first time, the phone opens a
 /// session with it and shares the app-state sync key, as a real primary does
 /// right after linking (the client connects without waiting for it otherwise).
+/// The share waits in the device's offline queue like any message until the
+/// device acknowledges it: a connection that drops before it arrives (the
+/// client logging in again right after linking) does not lose it.
 pub async fn keys_uploaded(sim: &Sim, phone: &str, device: u16, keys: UploadedKeys) {
     let (party, conn) = {
         let mut world = sim.world();
@@ -158,8 +161,7 @@ pub async fn keys_uploaded(sim: &Sim, phone: &str, device: u16, keys: UploadedKe
         known.key_shared = true;
         (party, known.conn.clone())
     };
-    let Some(conn) = conn else { return };
-    if let Err(e) = share_app_state_key(sim, &party, phone, device, &conn).await {
+    if let Err(e) = share_app_state_key(sim, &party, phone, device, conn.as_ref()).await {
         warn!(phone, device, "app-state key share failed: {e:#}");
     }
 }
@@ -169,7 +171,7 @@ async fn share_app_state_key(
     party: &tokio::sync::Mutex<crate::signal::Party>,
     phone: &str,
     device: u16,
-    conn: &Conn,
+    conn: Option<&Conn>,
 ) -> anyhow::Result<()> {
     let share = wa::Message {
         protocol_message: buffa::MessageField::some(wa::message::ProtocolMessage {
@@ -194,9 +196,13 @@ async fn share_app_state_key(
         }),
         ..Default::default()
     };
-    let stanza =
-        crate::messages::sealed_message(sim, party, phone, phone, device, sim.next_message_id(), &share).await?;
-    conn.send(stanza.attr("category", "peer").build());
+    let id = sim.next_message_id();
+    let stanza = crate::messages::sealed_message(sim, party, phone, phone, device, id.clone(), &share).await?;
+    let node = stanza.attr("category", "peer").build();
+    sim.world().pending.entry((phone.to_owned(), device)).or_default().push((id, node.clone()));
+    if let Some(conn) = conn {
+        conn.send(node);
+    }
     Ok(())
 }
 
