@@ -121,6 +121,12 @@ pub struct MediaConfig {
     pub max_image_bytes: u64,
     /// Largest document, in bytes.
     pub max_document_bytes: u64,
+    /// Largest video, in bytes.
+    pub max_video_bytes: u64,
+    /// Largest audio file or voice note, in bytes.
+    pub max_audio_bytes: u64,
+    /// Largest sticker, in bytes.
+    pub max_sticker_bytes: u64,
     /// Fetching a media URL, redirects included, must finish in this time.
     #[serde(serialize_with = "ser_duration", deserialize_with = "de_duration")]
     pub fetch_timeout: Duration,
@@ -134,11 +140,30 @@ pub struct MediaConfig {
     pub max_concurrent_per_account: usize,
 }
 
+impl MediaConfig {
+    /// The largest file any kind of media may be.
+    pub fn largest(&self) -> u64 {
+        [
+            self.max_image_bytes,
+            self.max_document_bytes,
+            self.max_video_bytes,
+            self.max_audio_bytes,
+            self.max_sticker_bytes,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or_default()
+    }
+}
+
 impl Default for MediaConfig {
     fn default() -> Self {
         Self {
             max_image_bytes: 16 * 1024 * 1024,
             max_document_bytes: 64 * 1024 * 1024,
+            max_video_bytes: 64 * 1024 * 1024,
+            max_audio_bytes: 16 * 1024 * 1024,
+            max_sticker_bytes: 1024 * 1024,
             fetch_timeout: Duration::from_secs(30),
             allow_private_addresses: false,
             max_concurrent: 4,
@@ -612,8 +637,11 @@ impl Config {
         if limits.ack_timeout < Duration::from_millis(100) {
             return invalid("limits.ack_timeout must be at least 100ms");
         }
-        if self.media.max_image_bytes == 0 || self.media.max_document_bytes == 0 {
-            return invalid("media.max_image_bytes and media.max_document_bytes must be more than 0");
+        let m = &self.media;
+        if [m.max_image_bytes, m.max_document_bytes, m.max_video_bytes, m.max_audio_bytes, m.max_sticker_bytes]
+            .contains(&0)
+        {
+            return invalid("media.max_*_bytes must each be more than 0");
         }
         if self.media.max_concurrent == 0 {
             return invalid("media.max_concurrent must be at least 1");

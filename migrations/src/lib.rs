@@ -16,6 +16,7 @@ mod m20261204_000007_webhooks;
 mod m20261205_000008_bot;
 mod m20261206_000009_web_logins;
 mod m20261207_000010_due_messages;
+mod m20261208_000011_rich_messages;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000008_bot::Migration),
             Box::new(m20261206_000009_web_logins::Migration),
             Box::new(m20261207_000010_due_messages::Migration),
+            Box::new(m20261208_000011_rich_messages::Migration),
         ]
     }
 }

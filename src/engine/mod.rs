@@ -17,17 +17,21 @@ use std::{
 
 use anyhow::Context;
 use tokio::sync::mpsc;
+use whatsapp_rust::buffa;
 use whatsapp_rust::{
     Jid, SendOptions,
     download::MediaType,
-    media::{DocumentOptions, ImageOptions, document_message, image_message},
+    media::{
+        AudioOptions, DocumentOptions, ImageOptions, VideoOptions, audio_message, document_message, image_message,
+        video_message,
+    },
     pair_code::PairCodeOptions,
     prelude::{Bot, BotHandle, Client, Event, EventHandler, EventInterest, EventKind, SqliteStore, TokioRuntime},
     transport::TokioWebSocketTransportFactory,
     types::presence::ReceiptType,
     upload::UploadResponse,
     wacore::upload::{EncryptedMediaInfo, UploadSource, encrypt_media_streaming},
-    waproto,
+    waproto::{self, whatsapp as wa},
 };
 
 use crate::{config::Config, model::SessionKey};
@@ -279,8 +283,119 @@ impl Device {
 #[derive(Debug, Clone)]
 pub enum Outgoing {
     Text(String),
-    Image { file: PathBuf, mimetype: String, caption: Option<String> },
-    Document { file: PathBuf, mimetype: String, filename: String, caption: Option<String> },
+    Media(OutgoingMedia),
+    Location {
+        latitude: f64,
+        longitude: f64,
+        name: Option<String>,
+        address: Option<String>,
+    },
+    /// Contact cards: `(display name, vCard)` each.
+    Contacts(Vec<(String, String)>),
+    Poll {
+        question: String,
+        options: Vec<String>,
+        /// How many options a voter may pick.
+        selectable: u32,
+        /// The poll's message secret (32 bytes): votes are encrypted with it.
+        secret: Vec<u8>,
+    },
+    /// A reaction to the message `target` of the chat (an empty emoji takes it off).
+    Reaction {
+        target: String,
+        /// Whether `target` is a message this number sent.
+        from_me: bool,
+        emoji: String,
+    },
+    /// New text (or caption, for `caption_of` a media type) for this number's message `target`.
+    Edit {
+        target: String,
+        text: String,
+        caption_of: Option<MediaKind>,
+    },
+    /// Deletes this number's message `target` for everyone.
+    Revoke {
+        target: String,
+    },
+}
+
+/// Which media message a file goes as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaKind {
+    Image,
+    Video,
+    Audio,
+    /// A voice note (push-to-talk audio).
+    Voice,
+    Sticker,
+    Document,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutgoingMedia {
+    pub kind: MediaKind,
+    pub file: PathBuf,
+    pub mimetype: String,
+    /// Documents: the name the recipient sees.
+    pub filename: Option<String>,
+    pub caption: Option<String>,
+    /// Voice notes: how long it plays and the waveform shown.
+    pub seconds: Option<u32>,
+    pub waveform: Option<Vec<u8>>,
+    /// Videos: play as a looping GIF.
+    pub gif: bool,
+}
+
+/// The message a reply answers: its id, its author and a copy of it.
+#[derive(Debug, Clone)]
+pub struct Quote {
+    pub id: String,
+    /// The author's JID (`…@s.whatsapp.net`; the linked number's own for our messages).
+    pub author: String,
+    pub message: waproto::whatsapp::Message,
+}
+
+impl Quote {
+    /// A quote of a message of type `kind` (as the gateway names types) with
+    /// `text` (its text or caption): what WhatsApp shows above the reply.
+    pub fn of(id: String, author: String, kind: &str, text: Option<String>) -> Quote {
+        let mut message = wa::Message::default();
+        match kind {
+            "image" => {
+                message.image_message =
+                    buffa::MessageField::some(wa::message::ImageMessage { caption: text, ..Default::default() })
+            }
+            "video" => {
+                message.video_message =
+                    buffa::MessageField::some(wa::message::VideoMessage { caption: text, ..Default::default() })
+            }
+            "audio" | "voice" => {
+                message.audio_message = buffa::MessageField::some(wa::message::AudioMessage {
+                    ptt: Some(kind == "voice"),
+                    ..Default::default()
+                })
+            }
+            "sticker" => message.sticker_message = buffa::MessageField::some(Default::default()),
+            "document" => {
+                message.document_message =
+                    buffa::MessageField::some(wa::message::DocumentMessage { caption: text, ..Default::default() })
+            }
+            "location" => {
+                message.location_message =
+                    buffa::MessageField::some(wa::message::LocationMessage { name: text, ..Default::default() })
+            }
+            "contact" => {
+                message.contact_message =
+                    buffa::MessageField::some(wa::message::ContactMessage { display_name: text, ..Default::default() })
+            }
+            "poll" => {
+                message.poll_creation_message =
+                    buffa::MessageField::some(wa::message::PollCreationMessage { name: text, ..Default::default() })
+            }
+            _ => message.conversation = Some(text.unwrap_or_default()),
+        }
+        Quote { id, author, message }
+    }
 }
 
 /// An encrypted copy of a media file, removed once uploaded (or not).
@@ -337,30 +452,183 @@ impl Sender {
     /// again is the same message to WhatsApp (a resend, not a second message).
     /// Done means written to the connection; the server's acceptance comes as
     /// [`EngineEvent::Acked`].
-    pub async fn send(&self, id: &str, phone: &str, content: Outgoing) -> anyhow::Result<()> {
+    pub async fn send(&self, id: &str, phone: &str, content: Outgoing, quote: Option<Quote>) -> anyhow::Result<()> {
+        let context = quote.map(|q| {
+            Box::new(waproto::whatsapp::ContextInfo {
+                stanza_id: Some(q.id),
+                participant: Some(q.author),
+                quoted_message: buffa::MessageField::some(q.message),
+                ..Default::default()
+            })
+        });
         let message = match content {
-            Outgoing::Text(text) => waproto::whatsapp::Message { conversation: Some(text), ..Default::default() },
-            Outgoing::Image { file, mimetype, caption } => {
-                let upload = self.upload(file, MediaType::Image).await?;
-                image_message(upload, ImageOptions { caption, mimetype: Some(mimetype), ..Default::default() })
-            }
-            Outgoing::Document { file, mimetype, filename, caption } => {
-                let upload = self.upload(file, MediaType::Document).await?;
-                document_message(
-                    upload,
-                    DocumentOptions {
-                        mimetype: Some(mimetype),
-                        title: Some(filename.clone()),
-                        file_name: Some(filename),
-                        caption,
+            Outgoing::Text(text) => match context {
+                None => waproto::whatsapp::Message { conversation: Some(text), ..Default::default() },
+                Some(context) => waproto::whatsapp::Message {
+                    extended_text_message: buffa::MessageField::some(wa::message::ExtendedTextMessage {
+                        text: Some(text),
+                        context_info: buffa::MessageField::some(*context),
                         ..Default::default()
-                    },
-                )
+                    }),
+                    ..Default::default()
+                },
+            },
+            Outgoing::Media(media) => self.media_message(media, context).await?,
+            Outgoing::Location { latitude, longitude, name, address } => waproto::whatsapp::Message {
+                location_message: buffa::MessageField::some(wa::message::LocationMessage {
+                    degrees_latitude: Some(latitude),
+                    degrees_longitude: Some(longitude),
+                    name,
+                    address,
+                    context_info: context.map(|c| buffa::MessageField::some(*c)).unwrap_or_default(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            Outgoing::Contacts(cards) => contacts_message(cards, context),
+            Outgoing::Reaction { target, from_me, emoji } => wa::Message {
+                reaction_message: buffa::MessageField::some(wa::message::ReactionMessage {
+                    key: buffa::MessageField::some(wa::MessageKey {
+                        remote_jid: Some(Jid::pn(phone).to_string()),
+                        from_me: Some(from_me),
+                        id: Some(target),
+                        participant: None,
+                    }),
+                    text: Some(emoji),
+                    sender_timestamp_ms: Some(crate::model::now_ms()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            Outgoing::Edit { target, text, caption_of } => {
+                let mut edited = wa::Message::default();
+                match caption_of {
+                    Some(MediaKind::Image) => {
+                        edited.image_message = buffa::MessageField::some(wa::message::ImageMessage {
+                            caption: Some(text),
+                            ..Default::default()
+                        })
+                    }
+                    Some(MediaKind::Video) => {
+                        edited.video_message = buffa::MessageField::some(wa::message::VideoMessage {
+                            caption: Some(text),
+                            ..Default::default()
+                        })
+                    }
+                    Some(_) => {
+                        edited.document_message = buffa::MessageField::some(wa::message::DocumentMessage {
+                            caption: Some(text),
+                            ..Default::default()
+                        })
+                    }
+                    None => edited.conversation = Some(text),
+                }
+                protocol_message(phone, target, wa::message::protocol_message::Type::MessageEdit, Some(edited))
+            }
+            Outgoing::Revoke { target } => {
+                protocol_message(phone, target, wa::message::protocol_message::Type::Revoke, None)
+            }
+            Outgoing::Poll { question, options, selectable, secret } => {
+                let poll = wa::message::PollCreationMessage {
+                    name: Some(question),
+                    options: options
+                        .into_iter()
+                        .map(|o| wa::message::poll_creation_message::Option { option_name: Some(o), option_hash: None })
+                        .collect(),
+                    selectable_options_count: Some(selectable),
+                    poll_content_type: Some(wa::message::PollContentType::TEXT),
+                    context_info: context.map(|c| buffa::MessageField::some(*c)).unwrap_or_default(),
+                    ..Default::default()
+                };
+                // As WhatsApp Web: v3 for a single choice, v1 for several.
+                let mut message = if selectable == 1 {
+                    wa::Message { poll_creation_message_v3: buffa::MessageField::some(poll), ..Default::default() }
+                } else {
+                    wa::Message { poll_creation_message: buffa::MessageField::some(poll), ..Default::default() }
+                };
+                message.message_context_info = buffa::MessageField::some(wa::MessageContextInfo {
+                    message_secret: Some(secret),
+                    ..Default::default()
+                });
+                message
             }
         };
         let options = SendOptions::default().with_message_id(id);
         self.client.send_message_with_options(Jid::pn(phone), message, options).await?;
         Ok(())
+    }
+
+    /// Uploads a media file and builds its message.
+    async fn media_message(
+        &self,
+        media: OutgoingMedia,
+        context: Option<Box<wa::ContextInfo>>,
+    ) -> anyhow::Result<wa::Message> {
+        let OutgoingMedia { kind, file, mimetype, filename, caption, seconds, waveform, gif } = media;
+        let media_type = match kind {
+            MediaKind::Image => MediaType::Image,
+            MediaKind::Video => MediaType::Video,
+            MediaKind::Audio | MediaKind::Voice => MediaType::Audio,
+            MediaKind::Sticker => MediaType::Sticker,
+            MediaKind::Document => MediaType::Document,
+        };
+        let upload = self.upload(file, media_type).await?;
+        let mimetype = Some(mimetype);
+        let context_info = context;
+        Ok(match kind {
+            MediaKind::Image => {
+                image_message(upload, ImageOptions { caption, mimetype, context_info, ..Default::default() })
+            }
+            MediaKind::Video => video_message(
+                upload,
+                VideoOptions {
+                    caption,
+                    mimetype,
+                    gif_playback: gif.then_some(true),
+                    context_info,
+                    ..Default::default()
+                },
+            ),
+            MediaKind::Audio | MediaKind::Voice => audio_message(
+                upload,
+                AudioOptions {
+                    mimetype,
+                    duration_seconds: seconds,
+                    ptt: Some(kind == MediaKind::Voice),
+                    waveform,
+                    context_info,
+                },
+            ),
+            MediaKind::Sticker => wa::Message {
+                sticker_message: buffa::MessageField::some(wa::message::StickerMessage {
+                    url: Some(upload.url),
+                    direct_path: Some(upload.direct_path),
+                    media_key: Some(upload.media_key.to_vec()),
+                    file_sha256: Some(upload.file_sha256.to_vec()),
+                    file_enc_sha256: Some(upload.file_enc_sha256.to_vec()),
+                    file_length: Some(upload.file_length),
+                    media_key_timestamp: Some(upload.media_key_timestamp),
+                    mimetype,
+                    context_info: context_info.map(|c| buffa::MessageField::some(*c)).unwrap_or_default(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            MediaKind::Document => {
+                let filename = filename.unwrap_or_else(|| "document".into());
+                document_message(
+                    upload,
+                    DocumentOptions {
+                        mimetype,
+                        title: Some(filename.clone()),
+                        file_name: Some(filename),
+                        caption,
+                        context_info,
+                        ..Default::default()
+                    },
+                )
+            }
+        })
     }
 
     /// Encrypts `file` into `<file>.enc` on the blocking pool and uploads that,
@@ -403,6 +671,55 @@ impl Sender {
         let bytes = self.client.download(&download).await?;
         anyhow::ensure!(bytes.len() as u64 <= max, "the file is larger than {max} bytes");
         Ok(bytes)
+    }
+}
+
+/// An edit or a deletion of this number's message `target` in its chat with
+/// `phone`, as WhatsApp Web builds them (the send path marks the stanza).
+fn protocol_message(
+    phone: &str,
+    target: String,
+    kind: wa::message::protocol_message::Type,
+    edited: Option<wa::Message>,
+) -> wa::Message {
+    let edit = edited.is_some();
+    wa::Message {
+        protocol_message: buffa::MessageField::some(wa::message::ProtocolMessage {
+            key: buffa::MessageField::some(wa::MessageKey {
+                remote_jid: Some(Jid::pn(phone).to_string()),
+                from_me: Some(true),
+                id: Some(target),
+                participant: None,
+            }),
+            r#type: Some(kind),
+            edited_message: edited.map(buffa::MessageField::some).unwrap_or_default(),
+            timestamp_ms: edit.then(crate::model::now_ms),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// One contact card as a contact message, several as a contacts array.
+fn contacts_message(mut cards: Vec<(String, String)>, context: Option<Box<wa::ContextInfo>>) -> wa::Message {
+    let context_info = || context.clone().map(|c| buffa::MessageField::some(*c)).unwrap_or_default();
+    let card = |(name, vcard): (String, String)| wa::message::ContactMessage {
+        display_name: Some(name),
+        vcard: Some(vcard),
+        ..Default::default()
+    };
+    if cards.len() == 1 {
+        let mut one = card(cards.remove(0));
+        one.context_info = context_info();
+        return wa::Message { contact_message: buffa::MessageField::some(one), ..Default::default() };
+    }
+    wa::Message {
+        contacts_array_message: buffa::MessageField::some(wa::message::ContactsArrayMessage {
+            display_name: Some(format!("{} contacts", cards.len())),
+            contacts: cards.into_iter().map(card).collect(),
+            context_info: context_info(),
+        }),
+        ..Default::default()
     }
 }
 

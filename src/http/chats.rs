@@ -389,8 +389,7 @@ async fn reply_of(
                     ReplyContent::Text(text)
                 }
                 (None, Some(url), None) => {
-                    let req =
-                        MediaRequest { caption: r.caption, filename: None, mimetype: None, source: Source::Url(url) };
+                    let req = MediaRequest { caption: r.caption, ..MediaRequest::of(Source::Url(url)) };
                     if r.filename.is_some() || r.mimetype.is_some() {
                         return Err(ApiError::invalid_field("filename", "only documents have a file name and type"));
                     }
@@ -404,7 +403,7 @@ async fn reply_of(
                         caption: r.caption,
                         filename: r.filename,
                         mimetype: r.mimetype,
-                        source: Source::Url(url),
+                        ..MediaRequest::of(Source::Url(url))
                     };
                     ReplyContent::Media(
                         Box::new(CheckedMedia::check(req, Kind::Document, &state.config.media)?),

@@ -219,7 +219,7 @@ where
         if !multipart {
             return ApiJson::<T>::from_request(req, state).await.map(|ApiJson(v)| JsonOrForm::Json(v));
         }
-        let max_file = state.config.media.max_image_bytes.max(state.config.media.max_document_bytes);
+        let max_file = state.config.media.largest();
         let mut multipart = axum::extract::Multipart::from_request(req, state).await.map_err(|e| {
             ApiError::bad_request("malformed_multipart", format!("malformed multipart body: {}", e.body_text()))
         })?;

@@ -29,9 +29,15 @@ pub fn form_media(
 ) -> Result<FormSend, ApiError> {
     let field = kind.field();
     let mut allowed: Vec<&str> = [required, optional].concat();
-    allowed.extend(["caption", field]);
+    allowed.push(field);
+    if kind.has_caption() {
+        allowed.push("caption");
+    }
     if kind == Kind::Document {
         allowed.extend(["filename", "mimetype"]);
+    }
+    if kind == Kind::Video {
+        allowed.push("gif");
     }
     if let Some(unknown) = form.fields.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(ApiError::invalid_field(unknown.clone(), "unknown field"));
@@ -42,6 +48,11 @@ pub fn form_media(
     }
     let mut take = |name: &str| form.fields.remove(name);
     let (caption, filename, mimetype, url) = (take("caption"), take("filename"), take("mimetype"), take(field));
+    let gif = match take("gif").as_deref().map(str::trim) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(ApiError::invalid_field("gif", "must be true or false")),
+    };
     let source = match (form.file, url) {
         (Some(file), None) if file.field == field => {
             Source::Upload { file: file.file, filename: file.filename, content_type: file.content_type }
@@ -53,7 +64,7 @@ pub fn form_media(
         (Some(_), Some(_)) => return Err(ApiError::invalid_field(field, "give a URL or a file, not both")),
         _ => return Err(ApiError::invalid_field(field, "is required (a URL, or a file part)")),
     };
-    Ok((values, form.fields, MediaRequest { caption, filename, mimetype, source }))
+    Ok((values, form.fields, MediaRequest { caption, filename, mimetype, gif, source }))
 }
 
 /// The content of checked media: a URL is fetched in one of `account`'s media slots.

@@ -1,5 +1,6 @@
-//! `/message/*` (seed 003): queue text, image and document messages, follow
-//! their status, see and clear a session's queue; and a session's send limits.
+//! `/message/*` (seed 003): queue text, image and document messages (the
+//! other kinds: [`super::sends`]), follow their status, see and clear a
+//! session's queue; and a session's send limits.
 //! A send answers 202 once the message is durably queued; the same
 //! `Idempotency-Key` gives back the same message.
 
@@ -21,12 +22,14 @@ use super::{
 };
 use crate::{
     auth::Principal,
+    db::entities::sessions,
     error::{ApiError, ErrorBody},
     http::state::AppState,
     model::MessageStatus,
     queue::{
         Content, Limits, LimitsOverride, MAX_TEXT_CHARS, MessageView, QueueError, QueueStatus, Submit,
         attachment::{CheckedMedia, Kind, MediaRequest, Source},
+        content::Quote,
         store::Filter,
     },
     validation,
@@ -60,6 +63,9 @@ pub struct SendTextRequest {
     /// 1–65,536 characters.
     #[validate(custom = text_rule)]
     pub text: String,
+    /// The id of a message in the same chat (sent or received) this one answers.
+    #[serde(default)]
+    pub quoted: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -73,6 +79,9 @@ pub struct SendImageRequest {
     pub image: String,
     #[serde(default)]
     pub caption: Option<String>,
+    /// The id of a message in the same chat (sent or received) this one answers.
+    #[serde(default)]
+    pub quoted: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -92,10 +101,13 @@ pub struct SendDocumentRequest {
     pub mimetype: Option<String>,
     #[serde(default)]
     pub caption: Option<String>,
+    /// The id of a message in the same chat (sent or received) this one answers.
+    #[serde(default)]
+    pub quoted: Option<String>,
 }
 
 /// A recipient: a phone number, or a user JID `…@s.whatsapp.net`.
-fn recipient(state: &AppState, raw: &str) -> Result<String, ApiError> {
+pub(super) fn recipient(state: &AppState, raw: &str) -> Result<String, ApiError> {
     let raw = raw.trim();
     let number = raw.strip_suffix("@s.whatsapp.net").unwrap_or(raw);
     if number.contains('@') {
@@ -105,14 +117,16 @@ fn recipient(state: &AppState, raw: &str) -> Result<String, ApiError> {
 }
 
 /// A queued message (202).
-type Sent = Accepted<Data<MessageView>>;
+pub(super) type Sent = Accepted<Data<MessageView>>;
 
 /// What every send shares: scope, idempotency, then queueing.
-async fn queue(
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn queue(
     state: &AppState,
     principal: &Principal,
     session: &str,
     to: String,
+    quoted: Option<String>,
     key: Option<String>,
     request_hash: String,
     content: impl AsyncFnOnce() -> Result<Content, ApiError>,
@@ -126,6 +140,10 @@ async fn queue(
         return Ok(Accepted { body: Data { data: existing }, replayed: true });
     }
     crate::sessions::sendable(&row)?;
+    let quoted = match quoted {
+        Some(id) => Some(quote(state, &row, &to, &id).await?),
+        None => None,
+    };
     let content = content().await?;
     let submit = Submit {
         user_id: principal.user_id,
@@ -136,9 +154,33 @@ async fn queue(
         request_hash,
         origin: crate::model::Origin::Api,
         agent_id: None,
+        quoted,
     };
     let (view, created) = state.queue.submit(submit).await?;
     Ok(Accepted { body: Data { data: view }, replayed: !created })
+}
+
+/// The message `id` in `row`'s chat with `to`, as a reply to it shows it,
+/// and whether the session sent it (else it received it).
+pub(super) async fn in_chat(
+    state: &AppState,
+    row: &sessions::Model,
+    to: &str,
+    id: &str,
+) -> Result<Option<(Quote, bool)>, ApiError> {
+    let own = format!("{}@s.whatsapp.net", row.phone_number.as_deref().unwrap_or_default());
+    if let Some(quote) = state.queue.quote(&row.id, to, id, &own).await? {
+        return Ok(Some((quote, true)));
+    }
+    Ok(state.inbox.quote(&row.id, to, id).await?.map(|quote| (quote, false)))
+}
+
+/// The message a reply quotes; 422 naming `quoted` when the chat has none of that id.
+async fn quote(state: &AppState, row: &sessions::Model, to: &str, id: &str) -> Result<Quote, ApiError> {
+    match in_chat(state, row, to, id).await? {
+        Some((quote, _)) => Ok(quote),
+        None => Err(ApiError::invalid_field("quoted", "no message with this id in this chat")),
+    }
 }
 
 /// Queue a text message.
@@ -163,9 +205,11 @@ pub async fn send_text(
 ) -> Result<Sent, ApiError> {
     let to = recipient(&state, &req.to)?;
     let key = idempotency::key(&headers)?;
-    let hash = hash_of(serde_json::json!({"kind": "text", "session": req.session, "to": to, "text": req.text}));
+    let hash = hash_of(
+        serde_json::json!({"kind": "text", "session": req.session, "to": to, "text": req.text, "quoted": req.quoted}),
+    );
     let text = req.text;
-    queue(&state, &principal, &req.session, to, key, hash, async || Ok(Content::Text(text))).await
+    queue(&state, &principal, &req.session, to, req.quoted, key, hash, async || Ok(Content::Text(text))).await
 }
 
 /// Queue an image (JPEG or PNG) by URL or upload, with an optional caption.
@@ -186,14 +230,14 @@ pub async fn send_image(
     headers: HeaderMap,
     body: JsonOrForm<SendImageRequest>,
 ) -> Result<Sent, ApiError> {
-    let (session, to, req) = match body {
+    let send = match body {
         JsonOrForm::Json(r) => {
-            let req = MediaRequest { caption: r.caption, filename: None, mimetype: None, source: Source::Url(r.image) };
-            (r.session, r.to, req)
+            let req = MediaRequest { caption: r.caption, ..MediaRequest::of(Source::Url(r.image)) };
+            MediaSend { session: r.session, to: r.to, quoted: r.quoted, req }
         }
         JsonOrForm::Form(form) => from_form(form, Kind::Image)?,
     };
-    send_media(state, principal, headers, session, to, req, Kind::Image).await
+    send_media(state, principal, headers, send, Kind::Image).await
 }
 
 /// Queue a document by URL or upload, with its file name.
@@ -214,38 +258,45 @@ pub async fn send_document(
     headers: HeaderMap,
     body: JsonOrForm<SendDocumentRequest>,
 ) -> Result<Sent, ApiError> {
-    let (session, to, req) = match body {
+    let send = match body {
         JsonOrForm::Json(r) => {
             let req = MediaRequest {
                 caption: r.caption,
                 filename: r.filename,
                 mimetype: r.mimetype,
-                source: Source::Url(r.document),
+                ..MediaRequest::of(Source::Url(r.document))
             };
-            (r.session, r.to, req)
+            MediaSend { session: r.session, to: r.to, quoted: r.quoted, req }
         }
         JsonOrForm::Form(form) => from_form(form, Kind::Document)?,
     };
-    send_media(state, principal, headers, session, to, req, Kind::Document).await
+    send_media(state, principal, headers, send, Kind::Document).await
 }
 
-/// `/message/send-*`'s form: session, to, and the media.
-fn from_form(form: Form, kind: Kind) -> Result<(String, String, MediaRequest), ApiError> {
-    let (values, _, req) = form_media(form, kind, &["session", "to"], &[])?;
+/// A media send, from JSON or a form.
+pub(super) struct MediaSend {
+    pub session: String,
+    pub to: String,
+    pub quoted: Option<String>,
+    pub req: MediaRequest,
+}
+
+/// `/message/send-*`'s form: session, to, quoted, and the media.
+pub(super) fn from_form(form: Form, kind: Kind) -> Result<MediaSend, ApiError> {
+    let (values, mut optional, req) = form_media(form, kind, &["session", "to"], &["quoted"])?;
     let [session, to]: [String; 2] = values.try_into().expect("two required fields");
     validation::session_id(&session).map_err(|e| ApiError::invalid_field("session", e.to_string()))?;
-    Ok((session, to, req))
+    Ok(MediaSend { session, to, quoted: optional.remove("quoted"), req })
 }
 
-async fn send_media(
+pub(super) async fn send_media(
     state: AppState,
     principal: Principal,
     headers: HeaderMap,
-    session: String,
-    to: String,
-    req: MediaRequest,
+    send: MediaSend,
     kind: Kind,
 ) -> Result<Sent, ApiError> {
+    let MediaSend { session, to, quoted, req } = send;
     let to = recipient(&state, &to)?;
     let key = idempotency::key(&headers)?;
     let media = CheckedMedia::check(req, kind, &state.config.media)?;
@@ -253,9 +304,11 @@ async fn send_media(
     request["kind"] = kind.field().into();
     request["session"] = session.clone().into();
     request["to"] = to.clone().into();
+    request["quoted"] = quoted.clone().into();
     let hash = hash_of(request);
     let (slots, account) = (state.clone(), principal.user_id);
-    queue(&state, &principal, &session, to, key, hash, async move || content(&slots, media, account).await).await
+    let content = async move || content(&slots, media, account).await;
+    queue(&state, &principal, &session, to, quoted, key, hash, content).await
 }
 
 /// A message, with every status it went through.

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod authenticate;
 pub mod bot;
 pub mod broadcasts;
+pub mod changes;
 pub mod chats;
 pub mod client_addr;
 pub mod common;
@@ -20,6 +21,7 @@ pub mod media;
 pub mod messages;
 pub mod notices;
 pub mod qr;
+pub mod sends;
 pub mod serve;
 pub mod sessions;
 pub mod slots;
@@ -196,17 +198,26 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(whatsapp::whatsapp_restart))
         .routes(routes!(whatsapp::whatsapp_logout))
         .routes(routes!(messages::send_text))
-        .routes(routes!(messages::get_message))
+        .routes(routes!(sends::send_location))
+        .routes(routes!(sends::send_contact))
+        .routes(routes!(sends::send_poll))
+        .routes(routes!(messages::get_message, changes::delete))
+        .routes(routes!(changes::react))
+        .routes(routes!(changes::edit))
         .routes(routes!(messages::list_messages))
         .routes(routes!(chats::list_received))
         .routes(routes!(messages::queue_status))
         .routes(routes!(messages::clear_queue))
         .routes(routes!(messages::get_limits, messages::set_limits));
     // Uploads may be as large as the media limits allow (plus the form around them).
-    let media_body = state.config.media.max_image_bytes.max(state.config.media.max_document_bytes) as usize + 64 * 1024;
+    let media_body = state.config.media.largest() as usize + 64 * 1024;
     let uploads = OpenApiRouter::new()
         .routes(routes!(messages::send_image))
         .routes(routes!(messages::send_document))
+        .routes(routes!(sends::send_video))
+        .routes(routes!(sends::send_audio))
+        .routes(routes!(sends::send_voice))
+        .routes(routes!(sends::send_sticker))
         .layer(DefaultBodyLimit::max(media_body))
         .layer(middleware::from_fn_with_state(state.clone(), media_slot));
     let replies = OpenApiRouter::new()

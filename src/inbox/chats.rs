@@ -14,7 +14,7 @@ use crate::{
     db::entities::{chat_entries as entries, chats, customers, inbound_messages as inbound, odps, users},
     events::GatewayEvent,
     model::{Role, SessionKey, now_ms},
-    queue::{Content, MessageView, Submit},
+    queue::{Content, MessageView, Submit, content::Quote},
 };
 
 /// What `PATCH /chats/{id}` changes.
@@ -259,6 +259,36 @@ impl Inbox {
         Ok(updated)
     }
 
+    /// A message `session` received in its 1:1 chat with `contact` (digits),
+    /// as a reply to it shows it.
+    pub async fn quote(&self, session: &SessionKey, contact: &str, id: &str) -> Result<Option<Quote>, InboxError> {
+        let rows = inbound::Entity::find()
+            .filter(inbound::Column::SessionId.eq(session.clone()))
+            .filter(inbound::Column::WaId.eq(id))
+            .all(self.db())
+            .await?;
+        for row in rows {
+            let chat = match row.chat_id {
+                Some(chat) => chats::Entity::find_by_id(chat).one(self.db()).await?,
+                None => None,
+            };
+            if chat.is_some_and(|c| c.contact == contact) && row.kind != "reaction" {
+                return Ok(Some(Quote { id: row.wa_id, author: row.sender_jid, kind: row.kind, text: row.body }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether `id` is a message one of `sessions` received (to tell "not
+    /// yours to change" from "no such message").
+    pub async fn received_in(&self, sessions: Option<&[SessionKey]>, id: &str) -> Result<bool, InboxError> {
+        let mut query = inbound::Entity::find().filter(inbound::Column::WaId.eq(id));
+        if let Some(sessions) = sessions {
+            query = query.filter(inbound::Column::SessionId.is_in(sessions.iter().cloned()));
+        }
+        Ok(query.one(self.db()).await?.is_some())
+    }
+
     /// Queues an agent's reply from the chat's session. A human reply to a chat
     /// in mode `bot` takes it over: mode `agent`, assigned to them if nobody has it.
     pub async fn reply(&self, chat: chats::Model, reply: Reply) -> Result<(EntryView, MessageView, bool), InboxError> {
@@ -271,6 +301,7 @@ impl Inbox {
             request_hash: reply.request_hash,
             origin: Origin::Agent,
             agent_id: Some(reply.agent),
+            quoted: None,
         };
         let (message, created) = self.queue().submit(submit).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         if created && chat.mode == ChatMode::Bot {

@@ -228,7 +228,7 @@ pub fn entry_of_queued(
     agent_name: Option<String>,
     offset: FixedOffset,
 ) -> EntryView {
-    let text_kind = row.kind == "text";
+    let caption = crate::queue::content::has_caption(&row.kind);
     let status = row.status;
     EntryView {
         id: entry.id,
@@ -240,7 +240,7 @@ pub fn entry_of_queued(
         at: time(entry.at),
         kind: row.kind.clone(),
         wa_type: None,
-        caption: row.body.clone().filter(|_| !text_kind),
+        caption: row.body.clone().filter(|_| caption),
         media: row.media_size.map(|size| MediaInfo {
             mimetype: row.mimetype.clone(),
             filename: row.filename.clone(),
@@ -251,9 +251,9 @@ pub fn entry_of_queued(
         agent_id: entry.agent_id,
         agent_name,
         message_id: row.id.clone(),
-        quoted_id: None,
+        quoted_id: row.quoted_id.clone(),
         push_name: None,
-        extra: None,
+        extra: row.extra.as_deref().and_then(|e| serde_json::from_str(e).ok()),
     }
 }
 

@@ -1,14 +1,17 @@
-//! What a send attaches (an image or a document, by URL or upload): its
-//! fields checked before anything is fetched or queued, then made into a
-//! message's content, the URL fetched through the address guard and the file
-//! sniffed. The HTTP handlers (`/message/send-*`, `/chats/messages`) only
+//! What a send attaches (an image, video, audio file, voice note, sticker or
+//! document, by URL or upload): its fields checked before anything is fetched
+//! or queued, then made into a message's content, the URL fetched through the
+//! address guard and the file sniffed (a voice note read for its length and
+//! waveform). The HTTP handlers (`/message/send-*`, `/chats/messages`) only
 //! read requests into a [`MediaRequest`] and answer a [`Refusal`].
 
 use serde_json::Value;
 
 use super::{
     Content,
+    content::{VideoDetails, VoiceDetails},
     media::{self, Fetcher, MediaError, MediaStore, Staged},
+    voice,
 };
 use crate::{config::MediaConfig, validation};
 
@@ -18,15 +21,40 @@ pub const MAX_CAPTION_CHARS: usize = 1_024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Image,
+    Video,
+    /// An audio file, played as a file.
+    Audio,
+    /// A voice note: Ogg/Opus only.
+    Voice,
+    Sticker,
     Document,
 }
 
 impl Kind {
-    /// The request field that carries it.
+    /// The request field that carries it, and the message's type.
     pub fn field(self) -> &'static str {
         match self {
             Kind::Image => "image",
+            Kind::Video => "video",
+            Kind::Audio => "audio",
+            Kind::Voice => "voice",
+            Kind::Sticker => "sticker",
             Kind::Document => "document",
+        }
+    }
+
+    /// Whether WhatsApp shows a caption with it.
+    pub fn has_caption(self) -> bool {
+        matches!(self, Kind::Image | Kind::Video | Kind::Document)
+    }
+
+    fn max(self, limits: &MediaConfig) -> u64 {
+        match self {
+            Kind::Image => limits.max_image_bytes,
+            Kind::Video => limits.max_video_bytes,
+            Kind::Audio | Kind::Voice => limits.max_audio_bytes,
+            Kind::Sticker => limits.max_sticker_bytes,
+            Kind::Document => limits.max_document_bytes,
         }
     }
 }
@@ -47,7 +75,16 @@ pub struct MediaRequest {
     pub caption: Option<String>,
     pub filename: Option<String>,
     pub mimetype: Option<String>,
+    /// Videos: play as a looping GIF.
+    pub gif: bool,
     pub source: Source,
+}
+
+impl MediaRequest {
+    /// Media from `source` with nothing else said.
+    pub fn of(source: Source) -> MediaRequest {
+        MediaRequest { caption: None, filename: None, mimetype: None, gif: false, source }
+    }
 }
 
 /// Why media is refused; `field` names the request's field.
@@ -101,7 +138,13 @@ impl CheckedMedia {
     pub fn check(req: MediaRequest, kind: Kind, limits: &MediaConfig) -> Result<CheckedMedia, Refusal> {
         let field = kind.field();
         if let Some(caption) = &req.caption {
+            if !kind.has_caption() {
+                return Err(invalid("caption", format!("WhatsApp shows no caption with a {} message", kind.field())));
+            }
             validation::check_text(caption, MAX_CAPTION_CHARS).map_err(|e| invalid("caption", e))?;
+        }
+        if req.gif && kind != Kind::Video {
+            return Err(invalid("gif", "only a video plays as a GIF"));
         }
         if let Some(name) = &req.filename {
             check_filename(name)?;
@@ -109,10 +152,7 @@ impl CheckedMedia {
         if let Some(mimetype) = &req.mimetype {
             check_mimetype(mimetype)?;
         }
-        let max = match kind {
-            Kind::Image => limits.max_image_bytes,
-            Kind::Document => limits.max_document_bytes,
-        };
+        let max = kind.max(limits);
         let origin = match &req.source {
             Source::Url(url) => {
                 // Refused before anything is fetched or queued.
@@ -130,7 +170,7 @@ impl CheckedMedia {
             }
         };
         let identity = serde_json::json!({
-            "caption": req.caption, "filename": req.filename, "mimetype": req.mimetype, "media": origin,
+            "caption": req.caption, "filename": req.filename, "mimetype": req.mimetype, "gif": req.gif, "media": origin,
         });
         Ok(CheckedMedia { identity, req, kind, max })
     }
@@ -160,12 +200,42 @@ impl CheckedMedia {
         if file.size == 0 {
             return Err(invalid(field, "the file is empty"));
         }
-        match kind {
-            Kind::Image => {
-                let mimetype =
-                    media::image_type(&file.head).ok_or_else(|| invalid(field, "is not a JPEG or PNG image"))?;
-                Ok(Content::Image { file, mimetype: mimetype.to_owned(), caption: req.caption })
+        let sniffed = |what: &str, found: Option<&'static str>| {
+            found.map(str::to_owned).ok_or_else(|| invalid(field, format!("is not {what}")))
+        };
+        let (mimetype, filename, extra) = match kind {
+            Kind::Image => (sniffed("a JPEG or PNG image", media::image_type(&file.head))?, None, None),
+            Kind::Video => {
+                let mimetype = sniffed("an MP4 video", media::video_type(&file.head))?;
+                let extra = req.gif.then(|| serde_json::to_value(VideoDetails { gif: true }).expect("plain data"));
+                (mimetype, None, extra)
             }
+            Kind::Audio => {
+                let what = "an audio file (MP3, AAC, M4A, Ogg, WAV, AMR or FLAC)";
+                (sniffed(what, voice::audio_type(&file.head))?, None, None)
+            }
+            Kind::Voice => {
+                match voice::audio_type(&file.head) {
+                    Some("audio/ogg") => {}
+                    Some(other) => {
+                        let codec = voice::format_name(other);
+                        return Err(invalid(field, format!("must be Ogg/Opus; this file is {codec} audio")));
+                    }
+                    None => return Err(invalid(field, "must be Ogg/Opus audio")),
+                }
+                let path = file.path().to_owned();
+                let read = tokio::task::spawn_blocking(move || voice::read(&path))
+                    .await
+                    .map_err(|e| Refusal::Store(std::io::Error::other(e)))?;
+                let note = read.map_err(|why| invalid(field, why))?;
+                use base64::Engine as _;
+                let details = VoiceDetails {
+                    seconds: note.seconds,
+                    waveform: base64::engine::general_purpose::STANDARD.encode(&note.waveform),
+                };
+                ("audio/ogg; codecs=opus".to_owned(), None, Some(serde_json::to_value(details).expect("plain data")))
+            }
+            Kind::Sticker => (sniffed("a WebP image", media::webp_type(&file.head))?, None, None),
             Kind::Document => {
                 let filename = req
                     .filename
@@ -176,8 +246,9 @@ impl CheckedMedia {
                     .mimetype
                     .or(found_type.filter(|t| !generic(t) && check_mimetype(t).is_ok()))
                     .unwrap_or_else(|| media::document_type(&filename).to_owned());
-                Ok(Content::Document { file, mimetype, filename, caption: req.caption })
+                (mimetype, Some(filename), None)
             }
-        }
+        };
+        Ok(Content::Media { kind, file, mimetype, filename, caption: req.caption, extra })
     }
 }

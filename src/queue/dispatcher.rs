@@ -11,11 +11,15 @@ use rand::Rng;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use super::{MessageStatus, Queue, limits::Pacer};
+use super::{
+    MessageStatus, Queue,
+    content::{self, ContactsDetails, Location, Poll, VideoDetails, VoiceDetails, has_caption},
+    limits::Pacer,
+};
 use crate::model::{SessionKey, now_ms};
 use crate::{
     db::entities::messages,
-    engine::{Outgoing, Sender},
+    engine::{MediaKind, Outgoing, OutgoingMedia, Quote, Sender},
 };
 
 /// Without a wake-up, the dispatcher still looks at its queue this often.
@@ -184,7 +188,11 @@ impl Dispatcher {
                 return Ok(None);
             }
         };
-        let sent = tokio::time::timeout(send_timeout, sender.send(&message.id, &message.recipient, content)).await;
+        let sent = tokio::time::timeout(
+            send_timeout,
+            sender.send(&message.id, &message.recipient, content, quote_of(&message)),
+        )
+        .await;
         let error = match sent {
             Ok(Ok(())) => return Ok(None), // the ack moves it on
             Ok(Err(e)) => format!("{e:#}"),
@@ -256,22 +264,96 @@ impl Dispatcher {
                 Err(e) => Err(format!("the media file is gone: {e}")),
             }
         };
-        Ok(match message.kind.as_str() {
-            "text" => Outgoing::Text(message.body.clone().unwrap_or_default()),
-            "image" => Outgoing::Image {
-                file: media().await?,
-                mimetype: message.mimetype.clone().unwrap_or_else(|| "image/jpeg".into()),
-                caption: message.body.clone(),
-            },
-            "document" => Outgoing::Document {
-                file: media().await?,
-                mimetype: message.mimetype.clone().unwrap_or_else(|| "application/octet-stream".into()),
-                filename: message.filename.clone().unwrap_or_else(|| "document".into()),
-                caption: message.body.clone(),
-            },
+        fn details<T: serde::de::DeserializeOwned>(message: &messages::Model) -> Result<T, String> {
+            let extra = message.extra.as_deref().ok_or("the message has lost its details")?;
+            serde_json::from_str(extra).map_err(|e| format!("the message's details are unreadable: {e}"))
+        }
+        let kind = match message.kind.as_str() {
+            "text" => return Ok(Outgoing::Text(message.body.clone().unwrap_or_default())),
+            "location" => {
+                let place: Location = details(message)?;
+                return Ok(Outgoing::Location {
+                    latitude: place.latitude,
+                    longitude: place.longitude,
+                    name: place.name,
+                    address: place.address,
+                });
+            }
+            "contact" => {
+                let cards: ContactsDetails = details(message)?;
+                return Ok(Outgoing::Contacts(cards.contacts.into_iter().map(|c| (c.name, c.vcard)).collect()));
+            }
+            "poll" => {
+                use base64::Engine as _;
+                let poll: Poll = details(message)?;
+                let secret = message.secret.as_deref().ok_or("the poll has lost its secret")?;
+                let secret = base64::engine::general_purpose::STANDARD
+                    .decode(secret)
+                    .map_err(|_| "the poll's secret is unreadable")?;
+                return Ok(Outgoing::Poll {
+                    question: poll.question,
+                    options: poll.options,
+                    selectable: poll.selectable,
+                    secret,
+                });
+            }
+            "reaction" => {
+                let reaction: content::Reaction = details(message)?;
+                let (target, from_me, emoji) = (reaction.message_id, reaction.from_me, reaction.emoji);
+                return Ok(Outgoing::Reaction { target, from_me, emoji });
+            }
+            "edit" | "revoke" => {
+                let target: content::Target = details(message)?;
+                if message.kind == "revoke" {
+                    return Ok(Outgoing::Revoke { target: target.message_id });
+                }
+                let original = self.queue.0.store.find(&target.message_id).await.map_err(|e| e.to_string())?;
+                let caption_of = match original.as_ref().map(|o| o.kind.as_str()) {
+                    Some("image") => Some(MediaKind::Image),
+                    Some("video") => Some(MediaKind::Video),
+                    Some("document") => Some(MediaKind::Document),
+                    _ => None,
+                };
+                let text = message.body.clone().unwrap_or_default();
+                return Ok(Outgoing::Edit { target: target.message_id, text, caption_of });
+            }
+            "image" => MediaKind::Image,
+            "video" => MediaKind::Video,
+            "audio" => MediaKind::Audio,
+            "voice" => MediaKind::Voice,
+            "sticker" => MediaKind::Sticker,
+            "document" => MediaKind::Document,
             other => return Err(format!("unknown message type {other}")),
-        })
+        };
+        let (mut seconds, mut waveform, mut gif) = (None, None, false);
+        if kind == MediaKind::Voice {
+            use base64::Engine as _;
+            let voice: VoiceDetails = details(message)?;
+            seconds = Some(voice.seconds);
+            waveform = base64::engine::general_purpose::STANDARD.decode(voice.waveform).ok();
+        }
+        if kind == MediaKind::Video && message.extra.is_some() {
+            gif = details::<VideoDetails>(message)?.gif;
+        }
+        Ok(Outgoing::Media(OutgoingMedia {
+            kind,
+            file: media().await?,
+            mimetype: message.mimetype.clone().unwrap_or_else(|| "application/octet-stream".into()),
+            filename: message.filename.clone(),
+            caption: message.body.clone().filter(|_| has_caption(&message.kind)),
+            seconds,
+            waveform,
+            gif,
+        }))
     }
+}
+
+/// What a reply shows of the message it answers (copied when it was queued).
+fn quote_of(message: &messages::Model) -> Option<Quote> {
+    let quote: content::Quote = serde_json::from_str(message.quote.as_deref()?)
+        .inspect_err(|e| warn!(message_id = %message.id, error = %e, "the quote is unreadable; sent without it"))
+        .ok()?;
+    Some(Quote::of(quote.id, quote.author, &quote.kind, quote.text))
 }
 
 /// `base · 2^(attempt-1)`, ±25 % jitter, at most an hour.

@@ -328,6 +328,13 @@ pub struct Staged {
     pub head: Vec<u8>,
 }
 
+impl Staged {
+    /// Where the file is, until it is kept or dropped.
+    pub fn path(&self) -> &Path {
+        self.path.as_deref().expect("a staged file has its path until dropped")
+    }
+}
+
 impl std::fmt::Debug for Staged {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Staged").field("size", &self.size).field("sha256", &self.sha256).finish()
@@ -354,6 +361,23 @@ pub fn image_type(bytes: &[u8]) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// An MP4 (or 3GPP) video, by its `ftyp` box; audio-only brands are not video.
+pub fn video_type(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.get(4..8) != Some(b"ftyp") {
+        return None;
+    }
+    match bytes.get(8..12)? {
+        b"M4A " | b"M4B " | b"M4P " => None,
+        brand if brand.starts_with(b"3g") => Some("video/3gpp"),
+        _ => Some("video/mp4"),
+    }
+}
+
+/// A WebP image (what WhatsApp's stickers are).
+pub fn webp_type(bytes: &[u8]) -> Option<&'static str> {
+    (bytes.get(..4) == Some(b"RIFF") && bytes.get(8..12) == Some(b"WEBP")).then_some("image/webp")
 }
 
 /// A document's MIME type from its file name, for the common kinds.
@@ -460,5 +484,9 @@ mod tests {
         assert_eq!(image_type(b"%PDF-1.4"), None);
         assert_eq!(document_type("Invoice.PDF"), "application/pdf");
         assert_eq!(document_type("noext"), "application/octet-stream");
+        assert_eq!(video_type(b"\x00\x00\x00\x18ftypmp42\x00\x00"), Some("video/mp4"));
+        assert_eq!(video_type(b"\x00\x00\x00\x18ftypM4A \x00\x00"), None);
+        assert_eq!(webp_type(b"RIFF\x10\x00\x00\x00WEBPVP8 "), Some("image/webp"));
+        assert_eq!(webp_type(b"RIFF\x10\x00\x00\x00WAVEfmt "), None);
     }
 }

@@ -13,6 +13,7 @@
 
 mod acks;
 pub mod attachment;
+pub mod content;
 pub mod dispatcher;
 mod journal;
 pub mod limits;
@@ -20,6 +21,7 @@ pub mod media;
 pub mod statuses;
 pub mod store;
 mod views;
+pub mod voice;
 
 use std::{
     collections::HashMap,
@@ -43,6 +45,7 @@ use crate::{
     },
     engine::{ReceiptKind, Sender},
 };
+pub use content::Content;
 pub use limits::{Limits, LimitsOverride};
 pub use views::{HistoryEntry, MessageView, QueueStatus};
 use views::{entry, time};
@@ -68,24 +71,6 @@ impl MessageStatus {
 /// The error code of a message ack that says WhatsApp already has this id.
 pub const ALREADY_HAVE_IT: &str = "409";
 
-/// What a message carries.
-#[derive(Debug)]
-pub enum Content {
-    Text(String),
-    /// The media is a file staged in the media directory ([`media::MediaStore::stage`]).
-    Image {
-        file: media::Staged,
-        mimetype: String,
-        caption: Option<String>,
-    },
-    Document {
-        file: media::Staged,
-        mimetype: String,
-        filename: String,
-        caption: Option<String>,
-    },
-}
-
 /// A send request that passed validation.
 pub struct Submit {
     pub user_id: i64,
@@ -99,6 +84,8 @@ pub struct Submit {
     /// Who sends it: an API client, an agent from the inbox (with their id) or the bot.
     pub origin: crate::model::Origin,
     pub agent_id: Option<i64>,
+    /// The message it answers (a sent or received one in the same chat).
+    pub quoted: Option<content::Quote>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -148,6 +135,11 @@ impl crate::engine::StatusSink for Queue {
 #[derive(Clone)]
 pub struct Queue(Arc<Inner>);
 
+/// A value of plain data as the JSON of a row's column.
+fn to_json(value: &impl serde::Serialize) -> Option<String> {
+    Some(serde_json::to_string(value).expect("plain data serializes"))
+}
+
 /// A 22-character WhatsApp-style message id: `3EB0` and 18 hex digits.
 pub fn new_message_id() -> String {
     use rand::Rng;
@@ -186,6 +178,10 @@ pub fn text_message(
         broadcast_id: None,
         origin,
         agent_id: None,
+        extra: None,
+        quoted_id: None,
+        quote: None,
+        secret: None,
     }
 }
 
@@ -249,13 +245,33 @@ impl Queue {
         }
         let now = crate::model::now_ms();
         let id = new_message_id();
-        let (kind, body, filename, mimetype, media) = match submit.content {
-            Content::Text(text) => ("text", Some(text), None, None, None),
-            Content::Image { file, mimetype, caption } => ("image", caption, None, Some(mimetype), Some(file)),
-            Content::Document { file, mimetype, filename, caption } => {
-                ("document", caption, Some(filename), Some(mimetype), Some(file))
+        let kind = submit.content.kind();
+        let (mut body, mut filename, mut mimetype, mut media, mut extra, mut secret) =
+            (None, None, None, None, None, None);
+        match submit.content {
+            Content::Text(text) => body = Some(text),
+            Content::Media { file, mimetype: m, filename: f, caption, extra: e, .. } => {
+                (body, filename, mimetype, media, extra) = (caption, f, Some(m), Some(file), e.map(|v| v.to_string()));
             }
-        };
+            Content::Location(location) => (body, extra) = (location.label(), to_json(&location)),
+            Content::Contacts(contacts) => {
+                let names: Vec<&str> = contacts.iter().map(|c| c.name.as_str()).collect();
+                body = Some(names.join(", "));
+                extra = to_json(&content::ContactsDetails { contacts });
+            }
+            Content::Reaction(reaction) => (body, extra) = (Some(reaction.emoji.clone()), to_json(&reaction)),
+            Content::Edit { target, text, previous } => {
+                (body, extra) = (Some(text), to_json(&content::Target { message_id: target, previous }));
+            }
+            Content::Revoke { target } => extra = to_json(&content::Target { message_id: target, previous: None }),
+            Content::Poll(poll) => {
+                use base64::Engine as _;
+                body = Some(poll.question.clone());
+                extra = to_json(&poll);
+                let key: [u8; 32] = rand::Rng::random(&mut rand::rng());
+                secret = Some(base64::engine::general_purpose::STANDARD.encode(key));
+            }
+        }
         let (media_size, media_sha256) = match media {
             Some(file) => {
                 let (size, sha256) = (file.size as i64, file.sha256.clone());
@@ -285,6 +301,10 @@ impl Queue {
             broadcast_id: None,
             origin: submit.origin,
             agent_id: submit.agent_id,
+            extra,
+            quoted_id: submit.quoted.as_ref().map(|q| q.id.clone()),
+            quote: submit.quoted.as_ref().map(|q| to_json(q).expect("some")),
+            secret,
         };
         let row = match self.0.store.insert(row).await {
             Ok(row) => row,
@@ -312,6 +332,48 @@ impl Queue {
             return Err(QueueError::KeyReused);
         }
         Ok(Some(MessageView::from(&row)))
+    }
+
+    /// A message `session` sent (or queued) to `to`, as a reply to it shows
+    /// it; `own` is the session's own JID, its author.
+    pub async fn quote(
+        &self,
+        session: &SessionKey,
+        to: &str,
+        id: &str,
+        own: &str,
+    ) -> Result<Option<content::Quote>, DbErr> {
+        let Some(row) = self.0.store.find(id).await? else { return Ok(None) };
+        // Reactions, edits and deletions change messages; they are none to quote or react to.
+        if row.session_id != *session
+            || row.recipient != to
+            || matches!(row.kind.as_str(), "reaction" | "edit" | "revoke")
+        {
+            return Ok(None);
+        }
+        Ok(Some(content::Quote { id: row.id, author: own.to_owned(), kind: row.kind, text: row.body }))
+    }
+
+    /// Takes a message that still waits out of the queue (failed with
+    /// `reason`): its view then, or `None` when it was no longer waiting.
+    pub async fn cancel(&self, id: &str, reason: &str) -> Result<Option<MessageView>, QueueError> {
+        let Some(row) = self.0.store.cancel(id, reason).await? else { return Ok(None) };
+        if row.media_size.is_some() {
+            self.0.media.remove(id).await;
+        }
+        Ok(Some(MessageView::from(&row)))
+    }
+
+    /// When the message went to WhatsApp (its first `sent`, or later, status).
+    pub async fn sent_at(&self, id: &str) -> Result<Option<i64>, QueueError> {
+        let history = self.0.store.history(id).await?;
+        let reached = [MessageStatus::Sent, MessageStatus::Delivered, MessageStatus::Read];
+        Ok(history.iter().filter(|e| reached.contains(&e.status)).map(|e| e.at).min())
+    }
+
+    /// The row of a message (for checks the API makes before acting on it).
+    pub async fn row(&self, id: &str) -> Result<Option<messages::Model>, QueueError> {
+        Ok(self.0.store.find(id).await?)
     }
 
     /// A message with its history, and its session's key.

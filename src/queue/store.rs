@@ -115,6 +115,45 @@ async fn stage(tx: &DatabaseTransaction, timeline: &dyn Timeline, rows: &[messag
         .await?;
         timeline.enter(tx, chunk).await?;
     }
+    amend_targets(tx, rows).await
+}
+
+/// The messages that queued edits and deletions change, changed with them:
+/// an edit's target gets its new text (the old one kept in its `extra`'s
+/// `edits`), a deletion's target is marked `deleted` (its content is kept:
+/// the gateway's own record of what it sent).
+async fn amend_targets(tx: &DatabaseTransaction, rows: &[messages::Model]) -> Result<(), DbErr> {
+    for row in rows.iter().filter(|r| matches!(r.kind.as_str(), "edit" | "revoke")) {
+        let Some(target) = row.extra.as_deref().and_then(|e| serde_json::from_str::<super::content::Target>(e).ok())
+        else {
+            continue;
+        };
+        let Some(original) = messages::Entity::find_by_id(target.message_id).one(tx).await? else { continue };
+        let mut extra = original
+            .extra
+            .as_deref()
+            .and_then(|e| serde_json::from_str::<serde_json::Value>(e).ok())
+            .filter(serde_json::Value::is_object)
+            .unwrap_or_else(|| serde_json::json!({}));
+        let mut body = original.body.clone();
+        if row.kind == "edit" {
+            let edit =
+                serde_json::json!({"text": original.body, "by": row.id, "at": super::views::time(row.created_at)});
+            match extra["edits"].as_array_mut() {
+                Some(edits) => edits.push(edit),
+                None => extra["edits"] = serde_json::json!([edit]),
+            }
+            body = row.body.clone();
+        } else {
+            extra["deleted"] = serde_json::json!({"by": row.id, "at": super::views::time(row.created_at)});
+        }
+        messages::Entity::update_many()
+            .col_expr(messages::Column::Body, Expr::value(body))
+            .col_expr(messages::Column::Extra, Expr::value(Some(extra.to_string())))
+            .filter(messages::Column::Id.eq(original.id))
+            .exec(tx)
+            .await?;
+    }
     Ok(())
 }
 
@@ -448,6 +487,7 @@ impl Store {
             attempts: 1,
             at: now,
             due: Due::Lease(lease_until),
+            only_from: None,
         };
         Ok(self.change(change).await?.is_some())
     }
@@ -471,6 +511,7 @@ impl Store {
             attempts: attempts_delta,
             at: now,
             due: Due::At(due_at),
+            only_from: None,
         };
         self.change(change).await
     }
@@ -498,6 +539,22 @@ impl Store {
             attempts: 0,
             at: now_ms(),
             due: Due::Remove,
+            only_from: None,
+        };
+        self.change(change).await
+    }
+
+    /// Takes a message that still waits (queued, not on the wire) out of the
+    /// queue: failed with `reason`. `None` when it was no longer waiting.
+    pub async fn cancel(&self, id: &str, reason: &str) -> Result<Outcome, DbErr> {
+        let change = Change {
+            id: id.to_owned(),
+            status: MessageStatus::Failed,
+            reason: Some(reason.to_owned()),
+            attempts: 0,
+            at: now_ms(),
+            due: Due::Remove,
+            only_from: Some(MessageStatus::Queued),
         };
         self.change(change).await
     }

@@ -27,9 +27,11 @@ pub struct MessageView {
     pub id: String,
     pub session: String,
     pub to: String,
-    /// `text`, `image` or `document`.
+    /// `text`, `image`, `video`, `audio`, `voice`, `sticker`, `document`,
+    /// `location`, `contact` or `poll`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// The text; a location's name, contact cards' names, a poll's question.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -41,6 +43,16 @@ pub struct MessageView {
     /// Media size in bytes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub size: Option<i64>,
+    /// What the type carries besides: a location's `latitude`, `longitude`,
+    /// `name`, `address`; contact cards' `contacts` (`name`, `phones`, `vcard`);
+    /// a poll's `question`, `options`, `selectable`; a voice note's `seconds`
+    /// and `waveform` (64 values of 0–100, base64); a video's `gif`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub extra: Option<serde_json::Value>,
+    /// The message it answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quoted_id: Option<String>,
     pub status: MessageStatus,
     pub reason: Option<String>,
     pub attempts: i32,
@@ -73,17 +85,19 @@ pub(super) fn time(ms: i64) -> DateTime<Utc> {
 
 impl From<&messages::Model> for MessageView {
     fn from(row: &messages::Model) -> Self {
-        let text_kind = row.kind == "text";
+        let caption = super::content::has_caption(&row.kind);
         MessageView {
             id: row.id.clone(),
             session: row.session_id.name().to_owned(),
             to: row.recipient.clone(),
             kind: row.kind.clone(),
-            text: row.body.clone().filter(|_| text_kind),
-            caption: row.body.clone().filter(|_| !text_kind),
+            text: row.body.clone().filter(|_| !caption),
+            caption: row.body.clone().filter(|_| caption),
             filename: row.filename.clone(),
             mimetype: row.mimetype.clone(),
             size: row.media_size,
+            extra: row.extra.as_deref().and_then(|e| serde_json::from_str(e).ok()),
+            quoted_id: row.quoted_id.clone(),
             status: row.status,
             reason: row.reason.clone(),
             attempts: row.attempts,

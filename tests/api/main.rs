@@ -13,6 +13,7 @@ mod cli;
 mod hardening;
 mod health;
 mod inbox;
+mod kinds;
 mod messages;
 mod notify;
 mod outage;

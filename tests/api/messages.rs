@@ -597,6 +597,10 @@ async fn insert_texts(
             broadcast_id: None,
             origin: wagate::model::Origin::Api,
             agent_id: None,
+            extra: None,
+            quoted_id: None,
+            quote: None,
+            secret: None,
         };
         store.insert(row).await.unwrap();
         ids.push(id);
@@ -646,6 +650,7 @@ async fn status_changes_written_together_apply_in_order(db: TestDb) {
         attempts,
         at: now,
         due,
+        only_from: None,
     };
     // Messages 0..40: on the wire, acked, read, then a late delivery receipt and a repeated ack.
     // Messages 40..60: on the wire twice (no ack), then back in line with a retry due later.

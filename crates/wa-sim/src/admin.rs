@@ -38,6 +38,7 @@ pub fn router(sim: Sim) -> Router {
         .route("/admin/pair-code", post(pair_code))
         .route("/admin/contacts", post(contacts))
         .route("/admin/messages", get(messages))
+        .route("/admin/reactions", get(reactions))
         .route("/admin/inbound", post(inbound))
         .route("/admin/receipts", post(receipts))
         .route("/admin/read-receipts", get(read_receipts))
@@ -150,6 +151,17 @@ struct MessagesQuery {
 async fn messages(State(sim): State<Sim>, Query(q): Query<MessagesQuery>) -> Result<Json<Value>, AdminError> {
     let to = q.to.as_deref().map(digits).transpose()?;
     Ok(Json(json!(sim.received(to.as_deref()))))
+}
+
+/// The reactions a contact's phone shows, on which message and by whom.
+async fn reactions(State(sim): State<Sim>, Query(q): Query<MessagesQuery>) -> Result<Json<Value>, AdminError> {
+    let to = digits(q.to.as_deref().unwrap_or_default())?;
+    let shown: Vec<Value> = sim
+        .reactions(&to)
+        .into_iter()
+        .map(|(id, by, emoji)| json!({"messageId": id, "from": by, "emoji": emoji}))
+        .collect();
+    Ok(Json(json!(shown)))
 }
 
 async fn inbound(

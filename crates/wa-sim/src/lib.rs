@@ -167,6 +167,18 @@ impl Sim {
         self.received(to).into_iter().filter(|r| r.copy == 1).collect()
     }
 
+    /// The reactions `contact`'s phone shows: `(message id, reactor, emoji)`.
+    pub fn reactions(&self, contact: &str) -> Vec<(String, String, String)> {
+        let world = self.world();
+        let mut out = Vec::new();
+        for ((to, id), by) in &world.reactions {
+            if to == contact {
+                out.extend(by.iter().map(|(who, emoji)| (id.clone(), who.clone(), emoji.clone())));
+            }
+        }
+        out
+    }
+
     /// Copies of messages contacts already had (resends of the same id), dropped.
     pub fn duplicates(&self) -> Vec<Received> {
         self.world().received.iter().filter(|r| r.copy > 1).cloned().collect()

@@ -75,6 +75,9 @@ pub fn download_sha256(sim: &Sim, direct_path: Option<&str>, media_key: Option<&
     let encrypted = sim.media().blobs.get(path)?.clone();
     let media_type = match kind {
         "image" => MediaType::Image,
+        "video" => MediaType::Video,
+        "audio" => MediaType::Audio,
+        "sticker" => MediaType::Sticker,
         _ => MediaType::Document,
     };
     let plain = DownloadUtils::verify_and_decrypt(&encrypted, media_key?, media_type).ok()?;

@@ -93,6 +93,7 @@ pub async fn from_client(sim: &Sim, conn: &Conn, peer: &Peer, node: Node) -> any
             duplicate = true;
         } else {
             debug!(id = %received.id, to = %recipient, kind = %received.kind, "contact received a message");
+            apply(&mut world, &received);
         }
         world.received.push(received);
     }
@@ -136,6 +137,9 @@ async fn describe(sim: &Sim, id: &str, from: &str, to: &str, message: &wa::Messa
         filename: None,
         mimetype: None,
         sha256: None,
+        details: serde_json::Value::Null,
+        edits: Vec::new(),
+        deleted: false,
         timestamp: now_secs(),
         at_ms: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -143,31 +147,178 @@ async fn describe(sim: &Sim, id: &str, from: &str, to: &str, message: &wa::Messa
             .unwrap_or_default(),
         copy: 1,
     };
+    let download = |path: &Option<String>, key: &Option<Vec<u8>>, kind: &str| {
+        crate::media::download_sha256(sim, path.as_deref(), key.as_deref(), kind)
+    };
+    let mut details = serde_json::Map::new();
+    let mut context = None;
     if let Some(text) = &message.conversation {
         received.kind = "text".into();
         received.text = Some(text.clone());
     } else if let Some(extended) = message.extended_text_message.as_option() {
         received.kind = "text".into();
         received.text = extended.text.clone();
+        context = extended.context_info.as_option();
     } else if let Some(image) = message.image_message.as_option() {
         received.kind = "image".into();
         received.caption = image.caption.clone();
         received.mimetype = image.mimetype.clone();
-        received.sha256 =
-            crate::media::download_sha256(sim, image.direct_path.as_deref(), image.media_key.as_deref(), "image");
+        received.sha256 = download(&image.direct_path, &image.media_key, "image");
+        context = image.context_info.as_option();
+    } else if let Some(video) = message.video_message.as_option() {
+        received.kind = "video".into();
+        received.caption = video.caption.clone();
+        received.mimetype = video.mimetype.clone();
+        received.sha256 = download(&video.direct_path, &video.media_key, "video");
+        details.insert("gif".into(), video.gif_playback.unwrap_or(false).into());
+        context = video.context_info.as_option();
+    } else if let Some(audio) = message.audio_message.as_option() {
+        let voice = audio.ptt == Some(true);
+        received.kind = if voice { "voice" } else { "audio" }.into();
+        received.mimetype = audio.mimetype.clone();
+        received.sha256 = download(&audio.direct_path, &audio.media_key, "audio");
+        if let Some(seconds) = audio.seconds {
+            details.insert("seconds".into(), seconds.into());
+        }
+        if let Some(waveform) = &audio.waveform {
+            details.insert("waveform".into(), waveform.clone().into());
+        }
+        context = audio.context_info.as_option();
+    } else if let Some(sticker) = message.sticker_message.as_option() {
+        received.kind = "sticker".into();
+        received.mimetype = sticker.mimetype.clone();
+        received.sha256 = download(&sticker.direct_path, &sticker.media_key, "sticker");
+        context = sticker.context_info.as_option();
     } else if let Some(document) = message.document_message.as_option() {
         received.kind = "document".into();
         received.caption = document.caption.clone();
         received.filename = document.file_name.clone();
         received.mimetype = document.mimetype.clone();
-        received.sha256 = crate::media::download_sha256(
-            sim,
-            document.direct_path.as_deref(),
-            document.media_key.as_deref(),
-            "document",
+        received.sha256 = download(&document.direct_path, &document.media_key, "document");
+        context = document.context_info.as_option();
+    } else if let Some(location) = message.location_message.as_option() {
+        received.kind = "location".into();
+        received.text = location.name.clone();
+        details.insert("latitude".into(), location.degrees_latitude.into());
+        details.insert("longitude".into(), location.degrees_longitude.into());
+        details.insert("name".into(), location.name.clone().into());
+        details.insert("address".into(), location.address.clone().into());
+        context = location.context_info.as_option();
+    } else if let Some(contact) = message.contact_message.as_option() {
+        received.kind = "contact".into();
+        received.text = contact.display_name.clone();
+        details.insert("contacts".into(), vec![card(contact)].into());
+        context = contact.context_info.as_option();
+    } else if let Some(array) = message.contacts_array_message.as_option() {
+        received.kind = "contact".into();
+        received.text = array.display_name.clone();
+        details.insert("contacts".into(), array.contacts.iter().map(card).collect::<Vec<_>>().into());
+        context = array.context_info.as_option();
+    } else if let Some(poll) =
+        message.poll_creation_message_v3.as_option().or_else(|| message.poll_creation_message.as_option())
+    {
+        received.kind = "poll".into();
+        received.text = poll.name.clone();
+        let options: Vec<Option<String>> = poll.options.iter().map(|o| o.option_name.clone()).collect();
+        details.insert("question".into(), poll.name.clone().into());
+        details.insert("options".into(), options.into());
+        details.insert("selectable".into(), poll.selectable_options_count.into());
+        let secret = message.message_context_info.as_option().and_then(|c| c.message_secret.as_ref());
+        details.insert("secret".into(), secret.is_some_and(|s| s.len() == 32).into());
+        context = poll.context_info.as_option();
+    } else if let Some(reaction) = message.reaction_message.as_option() {
+        received.kind = "reaction".into();
+        received.text = reaction.text.clone();
+        details.insert("target".into(), reaction.key.as_option().and_then(|k| k.id.clone()).into());
+    } else if let Some(protocol) = message.protocol_message.as_option() {
+        use wa::message::protocol_message::Type;
+        let target = protocol.key.as_option().and_then(|k| k.id.clone());
+        match protocol.r#type {
+            Some(Type::Revoke) => received.kind = "revoke".into(),
+            Some(Type::MessageEdit) => {
+                received.kind = "edit".into();
+                received.text = protocol.edited_message.as_option().and_then(text_of);
+            }
+            _ => {}
+        }
+        details.insert("target".into(), target.into());
+    }
+    if let Some(context) = context.filter(|c| c.stanza_id.is_some()) {
+        let quoted = context.quoted_message.as_option();
+        let text = quoted.and_then(|q| {
+            q.conversation.clone().or_else(|| q.extended_text_message.as_option().and_then(|e| e.text.clone()))
+        });
+        details.insert(
+            "quoted".into(),
+            serde_json::json!({"id": context.stanza_id, "participant": context.participant, "text": text}),
         );
     }
+    if !details.is_empty() {
+        received.details = serde_json::Value::Object(details);
+    }
     received
+}
+
+/// The text or caption of a message (what an edit replaces).
+fn text_of(message: &wa::Message) -> Option<String> {
+    message
+        .conversation
+        .clone()
+        .or_else(|| message.extended_text_message.as_option().and_then(|m| m.text.clone()))
+        .or_else(|| message.image_message.as_option().and_then(|m| m.caption.clone()))
+        .or_else(|| message.video_message.as_option().and_then(|m| m.caption.clone()))
+        .or_else(|| message.document_message.as_option().and_then(|m| m.caption.clone()))
+}
+
+/// What a reaction, an edit or a deletion does to what the contact's phone
+/// shows: a reaction is put on (or, empty, taken off) its message; an edit
+/// replaces the text or caption of the sender's message, keeping the old one;
+/// a deletion empties it.
+fn apply(world: &mut crate::state::World, got: &Received) {
+    let Some(target) = got.details.get("target").and_then(|t| t.as_str()).map(str::to_owned) else { return };
+    if got.kind == "reaction" {
+        let shown = world.reactions.entry((got.to.clone(), target)).or_default();
+        match got.text.as_deref() {
+            None | Some("") => shown.remove(&got.from),
+            Some(emoji) => shown.insert(got.from.clone(), emoji.to_owned()),
+        };
+        return;
+    }
+    let Some(message) =
+        world.received.iter_mut().find(|r| r.id == target && r.from == got.from && r.to == got.to && r.copy == 1)
+    else {
+        return;
+    };
+    match got.kind.as_str() {
+        "edit" => {
+            let slot = if message.kind == "text" { &mut message.text } else { &mut message.caption };
+            message.edits.push(slot.clone().unwrap_or_default());
+            *slot = got.text.clone();
+        }
+        "revoke" => {
+            message.deleted = true;
+            message.text = None;
+            message.caption = None;
+        }
+        _ => {}
+    }
+}
+
+/// A contact card as the phone shows it: the name, and the numbers of its
+/// `TEL` lines (their `waid`, else their digits).
+fn card(contact: &wa::message::ContactMessage) -> serde_json::Value {
+    let vcard = contact.vcard.clone().unwrap_or_default();
+    let phones: Vec<String> = vcard
+        .lines()
+        .filter(|l| l.to_ascii_uppercase().starts_with("TEL"))
+        .filter_map(|l| {
+            let waid = l.split(';').find_map(|p| p.strip_prefix("waid=")).map(|w| w.split(':').next().unwrap_or(w));
+            let number = waid.map(str::to_owned).or_else(|| l.split_once(':').map(|(_, v)| v.to_owned()))?;
+            Some(number.chars().filter(char::is_ascii_digit).collect())
+        })
+        .collect();
+    let fns = vcard.lines().filter(|l| l.to_ascii_uppercase().starts_with("FN")).count();
+    serde_json::json!({"name": contact.display_name, "phones": phones, "vcard": vcard, "fnLines": fns})
 }
 
 /// Receipts a device sends for what it received: acknowledged.

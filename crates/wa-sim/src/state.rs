@@ -112,6 +112,20 @@ pub struct Received {
     pub filename: Option<String>,
     pub mimetype: Option<String>,
     pub sha256: Option<String>,
+    /// What the kind carries besides, as the phone shows it: a location's
+    /// `latitude`, `longitude`, `name`, `address`; contact cards' `contacts`
+    /// (`name`, `phones`, `vcard`); a poll's `question`, `options`,
+    /// `selectable` and whether it has a `secret`; a voice note's `seconds`
+    /// and `waveform` (64 values); a video's `gif`; a reply's `quoted`
+    /// (`id`, `participant`, `text`).
+    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
+    pub details: serde_json::Value,
+    /// The texts it had before the sender edited it, oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub edits: Vec<String>,
+    /// The sender deleted it for everyone: its text and caption are gone.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
     pub timestamp: i64,
     /// When it arrived, in epoch milliseconds.
     pub at_ms: i64,
@@ -169,6 +183,9 @@ pub struct World {
     pub read_receipts: Vec<crate::messages::ReadReceipt>,
     /// Phone numbers by LID.
     pub lids: HashMap<String, String>,
+    /// The reactions each contact's phone shows: by (contact, message id),
+    /// each reactor's emoji.
+    pub reactions: std::collections::BTreeMap<(String, String), std::collections::BTreeMap<String, String>>,
 }
 
 /// The LID of `phone`: WhatsApp's second, number-free name for an account

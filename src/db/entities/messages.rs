@@ -9,7 +9,8 @@ pub struct Model {
     pub session_id: crate::model::SessionKey,
     pub user_id: i64,
     pub recipient: String,
-    /// `text`, `image` or `document`.
+    /// `text`, `image`, `video`, `audio`, `voice`, `sticker`, `document`,
+    /// `location`, `contact` or `poll`.
     pub kind: String,
     pub body: Option<String>,
     pub filename: Option<String>,
@@ -30,6 +31,14 @@ pub struct Model {
     pub origin: crate::model::Origin,
     /// The agent who wrote it (origin `agent`).
     pub agent_id: Option<i64>,
+    /// What a text column cannot hold, JSON ([`crate::queue::Details`]).
+    pub extra: Option<String>,
+    /// The message it answers, in the same chat.
+    pub quoted_id: Option<String>,
+    /// What the reply shows of it, JSON ([`crate::queue::content::Quote`]).
+    pub quote: Option<String>,
+    /// A poll's message secret (base64): its votes are encrypted with it.
+    pub secret: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

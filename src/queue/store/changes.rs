@@ -41,6 +41,8 @@ pub struct Change {
     /// When it happened (epoch ms): the time of its history entry.
     pub at: i64,
     pub due: Due,
+    /// Only from this status (not from every status the target is reachable from).
+    pub only_from: Option<MessageStatus>,
 }
 
 /// The row a change left, or `None` when it did not apply.
@@ -82,7 +84,7 @@ pub(super) async fn write(store: &Store, changes: &[Change]) -> Result<Vec<Outco
             outcomes.push(None);
             continue;
         };
-        if !change.status.reachable_from().contains(&row.status) {
+        if !change.status.reachable_from().contains(&row.status) || change.only_from.is_some_and(|s| s != row.status) {
             outcomes.push(None);
             continue;
         }
