@@ -184,6 +184,9 @@ pub struct InboxConfig {
     pub media_retention: Duration,
     /// Media downloads at a time.
     pub media_downloads: usize,
+    /// Keep the text and file of a message its sender deleted for everyone
+    /// (it is marked deleted either way).
+    pub keep_deleted: bool,
 }
 
 impl Default for InboxConfig {
@@ -193,6 +196,7 @@ impl Default for InboxConfig {
             max_media_bytes: 64 * 1024 * 1024,
             media_retention: Duration::from_secs(30 * 24 * 3600),
             media_downloads: 2,
+            keep_deleted: false,
         }
     }
 }

@@ -62,7 +62,9 @@ pub struct Inbound {
     /// It waited in WhatsApp's offline queue while the device was away.
     pub offline: bool,
     /// `text`, `image`, `video`, `audio`, `voice`, `document`, `sticker`,
-    /// `location`, `contact`, `reaction` or `unsupported`.
+    /// `location`, `contact`, `poll`, `reaction`, `poll_vote` (on the poll
+    /// `quoted_id`), `edit` (new `text` for `quoted_id`), `revoke` (deletes
+    /// `quoted_id`) or `unsupported`.
     pub kind: &'static str,
     /// WhatsApp's name for an unsupported message.
     pub wa_type: Option<String>,
@@ -248,7 +250,18 @@ fn user_of(jid: &Jid) -> String {
 pub fn reduce(item: &InboundMessage) -> Option<Inbound> {
     let info = &item.info;
     let message = item.message.get_base_message();
-    if message.protocol_message.is_set() || message.sender_key_distribution_message.is_set() {
+    // Edits and deletions are kept (they change the message they name); other
+    // protocol messages (key shares, history sync) are nothing to keep.
+    let change = message.protocol_message.as_option().and_then(|p| {
+        use wa::message::protocol_message::Type;
+        let target = p.key.as_option().and_then(|k| k.id.clone()).filter(|id| !id.is_empty())?;
+        match p.r#type {
+            Some(Type::Revoke) => Some(("revoke", target, None)),
+            Some(Type::MessageEdit) => Some(("edit", target, p.edited_message.as_option().and_then(text_of))),
+            _ => None,
+        }
+    });
+    if change.is_none() && (message.protocol_message.is_set() || message.sender_key_distribution_message.is_set()) {
         return None;
     }
     let source = &info.source;
@@ -292,8 +305,25 @@ pub fn reduce(item: &InboundMessage) -> Option<Inbound> {
         quoted_id: None,
         extra: None,
     };
-    describe(message, &mut inbound);
+    match change {
+        Some((kind, target, text)) => {
+            inbound.kind = kind;
+            inbound.text = text;
+            inbound.quoted_id = Some(target);
+        }
+        None => describe(message, &mut inbound),
+    }
     Some(inbound)
+}
+
+/// The text or caption of a message: what an edit replaces.
+fn text_of(m: &wa::Message) -> Option<String> {
+    m.conversation
+        .clone()
+        .or_else(|| m.extended_text_message.as_option().and_then(|e| e.text.clone()))
+        .or_else(|| m.image_message.as_option().and_then(|e| e.caption.clone()))
+        .or_else(|| m.video_message.as_option().and_then(|e| e.caption.clone()))
+        .or_else(|| m.document_message.as_option().and_then(|e| e.caption.clone()))
 }
 
 fn b64(bytes: &Option<Vec<u8>>) -> Option<String> {
@@ -360,6 +390,22 @@ fn describe(m: &wa::Message, out: &mut Inbound) {
         out.kind = "contact";
         out.text = contact.display_name.clone();
         out.extra = Some(serde_json::json!({"display_name": contact.display_name, "vcard": contact.vcard}));
+    } else if let Some(vote) = m.poll_update_message.as_option() {
+        // A vote, encrypted with the poll's secret: the poll's sender decrypts it.
+        out.kind = "poll_vote";
+        out.quoted_id = vote.poll_creation_message_key.as_option().and_then(|k| k.id.clone());
+        let enc = vote.vote.as_option();
+        out.extra = Some(serde_json::json!({
+            "enc_payload": enc.and_then(|v| b64(&v.enc_payload)),
+            "enc_iv": enc.and_then(|v| b64(&v.enc_iv)),
+        }));
+    } else if let Some(poll) = m.poll_creation_message_v3.as_option().or_else(|| m.poll_creation_message.as_option()) {
+        out.kind = "poll";
+        out.text = poll.name.clone();
+        let options: Vec<Option<String>> = poll.options.iter().map(|o| o.option_name.clone()).collect();
+        out.extra = Some(serde_json::json!({
+            "question": poll.name, "options": options, "selectable": poll.selectable_options_count,
+        }));
     } else if let Some(reaction) = m.reaction_message.as_option() {
         out.kind = "reaction";
         out.text = reaction.text.clone();
@@ -500,18 +546,47 @@ mod tests {
     }
 
     #[test]
-    fn protocol_messages_are_not_kept_and_unknown_ones_are_named() {
+    fn protocol_messages_but_edits_and_deletions_are_not_kept_and_unknown_ones_are_named() {
         let share = wa::Message {
             protocol_message: whatsapp_rust::buffa::MessageField::some(wa::message::ProtocolMessage::default()),
             ..Default::default()
         };
         assert!(reduce(&item("628222000001@s.whatsapp.net", "628222000001@s.whatsapp.net", false, share)).is_none());
-        let poll = wa::Message {
-            poll_creation_message: whatsapp_rust::buffa::MessageField::some(wa::message::PollCreationMessage::default()),
+        let list = wa::Message {
+            list_message: whatsapp_rust::buffa::MessageField::some(wa::message::ListMessage::default()),
             ..Default::default()
         };
-        let kept = reduce(&item("628222000001@s.whatsapp.net", "628222000001@s.whatsapp.net", false, poll)).unwrap();
-        assert_eq!((kept.kind, kept.wa_type.as_deref()), ("unsupported", Some("pollCreationMessage")));
+        let kept = reduce(&item("628222000001@s.whatsapp.net", "628222000001@s.whatsapp.net", false, list)).unwrap();
+        assert_eq!((kept.kind, kept.wa_type.as_deref()), ("unsupported", Some("listMessage")));
+        // An edit and a deletion name the message they change.
+        let change = |kind, edited: Option<&str>| wa::Message {
+            protocol_message: whatsapp_rust::buffa::MessageField::some(wa::message::ProtocolMessage {
+                key: whatsapp_rust::buffa::MessageField::some(wa::MessageKey {
+                    id: Some("3EB0AA".into()),
+                    ..Default::default()
+                }),
+                r#type: Some(kind),
+                edited_message: edited
+                    .map(|t| {
+                        whatsapp_rust::buffa::MessageField::some(wa::Message {
+                            conversation: Some(t.into()),
+                            ..Default::default()
+                        })
+                    })
+                    .unwrap_or_default(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        use wa::message::protocol_message::Type;
+        let chat = "628222000001@s.whatsapp.net";
+        let edit = reduce(&item(chat, chat, false, change(Type::MessageEdit, Some("baru")))).unwrap();
+        assert_eq!(
+            (edit.kind, edit.text.as_deref(), edit.quoted_id.as_deref()),
+            ("edit", Some("baru"), Some("3EB0AA"))
+        );
+        let revoke = reduce(&item(chat, chat, false, change(Type::Revoke, None))).unwrap();
+        assert_eq!((revoke.kind, revoke.quoted_id.as_deref()), ("revoke", Some("3EB0AA")));
     }
 
     #[test]

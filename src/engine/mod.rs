@@ -441,11 +441,23 @@ impl Sender {
         self.client.is_connected()
     }
 
-    /// Whether `phone` (digits with country code) has a WhatsApp account.
-    pub async fn is_on_whatsapp(&self, phone: &str) -> anyhow::Result<bool> {
-        let results =
-            self.client.contacts().is_on_whatsapp(&[Jid::pn(phone)]).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(results.iter().any(|r| r.is_registered))
+    /// Which of `phones` (digits with country code) have a WhatsApp account,
+    /// in one query: `(phone, registered, LID digits)` for each, in order.
+    pub async fn check(&self, phones: &[String]) -> anyhow::Result<Vec<(String, bool, Option<String>)>> {
+        let jids: Vec<Jid> = phones.iter().map(|p| Jid::pn(p.as_str())).collect();
+        let results = self.client.contacts().is_on_whatsapp(&jids).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(phones
+            .iter()
+            .map(|phone| {
+                let found = results
+                    .iter()
+                    .find(|r| r.jid.user == *phone || r.pn_jid.as_ref().is_some_and(|pn| pn.user == *phone));
+                let registered = found.is_some_and(|r| r.is_registered);
+                let lid =
+                    found.and_then(|r| r.lid.as_ref().or(r.jid.is_lid().then_some(&r.jid))).map(|l| l.user.to_string());
+                (phone.clone(), registered, lid.filter(|_| registered))
+            })
+            .collect())
     }
 
     /// Sends `content` to `phone` as the message `id`. Sending the same id
@@ -698,6 +710,25 @@ fn protocol_message(
         }),
         ..Default::default()
     }
+}
+
+/// The options (of `options`) a vote in the poll `poll` chose: the vote
+/// decrypted with the poll's secret as WhatsApp encrypts it (the poll's
+/// creator and the voter as JIDs). `None` when it does not open.
+pub fn open_vote(
+    options: &[String],
+    secret: &[u8],
+    poll: &str,
+    creator: &str,
+    voter: &str,
+    payload: &[u8],
+    iv: &[u8],
+) -> Option<Vec<String>> {
+    use whatsapp_rust::wacore::poll;
+    let ciphertext = poll::PollVoteCiphertext { enc_payload: payload, enc_iv: iv };
+    let hashes = poll::decrypt_poll_vote_with_secret(ciphertext, secret, poll, creator, voter).ok()?;
+    let chosen = |name: &String| hashes.iter().any(|h| h.as_slice() == poll::compute_option_hash(name));
+    Some(options.iter().filter(|name| chosen(name)).cloned().collect())
 }
 
 /// One contact card as a contact message, several as a contacts array.

@@ -27,8 +27,11 @@ use crate::{
 pub const RECHECK: Duration = Duration::from_secs(1);
 
 /// Live events: `event:` is the kind (`session.status`, `session.qr`,
-/// `message.status`, `broadcast.progress`, `broadcast.completed`, `message.received`, `chat.message`,
-/// `chat.updated`), `data:` its JSON. `chat.message` carries a timeline entry
+/// `message.status`, `broadcast.progress`, `broadcast.completed`, `message.received`,
+/// `message.reaction`, `message.edited`, `message.revoked`, `poll.vote`, `chat.message`,
+/// `chat.updated`), `data:` its JSON. A contact's reaction, edit, deletion or
+/// vote is its own event (with `message_id`, the message it changes), never a
+/// timeline entry. `chat.message` carries a timeline entry
 /// as it is written, and again when a received file finished downloading (or
 /// failed for good): the same `message.id`, with its `media.state`. A subscriber that falls
 /// too far behind gets a `lagged` event with the number of events it missed.

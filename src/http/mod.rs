@@ -10,6 +10,7 @@ pub mod changes;
 pub mod chats;
 pub mod client_addr;
 pub mod common;
+pub mod contacts;
 pub mod customers;
 pub mod dashboard;
 pub mod docs;
@@ -81,6 +82,7 @@ pub struct Message {
         (name = "users", description = "Account management (admin)"),
         (name = "sessions", description = "Linked WhatsApp numbers: linking, status, logout (seed 003)"),
         (name = "messages", description = "The durable, rate-limited send queue (seed 003)"),
+        (name = "contacts", description = "Whether numbers are on WhatsApp, asked through a session"),
         (name = "whatsapp", description = "Single-number shortcuts of the outage-notice service (seed 002)"),
         (name = "notices", description = "Outage notices (seed 002)"),
         (name = "customers", description = "Customers and their ODPs, as the billing system keeps them (seed 002)"),
@@ -203,6 +205,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(sends::send_poll))
         .routes(routes!(messages::get_message, changes::delete))
         .routes(routes!(changes::react))
+        .routes(routes!(contacts::check))
         .routes(routes!(changes::edit))
         .routes(routes!(messages::list_messages))
         .routes(routes!(chats::list_received))

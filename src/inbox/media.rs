@@ -49,7 +49,7 @@ impl Files {
         Ok((file, length))
     }
 
-    async fn remove(&self, id: i64) {
+    pub(super) async fn remove(&self, id: i64) {
         let _ = tokio::fs::remove_file(self.path(id)).await;
     }
 }
@@ -239,6 +239,7 @@ impl Inbox {
             Some("done") => self.0.media.open(row.id).await.map_err(|e| format!("the file is gone: {e}")),
             Some("pending") => Err("not downloaded yet; try again shortly".into()),
             Some("expired") => Err("removed after inbox.media_retention".into()),
+            Some("deleted") => Err("its sender deleted it".into()),
             Some(_) => Err(format!("the download failed: {}", row.media_error.as_deref().unwrap_or("unknown error"))),
             None => Err("this message has no media".into()),
         }

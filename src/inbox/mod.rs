@@ -163,7 +163,9 @@ impl Inbox {
         self.0.online.lock().expect("online lock").remove(session);
     }
 
-    fn sender_of(&self, session: &SessionKey) -> Option<crate::engine::Sender> {
+    /// The device of a connected session (kept for read receipts and media
+    /// downloads; the API asks WhatsApp through it too).
+    pub fn sender_of(&self, session: &SessionKey) -> Option<crate::engine::Sender> {
         self.0.online.lock().expect("online lock").get(session).cloned()
     }
 
@@ -185,8 +187,9 @@ impl Inbox {
             }
             let items: Vec<(SessionKey, Vec<Inbound>)> =
                 batch.iter().map(|(s, m, _, _)| (s.clone(), m.clone())).collect();
-            match store::commit(&self.0.writer, &self.0.queue, self.0.bot.as_ref(), &items, |w| self.events_of(w)).await
-            {
+            let keep_deleted = self.0.config.inbox.keep_deleted;
+            let bot = self.0.bot.as_ref();
+            match store::commit(&self.0.writer, &self.0.queue, bot, &items, keep_deleted, |w| self.events_of(w)).await {
                 Ok(written) => {
                     for (_, _, reply, since) in batch {
                         self.0.committed.observe(since.elapsed().as_secs_f64());
@@ -198,7 +201,7 @@ impl Inbox {
                 Err(_) => {
                     for (session, messages, reply, since) in batch {
                         let one = [(session, messages)];
-                        match store::commit(&self.0.writer, &self.0.queue, self.0.bot.as_ref(), &one, |w| {
+                        match store::commit(&self.0.writer, &self.0.queue, bot, &one, keep_deleted, |w| {
                             self.events_of(w)
                         })
                         .await
@@ -223,6 +226,14 @@ impl Inbox {
     fn published(&self, written: store::Written) {
         if written.media_pending {
             self.0.media_wake.notify_one();
+        }
+        if !written.dropped_media.is_empty() {
+            let inbox = self.clone();
+            tokio::spawn(async move {
+                for id in written.dropped_media {
+                    inbox.0.media.remove(id).await;
+                }
+            });
         }
     }
 
@@ -255,6 +266,9 @@ impl Inbox {
             let view = views::chat_view(chat, views.last().map(views::preview));
             let data = serde_json::to_value(view).unwrap_or_default();
             events.push(event("chat.updated", chat.user_id, &chat.session_id, chat.assigned_agent_id, data));
+        }
+        for (session, owner, agent, kind, data) in &written.changes {
+            events.push(event(kind, *owner, session, *agent, data.clone()));
         }
         events
     }

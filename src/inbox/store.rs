@@ -2,6 +2,7 @@
 //! messages in their chats' timelines ([`queued`]), and the keyset-paged reads
 //! of chats and timelines (here).
 
+pub mod addons;
 mod commit;
 mod queued;
 

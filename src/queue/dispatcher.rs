@@ -24,13 +24,6 @@ use crate::{
 
 /// Without a wake-up, the dispatcher still looks at its queue this often.
 const POLL: Duration = Duration::from_secs(30);
-/// How long a recipient's on-WhatsApp answer is trusted.
-const REGISTERED_TTL_MS: i64 = 24 * 3600 * 1000;
-const UNREGISTERED_TTL_MS: i64 = 10 * 60 * 1000;
-/// The on-WhatsApp query must answer within this.
-const CHECK_TIMEOUT: Duration = Duration::from_secs(20);
-/// Past this many numbers, answers older than the shorter TTL are dropped.
-const REGISTERED_CACHE: usize = 100_000;
 
 struct Dispatcher {
     queue: Queue,
@@ -233,26 +226,10 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Whether `phone` is on WhatsApp. Answers are shared by all sessions (an
-    /// account exists or not, whoever asks) and trusted for a while.
+    /// Whether `phone` is on WhatsApp (see [`super::registry`]).
     async fn is_registered(&self, sender: &Sender, phone: &str) -> anyhow::Result<bool> {
-        let now = now_ms();
-        let known = self.queue.0.registered.lock().expect("registered lock").get(phone).copied();
-        if let Some((registered, at)) = known {
-            let ttl = if registered { REGISTERED_TTL_MS } else { UNREGISTERED_TTL_MS };
-            if now - at < ttl {
-                return Ok(registered);
-            }
-        }
-        let registered = tokio::time::timeout(CHECK_TIMEOUT, sender.is_on_whatsapp(phone))
-            .await
-            .map_err(|_| anyhow::anyhow!("no answer in time"))??;
-        let mut cache = self.queue.0.registered.lock().expect("registered lock");
-        if cache.len() >= REGISTERED_CACHE {
-            cache.retain(|_, (_, at)| now - *at < UNREGISTERED_TTL_MS);
-        }
-        cache.insert(phone.to_owned(), (registered, now));
-        Ok(registered)
+        let answers = self.queue.0.registry.check(sender, &[phone.to_owned()]).await?;
+        Ok(answers.first().is_some_and(|a| a.registered))
     }
 
     /// What to send; `Err(reason)` when it cannot be sent at all.

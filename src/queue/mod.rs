@@ -12,12 +12,14 @@
 //! messages too, and keeps them all (the session's row stays, marked deleted).
 
 mod acks;
+pub mod addons;
 pub mod attachment;
 pub mod content;
 pub mod dispatcher;
 mod journal;
 pub mod limits;
 pub mod media;
+pub mod registry;
 pub mod statuses;
 pub mod store;
 mod views;
@@ -116,8 +118,8 @@ struct Inner {
     config: Arc<Config>,
     media: media::MediaStore,
     lanes: Mutex<HashMap<SessionKey, Arc<Lane>>>,
-    /// Whether numbers are on WhatsApp: phone -> (registered, checked at, epoch ms).
-    registered: Mutex<HashMap<String, (bool, i64)>>,
+    /// Who is on WhatsApp, as last asked.
+    registry: registry::Registry,
     /// Acks and receipts waiting to be written.
     statuses: statuses::Statuses,
 }
@@ -208,7 +210,7 @@ impl Queue {
             config,
             media,
             lanes: Mutex::new(HashMap::new()),
-            registered: Mutex::new(HashMap::new()),
+            registry: registry::Registry::default(),
             statuses,
         }));
         tokio::spawn(statuses::Statuses::run(queue.clone()));
@@ -352,6 +354,12 @@ impl Queue {
             return Ok(None);
         }
         Ok(Some(content::Quote { id: row.id, author: own.to_owned(), kind: row.kind, text: row.body }))
+    }
+
+    /// Whether each of `phones` (digits) is on WhatsApp, asked through the
+    /// session's `sender` where the shared answers do not hold.
+    pub async fn check(&self, sender: &Sender, phones: &[String]) -> anyhow::Result<Vec<registry::Checked>> {
+        self.0.registry.check(sender, phones).await
     }
 
     /// Takes a message that still waits out of the queue (failed with

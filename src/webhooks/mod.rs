@@ -38,9 +38,13 @@ use crate::{
 };
 
 /// The events an endpoint may subscribe to: the names of the `/events` stream.
-pub const EVENT_TYPES: [&str; 8] = [
+pub const EVENT_TYPES: [&str; 12] = [
     "message.received",
     "message.status",
+    "message.reaction",
+    "message.edited",
+    "message.revoked",
+    "poll.vote",
     "session.status",
     "session.qr",
     "chat.message",

@@ -79,6 +79,7 @@ fn table() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>)>
         ("DELETE", "/message/{id}", Some(WRITERS)),
         ("POST", "/message/{id}/edit", Some(WRITERS)),
         ("POST", "/message/react", Some(WRITERS)),
+        ("POST", "/contacts/check", Some(WRITERS)),
         ("GET", "/message/list", Some(READERS)),
         ("GET", "/message/queue-status", Some(READERS)),
         ("POST", "/message/clear-queue", Some(WRITERS)),
@@ -316,6 +317,7 @@ async fn another_accounts_real_objects_stay_out_of_reach(db: TestDb) {
         (Method::GET, format!("/message/{message}"), None),
         (Method::POST, format!("/message/{message}/edit"), Some(json!({"text": "diubah"}))),
         (Method::DELETE, format!("/message/{message}"), None),
+        (Method::POST, "/contacts/check".into(), Some(json!({"session": "a1", "phones": ["628999000021"]}))),
         (
             Method::POST,
             "/message/react".into(),

@@ -425,4 +425,98 @@ async fn reactions_edits_and_deletions_reach_the_phone(db: TestDb) {
     );
 }
 
-db_tests!(every_kind_arrives_as_that_kind, replies_show_what_they_quote, reactions_edits_and_deletions_reach_the_phone);
+fn contact_writes(kind: &str, quoted: &str, text: Option<&str>, options: Option<&[&str]>) -> wa_sim::messages::Write {
+    wa_sim::messages::Write {
+        from: CONTACT.into(),
+        to: SENDER.into(),
+        kind: Some(kind.into()),
+        quoted: Some(quoted.into()),
+        text: text.map(str::to_owned),
+        options: options.map(|o| o.iter().map(|s| s.to_string()).collect()),
+        ..Default::default()
+    }
+}
+
+/// A contact reacts, edits, deletes and votes: each is applied to the
+/// message it names (never an entry of its own), the tally counts the voter
+/// once (a changed vote moves), and each is told live and to a webhook
+/// receiver that verifies every event's signature.
+async fn a_contacts_changes_are_applied_and_told(db: TestDb) {
+    let app = TestApp::spawn_with(db, |c| {
+        no_limits(c);
+        c.webhook.allow_ranges = vec!["127.0.0.0/8".into()];
+    })
+    .await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", SENDER).await;
+    app.sim.add_contacts(&[CONTACT.to_owned()]);
+    let receiver = crate::webhooks::Receiver::start_at("127.0.0.1:0", 200).await;
+    let (status, hook) = app.post("/webhooks", Some(&token), json!({"url": receiver.url})).await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    let secret = hook["data"]["secret"].as_str().unwrap().to_owned();
+    let mut live = crate::helpers::EventStream::open(&app, &token).await;
+
+    let first = app.sim.inbound(CONTACT, SENDER, "Internet mati", "Budi").await.unwrap();
+    let second = app.sim.inbound(CONTACT, SENDER, "salah kirim", "Budi").await.unwrap();
+    wait_received(&app, &token, &second).await;
+    let (status, body) = app
+        .post(
+            "/message/send-poll",
+            Some(&token),
+            json!({"session": "s1", "to": CONTACT, "question": "Jam kunjungan?", "options": ["Pagi", "Siang", "Sore"]}),
+        )
+        .await;
+    let poll = accepted(status, &body);
+    app.wait_message(&token, &poll, "sent", 30).await;
+
+    let writes = [
+        contact_writes("reaction", &poll, Some("👍"), None),
+        contact_writes("edit", &first, Some("Internet mati total"), None),
+        contact_writes("revoke", &second, None, None),
+        contact_writes("vote", &poll, None, Some(&["Siang"])),
+        contact_writes("vote", &poll, None, Some(&["Siang"])),
+        contact_writes("vote", &poll, None, Some(&["Sore"])),
+    ];
+    for write in &writes {
+        app.sim.deliver(write).await.unwrap();
+    }
+    let heard = live.until(30, |kind, data| kind == "poll.vote" && data["options"] == json!(["Sore"])).await;
+    let of = |kind: &str| heard.iter().filter(|(k, _)| k == kind).map(|(_, d)| d.clone()).collect::<Vec<_>>();
+    assert_eq!(of("message.reaction")[0]["emoji"], "👍");
+    assert_eq!(of("message.reaction")[0]["message_id"], poll.as_str());
+    assert_eq!(of("message.edited")[0]["text"], "Internet mati total");
+    assert_eq!(of("message.edited")[0]["previous"], "Internet mati");
+    assert_eq!(of("message.revoked")[0]["message_id"], second.as_str());
+    let votes = of("poll.vote");
+    assert_eq!(votes.len(), 3, "{votes:?}");
+    assert_eq!(votes[2]["tally"], json!({"Pagi": 0, "Siang": 0, "Sore": 1}), "the changed vote moved");
+    assert_eq!(votes[1]["tally"], json!({"Pagi": 0, "Siang": 1, "Sore": 0}), "a repeated vote counts once");
+    for kind in ["message.reaction", "message.edited", "message.revoked", "poll.vote"] {
+        let event = receiver.until(&secret, 30, |e| e["type"] == kind).await;
+        assert_eq!(event["data"]["contact"], CONTACT, "{event}");
+    }
+    assert!(receiver.accepted(&secret).len() >= 6, "every event verified");
+
+    let (_, view) = app.get(&format!("/message/{poll}"), Some(&token)).await;
+    assert_eq!(view["data"]["extra"]["votes"], json!({CONTACT: ["Sore"]}));
+    assert_eq!(view["data"]["extra"]["reactions"], json!({CONTACT: "👍"}));
+    let (_, chats) = app.get("/chats/", Some(&token)).await;
+    let chat = chats[0]["id"].as_i64().unwrap();
+    let (_, detail) = app.get(&format!("/chats/{chat}"), Some(&token)).await;
+    let entries = detail["messages"].as_array().unwrap();
+    let kinds: Vec<&str> = entries.iter().map(|m| m["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["text", "text", "poll"], "changes make no entries of their own");
+    assert_eq!(entries[2]["extra"]["tally"]["Sore"], 1);
+    assert_eq!(
+        (&entries[0]["text"], &entries[0]["extra"]["edits"][0]["text"]),
+        (&json!("Internet mati total"), &json!("Internet mati"))
+    );
+    assert!(entries[1]["text"].is_null() && entries[1]["extra"]["deleted"].is_object(), "{}", entries[1]);
+}
+
+db_tests!(
+    every_kind_arrives_as_that_kind,
+    replies_show_what_they_quote,
+    reactions_edits_and_deletions_reach_the_phone,
+    a_contacts_changes_are_applied_and_told,
+);

@@ -10,6 +10,7 @@ mod bad_input;
 mod bot;
 mod browser;
 mod cli;
+mod contacts;
 mod hardening;
 mod health;
 mod inbox;

@@ -85,6 +85,11 @@ pub async fn from_client(sim: &Sim, conn: &Conn, peer: &Peer, node: Node) -> any
         let message = wacore::messages::decode_plaintext(&plaintext, envelope.version)?;
         let mut received = describe(sim, &id, phone, &recipient, &message).await;
         let mut world = sim.world();
+        if let Some(secret) = message.message_context_info.as_option().and_then(|c| c.message_secret.clone())
+            && received.kind == "poll"
+        {
+            world.poll_secrets.insert(id.clone(), secret);
+        }
         let copies =
             world.received.iter().filter(|r| r.id == received.id && r.from == received.from && r.to == received.to);
         received.copy = copies.count() as u32 + 1;
@@ -346,7 +351,9 @@ pub struct Write {
     /// The linked number.
     pub to: String,
     /// `text` (default), `image`, `video`, `audio`, `voice`, `document`,
-    /// `sticker`, `location`, `contact`, `reaction` or `poll`.
+    /// `sticker`, `location`, `contact`, `reaction`, `poll`, `edit` (new
+    /// `text` for `quoted`), `revoke` (deletes `quoted` for everyone) or `vote`
+    /// (`options` chosen in the poll `quoted`).
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
     /// The text; a location's or contact's name; a reaction's emoji; a poll's question.
@@ -367,9 +374,13 @@ pub struct Write {
     pub latitude: Option<f64>,
     #[serde(default)]
     pub longitude: Option<f64>,
-    /// The message a reaction is about, or a text answers.
+    /// The message a reaction is about, a text answers, an edit or deletion
+    /// changes (one `from` wrote), or a vote is in (a poll the linked number sent).
     #[serde(default)]
     pub quoted: Option<String>,
+    /// A vote's choices, by the options' names (none: the vote is taken back).
+    #[serde(default)]
+    pub options: Option<Vec<String>>,
     /// Send under this id: a repeat of a message the device may have.
     #[serde(default)]
     pub id: Option<String>,
@@ -540,15 +551,63 @@ fn body_of(sim: &Sim, write: &Write) -> anyhow::Result<wa::Message> {
             })
         }
         "reaction" => {
+            // From the reactor's side: its own message, or one the linked number sent it.
+            let target = write.quoted.clone().unwrap_or_default();
+            let theirs = sim.world().received.iter().any(|r| r.id == target && r.to == write.from);
             message.reaction_message = buffa::MessageField::some(wa::message::ReactionMessage {
                 key: buffa::MessageField::some(wa::MessageKey {
-                    remote_jid: Some(Jid::pn(write.from.as_str()).to_string()),
-                    from_me: Some(true),
-                    id: write.quoted.clone(),
+                    remote_jid: Some(Jid::pn(write.to.as_str()).to_string()),
+                    from_me: Some(!theirs),
+                    id: Some(target),
                     ..Default::default()
                 }),
                 text: write.text.clone(),
+                sender_timestamp_ms: Some(now_secs() * 1000),
                 ..Default::default()
+            })
+        }
+        "edit" | "revoke" => {
+            use wa::message::protocol_message::Type;
+            let edited = (kind == "edit").then(|| wa::Message {
+                conversation: Some(write.text.clone().unwrap_or_default()),
+                ..Default::default()
+            });
+            message.protocol_message = buffa::MessageField::some(wa::message::ProtocolMessage {
+                key: buffa::MessageField::some(wa::MessageKey {
+                    remote_jid: Some(Jid::pn(write.to.as_str()).to_string()),
+                    from_me: Some(true),
+                    id: Some(write.quoted.clone().context("an edit or deletion names its message in quoted")?),
+                    participant: None,
+                }),
+                r#type: Some(if kind == "edit" { Type::MessageEdit } else { Type::Revoke }),
+                timestamp_ms: edited.is_some().then(|| now_secs() * 1000),
+                edited_message: edited.map(buffa::MessageField::some).unwrap_or_default(),
+                ..Default::default()
+            })
+        }
+        "vote" => {
+            // Encrypted with the poll's secret, as a contact's phone votes.
+            let poll = write.quoted.clone().context("a vote names its poll in quoted")?;
+            let secret =
+                sim.world().poll_secrets.get(&poll).cloned().context("no poll of that id reached a contact")?;
+            let hashes: Vec<Vec<u8>> =
+                write.options.iter().flatten().map(|name| wacore::poll::compute_option_hash(name).to_vec()).collect();
+            let creator = Jid::pn(write.to.as_str()).to_string();
+            let voter = Jid::pn(write.from.as_str()).to_string();
+            let (payload, iv) = wacore::poll::encrypt_poll_vote_with_secret(&hashes, &secret, &poll, &creator, &voter)?;
+            message.poll_update_message = buffa::MessageField::some(wa::message::PollUpdateMessage {
+                poll_creation_message_key: buffa::MessageField::some(wa::MessageKey {
+                    remote_jid: Some(creator),
+                    from_me: Some(false),
+                    id: Some(poll),
+                    participant: None,
+                }),
+                vote: buffa::MessageField::some(wa::message::PollEncValue {
+                    enc_payload: Some(payload),
+                    enc_iv: Some(iv.to_vec()),
+                }),
+                metadata: buffa::MessageField::none(),
+                sender_timestamp_ms: Some(now_secs() * 1000),
             })
         }
         "poll" => {

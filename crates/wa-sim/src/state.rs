@@ -186,6 +186,9 @@ pub struct World {
     /// The reactions each contact's phone shows: by (contact, message id),
     /// each reactor's emoji.
     pub reactions: std::collections::BTreeMap<(String, String), std::collections::BTreeMap<String, String>>,
+    /// The vote secrets of polls linked devices sent, by poll id: what a
+    /// contact's phone encrypts its votes with.
+    pub poll_secrets: HashMap<String, Vec<u8>>,
 }
 
 /// The LID of `phone`: WhatsApp's second, number-free name for an account

@@ -8,6 +8,7 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
 };
 
+use super::addons;
 use crate::{
     db::{
         entities::{chat_entries as entries, chats, inbound_messages as inbound, messages, sessions},
@@ -33,6 +34,11 @@ pub struct Written {
     pub media_pending: bool,
     /// The bot's replies, queued.
     pub replies: Vec<messages::Model>,
+    /// Reactions, edits, deletions and votes applied: `(session, owner, the
+    /// chat's agent, event type, data)`.
+    pub changes: Vec<(SessionKey, i64, Option<i64>, &'static str, serde_json::Value)>,
+    /// Received files their senders deleted (row ids): removed after the commit.
+    pub dropped_media: Vec<i64>,
 }
 
 /// Bounded text for a `VARCHAR(n)` column.
@@ -46,11 +52,13 @@ pub fn clip(text: &str, max: usize) -> String {
 /// The bot answers the chats' new messages in the same transaction.
 /// `events` tells the events of what was written: they go into the same
 /// transaction (webhooks), and to the live stream after it commits.
+/// A deletion drops the deleted message's text and file unless `keep_deleted`.
 pub async fn commit(
     writer: &Writer,
     queue: &Queue,
     bot: &dyn Answerer,
     batches: &[(SessionKey, Vec<Inbound>)],
+    keep_deleted: bool,
     events: impl FnOnce(&Written) -> Vec<GatewayEvent>,
 ) -> Result<Written, DbErr> {
     let mut write = writer.begin().await?;
@@ -58,10 +66,10 @@ pub async fn commit(
     let now = now_ms();
     let mut written = Written::default();
     for (session, batch) in batches {
-        let Some(owner) = sessions::Entity::find_by_id(session.clone())
+        let Some((owner, own)) = sessions::Entity::find_by_id(session.clone())
             .select_only()
-            .column(sessions::Column::UserId)
-            .into_tuple::<i64>()
+            .columns([sessions::Column::UserId, sessions::Column::PhoneNumber])
+            .into_tuple::<(i64, Option<String>)>()
             .one(tx)
             .await?
         else {
@@ -99,6 +107,19 @@ pub async fn commit(
             let row = inbound_row(session, chat.map(|c| c.id), message, now);
             written.media_pending |= message.media.is_some();
             let row = row.insert(tx).await?;
+            if addons::CHANGES.contains(&message.kind) {
+                // It changes another message: no timeline entry, no answer.
+                let own = own.as_deref().unwrap_or_default();
+                if let Some(applied) =
+                    addons::apply(tx, session, own, chat.map(|c| c.id), message, keep_deleted).await?
+                {
+                    let agent = chat.and_then(|c| c.assigned_agent_id);
+                    written.dropped_media.extend(applied.dropped_media);
+                    written.changes.push((session.clone(), owner, agent, applied.kind, applied.data));
+                }
+                written.received.push(row);
+                continue;
+            }
             if let Some(chat) = chat {
                 let sender = if message.from_me { Origin::Phone } else { Origin::Customer };
                 let entry = entries::ActiveModel {
@@ -382,7 +403,8 @@ mod tests {
             file_length: Some(3),
         });
         let batch = vec![group.clone(), status, news, direct.clone(), group.clone()];
-        let written = commit(&writer, &queue, &bot, &[(SessionKey::named("s1"), batch)], |_| Vec::new()).await.unwrap();
+        let written =
+            commit(&writer, &queue, &bot, &[(SessionKey::named("s1"), batch)], false, |_| Vec::new()).await.unwrap();
         assert_eq!(written.received.len(), 4, "the repeat within the batch is dropped");
         assert!(written.media_pending);
         assert_eq!(written.entries.len(), 1);
@@ -394,9 +416,10 @@ mod tests {
         assert_eq!(entries::Entity::find().all(&db).await.unwrap().len(), 1);
 
         // Delivered again: nothing new.
-        let again = commit(&writer, &queue, &bot, &[(SessionKey::named("s1"), vec![group, direct])], |_| Vec::new())
-            .await
-            .unwrap();
+        let again =
+            commit(&writer, &queue, &bot, &[(SessionKey::named("s1"), vec![group, direct])], false, |_| Vec::new())
+                .await
+                .unwrap();
         assert!(again.received.is_empty() && again.entries.is_empty());
         assert_eq!(inbound::Entity::find().all(&db).await.unwrap().len(), 4);
         // A session that is gone keeps nothing, and fails nothing.
@@ -408,6 +431,7 @@ mod tests {
                 SessionKey::named("gone"),
                 vec![inbound("x@s.whatsapp.net", "x@s.whatsapp.net", Place::Direct, Some("1"), "X")],
             )],
+            false,
             |_| Vec::new(),
         )
         .await
