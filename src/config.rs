@@ -65,7 +65,7 @@ impl Default for WhatsappConfig {
 }
 
 /// How each session paces, counts and retries its sends (seed 003's defaults).
-/// A session may override the first six with `PUT /session/{id}/limits`.
+/// A session may override the first six and `typing` with `PUT /session/{id}/limits`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
@@ -94,6 +94,9 @@ pub struct LimitsConfig {
     /// further attempt, with random jitter.
     #[serde(serialize_with = "ser_duration", deserialize_with = "de_duration")]
     pub retry_backoff: Duration,
+    /// Show the recipient "typing…" before each text, for a human-looking time
+    /// inside the pause between sends (never added to it).
+    pub typing: bool,
 }
 
 impl Default for LimitsConfig {
@@ -109,6 +112,7 @@ impl Default for LimitsConfig {
             hour_window: Duration::from_secs(3600),
             ack_timeout: Duration::from_secs(30),
             retry_backoff: Duration::from_secs(10),
+            typing: false,
         }
     }
 }

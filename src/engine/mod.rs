@@ -346,6 +346,16 @@ pub struct OutgoingMedia {
     pub gif: bool,
 }
 
+/// What a contact sees this number doing in their chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Typing {
+    Composing,
+    /// Recording a voice note.
+    Recording,
+    /// Stopped.
+    Paused,
+}
+
 /// The message a reply answers: its id, its author and a copy of it.
 #[derive(Debug, Clone)]
 pub struct Quote {
@@ -439,6 +449,17 @@ pub struct Sender {
 impl Sender {
     pub fn is_connected(&self) -> bool {
         self.client.is_connected()
+    }
+
+    /// Shows `phone` this number typing (or recording a voice note), or stops.
+    pub async fn typing(&self, phone: &str, state: Typing) -> anyhow::Result<()> {
+        use whatsapp_rust::ChatStateType;
+        let state = match state {
+            Typing::Composing => ChatStateType::Composing,
+            Typing::Recording => ChatStateType::Recording,
+            Typing::Paused => ChatStateType::Paused,
+        };
+        self.client.chatstate().send(&Jid::pn(phone), state).await.map_err(|e| anyhow::anyhow!("{e}"))
     }
 
     /// Which of `phones` (digits with country code) have a WhatsApp account,

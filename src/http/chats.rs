@@ -509,6 +509,73 @@ pub async fn read_chat(
     Ok(Json(ReadView { chat_id: id, read, unread: 0 }))
 }
 
+/// What the contact is shown.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TypingState {
+    /// "typing…"
+    Composing,
+    /// "recording audio…"
+    Recording,
+    /// Nothing any more.
+    Paused,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TypingRequest {
+    pub state: TypingState,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TypingView {
+    pub chat_id: i64,
+    pub state: TypingState,
+}
+
+/// Shows the contact that someone is typing (or recording a voice note) in
+/// the chat, or that they stopped. WhatsApp shows it for a while by itself;
+/// send `paused` when the agent stops before sending.
+#[utoipa::path(
+    post, path = "/chats/{id}/typing", tag = "inbox",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("id" = i64, Path)),
+    request_body = TypingRequest,
+    responses(
+        (status = 200, body = TypingView),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "the chat's session is not connected", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (status = 503, description = "WhatsApp could not be told", body = ErrorBody),
+    )
+)]
+pub async fn typing(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<TypingRequest>,
+) -> Result<Json<TypingView>, ApiError> {
+    use crate::engine::Typing;
+    let chat = state.inbox.chat(&chat_scope(&state, &principal).await?, id).await?;
+    let Some(sender) = state.inbox.sender_of(&chat.session_id) else {
+        let message = "the chat's session is not connected";
+        return Err(ApiError::new(StatusCode::CONFLICT, "session_offline", message));
+    };
+    let shown = match req.state {
+        TypingState::Composing => Typing::Composing,
+        TypingState::Recording => Typing::Recording,
+        TypingState::Paused => Typing::Paused,
+    };
+    sender.typing(&chat.contact, shown).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "whatsapp_unavailable",
+            format!("WhatsApp could not be told: {e:#}"),
+        )
+    })?;
+    Ok(Json(TypingView { chat_id: id, state: req.state }))
+}
+
 /// A received message's media (once downloaded), with its type and file name.
 #[utoipa::path(
     get, path = "/chats/{id}/messages/{message_id}/media", tag = "inbox",

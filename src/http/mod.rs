@@ -250,6 +250,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(chats::get_chat, chats::update_chat))
         .routes(routes!(chats::chat_messages))
         .routes(routes!(chats::read_chat))
+        .routes(routes!(chats::typing))
         .routes(routes!(chats::chat_media));
     let api_keys = OpenApiRouter::new()
         .routes(routes!(auth::list_api_keys, auth::create_api_key))

@@ -19,9 +19,14 @@ use super::{
 use crate::model::{SessionKey, now_ms};
 use crate::{
     db::entities::messages,
-    engine::{MediaKind, Outgoing, OutgoingMedia, Quote, Sender},
+    engine::{MediaKind, Outgoing, OutgoingMedia, Quote, Sender, Typing},
 };
 
+/// How long "typing…" shows before a text: per character, at least, at most
+/// (and never longer than the pause before the send).
+const TYPING_MS_PER_CHAR: i64 = 100;
+const TYPING_MIN_MS: i64 = 1_000;
+const TYPING_MAX_MS: i64 = 6_000;
 /// Without a wake-up, the dispatcher still looks at its queue this often.
 const POLL: Duration = Duration::from_secs(30);
 
@@ -31,6 +36,8 @@ struct Dispatcher {
     link: watch::Receiver<Option<Sender>>,
     lane: std::sync::Arc<super::Lane>,
     pacer: Pacer,
+    /// Who is being shown "typing…" now (with `typing` on).
+    typing: Option<String>,
 }
 
 /// Why a wait ended.
@@ -41,7 +48,7 @@ enum Woke {
 
 pub(super) async fn run(queue: Queue, session: SessionKey, link: watch::Receiver<Option<Sender>>) {
     let lane = queue.lane(&session);
-    let mut me = Dispatcher { queue, session, link, lane, pacer: Pacer::default() };
+    let mut me = Dispatcher { queue, session, link, lane, pacer: Pacer::default(), typing: None };
     // Sends of the last hour count against this run's windows too.
     match me.seed().await {
         Ok(pacer) => me.pacer = pacer,
@@ -107,11 +114,16 @@ impl Dispatcher {
         let limits = self.queue.limits(&self.session).await?;
         let now = now_ms();
         let ready = self.pacer.ready_at(&limits, now);
-        if ready > now {
-            return Ok(Some(ready));
-        }
         let blocked = self.pacer.blocked(&limits, now);
         let skip: Vec<String> = blocked.iter().map(|(to, _)| to.clone()).collect();
+        if ready > now {
+            if limits.typing
+                && let Some(start) = self.start_typing(sender, ready, now, &skip).await?
+            {
+                return Ok(Some(start.min(ready)));
+            }
+            return Ok(Some(ready));
+        }
         let lease = now + config.ack_timeout.as_millis() as i64;
         let Some(claim) = store.claim(&self.session, now, lease, &skip).await? else {
             let next = store.next_due(&self.session, &skip).await?;
@@ -181,6 +193,9 @@ impl Dispatcher {
                 return Ok(None);
             }
         };
+        if limits.typing && message.kind == "text" {
+            self.stop_typing(sender, &message.recipient).await;
+        }
         let sent = tokio::time::timeout(
             send_timeout,
             sender.send(&message.id, &message.recipient, content, quote_of(&message)),
@@ -224,6 +239,51 @@ impl Dispatcher {
         let now = now_ms();
         self.queue.0.store.requeue(&message.id, due, Some(reason), i32::from(count), now).await?;
         Ok(())
+    }
+
+    /// With `typing` on, in the pause before a send at `ready`: shows the
+    /// recipient of the next text "typing…" from a human-looking time before
+    /// it goes (never before the pause began). `Some(t)`: start at `t`.
+    async fn start_typing(
+        &mut self,
+        sender: &Sender,
+        ready: i64,
+        now: i64,
+        skip: &[String],
+    ) -> anyhow::Result<Option<i64>> {
+        if self.typing.is_some() {
+            return Ok(None);
+        }
+        let Some(next) = self.queue.0.store.peek(&self.session, ready, skip).await? else { return Ok(None) };
+        if next.kind != "text" || next.status != MessageStatus::Queued {
+            return Ok(None);
+        }
+        let chars = next.body.as_deref().map_or(0, |b| b.chars().count()) as i64;
+        let shown_for = (chars * TYPING_MS_PER_CHAR).clamp(TYPING_MIN_MS, TYPING_MAX_MS);
+        if ready - now > shown_for {
+            return Ok(Some(ready - shown_for));
+        }
+        if let Err(e) = sender.typing(&next.recipient, Typing::Composing).await {
+            debug!(session_id = %self.session, error = %e, "cannot show typing");
+        }
+        self.typing = Some(next.recipient);
+        Ok(None)
+    }
+
+    /// Right before a text to `to` goes (with `typing` on): "typing…" stops,
+    /// shown for a moment first if the pause gave it no time; whoever else was
+    /// shown it (the next message changed) is told it stopped.
+    async fn stop_typing(&mut self, sender: &Sender, to: &str) {
+        let shown = self.typing.take();
+        if let Some(other) = shown.as_deref().filter(|o| *o != to) {
+            let _ = sender.typing(other, Typing::Paused).await;
+        }
+        if shown.as_deref() != Some(to) {
+            let _ = sender.typing(to, Typing::Composing).await;
+        }
+        if let Err(e) = sender.typing(to, Typing::Paused).await {
+            debug!(session_id = %self.session, error = %e, "cannot show typing");
+        }
     }
 
     /// Whether `phone` is on WhatsApp (see [`super::registry`]).

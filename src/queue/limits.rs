@@ -32,6 +32,8 @@ pub struct Limits {
     /// The windows counted over, in milliseconds.
     pub minute_window_ms: u64,
     pub hour_window_ms: u64,
+    /// Show "typing…" before each text, inside the pause between sends.
+    pub typing: bool,
 }
 
 /// A session's overrides of `[limits]`; what is left out follows the config.
@@ -57,6 +59,10 @@ pub struct LimitsOverride {
     #[validate(minimum = 1)]
     #[validate(maximum = 100)]
     pub max_attempts: Option<u32>,
+    /// Show "typing…" to the recipient before each text, for a human-looking
+    /// time inside the pause between sends (never longer than it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typing: Option<bool>,
 }
 
 impl Limits {
@@ -70,6 +76,7 @@ impl Limits {
             max_attempts: o.max_attempts.unwrap_or(config.max_attempts).max(1),
             minute_window_ms: config.minute_window.as_millis() as u64,
             hour_window_ms: config.hour_window.as_millis() as u64,
+            typing: o.typing.unwrap_or(config.typing),
         }
     }
 
@@ -251,6 +258,7 @@ mod tests {
             max_attempts: 3,
             minute_window_ms: 1_000,
             hour_window_ms: 10_000,
+            typing: false,
         }
     }
 

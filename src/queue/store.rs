@@ -460,6 +460,27 @@ impl Store {
         Ok(Some(Claim { attempts: u32::try_from(message.attempts).unwrap_or(0), message }))
     }
 
+    /// The message that will be claimed next if nothing else comes first: due
+    /// by `by`, not leased, not to one of `skip`. Nothing is claimed.
+    pub async fn peek(&self, session: &SessionKey, by: i64, skip: &[String]) -> Result<Option<messages::Model>, DbErr> {
+        let mut query = due::Entity::find()
+            .select_only()
+            .column(due::Column::MessageId)
+            .filter(due::Column::SessionId.eq(session))
+            .filter(due::Column::DueAt.lte(by))
+            .filter(due::Column::LeaseUntil.is_null())
+            .order_by_asc(due::Column::DueAt)
+            .order_by_asc(due::Column::Id);
+        if !skip.is_empty() {
+            query = query.filter(due::Column::Recipient.is_not_in(skip.to_vec()));
+        }
+        let next: Option<String> = query.into_tuple().one(&self.db).await?;
+        match next {
+            Some(id) => self.find(&id).await,
+            None => Ok(None),
+        }
+    }
+
     /// When the session's next message not to one of `skip` falls due (leases included).
     pub async fn next_due(&self, session: &SessionKey, skip: &[String]) -> Result<Option<i64>, DbErr> {
         let db = &self.db;

@@ -410,6 +410,10 @@ async fn reactions_edits_and_deletions_reach_the_phone(db: TestDb) {
     let (status, body) =
         app.call(reqwest::Method::PUT, "/session/s1/limits", Some(&token), Some(json!({"perMinute": 1}))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    // One send in the minute (the pacer remembers sends only as far back as
+    // its limits need: none before this one), then the next one must wait.
+    let filler = app.send_text(&token, "s1", CONTACT, "Pesan pertama menit ini").await;
+    app.wait_message(&token, &filler, "sent", 30).await;
     let waiting = app.send_text(&token, "s1", CONTACT, "Pesan yang dibatalkan").await;
     let (status, body) = app.call(reqwest::Method::DELETE, &format!("/message/{waiting}"), Some(&token), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -514,7 +518,74 @@ async fn a_contacts_changes_are_applied_and_told(db: TestDb) {
     assert!(entries[1]["text"].is_null() && entries[1]["extra"]["deleted"].is_object(), "{}", entries[1]);
 }
 
+/// An agent's typing reaches the contact's phone: composing, recording, paused.
+async fn typing_is_shown_to_the_contact(db: TestDb) {
+    let app = TestApp::spawn_with(db, no_limits).await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", SENDER).await;
+    let first = app.sim.inbound(CONTACT, SENDER, "Halo?", "Budi").await.unwrap();
+    wait_received(&app, &token, &first).await;
+    let (_, chats) = app.get("/chats/", Some(&token)).await;
+    let chat = chats[0]["id"].as_i64().unwrap();
+    for state in ["composing", "recording", "paused"] {
+        let (status, body) = app.post(&format!("/chats/{chat}/typing"), Some(&token), json!({"state": state})).await;
+        assert_eq!((status, &body["state"]), (StatusCode::OK, &json!(state)), "{body}");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.sim.chatstates(CONTACT).len() < 3 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let shown: Vec<(String, String)> = app.sim.chatstates(CONTACT).into_iter().map(|c| (c.from, c.state)).collect();
+    let want = ["composing", "recording", "paused"].map(|s| (SENDER.to_owned(), s.to_owned()));
+    assert_eq!(shown, want);
+    let (status, body) = app.post(&format!("/chats/{chat}/typing"), Some(&token), json!({"state": "dancing"})).await;
+    assert_eq!((status, &body["error"]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("state")), "{body}");
+    let (status, _) = app.post("/chats/999999/typing", Some(&token), json!({"state": "paused"})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// With `typing` on, the contact sees "typing…" then its end before each
+/// text, inside the pause between sends: the pause is no longer than before.
+async fn typing_comes_before_each_text_inside_the_pause(db: TestDb) {
+    let app = TestApp::spawn_with(db, |c| {
+        no_limits(c);
+        c.limits.delay_min_ms = 1_500;
+        c.limits.delay_max_ms = 1_500;
+    })
+    .await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", SENDER).await;
+    app.sim.add_contacts(&[CONTACT.to_owned()]);
+    let (status, body) =
+        app.call(reqwest::Method::PUT, "/session/s1/limits", Some(&token), Some(json!({"typing": true}))).await;
+    assert_eq!((status, &body["data"]["limits"]["typing"]), (StatusCode::OK, &json!(true)), "{body}");
+    let mut ids = Vec::new();
+    for text in ["Gangguan di ODP-12 sedang ditangani", "Estimasi selesai jam 15.00", "Terima kasih"] {
+        ids.push(app.send_text(&token, "s1", CONTACT, text).await);
+    }
+    for id in &ids {
+        app.wait_message(&token, id, "sent", 30).await;
+    }
+    let received = app.sim.received(Some(CONTACT));
+    let states = app.sim.chatstates(CONTACT);
+    let kinds: Vec<&str> = states.iter().map(|c| c.state.as_str()).collect();
+    assert_eq!(kinds, ["composing", "paused", "composing", "paused", "composing", "paused"]);
+    for (i, id) in ids.iter().enumerate() {
+        let arrived = received.iter().find(|r| r.id == *id).unwrap().at_ms;
+        let (composing, paused) = (states[2 * i].at_ms, states[2 * i + 1].at_ms);
+        assert!(composing <= paused && paused <= arrived, "typing, its end, then text {i}");
+        if i > 0 {
+            let before = received.iter().find(|r| r.id == ids[i - 1]).unwrap().at_ms;
+            assert!(arrived - before >= 1_400, "the pause holds: {} ms", arrived - before);
+            assert!(arrived - before < 3_000, "typing is not added to the pause: {} ms", arrived - before);
+            assert!(arrived - composing >= 800, "typing shows for a while: {} ms", arrived - composing);
+        }
+    }
+}
+
 db_tests!(
+    typing_comes_before_each_text_inside_the_pause,
+    typing_is_shown_to_the_contact,
     every_kind_arrives_as_that_kind,
     replies_show_what_they_quote,
     reactions_edits_and_deletions_reach_the_phone,

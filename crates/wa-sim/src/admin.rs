@@ -39,6 +39,7 @@ pub fn router(sim: Sim) -> Router {
         .route("/admin/contacts", post(contacts))
         .route("/admin/messages", get(messages))
         .route("/admin/reactions", get(reactions))
+        .route("/admin/chatstates", get(chatstates))
         .route("/admin/inbound", post(inbound))
         .route("/admin/receipts", post(receipts))
         .route("/admin/read-receipts", get(read_receipts))
@@ -151,6 +152,12 @@ struct MessagesQuery {
 async fn messages(State(sim): State<Sim>, Query(q): Query<MessagesQuery>) -> Result<Json<Value>, AdminError> {
     let to = q.to.as_deref().map(digits).transpose()?;
     Ok(Json(json!(sim.received(to.as_deref()))))
+}
+
+/// The typing a contact's phone was shown, oldest first.
+async fn chatstates(State(sim): State<Sim>, Query(q): Query<MessagesQuery>) -> Result<Json<Value>, AdminError> {
+    let to = digits(q.to.as_deref().unwrap_or_default())?;
+    Ok(Json(json!(sim.chatstates(&to))))
 }
 
 /// The reactions a contact's phone shows, on which message and by whom.

@@ -179,6 +179,11 @@ impl Sim {
         out
     }
 
+    /// What `contact`'s phone showed of linked numbers typing, oldest first.
+    pub fn chatstates(&self, contact: &str) -> Vec<messages::ChatState> {
+        self.world().chatstates.iter().filter(|c| c.to == contact).cloned().collect()
+    }
+
     /// Copies of messages contacts already had (resends of the same id), dropped.
     pub fn duplicates(&self) -> Vec<Received> {
         self.world().received.iter().filter(|r| r.copy > 1).cloned().collect()

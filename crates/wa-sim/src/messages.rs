@@ -737,6 +737,38 @@ pub fn acknowledged(sim: &Sim, peer: &Peer, node: &Node) {
     }
 }
 
+/// A linked device shows its number typing (or recording, or stopping) to a
+/// contact: the contact's phone shows it; recorded in order.
+pub fn chatstate_from_client(sim: &Sim, peer: &Peer, node: &Node) {
+    let Peer::Device { phone, .. } = peer else { return };
+    let Some(to) = node.attrs().optional_jid("to") else { return };
+    let Some(child) = node.children().and_then(|c| c.first().cloned()) else { return };
+    let state = match (child.tag.as_ref(), child.attrs().optional_string("media").as_deref()) {
+        ("composing", Some("audio")) => "recording",
+        ("composing", _) => "composing",
+        ("paused", _) => "paused",
+        _ => return,
+    };
+    let at_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default();
+    let chatstate = ChatState { from: phone.clone(), to: sim.world().phone_of(&to), state: state.to_owned(), at_ms };
+    sim.world().chatstates.push(chatstate);
+}
+
+/// What a contact's phone showed of a linked number's typing.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ChatState {
+    /// The linked number.
+    pub from: String,
+    /// The contact.
+    pub to: String,
+    /// `composing`, `recording` or `paused`.
+    pub state: String,
+    pub at_ms: i64,
+}
+
 /// Read receipts linked devices sent for messages they received.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ReadReceipt {

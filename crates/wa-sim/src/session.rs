@@ -109,7 +109,11 @@ pub async fn handle(sim: &Sim, conn: &Conn, peer: &Peer, node: Node) -> anyhow::
             crate::messages::acknowledged(sim, peer, &node);
             Ok(())
         }
-        "presence" | "chatstate" | "ib" | "call" => Ok(()),
+        "chatstate" => {
+            crate::messages::chatstate_from_client(sim, peer, &node);
+            Ok(())
+        }
+        "presence" | "ib" | "call" => Ok(()),
         other => {
             debug!("ignoring <{other}>");
             Ok(())

@@ -189,6 +189,8 @@ pub struct World {
     /// The vote secrets of polls linked devices sent, by poll id: what a
     /// contact's phone encrypts its votes with.
     pub poll_secrets: HashMap<String, Vec<u8>>,
+    /// Typing shown to contacts, oldest first.
+    pub chatstates: Vec<crate::messages::ChatState>,
 }
 
 /// The LID of `phone`: WhatsApp's second, number-free name for an account
