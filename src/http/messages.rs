@@ -175,6 +175,14 @@ pub(super) async fn in_chat(
     Ok(state.inbox.quote(&row.id, to, id).await?.map(|quote| (quote, false)))
 }
 
+/// Adds a reply's `quoted` id to what identifies a request (for
+/// `Idempotency-Key`); a request without one is identified as before replies existed.
+pub(super) fn with_quoted(request: &mut serde_json::Value, quoted: &Option<String>) {
+    if let Some(id) = quoted {
+        request["quoted"] = id.clone().into();
+    }
+}
+
 /// The message a reply quotes; 422 naming `quoted` when the chat has none of that id.
 async fn quote(state: &AppState, row: &sessions::Model, to: &str, id: &str) -> Result<Quote, ApiError> {
     match in_chat(state, row, to, id).await? {
@@ -205,9 +213,9 @@ pub async fn send_text(
 ) -> Result<Sent, ApiError> {
     let to = recipient(&state, &req.to)?;
     let key = idempotency::key(&headers)?;
-    let hash = hash_of(
-        serde_json::json!({"kind": "text", "session": req.session, "to": to, "text": req.text, "quoted": req.quoted}),
-    );
+    let mut request = serde_json::json!({"kind": "text", "session": req.session, "to": to, "text": req.text});
+    with_quoted(&mut request, &req.quoted);
+    let hash = hash_of(request);
     let text = req.text;
     queue(&state, &principal, &req.session, to, req.quoted, key, hash, async || Ok(Content::Text(text))).await
 }
@@ -304,7 +312,7 @@ pub(super) async fn send_media(
     request["kind"] = kind.field().into();
     request["session"] = session.clone().into();
     request["to"] = to.clone().into();
-    request["quoted"] = quoted.clone().into();
+    with_quoted(&mut request, &quoted);
     let hash = hash_of(request);
     let (slots, account) = (state.clone(), principal.user_id);
     let content = async move || content(&slots, media, account).await;

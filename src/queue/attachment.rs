@@ -45,7 +45,7 @@ impl Kind {
 
     /// Whether WhatsApp shows a caption with it.
     pub fn has_caption(self) -> bool {
-        matches!(self, Kind::Image | Kind::Video | Kind::Document)
+        super::content::has_caption(self.field())
     }
 
     fn max(self, limits: &MediaConfig) -> u64 {
@@ -169,9 +169,13 @@ impl CheckedMedia {
                 serde_json::json!({"sha256": file.sha256})
             }
         };
-        let identity = serde_json::json!({
-            "caption": req.caption, "filename": req.filename, "mimetype": req.mimetype, "gif": req.gif, "media": origin,
+        let mut identity = serde_json::json!({
+            "caption": req.caption, "filename": req.filename, "mimetype": req.mimetype, "media": origin,
         });
+        if req.gif {
+            // Only when asked: the identity of every other request stays what it was.
+            identity["gif"] = true.into();
+        }
         Ok(CheckedMedia { identity, req, kind, max })
     }
 
@@ -250,5 +254,30 @@ impl CheckedMedia {
             }
         };
         Ok(Content::Media { kind, file, mimetype, filename, caption: req.caption, extra })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_is_identified_as_before_gifs_existed() {
+        // An Idempotency-Key retry made across an upgrade must still match.
+        let url = || Source::Url("https://example.com/a.png".into());
+        let plain = CheckedMedia::check(MediaRequest::of(url()), Kind::Image, &MediaConfig::default()).unwrap();
+        let before = serde_json::json!({
+            "caption": null, "filename": null, "mimetype": null, "media": {"url": "https://example.com/a.png"},
+        });
+        assert_eq!(plain.identity, before);
+        let gif = MediaRequest { gif: true, ..MediaRequest::of(url()) };
+        let gif = CheckedMedia::check(gif, Kind::Video, &MediaConfig::default()).unwrap();
+        assert_eq!(gif.identity["gif"], true);
+        let refused = CheckedMedia::check(
+            MediaRequest { gif: true, ..MediaRequest::of(url()) },
+            Kind::Image,
+            &MediaConfig::default(),
+        );
+        assert!(matches!(refused, Err(Refusal::Invalid { field: "gif", .. })));
     }
 }
