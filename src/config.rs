@@ -29,6 +29,7 @@ pub struct Config {
     pub media: MediaConfig,
     pub notify: NotifyConfig,
     pub inbox: InboxConfig,
+    pub calls: CallsConfig,
     pub webhook: WebhookConfig,
     pub log: LogConfig,
 }
@@ -191,6 +192,9 @@ pub struct InboxConfig {
     /// Keep the text and file of a message its sender deleted for everyone
     /// (it is marked deleted either way).
     pub keep_deleted: bool,
+    /// How long a contact's profile picture, once fetched, is served from disk.
+    #[serde(serialize_with = "ser_duration", deserialize_with = "de_duration")]
+    pub picture_retention: Duration,
 }
 
 impl Default for InboxConfig {
@@ -201,9 +205,35 @@ impl Default for InboxConfig {
             media_retention: Duration::from_secs(30 * 24 * 3600),
             media_downloads: 2,
             keep_deleted: false,
+            picture_retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
+
+/// What a session does when a contact calls it (each session may change these
+/// with `PUT /session/{id}/calls`). A call is never answered: it is shown in
+/// the inbox and sent as the `call.received` event either way.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallsConfig {
+    /// Decline calls at once (the caller sees "declined") instead of letting them ring.
+    pub reject: bool,
+    /// A text queued to the caller (through the send queue and its limits);
+    /// empty: none.
+    pub reply: String,
+    /// At most one reply per caller in this long, however often they call.
+    #[serde(serialize_with = "ser_duration", deserialize_with = "de_duration")]
+    pub reply_interval: Duration,
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        Self { reject: false, reply: String::new(), reply_interval: Duration::from_secs(6 * 3600) }
+    }
+}
+
+/// The longest call reply, in characters.
+pub const MAX_CALL_REPLY: usize = 4096;
 
 /// Parses `whatsapp.version`: `None` for `auto`, else `2.3000.N`.
 pub fn parse_version(text: &str) -> Result<Option<(u32, u32, u32)>, String> {
@@ -677,6 +707,12 @@ impl Config {
         }
         if self.notify.max_import_bytes < 1024 {
             return invalid("notify.max_import_bytes must be at least 1024");
+        }
+        if self.calls.reply.chars().count() > MAX_CALL_REPLY {
+            return invalid("calls.reply must be at most 4096 characters");
+        }
+        if self.calls.reply_interval < Duration::from_secs(60) {
+            return invalid("calls.reply_interval must be at least 1m");
         }
         if self.server.max_body_bytes < 1024 {
             return invalid("server.max_body_bytes must be at least 1024");

@@ -17,6 +17,7 @@ mod m20261205_000008_bot;
 mod m20261206_000009_web_logins;
 mod m20261207_000010_due_messages;
 mod m20261208_000011_rich_messages;
+mod m20261209_000012_calls;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000009_web_logins::Migration),
             Box::new(m20261207_000010_due_messages::Migration),
             Box::new(m20261208_000011_rich_messages::Migration),
+            Box::new(m20261209_000012_calls::Migration),
         ]
     }
 }

@@ -234,8 +234,8 @@ impl Bot {
         let mut backlog_reply: Option<String> = None;
         let mut replies = Vec::new();
         for message in messages {
-            // A reaction to something the bot said is no request.
-            if message.place != Place::Direct || message.kind == "reaction" {
+            // A reaction to something the bot said is no request; a call is answered by `[calls]`.
+            if message.place != Place::Direct || matches!(message.kind, "reaction" | "call") {
                 continue;
             }
             if message.from_me {

@@ -209,10 +209,11 @@ impl InboundDurabilityHook for Hook {
     /// Waiting here holds back only this chat's messages (the client awaits
     /// the hook in the chat's lane), not the connection's keepalives.
     async fn on_messages(&self, client: Arc<Client>, batch: &[InboundMessage]) -> anyhow::Result<()> {
-        let kept: Vec<Inbound> = batch.iter().filter_map(reduce).collect();
+        let mut kept: Vec<Inbound> = batch.iter().filter_map(reduce).collect();
         if kept.is_empty() {
             return Ok(());
         }
+        name_by_numbers(&client, &mut kept).await;
         let mut pause = Duration::from_millis(100);
         let mut failures = 0u32;
         loop {
@@ -277,14 +278,10 @@ pub fn reduce(item: &InboundMessage) -> Option<Inbound> {
     } else {
         Place::Direct
     };
-    let contact = (place == Place::Direct).then(|| {
-        // A chat addressed by LID names the number in the alternate JID.
-        let alternate = if source.is_from_me { source.recipient_alt.as_ref() } else { source.sender_alt.as_ref() };
-        match alternate {
-            Some(alt) if chat.is_lid() && alt.is_pn() => user_of(alt),
-            _ => user_of(chat),
-        }
-    });
+    // A chat addressed by LID may name the number in the alternate JID.
+    let alternate = if source.is_from_me { source.recipient_alt.as_ref() } else { source.sender_alt.as_ref() };
+    let number = alternate.filter(|alt| place == Place::Direct && chat.is_lid() && alt.is_pn()).map(user_of);
+    let contact = (place == Place::Direct).then(|| user_of(chat));
     let mut inbound = Inbound {
         wa_id: info.id.clone(),
         chat: chat.to_non_ad_string(),
@@ -313,7 +310,39 @@ pub fn reduce(item: &InboundMessage) -> Option<Inbound> {
         }
         None => describe(message, &mut inbound),
     }
+    if let Some(number) = number {
+        inbound.name_by_number(&number);
+    }
     Some(inbound)
+}
+
+impl Inbound {
+    /// A 1:1 message of a chat WhatsApp addressed by LID, named by the
+    /// contact's number instead: its chat, its contact and (when the contact
+    /// wrote it) its sender. Chats, events and webhooks name contacts by number.
+    pub fn name_by_number(&mut self, phone: &str) {
+        if self.place != Place::Direct || !self.chat.ends_with("@lid") {
+            return;
+        }
+        let jid = format!("{phone}@s.whatsapp.net");
+        if !self.from_me && self.sender == self.chat {
+            self.sender = jid.clone();
+        }
+        self.chat = jid;
+        self.contact = Some(phone.to_owned());
+    }
+}
+
+/// 1:1 messages still named by a LID (WhatsApp told no number beside it):
+/// the number is looked up (the client's LID-number store, else WhatsApp),
+/// and each is named by it. One the lookup cannot name stays by LID.
+async fn name_by_numbers(client: &Client, kept: &mut [Inbound]) {
+    for message in kept.iter_mut().filter(|m| m.place == Place::Direct && m.chat.ends_with("@lid")) {
+        let Ok(lid) = message.chat.parse::<Jid>() else { continue };
+        if let Some(phone) = super::number_of(client, &lid).await {
+            message.name_by_number(&phone);
+        }
+    }
 }
 
 /// The text or caption of a message: what an edit replaces.
@@ -543,6 +572,27 @@ mod tests {
             .unwrap();
         assert_eq!((mine.place, mine.contact.as_deref(), mine.from_me), (Place::Direct, Some("628222000001"), true));
         assert_eq!(mine.sender, "628111000001@s.whatsapp.net", "device suffixes are dropped");
+    }
+
+    /// A chat WhatsApp addressed by LID alone is named by the number once it is known.
+    #[test]
+    fn a_lid_chat_is_named_by_its_number() {
+        let mut theirs = reduce(&item("100000000000042@lid", "100000000000042@lid", false, text("halo"))).unwrap();
+        assert_eq!(theirs.contact.as_deref(), Some("100000000000042"), "by LID until the number is known");
+        theirs.name_by_number("628222000042");
+        assert_eq!(
+            (theirs.chat.as_str(), theirs.sender.as_str(), theirs.contact.as_deref()),
+            ("628222000042@s.whatsapp.net", "628222000042@s.whatsapp.net", Some("628222000042"))
+        );
+        let mut mine = reduce(&item("100000000000042@lid", "628111000001:0@s.whatsapp.net", true, text("ok"))).unwrap();
+        mine.name_by_number("628222000042");
+        assert_eq!(
+            (mine.chat.as_str(), mine.sender.as_str()),
+            ("628222000042@s.whatsapp.net", "628111000001@s.whatsapp.net")
+        );
+        let mut group = reduce(&item("120363000000000001@g.us", "100000000000042@lid", false, text("x"))).unwrap();
+        group.name_by_number("628222000042");
+        assert_eq!(group.chat, "120363000000000001@g.us", "only 1:1 chats");
     }
 
     #[test]

@@ -100,6 +100,59 @@ pub enum EngineEvent {
     },
     /// Messages that bypass the durability hook (newsletters): keep them as they come.
     Received(Vec<Inbound>),
+    /// A contact calls (or, `offline`, called while the device was away).
+    Call(Call),
+    /// A contact (whose presence this device subscribed to) types in its 1:1 chat.
+    Typing {
+        phone: String,
+        state: Typing,
+    },
+}
+
+/// The number of the account `lid` names: from the client's LID-number store
+/// (learned from messages and usync), else asked of WhatsApp (usync by LID
+/// answers with the number beside it when this account may know it).
+async fn number_of(client: &Client, lid: &Jid) -> Option<String> {
+    if let Ok(Some(entry)) = client.get_lid_pn_entry(lid).await {
+        return Some(entry.phone_number.to_string());
+    }
+    let contacts = client.contacts();
+    let asked = contacts.is_on_whatsapp(std::slice::from_ref(lid));
+    let found = tokio::time::timeout(Duration::from_secs(10), asked).await.ok()?.ok()?;
+    found.into_iter().find_map(|r| r.pn_jid).map(|pn| pn.user.to_string())
+}
+
+/// What WhatsApp tells of an account (see [`Sender::profile`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// LID digits.
+    pub lid: Option<String>,
+    /// Its "about" text.
+    pub about: Option<String>,
+    /// The id of its current profile picture (when this number may see it).
+    pub picture_id: Option<String>,
+    pub business: bool,
+    /// A business account's verified name.
+    pub business_name: Option<String>,
+}
+
+/// A call to the linked number. The gateway never answers one: it may decline
+/// it ([`Sender::reject_call`]) and shows it in the inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    pub id: String,
+    /// Whom the call's signalling names (by number or by LID).
+    pub from: Jid,
+    /// Who made the call.
+    pub creator: Jid,
+    /// The caller's number (digits with country code) when WhatsApp told it.
+    pub phone: Option<String>,
+    pub video: bool,
+    /// It rang while the device was away: long over, told from the offline queue.
+    pub offline: bool,
+    /// When it was made, epoch ms.
+    pub at_ms: i64,
+    pub push_name: Option<String>,
 }
 
 /// The receipts the queue records.
@@ -346,8 +399,9 @@ pub struct OutgoingMedia {
     pub gif: bool,
 }
 
-/// What a contact sees this number doing in their chat.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a contact sees this number doing in their chat (or this number sees a contact do).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Typing {
     Composing,
     /// Recording a voice note.
@@ -460,6 +514,56 @@ impl Sender {
             Typing::Paused => ChatStateType::Paused,
         };
         self.client.chatstate().send(&Jid::pn(phone), state).await.map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    /// The number of the account `lid` names, when this account may know it.
+    pub async fn number_of(&self, lid: &Jid) -> Option<String> {
+        number_of(&self.client, lid).await
+    }
+
+    /// Asks WhatsApp for `phone`'s presence and typing (kept across reconnects).
+    pub async fn subscribe(&self, phone: &str) -> anyhow::Result<()> {
+        self.client.presence().subscribe(Jid::pn(phone)).await.map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    /// Declines a call that is ringing (the caller sees it declined).
+    pub async fn reject_call(&self, call: &Call) -> anyhow::Result<()> {
+        self.client.voip().reject_call(&call.id, &call.from, &call.creator).await.map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    /// What WhatsApp tells of the account of `phone`: `None` when it has none.
+    pub async fn profile(&self, phone: &str) -> anyhow::Result<Option<Profile>> {
+        let jid = Jid::pn(phone);
+        let found = self
+            .client
+            .contacts()
+            .get_user_info(std::slice::from_ref(&jid))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let Some(info) = found.into_values().next() else { return Ok(None) };
+        Ok(Some(Profile {
+            lid: info.lid.map(|l| l.user.to_string()),
+            about: info.status.filter(|s| !s.is_empty()),
+            picture_id: info.picture_id.filter(|p| !p.is_empty()),
+            business: info.is_business,
+            business_name: info.verified_name.and_then(|v| v.name),
+        }))
+    }
+
+    /// The profile picture of `phone` (full size) when it has one that this
+    /// number may see: its id and bytes (at most `max` of them).
+    pub async fn picture(&self, phone: &str, max: usize) -> anyhow::Result<Option<(String, Vec<u8>)>> {
+        let jid = Jid::pn(phone);
+        let picture =
+            self.client.contacts().get_profile_picture(&jid, false).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let Some(picture) = picture else { return Ok(None) };
+        let url = url::Url::parse(&picture.url).context("the picture URL")?;
+        anyhow::ensure!(url.scheme() == "https", "the picture URL is not https");
+        let request = whatsapp_rust::http::HttpRequest::get(picture.url.clone());
+        let response = self.client.http_client.execute(request).await?;
+        anyhow::ensure!(response.status_code == 200, "the picture host answered {}", response.status_code);
+        anyhow::ensure!(response.body.len() <= max, "the picture is larger than {max} bytes");
+        Ok(Some((picture.id, response.body)))
     }
 
     /// Which of `phones` (digits with country code) have a WhatsApp account,
@@ -848,6 +952,9 @@ impl EventHandler for Forward {
             EventKind::ServerAck,
             EventKind::Receipt,
             EventKind::Messages,
+            EventKind::IncomingCall,
+            EventKind::MissedCall,
+            EventKind::ChatPresence,
         ])
     }
 }
@@ -879,6 +986,49 @@ fn map(event: &Event) -> Option<EngineEvent> {
                 _ => return None,
             };
             EngineEvent::Receipt { ids: r.message_ids.clone(), kind }
+        }
+        Event::ChatPresence(update) if !update.source.is_group && update.source.chat.is_pn() => {
+            use whatsapp_rust::wacore::types::presence::{ChatPresence, ChatPresenceMedia};
+            let state = match (&update.state, &update.media) {
+                (ChatPresence::Composing, ChatPresenceMedia::Audio) => Typing::Recording,
+                (ChatPresence::Composing, _) => Typing::Composing,
+                _ => Typing::Paused,
+            };
+            EngineEvent::Typing { phone: phone_of(&update.source.chat), state }
+        }
+        Event::IncomingCall(call) if !call.offline => {
+            use whatsapp_rust::wacore::types::call::CallAction;
+            // Only a 1:1 call's offer: the rest of its signalling (and group calls) needs no answer.
+            let CallAction::Offer { call_id, call_creator, caller_pn, is_video, group_jid: None, .. } = &call.action
+            else {
+                return None;
+            };
+            let pn =
+                [Some(&call.from), Some(call_creator), caller_pn.as_ref()].into_iter().flatten().find(|j| j.is_pn());
+            EngineEvent::Call(Call {
+                id: call_id.clone(),
+                from: call.from.clone(),
+                creator: call_creator.clone(),
+                phone: pn.map(phone_of),
+                video: *is_video,
+                offline: false,
+                at_ms: call.timestamp.timestamp_millis(),
+                push_name: call.notify.clone(),
+            })
+        }
+        Event::MissedCall(missed)
+            if matches!(missed.reason, whatsapp_rust::wacore::types::call::MissedReason::Offline) =>
+        {
+            EngineEvent::Call(Call {
+                id: missed.call_id.clone(),
+                from: missed.from.clone(),
+                creator: missed.from.clone(),
+                phone: missed.from.is_pn().then(|| phone_of(&missed.from)),
+                video: false,
+                offline: true,
+                at_ms: missed.timestamp.timestamp_millis(),
+                push_name: None,
+            })
         }
         // What the durability hook committed is already stored.
         Event::Messages(batch) if !batch.hook_committed => {

@@ -150,7 +150,9 @@ pub struct DetailQuery {
     pub limit: u64,
 }
 
-/// A chat with the contact's profile and its latest messages, oldest first (seed 004).
+/// A chat with the contact's profile and its latest messages, oldest first
+/// (seed 004). Opening a chat subscribes the session to the contact's typing:
+/// `presence.update` events on `/events` from then on.
 #[utoipa::path(
     get, path = "/chats/{id}", tag = "inbox",
     security(("bearer" = []), ("api_key" = [])),
@@ -163,7 +165,11 @@ pub async fn get_chat(
     ApiPath(id): ApiPath<i64>,
     ApiQuery(query): ApiQuery<DetailQuery>,
 ) -> Result<Json<ChatDetail>, ApiError> {
-    Ok(Json(state.inbox.detail(&chat_scope(&state, &principal).await?, id, query.limit).await?))
+    let scope = chat_scope(&state, &principal).await?;
+    let detail = state.inbox.detail(&scope, id, query.limit).await?;
+    // Opened: the contact's typing is told from now on (`presence.update`).
+    state.inbox.watch_presence(&state.inbox.chat(&scope, id).await?);
+    Ok(Json(detail))
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]

@@ -28,8 +28,12 @@ pub const RECHECK: Duration = Duration::from_secs(1);
 
 /// Live events: `event:` is the kind (`session.status`, `session.qr`,
 /// `message.status`, `broadcast.progress`, `broadcast.completed`, `message.received`,
-/// `message.reaction`, `message.edited`, `message.revoked`, `poll.vote`, `chat.message`,
-/// `chat.updated`), `data:` its JSON. A contact's reaction, edit, deletion or
+/// `message.reaction`, `message.edited`, `message.revoked`, `poll.vote`, `call.received`,
+/// `chat.message`, `chat.updated`, `presence.update`), `data:` its JSON. `call.received` is a
+/// received message of type `call` (`extra`: `video`, `action` `rejected` or
+/// `missed`, `offline`, `replied`). `presence.update` (live only, never to
+/// webhooks) tells a contact typing in a chat an agent opened (`chat_id`,
+/// `contact`, `state`: `composing`, `recording` or `paused`). A contact's reaction, edit, deletion or
 /// vote is its own event (with `message_id`, the message it changes), never a
 /// timeline entry. `chat.message` carries a timeline entry
 /// as it is written, and again when a received file finished downloading (or

@@ -206,12 +206,15 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(messages::get_message, changes::delete))
         .routes(routes!(changes::react))
         .routes(routes!(contacts::check))
+        .routes(routes!(contacts::profile))
+        .routes(routes!(contacts::picture))
         .routes(routes!(changes::edit))
         .routes(routes!(messages::list_messages))
         .routes(routes!(chats::list_received))
         .routes(routes!(messages::queue_status))
         .routes(routes!(messages::clear_queue))
-        .routes(routes!(messages::get_limits, messages::set_limits));
+        .routes(routes!(messages::get_limits, messages::set_limits))
+        .routes(routes!(sessions::get_calls, sessions::set_calls));
     // Uploads may be as large as the media limits allow (plus the form around them).
     let media_body = state.config.media.largest() as usize + 64 * 1024;
     let uploads = OpenApiRouter::new()

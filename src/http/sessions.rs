@@ -359,3 +359,62 @@ pub async fn cleanup_sessions(
     let removed = state.sessions.cleanup(&scope_of(&principal), req.hours).await?;
     Ok(Json(Data { data: CleanupReport { count: removed.len(), removed } }))
 }
+
+/// What a session does about calls: the settings in force and its own.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CallsView {
+    pub session_id: String,
+    pub calls: crate::inbox::CallPolicy,
+    /// The session's own settings; the rest follows `[calls]` in the config.
+    pub overrides: crate::inbox::CallsOverride,
+}
+
+/// What the session does when a contact calls.
+#[utoipa::path(
+    get, path = "/session/{sessionId}/calls", tag = "sessions",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("sessionId" = String, Path)),
+    responses(
+        (status = 200, body = Data<CallsView>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn get_calls(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Data<CallsView>>, ApiError> {
+    let row = state.sessions.get(&scope_of(&principal), &id).await?;
+    let overrides = crate::inbox::calls::overrides(&state.db, &row.id).await?;
+    let calls = crate::inbox::CallPolicy::resolve(&state.config.calls, &overrides);
+    Ok(Json(Data { data: CallsView { session_id: id, calls, overrides } }))
+}
+
+/// Sets what the session does when a contact calls (each setting left out
+/// follows `[calls]` in the config; `{}` goes back to it entirely). The next
+/// call follows it.
+#[utoipa::path(
+    put, path = "/session/{sessionId}/calls", tag = "sessions",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("sessionId" = String, Path)),
+    request_body = crate::inbox::CallsOverride,
+    responses(
+        (status = 200, body = Data<CallsView>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn set_calls(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(overrides): ApiJson<crate::inbox::CallsOverride>,
+) -> Result<Json<Data<CallsView>>, ApiError> {
+    let row = state.sessions.get(&scope_of(&principal), &id).await?;
+    let write = state.writer.begin().await?;
+    crate::inbox::calls::set_overrides(&write.tx, &row.id, &overrides).await?;
+    write.commit().await?;
+    let calls = crate::inbox::CallPolicy::resolve(&state.config.calls, &overrides);
+    Ok(Json(Data { data: CallsView { session_id: id, calls, overrides } }))
+}

@@ -50,7 +50,7 @@ pub struct CreateWebhookRequest {
     pub url: String,
     /// The events to send (`message.received`, `message.status`,
     /// `message.reaction`, `message.edited`, `message.revoked`, `poll.vote`,
-    /// `session.status`, `session.qr`, `chat.message`, `chat.updated`,
+    /// `call.received`, `session.status`, `session.qr`, `chat.message`, `chat.updated`,
     /// `broadcast.progress`, `broadcast.completed`); left out or `null`: all
     /// but `session.qr`.
     #[serde(default)]

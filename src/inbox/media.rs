@@ -72,6 +72,7 @@ impl Inbox {
                 if let Err(e) = self.sweep_media().await {
                     tracing::warn!(error = %e, "cannot remove old media");
                 }
+                self.0.pictures.sweep(self.config().inbox.picture_retention).await;
             }
             tokio::select! {
                 () = self.0.media_wake.notified() => {}

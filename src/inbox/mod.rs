@@ -10,8 +10,11 @@
 //! Every change is published as an event: `message.received`, `chat.message`
 //! (a new timeline entry or a status change of one) and `chat.updated`.
 
+pub mod calls;
 mod chats;
 pub mod media;
+pub mod pictures;
+mod presence;
 pub mod store;
 mod views;
 
@@ -35,6 +38,7 @@ use crate::{
     model::{ChatMode, Origin, SessionKey},
     queue::Queue,
 };
+pub use calls::{CallPolicy, CallsOverride};
 pub use chats::{ChatChange, Reply};
 pub use store::QueuedInChats;
 pub use store::{ChatFilter, Cursor};
@@ -104,6 +108,9 @@ struct Inner {
     /// Connected devices, by session: read receipts and media downloads go through them.
     online: Mutex<HashMap<SessionKey, crate::engine::Sender>>,
     media: media::Files,
+    pictures: pictures::Pictures,
+    /// (session, contact) whose presence the session's device subscribed to.
+    watched: Mutex<std::collections::HashSet<(SessionKey, String)>>,
     media_wake: tokio::sync::Notify,
     /// How long batches wait for their commit.
     committed: prometheus_client::metrics::histogram::Histogram,
@@ -123,6 +130,7 @@ impl Inbox {
     ) -> anyhow::Result<Inbox> {
         let (intake, pending) = mpsc::unbounded_channel();
         let files = media::Files::new(&config.storage.data_dir)?;
+        let pictures = pictures::Pictures::new(&config.storage.data_dir)?;
         let (db, events) = (writer.db().clone(), writer.live().clone());
         let inbox = Inbox(Arc::new(Inner {
             db,
@@ -134,6 +142,8 @@ impl Inbox {
             intake,
             online: Mutex::new(HashMap::new()),
             media: files,
+            pictures,
+            watched: Mutex::new(Default::default()),
             media_wake: tokio::sync::Notify::new(),
             committed: metrics.inbound_commit(),
         }));
@@ -153,6 +163,31 @@ impl Inbox {
         }
     }
 
+    /// A contact calls: declined at once when the session's policy says so
+    /// (a call that rang while the device was away is long over), then kept
+    /// as a `call` entry of the caller's chat with its `call.received` event,
+    /// and the policy's reply queued (see [`calls`]).
+    pub async fn called(&self, session: &SessionKey, sender: &crate::engine::Sender, mut call: crate::engine::Call) {
+        if call.phone.is_none() && call.creator.is_lid() {
+            call.phone = sender.number_of(&call.creator).await;
+        }
+        let policy = match calls::overrides(&self.0.db, session).await {
+            Ok(o) => CallPolicy::resolve(&self.0.config.calls, &o),
+            Err(e) => {
+                tracing::warn!(session_id = %session, error = %e, "cannot read the call settings; the call rings");
+                CallPolicy::resolve(&self.0.config.calls, &CallsOverride::default())
+            }
+        };
+        let mut rejected = false;
+        if policy.reject && !call.offline {
+            match sender.reject_call(&call).await {
+                Ok(()) => rejected = true,
+                Err(e) => tracing::warn!(session_id = %session, error = %e, "cannot decline a call"),
+            }
+        }
+        self.keep(session, vec![calls::as_inbound(&call, rejected)]).await;
+    }
+
     /// The session's device is connected: receipts and downloads go through it.
     pub fn online(&self, session: &SessionKey, sender: crate::engine::Sender) {
         self.0.online.lock().expect("online lock").insert(session.to_owned(), sender);
@@ -161,6 +196,7 @@ impl Inbox {
 
     pub fn offline(&self, session: &SessionKey) {
         self.0.online.lock().expect("online lock").remove(session);
+        self.forget_presence(session);
     }
 
     /// The device of a connected session (kept for read receipts and media
@@ -188,8 +224,11 @@ impl Inbox {
             let items: Vec<(SessionKey, Vec<Inbound>)> =
                 batch.iter().map(|(s, m, _, _)| (s.clone(), m.clone())).collect();
             let keep_deleted = self.0.config.inbox.keep_deleted;
+            let calls = &self.0.config.calls;
             let bot = self.0.bot.as_ref();
-            match store::commit(&self.0.writer, &self.0.queue, bot, &items, keep_deleted, |w| self.events_of(w)).await {
+            match store::commit(&self.0.writer, &self.0.queue, bot, &items, keep_deleted, calls, |w| self.events_of(w))
+                .await
+            {
                 Ok(written) => {
                     for (_, _, reply, since) in batch {
                         self.0.committed.observe(since.elapsed().as_secs_f64());
@@ -201,7 +240,7 @@ impl Inbox {
                 Err(_) => {
                     for (session, messages, reply, since) in batch {
                         let one = [(session, messages)];
-                        match store::commit(&self.0.writer, &self.0.queue, bot, &one, keep_deleted, |w| {
+                        match store::commit(&self.0.writer, &self.0.queue, bot, &one, keep_deleted, calls, |w| {
                             self.events_of(w)
                         })
                         .await
@@ -249,7 +288,8 @@ impl Inbox {
         for row in &written.received {
             let owner = written.owners.get(&row.session_id).copied().unwrap_or_default();
             let data = serde_json::to_value(ReceivedView::of(row)).unwrap_or_default();
-            events.push(event("message.received", owner, &row.session_id, None, data));
+            let kind = if row.kind == "call" { "call.received" } else { "message.received" };
+            events.push(event(kind, owner, &row.session_id, None, data));
         }
         let rows: HashMap<i64, &crate::db::entities::inbound_messages::Model> =
             written.received.iter().map(|r| (r.id, r)).collect();

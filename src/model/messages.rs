@@ -101,11 +101,14 @@ pub enum Origin {
     /// An outage-notice broadcast.
     #[sea_orm(string_value = "broadcast")]
     Broadcast,
+    /// The automatic reply to a call (`[calls] reply`).
+    #[sea_orm(string_value = "call")]
+    Call,
 }
 
 impl Origin {
-    pub const ALL: [Origin; 6] =
-        [Origin::Customer, Origin::Phone, Origin::Agent, Origin::Bot, Origin::Api, Origin::Broadcast];
+    pub const ALL: [Origin; 7] =
+        [Origin::Customer, Origin::Phone, Origin::Agent, Origin::Bot, Origin::Api, Origin::Broadcast, Origin::Call];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -115,6 +118,7 @@ impl Origin {
             Origin::Bot => "bot",
             Origin::Api => "api",
             Origin::Broadcast => "broadcast",
+            Origin::Call => "call",
         }
     }
 }

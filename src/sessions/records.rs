@@ -84,6 +84,7 @@ pub async fn insert(db: &DatabaseConnection, name: &str, owner: i64) -> Result<r
         banned_until: Set(None),
         last_connected_at: Set(None),
         limits: Set(None),
+        calls: Set(None),
         created_at: Set(db::now()),
         updated_at: Set(db::now()),
         deleted_at: Set(None),

@@ -377,6 +377,12 @@ impl Supervisor {
             EngineEvent::Acked { id, error } => self.sessions.0.queue.status_sink().acked(id, error),
             EngineEvent::Receipt { ids, kind } => self.sessions.0.queue.status_sink().receipt(ids, kind),
             EngineEvent::Received(batch) => self.sessions.0.inbox.keep(&self.key, batch).await,
+            EngineEvent::Typing { phone, state } => self.sessions.0.inbox.contact_typing(&self.key, &phone, state),
+            EngineEvent::Call(call) => {
+                // Off the event loop: declining and keeping it wait on WhatsApp and the database.
+                let (inbox, key, sender) = (self.sessions.0.inbox.clone(), self.key.clone(), device.sender());
+                tokio::spawn(async move { inbox.called(&key, &sender, call).await });
+            }
         }
         None
     }

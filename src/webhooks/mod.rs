@@ -38,13 +38,14 @@ use crate::{
 };
 
 /// The events an endpoint may subscribe to: the names of the `/events` stream.
-pub const EVENT_TYPES: [&str; 12] = [
+pub const EVENT_TYPES: [&str; 13] = [
     "message.received",
     "message.status",
     "message.reaction",
     "message.edited",
     "message.revoked",
     "poll.vote",
+    "call.received",
     "session.status",
     "session.qr",
     "chat.message",

@@ -65,6 +65,8 @@ fn table() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>)>
         ("POST", "/api/whatsapp/logout", Some(WRITERS)),
         ("GET", "/session/{sessionId}/limits", Some(READERS)),
         ("PUT", "/session/{sessionId}/limits", Some(WRITERS)),
+        ("GET", "/session/{sessionId}/calls", Some(READERS)),
+        ("PUT", "/session/{sessionId}/calls", Some(WRITERS)),
         ("POST", "/message/send-text", Some(WRITERS)),
         ("POST", "/message/send-image", Some(WRITERS)),
         ("POST", "/message/send-document", Some(WRITERS)),
@@ -79,6 +81,8 @@ fn table() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>)>
         ("DELETE", "/message/{id}", Some(WRITERS)),
         ("POST", "/message/{id}/edit", Some(WRITERS)),
         ("POST", "/message/react", Some(WRITERS)),
+        ("GET", "/contacts/{phone}", Some(READERS)),
+        ("GET", "/contacts/{phone}/picture", Some(READERS)),
         ("POST", "/contacts/check", Some(WRITERS)),
         ("GET", "/message/list", Some(READERS)),
         ("GET", "/message/queue-status", Some(READERS)),
@@ -292,6 +296,8 @@ async fn another_accounts_real_objects_stay_out_of_reach(db: TestDb) {
         (Method::DELETE, "/session/a1".into(), None),
         (Method::GET, "/session/a1/limits".into(), None),
         (Method::PUT, "/session/a1/limits".into(), Some(json!({"perMinute": 1000}))),
+        (Method::GET, "/session/a1/calls".into(), None),
+        (Method::PUT, "/session/a1/calls".into(), Some(json!({"reject": true, "reply": "stranger"}))),
         (Method::POST, "/message/send-text".into(), Some(json!({"session": "a1", "to": "628999000021", "text": "x"}))),
         (
             Method::POST,
@@ -319,6 +325,8 @@ async fn another_accounts_real_objects_stay_out_of_reach(db: TestDb) {
         (Method::POST, format!("/message/{message}/edit"), Some(json!({"text": "diubah"}))),
         (Method::DELETE, format!("/message/{message}"), None),
         (Method::POST, "/contacts/check".into(), Some(json!({"session": "a1", "phones": ["628999000021"]}))),
+        (Method::GET, "/contacts/628999000021?session=a1".into(), None),
+        (Method::GET, "/contacts/628999000021/picture?session=a1".into(), None),
         (
             Method::POST,
             "/message/react".into(),
@@ -384,6 +392,8 @@ async fn another_accounts_real_objects_stay_out_of_reach(db: TestDb) {
     let (_, limits) = app.get("/session/a1/limits", Some(&owner)).await;
     let per_minute = limits["data"]["limits"]["perMinute"].as_u64().expect("limits readable");
     assert_ne!(per_minute, 1000, "{limits}");
+    let (_, calls) = app.get("/session/a1/calls", Some(&owner)).await;
+    assert_eq!(calls["data"]["overrides"], json!({}), "{calls}");
     let (_, chat) = app.get(&format!("/chats/{chat}"), Some(&owner)).await;
     assert_eq!(chat["mode"].as_str().map(|m| m != "closed"), Some(true), "{chat}");
     let (_, hook_now) = app.get(&format!("/webhooks/{hook}"), Some(&owner)).await;

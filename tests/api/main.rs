@@ -9,6 +9,7 @@ mod auth;
 mod bad_input;
 mod bot;
 mod browser;
+mod calls;
 mod cli;
 mod contacts;
 mod hardening;

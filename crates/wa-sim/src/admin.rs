@@ -42,6 +42,11 @@ pub fn router(sim: Sim) -> Router {
         .route("/admin/chatstates", get(chatstates))
         .route("/admin/inbound", post(inbound))
         .route("/admin/receipts", post(receipts))
+        .route("/admin/calls", get(calls).post(call))
+        .route("/admin/profile", post(profile))
+        .route("/admin/typing", post(typing))
+        .route("/admin/picture-asks", get(picture_asks))
+        .route("/admin/calls/{id}/end", post(hang_up))
         .route("/admin/read-receipts", get(read_receipts))
         .route("/admin/fault", post(fault))
         .route("/admin/devices", get(devices))
@@ -179,6 +184,79 @@ async fn inbound(
     body.to = digits(&body.to)?;
     let id = sim.deliver(&body).await.map_err(bad)?;
     Ok(Json(json!({"id": id})))
+}
+
+#[derive(Deserialize)]
+struct TypingBody {
+    from: String,
+    to: String,
+    state: String,
+}
+
+/// A contact types to a linked number.
+async fn typing(State(sim): State<Sim>, Json(body): Json<TypingBody>) -> Result<Json<Value>, AdminError> {
+    let (from, to) = (digits(&body.from)?, digits(&body.to)?);
+    let shown = sim.contact_types(&from, &to, &body.state).map_err(bad)?;
+    Ok(Json(json!({"shown": shown})))
+}
+
+#[derive(Deserialize)]
+struct ProfileBody {
+    phone: String,
+    about: Option<String>,
+    /// The picture, base64.
+    picture: Option<String>,
+}
+
+/// What a number shows others: its "about" text and profile picture.
+async fn profile(State(sim): State<Sim>, Json(body): Json<ProfileBody>) -> Result<Json<Value>, AdminError> {
+    use base64::Engine as _;
+    let phone = digits(&body.phone)?;
+    let picture = body.picture.map(|p| base64::engine::general_purpose::STANDARD.decode(p)).transpose().map_err(bad)?;
+    sim.set_profile(&phone, body.about, picture);
+    Ok(Json(json!({"ok": true})))
+}
+
+/// How often devices asked for a number's profile picture.
+async fn picture_asks(State(sim): State<Sim>, Query(q): Query<PhoneQuery>) -> Result<Json<Value>, AdminError> {
+    let phone = digits(&q.phone)?;
+    Ok(Json(json!({"phone": phone, "asks": sim.picture_asks(&phone)})))
+}
+
+#[derive(Deserialize)]
+struct PhoneQuery {
+    phone: String,
+}
+
+#[derive(Deserialize)]
+struct CallBody {
+    from: String,
+    to: String,
+    #[serde(default)]
+    video: bool,
+    #[serde(rename = "pushName")]
+    push_name: Option<String>,
+}
+
+/// A contact calls a linked number.
+async fn call(State(sim): State<Sim>, Json(body): Json<CallBody>) -> Result<Json<Value>, AdminError> {
+    let (from, to) = (digits(&body.from)?, digits(&body.to)?);
+    let id = sim.call(&from, &to, body.video, body.push_name.as_deref()).map_err(bad)?;
+    Ok(Json(json!({"id": id})))
+}
+
+async fn hang_up(
+    State(sim): State<Sim>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<Value>, AdminError> {
+    sim.hang_up(&id).map_err(|e| AdminError(StatusCode::NOT_FOUND, format!("{e:#}")))?;
+    Ok(Json(json!({"ok": true})))
+}
+
+/// The calls contacts made (to one linked number with `?to=`).
+async fn calls(State(sim): State<Sim>, Query(q): Query<MessagesQuery>) -> Result<Json<Value>, AdminError> {
+    let to = q.to.as_deref().map(digits).transpose()?;
+    Ok(Json(json!(sim.calls(to.as_deref()))))
 }
 
 async fn read_receipts(State(sim): State<Sim>) -> Json<Value> {

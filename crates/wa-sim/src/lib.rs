@@ -4,11 +4,14 @@
 //! fakes and what it does not.
 
 pub mod admin;
+pub mod calls;
 pub mod conn;
 pub mod faults;
 pub mod media;
 pub mod messages;
 pub mod phone;
+pub mod presence;
+pub mod profiles;
 pub mod session;
 pub mod signal;
 pub mod state;
@@ -197,6 +200,44 @@ impl Sim {
     /// A contact (or the linked number's own phone) writes; see [`messages::Write`].
     pub async fn deliver(&self, write: &messages::Write) -> anyhow::Result<String> {
         messages::deliver(self, write).await
+    }
+
+    /// What `phone` shows others: its "about" text and a profile picture (the
+    /// image's bytes; a new one gets a new id). `None` leaves either as it is.
+    pub fn set_profile(&self, phone: &str, about: Option<String>, picture: Option<Vec<u8>>) {
+        profiles::set(self, phone, about, picture)
+    }
+
+    /// How many times linked devices asked for `phone`'s profile picture.
+    pub fn picture_asks(&self, phone: &str) -> u32 {
+        self.world().picture_asks.get(phone).copied().unwrap_or_default()
+    }
+
+    /// Contact `from` types to the linked number `to` (`composing`,
+    /// `recording`, `paused`); shown to the devices subscribed to `from`: how many.
+    pub fn contact_types(&self, from: &str, to: &str, state: &str) -> anyhow::Result<usize> {
+        presence::typing(self, from, to, state)
+    }
+
+    /// The contacts whose presence `phone`'s connected devices subscribed to.
+    pub fn subscriptions(&self, phone: &str) -> Vec<String> {
+        presence::subscriptions(self, phone)
+    }
+
+    /// Contact `from` calls the linked number `to` (`name`: the caller's push
+    /// name); returns the call id. See [`calls`].
+    pub fn call(&self, from: &str, to: &str, video: bool, name: Option<&str>) -> anyhow::Result<String> {
+        calls::ring(self, from, to, video, name)
+    }
+
+    /// The caller of `call_id` hangs up.
+    pub fn hang_up(&self, call_id: &str) -> anyhow::Result<()> {
+        calls::hang_up(self, call_id)
+    }
+
+    /// The calls contacts made to `to` (every call when `None`), oldest first.
+    pub fn calls(&self, to: Option<&str>) -> Vec<calls::Call> {
+        self.world().calls.iter().filter(|c| to.is_none_or(|t| c.to == t)).cloned().collect()
     }
 
     /// Read receipts the linked devices sent, oldest first.

@@ -397,6 +397,10 @@ pub struct Write {
     /// wa-sim put the file: what a hostile contact may write.
     #[serde(default)]
     pub direct_path: Option<String>,
+    /// The message names its author by LID alone (`from` is `<lid>@lid`, no
+    /// phone number beside it), as WhatsApp addresses a contact it knows only by LID.
+    #[serde(default)]
+    pub by_lid: bool,
 }
 
 /// Contact `from` writes `text` to every linked device of `to`.
@@ -675,7 +679,9 @@ pub async fn deliver(sim: &Sim, write: &Write) -> anyhow::Result<String> {
             // WhatsApp names the author of a phone-number-addressed message by
             // LID too, so a client knows whose Signal session it is before decrypting.
             let name = write.push_name.clone().unwrap_or_else(|| format!("Contact {}", write.from));
-            stanza = stanza.attr("sender_lid", Jid::lid(crate::state::lid_of(&write.from))).attr("notify", name);
+            let lid = Jid::lid(crate::state::lid_of(&write.from));
+            stanza = if write.by_lid { stanza.attr("from", lid) } else { stanza.attr("sender_lid", lid) };
+            stanza = stanza.attr("notify", name);
         }
         let node = stanza.build();
         let conn = {

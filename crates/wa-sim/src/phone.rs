@@ -94,6 +94,7 @@ pub async fn send_pair_success(
                 keys: None,
                 conn: None,
                 key_shared: false,
+                subscribed: Default::default(),
             },
         },
     );

@@ -113,7 +113,18 @@ pub async fn handle(sim: &Sim, conn: &Conn, peer: &Peer, node: Node) -> anyhow::
             crate::messages::chatstate_from_client(sim, peer, &node);
             Ok(())
         }
-        "presence" | "ib" | "call" => Ok(()),
+        "call" => {
+            crate::calls::from_client(sim, peer, &node);
+            if let Some(ack) = crate::calls::ack(&node) {
+                conn.send(ack);
+            }
+            Ok(())
+        }
+        "presence" => {
+            crate::presence::from_client(sim, peer, &node);
+            Ok(())
+        }
+        "ib" => Ok(()),
         other => {
             debug!("ignoring <{other}>");
             Ok(())
@@ -193,6 +204,7 @@ async fn iq(sim: &Sim, conn: &Conn, peer: &Peer, node: Node) -> anyhow::Result<(
             }
         }
         ("usync", _, _) => crate::usync::answer(sim, &node),
+        ("w:profile:picture", "get", _) => crate::profiles::picture_iq(sim, &node),
         ("w:sync:app:state", "set", _) => app_state(&node),
         ("w:m", "set", "media_conn") => crate::media::media_conn(sim, &node),
         ("md", "set", "link_code_companion_reg") => crate::phone::companion_hello(sim, conn, &node)?,

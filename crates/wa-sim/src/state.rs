@@ -63,6 +63,8 @@ pub struct Device {
     pub conn: Option<Conn>,
     /// The app-state key share was sent to this device.
     pub key_shared: bool,
+    /// The contacts whose presence this device subscribed to on its current connection.
+    pub subscribed: std::collections::HashSet<String>,
 }
 
 /// A number on WhatsApp: its phone (device 0, a Signal party) and linked devices.
@@ -71,6 +73,10 @@ pub struct Account {
     pub party: Arc<Mutex<Party>>,
     pub devices: BTreeMap<u16, Device>,
     next_device: u16,
+    /// Its "about" text.
+    pub about: Option<String>,
+    /// The id of its profile picture (served on the media host).
+    pub picture: Option<String>,
 }
 
 impl Account {
@@ -80,6 +86,8 @@ impl Account {
             party: Arc::new(Mutex::new(Party::new())),
             devices: BTreeMap::new(),
             next_device: 1,
+            about: None,
+            picture: None,
         }
     }
 
@@ -191,6 +199,10 @@ pub struct World {
     pub poll_secrets: HashMap<String, Vec<u8>>,
     /// Typing shown to contacts, oldest first.
     pub chatstates: Vec<crate::messages::ChatState>,
+    /// Calls contacts made, oldest first.
+    pub calls: Vec<crate::calls::Call>,
+    /// How many times devices asked for each number's profile picture.
+    pub picture_asks: HashMap<String, u32>,
 }
 
 /// The LID of `phone`: WhatsApp's second, number-free name for an account
@@ -243,6 +255,7 @@ impl World {
             for device in account.devices.values_mut() {
                 if device.conn.as_ref().is_some_and(|c| c.id == conn_id) {
                     device.conn = None;
+                    device.subscribed.clear();
                 }
             }
         }

@@ -34,6 +34,7 @@ pub fn answer(sim: &Sim, node: &Node) -> Node {
     let query = usync.get_optional_child("query");
     let wants = |tag: &str| query.and_then(|q| q.get_optional_child(tag)).is_some();
     let (contact, devices, lid) = (wants("contact"), wants("devices"), wants("lid"));
+    let (status, picture) = (wants("status"), wants("picture"));
     let world = sim.world();
     let mut users = Vec::new();
     for user in usync.get_optional_child("list").and_then(|l| l.children()).into_iter().flatten() {
@@ -69,12 +70,23 @@ pub fn answer(sim: &Sim, node: &Node) -> Node {
             }
             children.push(NodeBuilder::new("devices").children(devices_children).build());
         }
+        if status && let Some(about) = account.and_then(|a| a.about.clone()) {
+            children.push(NodeBuilder::new("status").string_content(about).build());
+        }
+        if picture && let Some(id) = account.and_then(|a| a.picture.clone()) {
+            children.push(NodeBuilder::new("picture").attr("id", id).build());
+        }
         if lid && account.is_some() {
             children.push(NodeBuilder::new("lid").attr("val", Jid::lid(crate::state::lid_of(&phone))).build());
         }
-        // The user as asked for: by number, or by LID.
-        let jid = asked.map(|j| j.to_non_ad()).unwrap_or_else(|| Jid::pn(phone));
-        users.push(NodeBuilder::new("user").attr("jid", jid).children(children).build());
+        // The user as asked for: by number, or by LID (then with its number beside it).
+        let by_lid = asked.as_ref().is_some_and(|j| j.is_lid()) && account.is_some();
+        let jid = asked.map(|j| j.to_non_ad()).unwrap_or_else(|| Jid::pn(phone.as_str()));
+        let mut node = NodeBuilder::new("user").attr("jid", jid);
+        if by_lid {
+            node = node.attr("pn_jid", Jid::pn(phone.as_str()));
+        }
+        users.push(node.children(children).build());
     }
     iq_result(node)
         .children([NodeBuilder::new("usync").children([NodeBuilder::new("list").children(users).build()]).build()])

@@ -23,6 +23,8 @@ pub struct Model {
     /// Set when the session was deleted: the row stays for its messages' sake,
     /// and nothing else sees it.
     pub deleted_at: Option<DateTime>,
+    /// Per-session overrides of `[calls]`, as JSON ([`crate::inbox::CallsOverride`]).
+    pub calls: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

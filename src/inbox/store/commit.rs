@@ -10,15 +10,19 @@ use sea_orm::{
 
 use super::addons;
 use crate::{
+    config::CallsConfig,
     db::{
         entities::{chat_entries as entries, chats, inbound_messages as inbound, messages, sessions},
         write::Writer,
     },
     engine::{Inbound, Place},
     events::GatewayEvent,
-    inbox::Answerer,
+    inbox::{
+        Answerer,
+        calls::{CallPolicy, interval_ms},
+    },
     model::{ChatMode, Origin, SessionKey, now_ms},
-    queue::Queue,
+    queue::{Queue, text_message},
 };
 
 /// What a commit wrote, for its events.
@@ -59,6 +63,7 @@ pub async fn commit(
     bot: &dyn Answerer,
     batches: &[(SessionKey, Vec<Inbound>)],
     keep_deleted: bool,
+    calls: &CallsConfig,
     events: impl FnOnce(&Written) -> Vec<GatewayEvent>,
 ) -> Result<Written, DbErr> {
     let mut write = writer.begin().await?;
@@ -66,10 +71,10 @@ pub async fn commit(
     let now = now_ms();
     let mut written = Written::default();
     for (session, batch) in batches {
-        let Some((owner, own)) = sessions::Entity::find_by_id(session.clone())
+        let Some((owner, own, call_settings)) = sessions::Entity::find_by_id(session.clone())
             .select_only()
-            .columns([sessions::Column::UserId, sessions::Column::PhoneNumber])
-            .into_tuple::<(i64, Option<String>)>()
+            .columns([sessions::Column::UserId, sessions::Column::PhoneNumber, sessions::Column::Calls])
+            .into_tuple::<(i64, Option<String>, Option<String>)>()
             .one(tx)
             .await?
         else {
@@ -101,10 +106,35 @@ pub async fn commit(
         }
         let chats_of = chats_for(tx, session, owner, &fresh, now).await?;
         let mut by_chat: HashMap<i64, (chats::Model, Vec<entries::Model>, Vec<&Inbound>)> = HashMap::new();
+        // Callers answered in this commit (not yet in the queue's table).
+        let mut called_back: HashSet<String> = HashSet::new();
         for message in fresh {
             let chat =
                 message.contact.as_ref().filter(|_| message.place == Place::Direct).and_then(|c| chats_of.get(c));
-            let row = inbound_row(session, chat.map(|c| c.id), message, now);
+            let mut row = inbound_row(session, chat.map(|c| c.id), message, now);
+            if message.kind == "call"
+                && let Some(caller) = &message.contact
+            {
+                let policy = CallPolicy::of_row(calls, call_settings.as_deref());
+                let due = !policy.reply.trim().is_empty()
+                    && !called_back.contains(caller)
+                    && !crate::inbox::calls::replied_since(tx, session, caller, now - interval_ms(&policy)).await?;
+                if due {
+                    called_back.insert(caller.clone());
+                    let reply = policy.reply.clone();
+                    written.replies.push(text_message(
+                        session.clone(),
+                        owner,
+                        caller.clone(),
+                        reply,
+                        Origin::Call,
+                        now,
+                    ));
+                }
+                let mut extra = message.extra.clone().unwrap_or_else(|| serde_json::json!({}));
+                extra["replied"] = due.into();
+                row.extra = Set(Some(extra.to_string()));
+            }
             written.media_pending |= message.media.is_some();
             let row = row.insert(tx).await?;
             if addons::CHANGES.contains(&message.kind) {
@@ -404,7 +434,11 @@ mod tests {
         });
         let batch = vec![group.clone(), status, news, direct.clone(), group.clone()];
         let written =
-            commit(&writer, &queue, &bot, &[(SessionKey::named("s1"), batch)], false, |_| Vec::new()).await.unwrap();
+            commit(&writer, &queue, &bot, &[(SessionKey::named("s1"), batch)], false, &Default::default(), |_| {
+                Vec::new()
+            })
+            .await
+            .unwrap();
         assert_eq!(written.received.len(), 4, "the repeat within the batch is dropped");
         assert!(written.media_pending);
         assert_eq!(written.entries.len(), 1);
@@ -416,10 +450,17 @@ mod tests {
         assert_eq!(entries::Entity::find().all(&db).await.unwrap().len(), 1);
 
         // Delivered again: nothing new.
-        let again =
-            commit(&writer, &queue, &bot, &[(SessionKey::named("s1"), vec![group, direct])], false, |_| Vec::new())
-                .await
-                .unwrap();
+        let again = commit(
+            &writer,
+            &queue,
+            &bot,
+            &[(SessionKey::named("s1"), vec![group, direct])],
+            false,
+            &Default::default(),
+            |_| Vec::new(),
+        )
+        .await
+        .unwrap();
         assert!(again.received.is_empty() && again.entries.is_empty());
         assert_eq!(inbound::Entity::find().all(&db).await.unwrap().len(), 4);
         // A session that is gone keeps nothing, and fails nothing.
@@ -432,6 +473,7 @@ mod tests {
                 vec![inbound("x@s.whatsapp.net", "x@s.whatsapp.net", Place::Direct, Some("1"), "X")],
             )],
             false,
+            &Default::default(),
             |_| Vec::new(),
         )
         .await
