@@ -1,11 +1,11 @@
 //! What media costs the gateway's memory: many large uploads at once, then sending them.
 //!
-//!     cargo bench --bench media -- [uploads=20] [MiB=50]
+//!     cargo bench --bench media -- [uploads=20] [MiB=50] [document|video]
 //!
 //! Runs the release-built `wagate` binary in its own process (SQLite, a temp data
 //! dir, one session linked to a wa-sim served from this process, send limits off)
-//! and posts `uploads` multipart documents of `MiB` each to
-//! `/message/send-document`, all at once. It samples the gateway's resident
+//! and posts `uploads` multipart documents (or videos) of `MiB` each to
+//! `/message/send-document` (`/message/send-video`), all at once. It samples the gateway's resident
 //! memory every 20 ms from before the first upload until the last document is
 //! sent (encrypted and uploaded to wa-sim's media host), and prints the peak
 //! above the settled baseline, for receiving and for sending.
@@ -30,6 +30,11 @@ async fn main() {
     let uploads = numbers.first().copied().unwrap_or(if bench { 20 } else { 3 }) as usize;
     let size_mib = numbers.get(1).copied().unwrap_or(if bench { 50 } else { 2 });
     let size = size_mib * 1024 * 1024;
+    let kind = if args.iter().any(|a| a == "video") { "video" } else { "document" };
+    let (name, mime, magic): (&str, &str, &[u8]) = match kind {
+        "video" => ("video-{i}.mp4", "video/mp4", b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"),
+        _ => ("laporan-{i}.pdf", "application/pdf", b"%PDF-1.7\n"),
+    };
 
     let sim = wa_sim::Sim::new();
     let sim_addr = wa_sim::admin::spawn(sim.clone(), "127.0.0.1:0".parse().unwrap()).await.expect("wa-sim");
@@ -41,6 +46,7 @@ async fn main() {
         ("LIMITS__PER_HOUR", "0".to_owned()),
         ("LIMITS__PER_RECIPIENT_PER_HOUR", "0".to_owned()),
         ("MEDIA__MAX_DOCUMENT_BYTES", (size + 1024 * 1024).to_string()),
+        ("MEDIA__MAX_VIDEO_BYTES", (size + 1024 * 1024).to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (format!("WAGATE__{k}"), v))
@@ -58,21 +64,22 @@ async fn main() {
     let rss = PeakRss::start(pid, Duration::from_millis(20));
 
     // One buffer in this process, streamed to every request without copies.
-    let document = bytes::Bytes::from((0..size).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
+    let mut file = magic.to_vec();
+    file.extend((file.len() as u64..size).map(|i| (i % 251) as u8));
+    let document = bytes::Bytes::from(file);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for i in 0..uploads {
         let (gateway, document) = (gateway.clone(), document.clone());
         tasks.push(tokio::spawn(async move {
             let part = reqwest::multipart::Part::stream_with_length(reqwest::Body::from(document), size)
-                .file_name(format!("laporan-{i}.pdf"))
-                .mime_str("application/pdf")
+                .file_name(name.replace("{i}", &i.to_string()))
+                .mime_str(mime)
                 .unwrap();
-            let form =
-                reqwest::multipart::Form::new().text("session", "media-0").text("to", CONTACT).part("document", part);
+            let form = reqwest::multipart::Form::new().text("session", "media-0").text("to", CONTACT).part(kind, part);
             let resp = gateway
                 .http
-                .post(format!("{}/message/send-document", gateway.base()))
+                .post(format!("{}/message/send-{kind}", gateway.base()))
                 .bearer_auth(&gateway.token)
                 .multipart(form)
                 .send()
@@ -109,13 +116,13 @@ async fn main() {
     }
     let sending = sending_started.elapsed();
     let sending_peak = rss.stop().await;
-    let delivered = sim.received(Some(CONTACT)).iter().filter(|r| r.kind == "document").count();
-    assert_eq!(delivered, uploads, "every document reached the contact");
+    let delivered = sim.received(Some(CONTACT)).iter().filter(|r| r.kind == kind).count();
+    assert_eq!(delivered, uploads, "every {kind} reached the contact");
 
     let total_mib = (uploads as u64 * size_mib) as f64;
     println!("wagate media bench (release gateway process, SQLite, wa-sim over loopback, 2 cores)");
     println!(
-        "  {uploads} concurrent multipart uploads of {size_mib} MiB ({total_mib:.0} MiB), media.max_concurrent = 4"
+        "  {uploads} concurrent multipart uploads of {size_mib} MiB ({kind}s, {total_mib:.0} MiB), media.max_concurrent = 4"
     );
     println!("  gateway RSS before: {:.1} MiB", mib(baseline));
     println!(

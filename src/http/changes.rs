@@ -112,7 +112,7 @@ pub async fn react(
         return Err(ApiError::not_found("message"));
     };
     let reaction = Reaction { message_id: req.message_id, from_me, emoji: req.emoji };
-    submit(&state, &principal, row.id, to, Content::Reaction(reaction), key, hash).await
+    submit(&state, &Actor::api(&principal), row.id, to, Content::Reaction(reaction), key, hash).await
 }
 
 /// Edit a text (or a caption) the session sent, within WhatsApp's 15 minutes.
@@ -138,8 +138,20 @@ pub async fn edit(
     let key = idempotency::key(&headers)?;
     let hash = hash_of(serde_json::json!({"kind": "edit", "id": id, "text": req.text}));
     let original = own_message(&state, &principal, &id, "edited").await?;
+    edit_own(&state, &Actor::api(&principal), original, req.text, key, hash).await
+}
+
+/// Queues an edit of `original` (a message the actor may change) to `text`.
+pub(super) async fn edit_own(
+    state: &AppState,
+    actor: &Actor,
+    original: messages::Model,
+    text: String,
+    key: Option<String>,
+    hash: String,
+) -> Result<Sent, ApiError> {
     if let Some(key) = &key
-        && let Some(existing) = state.queue.replay(principal.user_id, key, &hash).await?
+        && let Some(existing) = state.queue.replay(actor.user_id, key, &hash).await?
     {
         return Ok(Accepted { body: Data { data: existing }, replayed: true });
     }
@@ -151,11 +163,11 @@ pub async fn edit(
         ));
     }
     let max = if caption { MAX_CAPTION_CHARS } else { MAX_TEXT_CHARS };
-    validation::check_text(&req.text, max).map_err(|e| ApiError::invalid_field("text", e))?;
-    on_whatsapp_within(&state, &original, EDIT_WINDOW_MS, "edited").await?;
-    let row = session_of(&state, &original).await?;
-    let content = Content::Edit { target: original.id.clone(), text: req.text, previous: original.body.clone() };
-    submit(&state, &principal, row, original.recipient, content, key, hash).await
+    validation::check_text(&text, max).map_err(|e| ApiError::invalid_field("text", e))?;
+    on_whatsapp_within(state, &original, EDIT_WINDOW_MS, "edited").await?;
+    let row = session_of(state, &original).await?;
+    let content = Content::Edit { target: original.id.clone(), text, previous: original.body.clone() };
+    submit(state, actor, row, original.recipient, content, key, hash).await
 }
 
 /// Delete a message the session sent, for everyone; one still waiting in the
@@ -181,8 +193,21 @@ pub async fn delete(
     let key = idempotency::key(&headers)?;
     let hash = hash_of(serde_json::json!({"kind": "revoke", "id": id}));
     let original = own_message(&state, &principal, &id, "deleted").await?;
+    delete_own(&state, &Actor::api(&principal), original, key, hash).await
+}
+
+/// Takes `original` (a message the actor may change) out of the queue, or
+/// queues its deletion for everyone.
+pub(super) async fn delete_own(
+    state: &AppState,
+    actor: &Actor,
+    original: messages::Model,
+    key: Option<String>,
+    hash: String,
+) -> Result<Response, ApiError> {
+    let id = original.id.clone();
     if let Some(key) = &key
-        && let Some(revoke) = state.queue.replay(principal.user_id, key, &hash).await?
+        && let Some(revoke) = state.queue.replay(actor.user_id, key, &hash).await?
     {
         let message = state.queue.get(&id).await?.0;
         let body = Data { data: Deleted { action: "revoking", message, revoke: Some(revoke) } };
@@ -200,10 +225,10 @@ pub async fn delete(
     }
     // No longer waiting: re-read, it may have gone out meanwhile.
     let original = state.queue.row(&id).await?.ok_or_else(|| ApiError::not_found("message"))?;
-    on_whatsapp_within(&state, &original, REVOKE_WINDOW_MS, "deleted").await?;
-    let row = session_of(&state, &original).await?;
+    on_whatsapp_within(state, &original, REVOKE_WINDOW_MS, "deleted").await?;
+    let row = session_of(state, &original).await?;
     let recipient = original.recipient.clone();
-    let sent = submit(&state, &principal, row, recipient, Content::Revoke { target: id.clone() }, key, hash).await?;
+    let sent = submit(state, actor, row, recipient, Content::Revoke { target: id.clone() }, key, hash).await?;
     let message = state.queue.get(&id).await?.0;
     let body = Data { data: Deleted { action: "revoking", message, revoke: Some(sent.body.data) } };
     Ok(Accepted { body, replayed: sent.replayed }.into_response())
@@ -282,10 +307,27 @@ async fn session_of(state: &AppState, message: &messages::Model) -> Result<crate
     Ok(row.id)
 }
 
-/// Queues a reaction, edit or deletion as the caller's.
-async fn submit(
+/// Who changes a message: an API client, or an agent answering from the inbox.
+pub(super) struct Actor {
+    pub user_id: i64,
+    pub origin: Origin,
+    pub agent_id: Option<i64>,
+}
+
+impl Actor {
+    pub fn api(principal: &Principal) -> Actor {
+        Actor { user_id: principal.user_id, origin: Origin::Api, agent_id: None }
+    }
+
+    pub fn agent(principal: &Principal) -> Actor {
+        Actor { user_id: principal.user_id, origin: Origin::Agent, agent_id: Some(principal.user_id) }
+    }
+}
+
+/// Queues a reaction, edit or deletion as the actor's.
+pub(super) async fn submit(
     state: &AppState,
-    principal: &Principal,
+    actor: &Actor,
     session: crate::model::SessionKey,
     to: String,
     content: Content,
@@ -293,14 +335,14 @@ async fn submit(
     request_hash: String,
 ) -> Result<Sent, ApiError> {
     let submit = Submit {
-        user_id: principal.user_id,
+        user_id: actor.user_id,
         session,
         to,
         content,
         idempotency_key: key,
         request_hash,
-        origin: Origin::Api,
-        agent_id: None,
+        origin: actor.origin,
+        agent_id: actor.agent_id,
         quoted: None,
     };
     let (view, created) = state.queue.submit(submit).await?;

@@ -7,8 +7,8 @@ use axum::{
     Json,
     body::Body,
     extract::State,
-    http::{HeaderMap, HeaderValue, StatusCode, header},
-    response::{IntoResponse, Response},
+    http::{HeaderValue, StatusCode, header},
+    response::Response,
 };
 use serde::{Deserialize, Serialize};
 use serde_valid::Validate;
@@ -17,23 +17,15 @@ use utoipa::{IntoParams, ToSchema};
 use super::{
     Data,
     common::{chat_scope, phone_field, scope_of},
-    extract::{ApiJson, ApiPath, ApiQuery, JsonOrForm},
-    idempotency::{self, Accepted, hash_of},
-    media::{self, form_media},
+    extract::{ApiJson, ApiPath, ApiQuery},
 };
 use crate::{
     auth::Principal,
     db::entities::{chat_entries as entries, inbound_messages as inbound},
     error::{ApiError, ErrorBody},
     http::state::AppState,
-    inbox::{
-        ChatChange, ChatCounts, ChatDetail, ChatFilter, ChatView, Cursor, EntryView, InboxError, ReceivedView, Reply,
-    },
+    inbox::{ChatChange, ChatCounts, ChatDetail, ChatFilter, ChatView, Cursor, EntryView, InboxError, ReceivedView},
     model::{ChatMode, Role, SessionKey},
-    queue::{
-        Content, MAX_TEXT_CHARS,
-        attachment::{CheckedMedia, Kind, MediaRequest, Source},
-    },
     sessions::Scope,
     validation,
 };
@@ -327,166 +319,6 @@ pub async fn update_chat(
     let change = ChatChange { mode: req.mode, assigned_agent_id: req.assigned_agent_id, online: req.online };
     let chat = state.inbox.change_by(principal.role, chat, change).await?;
     Ok(Json(state.inbox.views(vec![chat]).await?.remove(0)))
-}
-
-#[derive(Debug, Deserialize, Validate, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ChatMessageRequest {
-    pub chat_id: i64,
-    /// 1–65,536 characters. Or an `image` or a `document` instead.
-    #[serde(default)]
-    pub text: Option<String>,
-    /// An http(s) URL of a JPEG or PNG image (or, as `multipart/form-data`, the file in `image`).
-    #[serde(default)]
-    pub image: Option<String>,
-    /// An http(s) URL of a file (or, as `multipart/form-data`, the file in `document`).
-    #[serde(default)]
-    pub document: Option<String>,
-    #[serde(default)]
-    pub caption: Option<String>,
-    #[serde(default)]
-    pub filename: Option<String>,
-    #[serde(default)]
-    pub mimetype: Option<String>,
-    /// `agent` (the default): a person answering from the inbox.
-    #[serde(default)]
-    pub sender: Option<String>,
-}
-
-/// The reply as a timeline entry.
-#[derive(Serialize, ToSchema)]
-pub struct ReplyView {
-    #[serde(flatten)]
-    pub entry: EntryView,
-    pub chat_id: i64,
-}
-
-/// What a reply carries, checked.
-enum ReplyContent {
-    Text(String),
-    Media(Box<CheckedMedia>, Kind),
-}
-
-impl ReplyContent {
-    fn identity(&self) -> serde_json::Value {
-        match self {
-            ReplyContent::Text(text) => serde_json::json!({"text": text}),
-            ReplyContent::Media(media, kind) => serde_json::json!({"kind": kind.field(), "media": media.identity}),
-        }
-    }
-}
-
-/// The chat, sender and content of a reply, from JSON or a form.
-async fn reply_of(
-    state: &AppState,
-    body: JsonOrForm<ChatMessageRequest>,
-) -> Result<(i64, Option<String>, ReplyContent), ApiError> {
-    match body {
-        JsonOrForm::Json(r) => {
-            let content = match (r.text, r.image, r.document) {
-                (Some(text), None, None) => {
-                    if r.caption.is_some() || r.filename.is_some() || r.mimetype.is_some() {
-                        return Err(ApiError::invalid_field(
-                            "caption",
-                            "only images and documents have a caption, file name or type",
-                        ));
-                    }
-                    validation::check_text(&text, MAX_TEXT_CHARS).map_err(|e| ApiError::invalid_field("text", e))?;
-                    ReplyContent::Text(text)
-                }
-                (None, Some(url), None) => {
-                    let req = MediaRequest { caption: r.caption, ..MediaRequest::of(Source::Url(url)) };
-                    if r.filename.is_some() || r.mimetype.is_some() {
-                        return Err(ApiError::invalid_field("filename", "only documents have a file name and type"));
-                    }
-                    ReplyContent::Media(
-                        Box::new(CheckedMedia::check(req, Kind::Image, &state.config.media)?),
-                        Kind::Image,
-                    )
-                }
-                (None, None, Some(url)) => {
-                    let req = MediaRequest {
-                        caption: r.caption,
-                        filename: r.filename,
-                        mimetype: r.mimetype,
-                        ..MediaRequest::of(Source::Url(url))
-                    };
-                    ReplyContent::Media(
-                        Box::new(CheckedMedia::check(req, Kind::Document, &state.config.media)?),
-                        Kind::Document,
-                    )
-                }
-                (None, None, None) => {
-                    return Err(ApiError::invalid_field("text", "is required (or an image or a document)"));
-                }
-                _ => return Err(ApiError::invalid_field("text", "give one of text, image and document")),
-            };
-            Ok((r.chat_id, r.sender, content))
-        }
-        JsonOrForm::Form(form) => {
-            let image = form.file.as_ref().map_or(form.fields.contains_key("image"), |f| f.field == "image");
-            let kind = if image { Kind::Image } else { Kind::Document };
-            let (values, mut optional, req) = form_media(form, kind, &["chat_id"], &["sender"])?;
-            let chat_id =
-                values[0].trim().parse().map_err(|_| ApiError::invalid_field("chat_id", "must be a chat id"))?;
-            let media = CheckedMedia::check(req, kind, &state.config.media)?;
-            Ok((chat_id, optional.remove("sender"), ReplyContent::Media(Box::new(media), kind)))
-        }
-    }
-}
-
-/// An agent's reply: text, or an image or document by URL or upload
-/// (`multipart/form-data` with `chat_id` and the file in `image` or
-/// `document`). Queued from the chat's session (limits, retries and
-/// `Idempotency-Key` apply); answers 202 with its timeline entry. Replying to
-/// a chat in mode `bot` hands it to the replier (mode `agent`).
-#[utoipa::path(
-    post, path = "/chats/messages", tag = "inbox",
-    security(("bearer" = []), ("api_key" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "the same key gives back the same message")),
-    request_body(content = ChatMessageRequest, description = "JSON, or multipart/form-data with `chat_id` and the file in `image` or `document`"),
-    responses(
-        (status = 202, description = "durably queued", body = ReplyView),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "the chat's session is not linked", body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
-    )
-)]
-pub async fn send_chat_message(
-    State(state): State<AppState>,
-    principal: Principal,
-    headers: HeaderMap,
-    body: JsonOrForm<ChatMessageRequest>,
-) -> Result<Response, ApiError> {
-    let (chat_id, sender, content) = reply_of(&state, body).await?;
-    if sender.as_deref().is_some_and(|s| s != "agent") {
-        return Err(ApiError::invalid_field("sender", "must be agent (the bot writes by itself)"));
-    }
-    let key = idempotency::key(&headers)?;
-    let chat = state.inbox.chat(&chat_scope(&state, &principal).await?, chat_id).await?;
-    let session = state.sessions.by_key(&chat.session_id).await?;
-    let mut request = content.identity();
-    request["chat"] = chat.id.into();
-    let hash = hash_of(request);
-    // A retry gets its reply back even if the session went offline since.
-    let replayed = match &key {
-        Some(key) => state.queue.replay(principal.user_id, key, &hash).await?.is_some(),
-        None => false,
-    };
-    if !replayed {
-        crate::sessions::sendable(&session)?;
-    }
-    let content = match content {
-        ReplyContent::Text(text) => Content::Text(text),
-        // A replay fetches nothing: the queue gives back the message stored
-        // under the key before it looks at the content.
-        ReplyContent::Media(_, _) if replayed => Content::Text(String::new()),
-        ReplyContent::Media(media, _) => media::content(&state, *media, principal.user_id).await?,
-    };
-    let reply = Reply { agent: principal.user_id, content, idempotency_key: key, request_hash: hash };
-    let chat_id = chat.id;
-    let (entry, _, created) = state.inbox.reply(chat, reply).await?;
-    Ok(Accepted { body: ReplyView { entry, chat_id }, replayed: !created }.into_response())
 }
 
 #[derive(Serialize, ToSchema)]

@@ -76,9 +76,7 @@ pub async fn check(
         }
     }
     let (_, sender) = connected(&state, &principal, &req.session).await?;
-    let results = state.queue.check(&sender, &phones).await.map_err(|e| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "whatsapp_unavailable", format!("WhatsApp did not answer: {e}"))
-    })?;
+    let results = state.queue.check(&sender, &phones).await.map_err(unavailable)?;
     let registered = results.iter().filter(|r| r.registered).count();
     let answer = CheckAnswer { session: req.session, registered, unregistered: results.len() - registered, results };
     Ok(Json(Data { data: answer }))
@@ -144,9 +142,6 @@ pub async fn profile(
 ) -> Result<Json<Data<ContactView>>, ApiError> {
     let phone = phone_field(&state, "phone", &raw)?;
     let (row, sender) = connected(&state, &principal, &q.session).await?;
-    let unavailable = |e: anyhow::Error| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "whatsapp_unavailable", format!("WhatsApp did not answer: {e}"))
-    };
     // Whether it is on WhatsApp: the send queue's shared, cached answer.
     let checked = state.queue.check(&sender, std::slice::from_ref(&phone)).await.map_err(unavailable)?;
     let checked = checked.into_iter().next().filter(|c| c.registered);
@@ -208,13 +203,6 @@ pub async fn picture(
         Some(kept) => Some(kept),
         None => {
             let (row, sender) = connected(&state, &principal, &q.session).await?;
-            let unavailable = |e: anyhow::Error| {
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "whatsapp_unavailable",
-                    format!("WhatsApp did not answer: {e}"),
-                )
-            };
             match sender.profile(&phone).await.map_err(unavailable)?.and_then(|p| p.picture_id) {
                 Some(id) => state.inbox.contact_picture(&row.id, &sender, &phone, &id).await.map_err(unavailable)?,
                 None => None,
@@ -236,6 +224,11 @@ pub async fn picture(
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox; default-src 'none'"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
     Ok(response)
+}
+
+/// WhatsApp did not answer (in time) through the session's device.
+fn unavailable(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "whatsapp_unavailable", format!("WhatsApp did not answer: {e}"))
 }
 
 /// The caller's session `name` and its connected device.

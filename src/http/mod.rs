@@ -22,6 +22,7 @@ pub mod media;
 pub mod messages;
 pub mod notices;
 pub mod qr;
+pub mod replies;
 pub mod sends;
 pub mod serve;
 pub mod sessions;
@@ -227,7 +228,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(media_body))
         .layer(middleware::from_fn_with_state(state.clone(), media_slot));
     let replies = OpenApiRouter::new()
-        .routes(routes!(chats::send_chat_message))
+        .routes(routes!(replies::send_chat_message))
         .layer(DefaultBodyLimit::max(media_body))
         .layer(middleware::from_fn_with_state(state.clone(), media_slot));
     let notices = OpenApiRouter::new()
@@ -254,6 +255,9 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(chats::chat_messages))
         .routes(routes!(chats::read_chat))
         .routes(routes!(chats::typing))
+        .routes(routes!(replies::react_in_chat))
+        .routes(routes!(replies::edit_in_chat))
+        .routes(routes!(replies::delete_in_chat))
         .routes(routes!(chats::chat_media));
     let api_keys = OpenApiRouter::new()
         .routes(routes!(auth::list_api_keys, auth::create_api_key))

@@ -303,7 +303,7 @@ pub async fn send_contact(
 }
 
 /// One card of a send-contact request, checked; fields named `contacts[i].…`.
-fn card(state: &AppState, i: usize, input: &ContactInput) -> Result<Card, ApiError> {
+pub(super) fn card(state: &AppState, i: usize, input: &ContactInput) -> Result<Card, ApiError> {
     let field = |name: &str| format!("contacts[{i}].{name}");
     match (&input.name, &input.phones, &input.vcard) {
         (None, None, Some(vcard)) => Card::from_vcard(vcard).map_err(|e| ApiError::invalid_field(field("vcard"), e)),

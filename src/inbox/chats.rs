@@ -32,6 +32,8 @@ pub struct Reply {
     pub content: Content,
     pub idempotency_key: Option<String>,
     pub request_hash: String,
+    /// The message of the chat it answers.
+    pub quoted: Option<Quote>,
 }
 
 impl Inbox {
@@ -301,7 +303,7 @@ impl Inbox {
             request_hash: reply.request_hash,
             origin: Origin::Agent,
             agent_id: Some(reply.agent),
-            quoted: None,
+            quoted: reply.quoted,
         };
         let (message, created) = self.queue().submit(submit).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         if created && chat.mode == ChatMode::Bot {

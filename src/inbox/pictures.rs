@@ -1,6 +1,6 @@
 //! Contacts' profile pictures, fetched through a session's device and kept
-//! on disk (`data_dir/contact-pictures`) for `inbox.picture_retention`: one
-//! file per session and contact, named after WhatsApp's picture id, so a
+//! on disk (`data_dir/contact-pictures/<session>/<phone>.jpg`, with the
+//! picture's WhatsApp id beside it) for `inbox.picture_retention`, so a
 //! picture is fetched again only when the contact changed it or the kept one
 //! expired.
 
@@ -22,9 +22,15 @@ pub struct Kept {
     pub path: PathBuf,
 }
 
-/// What a picture id may hold in a file name.
+/// What a picture id may hold in a file.
 fn clean(id: &str) -> String {
     id.chars().filter(char::is_ascii_alphanumeric).take(64).collect()
+}
+
+/// How old a file is; `None` when it is not there.
+async fn age(path: &std::path::Path) -> Option<std::time::Duration> {
+    let modified = tokio::fs::metadata(path).await.and_then(|m| m.modified()).ok()?;
+    Some(modified.elapsed().unwrap_or_default())
 }
 
 impl Pictures {
@@ -34,61 +40,58 @@ impl Pictures {
         Ok(Pictures { dir })
     }
 
-    fn prefix(session: &SessionKey, phone: &str) -> String {
-        format!("{session}_{phone}_")
+    /// `<session>/<phone>.jpg` and, beside it, `<phone>.id` (the picture's id).
+    fn paths(&self, session: &SessionKey, phone: &str) -> (PathBuf, PathBuf) {
+        let dir = self.dir.join(session.to_string());
+        (dir.join(format!("{phone}.jpg")), dir.join(format!("{phone}.id")))
     }
 
     /// The kept picture of `phone` for `session` younger than `retention`, if any.
     pub async fn kept(&self, session: &SessionKey, phone: &str, retention: std::time::Duration) -> Option<Kept> {
-        let prefix = Self::prefix(session, phone);
-        let mut dir = tokio::fs::read_dir(&self.dir).await.ok()?;
-        while let Ok(Some(entry)) = dir.next_entry().await {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(id) = name.strip_prefix(&prefix).and_then(|rest| rest.strip_suffix(".jpg")) else { continue };
-            let fresh = entry
-                .metadata()
-                .await
-                .and_then(|m| m.modified())
-                .is_ok_and(|at| at.elapsed().is_ok_and(|age| age < retention));
-            if fresh {
-                return Some(Kept { id: id.to_owned(), path: entry.path() });
-            }
+        let (picture, id) = self.paths(session, phone);
+        if age(&picture).await? >= retention {
+            return None;
         }
-        None
+        let id = tokio::fs::read_to_string(&id).await.ok()?;
+        Some(Kept { id: clean(&id), path: picture })
     }
 
-    /// Keeps `bytes` as the picture `id` of `phone`, in place of any earlier one.
+    /// Keeps `bytes` as the picture `id` of `phone`, in place of any earlier one
+    /// (the id is written last: a half-kept picture is never taken for one).
     async fn keep(&self, session: &SessionKey, phone: &str, id: &str, bytes: &[u8]) -> std::io::Result<Kept> {
-        self.forget(session, phone).await;
-        let path = self.dir.join(format!("{}{}.jpg", Self::prefix(session, phone), clean(id)));
-        let part = path.with_extension("part");
+        let (picture, id_file) = self.paths(session, phone);
+        if let Some(dir) = picture.parent() {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        let _ = tokio::fs::remove_file(&id_file).await;
+        let part = picture.with_extension("part");
         tokio::fs::write(&part, bytes).await?;
-        tokio::fs::rename(&part, &path).await?;
-        Ok(Kept { id: clean(id), path })
+        tokio::fs::rename(&part, &picture).await?;
+        tokio::fs::write(&id_file, clean(id)).await?;
+        Ok(Kept { id: clean(id), path: picture })
     }
 
     async fn forget(&self, session: &SessionKey, phone: &str) {
-        let prefix = Self::prefix(session, phone);
-        let Ok(mut dir) = tokio::fs::read_dir(&self.dir).await else { return };
-        while let Ok(Some(entry)) = dir.next_entry().await {
-            if entry.file_name().to_string_lossy().starts_with(&prefix) {
-                let _ = tokio::fs::remove_file(entry.path()).await;
-            }
-        }
+        let (picture, id) = self.paths(session, phone);
+        let _ = tokio::fs::remove_file(&id).await;
+        let _ = tokio::fs::remove_file(&picture).await;
     }
 
     /// Removes pictures kept longer than `retention`; how many.
     pub async fn sweep(&self, retention: std::time::Duration) -> usize {
-        let Ok(mut dir) = tokio::fs::read_dir(&self.dir).await else { return 0 };
+        let Ok(mut sessions) = tokio::fs::read_dir(&self.dir).await else { return 0 };
         let mut removed = 0;
-        while let Ok(Some(entry)) = dir.next_entry().await {
-            let old = entry
-                .metadata()
-                .await
-                .and_then(|m| m.modified())
-                .is_ok_and(|at| at.elapsed().is_ok_and(|age| age >= retention));
-            if old && tokio::fs::remove_file(entry.path()).await.is_ok() {
-                removed += 1;
+        while let Ok(Some(session)) = sessions.next_entry().await {
+            let Ok(mut files) = tokio::fs::read_dir(session.path()).await else { continue };
+            while let Ok(Some(file)) = files.next_entry().await {
+                let path = file.path();
+                if path.extension().is_some_and(|e| e == "jpg")
+                    && age(&path).await.is_some_and(|a| a >= retention)
+                    && tokio::fs::remove_file(&path).await.is_ok()
+                {
+                    let _ = tokio::fs::remove_file(path.with_extension("id")).await;
+                    removed += 1;
+                }
             }
         }
         removed

@@ -134,7 +134,12 @@ async fn bad_requests_get_4xx_and_write_nothing(db: TestDb) {
             continue; // reads no body (`POST /chats/{id}/read`)
         }
         let required = required_fields(&doc, &method, &path);
-        let url = format!("{}{}", app.address, path.replace("{id}", &target.to_string()));
+        // Every path parameter filled (`{id}`, `{message_id}`, …): the body is what is under test.
+        let mut filled = path.clone();
+        while let (Some(open), Some(close)) = (filled.find('{'), filled.find('}')) {
+            filled.replace_range(open..=close, &target.to_string());
+        }
+        let url = format!("{}{filled}", app.address);
         let method: Method = method.parse().unwrap();
         for (what, content_type, body) in corpus() {
             if NEED_REQUIRED.contains(&what) && required.is_empty() {

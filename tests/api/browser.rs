@@ -429,6 +429,107 @@ async fn the_inbox_answers_live_and_an_agent_sees_only_their_chats() {
     admin.close().await;
 }
 
+/// Rich messages from the inbox (issue 30): an agent quotes a customer's
+/// message, reacts to it, sends a voice note, deletes its own message, sees
+/// the customer typing and a poll's tally, and its own typing reaches the
+/// customer's phone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_quotes_reacts_deletes_and_sends_a_voice_note() {
+    let app = TestApp::spawn_with(TestDb::Sqlite, crate::helpers::no_limits).await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", NUMBER).await;
+    app.sim.add_contacts(&[CONTACT.to_owned()]);
+    let admin = Browser::start().await;
+    admin.log_in(&app, crate::helpers::ADMIN_EMAIL, crate::helpers::ADMIN_PASSWORD).await;
+    admin.open(&format!("{}/app#/inbox", app.address)).await;
+    admin.wait("live", "document.querySelector('#live.on')", 10).await;
+    let first = app.sim.deliver(&write(CONTACT, "internet saya mati dari pagi", "John Doe")).await.unwrap();
+    admin.wait("the chat", "document.querySelector('#chats li[data-chat]')", 10).await;
+    admin.click("#chats li[data-chat]").await;
+    let theirs = format!(".bubble[data-message=\"{first}\"]");
+    admin.wait("the message", &format!("document.querySelector('{theirs}')"), 10).await;
+
+    // Reply quoting it; the agent's typing reaches the phone first.
+    admin.click(&format!("{theirs} [data-action=reply]")).await;
+    admin.wait("quoting", "!document.querySelector('#quoting').hidden", 5).await;
+    admin.fill("#reply", "Baik, kami cek sekarang").await;
+    until("the agent's typing", 10, || app.sim.chatstates(CONTACT).iter().any(|c| c.state == "composing")).await;
+    admin.click("#send").await;
+    until("the quoted reply", 20, || {
+        app.sim.shown(Some(CONTACT)).iter().any(|m| {
+            m.text.as_deref() == Some("Baik, kami cek sekarang") && m.details["quoted"]["id"] == first.as_str()
+        })
+    })
+    .await;
+    admin.wait("the reply shows its quote", "[...document.querySelectorAll('.bubble.out .quote')].some(q => q.textContent.includes('internet saya mati'))", 10).await;
+
+    // React to the customer's message.
+    admin.click(&format!("{theirs} [data-action=react]")).await;
+    admin.click(&format!("{theirs} [data-emoji=\"🙏\"]")).await;
+    until("the reaction on the phone", 20, || {
+        app.sim.reactions(CONTACT).contains(&(first.clone(), NUMBER.to_owned(), "🙏".to_owned()))
+    })
+    .await;
+    admin.wait("the reaction shows", &format!("document.querySelector('{theirs} .reaction') && document.querySelector('{theirs} .reaction').textContent === '🙏'"), 10).await;
+
+    // A voice note.
+    let voice = wagate::queue::voice::sample(&[120; 100]);
+    let file = tempfile::Builder::new().suffix(".ogg").tempfile().unwrap();
+    std::fs::write(file.path(), &voice).unwrap();
+    admin.upload("#attach", file.path()).await;
+    admin.click("#send").await;
+    until("the voice note", 20, || app.sim.shown(Some(CONTACT)).iter().any(|m| m.kind == "voice")).await;
+    admin.wait("the voice note's bubble", "document.querySelector('.bubble.out[data-type=voice]')", 10).await;
+
+    // Delete the text reply for everyone.
+    let reply = app.sim.shown(Some(CONTACT)).into_iter().find(|m| m.kind == "text").unwrap();
+    admin.eval("window.confirm = () => true; return true").await;
+    admin.click(&format!(".bubble[data-message=\"{}\"] [data-action=delete]", reply.id)).await;
+    until("deleted on the phone", 20, || app.sim.shown(Some(CONTACT)).iter().any(|m| m.id == reply.id && m.deleted))
+        .await;
+    admin
+        .wait(
+            "marked deleted",
+            &format!("document.querySelector('.bubble.deleted[data-message=\"{}\"]')", reply.id),
+            10,
+        )
+        .await;
+
+    // The customer types.
+    until("subscribed to the customer's presence", 10, || app.sim.subscriptions(NUMBER).contains(&CONTACT.to_owned()))
+        .await;
+    app.sim.contact_types(CONTACT, NUMBER, "composing").unwrap();
+    admin.wait("typing shows", "!document.querySelector('#typing').hidden && document.querySelector('#typing').textContent.includes('typing')", 10).await;
+    admin.screenshot("inbox-rich").await;
+    app.sim.contact_types(CONTACT, NUMBER, "paused").unwrap();
+    admin.wait("typing ends", "document.querySelector('#typing').hidden", 10).await;
+
+    // A poll and the customer's vote.
+    let (status, poll) = app
+        .post("/message/send-poll", Some(&token), json!({"session": "s1", "to": CONTACT, "question": "Jam kunjungan teknisi?", "options": ["Pagi", "Siang", "Sore"]}))
+        .await;
+    assert_eq!(status, 202, "{poll}");
+    let poll = poll["data"]["id"].as_str().unwrap().to_owned();
+    app.wait_message(&token, &poll, "sent", 20).await;
+    let vote = wa_sim::messages::Write {
+        kind: Some("vote".into()),
+        quoted: Some(poll.clone()),
+        options: Some(vec!["Siang".into()]),
+        ..write(CONTACT, "", "John Doe")
+    };
+    app.sim.deliver(&vote).await.unwrap();
+    let siang = format!(".bubble[data-message=\"{poll}\"] .poll-option[data-option=\"Siang\"] .count");
+    admin
+        .wait(
+            "the tally",
+            &format!("document.querySelector('{siang}') && document.querySelector('{siang}').textContent === '1'"),
+            15,
+        )
+        .await;
+    admin.screenshot("inbox-poll").await;
+    admin.close().await;
+}
+
 /// Acceptance 4: a broadcast by ODP from the page: the count and the message
 /// before sending, then the progress bar at 100 % and the report with the
 /// failures first, with their reasons.

@@ -583,7 +583,106 @@ async fn typing_comes_before_each_text_inside_the_pause(db: TestDb) {
     }
 }
 
+/// An agent does it all from the inbox: replies quoting a message, sends a
+/// voice note and a location, reacts to the contact's message, edits and
+/// deletes its own, each applied on the contact's phone.
+async fn an_agent_uses_every_kind_from_the_inbox(db: TestDb) {
+    let app = TestApp::spawn_with(db, no_limits).await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", SENDER).await;
+    let asked = app.sim.inbound(CONTACT, SENDER, "Internet mati sejak pagi", "Budi").await.unwrap();
+    wait_received(&app, &token, &asked).await;
+    let (_, chats) = app.get("/chats/", Some(&token)).await;
+    let chat = chats[0]["id"].as_i64().unwrap();
+    let (_, detail) = app.get(&format!("/chats/{chat}"), Some(&token)).await;
+    let theirs = detail["messages"][0]["id"].as_i64().unwrap();
+
+    let reply = |body: Value| app.post("/chats/messages", Some(&token), body);
+    let (status, text) = reply(json!({"chat_id": chat, "text": "Baik, kami cek", "quoted": asked})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{text}");
+    assert_eq!((&text["quoted_id"], &text["sender"]), (&json!(asked), &json!("agent")), "{text}");
+    let (status, place) =
+        reply(json!({"chat_id": chat, "location": {"latitude": -6.2, "longitude": 106.8, "name": "Posisi teknisi"}}))
+            .await;
+    assert_eq!((status, &place["type"]), (StatusCode::ACCEPTED, &json!("location")), "{place}");
+    let voice = opus();
+    let part = reqwest::multipart::Part::bytes(voice.clone()).file_name("pesan.ogg").mime_str("audio/ogg").unwrap();
+    let form = reqwest::multipart::Form::new()
+        .text("chat_id", chat.to_string())
+        .text("quoted", asked.clone())
+        .part("voice", part);
+    let (status, note) = upload(&app, &token, "/chats/messages", form).await;
+    assert_eq!((status, &note["type"]), (StatusCode::ACCEPTED, &json!("voice")), "{note}");
+    for id in [&text["message_id"], &place["message_id"], &note["message_id"]] {
+        app.wait_message(&token, id.as_str().unwrap(), "sent", 30).await;
+    }
+    let got = app.sim.shown(Some(CONTACT));
+    let shown = |id: &Value| got.iter().find(|r| r.id == id.as_str().unwrap()).cloned().unwrap();
+    assert_eq!(shown(&text["message_id"]).details["quoted"]["id"], asked.as_str());
+    assert_eq!(shown(&place["message_id"]).details["name"], "Posisi teknisi");
+    let heard = shown(&note["message_id"]);
+    assert_eq!((heard.kind.as_str(), heard.sha256.clone()), ("voice", Some(sha(&voice))));
+    assert_eq!(heard.details["quoted"]["id"], asked.as_str());
+
+    // React to the contact's message, edit and delete our own.
+    let (status, body) =
+        app.post(&format!("/chats/{chat}/messages/{theirs}/react"), Some(&token), json!({"emoji": "🙏"})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let (id, place_entry) = (text["id"].as_i64().unwrap(), place["id"].as_i64().unwrap());
+    let (status, body) = app
+        .post(
+            &format!("/chats/{chat}/messages/{id}/edit"),
+            Some(&token),
+            json!({"text": "Baik, teknisi menuju lokasi"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let (status, body) =
+        app.call(reqwest::Method::DELETE, &format!("/chats/{chat}/messages/{place_entry}"), Some(&token), None).await;
+    assert_eq!((status, &body["data"]["action"]), (StatusCode::ACCEPTED, &json!("revoking")), "{body}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let got = app.sim.shown(Some(CONTACT));
+        let edited = got.iter().any(|r| {
+            r.id == text["message_id"].as_str().unwrap() && r.text.as_deref() == Some("Baik, teknisi menuju lokasi")
+        });
+        let deleted = got.iter().any(|r| r.id == place["message_id"].as_str().unwrap() && r.deleted);
+        let reacted = app.sim.reactions(CONTACT).contains(&(asked.clone(), SENDER.to_owned(), "🙏".to_owned()));
+        if edited && deleted && reacted {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "edited {edited}, deleted {deleted}, reacted {reacted}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // What is refused, naming the field.
+    let (status, body) =
+        app.post(&format!("/chats/{chat}/messages/{theirs}/edit"), Some(&token), json!({"text": "x"})).await;
+    assert_eq!((status, &body["error"]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("message_id")), "{body}");
+    let (status, body) =
+        app.post(&format!("/chats/{chat}/messages/{theirs}/react"), Some(&token), json!({"emoji": "👍👍"})).await;
+    assert_eq!((status, &body["error"]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("emoji")), "{body}");
+    let (status, _) =
+        app.post(&format!("/chats/{chat}/messages/999999/react"), Some(&token), json!({"emoji": "👍"})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    for (body, field) in [
+        (json!({"chat_id": chat, "text": "x", "location": {"latitude": 1, "longitude": 2}}), "location"),
+        (json!({"chat_id": chat, "location": {"latitude": 91, "longitude": 2}}), "location.latitude"),
+        (json!({"chat_id": chat, "text": "x", "quoted": "3EB0000000000000000000"}), "quoted"),
+        (json!({"chat_id": chat, "contacts": []}), "contacts"),
+        (json!({"chat_id": chat, "location": {"latitude": 1, "longitude": 2}, "caption": "x"}), "caption"),
+    ] {
+        let (status, answer) = reply(body.clone()).await;
+        assert_eq!(
+            (status, &answer["error"]["field"]),
+            (StatusCode::UNPROCESSABLE_ENTITY, &json!(field)),
+            "{body} {answer}"
+        );
+    }
+}
+
 db_tests!(
+    an_agent_uses_every_kind_from_the_inbox,
     typing_comes_before_each_text_inside_the_pause,
     typing_is_shown_to_the_contact,
     every_kind_arrives_as_that_kind,

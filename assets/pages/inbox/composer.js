@@ -1,33 +1,113 @@
-// The reply box of the open chat: text, or an image or document (with the
-// text as its caption).
+// The reply box of the open chat: text, or a file (image, video, audio,
+// voice note, sticker or document, with the text as its caption where
+// WhatsApp shows one), a location or a contact card; a reply may quote one of
+// the chat's messages. While the agent types, the contact sees "typing…".
 
 import { h, form } from '../../lib/dom.js';
 import { api, act } from '../../lib/api.js';
+import { snippet } from './timeline.js';
+
+// The field a file goes in, by what it is.
+export function fieldOf(file) {
+  const type = file.type || '';
+  const name = file.name.toLowerCase();
+  if (type === 'image/webp' || name.endsWith('.webp')) return 'sticker';
+  if (type.startsWith('image/')) return 'image';
+  if (type.startsWith('video/')) return 'video';
+  if (type === 'audio/ogg' || type === 'audio/opus' || name.endsWith('.ogg') || name.endsWith('.opus')) return 'voice';
+  if (type.startsWith('audio/')) return 'audio';
+  return 'document';
+}
+
+// How often "typing…" is told again while the agent keeps typing, and after
+// how long without a key it ends.
+const TYPING_EVERY_MS = 5000;
+const TYPING_IDLE_MS = 3000;
 
 // `sent(entry)`: the reply's timeline entry, once queued.
-export function composer(chat, sent) {
-  return form(async (data, el) => {
+export function composer(inbox, sent) {
+  const chat = inbox.open.chat;
+  let quoted = null;
+  let typingAt = 0;
+  let idle = null;
+
+  const typing = (state) => api('POST', `/chats/${chat.id}/typing`, { state }).catch(() => {});
+  function typed() {
+    const now = Date.now();
+    if (now - typingAt > TYPING_EVERY_MS) { typingAt = now; typing('composing'); }
+    clearTimeout(idle);
+    idle = setTimeout(() => { typingAt = 0; typing('paused'); }, TYPING_IDLE_MS);
+  }
+  function stopTyping() {
+    if (!typingAt) return;
+    clearTimeout(idle);
+    typingAt = 0;
+    typing('paused');
+  }
+
+  const quoteBar = h('div', { class: 'quoting', id: 'quoting', hidden: true });
+  function drawQuote() {
+    quoteBar.hidden = !quoted;
+    quoteBar.replaceChildren(...(quoted ? [h('span', null, '↩ ', snippet(quoted)),
+      h('button', { type: 'button', class: 'secondary small', id: 'quote-cancel', onclick: () => { quoted = null; drawQuote(); } }, '✕')] : []));
+  }
+  inbox.quoteMessage = (e) => { quoted = e; drawQuote(); box.elements.text.focus(); };
+
+  async function send(body, done) {
+    if (quoted) {
+      if (body instanceof FormData) body.set('quoted', quoted.message_id); else body.quoted = quoted.message_id;
+    }
+    stopTyping();
+    const answer = await act(() => api('POST', '/chats/messages', body), done);
+    if (answer) {
+      quoted = null;
+      drawQuote();
+      sent(answer);
+    }
+    return answer;
+  }
+
+  function location() {
+    const where = window.prompt('Location: latitude, longitude (e.g. -6.2088, 106.8456)');
+    if (!where) return;
+    const [lat, lon] = where.split(',').map((x) => Number(x.trim()));
+    const name = window.prompt('Name of the place (optional)') || undefined;
+    send({ chat_id: chat.id, location: { latitude: lat, longitude: lon, name } }, 'Location sent');
+  }
+
+  function contactCard() {
+    const name = window.prompt('Contact name');
+    if (!name) return;
+    const phone = window.prompt('Their phone number');
+    if (!phone) return;
+    send({ chat_id: chat.id, contacts: [{ name, phones: [phone] }] }, 'Contact sent');
+  }
+
+  const box = form(async (data, el) => {
     const file = data.get('file');
     const text = data.get('text').trim();
     let body;
     if (file && file.size) {
+      const field = fieldOf(file);
       body = new FormData();
       body.set('chat_id', chat.id);
-      body.set(file.type.startsWith('image/') ? 'image' : 'document', file, file.name);
-      if (text) body.set('caption', text);
+      body.set(field, file, file.name);
+      if (text && ['image', 'video', 'document'].includes(field)) body.set('caption', text);
     } else if (text) {
       body = { chat_id: chat.id, text };
     } else return;
-    const answer = await act(() => api('POST', '/chats/messages', body));
+    const answer = await send(body);
     if (answer) {
       // Clear what was sent, not what was typed or attached while it went.
-      const box = el.elements.text, picked = el.elements.file.files[0];
-      if (box.value.trim() === text) box.value = '';
+      const typedBox = el.elements.text, picked = el.elements.file.files[0];
+      if (typedBox.value.trim() === text) typedBox.value = '';
       if (file && picked && picked.name === file.name && picked.size === file.size && picked.lastModified === file.lastModified) el.elements.file.value = '';
-      sent(answer.entry);
     }
-  }, h('div', { class: 'composer' },
-    h('label', { class: 'attach', title: 'Attach an image or a document' }, 'Attach', h('input', { type: 'file', name: 'file', id: 'attach' })),
-    h('textarea', { name: 'text', id: 'reply', placeholder: 'Write a reply…', 'aria-label': 'Reply', onkeydown: (e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); e.target.form.requestSubmit(); } } }),
+  }, quoteBar, h('div', { class: 'composer' },
+    h('label', { class: 'attach', title: 'Attach a photo, video, audio, voice note (.ogg), sticker (.webp) or document' }, 'Attach', h('input', { type: 'file', name: 'file', id: 'attach' })),
+    h('button', { type: 'button', class: 'secondary', id: 'send-location', title: 'Send a location', onclick: location }, '📍'),
+    h('button', { type: 'button', class: 'secondary', id: 'send-contact', title: 'Send a contact card', onclick: contactCard }, '👤'),
+    h('textarea', { name: 'text', id: 'reply', placeholder: 'Write a reply…', 'aria-label': 'Reply', oninput: typed, onblur: stopTyping, onkeydown: (e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); e.target.form.requestSubmit(); } } }),
     h('button', { type: 'submit', id: 'send' }, 'Send')));
+  return box;
 }

@@ -1,5 +1,6 @@
 // The inbox: the chat list, the open chat (its head, timeline and reply box)
-// and the customer beside it, live through chat.* and message.status events.
+// and the customer beside it, live through chat.*, message.* and
+// presence.update events (the contact typing in the open chat).
 
 import { h, $, set, badge, form } from '../../lib/dom.js';
 import { api, act } from '../../lib/api.js';
@@ -12,9 +13,9 @@ import { customerPanel } from './panel.js';
 export default async function inboxPage(main, page) {
   const canWrite = S.me.role !== 'readonly';
   // What the parts share: the open chat ({chat, profile, entries, before}) and how to open one.
-  const inbox = { open: null, openChat };
+  const inbox = { open: null, openChat, refresh, openPhone };
   const list = chatList(inbox);
-  const entries = timeline(inbox);
+  const entries = timeline(inbox, canWrite);
   const side = customerPanel(inbox);
   const chatEl = h('section', { class: 'chat', id: 'chat', 'aria-label': 'Chat' }, h('p', { class: 'muted', style: 'padding:1em' }, 'Choose a chat.'));
   const grid = h('div', { class: 'inbox' });
@@ -42,7 +43,8 @@ export default async function inboxPage(main, page) {
     const modes = ['bot', 'agent', 'paused', 'closed'];
     set($('#chat-head', chatEl),
       h('button', { class: 'secondary back', onclick: () => { grid.classList.remove('open'); } }, '‹ Chats'),
-      h('span', { class: 'title', id: 'chat-title' }, c.name || c.phone, ' ', h('span', { class: 'muted' }, `+${c.phone}`)),
+      h('span', { class: 'title', id: 'chat-title' }, c.name || c.phone, ' ', h('span', { class: 'muted' }, `+${c.phone}`),
+        h('span', { class: 'typing', id: 'typing', hidden: true })),
       badge(c.mode, 'mode'),
       canWrite ? modes.map((m) => h('button', { class: m === c.mode ? '' : 'secondary', 'data-mode': m, 'aria-pressed': m === c.mode, onclick: () => setChat({ mode: m }, `Mode: ${m}`) }, m)) : null,
       canWrite && S.me.role !== 'agent' ? assignControl(c) : null);
@@ -52,7 +54,7 @@ export default async function inboxPage(main, page) {
     set(chatEl,
       h('div', { class: 'head', id: 'chat-head' }),
       entries.render(),
-      canWrite ? composer(inbox.open.chat, entries.upsert) : null);
+      canWrite ? composer(inbox, entries.add) : null);
     drawHead();
     entries.draw(true);
     side.draw();
@@ -70,6 +72,37 @@ export default async function inboxPage(main, page) {
       if (read) chatUpdated({ ...inbox.open.chat, unread: 0 });
     }
     list.draw();
+  }
+
+  // The open chat's latest messages again: reactions, edits, deletions and
+  // votes change messages already shown.
+  async function refresh() {
+    const open = inbox.open;
+    if (!open) return;
+    const page = await act(() => api('GET', `/chats/${open.chat.id}/messages?limit=50`));
+    if (!page || inbox.open !== open) return;
+    const kept = open.entries.filter((e) => !page.data.some((p) => p.id === e.id) && (page.data.length === 0 || e.id < page.data[0].id));
+    open.entries = kept.concat(page.data);
+    entries.draw(false);
+  }
+
+  // A contact card's number: its chat (opened on the open chat's session).
+  async function openPhone(phone) {
+    const c = await act(() => api('POST', '/chats/', { customer_name: `+${phone}`, customer_phone: phone, session: inbox.open?.chat.session }));
+    if (c) openChat(c.id);
+  }
+
+  // "typing…" in the open chat's head, while the contact types.
+  let typingTimer = null;
+  function showTyping(state) {
+    const el = $('#typing', chatEl);
+    if (!el) return;
+    clearTimeout(typingTimer);
+    const label = { composing: 'typing…', recording: 'recording audio…' }[state];
+    el.hidden = !label;
+    el.textContent = label ? ` ${label}` : '';
+    // WhatsApp tells a pause, but a lost one must not leave it up.
+    if (label) typingTimer = setTimeout(() => { el.hidden = true; }, 25000);
   }
 
   function chatUpdated(c) {
@@ -99,6 +132,9 @@ export default async function inboxPage(main, page) {
       }
     }
     if (kind === 'message.status' && open) entries.status(data);
+    if (kind === 'presence.update' && open && data.chat_id === open.chat.id) showTyping(data.state);
+    if (['message.reaction', 'message.edited', 'message.revoked', 'poll.vote'].includes(kind) && open && data.chat_id === open.chat.id) refresh();
+    if (kind === 'chat.message' && open && data.chat_id === open.chat.id && data.message.sender === 'customer') showTyping('paused');
   });
   await list.load();
 }

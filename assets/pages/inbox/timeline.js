@@ -1,40 +1,157 @@
-// The open chat's timeline: bubbles, media, status ticks, older messages on
-// scrolling up.
+// The open chat's timeline: bubbles of every kind (media played in place,
+// locations with a map link, contact cards, polls with their tally, calls),
+// what a message quotes, its reactions, edits and deletion; actions on a
+// message (reply, react, edit, delete); older messages on scrolling up.
 
 import { h, set } from '../../lib/dom.js';
 import { api, act } from '../../lib/api.js';
 
 const TICKS = { queued: '🕓', sending: '🕓', sent: '✓', delivered: '✓✓', read: '✓✓', failed: '⚠' };
+// Changes of another message: applied to it, never bubbles of their own.
+const CHANGES = ['reaction', 'edit', 'revoke', 'poll_vote'];
+export const EMOJIS = ['👍', '❤️', '😂', '😮', '🙏', '✅'];
 
-export function timeline(inbox) {
+// What a message shows in one line (quotes, previews).
+const LABELS = { image: '📷 Photo', video: '🎥 Video', audio: '🎵 Audio', voice: '🎤 Voice note', sticker: '🏷️ Sticker', document: '📄 Document', location: '📍 Location', contact: '👤 Contact', poll: '📊 Poll', call: '📞 Call' };
+
+export function snippet(e) {
+  if (!e) return 'a message';
+  if (e.extra?.deleted) return 'Deleted message';
+  return e.text || e.caption || LABELS[e.type] || `[${e.type}]`;
+}
+
+export function timeline(inbox, canWrite) {
   let el = null;
   let loadingOlder = false;
 
-  function bubble(e) {
+  const findMessage = (id) => inbox.open?.entries.find((x) => x.message_id === id);
+
+  function media(e, out) {
     const open = inbox.open;
-    const out = e.sender !== 'customer';
-    let media = null;
-    if (e.media && open) {
-      const url = `/chats/${open.chat.id}/messages/${e.id}/media`;
-      const name = e.media.filename || e.type;
-      // Sent files are not kept once WhatsApp has them: named, not shown.
-      if (out) media = h('span', { class: 'media-sent' }, `[${e.type === 'image' ? 'image' : 'file'}: ${name}]`);
-      else if (e.media.state !== 'done') media = h('span', { class: 'muted' }, `[${e.type}: ${e.media.state}${e.media.error ? ` – ${e.media.error}` : ''}]`);
-      else if (e.type === 'image' || e.type === 'sticker') media = h('a', { href: url, target: '_blank' }, h('img', { src: url, alt: e.caption || name, loading: 'lazy' }));
-      else media = h('a', { href: url, download: e.media.filename || '' }, `Download ${name}`);
+    if (!e.media || !open) return null;
+    const url = `/chats/${open.chat.id}/messages/${e.id}/media`;
+    const name = e.media.filename || e.type;
+    // Sent files are not kept once WhatsApp has them: named, not shown.
+    if (out) return h('span', { class: 'media-sent' }, `${LABELS[e.type] || e.type}${e.media.filename ? ` · ${e.media.filename}` : ''}`);
+    if (e.media.state !== 'done') return h('span', { class: 'muted' }, `[${e.type}: ${e.media.state}${e.media.error ? ` – ${e.media.error}` : ''}]`);
+    if (e.type === 'image' || e.type === 'sticker') return h('a', { href: url, target: '_blank' }, h('img', { src: url, alt: e.caption || name, loading: 'lazy' }));
+    if (e.type === 'video') return h('video', { src: url, controls: true, preload: 'metadata', class: 'player' });
+    if (e.type === 'audio' || e.type === 'voice') return h('audio', { src: url, controls: true, preload: 'metadata', class: 'player', 'data-kind': e.type });
+    return h('a', { href: url, download: e.media.filename || '' }, `Download ${name}`);
+  }
+
+  // The body of a message that is not text or media.
+  function special(e) {
+    const x = e.extra || {};
+    if (e.type === 'location') {
+      const lat = x.latitude ?? x.location?.latitude, lon = x.longitude ?? x.location?.longitude;
+      const name = x.name || x.location?.name || e.text;
+      return h('div', { class: 'location' }, '📍 ', name ? h('strong', null, name) : null,
+        x.address ? h('div', { class: 'muted' }, x.address) : null,
+        lat !== undefined ? h('a', { href: `https://www.openstreetmap.org/?mlat=${lat}&mlon=${lon}#map=17/${lat}/${lon}`, target: '_blank', rel: 'noopener' }, `${Number(lat).toFixed(5)}, ${Number(lon).toFixed(5)} – map`) : null);
     }
-    const text = e.type === 'text' ? e.text : (e.caption || (media ? null : `[${e.type}]`));
-    return h('div', { class: `bubble${out ? ' out' : ''}`, 'data-entry': e.id, 'data-message': e.message_id, 'data-status': e.status },
+    if (e.type === 'contact') {
+      const cards = x.contacts || (x.display_name ? [{ name: x.display_name, phones: [] }] : [{ name: e.text, phones: [] }]);
+      return h('div', { class: 'cards' }, cards.map((c) => h('div', { class: 'card-contact' }, '👤 ', h('strong', null, c.name || 'Contact'),
+        (c.phones || []).map((p) => h('div', null, `+${p}`, inbox.openPhone && canWrite ? h('button', { class: 'secondary small', onclick: () => inbox.openPhone(p) }, 'Open chat') : null)))));
+    }
+    if (e.type === 'poll') {
+      const options = x.options || Object.keys(x.tally || {});
+      const tally = x.tally || {};
+      const total = Object.values(tally).reduce((a, b) => a + b, 0);
+      return h('div', { class: 'poll' }, h('strong', null, `📊 ${x.question || e.text || 'Poll'}`),
+        options.map((o) => {
+          const name = typeof o === 'string' ? o : o.name;
+          const n = tally[name] || 0;
+          return h('div', { class: 'poll-option', 'data-option': name }, h('span', null, name), h('span', { class: 'count' }, String(n)),
+            h('div', { class: 'bar', style: `width:${total ? Math.round((n / total) * 100) : 0}%` }));
+        }));
+    }
+    if (e.type === 'call') {
+      const what = x.action === 'rejected' ? 'Rejected' : 'Missed';
+      return h('div', { class: 'call' }, `📞 ${what} ${x.video ? 'video' : 'voice'} call`, x.replied ? h('span', { class: 'muted' }, ' · auto-reply sent') : null);
+    }
+    return null;
+  }
+
+  function quote(e) {
+    if (!e.quoted_id) return null;
+    const q = findMessage(e.quoted_id);
+    return h('div', { class: 'quote', title: 'Show the quoted message', onclick: () => jump(e.quoted_id) }, snippet(q));
+  }
+
+  // The session's own reactions, by the message they are on: the latest of
+  // its queued reactions (which are not bubbles of their own).
+  function ownReactions() {
+    const own = {};
+    for (const r of inbox.open?.entries || []) {
+      if (r.type === 'reaction' && r.sender !== 'customer' && r.extra?.messageId) own[r.extra.messageId] = r.extra.emoji;
+    }
+    return own;
+  }
+
+  function reactions(e, own) {
+    const list = Object.entries(e.extra?.reactions || {}).filter(([, emoji]) => emoji);
+    if (own[e.message_id]) list.push(['this number', own[e.message_id]]);
+    if (!list.length) return null;
+    return h('div', { class: 'reactions' }, list.map(([who, emoji]) => h('span', { class: 'reaction', title: who }, emoji)));
+  }
+
+  function actions(e, out) {
+    if (!canWrite || e.extra?.deleted) return null;
+    const open = inbox.open;
+    const mine = out && e.sender !== 'phone' && e.message_id;
+    const change = async (method, path, body, done) => {
+      const answer = await act(() => api(method, `/chats/${open.chat.id}/messages/${e.id}${path}`, body), done);
+      if (answer) inbox.refresh?.();
+    };
+    const picker = h('span', { class: 'picker', hidden: true },
+      EMOJIS.map((emoji) => h('button', { class: 'secondary small', 'data-emoji': emoji, onclick: () => { picker.hidden = true; change('POST', '/react', { emoji }, 'Reacted'); } }, emoji)),
+      h('button', { class: 'secondary small', onclick: () => { picker.hidden = true; change('POST', '/react', { emoji: '' }, 'Reaction removed'); } }, '✕'));
+    return h('div', { class: 'actions' },
+      h('button', { class: 'secondary small', 'data-action': 'reply', onclick: () => inbox.quoteMessage?.(e) }, 'Reply'),
+      h('button', { class: 'secondary small', 'data-action': 'react', onclick: () => { picker.hidden = !picker.hidden; } }, 'React'),
+      picker,
+      mine && e.type === 'text' ? h('button', { class: 'secondary small', 'data-action': 'edit', onclick: () => {
+        const text = window.prompt('Edit the message', e.text || '');
+        if (text !== null && text.trim() && text !== e.text) change('POST', '/edit', { text }, 'Edited');
+      } }, 'Edit') : null,
+      mine ? h('button', { class: 'secondary small danger', 'data-action': 'delete', onclick: () => {
+        if (window.confirm('Delete this message for everyone?')) change('DELETE', '', undefined, 'Deleted');
+      } }, 'Delete') : null);
+  }
+
+  function bubble(e, own) {
+    const out = e.sender !== 'customer';
+    const deleted = !!e.extra?.deleted;
+    const body = deleted ? null : (media(e, out) || special(e));
+    const textual = ['text', 'location', 'contact', 'poll', 'call', 'reaction'].includes(e.type);
+    const text = deleted ? null : (e.type === 'text' ? e.text : (textual ? null : (e.caption || (body ? null : `[${e.type}]`))));
+    return h('div', { class: `bubble${out ? ' out' : ''}${deleted ? ' deleted' : ''}`, 'data-entry': e.id, 'data-message': e.message_id, 'data-status': e.status, 'data-type': e.type },
       out && e.sender !== 'phone' ? h('div', { class: 'muted', style: 'font-size:.75em' }, e.agent_name || e.sender) : null,
-      media, text ? h('div', null, text) : null,
-      h('div', { class: 'meta' }, e.time, out ? h('span', { class: `tick ${e.status}`, title: e.reason || e.status }, TICKS[e.status] || '') : null));
+      quote(e), body, text ? h('div', null, text) : null,
+      deleted ? h('div', { class: 'muted deleted-note' }, '🚫 This message was deleted') : null,
+      reactions(e, own),
+      h('div', { class: 'meta' }, e.extra?.edits?.length ? h('span', { class: 'edited', title: e.extra.edits.map((x) => x.text).join('\n') }, 'edited ') : null,
+        e.time, out ? h('span', { class: `tick ${e.status}`, title: e.reason || e.status }, TICKS[e.status] || '') : null),
+      actions(e, out));
   }
 
   function draw(keepBottom) {
     if (!el || !inbox.open) return;
     const atBottom = keepBottom || el.scrollTop + el.clientHeight >= el.scrollHeight - 30;
-    set(el, ...inbox.open.entries.map(bubble));
+    const own = ownReactions();
+    set(el, ...inbox.open.entries.filter((e) => !CHANGES.includes(e.type)).map((e) => bubble(e, own)));
     if (atBottom) el.scrollTop = el.scrollHeight;
+  }
+
+  // Scrolls to a quoted message and marks it for a moment.
+  function jump(id) {
+    const target = el?.querySelector(`[data-message="${CSS.escape(id)}"]`);
+    if (!target) return;
+    target.scrollIntoView({ block: 'center' });
+    target.classList.add('flash');
+    setTimeout(() => target.classList.remove('flash'), 1500);
   }
 
   async function older() {
@@ -58,6 +175,14 @@ export function timeline(inbox) {
       return el;
     },
     draw,
+    // A reply just queued: added, unless events told of it already (they may
+    // be newer than the answer that names it).
+    add(e) {
+      const open = inbox.open;
+      if (!open || !e || open.entries.some((x) => x.id === e.id)) return;
+      open.entries.push(e);
+      draw(false);
+    },
     // An entry, new or changed.
     upsert(e) {
       const open = inbox.open;
