@@ -5,6 +5,7 @@
 
 import { h, set } from '../../lib/dom.js';
 import { api, act } from '../../lib/api.js';
+import { S } from '../../lib/state.js';
 
 const TICKS = { queued: '🕓', sending: '🕓', sent: '✓', delivered: '✓✓', read: '✓✓', failed: '⚠' };
 // Changes of another message: applied to it, never bubbles of their own.
@@ -132,7 +133,8 @@ export function timeline(inbox, canWrite) {
       quote(e), body, text ? h('div', null, text) : null,
       deleted ? h('div', { class: 'muted deleted-note' }, '🚫 This message was deleted') : null,
       reactions(e, own),
-      h('div', { class: 'meta' }, e.extra?.edits?.length ? h('span', { class: 'edited', title: e.extra.edits.map((x) => x.text).join('\n') }, 'edited ') : null,
+      // What it said before an edit: for admins only.
+      h('div', { class: 'meta' }, e.extra?.edits?.length ? h('span', { class: 'edited', title: S.me?.role === 'admin' ? e.extra.edits.map((x) => x.text).join('\n') : null }, 'edited ') : null,
         e.time, out ? h('span', { class: `tick ${e.status}`, title: e.reason || e.status }, TICKS[e.status] || '') : null),
       actions(e, out));
   }
