@@ -118,11 +118,29 @@ async fn stage(tx: &DatabaseTransaction, timeline: &dyn Timeline, rows: &[messag
     amend_targets(tx, rows).await
 }
 
-/// The messages that queued edits and deletions change, changed with them:
-/// an edit's target gets its new text (the old one kept in its `extra`'s
-/// `edits`), a deletion's target is marked `deleted` (its content is kept:
-/// the gateway's own record of what it sent).
+/// The messages that queued edits, deletions and reactions change, changed
+/// with them: an edit's target gets its new text (the old one kept in its
+/// `extra`'s `edits`), a deletion's target is marked `deleted` (its content is
+/// kept: the gateway's own record of what it sent), and a reaction on a
+/// message the session sent goes into its `extra.reactions` under the
+/// session's number (one on a received message is the timeline's to apply).
 async fn amend_targets(tx: &DatabaseTransaction, rows: &[messages::Model]) -> Result<(), DbErr> {
+    for row in rows.iter().filter(|r| r.kind == "reaction") {
+        let Some(reaction) =
+            row.extra.as_deref().and_then(|e| serde_json::from_str::<super::content::Reaction>(e).ok())
+        else {
+            continue;
+        };
+        if reaction.from_me
+            && let Some(own) = crate::db::entities::sessions::Entity::find_by_id(row.session_id.clone())
+                .one(tx)
+                .await?
+                .and_then(|s| s.phone_number)
+        {
+            super::addons::react(tx, &row.session_id, &row.recipient, &reaction.message_id, &own, &reaction.emoji)
+                .await?;
+        }
+    }
     for row in rows.iter().filter(|r| matches!(r.kind.as_str(), "edit" | "revoke")) {
         let Some(target) = row.extra.as_deref().and_then(|e| serde_json::from_str::<super::content::Target>(e).ok())
         else {

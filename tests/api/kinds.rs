@@ -655,6 +655,17 @@ async fn an_agent_uses_every_kind_from_the_inbox(db: TestDb) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 
+    // The session's own reactions are on the messages they react to, under its number.
+    let (_, detail) = app.get(&format!("/chats/{chat}"), Some(&token)).await;
+    let entry = detail["messages"].as_array().unwrap().iter().find(|m| m["id"] == theirs).unwrap().clone();
+    assert_eq!(entry["extra"]["reactions"], json!({SENDER: "🙏"}), "{entry}");
+    let note_entry = note["id"].as_i64().unwrap();
+    let (status, body) =
+        app.post(&format!("/chats/{chat}/messages/{note_entry}/react"), Some(&token), json!({"emoji": "👍"})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let (_, view) = app.get(&format!("/message/{}", note["message_id"].as_str().unwrap()), Some(&token)).await;
+    assert_eq!(view["data"]["extra"]["reactions"], json!({SENDER: "👍"}), "{view}");
+
     // What is refused, naming the field.
     let (status, body) =
         app.post(&format!("/chats/{chat}/messages/{theirs}/edit"), Some(&token), json!({"text": "x"})).await;

@@ -81,19 +81,9 @@ export function timeline(inbox, canWrite) {
     return h('div', { class: 'quote', title: 'Show the quoted message', onclick: () => jump(e.quoted_id) }, snippet(q));
   }
 
-  // The session's own reactions, by the message they are on: the latest of
-  // its queued reactions (which are not bubbles of their own).
-  function ownReactions() {
-    const own = {};
-    for (const r of inbox.open?.entries || []) {
-      if (r.type === 'reaction' && r.sender !== 'customer' && r.extra?.messageId) own[r.extra.messageId] = r.extra.emoji;
-    }
-    return own;
-  }
-
-  function reactions(e, own) {
+  // Everyone's reactions, the session's own among them (under its number).
+  function reactions(e) {
     const list = Object.entries(e.extra?.reactions || {}).filter(([, emoji]) => emoji);
-    if (own[e.message_id]) list.push(['this number', own[e.message_id]]);
     if (!list.length) return null;
     return h('div', { class: 'reactions' }, list.map(([who, emoji]) => h('span', { class: 'reaction', title: who }, emoji)));
   }
@@ -122,7 +112,7 @@ export function timeline(inbox, canWrite) {
       } }, 'Delete') : null);
   }
 
-  function bubble(e, own) {
+  function bubble(e) {
     const out = e.sender !== 'customer';
     const deleted = !!e.extra?.deleted;
     const body = deleted ? null : (media(e, out) || special(e));
@@ -132,7 +122,7 @@ export function timeline(inbox, canWrite) {
       out && e.sender !== 'phone' ? h('div', { class: 'muted', style: 'font-size:.75em' }, e.agent_name || e.sender) : null,
       quote(e), body, text ? h('div', null, text) : null,
       deleted ? h('div', { class: 'muted deleted-note' }, '🚫 This message was deleted') : null,
-      reactions(e, own),
+      reactions(e),
       // What it said before an edit: for admins only.
       h('div', { class: 'meta' }, e.extra?.edits?.length ? h('span', { class: 'edited', title: S.me?.role === 'admin' ? e.extra.edits.map((x) => x.text).join('\n') : null }, 'edited ') : null,
         e.time, out ? h('span', { class: `tick ${e.status}`, title: e.reason || e.status }, TICKS[e.status] || '') : null),
@@ -142,8 +132,7 @@ export function timeline(inbox, canWrite) {
   function draw(keepBottom) {
     if (!el || !inbox.open) return;
     const atBottom = keepBottom || el.scrollTop + el.clientHeight >= el.scrollHeight - 30;
-    const own = ownReactions();
-    set(el, ...inbox.open.entries.filter((e) => !CHANGES.includes(e.type)).map((e) => bubble(e, own)));
+    set(el, ...inbox.open.entries.filter((e) => !CHANGES.includes(e.type)).map(bubble));
     if (atBottom) el.scrollTop = el.scrollHeight;
   }
 

@@ -82,11 +82,63 @@ pub async fn enter_queued(conn: &impl ConnectionTrait, rows: &[messages::Model])
         *at = std::cmp::max(*at, row.created_at);
     }
     entries::Entity::insert_many(new_entries).exec_without_returning(conn).await?;
+    react_on_received(conn, rows, &chat_of).await?;
     for (chat, at) in touched {
         chats::Entity::update_many()
             .col_expr(chats::Column::LastMessageAt, Expr::value(at))
             .col_expr(chats::Column::UpdatedAt, Expr::value(at))
             .filter(chats::Column::Id.eq(chat))
+            .exec(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The session's own reactions on messages it received: in the received
+/// message's `extra.reactions`, under the session's number, as a contact's are.
+async fn react_on_received(
+    conn: &impl ConnectionTrait,
+    rows: &[messages::Model],
+    chat_of: &HashMap<(SessionKey, String), i64>,
+) -> Result<(), DbErr> {
+    use crate::db::entities::{inbound_messages as inbound, sessions};
+    for row in rows.iter().filter(|r| r.kind == "reaction") {
+        let Some(reaction) =
+            row.extra.as_deref().and_then(|e| serde_json::from_str::<crate::queue::content::Reaction>(e).ok())
+        else {
+            continue;
+        };
+        let Some(chat) = chat_of.get(&(row.session_id.clone(), row.recipient.clone())) else { continue };
+        if reaction.from_me {
+            continue; // on a message the session sent: the queue's to apply
+        }
+        let own: Option<Option<String>> = sessions::Entity::find_by_id(row.session_id.clone())
+            .select_only()
+            .column(sessions::Column::PhoneNumber)
+            .into_tuple()
+            .one(conn)
+            .await?;
+        let (Some(own), Some(target)) = (
+            own.flatten(),
+            inbound::Entity::find()
+                .filter(inbound::Column::SessionId.eq(row.session_id.clone()))
+                .filter(inbound::Column::ChatId.eq(*chat))
+                .filter(inbound::Column::WaId.eq(reaction.message_id.clone()))
+                .one(conn)
+                .await?,
+        ) else {
+            continue;
+        };
+        let mut extra = target
+            .extra
+            .as_deref()
+            .and_then(|e| serde_json::from_str::<serde_json::Value>(e).ok())
+            .filter(serde_json::Value::is_object)
+            .unwrap_or_else(|| serde_json::json!({}));
+        crate::queue::addons::set_reaction(&mut extra, &own, &reaction.emoji);
+        inbound::Entity::update_many()
+            .col_expr(inbound::Column::Extra, Expr::value(Some(extra.to_string())))
+            .filter(inbound::Column::Id.eq(target.id))
             .exec(conn)
             .await?;
     }
