@@ -7,8 +7,10 @@
 //! Received messages are committed by whatsapp-rust's durability hook through
 //! [`Inbox::sink`] before WhatsApp gets its receipt, once per (session, chat,
 //! sender, WhatsApp id); a commit that fails leaves them to be delivered again.
-//! Every change is published as an event: `message.received`, `chat.message`
-//! (a new timeline entry or a status change of one) and `chat.updated`.
+//! Every change is published as an event: `message.received` (`call.received`
+//! for a call), `chat.message` (a new timeline entry or a status change of
+//! one) and `chat.updated`; a contact's typing in an opened chat is the live
+//! `presence.update`.
 
 pub mod calls;
 mod chats;
