@@ -7,6 +7,7 @@ pub mod admin;
 pub mod calls;
 pub mod conn;
 pub mod faults;
+pub mod groups;
 pub mod media;
 pub mod messages;
 pub mod phone;
@@ -222,6 +223,11 @@ impl Sim {
     /// The contacts whose presence `phone`'s connected devices subscribed to.
     pub fn subscriptions(&self, phone: &str) -> Vec<String> {
         presence::subscriptions(self, phone)
+    }
+
+    /// The groups, by id.
+    pub fn groups(&self) -> Vec<groups::Group> {
+        self.world().groups.values().cloned().collect()
     }
 
     /// Contact `from` calls the linked number `to` (`name`: the caller's push

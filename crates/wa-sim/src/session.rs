@@ -205,6 +205,7 @@ async fn iq(sim: &Sim, conn: &Conn, peer: &Peer, node: Node) -> anyhow::Result<(
         }
         ("usync", _, _) => crate::usync::answer(sim, &node),
         ("w:profile:picture", "get", _) => crate::profiles::picture_iq(sim, &node),
+        ("w:g2", _, _) => crate::groups::iq(sim, peer, &node, &kind, &child),
         ("w:sync:app:state", "set", _) => app_state(&node),
         ("w:m", "set", "media_conn") => crate::media::media_conn(sim, &node),
         ("md", "set", "link_code_companion_reg") => crate::phone::companion_hello(sim, conn, &node)?,

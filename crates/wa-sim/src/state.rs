@@ -203,6 +203,8 @@ pub struct World {
     pub calls: Vec<crate::calls::Call>,
     /// How many times devices asked for each number's profile picture.
     pub picture_asks: HashMap<String, u32>,
+    /// Groups, by id (digits).
+    pub groups: BTreeMap<String, crate::groups::Group>,
 }
 
 /// The LID of `phone`: WhatsApp's second, number-free name for an account

@@ -236,3 +236,29 @@ async fn pairing_code_linking() {
     assert_eq!(sim.devices(), vec![("628111000001".to_owned(), 1, true)]);
     device.stop().await;
 }
+
+/// A linked device creates a group of two contacts (a number not on WhatsApp
+/// is left out), reads it back and finds it among the groups it is in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_is_created_and_read() {
+    use whatsapp_rust::{Jid, wacore::iq::groups::GroupCreateOptions, wacore::iq::groups::GroupParticipantOptions};
+    let sim = Sim::new();
+    let dir = tempfile::tempdir().unwrap();
+    sim.add_contacts(&["628222000011".to_owned(), "628222000012".to_owned()]);
+    let mut device = linked(&sim, dir.path(), "628111000011").await;
+    let members =
+        ["628222000011", "628222000012", "628999000019"].map(|p| GroupParticipantOptions::new(Jid::pn(p))).to_vec();
+    let options = GroupCreateOptions::builder().subject("Teknisi ODP-12").participants(members).build();
+    let created = device.client.groups().create_group(options).await.expect("created").metadata;
+    assert_eq!(created.subject, "Teknisi ODP-12");
+    let mut numbers: Vec<String> = created.participants.iter().map(|p| p.jid.user.to_string()).collect();
+    numbers.sort();
+    assert_eq!(numbers, ["628111000011", "628222000011", "628222000012"]);
+    let read = device.client.groups().get_metadata(&created.id).await.expect("metadata");
+    assert_eq!((read.id.clone(), read.subject.clone()), (created.id.clone(), created.subject.clone()));
+    assert!(read.participants.iter().any(|p| p.jid.user == "628111000011" && p.is_admin()), "{:?}", read.participants);
+    let mine = device.client.groups().get_participating().await.expect("participating");
+    assert!(mine.contains_key(&created.id), "{:?}", mine.keys());
+    assert_eq!(sim.groups().len(), 1);
+    device.stop().await;
+}
