@@ -97,6 +97,33 @@ pub fn optional_display_name(value: &Option<String>) -> Result<(), Error> {
 }
 
 /// Session ids: 1–64 of `A-Z a-z 0-9 _ -` (they name files in `sessions_dir`).
+/// A group as the API names it, `<id>@g.us` or the id alone (digits, or the
+/// older `<creator>-<time>` form), as its JID `<id>@g.us`.
+pub fn group_jid(raw: &str) -> Option<String> {
+    let id = raw.trim();
+    let id = id.strip_suffix("@g.us").unwrap_or(id);
+    let digits = |s: &str| (5..=24).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
+    let ok = match id.split_once('-') {
+        Some((creator, time)) => digits(creator) && digits(time),
+        None => digits(id),
+    };
+    ok.then(|| format!("{id}@g.us"))
+}
+
+/// The code of a group invite link (`https://chat.whatsapp.com/<code>`, or the code alone).
+pub fn invite_code(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    let code = match raw.split_once("://") {
+        Some((scheme, rest)) => {
+            let rest = rest.strip_prefix("chat.whatsapp.com/")?;
+            (scheme == "https" || scheme == "http").then_some(rest)?
+        }
+        None => raw,
+    };
+    let code = code.trim_end_matches('/');
+    ((10..=40).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric())).then(|| code.to_owned())
+}
+
 pub fn session_id(value: &str) -> Result<(), Error> {
     let ok =
         (1..=64).contains(&value.len()) && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
@@ -169,5 +196,20 @@ mod tests {
         assert!(session_id("my-session_1").is_ok());
         assert!(session_id("../etc").is_err());
         assert!(session_id("").is_err());
+    }
+
+    #[test]
+    fn groups_and_invites() {
+        assert_eq!(group_jid("120363012345678901@g.us").as_deref(), Some("120363012345678901@g.us"));
+        assert_eq!(group_jid("120363012345678901").as_deref(), Some("120363012345678901@g.us"));
+        assert_eq!(group_jid("6281234567-1600000000").as_deref(), Some("6281234567-1600000000@g.us"));
+        for bad in ["", "123", "6281234567@s.whatsapp.net", "1203630123@g.us@g.us", "12036301x3", "-12345678", "../1"] {
+            assert_eq!(group_jid(bad), None, "{bad:?}");
+        }
+        assert_eq!(invite_code("https://chat.whatsapp.com/AbCdEf0123456789").as_deref(), Some("AbCdEf0123456789"));
+        assert_eq!(invite_code("AbCdEf0123456789").as_deref(), Some("AbCdEf0123456789"));
+        for bad in ["", "https://evil.example/AbCdEf0123456789", "ftp://chat.whatsapp.com/AbCdEf0123456789", "ab/cd"] {
+            assert_eq!(invite_code(bad), None, "{bad:?}");
+        }
     }
 }

@@ -5,7 +5,8 @@ import { $ } from './dom.js';
 import { endSession } from './api.js';
 
 const KINDS = ['session.status', 'session.qr', 'message.status', 'broadcast.progress', 'message.received', 'chat.message', 'chat.updated',
-  'message.reaction', 'message.edited', 'message.revoked', 'poll.vote', 'call.received', 'presence.update'];
+  'message.reaction', 'message.edited', 'message.revoked', 'poll.vote', 'call.received', 'presence.update',
+  'group.updated', 'group.participants'];
 const listeners = new Set();
 let source = null;
 

@@ -283,24 +283,18 @@ pub fn reduce(item: &InboundMessage) -> Option<Inbound> {
     let number = alternate.filter(|alt| place == Place::Direct && chat.is_lid() && alt.is_pn()).map(user_of);
     let contact = (place == Place::Direct).then(|| user_of(chat));
     let mut inbound = Inbound {
-        wa_id: info.id.clone(),
-        chat: chat.to_non_ad_string(),
-        sender: source.sender.to_non_ad_string(),
-        place,
         contact,
         from_me: source.is_from_me,
         push_name: Some(info.push_name.clone()).filter(|n| !n.is_empty()),
-        sent_at: info.timestamp.timestamp_millis(),
         offline: info.is_offline,
-        kind: "unsupported",
-        wa_type: None,
-        text: None,
-        filename: None,
-        mimetype: None,
-        size: None,
-        media: None,
-        quoted_id: None,
-        extra: None,
+        ..Inbound::bare(
+            info.id.clone(),
+            chat.to_non_ad_string(),
+            source.sender.to_non_ad_string(),
+            place,
+            "unsupported",
+            info.timestamp.timestamp_millis(),
+        )
     };
     match change {
         Some((kind, target, text)) => {
@@ -317,6 +311,38 @@ pub fn reduce(item: &InboundMessage) -> Option<Inbound> {
 }
 
 impl Inbound {
+    /// What happened in `chat`, of `kind`, with nothing else known yet: no
+    /// text, no media, no details (callers add what they have).
+    pub fn bare(
+        wa_id: String,
+        chat: String,
+        sender: String,
+        place: Place,
+        kind: &'static str,
+        sent_at: i64,
+    ) -> Inbound {
+        Inbound {
+            wa_id,
+            chat,
+            sender,
+            place,
+            contact: None,
+            from_me: false,
+            push_name: None,
+            sent_at,
+            offline: false,
+            kind,
+            wa_type: None,
+            text: None,
+            filename: None,
+            mimetype: None,
+            size: None,
+            media: None,
+            quoted_id: None,
+            extra: None,
+        }
+    }
+
     /// A 1:1 message of a chat WhatsApp addressed by LID, named by the
     /// contact's number instead: its chat, its contact and (when the contact
     /// wrote it) its sender. Chats, events and webhooks name contacts by number.

@@ -5,6 +5,7 @@
 //! [`EngineEvent`]s on a channel, in the order they happen. What to do about
 //! them is the session manager's business.
 
+pub mod groups;
 pub mod http;
 pub mod inbound;
 pub mod version;
@@ -35,6 +36,7 @@ use whatsapp_rust::{
 };
 
 use crate::{config::Config, model::SessionKey};
+pub use groups::{GroupChange, GroupChangeKind, GroupFailure, GroupInfo, GroupSetting, Member, MemberAction, Role};
 pub use inbound::{Inbound, InboundSink, MediaRef, Place, check_direct_path};
 
 /// What a device reports, reduced to what the gateway acts on.
@@ -107,6 +109,8 @@ pub enum EngineEvent {
         phone: String,
         state: Typing,
     },
+    /// A group this number is (or was) in changed.
+    Group(GroupChange),
 }
 
 /// The number of the account `lid` names: from the client's LID-number store
@@ -955,6 +959,7 @@ impl EventHandler for Forward {
             EventKind::IncomingCall,
             EventKind::MissedCall,
             EventKind::ChatPresence,
+            EventKind::GroupUpdate,
         ])
     }
 }
@@ -1030,6 +1035,7 @@ fn map(event: &Event) -> Option<EngineEvent> {
                 push_name: None,
             })
         }
+        Event::GroupUpdate(update) => EngineEvent::Group(groups::change_of(update)?),
         // What the durability hook committed is already stored.
         Event::Messages(batch) if !batch.hook_committed => {
             let kept: Vec<Inbound> = batch.iter().filter_map(inbound::reduce).collect();

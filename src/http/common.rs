@@ -49,6 +49,30 @@ pub fn phone_field(state: &AppState, field: &str, raw: &str) -> Result<String, A
     phone::normalize(raw, &state.config.notify.country_code).map_err(|e| ApiError::invalid_field(field, e.to_string()))
 }
 
+/// WhatsApp did not answer (in time) through the session's device.
+pub fn unavailable(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "whatsapp_unavailable",
+        format!("WhatsApp did not answer: {e}"),
+    )
+}
+
+/// The caller's session `name` and its connected device (409 when it has none).
+pub async fn connected(
+    state: &AppState,
+    principal: &Principal,
+    name: &str,
+) -> Result<(crate::db::entities::sessions::Model, crate::engine::Sender), ApiError> {
+    let row = state.sessions.get(&scope_of(principal), name).await?;
+    crate::sessions::sendable(&row)?;
+    let Some(sender) = state.inbox.sender_of(&row.id) else {
+        let message = "the session is not connected; try again once it is";
+        return Err(ApiError::new(axum::http::StatusCode::CONFLICT, "session_offline", message));
+    };
+    Ok((row, sender))
+}
+
 /// `page` when a list request names none.
 pub fn first_page() -> u64 {
     1

@@ -16,7 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{
     Data,
-    common::{phone_field, scope_of},
+    common::{connected, phone_field, scope_of, unavailable},
     extract::{ApiJson, ApiPath, ApiQuery},
 };
 use crate::{
@@ -224,24 +224,4 @@ pub async fn picture(
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox; default-src 'none'"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
     Ok(response)
-}
-
-/// WhatsApp did not answer (in time) through the session's device.
-fn unavailable(e: impl std::fmt::Display) -> ApiError {
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "whatsapp_unavailable", format!("WhatsApp did not answer: {e}"))
-}
-
-/// The caller's session `name` and its connected device.
-async fn connected(
-    state: &AppState,
-    principal: &Principal,
-    name: &str,
-) -> Result<(crate::db::entities::sessions::Model, crate::engine::Sender), ApiError> {
-    let row = state.sessions.get(&scope_of(principal), name).await?;
-    crate::sessions::sendable(&row)?;
-    let Some(sender) = state.inbox.sender_of(&row.id) else {
-        let message = "the session is not connected; try again once it is";
-        return Err(ApiError::new(StatusCode::CONFLICT, "session_offline", message));
-    };
-    Ok((row, sender))
 }

@@ -16,6 +16,7 @@ pub mod dashboard;
 pub mod docs;
 pub mod events;
 pub mod extract;
+pub mod groups;
 pub mod health;
 pub mod idempotency;
 pub mod media;
@@ -84,6 +85,7 @@ pub struct Message {
         (name = "sessions", description = "Linked WhatsApp numbers: linking, status, logout (seed 003)"),
         (name = "messages", description = "The durable, rate-limited send queue (seed 003)"),
         (name = "contacts", description = "Whether numbers are on WhatsApp, asked through a session"),
+        (name = "groups", description = "The WhatsApp groups a session is in: read, make and change them through its device"),
         (name = "whatsapp", description = "Single-number shortcuts of the outage-notice service (seed 002)"),
         (name = "notices", description = "Outage notices (seed 002)"),
         (name = "customers", description = "Customers and their ODPs, as the billing system keeps them (seed 002)"),
@@ -209,6 +211,13 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(contacts::check))
         .routes(routes!(contacts::profile))
         .routes(routes!(contacts::picture))
+        .routes(routes!(groups::list_groups, groups::create_group))
+        .routes(routes!(groups::get_group, groups::update_group))
+        .routes(routes!(groups::change_participants))
+        .routes(routes!(groups::group_invite))
+        .routes(routes!(groups::revoke_group_invite))
+        .routes(routes!(groups::join_group))
+        .routes(routes!(groups::leave_group))
         .routes(routes!(changes::edit))
         .routes(routes!(messages::list_messages))
         .routes(routes!(chats::list_received))

@@ -98,29 +98,16 @@ pub fn as_inbound(call: &Call, rejected: bool) -> Inbound {
         None => call.creator.to_non_ad().to_string(),
     };
     Inbound {
-        wa_id: call.id.clone(),
-        chat: jid.clone(),
-        sender: jid,
-        place: Place::Direct,
         contact: Some(contact),
-        from_me: false,
         push_name: call.push_name.clone(),
-        sent_at: call.at_ms,
         offline: call.offline,
-        kind: "call",
-        wa_type: None,
-        text: None,
-        filename: None,
-        mimetype: None,
-        size: None,
-        media: None,
-        quoted_id: None,
         extra: Some(serde_json::json!({
             "video": call.video,
             // The gateway never answers: a call it does not decline is missed.
             "action": if rejected { "rejected" } else { "missed" },
             "offline": call.offline,
         })),
+        ..Inbound::bare(call.id.clone(), jid.clone(), jid, Place::Direct, "call", call.at_ms)
     }
 }
 

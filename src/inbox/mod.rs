@@ -14,6 +14,7 @@
 
 pub mod calls;
 mod chats;
+pub mod groups;
 pub mod media;
 pub mod pictures;
 mod presence;
@@ -190,6 +191,11 @@ impl Inbox {
         self.keep(session, vec![calls::as_inbound(&call, rejected)]).await;
     }
 
+    /// A group the session is (or was) in changed: kept like a received message.
+    pub async fn group_changed(&self, session: &SessionKey, change: crate::engine::GroupChange) {
+        self.keep(session, vec![groups::as_inbound(&change)]).await;
+    }
+
     /// The session's device is connected: receipts and downloads go through it.
     pub fn online(&self, session: &SessionKey, sender: crate::engine::Sender) {
         self.0.online.lock().expect("online lock").insert(session.to_owned(), sender);
@@ -290,7 +296,11 @@ impl Inbox {
         for row in &written.received {
             let owner = written.owners.get(&row.session_id).copied().unwrap_or_default();
             let data = serde_json::to_value(ReceivedView::of(row)).unwrap_or_default();
-            let kind = if row.kind == "call" { "call.received" } else { "message.received" };
+            let kind = match row.kind.as_str() {
+                "call" => "call.received",
+                groups::KIND => groups::event_of(row.extra.as_deref()),
+                _ => "message.received",
+            };
             events.push(event(kind, owner, &row.session_id, None, data));
         }
         let rows: HashMap<i64, &crate::db::entities::inbound_messages::Model> =

@@ -378,6 +378,7 @@ impl Supervisor {
             EngineEvent::Receipt { ids, kind } => self.sessions.0.queue.status_sink().receipt(ids, kind),
             EngineEvent::Received(batch) => self.sessions.0.inbox.keep(&self.key, batch).await,
             EngineEvent::Typing { phone, state } => self.sessions.0.inbox.contact_typing(&self.key, &phone, state),
+            EngineEvent::Group(change) => self.sessions.0.inbox.group_changed(&self.key, change).await,
             EngineEvent::Call(call) => {
                 // Off the event loop: declining and keeping it wait on WhatsApp and the database.
                 let (inbox, key, sender) = (self.sessions.0.inbox.clone(), self.key.clone(), device.sender());

@@ -38,7 +38,7 @@ use crate::{
 };
 
 /// The events an endpoint may subscribe to: the names of the `/events` stream.
-pub const EVENT_TYPES: [&str; 13] = [
+pub const EVENT_TYPES: [&str; 15] = [
     "message.received",
     "message.status",
     "message.reaction",
@@ -46,6 +46,8 @@ pub const EVENT_TYPES: [&str; 13] = [
     "message.revoked",
     "poll.vote",
     "call.received",
+    "group.updated",
+    "group.participants",
     "session.status",
     "session.qr",
     "chat.message",

@@ -84,6 +84,15 @@ fn table() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>)>
         ("GET", "/contacts/{phone}", Some(READERS)),
         ("GET", "/contacts/{phone}/picture", Some(READERS)),
         ("POST", "/contacts/check", Some(WRITERS)),
+        ("GET", "/groups", Some(READERS)),
+        ("POST", "/groups", Some(WRITERS)),
+        ("GET", "/groups/{jid}", Some(READERS)),
+        ("PATCH", "/groups/{jid}", Some(WRITERS)),
+        ("POST", "/groups/{jid}/participants", Some(WRITERS)),
+        ("GET", "/groups/{jid}/invite", Some(READERS)),
+        ("POST", "/groups/{jid}/invite/revoke", Some(WRITERS)),
+        ("POST", "/groups/join", Some(WRITERS)),
+        ("POST", "/groups/{jid}/leave", Some(WRITERS)),
         ("GET", "/message/list", Some(READERS)),
         ("GET", "/message/queue-status", Some(READERS)),
         ("POST", "/message/clear-queue", Some(WRITERS)),
@@ -251,6 +260,10 @@ async fn another_accounts_real_objects_stay_out_of_reach(db: TestDb) {
     app.sim.add_contacts(&["628999000021".to_owned()]);
     let message = app.send_text(&owner, "a1", "628999000021", "milik a1").await;
     app.wait_message(&owner, &message, "sent", 30).await;
+    let body = json!({"session": "a1", "subject": "Grup a1", "participants": ["628999000021"]});
+    let (status, made) = app.post("/groups", Some(&owner), body).await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let group = made["data"]["jid"].as_str().unwrap().to_owned();
     app.sim.inbound("628999000021", "628111000021", "halo a1", "Budi").await.unwrap();
     let chats = loop {
         let (_, chats) = app.get("/chats/", Some(&owner)).await;
@@ -330,6 +343,23 @@ async fn another_accounts_real_objects_stay_out_of_reach(db: TestDb) {
         (Method::POST, "/contacts/check".into(), Some(json!({"session": "a1", "phones": ["628999000021"]}))),
         (Method::GET, "/contacts/628999000021?session=a1".into(), None),
         (Method::GET, "/contacts/628999000021/picture?session=a1".into(), None),
+        (Method::GET, "/groups?session=a1".into(), None),
+        (
+            Method::POST,
+            "/groups".into(),
+            Some(json!({"session": "a1", "subject": "x", "participants": ["628999000021"]})),
+        ),
+        (Method::GET, format!("/groups/{group}?session=a1"), None),
+        (Method::PATCH, format!("/groups/{group}"), Some(json!({"session": "a1", "subject": "diambil"}))),
+        (
+            Method::POST,
+            format!("/groups/{group}/participants"),
+            Some(json!({"session": "a1", "add": ["628999000022"]})),
+        ),
+        (Method::GET, format!("/groups/{group}/invite?session=a1"), None),
+        (Method::POST, format!("/groups/{group}/invite/revoke"), Some(json!({"session": "a1"}))),
+        (Method::POST, "/groups/join".into(), Some(json!({"session": "a1", "invite": "AbCdEf0123456789"}))),
+        (Method::POST, format!("/groups/{group}/leave"), Some(json!({"session": "a1"}))),
         (
             Method::POST,
             "/message/react".into(),
@@ -406,6 +436,10 @@ async fn another_accounts_real_objects_stay_out_of_reach(db: TestDb) {
     assert_eq!(hook_now["data"]["url"], "http://93.184.216.34/hook", "{hook_now}");
     let (_, log) = app.get(&format!("/webhooks/{hook}/deliveries"), Some(&owner)).await;
     assert_eq!(log["total"], 1, "{log}");
+    let kept = app.sim.group(group.trim_end_matches("@g.us")).expect("the group");
+    assert_eq!(kept.subject, "Grup a1");
+    assert_eq!(kept.participants.len(), 2, "{kept:?}");
+    assert_eq!(app.sim.groups().len(), 1, "a group was made for another account");
 }
 
 db_tests!(every_route_against_every_role, readonly_never_writes, another_accounts_real_objects_stay_out_of_reach);

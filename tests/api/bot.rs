@@ -422,7 +422,9 @@ async fn the_bot_stays_safe(db: TestDb) {
 
     // Groups, status updates and the phone's own messages get no answer.
     let member = "628222000322";
-    let in_group = Write { group: Some("120363000000000301".into()), ..write(member, NUMBER, "halo grup") };
+    app.sim.add_contacts(&[member.to_owned()]);
+    let group = app.sim.create_group(member, "Warga", &[NUMBER.to_owned()]).unwrap();
+    let in_group = Write { group: Some(group.id.clone()), ..write(member, NUMBER, "halo grup") };
     let status_post = Write { status: true, ..write(member, NUMBER, "status baru") };
     let group_id = app.sim.deliver(&in_group).await.unwrap();
     let status_id = app.sim.deliver(&status_post).await.unwrap();
@@ -439,7 +441,8 @@ async fn the_bot_stays_safe(db: TestDb) {
                 .filter(|m| m["message_id"] == group_id.as_str() || m["message_id"] == status_id.as_str())
                 .filter_map(|m| m["chat"].as_str())
                 .collect();
-            assert!(chats.contains(&"120363000000000301@g.us") && chats.contains(&"status@broadcast"), "{chats:?}");
+            let group_jid = format!("{}@g.us", group.id);
+            assert!(chats.contains(&group_jid.as_str()) && chats.contains(&"status@broadcast"), "{chats:?}");
             break;
         }
         assert!(std::time::Instant::now() < deadline, "the group and status messages were never stored: {received}");

@@ -12,6 +12,7 @@ mod browser;
 mod calls;
 mod cli;
 mod contacts;
+mod groups;
 mod hardening;
 mod health;
 mod inbox;

@@ -48,6 +48,10 @@ pub fn router(sim: Sim) -> Router {
         .route("/admin/picture-asks", get(picture_asks))
         .route("/admin/calls/{id}/end", post(hang_up))
         .route("/admin/read-receipts", get(read_receipts))
+        .route("/admin/groups", get(groups).post(create_group))
+        .route("/admin/groups/join", post(join_group))
+        .route("/admin/groups/{id}/change", post(change_group))
+        .route("/admin/overheard", get(overheard))
         .route("/admin/fault", post(fault))
         .route("/admin/devices", get(devices))
         .route("/admin/logins", get(logins))
@@ -181,7 +185,10 @@ async fn inbound(
     Json(mut body): Json<crate::messages::Write>,
 ) -> Result<Json<Value>, AdminError> {
     body.from = digits(&body.from)?;
-    body.to = digits(&body.to)?;
+    // A message in a group goes to its participants: `to` is not needed.
+    if body.group.is_none() || !body.to.is_empty() {
+        body.to = digits(&body.to)?;
+    }
     let id = sim.deliver(&body).await.map_err(bad)?;
     Ok(Json(json!({"id": id})))
 }
@@ -257,6 +264,112 @@ async fn hang_up(
 async fn calls(State(sim): State<Sim>, Query(q): Query<MessagesQuery>) -> Result<Json<Value>, AdminError> {
     let to = q.to.as_deref().map(digits).transpose()?;
     Ok(Json(json!(sim.calls(to.as_deref()))))
+}
+
+#[derive(Deserialize)]
+struct GroupsQuery {
+    phone: Option<String>,
+}
+
+/// The groups (those `phone` is in, with `?phone=`: what its phone shows).
+async fn groups(State(sim): State<Sim>, Query(q): Query<GroupsQuery>) -> Result<Json<Value>, AdminError> {
+    let phone = q.phone.as_deref().map(digits).transpose()?;
+    let groups: Vec<_> =
+        sim.groups().into_iter().filter(|g| phone.as_ref().is_none_or(|p| g.participants.contains_key(p))).collect();
+    Ok(Json(json!(groups)))
+}
+
+#[derive(Deserialize)]
+struct CreateGroupBody {
+    creator: String,
+    subject: String,
+    #[serde(default)]
+    participants: Vec<String>,
+}
+
+/// A contact's phone makes a group.
+async fn create_group(State(sim): State<Sim>, Json(body): Json<CreateGroupBody>) -> Result<Json<Value>, AdminError> {
+    let creator = digits(&body.creator)?;
+    let participants = body.participants.iter().map(|p| digits(p)).collect::<Result<Vec<_>, _>>()?;
+    let group = sim.create_group(&creator, &body.subject, &participants).map_err(bad)?;
+    Ok(Json(json!(group)))
+}
+
+#[derive(Deserialize)]
+struct JoinBody {
+    phone: String,
+    code: String,
+}
+
+/// A contact joins a group by its invite link.
+async fn join_group(State(sim): State<Sim>, Json(body): Json<JoinBody>) -> Result<Json<Value>, AdminError> {
+    let phone = digits(&body.phone)?;
+    let id = sim.join_group(&phone, &body.code).map_err(|e| AdminError(StatusCode::NOT_FOUND, format!("{e:#}")))?;
+    Ok(Json(json!({"id": id})))
+}
+
+/// One change to a group by one of its participants (`by`): exactly one field besides `by`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ChangeBody {
+    by: String,
+    add: Option<Vec<String>>,
+    remove: Option<Vec<String>>,
+    promote: Option<Vec<String>>,
+    demote: Option<Vec<String>>,
+    subject: Option<String>,
+    description: Option<String>,
+    #[serde(default)]
+    delete_description: bool,
+    announce: Option<bool>,
+    locked: Option<bool>,
+    #[serde(default)]
+    reset_invite: bool,
+    #[serde(default)]
+    leave: bool,
+}
+
+async fn change_group(
+    State(sim): State<Sim>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Json(body): Json<ChangeBody>,
+) -> Result<Json<Value>, AdminError> {
+    use crate::groups::Change;
+    let by = digits(&body.by)?;
+    let numbers = |list: Vec<String>| list.iter().map(|p| digits(p)).collect::<Result<Vec<_>, _>>();
+    let prev = || sim.group(&id).and_then(|g| g.description_id);
+    let change = if let Some(list) = body.add {
+        Change::Add(numbers(list)?)
+    } else if let Some(list) = body.remove {
+        Change::Remove(numbers(list)?)
+    } else if let Some(list) = body.promote {
+        Change::Promote(numbers(list)?)
+    } else if let Some(list) = body.demote {
+        Change::Demote(numbers(list)?)
+    } else if let Some(subject) = body.subject {
+        Change::Subject(subject)
+    } else if body.description.is_some() || body.delete_description {
+        Change::Description { text: body.description, prev: prev() }
+    } else if let Some(on) = body.announce {
+        Change::Announce(on)
+    } else if let Some(on) = body.locked {
+        Change::Locked(on)
+    } else if body.reset_invite {
+        Change::ResetInvite
+    } else if body.leave {
+        Change::Leave
+    } else {
+        return Err(AdminError(StatusCode::UNPROCESSABLE_ENTITY, "name one change".into()));
+    };
+    let results = sim.change_group(&id, &by, change).map_err(bad)?;
+    let results: Vec<Value> =
+        results.into_iter().map(|(phone, error)| json!({"phone": phone, "error": error})).collect();
+    Ok(Json(json!({"results": results})))
+}
+
+/// Group messages former participants tried with the sender keys they kept.
+async fn overheard(State(sim): State<Sim>) -> Json<Value> {
+    Json(json!(sim.overheard()))
 }
 
 async fn read_receipts(State(sim): State<Sim>) -> Json<Value> {

@@ -230,6 +230,38 @@ impl Sim {
         self.world().groups.values().cloned().collect()
     }
 
+    /// The group with this id (digits), if any.
+    pub fn group(&self, id: &str) -> Option<groups::Group> {
+        self.world().groups.get(id).cloned()
+    }
+
+    /// `creator`'s phone makes a group of `participants` (those on WhatsApp).
+    pub fn create_group(&self, creator: &str, subject: &str, participants: &[String]) -> anyhow::Result<groups::Group> {
+        Ok(groups::create(self, creator, subject, participants, None)?)
+    }
+
+    /// `by`'s phone changes group `id`; for a participants change, each number
+    /// with the error WhatsApp answers for it (none: done). See [`groups`].
+    pub fn change_group(
+        &self,
+        id: &str,
+        by: &str,
+        change: groups::Change,
+    ) -> anyhow::Result<Vec<(String, Option<u16>)>> {
+        Ok(groups::apply(self, id, by, change)?)
+    }
+
+    /// `phone` joins a group by its invite link's code (or the whole link); the group's id.
+    pub fn join_group(&self, phone: &str, code: &str) -> anyhow::Result<String> {
+        let code = code.rsplit('/').next().unwrap_or(code);
+        Ok(groups::join(self, phone, code)?)
+    }
+
+    /// Group messages former participants tried with the sender keys they kept.
+    pub fn overheard(&self) -> Vec<messages::Overheard> {
+        self.world().overheard.clone()
+    }
+
     /// Contact `from` calls the linked number `to` (`name`: the caller's push
     /// name); returns the call id. See [`calls`].
     pub fn call(&self, from: &str, to: &str, video: bool, name: Option<&str>) -> anyhow::Result<String> {

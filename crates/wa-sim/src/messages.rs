@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tracing::{debug, warn};
-use wacore_binary::{Jid, Node, NodeContent, builder::NodeBuilder};
+use wacore::libsignal::protocol::SenderKeyName;
+use wacore_binary::{Jid, JidExt as _, Node, NodeContent, builder::NodeBuilder};
 use waproto::whatsapp as wa;
 
 use crate::{
@@ -56,52 +57,44 @@ fn envelopes(node: &Node) -> Vec<Envelope> {
 }
 
 /// A linked device sends a message: every addressed phone decrypts its copy,
-/// contacts record what they got, and the server acks.
+/// contacts record what they got, and the server acks. A message to a group
+/// is opened with the sender key its participants got (see [`to_group`]).
 pub async fn from_client(sim: &Sim, conn: &Conn, peer: &Peer, node: Node) -> anyhow::Result<()> {
     let Peer::Device { phone, device } = peer else { return Ok(()) };
     let mut attrs = node.attrs();
     let id = attrs.optional_string("id").map(|s| s.into_owned()).unwrap_or_default();
     let to = attrs.optional_jid("to").context("message without 'to'")?;
     let sender = Jid::pn_device(phone.as_str(), *device);
-    // A resend of an id the server already has is answered with an error ack (409).
-    let mut duplicate = false;
-    for envelope in envelopes(&node) {
-        if envelope.target.device != 0 {
-            continue; // other linked devices are not simulated endpoints
-        }
-        let recipient = sim.world().phone_of(&envelope.target);
-        let Some(party) = sim.world().accounts.get(&recipient).map(|a| a.party.clone()) else { continue };
-        let plaintext =
-            match party.lock().await.decrypt(&protocol_address(&sender), &envelope.kind, &envelope.bytes).await {
+    // A resend of an id the server already has is answered with an error ack
+    // (409); a message to a group its sender may not write in, with 403 (404:
+    // no such group).
+    let error = if to.is_group() {
+        to_group(sim, phone, &sender, &id, &to, &node).await?
+    } else {
+        let mut duplicate = false;
+        for envelope in envelopes(&node) {
+            if envelope.target.device != 0 {
+                continue; // other linked devices are not simulated endpoints
+            }
+            let recipient = sim.world().phone_of(&envelope.target);
+            let Some(party) = sim.world().accounts.get(&recipient).map(|a| a.party.clone()) else { continue };
+            let decrypted =
+                party.lock().await.decrypt(&protocol_address(&sender), &envelope.kind, &envelope.bytes).await;
+            let plaintext = match decrypted {
                 Ok(p) => p,
                 Err(e) => {
                     warn!(%recipient, "cannot decrypt a message from {sender}: {e:#}");
                     continue;
                 }
             };
-        if recipient == *phone {
-            continue; // the sender's own phone gets a copy of what it sent
+            if recipient == *phone {
+                continue; // the sender's own phone gets a copy of what it sent
+            }
+            let message = wacore::messages::decode_plaintext(&plaintext, envelope.version)?;
+            duplicate |= record(sim, &id, phone, &recipient, &message, None).await;
         }
-        let message = wacore::messages::decode_plaintext(&plaintext, envelope.version)?;
-        let mut received = describe(sim, &id, phone, &recipient, &message).await;
-        let mut world = sim.world();
-        if let Some(secret) = message.message_context_info.as_option().and_then(|c| c.message_secret.clone())
-            && received.kind == "poll"
-        {
-            world.poll_secrets.insert(id.clone(), secret);
-        }
-        let copies =
-            world.received.iter().filter(|r| r.id == received.id && r.from == received.from && r.to == received.to);
-        received.copy = copies.count() as u32 + 1;
-        if received.copy > 1 {
-            debug!(id = %received.id, to = %recipient, "contact dropped a copy of a message it has");
-            duplicate = true;
-        } else {
-            debug!(id = %received.id, to = %recipient, kind = %received.kind, "contact received a message");
-            apply(&mut world, &received);
-        }
-        world.received.push(received);
-    }
+        duplicate.then_some(DUPLICATE_ACK_ERROR)
+    };
     let faults = sim.world().faults.get(phone).cloned().unwrap_or_default();
     if faults.withhold_acks_until.is_some_and(|t| t > std::time::Instant::now()) {
         return Ok(());
@@ -111,8 +104,8 @@ pub async fn from_client(sim: &Sim, conn: &Conn, peer: &Peer, node: Node) -> any
         .attr("id", id)
         .attr("from", to)
         .attr("t", now_secs().to_string());
-    if duplicate {
-        ack = ack.attr("error", DUPLICATE_ACK_ERROR);
+    if let Some(error) = error {
+        ack = ack.attr("error", error);
     }
     let ack = ack.build();
     match faults.ack_delay {
@@ -126,6 +119,135 @@ pub async fn from_client(sim: &Sim, conn: &Conn, peer: &Peer, node: Node) -> any
         _ => conn.send(ack),
     }
     Ok(())
+}
+
+/// `recipient`'s phone records `message` from `from` (in `group`, if given),
+/// and applies what it changes. Whether it was a copy the phone already had.
+async fn record(sim: &Sim, id: &str, from: &str, recipient: &str, message: &wa::Message, group: Option<&str>) -> bool {
+    let mut received = describe(sim, id, from, recipient, message).await;
+    received.group = group.map(str::to_owned);
+    let mut world = sim.world();
+    if let Some(secret) = message.message_context_info.as_option().and_then(|c| c.message_secret.clone())
+        && received.kind == "poll"
+    {
+        world.poll_secrets.insert(id.to_owned(), secret);
+    }
+    let copies =
+        world.received.iter().filter(|r| r.id == received.id && r.from == received.from && r.to == received.to);
+    received.copy = copies.count() as u32 + 1;
+    let duplicate = received.copy > 1;
+    if duplicate {
+        debug!(id = %received.id, to = %recipient, "contact dropped a copy of a message it has");
+    } else {
+        debug!(id = %received.id, to = %recipient, kind = %received.kind, "contact received a message");
+        apply(&mut world, &received);
+    }
+    world.received.push(received);
+    duplicate
+}
+
+/// The name a phone keeps another participant's sender key under: the group
+/// and the sending device. (A phone's own key for a group is named apart, per
+/// [`crate::groups::Group::key_epoch`]: see [`own_sender_key_name`].)
+pub fn sender_key_name(group: &crate::groups::Group, sender: &Jid) -> SenderKeyName {
+    SenderKeyName::from_parts(&group.jid().to_string(), &protocol_address(sender).to_string())
+}
+
+/// The name of `phone`'s own sender key in `group`: a new one each time
+/// someone leaves the group or is removed.
+pub fn own_sender_key_name(group: &crate::groups::Group, phone: &str) -> SenderKeyName {
+    SenderKeyName::new(
+        format!("{}#{}", group.jid(), group.key_epoch),
+        protocol_address(&Jid::pn_device(phone, 0)).to_string(),
+    )
+}
+
+/// A linked device writes in a group: the server fans it out to every
+/// participant. Each phone first opens what was sealed for it alone (the
+/// sender's key, a sender-key distribution message), then the group message
+/// (`skmsg`) with that key. Numbers that were in the group and still hold an
+/// older key of the sender try it too ([`Overheard`]): a key replaced after
+/// they left must not open it. The ack's error, if any.
+async fn to_group(
+    sim: &Sim,
+    phone: &str,
+    sender: &Jid,
+    id: &str,
+    to: &Jid,
+    node: &Node,
+) -> anyhow::Result<Option<&'static str>> {
+    let Some(group) = sim.world().groups.get(to.user.as_str()).cloned() else { return Ok(Some("404")) };
+    if !group.may_write(phone) {
+        return Ok(Some("403"));
+    }
+    let address = protocol_address(sender);
+    let name = sender_key_name(&group, sender);
+    let mut skmsg = None;
+    for envelope in envelopes(node) {
+        if envelope.kind == "skmsg" {
+            skmsg = Some(envelope);
+            continue;
+        }
+        if envelope.target.device != 0 || envelope.target.is_group() {
+            continue;
+        }
+        let recipient = sim.world().phone_of(&envelope.target);
+        let Some(party) = sim.world().accounts.get(&recipient).map(|a| a.party.clone()) else { continue };
+        let mut party = party.lock().await;
+        let plaintext = match party.decrypt(&address, &envelope.kind, &envelope.bytes).await {
+            Ok(p) => p,
+            Err(e) => {
+                warn!(%recipient, "cannot decrypt a sender key from {sender}: {e:#}");
+                continue;
+            }
+        };
+        let message = wacore::messages::decode_plaintext(&plaintext, envelope.version)?;
+        if let Some(skdm) = message.sender_key_distribution_message.as_option()
+            && let Some(bytes) = &skdm.axolotl_sender_key_distribution_message
+            && let Err(e) = party.accept_sender_key(&name, bytes).await
+        {
+            warn!(%recipient, "a sender key from {sender} does not open: {e:#}");
+        }
+    }
+    let Some(skmsg) = skmsg else { return Ok(None) };
+    let mut duplicate = false;
+    for member in group.participants.keys().filter(|m| m.as_str() != phone) {
+        let Some(party) = sim.world().accounts.get(member).map(|a| a.party.clone()) else { continue };
+        let opened = party.lock().await.group_decrypt(&name, &skmsg.bytes).await;
+        match opened {
+            Ok(plaintext) => {
+                let message = wacore::messages::decode_plaintext(&plaintext, skmsg.version)?;
+                duplicate |= record(sim, id, phone, member, &message, Some(&group.id)).await;
+            }
+            Err(e) => warn!(%member, "cannot open a group message from {sender}: {e:#}"),
+        }
+    }
+    for former in &group.former {
+        let Some(party) = sim.world().accounts.get(former).map(|a| a.party.clone()) else { continue };
+        let mut party = party.lock().await;
+        // The key of this sender it kept from before it left, if any.
+        let kept = party.has_sender_key(&name);
+        let opened = kept && party.group_decrypt(&name, &skmsg.bytes).await.is_ok();
+        if kept {
+            sim.world().overheard.push(Overheard {
+                id: id.to_owned(),
+                group: group.id.clone(),
+                phone: former.clone(),
+                opened,
+            });
+        }
+    }
+    Ok(duplicate.then_some(DUPLICATE_ACK_ERROR))
+}
+
+/// A group message a former participant tried with the sender keys it kept:
+/// whether one opened it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Overheard {
+    pub id: String,
+    pub group: String,
+    pub phone: String,
+    pub opened: bool,
 }
 
 /// The error code of the ack for a message id the server already has.
@@ -151,6 +273,7 @@ async fn describe(sim: &Sim, id: &str, from: &str, to: &str, message: &wa::Messa
             .map(|d| d.as_millis() as i64)
             .unwrap_or_default(),
         copy: 1,
+        group: None,
     };
     let download = |path: &Option<String>, key: &Option<Vec<u8>>, kind: &str| {
         crate::media::download_sha256(sim, path.as_deref(), key.as_deref(), kind)
@@ -247,6 +370,12 @@ async fn describe(sim: &Sim, id: &str, from: &str, to: &str, message: &wa::Messa
             _ => {}
         }
         details.insert("target".into(), target.into());
+    }
+    if let Some(context) = context.filter(|c| !c.mentioned_jid.is_empty()) {
+        // Mentions show as the mentioned numbers.
+        let mentions: Vec<String> =
+            context.mentioned_jid.iter().map(|j| j.split('@').next().unwrap_or_default().to_owned()).collect();
+        details.insert("mentions".into(), mentions.into());
     }
     if let Some(context) = context.filter(|c| c.stanza_id.is_some()) {
         let quoted = context.quoted_message.as_option();
@@ -348,7 +477,8 @@ pub fn receipt_from_client(conn: &Conn, node: &Node) {
 pub struct Write {
     /// The contact that writes (with `fromPhone`: the contact the phone writes to).
     pub from: String,
-    /// The linked number.
+    /// The linked number (not needed for a message in a group).
+    #[serde(default)]
     pub to: String,
     /// `text` (default), `image`, `video`, `audio`, `voice`, `document`,
     /// `sticker`, `location`, `contact`, `reaction`, `poll`, `edit` (new
@@ -630,6 +760,9 @@ fn body_of(sim: &Sim, write: &Write) -> anyhow::Result<wa::Message> {
 /// queue), and each keeps getting it on every connection until it acknowledges it.
 pub async fn deliver(sim: &Sim, write: &Write) -> anyhow::Result<String> {
     let message = body_of(sim, write)?;
+    if let Some(group) = &write.group {
+        return deliver_in_group(sim, write, group, &message).await;
+    }
     let (party, targets) = {
         let mut world = sim.world();
         // The phone of the linked number writes as itself; a contact as the contact.
@@ -659,22 +792,14 @@ pub async fn deliver(sim: &Sim, write: &Write) -> anyhow::Result<String> {
         let mut stanza = sealed_message(sim, &party, author, &write.to, device, id.clone(), &message).await?;
         if write.from_phone {
             stanza = stanza.attr("recipient", Jid::pn(write.from.as_str()));
-        } else if write.group.is_some() || write.status {
-            // Sent in a group or to the status list: the chat is that, the author a participant.
-            let chat = match &write.group {
-                Some(group) => Jid::group(group.as_str()),
-                None => Jid::status_broadcast(),
-            };
+        } else if write.status {
+            // A status update: the chat is the status list, the author a participant.
             let name = write.push_name.clone().unwrap_or_else(|| format!("Contact {}", write.from));
             stanza = stanza
-                .attr("from", chat)
+                .attr("from", Jid::status_broadcast())
                 .attr("participant", Jid::pn(write.from.as_str()))
                 .attr("participant_lid", Jid::lid(crate::state::lid_of(&write.from)))
                 .attr("notify", name);
-            if write.group.is_some() {
-                // A phone-number-addressed group: each message names its author's LID too.
-                stanza = stanza.attr("addressing_mode", "pn");
-            }
         } else {
             // WhatsApp names the author of a phone-number-addressed message by
             // LID too, so a client knows whose Signal session it is before decrypting.
@@ -688,6 +813,73 @@ pub async fn deliver(sim: &Sim, write: &Write) -> anyhow::Result<String> {
             let mut world = sim.world();
             world.pending.entry((write.to.clone(), device)).or_default().push((id.clone(), node.clone()));
             world.device_mut(&write.to, device).and_then(|d| d.conn.clone())
+        };
+        if let Some(conn) = conn {
+            conn.send(node);
+        }
+    }
+    Ok(id)
+}
+
+/// Contact `write.from` writes in group `group_id`: one group message
+/// (`skmsg`) sealed with its sender key for the group, to every linked device
+/// of every other participant; a device that has not had that key yet gets it
+/// first, sealed for it alone (a sender-key distribution message). The group
+/// names its author by number and LID (`addressing_mode="pn"`).
+async fn deliver_in_group(sim: &Sim, write: &Write, group_id: &str, message: &wa::Message) -> anyhow::Result<String> {
+    let author = write.from.as_str();
+    let (group, party, targets) = {
+        let mut world = sim.world();
+        let group = world.groups.get(group_id).cloned().with_context(|| format!("no group {group_id}"))?;
+        anyhow::ensure!(group.may_write(author), "{author} may not write in group {group_id}");
+        let party = world.account_mut(author).party.clone();
+        // The devices of the other participants that uploaded their keys.
+        let targets: Vec<(String, u16)> = group
+            .participants
+            .keys()
+            .filter(|p| p.as_str() != author)
+            .filter_map(|p| world.accounts.get(p))
+            .flat_map(|a| a.devices.values().filter(|d| d.keys.is_some()).map(|d| (a.phone.clone(), d.id)))
+            .collect();
+        (group, party, targets)
+    };
+    let id = write.id.clone().unwrap_or_else(|| sim.next_message_id());
+    let own = own_sender_key_name(&group, author);
+    let plaintext = wacore::messages::MessageUtils::encode_and_pad(message);
+    let (skdm, skmsg) = {
+        let mut party = party.lock().await;
+        (party.sender_key_distribution(&own).await?, party.group_encrypt(&own, &plaintext).await?)
+    };
+    let distribution = wa::Message {
+        sender_key_distribution_message: buffa::MessageField::some(wa::message::SenderKeyDistributionMessage {
+            group_id: Some(group.jid().to_string()),
+            axolotl_sender_key_distribution_message: Some(skdm),
+        }),
+        ..Default::default()
+    };
+    let name = write.push_name.clone().unwrap_or_else(|| format!("Contact {author}"));
+    for (number, device) in targets {
+        let mut children = Vec::new();
+        let first = sim.world().sender_keys_sent.insert(format!("{}|{number}:{device}", own.cache_key()));
+        if first {
+            children.push(seal(sim, &party, &number, device, &distribution).await?);
+        }
+        children.push(NodeBuilder::new("enc").attr("v", "2").attr("type", "skmsg").bytes(skmsg.clone()).build());
+        let node = NodeBuilder::new("message")
+            .attr("from", group.jid())
+            .attr("participant", Jid::pn(author))
+            .attr("participant_lid", Jid::lid(crate::state::lid_of(author)))
+            .attr("addressing_mode", "pn")
+            .attr("notify", name.as_str())
+            .attr("id", id.clone())
+            .attr("type", "text")
+            .attr("t", now_secs().to_string())
+            .children(children)
+            .build();
+        let conn = {
+            let mut world = sim.world();
+            world.pending.entry((number.clone(), device)).or_default().push((id.clone(), node.clone()));
+            world.device_mut(&number, device).and_then(|d| d.conn.clone())
         };
         if let Some(conn) = conn {
             conn.send(node);
@@ -798,6 +990,25 @@ pub async fn sealed_message(
     id: String,
     message: &wa::Message,
 ) -> anyhow::Result<NodeBuilder> {
+    let enc = seal(sim, party, to, device, message).await?;
+    Ok(NodeBuilder::new("message")
+        .attr("from", Jid::pn(from))
+        .attr("id", id)
+        .attr("type", "text")
+        .attr("t", now_secs().to_string())
+        .children([enc]))
+}
+
+/// `message` encrypted by `party` for linked device `device` of `to`: an
+/// `<enc>` node (`pkmsg` the first time, when a session is opened from the
+/// device's uploaded keys: see [`take_bundle`]; `msg` after).
+async fn seal(
+    sim: &Sim,
+    party: &tokio::sync::Mutex<crate::signal::Party>,
+    to: &str,
+    device: u16,
+    message: &wa::Message,
+) -> anyhow::Result<Node> {
     let plaintext = wacore::messages::MessageUtils::encode_and_pad(message);
     let address = protocol_address(&Jid::pn_device(to, device));
     let (kind, sealed) = {
@@ -807,12 +1018,7 @@ pub async fn sealed_message(
         }
         party.encrypt(&address, &plaintext).await?
     };
-    Ok(NodeBuilder::new("message")
-        .attr("from", Jid::pn(from))
-        .attr("id", id)
-        .attr("type", "text")
-        .attr("t", now_secs().to_string())
-        .children([NodeBuilder::new("enc").attr("v", "2").attr("type", kind).bytes(sealed).build()]))
+    Ok(NodeBuilder::new("enc").attr("v", "2").attr("type", kind).bytes(sealed).build())
 }
 
 /// The key bundle of linked device `device` of `phone`, with one of its

@@ -1,7 +1,9 @@
 //! A Signal protocol party held in memory: the phone of a linked account, or a
-//! contact. It hands out pre-key bundles, opens sessions from bundles, and
-//! encrypts and decrypts 1:1 messages with the real libsignal code the client
-//! itself uses.
+//! contact. It hands out pre-key bundles, opens sessions from bundles,
+//! encrypts and decrypts 1:1 messages, and keeps sender keys for groups (its
+//! own, which it hands out in sender-key distribution messages, and those of
+//! the other participants, which open their group messages), all with the
+//! real libsignal code the client itself uses.
 
 use std::collections::HashMap;
 
@@ -9,9 +11,11 @@ use anyhow::{Context, anyhow};
 use async_trait::async_trait;
 use wacore::libsignal::protocol::{
     CiphertextMessage, Direction, GenericSignedPreKey, IdentityChange, IdentityKey, IdentityKeyPair, IdentityKeyStore,
-    KeyPair, PreKeyBundle, PreKeyId, PreKeyRecord, PreKeySignalMessage, PreKeyStore, ProtocolAddress, SessionRecord,
-    SessionStore, SignalMessage, SignalProtocolError, SignedPreKeyId, SignedPreKeyRecord, SignedPreKeyStore, Timestamp,
-    UsePQRatchet, message_decrypt_prekey, message_decrypt_signal, message_encrypt, process_prekey_bundle,
+    KeyPair, PreKeyBundle, PreKeyId, PreKeyRecord, PreKeySignalMessage, PreKeyStore, ProtocolAddress,
+    SenderKeyDistributionMessage, SenderKeyName, SenderKeyRecord, SenderKeyStore, SessionRecord, SessionStore,
+    SignalMessage, SignalProtocolError, SignedPreKeyId, SignedPreKeyRecord, SignedPreKeyStore, Timestamp, UsePQRatchet,
+    create_sender_key_distribution_message, group_decrypt, group_encrypt, message_decrypt_prekey,
+    message_decrypt_signal, message_encrypt, process_prekey_bundle, process_sender_key_distribution_message,
 };
 
 type SignalResult<T> = Result<T, SignalProtocolError>;
@@ -25,6 +29,7 @@ pub struct Party {
     sessions: Sessions,
     pre_keys: PreKeys,
     signed: SignedPreKeys,
+    sender_keys: SenderKeys,
     next_pre_key: u32,
 }
 
@@ -39,6 +44,9 @@ struct Sessions(HashMap<String, SessionRecord>);
 struct PreKeys(HashMap<u32, PreKeyRecord>);
 
 struct SignedPreKeys(SignedPreKeyRecord);
+
+/// Sender-key records by name (`group:sender`).
+struct SenderKeys(HashMap<String, SenderKeyRecord>);
 
 impl Party {
     pub fn new() -> Self {
@@ -60,6 +68,7 @@ impl Party {
             sessions: Sessions(HashMap::new()),
             pre_keys: PreKeys(HashMap::new()),
             signed: SignedPreKeys(record),
+            sender_keys: SenderKeys(HashMap::new()),
             next_pre_key: 1,
         }
     }
@@ -153,6 +162,40 @@ impl Party {
     }
 }
 
+impl Party {
+    /// This party's sender key named `name` as a distribution message for the
+    /// others (the key is made the first time).
+    pub async fn sender_key_distribution(&mut self, name: &SenderKeyName) -> anyhow::Result<Vec<u8>> {
+        let mut rng = rand::make_rng::<rand::rngs::StdRng>();
+        let skdm = create_sender_key_distribution_message(name, &mut self.sender_keys, &mut rng).await?;
+        Ok(skdm.serialized().to_vec())
+    }
+
+    /// Encrypts a group message with this party's sender key `name`: the `skmsg` bytes.
+    pub async fn group_encrypt(&mut self, name: &SenderKeyName, plaintext: &[u8]) -> anyhow::Result<Vec<u8>> {
+        let mut rng = rand::make_rng::<rand::rngs::StdRng>();
+        let message = group_encrypt(&mut self.sender_keys, name, plaintext, &mut rng).await?;
+        Ok(message.serialized().to_vec())
+    }
+
+    /// Keeps another participant's sender key from its distribution message.
+    pub async fn accept_sender_key(&mut self, name: &SenderKeyName, skdm: &[u8]) -> anyhow::Result<()> {
+        let skdm = SenderKeyDistributionMessage::try_from(skdm).context("parsing a sender-key distribution")?;
+        process_sender_key_distribution_message(name, &skdm, &mut self.sender_keys).await?;
+        Ok(())
+    }
+
+    /// Whether this party holds a sender key named `name`.
+    pub fn has_sender_key(&self, name: &SenderKeyName) -> bool {
+        self.sender_keys.0.contains_key(name.cache_key())
+    }
+
+    /// Opens a group message (`skmsg`) with the sender key `name`.
+    pub async fn group_decrypt(&mut self, name: &SenderKeyName, bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
+        Ok(group_decrypt(bytes, &mut self.sender_keys, name).await?)
+    }
+}
+
 impl Default for Party {
     fn default() -> Self {
         Self::new()
@@ -239,6 +282,18 @@ impl SessionStore for Sessions {
     }
 }
 
+#[async_trait]
+impl SenderKeyStore for SenderKeys {
+    async fn store_sender_key(&mut self, name: &SenderKeyName, record: SenderKeyRecord) -> SignalResult<()> {
+        self.0.insert(name.cache_key().to_owned(), record);
+        Ok(())
+    }
+
+    async fn load_sender_key(&self, name: &SenderKeyName) -> SignalResult<Option<SenderKeyRecord>> {
+        Ok(self.0.get(name.cache_key()).cloned())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,5 +312,21 @@ mod tests {
         let (kind, sealed) = bob.encrypt(&alice_addr, b"balas").await.unwrap();
         assert_eq!(kind, "msg");
         assert_eq!(alice.decrypt(&bob_addr, kind, &sealed).await.unwrap(), b"balas");
+    }
+
+    #[tokio::test]
+    async fn a_sender_key_opens_group_messages_until_it_is_replaced() {
+        let mut alice = Party::new();
+        let mut bob = Party::new();
+        let name = SenderKeyName::from_parts("1203@g.us", "alice.0");
+        let skdm = alice.sender_key_distribution(&name).await.unwrap();
+        bob.accept_sender_key(&name, &skdm).await.unwrap();
+        let sealed = alice.group_encrypt(&name, b"halo grup").await.unwrap();
+        assert_eq!(bob.group_decrypt(&name, &sealed).await.unwrap(), b"halo grup");
+        // A new key (another name here) that bob never got: he cannot open it.
+        let next = SenderKeyName::from_parts("1203@g.us#1", "alice.0");
+        alice.sender_key_distribution(&next).await.unwrap();
+        let sealed = alice.group_encrypt(&next, b"rahasia").await.unwrap();
+        assert!(bob.group_decrypt(&name, &sealed).await.is_err());
     }
 }

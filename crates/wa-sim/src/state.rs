@@ -140,6 +140,9 @@ pub struct Received {
     /// 1 for the first copy of this id from this sender to this contact; more
     /// for resends, which the contact's phone drops.
     pub copy: u32,
+    /// The group it was written in (its id, digits), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 /// Faults injected per phone number.
@@ -205,6 +208,10 @@ pub struct World {
     pub picture_asks: HashMap<String, u32>,
     /// Groups, by id (digits).
     pub groups: BTreeMap<String, crate::groups::Group>,
+    /// Which linked devices got which of a contact's sender keys: `<key name>|<number>:<device>`.
+    pub sender_keys_sent: std::collections::HashSet<String>,
+    /// Group messages former participants tried with the sender keys they kept.
+    pub overheard: Vec<crate::messages::Overheard>,
 }
 
 /// The LID of `phone`: WhatsApp's second, number-free name for an account

@@ -262,3 +262,240 @@ async fn a_group_is_created_and_read() {
     assert_eq!(sim.groups().len(), 1);
     device.stop().await;
 }
+
+/// The next group change the device is told of: the action's tag and its participants' numbers.
+async fn next_group_change(device: &mut Device) -> (String, Vec<String>) {
+    use whatsapp_rust::wacore::stanza::groups::GroupNotificationAction as A;
+    device
+        .wait(10, "a group notification", |e| match e {
+            Event::GroupUpdate(u) => {
+                let numbers = match &u.action {
+                    A::Add { participants, .. }
+                    | A::Remove { participants, .. }
+                    | A::Promote { participants }
+                    | A::Demote { participants } => participants.iter().map(|p| p.jid.user.to_string()).collect(),
+                    _ => Vec::new(),
+                };
+                Some((u.action.tag_name().to_owned(), numbers))
+            }
+            _ => None,
+        })
+        .await
+}
+
+/// A linked device runs a group: participants added (one not on WhatsApp, one
+/// already in), promoted, demoted and removed; subject, description and
+/// settings changed; the invite link read, used by a contact and replaced, after
+/// which the old one fails. Each step is in wa-sim's state and told to the
+/// device as a `w:gp2` notification; a member that is no admin is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_is_run_by_its_admin() {
+    use whatsapp_rust::{
+        Jid,
+        features::{GroupDescription, GroupSubject, PreviousDescription},
+        wacore::iq::groups::{GroupCreateOptions, GroupParticipantOptions},
+    };
+    let sim = Sim::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c, d) = ("628222000021", "628222000022", "628222000023", "628222000024");
+    sim.add_contacts(&[a, b, c, d].map(str::to_owned));
+    let mut device = linked(&sim, dir.path(), "628111000021").await;
+    let client = device.client.clone();
+    let groups = client.groups();
+    let members = [a, b].map(|p| GroupParticipantOptions::new(Jid::pn(p))).to_vec();
+    let options = GroupCreateOptions::builder().subject("Teknisi").participants(members).build();
+    let jid = groups.create_group(options).await.expect("created").metadata.id;
+    let id = jid.user.to_string();
+    assert_eq!(next_group_change(&mut device).await.0, "create");
+
+    let added = groups.add_participants(&jid, &[Jid::pn(c), Jid::pn("628999000029"), Jid::pn(a)]).await.unwrap();
+    let errors: Vec<(String, Option<String>)> =
+        added.iter().map(|r| (r.jid.user.to_string(), r.error.clone())).collect();
+    assert_eq!(
+        errors,
+        [
+            (c.to_owned(), None),
+            ("628999000029".to_owned(), Some("404".to_owned())),
+            (a.to_owned(), Some("409".to_owned()))
+        ]
+    );
+    assert_eq!(next_group_change(&mut device).await, ("add".to_owned(), vec![c.to_owned()]));
+    groups.promote_participants(&jid, &[Jid::pn(a)]).await.unwrap();
+    assert_eq!(next_group_change(&mut device).await, ("promote".to_owned(), vec![a.to_owned()]));
+    assert_eq!(sim.group(&id).unwrap().participants[a], "admin");
+    groups.demote_participants(&jid, &[Jid::pn(a)]).await.unwrap();
+    assert_eq!(next_group_change(&mut device).await, ("demote".to_owned(), vec![a.to_owned()]));
+    groups.remove_participants(&jid, &[Jid::pn(b)]).await.unwrap();
+    assert_eq!(next_group_change(&mut device).await, ("remove".to_owned(), vec![b.to_owned()]));
+    let group = sim.group(&id).unwrap();
+    assert!(!group.participants.contains_key(b) && group.former.contains(b), "{group:?}");
+
+    groups.set_subject(jid.clone(), GroupSubject::new("Teknisi ODP-12").unwrap()).await.unwrap();
+    assert_eq!(next_group_change(&mut device).await.0, "subject");
+    let description = GroupDescription::new("Koordinasi gangguan").unwrap();
+    groups.set_description(jid.clone(), Some(description), PreviousDescription::Resolve).await.unwrap();
+    assert_eq!(next_group_change(&mut device).await.0, "description");
+    groups.set_announce(jid.clone(), true).await.unwrap();
+    assert_eq!(next_group_change(&mut device).await.0, "announcement");
+    groups.set_locked(jid.clone(), true).await.unwrap();
+    assert_eq!(next_group_change(&mut device).await.0, "locked");
+    let group = sim.group(&id).unwrap();
+    assert_eq!(
+        (group.subject.as_str(), group.description.as_deref(), group.announce, group.locked),
+        ("Teknisi ODP-12", Some("Koordinasi gangguan"), true, true)
+    );
+    let read = groups.get_metadata(&jid).await.unwrap();
+    assert_eq!(read.subject, "Teknisi ODP-12");
+
+    // A member that is no admin may not lock or add.
+    let refused = sim.change_group(&id, c, wa_sim::groups::Change::Locked(false));
+    assert!(refused.unwrap_err().to_string().contains("401"));
+
+    let link = groups.get_invite_link(jid.clone(), false).await.unwrap();
+    assert!(link.starts_with("https://chat.whatsapp.com/"), "{link}");
+    assert_eq!(sim.join_group(d, &link).unwrap(), id);
+    assert_eq!(next_group_change(&mut device).await, ("add".to_owned(), vec![d.to_owned()]));
+    let new_link = groups.get_invite_link(jid.clone(), true).await.unwrap();
+    assert_ne!(new_link, link);
+    assert_eq!(next_group_change(&mut device).await.0, "revoke");
+    assert!(sim.join_group(b, &link).is_err(), "the old link still works");
+    assert!(!sim.group(&id).unwrap().participants.contains_key(b));
+
+    groups.leave(jid.clone()).await.unwrap();
+    assert_eq!(next_group_change(&mut device).await, ("remove".to_owned(), vec!["628111000021".to_owned()]));
+    assert!(device.client.groups().get_metadata(&jid).await.is_err(), "a group it left is still readable");
+    // Every notification was acknowledged.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sim.pending_for("628111000021", 1) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sim.pending_for("628111000021", 1), 0);
+    device.stop().await;
+}
+
+/// What a linked device sends to a group is opened by every participant's phone
+/// with the sender key it got, once; a mention shows as one. After a
+/// participant is removed the device replaces its key: the next message opens
+/// for the others, and the removed one's old key does not open it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_messages_open_with_sender_keys() {
+    use whatsapp_rust::{
+        Jid,
+        wacore::iq::groups::{GroupCreateOptions, GroupParticipantOptions},
+        waproto::whatsapp as wa,
+    };
+    let sim = Sim::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = ("628222000031", "628222000032", "628222000033");
+    sim.add_contacts(&[a, b, c].map(str::to_owned));
+    let mut device = linked(&sim, dir.path(), "628111000031").await;
+    let members = [a, b, c].map(|p| GroupParticipantOptions::new(Jid::pn(p))).to_vec();
+    let options = GroupCreateOptions::builder().subject("Pelanggan ODP-3").participants(members).build();
+    let jid = device.client.groups().create_group(options).await.expect("created").metadata.id;
+    let id = jid.user.to_string();
+
+    let first = device.client.send_text(jid.clone(), "Gangguan di ODP-3").await.unwrap().message_id;
+    let mention = wa::Message {
+        extended_text_message: buffa::MessageField::some(wa::message::ExtendedTextMessage {
+            text: Some(format!("@{b} mohon cek")),
+            context_info: buffa::MessageField::some(wa::ContextInfo {
+                mentioned_jid: vec![Jid::pn(b).to_string()],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let second = device.client.send_message(jid.clone(), mention).await.unwrap().message_id;
+    for contact in [a, b, c] {
+        wait_received(&sim, contact, 2).await;
+        let shown = sim.shown(Some(contact));
+        let texts: Vec<(&str, Option<&str>, Option<&str>)> =
+            shown.iter().map(|r| (r.id.as_str(), r.text.as_deref(), r.group.as_deref())).collect();
+        assert_eq!(
+            texts,
+            [
+                (first.as_str(), Some("Gangguan di ODP-3"), Some(id.as_str())),
+                (second.as_str(), Some(format!("@{b} mohon cek").as_str()), Some(id.as_str()))
+            ],
+            "{contact}"
+        );
+        assert_eq!(shown[1].details["mentions"], serde_json::json!([b]));
+    }
+    assert!(sim.duplicates().is_empty());
+
+    device.client.groups().remove_participants(&jid, &[Jid::pn(b)]).await.unwrap();
+    let third = device.client.send_text(jid.clone(), "Sudah normal").await.unwrap().message_id;
+    for contact in [a, c] {
+        wait_received(&sim, contact, 3).await;
+        assert_eq!(sim.shown(Some(contact))[2].text.as_deref(), Some("Sudah normal"));
+    }
+    assert_eq!(sim.received(Some(b)).len(), 2, "the removed participant got the message");
+    // Former participants try it after the others opened it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sim.overheard().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let overheard = sim.overheard();
+    assert_eq!(overheard.len(), 1, "{overheard:?}");
+    assert_eq!((overheard[0].id.as_str(), overheard[0].phone.as_str()), (third.as_str(), b));
+    assert!(!overheard[0].opened, "the old sender key opens a message sent after the removal");
+    device.stop().await;
+}
+
+/// Contacts write in a group with their own sender keys: the device opens each
+/// message and names its author; a contact's second message needs no new key,
+/// and after someone leaves each contact's next message comes with a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_write_in_groups() {
+    use wa_sim::messages::Write;
+    let sim = Sim::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = ("628222000041", "628222000042");
+    sim.add_contacts(&[a, b].map(str::to_owned));
+    let mut device = linked(&sim, dir.path(), "628111000041").await;
+    let group = sim.create_group(a, "Warga RT 5", &[b.to_owned(), "628111000041".to_owned()]).unwrap();
+    let write = |from: &str, text: &str| Write {
+        from: from.to_owned(),
+        to: "628111000041".to_owned(),
+        text: Some(text.to_owned()),
+        group: Some(group.id.clone()),
+        ..Default::default()
+    };
+    let mut expect = Vec::new();
+    for (from, text) in [(a, "Listrik padam"), (b, "Di sini juga"), (a, "Sudah nyala")] {
+        sim.deliver(&write(from, text)).await.unwrap();
+        expect.push((group.id.clone(), from.to_owned(), text.to_owned()));
+    }
+    sim.change_group(&group.id, b, wa_sim::groups::Change::Leave).unwrap();
+    sim.deliver(&write(a, "Terima kasih")).await.unwrap();
+    expect.push((group.id.clone(), a.to_owned(), "Terima kasih".to_owned()));
+    let mut got = Vec::new();
+    while got.len() < expect.len() {
+        let batch = device
+            .wait(10, "group messages", |e| match e {
+                Event::Messages(batch) => Some(
+                    batch
+                        .messages
+                        .iter()
+                        .map(|m| {
+                            let text =
+                                m.message.conversation.clone().or_else(|| {
+                                    m.message.extended_text_message.as_option().and_then(|t| t.text.clone())
+                                });
+                            (m.info.source.chat.user.to_string(), m.info.source.sender.user.to_string(), text)
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+                _ => None,
+            })
+            .await;
+        got.extend(batch.into_iter().filter_map(|(chat, from, text)| Some((chat, from, text?))));
+    }
+    // Messages of different senders (and a sender's under a new key) may be
+    // handed on in another order than they were written.
+    got.sort();
+    expect.sort();
+    assert_eq!(got, expect);
+    device.stop().await;
+}

@@ -358,24 +358,10 @@ mod tests {
 
     fn inbound(chat: &str, sender: &str, place: Place, contact: Option<&str>, wa_id: &str) -> Inbound {
         Inbound {
-            wa_id: wa_id.into(),
-            chat: chat.into(),
-            sender: sender.into(),
-            place,
             contact: contact.map(str::to_owned),
-            from_me: false,
             push_name: Some("Budi".into()),
-            sent_at: 1,
-            offline: false,
-            kind: "text",
-            wa_type: None,
             text: Some("halo".into()),
-            filename: None,
-            mimetype: None,
-            size: None,
-            media: None,
-            quoted_id: None,
-            extra: None,
+            ..Inbound::bare(wa_id.into(), chat.into(), sender.into(), place, "text", 1)
         }
     }
 
