@@ -98,6 +98,10 @@ pub struct LimitsConfig {
     /// Show the recipient "typing…" before each text, for a human-looking time
     /// inside the pause between sends (never added to it).
     pub typing: bool,
+    /// The shortest time between two sends of a session to one group (a group
+    /// counts as one recipient in `per_recipient_per_hour` besides).
+    #[serde(serialize_with = "ser_duration", deserialize_with = "de_duration")]
+    pub group_interval: Duration,
 }
 
 impl Default for LimitsConfig {
@@ -114,6 +118,7 @@ impl Default for LimitsConfig {
             ack_timeout: Duration::from_secs(30),
             retry_backoff: Duration::from_secs(10),
             typing: false,
+            group_interval: Duration::from_secs(10),
         }
     }
 }

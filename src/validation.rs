@@ -102,10 +102,12 @@ pub fn optional_display_name(value: &Option<String>) -> Result<(), Error> {
 pub fn group_jid(raw: &str) -> Option<String> {
     let id = raw.trim();
     let id = id.strip_suffix("@g.us").unwrap_or(id);
-    let digits = |s: &str| (5..=24).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
+    let digits =
+        |s: &str, len: std::ops::RangeInclusive<usize>| len.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
+    // Today's ids are 18 digits; older groups are `<creator's number>-<epoch seconds>`.
     let ok = match id.split_once('-') {
-        Some((creator, time)) => digits(creator) && digits(time),
-        None => digits(id),
+        Some((creator, time)) => digits(creator, 5..=15) && digits(time, 8..=10),
+        None => digits(id, 5..=20),
     };
     ok.then(|| format!("{id}@g.us"))
 }

@@ -509,6 +509,11 @@ impl Sender {
         self.client.is_connected()
     }
 
+    /// The number this device is linked to.
+    pub fn phone(&self) -> Option<String> {
+        self.client.pn().as_ref().map(phone_of)
+    }
+
     /// Shows `phone` this number typing (or recording a voice note), or stops.
     pub async fn typing(&self, phone: &str, state: Typing) -> anyhow::Result<()> {
         use whatsapp_rust::ChatStateType;
@@ -589,18 +594,31 @@ impl Sender {
             .collect())
     }
 
-    /// Sends `content` to `phone` as the message `id`. Sending the same id
-    /// again is the same message to WhatsApp (a resend, not a second message).
-    /// Done means written to the connection; the server's acceptance comes as
-    /// [`EngineEvent::Acked`].
-    pub async fn send(&self, id: &str, phone: &str, content: Outgoing, quote: Option<Quote>) -> anyhow::Result<()> {
-        let context = quote.map(|q| {
-            Box::new(waproto::whatsapp::ContextInfo {
-                stanza_id: Some(q.id),
-                participant: Some(q.author),
-                quoted_message: buffa::MessageField::some(q.message),
+    /// Sends `content` to `to` (a number, or a group's `<id>@g.us`) as the
+    /// message `id`, mentioning `mentions` (numbers; a text's mentions show
+    /// only in a group). Sending the same id again is the same message to
+    /// WhatsApp (a resend, not a second message). Done means written to the
+    /// connection; the server's acceptance comes as [`EngineEvent::Acked`].
+    pub async fn send(
+        &self,
+        id: &str,
+        to: &str,
+        content: Outgoing,
+        quote: Option<Quote>,
+        mentions: &[String],
+    ) -> anyhow::Result<()> {
+        let jid = recipient_jid(to)?;
+        let context = (quote.is_some() || !mentions.is_empty()).then(|| {
+            let mut context = waproto::whatsapp::ContextInfo {
+                mentioned_jid: mentions.iter().map(|p| Jid::pn(p.as_str()).to_string()).collect(),
                 ..Default::default()
-            })
+            };
+            if let Some(q) = quote {
+                context.stanza_id = Some(q.id);
+                context.participant = Some(q.author);
+                context.quoted_message = buffa::MessageField::some(q.message);
+            }
+            Box::new(context)
         });
         let message = match content {
             Outgoing::Text(text) => match context {
@@ -630,7 +648,7 @@ impl Sender {
             Outgoing::Reaction { target, from_me, emoji } => wa::Message {
                 reaction_message: buffa::MessageField::some(wa::message::ReactionMessage {
                     key: buffa::MessageField::some(wa::MessageKey {
-                        remote_jid: Some(Jid::pn(phone).to_string()),
+                        remote_jid: Some(jid.to_string()),
                         from_me: Some(from_me),
                         id: Some(target),
                         participant: None,
@@ -664,10 +682,10 @@ impl Sender {
                     }
                     None => edited.conversation = Some(text),
                 }
-                protocol_message(phone, target, wa::message::protocol_message::Type::MessageEdit, Some(edited))
+                protocol_message(&jid, target, wa::message::protocol_message::Type::MessageEdit, Some(edited))
             }
             Outgoing::Revoke { target } => {
-                protocol_message(phone, target, wa::message::protocol_message::Type::Revoke, None)
+                protocol_message(&jid, target, wa::message::protocol_message::Type::Revoke, None)
             }
             Outgoing::Poll { question, options, selectable, secret } => {
                 let poll = wa::message::PollCreationMessage {
@@ -695,7 +713,7 @@ impl Sender {
             }
         };
         let options = SendOptions::default().with_message_id(id);
-        self.client.send_message_with_options(Jid::pn(phone), message, options).await?;
+        self.client.send_message_with_options(jid, message, options).await?;
         Ok(())
     }
 
@@ -817,8 +835,16 @@ impl Sender {
 
 /// An edit or a deletion of this number's message `target` in its chat with
 /// `phone`, as WhatsApp Web builds them (the send path marks the stanza).
+/// The JID of a recipient: a group's `<id>@g.us`, else a number.
+fn recipient_jid(to: &str) -> anyhow::Result<Jid> {
+    if crate::model::is_group(to) {
+        return to.parse().map_err(|e| anyhow::anyhow!("{to} is not a group: {e}"));
+    }
+    Ok(Jid::pn(to))
+}
+
 fn protocol_message(
-    phone: &str,
+    chat: &Jid,
     target: String,
     kind: wa::message::protocol_message::Type,
     edited: Option<wa::Message>,
@@ -827,7 +853,7 @@ fn protocol_message(
     wa::Message {
         protocol_message: buffa::MessageField::some(wa::message::ProtocolMessage {
             key: buffa::MessageField::some(wa::MessageKey {
-                remote_jid: Some(Jid::pn(phone).to_string()),
+                remote_jid: Some(chat.to_string()),
                 from_me: Some(true),
                 id: Some(target),
                 participant: None,

@@ -344,6 +344,7 @@ pub(super) async fn submit(
         origin: actor.origin,
         agent_id: actor.agent_id,
         quoted: None,
+        mentions: None,
     };
     let (view, created) = state.queue.submit(submit).await?;
     Ok(Accepted { body: Data { data: view }, replayed: !created })

@@ -29,7 +29,7 @@ use crate::{
     queue::{
         Content, Limits, LimitsOverride, MAX_TEXT_CHARS, MessageView, QueueError, QueueStatus, Submit,
         attachment::{CheckedMedia, Kind, MediaRequest, Source},
-        content::Quote,
+        content::{Mentions, Quote},
         store::Filter,
     },
     validation,
@@ -58,7 +58,8 @@ pub struct SendTextRequest {
     /// The session to send from.
     #[validate(custom = validation::session_id)]
     pub session: String,
-    /// The recipient's number, in any common spelling (`08…`, `+62 …`, `62…`).
+    /// The recipient's number, in any common spelling (`08…`, `+62 …`, `62…`),
+    /// or a group the session is in (`<id>@g.us`).
     pub to: String,
     /// 1–65,536 characters.
     #[validate(custom = text_rule)]
@@ -66,6 +67,13 @@ pub struct SendTextRequest {
     /// The id of a message in the same chat (sent or received) this one answers.
     #[serde(default)]
     pub quoted: Option<String>,
+    /// In a group: the participants it mentions (numbers; write `@<number>`
+    /// in the text where each should show).
+    #[serde(default)]
+    pub mentions: Option<Vec<String>>,
+    /// In a group: mention everyone in it (as it is when the message goes out).
+    #[serde(default, rename = "mentionAll")]
+    pub mention_all: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -106,18 +114,64 @@ pub struct SendDocumentRequest {
     pub quoted: Option<String>,
 }
 
-/// A recipient: a phone number, or a user JID `…@s.whatsapp.net`.
+/// A recipient: a phone number, a user JID `…@s.whatsapp.net`, or a group JID `<id>@g.us`.
 pub(super) fn recipient(state: &AppState, raw: &str) -> Result<String, ApiError> {
     let raw = raw.trim();
+    if raw.ends_with("@g.us") {
+        return validation::group_jid(raw)
+            .ok_or_else(|| ApiError::invalid_field("to", "not a group JID (<digits>@g.us)"));
+    }
     let number = raw.strip_suffix("@s.whatsapp.net").unwrap_or(raw);
     if number.contains('@') {
-        return Err(ApiError::invalid_field("to", "only phone numbers and user JIDs (…@s.whatsapp.net) are supported"));
+        return Err(ApiError::invalid_field(
+            "to",
+            "only phone numbers, user JIDs (…@s.whatsapp.net) and group JIDs (…@g.us) are supported",
+        ));
     }
     phone_field(state, "to", number)
 }
 
+/// A text's mentions: numbers (each once, at most 1,024) or everyone, only
+/// in a group.
+fn mentions_of(
+    state: &AppState,
+    to: &str,
+    listed: Option<&[String]>,
+    all: Option<bool>,
+) -> Result<Option<Mentions>, ApiError> {
+    let all = all.unwrap_or(false);
+    let listed = listed.unwrap_or_default();
+    if listed.is_empty() && !all {
+        return Ok(None);
+    }
+    let field = if all { "mentionAll" } else { "mentions" };
+    if !crate::model::is_group(to) {
+        return Err(ApiError::invalid_field(field, "mentions are for messages to a group (to: <id>@g.us)"));
+    }
+    if listed.len() > super::groups::MAX_PARTICIPANTS {
+        let most = super::groups::MAX_PARTICIPANTS;
+        return Err(ApiError::invalid_field("mentions", format!("must hold at most {most} numbers")));
+    }
+    let mut mentions: Vec<String> = Vec::with_capacity(listed.len());
+    for (i, raw) in listed.iter().enumerate() {
+        let phone = phone_field(state, &format!("mentions[{i}]"), raw)?;
+        if !mentions.contains(&phone) {
+            mentions.push(phone);
+        }
+    }
+    Ok(Some(Mentions { mentions, all }))
+}
+
 /// A queued message (202).
 pub(super) type Sent = Accepted<Data<MessageView>>;
+
+/// What a send may carry besides its content: the message it answers, and
+/// (a text to a group) who it mentions.
+#[derive(Default)]
+pub(super) struct Extras {
+    pub quoted: Option<String>,
+    pub mentions: Option<Mentions>,
+}
 
 /// What every send shares: scope, idempotency, then queueing.
 #[allow(clippy::too_many_arguments)]
@@ -131,6 +185,23 @@ pub(super) async fn queue(
     request_hash: String,
     content: impl AsyncFnOnce() -> Result<Content, ApiError>,
 ) -> Result<Sent, ApiError> {
+    let extras = Extras { quoted, mentions: None };
+    queue_with(state, principal, session, to, extras, key, request_hash, content).await
+}
+
+/// [`queue`], with mentions.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn queue_with(
+    state: &AppState,
+    principal: &Principal,
+    session: &str,
+    to: String,
+    extras: Extras,
+    key: Option<String>,
+    request_hash: String,
+    content: impl AsyncFnOnce() -> Result<Content, ApiError>,
+) -> Result<Sent, ApiError> {
+    let Extras { quoted, mentions } = extras;
     let scope = scope_of(principal);
     let row = state.sessions.get(&scope, session).await?;
     // A retry gets its message back even if the session went offline since.
@@ -155,6 +226,7 @@ pub(super) async fn queue(
         origin: crate::model::Origin::Api,
         agent_id: None,
         quoted,
+        mentions,
     };
     let (view, created) = state.queue.submit(submit).await?;
     Ok(Accepted { body: Data { data: view }, replayed: !created })
@@ -212,12 +284,18 @@ pub async fn send_text(
     ApiJson(req): ApiJson<SendTextRequest>,
 ) -> Result<Sent, ApiError> {
     let to = recipient(&state, &req.to)?;
+    let mentions = mentions_of(&state, &to, req.mentions.as_deref(), req.mention_all)?;
     let key = idempotency::key(&headers)?;
     let mut request = serde_json::json!({"kind": "text", "session": req.session, "to": to, "text": req.text});
     with_quoted(&mut request, &req.quoted);
+    // A request without mentions is identified as before groups existed.
+    if let Some(m) = &mentions {
+        request["mentions"] = serde_json::json!(m);
+    }
     let hash = hash_of(request);
     let text = req.text;
-    queue(&state, &principal, &req.session, to, req.quoted, key, hash, async || Ok(Content::Text(text))).await
+    let extras = Extras { quoted: req.quoted, mentions };
+    queue_with(&state, &principal, &req.session, to, extras, key, hash, async || Ok(Content::Text(text))).await
 }
 
 /// Queue an image (JPEG or PNG) by URL or upload, with an optional caption.

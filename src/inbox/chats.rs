@@ -304,6 +304,7 @@ impl Inbox {
             origin: Origin::Agent,
             agent_id: Some(reply.agent),
             quoted: reply.quoted,
+            mentions: None,
         };
         let (message, created) = self.queue().submit(submit).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         if created && chat.mode == ChatMode::Bot {

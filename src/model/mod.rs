@@ -14,6 +14,11 @@ pub use roles::Role;
 pub use sessions::{SessionKey, SessionStatus};
 pub use webhooks::DeliveryStatus;
 
+/// Whether a recipient is a group (`<id>@g.us`) rather than a person's number.
+pub fn is_group(recipient: &str) -> bool {
+    recipient.ends_with("@g.us")
+}
+
 /// Epoch milliseconds now.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

@@ -41,6 +41,22 @@ pub enum Content {
     },
 }
 
+/// Who a text to a group mentions (its `extra`): these numbers, or (`all`)
+/// everyone in the group when it goes out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mentions {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<String>,
+    #[serde(default, rename = "mentionAll", skip_serializing_if = "std::ops::Not::not")]
+    pub all: bool,
+}
+
+impl Mentions {
+    pub fn is_empty(&self) -> bool {
+        self.mentions.is_empty() && !self.all
+    }
+}
+
 /// A reaction's `extra`: the message it is on, and whether that is one the session sent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -13,13 +13,13 @@ use tracing::{debug, info, warn};
 
 use super::{
     MessageStatus, Queue,
-    content::{self, ContactsDetails, Location, Poll, VideoDetails, VoiceDetails, has_caption},
+    content::{self, ContactsDetails, Location, Mentions, Poll, VideoDetails, VoiceDetails, has_caption},
     limits::Pacer,
 };
-use crate::model::{SessionKey, now_ms};
+use crate::model::{SessionKey, is_group, now_ms};
 use crate::{
     db::entities::messages,
-    engine::{MediaKind, Outgoing, OutgoingMedia, Quote, Sender, Typing},
+    engine::{GroupFailure, GroupInfo, MediaKind, Outgoing, OutgoingMedia, Quote, Sender, Typing},
 };
 
 /// How long "typing…" shows before a text: per character, at least, at most
@@ -80,7 +80,7 @@ impl Dispatcher {
     async fn seed(&self) -> Result<Pacer, sea_orm::DbErr> {
         let limits = self.queue.limits(&self.session).await.map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?;
         let now = now_ms();
-        let since = now - limits.hour_window_ms.max(limits.minute_window_ms) as i64;
+        let since = now - limits.hour_window_ms.max(limits.minute_window_ms).max(limits.group_interval_ms) as i64;
         let history = self.queue.0.store.sends_since(&self.session, since).await?;
         Ok(Pacer::with_history(&limits, history, now))
     }
@@ -155,20 +155,53 @@ impl Dispatcher {
             self.queue.finish(&message.id, MessageStatus::Failed, Some(&reason)).await?;
             return Ok(None);
         }
-        match self.is_registered(sender, &message.recipient).await {
-            Ok(true) => {}
-            Ok(false) => {
-                self.queue.finish(&message.id, MessageStatus::Failed, Some("not registered on WhatsApp")).await?;
-                return Ok(None);
-            }
-            Err(e) => {
-                if !sender.is_connected() {
-                    store.release(&message.id).await?;
+        let mut mentions = Vec::new();
+        if is_group(&message.recipient) {
+            // A group it is not in (any more), or where only admins may write
+            // now, fails at once: sent again, it would only be refused again.
+            let refusal = match sender.group(&message.recipient).await {
+                Ok(info) => {
+                    let own = sender.phone().unwrap_or_default();
+                    match info.role_of(&own) {
+                        None => Some(NOT_IN_GROUP),
+                        Some(role) if info.announce && !role.is_admin() => Some(ADMINS_ONLY),
+                        Some(_) => {
+                            mentions = mentions_of(&message, &info, &own);
+                            None
+                        }
+                    }
+                }
+                Err(GroupFailure::NotIn) => Some(NOT_IN_GROUP),
+                Err(e) => {
+                    if !sender.is_connected() {
+                        store.release(&message.id).await?;
+                        return Ok(None);
+                    }
+                    let reason = format!("cannot read the group on WhatsApp: {e}");
+                    self.retry_or_fail(&message, claim.attempts + 1, &reason, true).await?;
                     return Ok(None);
                 }
-                let reason = format!("cannot check the number on WhatsApp: {e:#}");
-                self.retry_or_fail(&message, claim.attempts + 1, &reason, true).await?;
+            };
+            if let Some(reason) = refusal {
+                self.queue.finish(&message.id, MessageStatus::Failed, Some(reason)).await?;
                 return Ok(None);
+            }
+        } else {
+            match self.is_registered(sender, &message.recipient).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.queue.finish(&message.id, MessageStatus::Failed, Some("not registered on WhatsApp")).await?;
+                    return Ok(None);
+                }
+                Err(e) => {
+                    if !sender.is_connected() {
+                        store.release(&message.id).await?;
+                        return Ok(None);
+                    }
+                    let reason = format!("cannot check the number on WhatsApp: {e:#}");
+                    self.retry_or_fail(&message, claim.attempts + 1, &reason, true).await?;
+                    return Ok(None);
+                }
             }
         }
         let now = now_ms();
@@ -193,12 +226,12 @@ impl Dispatcher {
                 return Ok(None);
             }
         };
-        if limits.typing && message.kind == "text" {
+        if limits.typing && message.kind == "text" && !is_group(&message.recipient) {
             self.stop_typing(sender, &message.recipient).await;
         }
         let sent = tokio::time::timeout(
             send_timeout,
-            sender.send(&message.id, &message.recipient, content, quote_of(&message)),
+            sender.send(&message.id, &message.recipient, content, quote_of(&message), &mentions),
         )
         .await;
         let error = match sent {
@@ -255,7 +288,7 @@ impl Dispatcher {
             return Ok(None);
         }
         let Some(next) = self.queue.0.store.peek(&self.session, ready, skip).await? else { return Ok(None) };
-        if next.kind != "text" || next.status != MessageStatus::Queued {
+        if next.kind != "text" || next.status != MessageStatus::Queued || is_group(&next.recipient) {
             return Ok(None);
         }
         let chars = next.body.as_deref().map_or(0, |b| b.chars().count()) as i64;
@@ -383,6 +416,25 @@ impl Dispatcher {
             gif,
         }))
     }
+}
+
+/// Why a message to a group fails at once.
+const NOT_IN_GROUP: &str = "the session is not in this group";
+const ADMINS_ONLY: &str = "only the group's admins may send in it now";
+
+/// Whom a text to a group mentions: the numbers it names, or everyone in the
+/// group now but the session itself.
+fn mentions_of(message: &messages::Model, group: &GroupInfo, own: &str) -> Vec<String> {
+    if message.kind != "text" {
+        return Vec::new();
+    }
+    let Some(mentions) = message.extra.as_deref().and_then(|e| serde_json::from_str::<Mentions>(e).ok()) else {
+        return Vec::new();
+    };
+    if mentions.all {
+        return group.participants.iter().map(|m| m.phone.clone()).filter(|p| p != own).collect();
+    }
+    mentions.mentions
 }
 
 /// What a reply shows of the message it answers (copied when it was queued).

@@ -34,6 +34,8 @@ pub struct Limits {
     pub hour_window_ms: u64,
     /// Show "typing…" before each text, inside the pause between sends.
     pub typing: bool,
+    /// The shortest time between two sends to one group.
+    pub group_interval_ms: u64,
 }
 
 /// A session's overrides of `[limits]`; what is left out follows the config.
@@ -63,6 +65,10 @@ pub struct LimitsOverride {
     /// time inside the pause between sends (never longer than it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub typing: Option<bool>,
+    /// The shortest time between two sends to one group, in milliseconds.
+    #[serde(default, rename = "groupIntervalMs", skip_serializing_if = "Option::is_none")]
+    #[validate(maximum = 3_600_000)]
+    pub group_interval_ms: Option<u64>,
 }
 
 impl Limits {
@@ -77,6 +83,7 @@ impl Limits {
             minute_window_ms: config.minute_window.as_millis() as u64,
             hour_window_ms: config.hour_window.as_millis() as u64,
             typing: o.typing.unwrap_or(config.typing),
+            group_interval_ms: o.group_interval_ms.unwrap_or(config.group_interval.as_millis() as u64),
         }
     }
 
@@ -113,6 +120,8 @@ pub struct Pacer {
     /// The last send and the random pause drawn after it. The pause is held
     /// to the current range, so new limits apply at once.
     last: Option<(i64, u64)>,
+    /// The last send to each group, while its interval may still hold it.
+    groups: std::collections::HashMap<String, i64>,
 }
 
 impl Pacer {
@@ -122,6 +131,11 @@ impl Pacer {
         if let Some((last, _)) = history.last() {
             // The pause after the last send is not known; the shortest one is assumed.
             pacer.last = Some((*last, limits.delay_min_ms));
+        }
+        for (at, to) in &history {
+            if crate::model::is_group(to) {
+                pacer.groups.insert(to.clone(), *at);
+            }
         }
         pacer.sends = history.into();
         pacer.forget(limits, now);
@@ -133,6 +147,7 @@ impl Pacer {
         while self.sends.front().is_some_and(|(at, _)| *at <= horizon) {
             self.sends.pop_front();
         }
+        self.groups.retain(|_, at| *at + limits.group_interval_ms as i64 > now);
     }
 
     /// The earliest time the session may send again, to anyone: after the
@@ -151,22 +166,31 @@ impl Pacer {
     /// Recipients that may not be sent to now, with when they may again.
     pub fn blocked(&mut self, limits: &Limits, now: i64) -> Vec<(String, i64)> {
         self.forget(limits, now);
-        if limits.per_recipient_per_hour == 0 {
-            return Vec::new();
-        }
-        let mut seen: Vec<&str> = Vec::new();
-        for (_, to) in &self.sends {
-            if !seen.contains(&to.as_str()) {
-                seen.push(to);
+        let mut seen: Vec<&str> = self.groups.keys().map(String::as_str).collect();
+        if limits.per_recipient_per_hour > 0 {
+            for (_, to) in &self.sends {
+                if !seen.contains(&to.as_str()) {
+                    seen.push(to);
+                }
             }
         }
         let seen: Vec<String> = seen.into_iter().map(str::to_owned).collect();
         seen.into_iter()
             .filter_map(|to| {
-                let at = self.room_at(limits.per_recipient_per_hour, limits.hour_window_ms, now, |r| r == to);
+                let at = self.recipient_room_at(limits, &to, now);
                 (at > now).then_some((to, at))
             })
             .collect()
+    }
+
+    /// When `to` may be sent to again as far as its own limits go: its sends
+    /// in the hour, and for a group the time since the last send to it.
+    fn recipient_room_at(&self, limits: &Limits, to: &str, now: i64) -> i64 {
+        let at = self.room_at(limits.per_recipient_per_hour, limits.hour_window_ms, now, |r| r == to);
+        match self.groups.get(to) {
+            Some(last) => at.max(last + limits.group_interval_ms as i64),
+            None => at,
+        }
     }
 
     /// When the window has room for one more send (of those `matching`):
@@ -190,12 +214,15 @@ impl Pacer {
     /// nothing is spent and the error says when to try again.
     pub fn try_spend(&mut self, limits: &Limits, to: &str, now: i64, rng: &mut impl Rng) -> Result<(), i64> {
         let mut at = self.ready_at(limits, now);
-        at = at.max(self.room_at(limits.per_recipient_per_hour, limits.hour_window_ms, now, |r| r == to));
+        at = at.max(self.recipient_room_at(limits, to, now));
         if at > now {
             return Err(at);
         }
         if limits.memory_ms() > 0 {
             self.sends.push_back((now, to.to_owned()));
+        }
+        if limits.group_interval_ms > 0 && crate::model::is_group(to) {
+            self.groups.insert(to.to_owned(), now);
         }
         self.last = Some((now, rng.random_range(limits.delay_min_ms..=limits.delay_max_ms)));
         Ok(())
@@ -259,7 +286,23 @@ mod tests {
             minute_window_ms: 1_000,
             hour_window_ms: 10_000,
             typing: false,
+            group_interval_ms: 0,
         }
+    }
+
+    #[test]
+    fn a_group_waits_its_interval_while_others_go() {
+        let limits = Limits { group_interval_ms: 5_000, ..limits(0, 0, 0) };
+        let mut pacer = Pacer::default();
+        let mut rng = rand::rng();
+        let group = "120363000000000001@g.us";
+        assert_eq!(pacer.try_spend(&limits, group, 0, &mut rng), Ok(()));
+        assert_eq!(pacer.try_spend(&limits, group, 1_000, &mut rng), Err(5_000));
+        assert_eq!(pacer.blocked(&limits, 1_000), vec![(group.to_owned(), 5_000)]);
+        // A person is not held by a group's interval, nor by its own sends.
+        assert_eq!(pacer.try_spend(&limits, "628222000001", 1_000, &mut rng), Ok(()));
+        assert_eq!(pacer.try_spend(&limits, "628222000001", 1_001, &mut rng), Ok(()));
+        assert_eq!(pacer.try_spend(&limits, group, 5_000, &mut rng), Ok(()));
     }
 
     #[test]

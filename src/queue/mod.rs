@@ -88,6 +88,8 @@ pub struct Submit {
     pub agent_id: Option<i64>,
     /// The message it answers (a sent or received one in the same chat).
     pub quoted: Option<content::Quote>,
+    /// Who a text to a group mentions.
+    pub mentions: Option<content::Mentions>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -248,10 +250,14 @@ impl Queue {
         let now = crate::model::now_ms();
         let id = new_message_id();
         let kind = submit.content.kind();
-        let (mut body, mut filename, mut mimetype, mut media, mut extra, mut secret) =
-            (None, None, None, None, None, None);
+        let (mut body, mut filename, mut mimetype, mut media, mut secret) = (None, None, None, None, None);
+        // Every kind says what it keeps here.
+        let extra: Option<String>;
         match submit.content {
-            Content::Text(text) => body = Some(text),
+            Content::Text(text) => {
+                body = Some(text);
+                extra = submit.mentions.as_ref().filter(|m| !m.is_empty()).and_then(to_json);
+            }
             Content::Media { file, mimetype: m, filename: f, caption, extra: e, .. } => {
                 (body, filename, mimetype, media, extra) = (caption, f, Some(m), Some(file), e.map(|v| v.to_string()));
             }

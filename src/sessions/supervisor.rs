@@ -342,9 +342,10 @@ impl Supervisor {
                 if let Some(phone) = device.phone() {
                     change = change.phone(Some(phone));
                 }
-                self.set(change).await;
+                // Usable before it is told connected: an API call right after sees the device.
                 self.dispatch.online(device.sender());
                 self.sessions.0.inbox.online(&self.key, device.sender());
+                self.set(change).await;
             }
             EngineEvent::Disconnected { reason } => {
                 self.dispatch.offline();

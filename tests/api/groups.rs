@@ -267,4 +267,129 @@ async fn a_session_joins_by_link(db: TestDb) {
     assert_eq!((status, error_code(&resp)), (StatusCode::NOT_FOUND, "not_found"), "{resp}");
 }
 
-db_tests!(a_group_is_run_over_http, a_session_joins_by_link);
+/// Waits until `contact`'s phone shows `n` messages; returns them.
+async fn shown(app: &TestApp, contact: &str, n: usize) -> Vec<wa_sim::Received> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let shown = app.sim.shown(Some(contact));
+        if shown.len() >= n {
+            return shown;
+        }
+        assert!(std::time::Instant::now() < deadline, "{contact} shows {} of {n}: {shown:?}", shown.len());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A text, an image and a poll to a group reach every participant's phone
+/// once, by sender key; mentions show as mentions; after a participant is
+/// removed the next message reaches the others and the removed one's old key
+/// does not open it. A group the session left, or where only admins may write,
+/// fails the message at once with the reason, and nothing is sent.
+async fn messages_reach_every_participant_once(db: TestDb) {
+    let app = TestApp::spawn_with(db, |c| {
+        no_limits(c);
+        c.limits.group_interval = std::time::Duration::ZERO;
+        c.media.allow_private_addresses = true; // the test's file server is on loopback
+    })
+    .await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", OWN).await;
+    app.sim.add_contacts(&phones(&[A, B, C]));
+    let body = json!({"session": "s1", "subject": "Pelanggan ODP-3", "participants": [A, B, C]});
+    let (_, created) = app.post("/groups", Some(&token), body).await;
+    let jid = created["data"]["jid"].as_str().unwrap().to_owned();
+    let id = jid.trim_end_matches("@g.us").to_owned();
+    let mut image = b"\x89PNG\r\n\x1a\n".to_vec();
+    image.extend((0..2_000).map(|i| (i % 251) as u8));
+    let files = crate::helpers::serve_files(vec![("/i/peta.png", "image/png", image.clone())]).await;
+
+    let sends = [
+        ("/message/send-text", json!({"text": "Gangguan di ODP-3"})),
+        ("/message/send-image", json!({"image": format!("http://{files}/i/peta.png"), "caption": "Peta"})),
+        ("/message/send-poll", json!({"question": "Sudah normal?", "options": ["Ya", "Belum"]})),
+        ("/message/send-text", json!({"text": format!("@{B} mohon cek"), "mentions": [format!("+{B}")]})),
+        ("/message/send-text", json!({"text": "Semua harap cek", "mentionAll": true})),
+    ];
+    let mut ids = Vec::new();
+    for (path, mut body) in sends {
+        body["session"] = json!("s1");
+        body["to"] = json!(jid);
+        let (status, queued) = app.post(path, Some(&token), body).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{path}: {queued}");
+        let message = queued["data"]["id"].as_str().unwrap().to_owned();
+        app.wait_message(&token, &message, "sent", 30).await;
+        ids.push(message);
+    }
+    for contact in [A, B, C] {
+        let got = shown(&app, contact, 5).await;
+        let kinds: Vec<(&str, &str, Option<&str>)> =
+            got.iter().map(|r| (r.id.as_str(), r.kind.as_str(), r.group.as_deref())).collect();
+        let want: Vec<(&str, &str, Option<&str>)> = ids
+            .iter()
+            .zip(["text", "image", "poll", "text", "text"])
+            .map(|(m, k)| (m.as_str(), k, Some(id.as_str())))
+            .collect();
+        assert_eq!(kinds, want, "{contact}");
+        assert_eq!(got[3].details["mentions"], json!([B]), "{contact}");
+        let mut everyone: Vec<String> =
+            got[4].details["mentions"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+        everyone.sort();
+        assert_eq!(everyone, phones(&[A, B, C]), "mentionAll mentions everyone but the session");
+    }
+    assert!(app.sim.duplicates().is_empty(), "a participant got a copy twice");
+    use sha2::Digest as _;
+    let digest: String = sha2::Sha256::digest(&image).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(app.sim.shown(Some(A))[1].sha256.as_deref(), Some(digest.as_str()));
+
+    // C is removed: the next message reaches A and B, and C's old key does not open it.
+    let path = format!("/groups/{jid}/participants");
+    app.post(&path, Some(&token), json!({"session": "s1", "remove": [C]})).await;
+    let text = json!({"session": "s1", "to": jid, "text": "Sudah normal"});
+    let (_, queued) = app.post("/message/send-text", Some(&token), text).await;
+    let after = queued["data"]["id"].as_str().unwrap().to_owned();
+    app.wait_message(&token, &after, "sent", 30).await;
+    for contact in [A, B] {
+        assert_eq!(shown(&app, contact, 6).await[5].id, after);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.sim.overheard().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let overheard = app.sim.overheard();
+    assert_eq!(overheard.len(), 1, "{overheard:?}");
+    assert_eq!(
+        (overheard[0].id.as_str(), overheard[0].phone.as_str(), overheard[0].opened),
+        (after.as_str(), C, false)
+    );
+    assert_eq!(app.sim.received(Some(C)).len(), 5, "the removed participant got the message");
+
+    // Left: the next send fails at once, with the reason, and reaches no one.
+    app.post(&format!("/groups/{jid}/leave"), Some(&token), json!({"session": "s1"})).await;
+    let text = json!({"session": "s1", "to": jid, "text": "Masih di sini?"});
+    let (_, queued) = app.post("/message/send-text", Some(&token), text).await;
+    let failed = app.wait_message(&token, queued["data"]["id"].as_str().unwrap(), "failed", 10).await;
+    assert_eq!(failed["reason"], "the session is not in this group", "{failed}");
+    assert_eq!(failed["attempts"], 0, "a refused group send was tried: {failed}");
+
+    // Only admins may write: a contact's group that turned announcement-only.
+    let theirs = app.sim.create_group(A, "Pengumuman", &[OWN.to_owned()]).unwrap();
+    app.sim.change_group(&theirs.id, A, wa_sim::groups::Change::Announce(true)).unwrap();
+    let text = json!({"session": "s1", "to": format!("{}@g.us", theirs.id), "text": "boleh tanya?"});
+    let (_, queued) = app.post("/message/send-text", Some(&token), text).await;
+    let failed = app.wait_message(&token, queued["data"]["id"].as_str().unwrap(), "failed", 10).await;
+    assert_eq!(failed["reason"], "only the group's admins may send in it now", "{failed}");
+    assert_eq!(app.sim.received(Some(A)).len(), 6, "a refused group send reached the group");
+
+    // Mentions are for groups, and a group's JID must be one.
+    for (body, field) in [
+        (json!({"session": "s1", "to": A, "text": "x", "mentions": [B]}), "mentions"),
+        (json!({"session": "s1", "to": A, "text": "x", "mentionAll": true}), "mentionAll"),
+        (json!({"session": "s1", "to": "12@g.us", "text": "x"}), "to"),
+        (json!({"session": "s1", "to": jid, "text": "x", "mentions": ["12ab"]}), "mentions[0]"),
+    ] {
+        let (status, resp) = app.post("/message/send-text", Some(&token), body).await;
+        assert_eq!((status, &resp["error"]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!(field)), "{resp}");
+    }
+}
+
+db_tests!(a_group_is_run_over_http, a_session_joins_by_link, messages_reach_every_participant_once);
