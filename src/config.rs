@@ -66,7 +66,7 @@ impl Default for WhatsappConfig {
 }
 
 /// How each session paces, counts and retries its sends (seed 003's defaults).
-/// A session may override the first six and `typing` with `PUT /session/{id}/limits`.
+/// A session may override the first six, `typing` and `group_interval` with `PUT /session/{id}/limits`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {

@@ -833,8 +833,6 @@ impl Sender {
     }
 }
 
-/// An edit or a deletion of this number's message `target` in its chat with
-/// `phone`, as WhatsApp Web builds them (the send path marks the stanza).
 /// The JID of a recipient: a group's `<id>@g.us`, else a number.
 fn recipient_jid(to: &str) -> anyhow::Result<Jid> {
     if crate::model::is_group(to) {
@@ -843,6 +841,8 @@ fn recipient_jid(to: &str) -> anyhow::Result<Jid> {
     Ok(Jid::pn(to))
 }
 
+/// An edit or a deletion of this number's message `target` in its chat
+/// `chat`, as WhatsApp Web builds them (the send path marks the stanza).
 fn protocol_message(
     chat: &Jid,
     target: String,

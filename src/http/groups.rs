@@ -343,6 +343,16 @@ pub async fn update_group(
         return Err(ApiError::invalid_field("subject", "name at least one of subject, description, announce, locked"));
     }
     let (sender, own) = device(&state, &principal, &req.session).await?;
+    // All or nothing: a change only admins may make is refused before any other is made.
+    let before = sender.group(&jid).await.map_err(refused)?;
+    let admin = before.role_of(&own).is_some_and(|r| r.is_admin());
+    let needs_admin = settings.iter().any(|s| match s {
+        GroupSetting::Announce(_) | GroupSetting::Locked(_) => true,
+        GroupSetting::Subject(_) | GroupSetting::Description(_) => before.locked,
+    });
+    if needs_admin && !admin {
+        return Err(refused(GroupFailure::NotAdmin));
+    }
     for setting in settings {
         sender.set_group(&jid, setting).await.map_err(refused)?;
     }

@@ -1,6 +1,7 @@
 //! A session's send limits and the pacer that holds it to them: a random pause
-//! between sends, and most sends per minute, per hour and per recipient per
-//! hour, counted over sliding windows.
+//! between sends, most sends per minute, per hour and per recipient per hour,
+//! counted over sliding windows, and a shortest time between two sends to one
+//! group.
 //!
 //! Why not `governor`: its GCRA lets a burst of N through and then one more
 //! every window/N, so a sliding window can see up to 2N−1 sends. WhatsApp counts
