@@ -200,6 +200,10 @@ pub struct InboxConfig {
     /// How long a contact's profile picture, once fetched, is served from disk.
     #[serde(serialize_with = "ser_duration", deserialize_with = "de_duration")]
     pub picture_retention: Duration,
+    /// Each group the session is in is a chat of kind `group` (its messages
+    /// and changes in its timeline, agents' replies going into the group).
+    /// Off: group messages are only kept for `GET /message/received`.
+    pub groups: bool,
 }
 
 impl Default for InboxConfig {
@@ -211,6 +215,7 @@ impl Default for InboxConfig {
             media_downloads: 2,
             keep_deleted: false,
             picture_retention: Duration::from_secs(7 * 24 * 3600),
+            groups: false,
         }
     }
 }

@@ -18,6 +18,7 @@ mod m20261206_000009_web_logins;
 mod m20261207_000010_due_messages;
 mod m20261208_000011_rich_messages;
 mod m20261209_000012_calls;
+mod m20261210_000013_groups;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000010_due_messages::Migration),
             Box::new(m20261208_000011_rich_messages::Migration),
             Box::new(m20261209_000012_calls::Migration),
+            Box::new(m20261210_000013_groups::Migration),
         ]
     }
 }

@@ -427,6 +427,7 @@ mod tests {
             bot_replied_at: None,
             bot_window_at: None,
             bot_window_count: 0,
+            kind: crate::model::ChatKind::Direct,
         }
     }
 

@@ -77,10 +77,38 @@ impl WriteLock {
     /// The process id of another process holding the write lock now (0: one
     /// this process cannot name, e.g. in another container).
     pub fn foreign_holder(&self) -> Option<u32> {
-        let locks = std::fs::read_to_string("/proc/locks").ok()?;
         let inode = |path: &Path| std::fs::metadata(path).ok().map(|m| m.ino());
-        foreign_writer(&locks, std::process::id(), inode(&self.shm), inode(&self.database))
+        let (shm, database) = (inode(&self.shm), inode(&self.database));
+        // A lock removed while the list is read moves the rest back past the
+        // reader, which can then miss one: a holder seen once is there.
+        (0..LOOKS).find_map(|_| foreign_writer(&read_locks()?, std::process::id(), shm, database))
     }
+}
+
+/// How many reads of `/proc/locks` must all miss a holder before there is none.
+const LOOKS: usize = 3;
+
+/// `/proc/locks`, read with as few `read` calls as possible: the kernel
+/// fills each call (up to a page) under its lock, consistently, but between
+/// calls the list can change. (`read_to_string` would begin with a 32-byte
+/// probe, splitting even a short list.)
+fn read_locks() -> Option<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open("/proc/locks").ok()?;
+    let (mut text, mut len) = (vec![0u8; 64 * 1024], 0);
+    loop {
+        if len == text.len() {
+            text.resize(text.len() * 2, 0);
+        }
+        match file.read(&mut text[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    text.truncate(len);
+    String::from_utf8(text).ok()
 }
 
 /// In `/proc/locks`, a write lock held by a process other than `own` on the

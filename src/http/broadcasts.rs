@@ -22,7 +22,7 @@ use crate::{
     model::SessionKey,
     notify::{
         NotifyError,
-        broadcasts::{self, Audience, BroadcastPreview, BroadcastReport, Kind, Plan},
+        broadcasts::{self, Audience, BroadcastPreview, BroadcastReport, GroupPost, Kind, Plan},
         customers as customer_rows, notices,
     },
     queue::MAX_TEXT_CHARS,
@@ -255,6 +255,7 @@ pub async fn send_notification(
             odp: None,
             sessions,
             idempotency: None,
+            group: None,
         })
     })
     .await
@@ -285,7 +286,16 @@ pub async fn send_custom(
         let template = check_message(&req.message)?;
         let audience = customer_ids(&state, principal.user_id, req.customer_ids).await?;
         let sessions = senders(&state, &principal, req.sessions, req.session).await?;
-        Ok(Plan { kind: Kind::Custom, audience, template, notice: None, odp: None, sessions, idempotency: None })
+        Ok(Plan {
+            kind: Kind::Custom,
+            audience,
+            template,
+            notice: None,
+            odp: None,
+            sessions,
+            idempotency: None,
+            group: None,
+        })
     })
     .await
 }
@@ -317,7 +327,16 @@ pub async fn send_phone(
         let template = check_message(&req.message)?;
         let sessions = senders(&state, &principal, req.sessions, req.session).await?;
         let audience = Audience::Phone(phone);
-        Ok(Plan { kind: Kind::Phone, audience, template, notice: None, odp: None, sessions, idempotency: None })
+        Ok(Plan {
+            kind: Kind::Phone,
+            audience,
+            template,
+            notice: None,
+            odp: None,
+            sessions,
+            idempotency: None,
+            group: None,
+        })
     })
     .await
 }
@@ -360,7 +379,18 @@ pub async fn send_by_odp(
         };
         let sessions = senders(&state, &principal, req.sessions, req.session).await?;
         let audience = Audience::Odp(odp.id);
-        Ok(Plan { kind: Kind::Odp, audience, template, notice, odp: Some(odp.code), sessions, idempotency: None })
+        let group = match (odp.group_jid, odp.group_session) {
+            (Some(jid), Some(key)) => {
+                let session = match state.sessions.get(&scope_of(&principal), key.name()).await {
+                    Ok(row) if row.id == key => Ok(key),
+                    _ => Err(format!("this caller may not send from the group's session {}", key.name())),
+                };
+                Some(GroupPost { jid, session })
+            }
+            _ => None,
+        };
+        let odp = Some(odp.code);
+        Ok(Plan { kind: Kind::Odp, audience, template, notice, odp, sessions, idempotency: None, group })
     })
     .await
 }

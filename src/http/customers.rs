@@ -208,3 +208,63 @@ pub async fn list_odps(
 ) -> Result<Json<Data<Vec<OdpView>>>, ApiError> {
     Ok(Json(Data { data: customers::list_odps(&state.db, principal.user_id).await? }))
 }
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OdpGroupRequest {
+    /// The group (`<id>@g.us`, or its id) that a notice sent by this ODP is
+    /// also posted into, once; `null` posts into none.
+    pub group_jid: Option<String>,
+    /// The caller's session that posts it (needed with `group_jid`).
+    #[serde(default)]
+    pub session: Option<String>,
+}
+
+/// Name the group an ODP's outage notices are also posted into (or none):
+/// `POST /api/send/by-odp/{odp}` then queues one message into the group,
+/// from `session`, and reports it as its own line. Makes the ODP if it is
+/// new. When the session is connected, WhatsApp is asked whether it is in
+/// the group.
+#[utoipa::path(
+    put, path = "/api/odps/{odp}", tag = "customers",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("odp" = String, Path, description = "the ODP code")),
+    request_body = OdpGroupRequest,
+    responses(
+        (status = 200, body = Data<OdpView>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "no such session", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (status = 503, description = "WhatsApp did not answer whether the session is in the group", body = ErrorBody),
+    )
+)]
+pub async fn set_odp_group(
+    State(state): State<AppState>,
+    principal: Principal,
+    super::extract::ApiPath(code): super::extract::ApiPath<String>,
+    super::extract::ApiJson(req): super::extract::ApiJson<OdpGroupRequest>,
+) -> Result<Json<Data<OdpView>>, ApiError> {
+    customers::check_odp_code(&code).map_err(|e| ApiError::invalid_field("odp", e))?;
+    let group = match (req.group_jid, req.session) {
+        (None, None) => None,
+        (None, Some(_)) => return Err(ApiError::invalid_field("session", "is only for a group_jid")),
+        (Some(_), None) => return Err(ApiError::invalid_field("session", "is required with a group_jid")),
+        (Some(raw), Some(name)) => {
+            let jid = crate::validation::group_jid(&raw)
+                .ok_or_else(|| ApiError::invalid_field("group_jid", "not a group JID (<digits>@g.us)"))?;
+            let row = state.sessions.get(&super::common::scope_of(&principal), &name).await?;
+            if let Some(sender) = state.inbox.sender_of(&row.id) {
+                use crate::engine::GroupFailure;
+                match sender.group(&jid).await {
+                    Ok(_) => {}
+                    Err(GroupFailure::NotIn) => {
+                        return Err(ApiError::invalid_field("group_jid", "the session is not in this group"));
+                    }
+                    Err(e) => return Err(super::common::unavailable(e)),
+                }
+            }
+            Some((jid, row.id))
+        }
+    };
+    Ok(Json(Data { data: customers::set_odp_group(&state.writer, principal.user_id, &code, group).await? }))
+}

@@ -133,7 +133,7 @@ pub(super) fn recipient(state: &AppState, raw: &str) -> Result<String, ApiError>
 
 /// A text's mentions: numbers (each once, at most 1,024) or everyone, only
 /// in a group.
-fn mentions_of(
+pub(super) fn mentions_of(
     state: &AppState,
     to: &str,
     listed: Option<&[String]>,

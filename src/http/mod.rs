@@ -244,8 +244,10 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(notices::list_notices, notices::create_notice))
         .routes(routes!(notices::get_notice, notices::update_notice, notices::delete_notice))
         .routes(routes!(customers::list_odps));
-    let customers =
-        OpenApiRouter::new().routes(routes!(customers::list_customers)).routes(routes!(customers::bulk_customers));
+    let customers = OpenApiRouter::new()
+        .routes(routes!(customers::list_customers))
+        .routes(routes!(customers::bulk_customers))
+        .routes(routes!(customers::set_odp_group));
     let broadcasts = OpenApiRouter::new()
         .routes(routes!(broadcasts::send_notification))
         .routes(routes!(broadcasts::send_custom))

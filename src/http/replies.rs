@@ -20,7 +20,7 @@ use super::{
     extract::{ApiJson, ApiPath, JsonOrForm},
     idempotency::{self, Accepted, hash_of},
     media::{self, form_media},
-    messages::{Sent, in_chat, with_quoted},
+    messages::{Sent, in_chat, mentions_of, with_quoted},
     sends::{ContactInput, card},
 };
 use crate::{
@@ -84,6 +84,12 @@ pub struct ChatMessageRequest {
     /// `agent` (the default): a person answering from the inbox.
     #[serde(default)]
     pub sender: Option<String>,
+    /// A text to a group chat: the participants (numbers) it mentions.
+    #[serde(default)]
+    pub mentions: Option<Vec<String>>,
+    /// A text to a group chat: mention every participant.
+    #[serde(default, rename = "mentionAll")]
+    pub mention_all: Option<bool>,
 }
 
 /// The reply as a timeline entry.
@@ -121,6 +127,9 @@ struct Parsed {
     sender: Option<String>,
     quoted: Option<String>,
     content: ReplyContent,
+    /// Who a text mentions (checked against the chat once it is known).
+    mentions: Option<Vec<String>>,
+    mention_all: Option<bool>,
 }
 
 /// The chat, sender, quote and content of a reply, from JSON or a form.
@@ -152,6 +161,13 @@ fn reply_of(state: &AppState, body: JsonOrForm<ChatMessageRequest>) -> Result<Pa
             }
             if (r.filename.is_some() || r.mimetype.is_some()) && media != Some(Kind::Document) {
                 return Err(ApiError::invalid_field("filename", "only documents have a file name and type"));
+            }
+            if field != "text" {
+                for (name, set) in [("mentions", r.mentions.is_some()), ("mentionAll", r.mention_all.is_some())] {
+                    if set {
+                        return Err(ApiError::invalid_field(name, "only a text mentions participants"));
+                    }
+                }
             }
             let content = match (field, media) {
                 ("text", _) => {
@@ -188,7 +204,8 @@ fn reply_of(state: &AppState, body: JsonOrForm<ChatMessageRequest>) -> Result<Pa
                 }
                 _ => unreachable!("every field is a kind"),
             };
-            Ok(Parsed { chat_id: r.chat_id, sender: r.sender, quoted: r.quoted, content })
+            let (mentions, mention_all) = (r.mentions, r.mention_all);
+            Ok(Parsed { chat_id: r.chat_id, sender: r.sender, quoted: r.quoted, content, mentions, mention_all })
         }
         JsonOrForm::Form(form) => {
             let named = |kind: &Kind| {
@@ -200,7 +217,8 @@ fn reply_of(state: &AppState, body: JsonOrForm<ChatMessageRequest>) -> Result<Pa
                 values[0].trim().parse().map_err(|_| ApiError::invalid_field("chat_id", "must be a chat id"))?;
             let media = CheckedMedia::check(req, kind, &state.config.media)?;
             let (sender, quoted) = (optional.remove("sender"), optional.remove("quoted"));
-            Ok(Parsed { chat_id, sender, quoted, content: ReplyContent::Media(Box::new(media), kind) })
+            let content = ReplyContent::Media(Box::new(media), kind);
+            Ok(Parsed { chat_id, sender, quoted, content, mentions: None, mention_all: None })
         }
     }
 }
@@ -230,16 +248,20 @@ pub async fn send_chat_message(
     headers: HeaderMap,
     body: JsonOrForm<ChatMessageRequest>,
 ) -> Result<Response, ApiError> {
-    let Parsed { chat_id, sender, quoted, content } = reply_of(&state, body)?;
+    let Parsed { chat_id, sender, quoted, content, mentions, mention_all } = reply_of(&state, body)?;
     if sender.as_deref().is_some_and(|s| s != "agent") {
         return Err(ApiError::invalid_field("sender", "must be agent (the bot writes by itself)"));
     }
     let key = idempotency::key(&headers)?;
     let chat = state.inbox.chat(&chat_scope(&state, &principal).await?, chat_id).await?;
     let session = state.sessions.by_key(&chat.session_id).await?;
+    let mentions = mentions_of(&state, &chat.contact, mentions.as_deref(), mention_all)?;
     let mut request = content.identity();
     request["chat"] = chat.id.into();
     with_quoted(&mut request, &quoted);
+    if let Some(mentions) = &mentions {
+        request["mentions"] = serde_json::to_value(mentions).unwrap_or_default();
+    }
     let hash = hash_of(request);
     // A retry gets its reply back even if the session went offline since.
     let replayed = match &key {
@@ -265,7 +287,7 @@ pub async fn send_chat_message(
         ReplyContent::Media(_, _) if replayed => Content::Text(String::new()),
         ReplyContent::Media(media, _) => media::content(&state, *media, principal.user_id).await?,
     };
-    let reply = Reply { agent: principal.user_id, content, idempotency_key: key, request_hash: hash, quoted };
+    let reply = Reply { agent: principal.user_id, content, idempotency_key: key, request_hash: hash, quoted, mentions };
     let chat_id = chat.id;
     let (entry, _, created) = state.inbox.reply(chat, reply).await?;
     Ok(Accepted { body: ReplyView { entry, chat_id }, replayed: !created }.into_response())

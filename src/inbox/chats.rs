@@ -13,8 +13,11 @@ use super::{
 use crate::{
     db::entities::{chat_entries as entries, chats, customers, inbound_messages as inbound, odps, users},
     events::GatewayEvent,
-    model::{Role, SessionKey, now_ms},
-    queue::{Content, MessageView, Submit, content::Quote},
+    model::{ChatKind, Role, SessionKey, now_ms},
+    queue::{
+        Content, MessageView, Submit,
+        content::{Mentions, Quote},
+    },
 };
 
 /// What `PATCH /chats/{id}` changes.
@@ -34,6 +37,8 @@ pub struct Reply {
     pub request_hash: String,
     /// The message of the chat it answers.
     pub quoted: Option<Quote>,
+    /// A text to a group chat: who it mentions.
+    pub mentions: Option<Mentions>,
 }
 
 impl Inbox {
@@ -134,7 +139,7 @@ impl Inbox {
             last_in.map(|ms| chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339())
         };
         let profile = Profile {
-            phone: format!("+{}", chat.contact),
+            phone: if chat.kind == ChatKind::Group { chat.contact.clone() } else { format!("+{}", chat.contact) },
             email: chat.email.clone(),
             address: chat.address.clone(),
             odp,
@@ -194,7 +199,7 @@ impl Inbox {
     }
 
     /// The `chat.updated` event of a chat as it is (or is about to be).
-    async fn chat_event(&self, chat: chats::Model) -> Result<GatewayEvent, InboxError> {
+    pub(super) async fn chat_event(&self, chat: chats::Model) -> Result<GatewayEvent, InboxError> {
         let (owner, session, agent) = (chat.user_id, chat.session_id.clone(), chat.assigned_agent_id);
         let view = self.views(vec![chat]).await?.remove(0);
         Ok(GatewayEvent {
@@ -304,7 +309,7 @@ impl Inbox {
             origin: Origin::Agent,
             agent_id: Some(reply.agent),
             quoted: reply.quoted,
-            mentions: None,
+            mentions: reply.mentions,
         };
         let (message, created) = self.queue().submit(submit).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         if created && chat.mode == ChatMode::Bot {

@@ -114,6 +114,8 @@ struct Inner {
     pictures: pictures::Pictures,
     /// (session, contact) whose presence the session's device subscribed to.
     watched: Mutex<std::collections::HashSet<(SessionKey, String)>>,
+    /// Group chats whose subject is being asked of WhatsApp.
+    naming: Mutex<std::collections::HashSet<i64>>,
     media_wake: tokio::sync::Notify,
     /// How long batches wait for their commit.
     committed: prometheus_client::metrics::histogram::Histogram,
@@ -147,6 +149,7 @@ impl Inbox {
             media: files,
             pictures,
             watched: Mutex::new(Default::default()),
+            naming: Mutex::new(Default::default()),
             media_wake: tokio::sync::Notify::new(),
             committed: metrics.inbound_commit(),
         }));
@@ -231,12 +234,9 @@ impl Inbox {
             }
             let items: Vec<(SessionKey, Vec<Inbound>)> =
                 batch.iter().map(|(s, m, _, _)| (s.clone(), m.clone())).collect();
-            let keep_deleted = self.0.config.inbox.keep_deleted;
-            let calls = &self.0.config.calls;
+            let config = &self.0.config;
             let bot = self.0.bot.as_ref();
-            match store::commit(&self.0.writer, &self.0.queue, bot, &items, keep_deleted, calls, |w| self.events_of(w))
-                .await
-            {
+            match store::commit(&self.0.writer, &self.0.queue, bot, &items, config, |w| self.events_of(w)).await {
                 Ok(written) => {
                     for (_, _, reply, since) in batch {
                         self.0.committed.observe(since.elapsed().as_secs_f64());
@@ -248,10 +248,8 @@ impl Inbox {
                 Err(_) => {
                     for (session, messages, reply, since) in batch {
                         let one = [(session, messages)];
-                        match store::commit(&self.0.writer, &self.0.queue, bot, &one, keep_deleted, calls, |w| {
-                            self.events_of(w)
-                        })
-                        .await
+                        match store::commit(&self.0.writer, &self.0.queue, bot, &one, config, |w| self.events_of(w))
+                            .await
                         {
                             Ok(written) => {
                                 self.0.committed.observe(since.elapsed().as_secs_f64());
@@ -273,6 +271,9 @@ impl Inbox {
     fn published(&self, written: store::Written) {
         if written.media_pending {
             self.0.media_wake.notify_one();
+        }
+        for (session, chat, jid) in written.unnamed_groups {
+            self.name_group(session, chat, jid);
         }
         if !written.dropped_media.is_empty() {
             let inbox = self.clone();

@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use super::{ChatMode, Origin};
 use crate::db::entities::{chat_entries as entries, chats, inbound_messages as inbound, messages};
+use crate::model::ChatKind;
 
 fn time(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
@@ -15,7 +16,10 @@ fn time(ms: i64) -> DateTime<Utc> {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ChatView {
     pub id: i64,
-    /// The customer's name when a customer has this number, else the contact's push name.
+    /// `direct` (one contact) or `group`.
+    pub kind: ChatKind,
+    /// The customer's name when a customer has this number, else the contact's
+    /// push name; a group's subject.
     pub name: String,
     /// Always `WhatsApp`.
     pub channel: &'static str,
@@ -27,7 +31,7 @@ pub struct ChatView {
     pub assigned_agent_id: Option<i64>,
     pub last_message_at: DateTime<Utc>,
     pub session: String,
-    /// The contact's number, digits with country code.
+    /// The contact's number, digits with country code; a group chat's: the group's JID.
     pub phone: String,
     pub customer_id: Option<i64>,
     pub last_message: Option<Preview>,
@@ -98,7 +102,10 @@ pub struct EntryView {
     /// The message this one answers or reacts to.
     pub quoted_id: Option<String>,
     pub push_name: Option<String>,
-    /// Location, contact card or reaction details.
+    /// In a group chat, who wrote a received message (or made a change): their
+    /// number, digits with country code (`push_name`: the name they gave themselves).
+    pub participant: Option<String>,
+    /// Location, contact card or reaction details; a group change's `action` and what it changed.
     #[schema(value_type = Option<Object>)]
     pub extra: Option<serde_json::Value>,
 }
@@ -217,8 +224,17 @@ pub fn entry_of_inbound(entry: &entries::Model, row: Option<&inbound::Model>, of
         message_id: row.map(|r| r.wa_id.clone()).unwrap_or_default(),
         quoted_id: row.and_then(|r| r.quoted_id.clone()),
         push_name: row.and_then(|r| r.push_name.clone()),
+        participant: row.filter(|r| crate::model::is_group(&r.chat_jid)).and_then(|r| participant_of(&r.sender_jid)),
         extra: row.and_then(|r| r.extra.as_deref()).and_then(|e| serde_json::from_str(e).ok()),
     }
+}
+
+/// The number of a group participant's JID (`<digits>@s.whatsapp.net`, or a
+/// LID's digits when the group names participants by LID); none for the group itself.
+fn participant_of(jid: &str) -> Option<String> {
+    let (user, server) = jid.split_once('@')?;
+    let user = user.split([':', '.']).next().unwrap_or(user);
+    (matches!(server, "s.whatsapp.net" | "lid") && !user.is_empty()).then(|| user.to_owned())
 }
 
 /// The view of an entry that points at a queued message.
@@ -253,6 +269,7 @@ pub fn entry_of_queued(
         message_id: row.id.clone(),
         quoted_id: row.quoted_id.clone(),
         push_name: None,
+        participant: None,
         extra: row.extra.as_deref().and_then(|e| serde_json::from_str(e).ok()),
     }
 }
@@ -260,6 +277,7 @@ pub fn entry_of_queued(
 pub fn chat_view(chat: &chats::Model, last: Option<Preview>) -> ChatView {
     ChatView {
         id: chat.id,
+        kind: chat.kind,
         name: chat.name.clone(),
         channel: "WhatsApp",
         online: chat.online,

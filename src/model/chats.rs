@@ -25,6 +25,20 @@ pub enum ChatMode {
     Closed,
 }
 
+/// What a chat is. Stored as its name in `chats.kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, EnumIter, DeriveActiveEnum)]
+#[serde(rename_all = "snake_case")]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(8))")]
+pub enum ChatKind {
+    /// A 1:1 conversation with one contact (`contact`: their number).
+    #[sea_orm(string_value = "direct")]
+    Direct,
+    /// A group the session is in (`contact`: the group's JID), kept with
+    /// `inbox.groups` on. The bot never answers it.
+    #[sea_orm(string_value = "group")]
+    Group,
+}
+
 impl ChatMode {
     pub const ALL: [ChatMode; 4] = [ChatMode::Bot, ChatMode::Agent, ChatMode::Paused, ChatMode::Closed];
 

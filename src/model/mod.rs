@@ -8,7 +8,7 @@ mod roles;
 mod sessions;
 mod webhooks;
 
-pub use chats::ChatMode;
+pub use chats::{ChatKind, ChatMode};
 pub use messages::{MessageStatus, Origin};
 pub use roles::Role;
 pub use sessions::{SessionKey, SessionStatus};

@@ -90,6 +90,18 @@ pub struct Plan {
     pub sessions: Vec<SessionKey>,
     /// `(Idempotency-Key, hash of the request)`: a retry gets this broadcast back.
     pub idempotency: Option<(String, String)>,
+    /// A by-ODP broadcast's ODP group: the message is also posted into it, once.
+    pub group: Option<GroupPost>,
+}
+
+/// The post of a by-ODP broadcast into the ODP's group.
+#[derive(Debug, Clone)]
+pub struct GroupPost {
+    /// `<id>@g.us`.
+    pub jid: String,
+    /// The session that posts it; `Err`: why it may not (the caller cannot
+    /// send from the ODP's session), reported as the group line's reason.
+    pub session: Result<SessionKey, String>,
 }
 
 /// Where a broadcast is.
@@ -119,6 +131,8 @@ pub struct RecipientResult {
     /// Why it was skipped or failed.
     pub error: Option<String>,
     pub message_id: Option<String>,
+    /// The line of the ODP's group (`phone`: the group's JID), not a customer's.
+    pub group: bool,
 }
 
 /// A broadcast's progress and, once done, its report (seed 002's shape plus
@@ -327,6 +341,20 @@ async fn recipients(
     };
 
     let mut list: Vec<Recipient> = Vec::new();
+    if let Some(group) = &plan.group {
+        // `{nama}` in the group: the ODP's customers.
+        let odp = plan.odp.as_deref().unwrap_or_default();
+        let body = group.session.clone().and_then(|session| {
+            let text = text_for(&format!("Pelanggan {odp}"), odp)?;
+            Ok(text_message(session, owner, group.jid.clone(), text, crate::model::Origin::Broadcast, now))
+        });
+        list.push(Recipient {
+            customer_id: None,
+            name: format!("Grup {odp}"),
+            phone: group.jid.clone(),
+            message: body,
+        });
+    }
     if let Audience::Phone(phone) = &plan.audience {
         let body = text_for("", "").map(|text| message(phone, text));
         list.push(Recipient { customer_id: None, name: String::new(), phone: phone.clone(), message: body });
@@ -374,6 +402,8 @@ pub struct BroadcastPreview {
     pub preview: Option<String>,
     /// Who would get `preview`.
     pub preview_recipient: Option<String>,
+    /// The ODP's group the message would also be posted into, once (`<id>@g.us`).
+    pub group: Option<String>,
     /// The first 50 recipients that would be skipped, and why.
     pub skipped: Vec<SkippedRecipient>,
 }
@@ -394,7 +424,9 @@ pub async fn preview(
     plan: &Plan,
 ) -> Result<BroadcastPreview, NotifyError> {
     let (list, _) = recipients(db, config, owner, plan).await?;
-    let first = list.iter().find(|r| r.message.is_ok());
+    let is_group = |r: &&Recipient| r.customer_id.is_none() && crate::model::is_group(&r.phone);
+    let first = list.iter().filter(|r| !is_group(r)).find(|r| r.message.is_ok());
+    let group = list.iter().find(|r| is_group(r) && r.message.is_ok()).map(|r| r.phone.clone());
     let skipped: Vec<SkippedRecipient> = list
         .iter()
         .filter_map(|r| {
@@ -415,6 +447,7 @@ pub async fn preview(
         preview: first.and_then(|r| r.message.as_ref().ok()).map(|m| m.body.clone().unwrap_or_default()),
         preview_recipient: first
             .map(|r| if r.name.is_empty() { r.phone.clone() } else { format!("{} ({})", r.name, r.phone) }),
+        group,
         skipped: skipped.into_iter().take(50).collect(),
     })
 }
@@ -430,6 +463,13 @@ pub async fn start(
     let (list, now) = recipients(writer.db(), config, owner, &plan).await?;
     let notice = plan.notice.as_ref();
     let queued = list.iter().filter(|r| r.message.is_ok()).count();
+    // The sessions it sends from: the ODP group's too.
+    let mut sending = plan.sessions.clone();
+    if let Some(GroupPost { session: Ok(session), .. }) = &plan.group
+        && !sending.contains(session)
+    {
+        sending.push(session.clone());
+    }
     let mut write = writer.begin().await?;
     let row = broadcasts::ActiveModel {
         user_id: Set(owner),
@@ -437,7 +477,7 @@ pub async fn start(
         notice_id: Set(notice.map(|n| n.id)),
         odp: Set(plan.odp.clone()),
         template: Set(plan.template.clone()),
-        sessions: Set(keys_column(&plan.sessions)),
+        sessions: Set(keys_column(&sending)),
         total: Set(list.len() as i32),
         skipped: Set((list.len() - queued) as i32),
         queued: Set(queued as i32),
@@ -581,6 +621,7 @@ pub async fn detail(
                 },
             };
             let success = matches!(status.as_str(), "sent" | "delivered" | "read");
+            let group_line = crate::model::is_group(&r.phone);
             RecipientResult {
                 customer_id: r.customer_id,
                 phone: r.phone,
@@ -589,6 +630,7 @@ pub async fn detail(
                 error: if success { None } else { error },
                 status,
                 message_id: r.message_id,
+                group: r.customer_id.is_none() && group_line,
             }
         })
         .collect();

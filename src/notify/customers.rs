@@ -245,7 +245,14 @@ async fn ensure_odps(
     for chunk in codes.chunks(CHUNK) {
         let models = chunk.iter().map(|code| {
             use sea_orm::ActiveValue::{NotSet, Set};
-            odps::ActiveModel { id: NotSet, user_id: Set(owner), code: Set(code.clone()), created_at: Set(now) }
+            odps::ActiveModel {
+                id: NotSet,
+                user_id: Set(owner),
+                code: Set(code.clone()),
+                created_at: Set(now),
+                group_jid: NotSet,
+                group_session: NotSet,
+            }
         });
         odps::Entity::insert_many(models)
             .on_conflict(
@@ -532,6 +539,43 @@ pub struct OdpView {
     pub code: String,
     pub customers: u64,
     pub active_customers: u64,
+    /// The group a notice sent by this ODP is also posted into, once (`<id>@g.us`).
+    pub group_jid: Option<String>,
+    /// The session that posts into the group.
+    pub group_session: Option<String>,
+}
+
+/// Whether `code` may be an ODP code (as a customer import takes it).
+pub fn check_odp_code(code: &str) -> Result<(), String> {
+    let bad = code.trim().is_empty() || code.trim() != code || code.chars().any(char::is_control);
+    if bad || code.chars().count() > MAX_ODP {
+        return Err(format!("must be 1-{MAX_ODP} characters, without control characters or spaces around"));
+    }
+    Ok(())
+}
+
+/// Names the group `owner`'s ODP `code` posts its notices into, from
+/// `session` (or, `None`, none); makes the ODP if it is new.
+pub async fn set_odp_group(
+    writer: &crate::db::write::Writer,
+    owner: i64,
+    code: &str,
+    group: Option<(String, crate::model::SessionKey)>,
+) -> Result<OdpView, DbErr> {
+    let write = writer.begin().await?;
+    ensure_odps(&write.tx, owner, &[code.to_owned()], crate::model::now_ms()).await?;
+    // Read back as the database compares codes (MySQL: whatever their case).
+    let odp = find_odp(&write.tx, owner, code).await?.ok_or(DbErr::RecordNotFound(format!("ODP {code}")))?;
+    let (jid, session) = group.unzip();
+    odps::Entity::update_many()
+        .col_expr(odps::Column::GroupJid, Expr::value(jid))
+        .col_expr(odps::Column::GroupSession, Expr::value(session.map(|s| s.as_str().to_owned())))
+        .filter(odps::Column::Id.eq(odp.id))
+        .exec(&write.tx)
+        .await?;
+    write.commit().await?;
+    let list = list_odps(writer.db(), owner).await?;
+    list.into_iter().find(|o| o.code == odp.code).ok_or(DbErr::RecordNotFound(format!("ODP {code}")))
 }
 
 /// `owner`'s ODPs by code, with their customer counts.
@@ -555,7 +599,13 @@ pub async fn list_odps(db: &DatabaseConnection, owner: i64) -> Result<Vec<OdpVie
             let of = counts.iter().filter(|(id, _, _)| *id == Some(odp.id));
             let customers = of.clone().map(|(_, _, n)| *n as u64).sum();
             let active_customers = of.filter(|(_, active, _)| *active).map(|(_, _, n)| *n as u64).sum();
-            OdpView { code: odp.code, customers, active_customers }
+            OdpView {
+                code: odp.code,
+                customers,
+                active_customers,
+                group_jid: odp.group_jid,
+                group_session: odp.group_session.map(|s| s.name().to_owned()),
+            }
         })
         .collect())
 }

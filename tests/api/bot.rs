@@ -449,6 +449,8 @@ async fn the_bot_stays_safe(db: TestDb) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(timeline(&app, &token, "s1", member).await.1.is_empty(), "no chat, so no bot, for groups and statuses");
+    let group_jid = format!("{}@g.us", group.id);
+    assert!(timeline(&app, &token, "s1", &group_jid).await.0.is_null(), "inbox.groups is off: the group is no chat");
     let (_, bots) = app.get("/message/list?session=s1&limit=100", Some(&token)).await;
     assert_eq!(bots["data"].as_array().unwrap().len(), 5, "only the flood's five replies were queued: {bots}");
 

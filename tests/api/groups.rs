@@ -392,4 +392,238 @@ async fn messages_reach_every_participant_once(db: TestDb) {
     }
 }
 
-db_tests!(a_group_is_run_over_http, a_session_joins_by_link, messages_reach_every_participant_once);
+/// The inbox's chat of `jid` on session `s1`, once it has `n` entries:
+/// the chat (from the list) and its detail.
+async fn group_chat(app: &TestApp, token: &str, jid: &str, n: usize) -> (Value, Value) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (status, list) = app.get("/chats/?limit=100", Some(token)).await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        if let Some(chat) = list.as_array().unwrap().iter().find(|c| c["phone"] == jid) {
+            let (status, detail) = app.get(&format!("/chats/{}?limit=100", chat["id"]), Some(token)).await;
+            assert_eq!(status, StatusCode::OK, "{detail}");
+            if detail["messages"].as_array().unwrap().len() >= n {
+                return (chat.clone(), detail);
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "the chat of {jid} never had {n} entries: {list}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// With `inbox.groups` on, a group is one chat of kind `group` named after
+/// its subject: three participants writing show as three named senders, its
+/// changes are entries too, an agent's reply (with a mention) reaches every
+/// participant once, and the bot stays out.
+async fn group_conversations_are_chats_when_asked(db: TestDb) {
+    let app = TestApp::spawn_with(db, |c| {
+        no_limits(c);
+        c.limits.group_interval = std::time::Duration::ZERO;
+        c.inbox.groups = true;
+    })
+    .await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", OWN).await;
+    app.sim.add_contacts(&phones(&[A, B, C]));
+    // The bot answers everyone's first message in 1:1 chats; not in groups.
+    let bot = json!({"enabled": true, "greeting": "Selamat datang", "fallback": "Maaf?", "max_replies_per_minute": 60});
+    let (status, body) = app.call(Method::PUT, "/bot/config", Some(&token), Some(bot)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let group = app.sim.create_group(A, "Teknisi Melati", &[B.to_owned(), C.to_owned(), OWN.to_owned()]).unwrap();
+    let jid = format!("{}@g.us", group.id);
+    let names = [(A, "Andi"), (B, "Budi"), (C, "Citra")];
+    for (phone, name) in names {
+        let write = wa_sim::messages::Write {
+            from: phone.into(),
+            group: Some(group.id.clone()),
+            text: Some(format!("{name} di sini")),
+            push_name: Some(name.into()),
+            ..Default::default()
+        };
+        app.sim.deliver(&write).await.unwrap();
+    }
+    let (chat, detail) = group_chat(&app, &token, &jid, 4).await;
+    assert_eq!(
+        (&chat["kind"], &chat["name"], &chat["mode"]),
+        (&json!("group"), &json!("Teknisi Melati"), &json!("agent"))
+    );
+    assert_eq!(detail["profile"]["phone"], json!(jid));
+    let entries = detail["messages"].as_array().unwrap();
+    let written: Vec<(&str, &str, &str)> = entries
+        .iter()
+        .filter(|e| e["type"] == "text")
+        .map(|e| (e["participant"].as_str().unwrap(), e["push_name"].as_str().unwrap(), e["text"].as_str().unwrap()))
+        .collect();
+    assert_eq!(written, [(A, "Andi", "Andi di sini"), (B, "Budi", "Budi di sini"), (C, "Citra", "Citra di sini")]);
+    let change = entries.iter().find(|e| e["type"] == "group_update").expect("the session's joining is an entry");
+    assert_eq!((&change["extra"]["action"], &change["participant"]), (&json!("create"), &json!(A)), "{change}");
+
+    // An agent's reply, mentioning B, reaches A, B and C once each; the bot said nothing.
+    let reply = json!({"chat_id": chat["id"], "text": format!("@{B} tolong cek"), "mentions": [B]});
+    let (status, sent) = app.post("/chats/messages", Some(&token), reply).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{sent}");
+    let id = sent["message_id"].as_str().unwrap().to_owned();
+    app.wait_message(&token, &id, "sent", 30).await;
+    for contact in [A, B, C] {
+        let got = shown(&app, contact, 1).await;
+        assert_eq!(got.len(), 1, "{contact}: {got:?}");
+        assert_eq!((got[0].id.as_str(), got[0].group.as_deref()), (id.as_str(), Some(group.id.as_str())));
+        assert_eq!(got[0].details["mentions"], json!([B]));
+    }
+    assert!(app.sim.duplicates().is_empty());
+    let (_, detail) = group_chat(&app, &token, &jid, 5).await;
+    let last = detail["messages"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!((&last["sender"], &last["message_id"]), (&json!("agent"), &json!(id)));
+    // A rename is an entry, and renames the chat.
+    app.sim.change_group(&group.id, A, wa_sim::groups::Change::Subject("Teknisi Mawar".into())).unwrap();
+    let (_, detail) = group_chat(&app, &token, &jid, 6).await;
+    assert_eq!(detail["name"], "Teknisi Mawar", "the chat is read after its newest entry");
+    let (_, listed) = app.get("/message/list?session=s1&limit=100", Some(&token)).await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1, "only the agent's reply was queued: {listed}");
+    // Mentions are for texts in group chats.
+    let direct = json!({"chat_id": chat["id"], "location": {"latitude": 1.0, "longitude": 2.0}, "mentions": [B]});
+    let (status, resp) = app.post("/chats/messages", Some(&token), direct).await;
+    assert_eq!((status, &resp["error"]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("mentions")), "{resp}");
+
+    // Joined by a link, nothing the session is told names the group: its chat
+    // is named after the subject WhatsApp gives when asked.
+    let other = app.sim.create_group(B, "Warga RT 7", &[C.to_owned()]).unwrap();
+    let (status, joined) =
+        app.post("/groups/join", Some(&token), json!({"session": "s1", "invite": other.invite})).await;
+    assert_eq!(status, StatusCode::OK, "{joined}");
+    let other_jid = format!("{}@g.us", other.id);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, detail) = group_chat(&app, &token, &other_jid, 1).await;
+        if detail["name"] == "Warga RT 7" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the joined group's chat is still {}", detail["name"]);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits (bounded) until broadcast `id` is no longer running; returns its report.
+async fn broadcast_done(app: &TestApp, token: &str, id: &Value) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (status, body) = app.get(&format!("/api/broadcasts/{id}"), Some(token)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if body["status"] != "running" {
+            return body;
+        }
+        assert!(std::time::Instant::now() < deadline, "broadcast {id} still running: {}", body["message"]);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// An ODP names its group: a notice sent by ODP reaches each customer once
+/// and the group once, as its own line of the report; a group where the
+/// session may not write is that line's failure, with the reason. Naming a
+/// group is checked: the JID, the session (the caller's), and whether the
+/// session is in the group.
+async fn odp_notices_are_posted_into_the_odps_group(db: TestDb) {
+    let app = TestApp::spawn_with(db, |c| {
+        no_limits(c);
+        c.limits.group_interval = std::time::Duration::ZERO;
+    })
+    .await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", OWN).await;
+    app.sim.add_contacts(&phones(&[A, B, C, D]));
+    let body = json!({"session": "s1", "subject": "Pelanggan ODP-9", "participants": [A, C]});
+    let (_, created) = app.post("/groups", Some(&token), body).await;
+    let jid = created["data"]["jid"].as_str().unwrap().to_owned();
+    let group_id = jid.trim_end_matches("@g.us").to_owned();
+
+    // Naming the group: checked field by field.
+    let put = |odp: &str, body: Value| {
+        let (app, token, path) = (&app, token.clone(), format!("/api/odps/{odp}"));
+        async move { app.call(Method::PUT, &path, Some(&token), Some(body)).await }
+    };
+    let elsewhere = app.sim.create_group(A, "Bukan grup kita", &[B.to_owned()]).unwrap();
+    for (odp, body, field) in [
+        ("ODP-9", json!({"group_jid": jid}), "session"),
+        ("ODP-9", json!({"session": "s1"}), "session"),
+        ("ODP-9", json!({"group_jid": "12@g.us", "session": "s1"}), "group_jid"),
+        ("ODP-9", json!({"group_jid": format!("{}@g.us", elsewhere.id), "session": "s1"}), "group_jid"),
+        ("%20ODP", json!({"group_jid": jid, "session": "s1"}), "odp"),
+    ] {
+        let (status, resp) = put(odp, body).await;
+        assert_eq!((status, &resp["error"]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!(field)), "{resp}");
+    }
+    let (status, resp) = put("ODP-9", json!({"group_jid": jid, "session": "nope"})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{resp}");
+    let (status, named) = put("ODP-9", json!({"group_jid": group_id, "session": "s1"})).await;
+    assert_eq!(status, StatusCode::OK, "{named}");
+    assert_eq!((&named["data"]["group_jid"], &named["data"]["group_session"]), (&json!(jid), &json!("s1")));
+
+    let customers = json!({"customers": [
+        {"external_id": "A", "name": "Andi", "phone": A, "odp": "ODP-9"},
+        {"external_id": "B", "name": "Budi", "phone": B, "odp": "ODP-9"},
+        {"external_id": "D", "name": "Dewi", "phone": D, "odp": "ODP-10"},
+    ]});
+    let (status, body) = app.post("/api/customers/bulk", Some(&token), customers).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, odps) = app.get("/api/odps", Some(&token)).await;
+    let odp9 = odps["data"].as_array().unwrap().iter().find(|o| o["code"] == "ODP-9").unwrap().clone();
+    assert_eq!((&odp9["group_jid"], &odp9["customers"]), (&json!(jid), &json!(2)), "{odps}");
+
+    let notice = json!({"message": "Yth. {nama}, gangguan di {odp}."});
+    let mut dry = notice.clone();
+    dry["dry_run"] = json!(true);
+    let (status, preview) = app.post("/api/send/by-odp/ODP-9", Some(&token), dry).await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    assert_eq!((&preview["group"], &preview["queued_count"]), (&json!(jid), &json!(3)), "{preview}");
+    assert_eq!(preview["preview_recipient"], format!("Andi ({A})"));
+    let (status, accepted) = app.post("/api/send/by-odp/ODP-9", Some(&token), notice.clone()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let done = broadcast_done(&app, &token, &accepted["broadcast_id"]).await;
+    let lines: Vec<(&str, bool, &str)> = done["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["phone"].as_str().unwrap(), r["group"].as_bool().unwrap(), r["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(lines, [(jid.as_str(), true, "sent"), (A, false, "sent"), (B, false, "sent")], "{done}");
+    // Each customer once, in their name; the group once, to the ODP's customers.
+    for (contact, direct, in_group) in [(A, 1, 1), (B, 1, 0), (C, 0, 1)] {
+        let got = app.sim.shown(Some(contact));
+        let (grouped, own): (Vec<_>, Vec<_>) = got.iter().partition(|r| r.group.is_some());
+        assert_eq!((own.len(), grouped.len()), (direct, in_group), "{contact}: {got:?}");
+        for r in grouped {
+            assert_eq!(r.text.as_deref(), Some("Yth. Pelanggan ODP-9, gangguan di ODP-9."));
+        }
+    }
+    assert!(app.sim.duplicates().is_empty());
+
+    // Only admins may write in ODP-10's group: its line fails, with the reason; the customer gets theirs.
+    let theirs = app.sim.create_group(A, "Pengumuman ODP-10", &[OWN.to_owned()]).unwrap();
+    let (status, named) = put("ODP-10", json!({"group_jid": format!("{}@g.us", theirs.id), "session": "s1"})).await;
+    assert_eq!(status, StatusCode::OK, "{named}");
+    app.sim.change_group(&theirs.id, A, wa_sim::groups::Change::Announce(true)).unwrap();
+    let (_, accepted) = app.post("/api/send/by-odp/ODP-10", Some(&token), notice).await;
+    let done = broadcast_done(&app, &token, &accepted["broadcast_id"]).await;
+    let results = done["results"].as_array().unwrap();
+    assert_eq!((&results[0]["group"], &results[0]["status"]), (&json!(true), &json!("failed")), "{done}");
+    assert_eq!(results[0]["error"], "only the group's admins may send in it now");
+    assert_eq!((&results[1]["phone"], &results[1]["status"]), (&json!(D), &json!("sent")));
+    assert!(app.sim.shown(Some(A)).iter().all(|r| r.group.as_deref() != Some(theirs.id.as_str())));
+
+    // Another account cannot name a group from this account's session.
+    let (_, other) = app.user_with_role("user").await;
+    let (status, resp) =
+        app.call(Method::PUT, "/api/odps/ODP-9", Some(&other), Some(json!({"group_jid": jid, "session": "s1"}))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{resp}");
+    // Clearing it: the next notice goes to customers only.
+    let (status, cleared) = put("ODP-9", json!({"group_jid": null})).await;
+    assert_eq!((status, &cleared["data"]["group_jid"]), (StatusCode::OK, &Value::Null), "{cleared}");
+}
+
+db_tests!(
+    a_group_is_run_over_http,
+    a_session_joins_by_link,
+    messages_reach_every_participant_once,
+    group_conversations_are_chats_when_asked,
+    odp_notices_are_posted_into_the_odps_group
+);

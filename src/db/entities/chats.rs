@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-/// A 1:1 conversation of a session with one contact (see `crate::inbox`).
+/// A conversation of a session: with one contact, or a group's (see `crate::inbox`).
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "chats")]
 pub struct Model {
@@ -9,7 +9,7 @@ pub struct Model {
     pub session_id: crate::model::SessionKey,
     /// The session's owner.
     pub user_id: i64,
-    /// Digits with country code.
+    /// Digits with country code; a group chat's: the group's JID (`<id>@g.us`).
     pub contact: String,
     pub name: String,
     pub customer_id: Option<i64>,
@@ -33,6 +33,7 @@ pub struct Model {
     /// The bot's replies since `bot_window_at` (its per-minute cap).
     pub bot_window_at: Option<i64>,
     pub bot_window_count: i32,
+    pub kind: crate::model::ChatKind,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

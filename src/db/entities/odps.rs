@@ -9,6 +9,10 @@ pub struct Model {
     pub code: String,
     /// Epoch milliseconds.
     pub created_at: i64,
+    /// The group (`<id>@g.us`) a notice sent by this ODP is also posted into, once.
+    pub group_jid: Option<String>,
+    /// The session that posts it.
+    pub group_session: Option<crate::model::SessionKey>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

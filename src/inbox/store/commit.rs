@@ -1,6 +1,7 @@
 //! Committing received messages in one transaction: each message once, 1:1
-//! messages into their chats (made on the first message), unread counts and
-//! modes, the bot's answers queued, and the events of it all.
+//! messages (and, with `inbox.groups`, group messages and changes) into their
+//! chats (made on the first message), unread counts and modes, the bot's
+//! answers queued, and the events of it all.
 
 use std::collections::{HashMap, HashSet};
 
@@ -10,7 +11,7 @@ use sea_orm::{
 
 use super::addons;
 use crate::{
-    config::CallsConfig,
+    config::Config,
     db::{
         entities::{chat_entries as entries, chats, inbound_messages as inbound, messages, sessions},
         write::Writer,
@@ -20,8 +21,9 @@ use crate::{
     inbox::{
         Answerer,
         calls::{CallPolicy, interval_ms},
+        groups,
     },
-    model::{ChatMode, Origin, SessionKey, now_ms},
+    model::{ChatKind, ChatMode, Origin, SessionKey, now_ms},
     queue::{Queue, text_message},
 };
 
@@ -43,6 +45,9 @@ pub struct Written {
     pub changes: Vec<(SessionKey, i64, Option<i64>, &'static str, serde_json::Value)>,
     /// Received files their senders deleted (row ids): removed after the commit.
     pub dropped_media: Vec<i64>,
+    /// Group chats still named by their JID: `(session, chat id, group JID)`,
+    /// for the inbox to ask WhatsApp their subject.
+    pub unnamed_groups: Vec<(SessionKey, i64, String)>,
 }
 
 /// Bounded text for a `VARCHAR(n)` column.
@@ -50,22 +55,33 @@ pub fn clip(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
 }
 
+/// The chat a received message goes into, if any: a 1:1 message's contact;
+/// with `groups`, a group message's group.
+fn chat_key(message: &Inbound, groups: bool) -> Option<&str> {
+    match message.place {
+        Place::Direct => message.contact.as_deref(),
+        Place::Group if groups => Some(&message.chat),
+        _ => None,
+    }
+}
+
 /// Commits received messages of several sessions in one transaction: each
-/// message once per (session, chat, sender, WhatsApp id), 1:1 messages into
-/// their chat (made on the first message), unread counts and modes updated.
-/// The bot answers the chats' new messages in the same transaction.
-/// `events` tells the events of what was written: they go into the same
-/// transaction (webhooks), and to the live stream after it commits.
-/// A deletion drops the deleted message's text and file unless `keep_deleted`.
+/// message once per (session, chat, sender, WhatsApp id), 1:1 messages (and
+/// with `inbox.groups`, group messages) into their chat (made on the first
+/// message), unread counts and modes updated. The bot answers the 1:1 chats'
+/// new messages in the same transaction. `events` tells the events of what
+/// was written: they go into the same transaction (webhooks), and to the live
+/// stream after it commits. A deletion drops the deleted message's text and
+/// file unless `inbox.keep_deleted`.
 pub async fn commit(
     writer: &Writer,
     queue: &Queue,
     bot: &dyn Answerer,
     batches: &[(SessionKey, Vec<Inbound>)],
-    keep_deleted: bool,
-    calls: &CallsConfig,
+    config: &Config,
     events: impl FnOnce(&Written) -> Vec<GatewayEvent>,
 ) -> Result<Written, DbErr> {
+    let (keep_deleted, calls, with_groups) = (config.inbox.keep_deleted, &config.calls, config.inbox.groups);
     let mut write = writer.begin().await?;
     let tx = &write.tx;
     let now = now_ms();
@@ -104,13 +120,13 @@ pub async fn commit(
         if fresh.is_empty() {
             continue;
         }
-        let chats_of = chats_for(tx, session, owner, &fresh, now).await?;
+        let chats_of = chats_for(tx, session, owner, &fresh, with_groups, now).await?;
+        let own_jid = own.as_deref().map(|o| format!("{o}@s.whatsapp.net"));
         let mut by_chat: HashMap<i64, (chats::Model, Vec<entries::Model>, Vec<&Inbound>)> = HashMap::new();
         // Callers answered in this commit (not yet in the queue's table).
         let mut called_back: HashSet<String> = HashSet::new();
         for message in fresh {
-            let chat =
-                message.contact.as_ref().filter(|_| message.place == Place::Direct).and_then(|c| chats_of.get(c));
+            let chat = chat_key(message, with_groups).and_then(|c| chats_of.get(c));
             let mut row = inbound_row(session, chat.map(|c| c.id), message, now);
             if message.kind == "call"
                 && let Some(caller) = &message.contact
@@ -151,7 +167,9 @@ pub async fn commit(
                 continue;
             }
             if let Some(chat) = chat {
-                let sender = if message.from_me { Origin::Phone } else { Origin::Customer };
+                // A group's change made from the session's own number is the phone's.
+                let own_change = message.kind == groups::KIND && own_jid.as_deref() == Some(message.sender.as_str());
+                let sender = if message.from_me || own_change { Origin::Phone } else { Origin::Customer };
                 let entry = entries::ActiveModel {
                     chat_id: Set(chat.id),
                     sender: Set(sender),
@@ -176,11 +194,17 @@ pub async fn commit(
             chat.last_message_at = now;
             chat.updated_at = now;
             if messages.iter().any(|m| !m.from_me) && chat.mode == ChatMode::Closed {
-                chat.mode = ChatMode::Bot;
+                // The bot never answers a group: its chat reopens to the agents.
+                chat.mode = if chat.kind == ChatKind::Group { ChatMode::Agent } else { ChatMode::Bot };
                 chat.mode_at = now;
                 chat.bot_menu = None;
             }
-            written.replies.extend(bot.answer(tx, &mut chat, &messages, now).await?);
+            if chat.kind == ChatKind::Direct {
+                written.replies.extend(bot.answer(tx, &mut chat, &messages, now).await?);
+            }
+            if let Some(subject) = messages.iter().rev().find_map(|m| groups::subject_of(m)) {
+                chat.name = clip(subject, 255);
+            }
             // Only what changed: a mode an agent set meanwhile (MySQL reads
             // without locking the row) is not written back over.
             let mut update = chats::ActiveModel {
@@ -196,6 +220,12 @@ pub async fn commit(
             }
             if chat.bot_menu != before.bot_menu {
                 update.bot_menu = Set(chat.bot_menu.clone());
+            }
+            if chat.name != before.name {
+                update.name = Set(chat.name.clone());
+            }
+            if chat.kind == ChatKind::Group && chat.name == chat.contact {
+                written.unnamed_groups.push((session.clone(), chat.id, chat.contact.clone()));
             }
             if chat.bot_window_at != before.bot_window_at || chat.bot_window_count != before.bot_window_count {
                 update.bot_replied_at = Set(chat.bot_replied_at);
@@ -215,17 +245,19 @@ pub async fn commit(
     Ok(written)
 }
 
-/// The chats of these 1:1 messages' contacts, made where missing: named after
-/// the owner's customer with that number, else the contact's push name.
+/// The chats of these messages (their [`chat_key`]s), made where missing: a
+/// 1:1 chat named after the owner's customer with that number, else the
+/// contact's push name; a group's after its subject when the batch tells it
+/// (the group was made, or renamed), else its JID until the inbox asks.
 async fn chats_for(
     tx: &impl ConnectionTrait,
     session: &SessionKey,
     owner: i64,
     messages: &[&Inbound],
+    groups: bool,
     now: i64,
 ) -> Result<HashMap<String, chats::Model>, DbErr> {
-    let mut contacts: Vec<&str> =
-        messages.iter().filter(|m| m.place == Place::Direct).filter_map(|m| m.contact.as_deref()).collect();
+    let mut contacts: Vec<&str> = messages.iter().filter_map(|m| chat_key(m, groups)).collect();
     contacts.sort_unstable();
     contacts.dedup();
     if contacts.is_empty() {
@@ -243,8 +275,17 @@ async fn chats_for(
     if missing.is_empty() {
         return Ok(found);
     }
-    let known = crate::notify::customers::by_phone(tx, owner, &missing).await?;
+    let phones: Vec<&str> = missing.iter().copied().filter(|c| !crate::model::is_group(c)).collect();
+    let known = crate::notify::customers::by_phone(tx, owner, &phones).await?;
     for contact in missing {
+        if crate::model::is_group(contact) {
+            let subject = messages.iter().filter(|m| m.chat == contact).find_map(|m| groups::subject_of(m));
+            let mut chat = new_chat(session, owner, contact, subject.unwrap_or(contact), None, None, None, now);
+            chat.kind = Set(ChatKind::Group);
+            chat.mode = Set(ChatMode::Agent);
+            found.insert(contact.to_owned(), chat.insert(tx).await?);
+            continue;
+        }
         let push_name = messages
             .iter()
             .filter(|m| m.contact.as_deref() == Some(contact) && !m.from_me)
@@ -288,6 +329,7 @@ pub fn new_chat(
         bot_replied_at: Set(None),
         bot_window_at: Set(None),
         bot_window_count: Set(0),
+        kind: Set(ChatKind::Direct),
         ..Default::default()
     }
 }
@@ -365,13 +407,12 @@ mod tests {
         }
     }
 
-    /// Groups, status updates and newsletters are kept but make no chat; a
-    /// repeat of one is not stored twice, within a batch or across batches.
-    #[tokio::test]
-    async fn only_direct_messages_make_chats() {
+    /// A database with a user's session `s1`, and the writer and queue over it.
+    async fn setup(groups: bool) -> (tempfile::TempDir, Arc<Config>, sea_orm::DatabaseConnection, Writer, Queue) {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::default();
         config.storage.data_dir = dir.path().to_owned();
+        config.inbox.groups = groups;
         let config = Arc::new(config);
         let db = crate::db::connect(&config).await.unwrap();
         crate::db::migrate(&db).await.unwrap();
@@ -387,6 +428,7 @@ mod tests {
             id: Set(SessionKey::named("s1")),
             user_id: Set(owner.id),
             status: Set(crate::model::SessionStatus::Connected),
+            phone_number: Set(Some("628111000001".into())),
             created_at: Set(now),
             updated_at: Set(now),
             ..Default::default()
@@ -398,6 +440,14 @@ mod tests {
         let writer = Writer::new(db.clone(), recorder, crate::events::Events::default());
         let timeline = std::sync::Arc::new(QueuedInChats);
         let queue = Queue::new(writer.clone(), config.clone(), timeline).await.unwrap();
+        (dir, config, db, writer, queue)
+    }
+
+    /// Groups, status updates and newsletters are kept but make no chat; a
+    /// repeat of one is not stored twice, within a batch or across batches.
+    #[tokio::test]
+    async fn only_direct_messages_make_chats() {
+        let (_dir, config, db, writer, queue) = setup(false).await;
         let bot = Silent;
 
         let group = inbound("1203@g.us", "628222000001@s.whatsapp.net", Place::Group, None, "G1");
@@ -420,11 +470,7 @@ mod tests {
         });
         let batch = vec![group.clone(), status, news, direct.clone(), group.clone()];
         let written =
-            commit(&writer, &queue, &bot, &[(SessionKey::named("s1"), batch)], false, &Default::default(), |_| {
-                Vec::new()
-            })
-            .await
-            .unwrap();
+            commit(&writer, &queue, &bot, &[(SessionKey::named("s1"), batch)], &config, |_| Vec::new()).await.unwrap();
         assert_eq!(written.received.len(), 4, "the repeat within the batch is dropped");
         assert!(written.media_pending);
         assert_eq!(written.entries.len(), 1);
@@ -436,17 +482,10 @@ mod tests {
         assert_eq!(entries::Entity::find().all(&db).await.unwrap().len(), 1);
 
         // Delivered again: nothing new.
-        let again = commit(
-            &writer,
-            &queue,
-            &bot,
-            &[(SessionKey::named("s1"), vec![group, direct])],
-            false,
-            &Default::default(),
-            |_| Vec::new(),
-        )
-        .await
-        .unwrap();
+        let again =
+            commit(&writer, &queue, &bot, &[(SessionKey::named("s1"), vec![group, direct])], &config, |_| Vec::new())
+                .await
+                .unwrap();
         assert!(again.received.is_empty() && again.entries.is_empty());
         assert_eq!(inbound::Entity::find().all(&db).await.unwrap().len(), 4);
         // A session that is gone keeps nothing, and fails nothing.
@@ -458,12 +497,60 @@ mod tests {
                 SessionKey::named("gone"),
                 vec![inbound("x@s.whatsapp.net", "x@s.whatsapp.net", Place::Direct, Some("1"), "X")],
             )],
-            false,
-            &Default::default(),
+            &config,
             |_| Vec::new(),
         )
         .await
         .unwrap();
         assert!(gone.received.is_empty());
+    }
+
+    /// With `inbox.groups`, each group is one chat of kind `group`, in mode
+    /// `agent` (the bot never answers it), named by its subject once a change
+    /// tells it; its own number's changes are the phone's, others' count unread.
+    #[tokio::test]
+    async fn groups_make_group_chats_when_asked() {
+        let (_dir, config, db, writer, queue) = setup(true).await;
+        let bot = Silent;
+        let g = "120363000000000001@g.us";
+        let first = inbound(g, "628222000001@s.whatsapp.net", Place::Group, None, "G1");
+        let second = inbound(g, "628222000002@s.whatsapp.net", Place::Group, None, "G2");
+        let session = SessionKey::named("s1");
+        let written = commit(&writer, &queue, &bot, &[(session.clone(), vec![first, second])], &config, |_| Vec::new())
+            .await
+            .unwrap();
+        assert_eq!(written.entries.len(), 1, "one chat for the group");
+        let (chat, new_entries) = &written.entries[0];
+        assert_eq!(
+            (chat.kind, chat.mode, chat.contact.as_str(), chat.name.as_str()),
+            (ChatKind::Group, ChatMode::Agent, g, g)
+        );
+        assert_eq!((new_entries.len(), chat.unread), (2, 2));
+        assert_eq!(written.unnamed_groups, vec![(session.clone(), chat.id, g.to_owned())]);
+
+        // The session's own rename: the chat takes the subject, the entry is the phone's.
+        let rename = Inbound {
+            extra: Some(serde_json::json!({"action": "subject", "subject": "ODP Melati"})),
+            ..Inbound::bare(
+                "N1:0".into(),
+                g.into(),
+                "628111000001@s.whatsapp.net".into(),
+                Place::Group,
+                groups::KIND,
+                2,
+            )
+        };
+        let written =
+            commit(&writer, &queue, &bot, &[(session.clone(), vec![rename])], &config, |_| Vec::new()).await.unwrap();
+        let (chat, new_entries) = &written.entries[0];
+        assert_eq!((chat.name.as_str(), chat.unread), ("ODP Melati", 2));
+        assert_eq!(new_entries[0].sender, Origin::Phone);
+        assert!(written.unnamed_groups.is_empty());
+        let stored = chats::Entity::find_by_id(chat.id).one(&db).await.unwrap().unwrap();
+        assert_eq!(stored.name, "ODP Melati");
+        assert_eq!(
+            inbound::Entity::find().all(&db).await.unwrap().iter().filter(|r| r.chat_id == Some(chat.id)).count(),
+            3
+        );
     }
 }
