@@ -15,6 +15,7 @@ const app = document.getElementById('app');
 const PAGES = [
   { id: 'inbox', title: 'Inbox', roles: ALL, module: () => import('./pages/inbox/index.js') },
   { id: 'sessions', title: 'Sessions', roles: OWNERS, module: () => import('./pages/sessions.js') },
+  { id: 'groups', title: 'Groups', roles: OWNERS, module: () => import('./pages/groups.js') },
   { id: 'broadcasts', title: 'Broadcasts', roles: OWNERS, module: () => import('./pages/broadcasts.js') },
   { id: 'customers', title: 'Customers', roles: OWNERS, module: () => import('./pages/customers.js') },
   { id: 'messages', title: 'Messages', roles: OWNERS, module: () => import('./pages/messages.js') },

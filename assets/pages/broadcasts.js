@@ -77,6 +77,7 @@ export default async function broadcastsPage(main, page) {
       h('h2', null, 'Before sending'),
       h('p', { id: 'recipient-count' }, `${p.queued_count} messages to send`, p.skipped_count ? `, ${p.skipped_count} recipients skipped` : '', ` (${p.total_customers} customers).`),
       p.preview ? [h('p', { class: 'muted' }, `To ${p.preview_recipient}:`), h('div', { class: 'preview', id: 'preview-text' }, p.preview)] : h('p', null, 'Nothing would be sent.'),
+      p.group ? h('p', { id: 'preview-group' }, `Also posted once into the ODP's group ${p.group}.`) : null,
       p.skipped.length ? h('ul', null, p.skipped.map((s) => h('li', null, `${s.name || s.phone}: ${s.reason}`))) : null,
       h('p', null, p.queued_count ? h('button', { id: 'confirm-send', onclick: async () => {
         const sent = await act(() => api('POST', path, body), 'Broadcast queued');

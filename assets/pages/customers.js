@@ -1,4 +1,4 @@
-import { h, $, set, form } from '../lib/dom.js';
+import { h, $, set, field, form } from '../lib/dom.js';
 import { api, act } from '../lib/api.js';
 import { S } from '../lib/state.js';
 
@@ -7,7 +7,39 @@ export default async function customersPage(main, page) {
   const body = h('tbody', { id: 'customers' });
   const result = h('div', { id: 'import-result' });
   const query = { q: '', odp: '', page: 1 };
-  const odps = await act(() => api('GET', '/api/odps'));
+  let odps = await act(() => api('GET', '/api/odps'));
+  const odpRows = h('tbody', { id: 'odps' });
+  const odpForm = h('div', { id: 'odp-group' });
+  // The ODPs, each with the group its notices also go into.
+  function drawOdps() {
+    set(odpRows, ...(odps?.data || []).map((o) => h('tr', { 'data-odp': o.code },
+      h('td', null, o.code), h('td', null, `${o.active_customers} / ${o.customers}`),
+      h('td', { class: 'odp-group' }, o.group_jid ? `${o.group_jid} (${o.group_session})` : h('span', { class: 'muted' }, 'none')),
+      h('td', null, canWrite ? h('button', { class: 'secondary small', onclick: () => chooseGroup(o) }, 'Group…') : null))));
+  }
+  async function chooseGroup(o) {
+    const sessions = ((await act(() => api('GET', '/session/list')))?.data || []).filter((s) => s.status === 'connected');
+    const groups = h('select', { name: 'group', id: 'odp-group-jid', 'aria-label': 'Group' });
+    async function loadGroups(session) {
+      const list = session ? (await act(() => api('GET', `/groups?session=${encodeURIComponent(session)}`)))?.data || [] : [];
+      set(groups, h('option', { value: '' }, 'no group'), list.map((g) => h('option', { value: g.jid, selected: g.jid === o.group_jid }, `${g.subject} (${g.participantCount})`)));
+    }
+    const session = h('select', { name: 'session', id: 'odp-group-session', 'aria-label': 'Session', onchange: (e) => loadGroups(e.target.value) },
+      sessions.map((s) => h('option', { value: s.sessionId, selected: s.sessionId === o.group_session }, s.sessionId)));
+    set(odpForm, h('div', { class: 'card' }, h('h2', null, `The group of ${o.code}`),
+      h('p', { class: 'muted' }, 'A notice sent to this ODP is also posted once into this group, from this session.'),
+      form(async (data) => {
+        const jid = data.get('group');
+        const body = jid ? { group_jid: jid, session: data.get('session') } : { group_jid: null };
+        const saved = await act(() => api('PUT', `/api/odps/${encodeURIComponent(o.code)}`, body), 'Saved');
+        if (!saved) return;
+        odps = await act(() => api('GET', '/api/odps'));
+        drawOdps();
+        set(odpForm);
+      }, h('div', { class: 'row' }, field('Session', session), field('Group', groups),
+        h('button', { type: 'submit', id: 'odp-group-save' }, 'Save'), h('button', { type: 'button', class: 'secondary', onclick: () => set(odpForm) }, 'Cancel')))));
+    await loadGroups(session.value);
+  }
   async function load() {
     const params = new URLSearchParams({ page: query.page, limit: 50 });
     if (query.q) params.set('search', query.q);
@@ -38,6 +70,9 @@ export default async function customersPage(main, page) {
       h('select', { 'aria-label': 'ODP', onchange: (e) => { query.odp = e.target.value; query.page = 1; load(); } }, h('option', { value: '' }, 'all ODPs'), (odps?.data || []).map((o) => h('option', { value: o.code }, o.code))),
       h('button', { class: 'secondary', onclick: () => { if (query.page > 1) { query.page--; load(); } } }, '‹'), h('button', { class: 'secondary', onclick: () => { query.page++; load(); } }, '›'),
       h('span', { id: 'customer-total', class: 'muted' })),
-    h('div', { class: 'scroll' }, h('table', null, h('thead', null, h('tr', null, ['Id', 'Name', 'Phone', 'ODP', ''].map((t) => h('th', null, t)))), body))));
+    h('div', { class: 'scroll' }, h('table', null, h('thead', null, h('tr', null, ['Id', 'Name', 'Phone', 'ODP', ''].map((t) => h('th', null, t)))), body))),
+    h('div', { class: 'card' }, h('h2', null, 'ODPs'), odpForm,
+      h('div', { class: 'scroll' }, h('table', null, h('thead', null, h('tr', null, ['ODP', 'Active / all customers', 'Group for notices', ''].map((t) => h('th', null, t)))), odpRows))));
+  drawOdps();
   await load();
 }

@@ -530,6 +530,124 @@ async fn an_agent_quotes_reacts_deletes_and_sends_a_voice_note() {
     admin.close().await;
 }
 
+/// Groups (issue 31, acceptance 7): a group made on the Groups page, a text
+/// into it mentioning a participant picked with @, the participant's answer
+/// in the group's inbox chat under their name, and a reply from the inbox
+/// that mentions them again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_is_made_and_answered_from_the_page() {
+    let app = TestApp::spawn_with(TestDb::Sqlite, |c| {
+        crate::helpers::no_limits(c);
+        c.limits.group_interval = Duration::ZERO;
+        c.inbox.groups = true;
+    })
+    .await;
+    app.linked_session(&app.admin_token, "s1", NUMBER).await;
+    let (andi, budi) = ("6281277770001", "6281277770002");
+    app.sim.add_contacts(&[andi.to_owned(), budi.to_owned()]);
+
+    let browser = Browser::start().await;
+    browser.log_in(&app, crate::helpers::ADMIN_EMAIL, crate::helpers::ADMIN_PASSWORD).await;
+    browser.open(&format!("{}/app#/groups", app.address)).await;
+    browser.wait("groups page", "document.querySelector('#group-subject')", 10).await;
+    browser.fill("#group-subject", "Teknisi ODP-7").await;
+    browser.fill("#group-participants", &format!("{andi}, +{budi}")).await;
+    browser.click("#create-group").await;
+    browser.wait("the group's participants", "document.querySelectorAll('#participants tr').length === 3", 20).await;
+    browser.wait("listed", "document.querySelectorAll('#groups tr[data-group]').length === 1", 10).await;
+    let jid = browser.eval("return document.querySelector('#group-card').dataset.group").await;
+    let jid = jid.as_str().unwrap().to_owned();
+    let id = jid.trim_end_matches("@g.us").to_owned();
+    assert_eq!(app.sim.group(&id).unwrap().participants.len(), 3);
+
+    // @ lists the participants; picking one writes the mention.
+    browser.fill("#group-text", "Tolong cek kabel @628127777000").await;
+    browser.wait("the mention list", "!document.querySelector('#mention-list').hidden && document.querySelectorAll('#mention-list li').length === 2", 10).await;
+    browser.screenshot("group-mention").await;
+    browser.wait("the toast gone", "!document.querySelector('#toast').classList.contains('show')", 10).await;
+    browser.click(&format!("#mention-list li[data-phone=\"{andi}\"]")).await;
+    let typed = browser.eval("return document.querySelector('#group-text').value").await;
+    assert_eq!(typed.as_str().unwrap(), format!("Tolong cek kabel @{andi} "));
+    browser.click("#group-send").await;
+    until("both participants get it", 20, || {
+        app.sim.shown(Some(andi)).len() == 1 && app.sim.shown(Some(budi)).len() == 1
+    })
+    .await;
+    let got = app.sim.shown(Some(budi)).remove(0);
+    assert_eq!((got.group.as_deref(), &got.details["mentions"]), (Some(id.as_str()), &json!([andi])));
+    browser.screenshot("groups").await;
+
+    // Andi answers in the group: the inbox shows the group's chat, his name on his message.
+    let answer =
+        wa_sim::messages::Write { group: Some(id.clone()), ..write(andi, "Siap, saya cek sekarang", "Andi Teknisi") };
+    app.sim.deliver(&answer).await.unwrap();
+    browser.open(&format!("{}/app#/inbox", app.address)).await;
+    browser
+        .wait(
+            "the group's chat",
+            "[...document.querySelectorAll('#chats li')].some(li => li.textContent.includes('Teknisi ODP-7'))",
+            20,
+        )
+        .await;
+    browser.eval("[...document.querySelectorAll('#chats li')].find(li => li.textContent.includes('Teknisi ODP-7')).click(); return null").await;
+    let author = format!("document.querySelector('.bubble:not(.out) .author[data-participant=\"{andi}\"]')");
+    browser
+        .wait("Andi's answer, named", &format!("{author} && {author}.textContent.includes('Andi Teknisi')"), 20)
+        .await;
+    browser
+        .wait("the group's making, as a line", "document.querySelector('.system[data-type=group_update]')", 10)
+        .await;
+    // A reply from the inbox, mentioning Andi again.
+    browser.fill("#reply", "Terima kasih @Andi").await;
+    browser.wait("the inbox's mention list", "!document.querySelector('#mention-list').hidden", 10).await;
+    browser.click(&format!("#mention-list li[data-phone=\"{andi}\"]")).await;
+    browser.click("#send").await;
+    until("the reply reaches both", 20, || {
+        app.sim.shown(Some(andi)).len() == 2 && app.sim.shown(Some(budi)).len() == 2
+    })
+    .await;
+    let reply = app.sim.shown(Some(budi)).remove(1);
+    assert_eq!(reply.text.as_deref(), Some(format!("Terima kasih @{andi}").as_str()));
+    assert_eq!(reply.details["mentions"], json!([andi]));
+    browser
+        .wait(
+            "the reply in the timeline",
+            "[...document.querySelectorAll('.bubble.out')].some(b => b.textContent.includes('Terima kasih'))",
+            10,
+        )
+        .await;
+    browser.screenshot("inbox-group").await;
+
+    // The ODP's group, chosen on the customers page, and said in the broadcast's preview.
+    let customers = json!({"customers": [{"external_id": "C1", "name": "Maria", "phone": andi, "odp": "ODP-7"}]});
+    let (status, body) = app.post("/api/customers/bulk", Some(&app.admin_token), customers).await;
+    assert_eq!(status, 200, "{body}");
+    browser.open(&format!("{}/app#/customers", app.address)).await;
+    browser.wait("the ODPs", "document.querySelector('#odps tr[data-odp=\"ODP-7\"] button')", 10).await;
+    browser.click("#odps tr[data-odp=\"ODP-7\"] button").await;
+    browser
+        .wait("the session's groups", &format!("document.querySelector('#odp-group-jid option[value=\"{jid}\"]')"), 10)
+        .await;
+    browser.click(&format!("#odp-group-jid option[value=\"{jid}\"]")).await;
+    browser.click("#odp-group-save").await;
+    let shown = "document.querySelector('#odps tr[data-odp=\"ODP-7\"] .odp-group').textContent";
+    browser.wait("the ODP's group", &format!("{shown}.includes('{jid}')"), 10).await;
+    browser.screenshot("customers-odp-group").await;
+    browser.open(&format!("{}/app#/broadcasts", app.address)).await;
+    browser.wait("broadcasts page", "document.querySelector('#odp option[value=\"ODP-7\"]')", 10).await;
+    browser.click("#odp option[value=\"ODP-7\"]").await;
+    browser.fill("form:has(#preview-send) textarea[name=message]", "Gangguan di {odp}").await;
+    browser.click("#preview-send").await;
+    browser
+        .wait(
+            "the preview names the group",
+            &format!("document.querySelector('#preview-group')?.textContent.includes('{jid}')"),
+            10,
+        )
+        .await;
+    browser.close().await;
+}
+
 /// Acceptance 4: a broadcast by ODP from the page: the count and the message
 /// before sending, then the progress bar at 100 % and the report with the
 /// failures first, with their reasons.

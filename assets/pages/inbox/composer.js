@@ -1,11 +1,13 @@
 // The reply box of the open chat: text, or a file (image, video, audio,
 // voice note, sticker or document, with the text as its caption where
 // WhatsApp shows one), a location or a contact card; a reply may quote one of
-// the chat's messages. While the agent types, the contact sees "typing…".
+// the chat's messages. While the agent types, the contact sees "typing…". In
+// a group chat, @ picks a participant to mention.
 
 import { h, form } from '../../lib/dom.js';
 import { api, act } from '../../lib/api.js';
 import { snippet } from './timeline.js';
+import { mentionPicker } from '../../lib/mentions.js';
 
 // The field a file goes in, by what it is.
 export function fieldOf(file) {
@@ -83,6 +85,20 @@ export function composer(inbox, sent) {
     send({ chat_id: chat.id, contacts: [{ name, phones: [phone] }] }, 'Contact sent');
   }
 
+  const reply = h('textarea', { name: 'text', id: 'reply', placeholder: chat.kind === 'group' ? 'Write to the group; @ mentions a participant…' : 'Write a reply…', 'aria-label': 'Reply', oninput: typed, onblur: stopTyping, onkeydown: (e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); e.target.form.requestSubmit(); } } });
+  // A group's participants (asked once; an agent, who may not ask, gets those
+  // who wrote in the chat), named as they wrote in it.
+  let members = null;
+  const picker = chat.kind === 'group' ? mentionPicker(reply, async () => {
+    const entries = inbox.open?.entries || [];
+    if (!members) {
+      const g = await api('GET', `/groups/${encodeURIComponent(chat.phone)}?session=${encodeURIComponent(chat.session)}`).catch(() => null);
+      members = g ? g.data.participants.map((p) => p.phone) : null;
+    }
+    const names = new Map(entries.filter((e) => e.participant && e.push_name).map((e) => [e.participant, e.push_name]));
+    const phones = members || [...new Set(entries.filter((e) => e.participant).map((e) => e.participant))];
+    return phones.map((phone) => ({ phone, name: names.get(phone) }));
+  }) : null;
   const box = form(async (data, el) => {
     const file = data.get('file');
     const text = data.get('text').trim();
@@ -95,6 +111,8 @@ export function composer(inbox, sent) {
       if (text && ['image', 'video', 'document'].includes(field)) body.set('caption', text);
     } else if (text) {
       body = { chat_id: chat.id, text };
+      const mentions = picker?.mentioned(text) || [];
+      if (mentions.length) body.mentions = mentions;
     } else return;
     const answer = await send(body);
     if (answer) {
@@ -103,11 +121,11 @@ export function composer(inbox, sent) {
       if (typedBox.value.trim() === text) typedBox.value = '';
       if (file && picked && picked.name === file.name && picked.size === file.size && picked.lastModified === file.lastModified) el.elements.file.value = '';
     }
-  }, quoteBar, h('div', { class: 'composer' },
+  }, quoteBar, picker?.menu, h('div', { class: 'composer' },
     h('label', { class: 'attach', title: 'Attach a photo, video, audio, voice note (.ogg), sticker (.webp) or document' }, 'Attach', h('input', { type: 'file', name: 'file', id: 'attach' })),
     h('button', { type: 'button', class: 'secondary', id: 'send-location', title: 'Send a location', onclick: location }, '📍'),
     h('button', { type: 'button', class: 'secondary', id: 'send-contact', title: 'Send a contact card', onclick: contactCard }, '👤'),
-    h('textarea', { name: 'text', id: 'reply', placeholder: 'Write a reply…', 'aria-label': 'Reply', oninput: typed, onblur: stopTyping, onkeydown: (e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); e.target.form.requestSubmit(); } } }),
+    reply,
     h('button', { type: 'submit', id: 'send' }, 'Send')));
   return box;
 }

@@ -40,10 +40,11 @@ export default async function inboxPage(main, page) {
   // the timeline and the reply being typed stay).
   function drawHead() {
     const c = inbox.open.chat;
-    const modes = ['bot', 'agent', 'paused', 'closed'];
+    // The bot never answers a group.
+    const modes = c.kind === 'group' ? ['agent', 'paused', 'closed'] : ['bot', 'agent', 'paused', 'closed'];
     set($('#chat-head', chatEl),
       h('button', { class: 'secondary back', onclick: () => { grid.classList.remove('open'); } }, '‹ Chats'),
-      h('span', { class: 'title', id: 'chat-title' }, c.name || c.phone, ' ', h('span', { class: 'muted' }, `+${c.phone}`),
+      h('span', { class: 'title', id: 'chat-title' }, c.name || c.phone, ' ', h('span', { class: 'muted' }, c.kind === 'group' ? 'group' : `+${c.phone}`),
         h('span', { class: 'typing', id: 'typing', hidden: true })),
       badge(c.mode, 'mode'),
       canWrite ? modes.map((m) => h('button', { class: m === c.mode ? '' : 'secondary', 'data-mode': m, 'aria-pressed': m === c.mode, onclick: () => setChat({ mode: m }, `Mode: ${m}`) }, m)) : null,

@@ -20,7 +20,7 @@ export function chatList(inbox) {
     tabindex: 0, 'data-chat': c.id, class: inbox.open?.chat.id === c.id ? 'selected' : null,
     onclick: () => inbox.openChat(c.id), onkeydown: (e) => { if (e.key === 'Enter') inbox.openChat(c.id); },
   },
-  h('div', { class: 'name' }, h('span', null, c.name || c.phone), c.unread ? h('span', { class: 'badge unread', 'data-unread': c.unread }, c.unread) : null),
+  h('div', { class: 'name' }, h('span', null, c.kind === 'group' ? '👥 ' : null, c.name || c.phone), c.unread ? h('span', { class: 'badge unread', 'data-unread': c.unread }, c.unread) : null),
   h('div', { class: 'last' }, c.last_message ? `${c.last_message.sender === 'customer' ? '' : '↪ '}${c.last_message.text || `[${c.last_message.type}]`}` : ''),
   h('div', { class: 'muted', style: 'font-size:.78em' }, badge(c.mode, 'mode'), ' ', c.session, c.assigned_agent_id ? ` · agent ${agentName(c.assigned_agent_id)}` : ''));
 

@@ -1,5 +1,5 @@
 // The side panel of the open chat: who the customer is, and the notices
-// active on their ODP.
+// active on their ODP; for a group, the group and who wrote in it.
 
 import { h, set, when } from '../../lib/dom.js';
 import { api, act } from '../../lib/api.js';
@@ -10,6 +10,15 @@ export function customerPanel(inbox) {
   async function draw() {
     const open = inbox.open;
     const p = open.profile;
+    if (open.chat.kind === 'group') {
+      // Who wrote in it, as the timeline shows.
+      const writers = new Map(open.entries.filter((e) => e.participant && e.type !== 'group_update').map((e) => [e.participant, e.push_name]));
+      set(el, h('h2', null, 'Group'), h('dl', null,
+        h('dt', null, 'Group'), h('dd', null, p.phone),
+        h('dt', null, 'Session'), h('dd', null, open.chat.session)),
+      h('h2', null, 'Wrote here'), h('ul', { id: 'group-writers' }, [...writers].map(([phone, name]) => h('li', null, name ? `${name} (+${phone})` : `+${phone}`))));
+      return;
+    }
     const dl = h('dl', null,
       h('dt', null, 'Phone'), h('dd', null, p.phone),
       h('dt', null, 'Session'), h('dd', null, open.chat.session),

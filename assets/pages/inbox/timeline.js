@@ -1,7 +1,9 @@
 // The open chat's timeline: bubbles of every kind (media played in place,
 // locations with a map link, contact cards, polls with their tally, calls),
 // what a message quotes, its reactions, edits and deletion; actions on a
-// message (reply, react, edit, delete); older messages on scrolling up.
+// message (reply, react, edit, delete); older messages on scrolling up. In a
+// group chat, each received message names who wrote it, and the group's
+// changes (participants, subject, settings) are lines of their own.
 
 import { h, set } from '../../lib/dom.js';
 import { api, act } from '../../lib/api.js';
@@ -14,6 +16,29 @@ export const EMOJIS = ['👍', '❤️', '😂', '😮', '🙏', '✅'];
 
 // What a message shows in one line (quotes, previews).
 const LABELS = { image: '📷 Photo', video: '🎥 Video', audio: '🎵 Audio', voice: '🎤 Voice note', sticker: '🏷️ Sticker', document: '📄 Document', location: '📍 Location', contact: '👤 Contact', poll: '📊 Poll', call: '📞 Call' };
+
+// Who wrote a received group message, or made a group change.
+const author = (e) => e.push_name || (e.participant ? `+${e.participant}` : null);
+
+// A group change in words.
+function groupChange(e) {
+  const x = e.extra || {};
+  const who = e.sender === 'phone' ? 'This number' : (author(e) || 'Someone');
+  const them = (x.participants || []).map((p) => `+${p}`).join(', ');
+  switch (x.action) {
+    case 'create': return `${who} created the group "${x.subject || ''}"`;
+    case 'add': return x.reason === 'invite' ? `${them} joined by the invite link` : `${who} added ${them}`;
+    case 'remove': return x.reason === 'leave' || (x.participants || []).includes(e.participant) ? `${them} left` : `${who} removed ${them}`;
+    case 'promote': return `${who} made ${them} admin`;
+    case 'demote': return `${who} dismissed ${them} as admin`;
+    case 'subject': return `${who} changed the subject to "${x.subject || ''}"`;
+    case 'description': return `${who} changed the description`;
+    case 'announce': return x.on ? `${who} let only admins send messages` : `${who} let everyone send messages`;
+    case 'locked': return x.on ? `${who} let only admins edit the group info` : `${who} let everyone edit the group info`;
+    case 'invite_reset': return `${who} reset the invite link`;
+    default: return `${who} changed the group`;
+  }
+}
 
 export function snippet(e) {
   if (!e) return 'a message';
@@ -113,6 +138,7 @@ export function timeline(inbox, canWrite) {
   }
 
   function bubble(e) {
+    if (e.type === 'group_update') return h('div', { class: 'system', 'data-entry': e.id, 'data-type': e.type }, groupChange(e), ' · ', e.time);
     const out = e.sender !== 'customer';
     const deleted = !!e.extra?.deleted;
     const body = deleted ? null : (media(e, out) || special(e));
@@ -120,6 +146,7 @@ export function timeline(inbox, canWrite) {
     const text = deleted ? null : (e.type === 'text' ? e.text : (textual ? null : (e.caption || (body ? null : `[${e.type}]`))));
     return h('div', { class: `bubble${out ? ' out' : ''}${deleted ? ' deleted' : ''}`, 'data-entry': e.id, 'data-message': e.message_id, 'data-status': e.status, 'data-type': e.type },
       out && e.sender !== 'phone' ? h('div', { class: 'muted', style: 'font-size:.75em' }, e.agent_name || e.sender) : null,
+      !out && e.participant ? h('div', { class: 'author', 'data-participant': e.participant }, author(e), e.push_name ? h('span', { class: 'muted' }, ` +${e.participant}`) : null) : null,
       quote(e), body, text ? h('div', null, text) : null,
       deleted ? h('div', { class: 'muted deleted-note' }, '🚫 This message was deleted') : null,
       reactions(e),
