@@ -514,7 +514,8 @@ impl Sender {
         self.client.pn().as_ref().map(phone_of)
     }
 
-    /// Shows `phone` this number typing (or recording a voice note), or stops.
+    /// Shows `phone` (or a group, `<id>@g.us`) this number typing (or
+    /// recording a voice note), or stops.
     pub async fn typing(&self, phone: &str, state: Typing) -> anyhow::Result<()> {
         use whatsapp_rust::ChatStateType;
         let state = match state {
@@ -522,7 +523,7 @@ impl Sender {
             Typing::Recording => ChatStateType::Recording,
             Typing::Paused => ChatStateType::Paused,
         };
-        self.client.chatstate().send(&Jid::pn(phone), state).await.map_err(|e| anyhow::anyhow!("{e}"))
+        self.client.chatstate().send(&recipient_jid(phone)?, state).await.map_err(|e| anyhow::anyhow!("{e}"))
     }
 
     /// The number of the account `lid` names, when this account may know it.

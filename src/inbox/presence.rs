@@ -14,6 +14,9 @@ impl Inbox {
     /// An agent opened `chat`: its contact's typing will be told, while the
     /// session's device is connected (best effort, in the background).
     pub fn watch_presence(&self, chat: &chats::Model) {
+        if chat.kind == crate::model::ChatKind::Group {
+            return; // a presence is a person's
+        }
         let Some(sender) = self.sender_of(&chat.session_id) else { return };
         let key = (chat.session_id.clone(), chat.contact.clone());
         if !self.0.watched.lock().expect("watched lock").insert(key.clone()) {

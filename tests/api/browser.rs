@@ -831,7 +831,7 @@ async fn every_page_works() {
     let pages =
         browser.eval("return [...document.querySelectorAll('header nav a')].map(a => [a.id, a.textContent])").await;
     let pages: Vec<(String, String)> = serde_json::from_value(pages).unwrap();
-    assert_eq!(pages.len(), 10, "{pages:?}");
+    assert_eq!(pages.len(), 11, "{pages:?}");
     for (id, title) in &pages {
         browser.click(&format!("#{id}")).await;
         browser

@@ -480,6 +480,16 @@ async fn group_conversations_are_chats_when_asked(db: TestDb) {
     assert_eq!(detail["name"], "Teknisi Mawar", "the chat is read after its newest entry");
     let (_, listed) = app.get("/message/list?session=s1&limit=100", Some(&token)).await;
     assert_eq!(listed["data"].as_array().unwrap().len(), 1, "only the agent's reply was queued: {listed}");
+    // Typing is shown in the group.
+    let typing = json!({"state": "composing"});
+    let (status, resp) = app.post(&format!("/chats/{}/typing", chat["id"]), Some(&token), typing).await;
+    assert_eq!(status, StatusCode::OK, "{resp}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.sim.chatstates(&group.id).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the group was never shown the typing");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(app.sim.chatstates(&group.id)[0].state, "composing");
     // Mentions are for texts in group chats.
     let direct = json!({"chat_id": chat["id"], "location": {"latitude": 1.0, "longitude": 2.0}, "mentions": [B]});
     let (status, resp) = app.post("/chats/messages", Some(&token), direct).await;
