@@ -247,16 +247,8 @@ pub async fn send_notification(
         let notice = notice(&state, owner, req.notice_id).await?;
         let audience = customer_ids(&state, owner, req.customer_ids).await?;
         let sessions = senders(&state, &principal, req.sessions, req.session).await?;
-        Ok(Plan {
-            kind: Kind::Notification,
-            audience,
-            template: state.config.notify.template.clone(),
-            notice: Some(notice),
-            odp: None,
-            sessions,
-            idempotency: None,
-            group: None,
-        })
+        let template = state.config.notify.template.clone();
+        Ok(Plan { notice: Some(notice), ..Plan::new(Kind::Notification, audience, template, sessions) })
     })
     .await
 }
@@ -286,16 +278,7 @@ pub async fn send_custom(
         let template = check_message(&req.message)?;
         let audience = customer_ids(&state, principal.user_id, req.customer_ids).await?;
         let sessions = senders(&state, &principal, req.sessions, req.session).await?;
-        Ok(Plan {
-            kind: Kind::Custom,
-            audience,
-            template,
-            notice: None,
-            odp: None,
-            sessions,
-            idempotency: None,
-            group: None,
-        })
+        Ok(Plan::new(Kind::Custom, audience, template, sessions))
     })
     .await
 }
@@ -327,16 +310,7 @@ pub async fn send_phone(
         let template = check_message(&req.message)?;
         let sessions = senders(&state, &principal, req.sessions, req.session).await?;
         let audience = Audience::Phone(phone);
-        Ok(Plan {
-            kind: Kind::Phone,
-            audience,
-            template,
-            notice: None,
-            odp: None,
-            sessions,
-            idempotency: None,
-            group: None,
-        })
+        Ok(Plan::new(Kind::Phone, audience, template, sessions))
     })
     .await
 }
@@ -390,7 +364,7 @@ pub async fn send_by_odp(
             _ => None,
         };
         let odp = Some(odp.code);
-        Ok(Plan { kind: Kind::Odp, audience, template, notice, odp, sessions, idempotency: None, group })
+        Ok(Plan { notice, odp, group, ..Plan::new(Kind::Odp, audience, template, sessions) })
     })
     .await
 }

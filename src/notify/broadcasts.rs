@@ -94,6 +94,14 @@ pub struct Plan {
     pub group: Option<GroupPost>,
 }
 
+impl Plan {
+    /// A broadcast of `kind` to `audience` from `sessions`: no notice, ODP or
+    /// group (the caller sets those it has).
+    pub fn new(kind: Kind, audience: Audience, template: String, sessions: Vec<SessionKey>) -> Plan {
+        Plan { kind, audience, template, notice: None, odp: None, sessions, idempotency: None, group: None }
+    }
+}
+
 /// The post of a by-ODP broadcast into the ODP's group.
 #[derive(Debug, Clone)]
 pub struct GroupPost {

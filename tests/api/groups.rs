@@ -513,20 +513,6 @@ async fn group_conversations_are_chats_when_asked(db: TestDb) {
     }
 }
 
-/// Waits (bounded) until broadcast `id` is no longer running; returns its report.
-async fn broadcast_done(app: &TestApp, token: &str, id: &Value) -> Value {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let (status, body) = app.get(&format!("/api/broadcasts/{id}"), Some(token)).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        if body["status"] != "running" {
-            return body;
-        }
-        assert!(std::time::Instant::now() < deadline, "broadcast {id} still running: {}", body["message"]);
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}
-
 /// An ODP names its group: a notice sent by ODP reaches each customer once
 /// and the group once, as its own line of the report; a group where the
 /// session may not write is that line's failure, with the reason. Naming a
@@ -588,7 +574,7 @@ async fn odp_notices_are_posted_into_the_odps_group(db: TestDb) {
     assert_eq!(preview["preview_recipient"], format!("Andi ({A})"));
     let (status, accepted) = app.post("/api/send/by-odp/ODP-9", Some(&token), notice.clone()).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
-    let done = broadcast_done(&app, &token, &accepted["broadcast_id"]).await;
+    let done = crate::notify::until_done(&app, &token, accepted["broadcast_id"].as_i64().unwrap(), 30).await;
     let lines: Vec<(&str, bool, &str)> = done["results"]
         .as_array()
         .unwrap()
@@ -613,7 +599,7 @@ async fn odp_notices_are_posted_into_the_odps_group(db: TestDb) {
     assert_eq!(status, StatusCode::OK, "{named}");
     app.sim.change_group(&theirs.id, A, wa_sim::groups::Change::Announce(true)).unwrap();
     let (_, accepted) = app.post("/api/send/by-odp/ODP-10", Some(&token), notice).await;
-    let done = broadcast_done(&app, &token, &accepted["broadcast_id"]).await;
+    let done = crate::notify::until_done(&app, &token, accepted["broadcast_id"].as_i64().unwrap(), 30).await;
     let results = done["results"].as_array().unwrap();
     assert_eq!((&results[0]["group"], &results[0]["status"]), (&json!(true), &json!("failed")), "{done}");
     assert_eq!(results[0]["error"], "only the group's admins may send in it now");

@@ -21,7 +21,7 @@ fn number(i: usize) -> String {
 }
 
 /// Waits (bounded) until broadcast `id` is no longer running; returns its report.
-async fn until_done(app: &TestApp, token: &str, id: i64, secs: u64) -> Value {
+pub(crate) async fn until_done(app: &TestApp, token: &str, id: i64, secs: u64) -> Value {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
     loop {
         let (status, body) = app.get(&format!("/api/broadcasts/{id}"), Some(token)).await;
