@@ -55,12 +55,16 @@ pub fn clip(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
 }
 
+/// The longest `chats.contact`: a group's JID that does not fit (none
+/// WhatsApp makes) is kept without a chat rather than failing the commit.
+const MAX_CONTACT: usize = 32;
+
 /// The chat a received message goes into, if any: a 1:1 message's contact;
 /// with `groups`, a group message's group.
 fn chat_key(message: &Inbound, groups: bool) -> Option<&str> {
     match message.place {
         Place::Direct => message.contact.as_deref(),
-        Place::Group if groups => Some(&message.chat),
+        Place::Group if groups && message.chat.len() <= MAX_CONTACT => Some(&message.chat),
         _ => None,
     }
 }
