@@ -19,6 +19,7 @@ mod m20261207_000010_due_messages;
 mod m20261208_000011_rich_messages;
 mod m20261209_000012_calls;
 mod m20261210_000013_groups;
+mod m20261211_000014_notes;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_000011_rich_messages::Migration),
             Box::new(m20261209_000012_calls::Migration),
             Box::new(m20261210_000013_groups::Migration),
+            Box::new(m20261211_000014_notes::Migration),
         ]
     }
 }

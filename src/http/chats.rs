@@ -347,6 +347,50 @@ pub async fn read_chat(
     Ok(Json(ReadView { chat_id: id, read, unread: 0 }))
 }
 
+/// The longest private note, in characters.
+pub const MAX_NOTE_CHARS: usize = 4096;
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteRequest {
+    /// 1-4,096 characters.
+    pub text: String,
+}
+
+/// The note as a timeline entry.
+#[derive(Serialize, ToSchema)]
+pub struct NoteView {
+    #[serde(flatten)]
+    pub entry: EntryView,
+    pub chat_id: i64,
+}
+
+/// A private note on the chat: a timeline entry (`sender` and `type`
+/// `note`, with its author) that the team sees and WhatsApp never does. It
+/// changes neither the chat's order nor its unread count.
+#[utoipa::path(
+    post, path = "/chats/{id}/notes", tag = "inbox",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("id" = i64, Path)),
+    request_body = NoteRequest,
+    responses(
+        (status = 201, description = "the note, kept", body = NoteView),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn add_note(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<NoteRequest>,
+) -> Result<(StatusCode, Json<NoteView>), ApiError> {
+    validation::check_text(&req.text, MAX_NOTE_CHARS).map_err(|e| ApiError::invalid_field("text", e))?;
+    let chat = state.inbox.chat(&chat_scope(&state, &principal).await?, id).await?;
+    let entry = state.inbox.add_note(&chat, principal.user_id, req.text).await?;
+    Ok((StatusCode::CREATED, Json(NoteView { entry, chat_id: chat.id })))
+}
+
 /// What the contact is shown.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -265,6 +265,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(chats::get_chat, chats::update_chat))
         .routes(routes!(chats::chat_messages))
         .routes(routes!(chats::read_chat))
+        .routes(routes!(chats::add_note))
         .routes(routes!(chats::typing))
         .routes(routes!(replies::react_in_chat))
         .routes(routes!(replies::edit_in_chat))

@@ -61,6 +61,9 @@ impl Inbox {
         Ok(list
             .iter()
             .map(|entry| match (&entry.message_id, entry.inbound_id) {
+                _ if entry.sender == Origin::Note => {
+                    views::entry_of_note(entry, entry.agent_id.and_then(|a| names.get(&a).cloned()), offset)
+                }
                 (Some(id), _) if queued.contains_key(id) => views::entry_of_queued(
                     entry,
                     &queued[id],
@@ -329,6 +332,40 @@ impl Inbox {
         // The answer tells the reply as it was accepted, whatever the dispatcher did since.
         view.status = message.status.as_str().to_owned();
         Ok((view, message, created))
+    }
+
+    /// A private note of `author` on `chat`: a timeline entry for the team
+    /// (`chat.message`, like every entry), never sent; the chat's order and
+    /// unread count stay as they are.
+    pub async fn add_note(&self, chat: &chats::Model, author: i64, text: String) -> Result<EntryView, InboxError> {
+        let mut write = self.writer().begin().await?;
+        let entry = entries::ActiveModel {
+            chat_id: Set(chat.id),
+            sender: Set(Origin::Note),
+            inbound_id: Set(None),
+            message_id: Set(None),
+            agent_id: Set(Some(author)),
+            at: Set(now_ms()),
+            note: Set(Some(text)),
+            ..Default::default()
+        }
+        .insert(&write.tx)
+        .await?;
+        let view = self.entry_views(std::slice::from_ref(&entry)).await?.remove(0);
+        if self.writer().heard() {
+            let data = serde_json::json!({"chat_id": chat.id, "message": view});
+            let event = GatewayEvent {
+                kind: "chat.message",
+                owner: chat.user_id,
+                session: chat.session_id.clone(),
+                also: Vec::new(),
+                agent: chat.assigned_agent_id,
+                data,
+            };
+            write.emit(vec![event]).await?;
+        }
+        write.commit().await?;
+        Ok(view)
     }
 
     /// Unread to 0; read receipts to WhatsApp for the messages it covers

@@ -80,7 +80,7 @@ pub struct EntryView {
     pub text: Option<String>,
     pub sender: Origin,
     /// Sent messages: `queued`, `sending`, `sent`, `delivered`, `read`, `failed`
-    /// (from the send queue); received ones: `received` or `read`.
+    /// (from the send queue); received ones: `received` or `read`; a private note: `note`.
     pub status: String,
     /// Why a sent message failed.
     pub reason: Option<String>,
@@ -88,7 +88,8 @@ pub struct EntryView {
     pub time: String,
     pub at: DateTime<Utc>,
     /// `text`, `image`, `video`, `audio`, `voice`, `document`, `sticker`,
-    /// `location`, `contact`, `reaction` or `unsupported`.
+    /// `location`, `contact`, `reaction`, `poll`, `call`, `group_update`,
+    /// `note` (a private note of the team, never sent) or `unsupported`.
     #[serde(rename = "type")]
     pub kind: String,
     /// WhatsApp's name for an unsupported message.
@@ -235,6 +236,30 @@ fn participant_of(jid: &str) -> Option<String> {
     let (user, server) = jid.split_once('@')?;
     let user = user.split([':', '.']).next().unwrap_or(user);
     (matches!(server, "s.whatsapp.net" | "lid") && !user.is_empty()).then(|| user.to_owned())
+}
+
+/// The view of a private note (`author`: its writer's name).
+pub fn entry_of_note(entry: &entries::Model, author: Option<String>, offset: FixedOffset) -> EntryView {
+    EntryView {
+        id: entry.id,
+        text: entry.note.clone(),
+        sender: entry.sender,
+        status: "note".into(),
+        reason: None,
+        time: clock(entry.at, offset),
+        at: time(entry.at),
+        kind: "note".into(),
+        wa_type: None,
+        caption: None,
+        media: None,
+        agent_id: entry.agent_id,
+        agent_name: author,
+        message_id: String::new(),
+        quoted_id: None,
+        push_name: None,
+        participant: None,
+        extra: None,
+    }
 }
 
 /// The view of an entry that points at a queued message.

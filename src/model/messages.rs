@@ -104,11 +104,22 @@ pub enum Origin {
     /// The automatic reply to a call (`[calls] reply`).
     #[sea_orm(string_value = "call")]
     Call,
+    /// A private note of the team on a chat (a timeline entry only, never sent).
+    #[sea_orm(string_value = "note")]
+    Note,
 }
 
 impl Origin {
-    pub const ALL: [Origin; 7] =
-        [Origin::Customer, Origin::Phone, Origin::Agent, Origin::Bot, Origin::Api, Origin::Broadcast, Origin::Call];
+    pub const ALL: [Origin; 8] = [
+        Origin::Customer,
+        Origin::Phone,
+        Origin::Agent,
+        Origin::Bot,
+        Origin::Api,
+        Origin::Broadcast,
+        Origin::Call,
+        Origin::Note,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -119,6 +130,7 @@ impl Origin {
             Origin::Api => "api",
             Origin::Broadcast => "broadcast",
             Origin::Call => "call",
+            Origin::Note => "note",
         }
     }
 }

@@ -616,6 +616,15 @@ async fn a_group_is_made_and_answered_from_the_page() {
             10,
         )
         .await;
+    // A private note stays in the timeline and goes nowhere.
+    browser.click("#note").await;
+    browser.fill("#reply", "Andi sudah di lokasi, tunggu kabarnya").await;
+    browser.click("#send").await;
+    browser
+        .wait("the note", "document.querySelector('.bubble.note')?.textContent.includes('Andi sudah di lokasi')", 10)
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.sim.shown(Some(budi)).len(), 2, "a note reached the group");
     browser.screenshot("inbox-group").await;
 
     // The ODP's group, chosen on the customers page, and said in the broadcast's preview.

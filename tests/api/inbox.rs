@@ -622,6 +622,71 @@ async fn bad_input_reaches_nobody(db: TestDb) {
     assert_eq!((status, body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("session")));
 }
 
+/// A private note: the team sees it in the chat's timeline with its author,
+/// WhatsApp never does, and the chat's order and unread count stay; an agent
+/// writes and reads notes only on the chats assigned to them.
+async fn notes_stay_with_the_team(db: TestDb) {
+    let app = TestApp::spawn_with(db, no_limits).await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", NUMBER).await;
+    app.sim.add_contacts(&[CONTACT.to_owned()]);
+    app.sim.deliver(&write(CONTACT, NUMBER, "internet mati sejak pagi")).await.unwrap();
+    let chat = loop {
+        let (_, chats) = app.get("/chats/", Some(&token)).await;
+        if let Some(chat) = chats.as_array().and_then(|c| c.first()) {
+            break chat.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let id = chat["id"].as_i64().unwrap();
+    let mut events = EventStream::open(&app, &token).await;
+    let note = json!({"text": "Pelanggan lama, cek ODP-3 dulu"});
+    let (status, kept) = app.post(&format!("/chats/{id}/notes"), Some(&token), note).await;
+    assert_eq!(status, StatusCode::CREATED, "{kept}");
+    assert_eq!(
+        (&kept["chat_id"], &kept["sender"], &kept["type"], &kept["text"]),
+        (&json!(id), &json!("note"), &json!("note"), &json!("Pelanggan lama, cek ODP-3 dulu"))
+    );
+    assert!(kept["agent_name"].as_str().is_some_and(|n| !n.is_empty()), "{kept}");
+    let seen = events.until(10, |kind, data| kind == "chat.message" && data["message"]["id"] == kept["id"]).await;
+    assert_eq!(seen.last().unwrap().1["message"]["type"], "note");
+    let (_, detail) = app.get(&format!("/chats/{id}"), Some(&token)).await;
+    let last = detail["messages"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!((&last["id"], &last["sender"]), (&kept["id"], &json!("note")));
+    assert_eq!((&detail["unread"], &detail["last_message_at"]), (&chat["unread"], &chat["last_message_at"]));
+    // WhatsApp never hears of it, nor does the queue.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(app.sim.received(Some(CONTACT)).is_empty(), "a note reached the contact");
+    let (_, queued) = app.get("/message/list?session=s1", Some(&token)).await;
+    assert_eq!(queued["total"], 0, "{queued}");
+
+    // An agent: not on a chat that is not theirs; on theirs, they write and read notes.
+    let (agent_id, agent) = app.user_with_role("agent").await;
+    let path = format!("/chats/{id}/notes");
+    let (status, _) = app.post(&path, Some(&agent), json!({"text": "boleh saya ambil?"})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let assign = json!({"assigned_agent_id": agent_id});
+    let (status, body) = app.call(Method::PATCH, &format!("/chats/{id}"), Some(&token), Some(assign)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, theirs) = app.post(&path, Some(&agent), json!({"text": "Sudah saya telepon"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{theirs}");
+    assert_eq!(theirs["agent_id"], json!(agent_id));
+    let (_, detail) = app.get(&format!("/chats/{id}"), Some(&agent)).await;
+    let notes: Vec<&str> = detail["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["sender"] == "note")
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(notes, ["Pelanggan lama, cek ODP-3 dulu", "Sudah saya telepon"]);
+    // Bad notes name their field.
+    for text in [json!(""), json!("   "), json!("x".repeat(4097)), json!(5)] {
+        let (status, resp) = app.post(&path, Some(&token), json!({ "text": text })).await;
+        assert_eq!((status, &resp["error"]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("text")), "{resp}");
+    }
+}
+
 db_tests!(
     a_message_makes_a_chat_once,
     customers_name_their_chats,
@@ -633,4 +698,5 @@ db_tests!(
     reading_a_chat_sends_read_receipts,
     each_sees_only_its_own_chats,
     bad_input_reaches_nobody,
+    notes_stay_with_the_team,
 );

@@ -2,7 +2,8 @@
 // voice note, sticker or document, with the text as its caption where
 // WhatsApp shows one), a location or a contact card; a reply may quote one of
 // the chat's messages. While the agent types, the contact sees "typing…". In
-// a group chat, @ picks a participant to mention.
+// a group chat, @ picks a participant to mention. "Note" keeps the text as
+// a private note of the team instead.
 
 import { h, form } from '../../lib/dom.js';
 import { api, act } from '../../lib/api.js';
@@ -85,7 +86,7 @@ export function composer(inbox, sent) {
     send({ chat_id: chat.id, contacts: [{ name, phones: [phone] }] }, 'Contact sent');
   }
 
-  const reply = h('textarea', { name: 'text', id: 'reply', placeholder: chat.kind === 'group' ? 'Write to the group; @ mentions a participant…' : 'Write a reply…', 'aria-label': 'Reply', oninput: typed, onblur: stopTyping, onkeydown: (e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); e.target.form.requestSubmit(); } } });
+  const reply = h('textarea', { name: 'text', id: 'reply', placeholder: chat.kind === 'group' ? 'Write to the group; @ mentions a participant…' : 'Write a reply…', 'aria-label': 'Reply', oninput: (e) => { if (!e.target.form?.elements.note.checked) typed(); }, onblur: stopTyping, onkeydown: (e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); e.target.form.requestSubmit(); } } });
   // A group's participants (asked once; an agent, who may not ask, gets those
   // who wrote in the chat), named as they wrote in it.
   let members = null;
@@ -109,6 +110,15 @@ export function composer(inbox, sent) {
       body.set('chat_id', chat.id);
       body.set(field, file, file.name);
       if (text && ['image', 'video', 'document'].includes(field)) body.set('caption', text);
+    } else if (text && el.elements.note.checked) {
+      // A private note: kept for the team, never sent.
+      const kept = await act(() => api('POST', `/chats/${chat.id}/notes`, { text }), 'Note kept');
+      if (kept) {
+        if (el.elements.text.value.trim() === text) el.elements.text.value = '';
+        el.elements.note.checked = false;
+        sent(kept);
+      }
+      return;
     } else if (text) {
       body = { chat_id: chat.id, text };
       const mentions = picker?.mentioned(text) || [];
@@ -125,6 +135,7 @@ export function composer(inbox, sent) {
     h('label', { class: 'attach', title: 'Attach a photo, video, audio, voice note (.ogg), sticker (.webp) or document' }, 'Attach', h('input', { type: 'file', name: 'file', id: 'attach' })),
     h('button', { type: 'button', class: 'secondary', id: 'send-location', title: 'Send a location', onclick: location }, '📍'),
     h('button', { type: 'button', class: 'secondary', id: 'send-contact', title: 'Send a contact card', onclick: contactCard }, '👤'),
+    h('label', { class: 'note-toggle', title: 'A private note: only the team sees it; it is never sent' }, h('input', { type: 'checkbox', name: 'note', id: 'note' }), ' Note'),
     reply,
     h('button', { type: 'submit', id: 'send' }, 'Send')));
   return box;

@@ -1,7 +1,8 @@
 // The open chat's timeline: bubbles of every kind (media played in place,
 // locations with a map link, contact cards, polls with their tally, calls),
 // what a message quotes, its reactions, edits and deletion; actions on a
-// message (reply, react, edit, delete); older messages on scrolling up. In a
+// message (reply, react, edit, delete); the team's private notes; older
+// messages on scrolling up. In a
 // group chat, each received message names who wrote it, and the group's
 // changes (participants, subject, settings) are lines of their own.
 
@@ -139,6 +140,11 @@ export function timeline(inbox, canWrite) {
 
   function bubble(e) {
     if (e.type === 'group_update') return h('div', { class: 'system', 'data-entry': e.id, 'data-type': e.type }, groupChange(e), ' · ', e.time);
+    if (e.sender === 'note') {
+      return h('div', { class: 'bubble out note', 'data-entry': e.id, 'data-type': 'note' },
+        h('div', { class: 'muted', style: 'font-size:.75em' }, `📝 Note · ${e.agent_name || 'team'} · only the team sees it`),
+        h('div', null, e.text), h('div', { class: 'meta' }, e.time));
+    }
     const out = e.sender !== 'customer';
     const deleted = !!e.extra?.deleted;
     const body = deleted ? null : (media(e, out) || special(e));
