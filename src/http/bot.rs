@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{Data, extract::ApiJson};
+use super::{Data, extract::ConfigJson};
 use crate::{
     auth::{Principal, principal::AuthMethod},
     bot::{BotConfig, BotError, SessionAnswering, Stored},
@@ -69,7 +69,9 @@ pub async fn get_bot_config(
 }
 
 /// Replace the account's bot document; the next message is answered by it.
-/// Fields left out take their defaults. An invalid document (unknown menu or
+/// Fields left out take their defaults. What `GET /bot/config` answered is
+/// taken back unchanged too (the document under `config`, or under
+/// `data.config`). An invalid document (unknown menu or
 /// session, a loop between menus, an empty text, …) is refused with the path
 /// of the error.
 #[utoipa::path(
@@ -85,7 +87,7 @@ pub async fn get_bot_config(
 pub async fn put_bot_config(
     State(state): State<AppState>,
     principal: Principal,
-    ApiJson(config): ApiJson<BotConfig>,
+    ConfigJson(config): ConfigJson<BotConfig>,
 ) -> Result<Json<Data<BotView>>, ApiError> {
     whole_account(&principal)?;
     let stored = state.bot.put(principal.user_id, config).await?;

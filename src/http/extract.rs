@@ -52,6 +52,38 @@ where
     }
 }
 
+/// A validated JSON document that may also come as the `GET` of its route
+/// answers it, under `config`: `{"data": {"config": …, …}}` or
+/// `{"config": …, …}` (the other members, read-only, are left out), so what
+/// was read can be written back unchanged. The document itself has no
+/// `data` or `config` member.
+pub struct ConfigJson<T>(pub T);
+
+impl<T> FromRequest<AppState> for ConfigJson<T>
+where
+    T: DeserializeOwned + Validate,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        if !is_json(req.headers().get(header::CONTENT_TYPE)) {
+            return Err(not_json());
+        }
+        let bytes = read_body(req, state.config.server.max_body_bytes).await?;
+        let wrapped = serde_json::from_slice::<serde_json::Value>(&bytes).ok().and_then(|mut value| {
+            if let Some(data) = value.get_mut("data") {
+                value = data.take();
+            }
+            value.get_mut("config").map(serde_json::Value::take)
+        });
+        match wrapped {
+            Some(document) => parse_json(&serde_json::to_vec(&document).unwrap_or_default()),
+            None => parse_json(&bytes),
+        }
+        .map(ConfigJson)
+    }
+}
+
 /// A validated JSON body of up to `notify.max_import_bytes`: customer imports.
 pub struct ImportJson<T>(pub T);
 

@@ -348,6 +348,17 @@ async fn the_document_is_checked_and_applies_at_once(db: TestDb) {
     assert_eq!(saved["sessions"], json!([{"session": "s1", "enabled": true}, {"session": "s2", "enabled": false}]));
     assert!(say(&app, &token, "s2", OTHER_NUMBER, CONTACT, "halo").await.is_empty(), "s2's bot is off");
     assert_eq!(say(&app, &token, "s1", NUMBER, CONTACT, "9").await, ["Jl. Merdeka 1"]);
+    // What GET answers goes back through PUT unchanged: the whole answer, or its data.
+    let (_, read) = app.get("/bot/config", Some(&token)).await;
+    for body in [read.clone(), read["data"].clone()] {
+        let (status, again) = app.call(Method::PUT, "/bot/config", Some(&token), Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "{again}");
+        assert_eq!(again["data"]["config"], read["data"]["config"]);
+    }
+    // Wrapped or not, an error names its path in the document.
+    let wrapped = json!({"config": {"menus": {"main": {"text": "Pilih:", "options": []}}}});
+    let (status, body) = app.call(Method::PUT, "/bot/config", Some(&token), Some(wrapped)).await;
+    assert_eq!((status, &body["error"]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("menus.main.options")));
 
     // Office hours that exclude now: a hand-over says so (and still happens).
     let closed = json!({"enabled": true, "office_hours": {
