@@ -1,9 +1,38 @@
-import { h } from '../lib/dom.js';
+// Who is logged in, and their canned replies (and, for an account's owner,
+// the account's): typed as /shortcut in a chat's reply box.
+
+import { h, set, field, form } from '../lib/dom.js';
+import { api, act } from '../lib/api.js';
 import { S } from '../lib/state.js';
 
-export default async function profilePage(main, page) {
+export default async function profilePage(main) {
+  const owner = S.me.role === 'admin' || S.me.role === 'user';
+  const canWrite = S.me.role !== 'readonly';
+  const rows = h('tbody', { id: 'canned' });
+  async function load() {
+    const list = (await act(() => api('GET', '/canned-replies')))?.data || [];
+    set(rows, list.length ? list.map((r) => h('tr', { 'data-shortcut': r.shortcut },
+      h('td', null, `/${r.shortcut}`), h('td', { style: 'white-space:pre-wrap' }, r.text), h('td', null, r.personal ? 'mine' : 'account'),
+      h('td', null, canWrite && (r.personal || owner) ? h('button', { class: 'secondary small danger', onclick: async () => {
+        if (confirm(`Remove /${r.shortcut}?`) && await act(() => api('DELETE', `/canned-replies/${r.id}`), 'Removed')) load();
+      } }, 'Remove') : null)))
+      : h('tr', null, h('td', { colspan: 4, class: 'muted' }, 'None yet.')));
+  }
   main.append(h('h1', null, 'Profile'), h('div', { class: 'card' },
     h('dl', null, h('dt', null, 'Name'), h('dd', { id: 'profile-name' }, S.me.name), h('dt', null, 'Username'), h('dd', null, S.me.username || '—'),
       h('dt', null, 'Email'), h('dd', null, S.me.email), h('dt', null, 'Role'), h('dd', null, S.me.role)),
-    h('p', null, h('a', { href: '/docs' }, 'API reference'))));
+    h('p', null, h('a', { href: '/docs' }, 'API reference'))),
+  h('div', { class: 'card' }, h('h2', null, 'Canned replies'),
+    h('p', { class: 'muted' }, 'Type /shortcut in a chat\'s reply box to use one. {nama}, {odp}, {agen} and {waktu} are filled in for the chat.'),
+    canWrite ? form(async (data, el) => {
+      const body = { shortcut: data.get('shortcut'), text: data.get('text') };
+      if (owner) body.personal = data.get('personal') === 'on';
+      if (await act(() => api('POST', '/canned-replies', body), 'Saved')) { el.reset(); load(); }
+    }, h('div', { class: 'row' },
+      field('Shortcut', h('input', { name: 'shortcut', id: 'canned-shortcut', placeholder: 'salam', required: true, maxlength: 33 })),
+      field('Text', h('textarea', { name: 'text', id: 'canned-text', rows: 2, placeholder: 'Halo {nama}, saya {agen}.', required: true })),
+      owner ? h('label', null, h('input', { type: 'checkbox', name: 'personal' }), ' only mine') : null,
+      h('button', { type: 'submit', id: 'canned-save' }, 'Save'))) : null,
+    h('div', { class: 'scroll' }, h('table', null, h('thead', null, h('tr', null, ['Shortcut', 'Text', 'Whose', ''].map((t) => h('th', null, t)))), rows))));
+  await load();
 }

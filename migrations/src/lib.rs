@@ -20,6 +20,7 @@ mod m20261208_000011_rich_messages;
 mod m20261209_000012_calls;
 mod m20261210_000013_groups;
 mod m20261211_000014_notes;
+mod m20261212_000015_canned_replies;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261209_000012_calls::Migration),
             Box::new(m20261210_000013_groups::Migration),
             Box::new(m20261211_000014_notes::Migration),
+            Box::new(m20261212_000015_canned_replies::Migration),
         ]
     }
 }

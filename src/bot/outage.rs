@@ -50,6 +50,7 @@ pub async fn status(
                     starts: &starts,
                     estimated_end: &ends,
                     now: &now,
+                    agent: "",
                 },
             )
         })

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod authenticate;
 pub mod bot;
 pub mod broadcasts;
+pub mod canned;
 pub mod changes;
 pub mod chats;
 pub mod client_addr;
@@ -266,6 +267,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(chats::chat_messages))
         .routes(routes!(chats::read_chat))
         .routes(routes!(chats::add_note))
+        .routes(routes!(canned::list_canned_replies, canned::create_canned_reply))
+        .routes(routes!(canned::update_canned_reply, canned::delete_canned_reply))
         .routes(routes!(chats::typing))
         .routes(routes!(replies::react_in_chat))
         .routes(routes!(replies::edit_in_chat))

@@ -13,6 +13,7 @@
 //! `presence.update`.
 
 pub mod calls;
+pub mod canned;
 mod chats;
 pub mod groups;
 pub mod media;

@@ -332,6 +332,7 @@ async fn recipients(
                 starts: &starts,
                 estimated_end: &ends,
                 now: &written,
+                agent: "",
             },
         );
         if text.trim().is_empty() {

@@ -22,6 +22,9 @@ pub struct Values<'a> {
     pub estimated_end: &'a str,
     /// `{waktu}`: when the text is written, formatted.
     pub now: &'a str,
+    /// `{agen}`: who answers (canned replies only; elsewhere empty, and the
+    /// placeholder stays as it is).
+    pub agent: &'a str,
 }
 
 /// Fills the placeholders of `template` in one pass (a value that itself
@@ -41,6 +44,7 @@ pub fn render(template: &str, values: &Values) -> String {
                 "mulai" => values.starts,
                 "estimasi" => values.estimated_end,
                 "waktu" => values.now,
+                "agen" if !values.agent.is_empty() => values.agent,
                 _ => return None,
             };
             Some((value, close))
@@ -81,6 +85,7 @@ mod tests {
             starts: "23-11-2026 14:00",
             estimated_end: "-",
             now: "23-11-2026 15:00",
+            agent: "",
         };
         assert_eq!(
             render("Yth. {nama} ({odp}): {judul} - {pesan}, {mulai} s/d {estimasi}. {promo} {waktu} {", &values),

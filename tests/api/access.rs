@@ -123,6 +123,10 @@ fn table() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>)>
         ("POST", "/chats/messages", Some(INBOX)),
         ("POST", "/chats/{id}/read", Some(INBOX)),
         ("POST", "/chats/{id}/notes", Some(INBOX)),
+        ("GET", "/canned-replies", Some(ALL)),
+        ("POST", "/canned-replies", Some(INBOX)),
+        ("PATCH", "/canned-replies/{id}", Some(INBOX)),
+        ("DELETE", "/canned-replies/{id}", Some(INBOX)),
         ("POST", "/chats/{id}/typing", Some(INBOX)),
         ("POST", "/chats/{id}/messages/{message_id}/react", Some(INBOX)),
         ("POST", "/chats/{id}/messages/{message_id}/edit", Some(INBOX)),
@@ -287,6 +291,10 @@ async fn another_accounts_real_objects_stay_out_of_reach(db: TestDb) {
     assert_eq!(status, StatusCode::ACCEPTED, "{broadcast}");
     let broadcast = broadcast["broadcast_id"].as_i64().unwrap();
     // A webhook endpoint (off: nothing is posted) with a delivery in its log.
+    let (status, canned) =
+        app.post("/canned-replies", Some(&owner), json!({"shortcut": "salam", "text": "Halo {nama}"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{canned}");
+    let canned = canned["data"]["id"].as_i64().unwrap();
     let hook = json!({"url": "http://93.184.216.34/hook", "enabled": false, "sessions": ["a1"]});
     let (status, hook) = app.post("/webhooks", Some(&owner), hook).await;
     assert_eq!(status, StatusCode::CREATED, "{hook}");
@@ -391,6 +399,9 @@ async fn another_accounts_real_objects_stay_out_of_reach(db: TestDb) {
         (Method::POST, format!("/chats/{chat}/messages/{entry}/edit"), Some(json!({"text": "diubah"}))),
         (Method::DELETE, format!("/chats/{chat}/messages/{entry}"), None),
         (Method::POST, "/chats/messages".into(), Some(json!({"chat_id": chat, "text": "diambil alih"}))),
+        (Method::GET, format!("/canned-replies?chat_id={chat}"), None),
+        (Method::PATCH, format!("/canned-replies/{canned}"), Some(json!({"text": "diambil"}))),
+        (Method::DELETE, format!("/canned-replies/{canned}"), None),
         (Method::DELETE, format!("/auth/api-keys/{key_id}"), None),
         (Method::GET, format!("/webhooks/{hook}"), None),
         (Method::PATCH, format!("/webhooks/{hook}"), Some(json!({"url": "http://93.184.216.35/stolen"}))),

@@ -5,8 +5,8 @@ use reqwest::{Method, StatusCode};
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 use wagate::db::entities::{
-    api_keys, bot_configs, broadcasts, chat_entries, chats, customers, inbound_messages, messages, notices, sessions,
-    users, web_logins,
+    api_keys, bot_configs, broadcasts, canned_replies, chat_entries, chats, customers, inbound_messages, messages,
+    notices, sessions, users, web_logins,
 };
 
 use crate::{
@@ -113,8 +113,9 @@ async fn snapshot(app: &TestApp) -> String {
     let entries = chat_entries::Entity::find().all(&app.db).await.unwrap();
     let bots = bot_configs::Entity::find().all(&app.db).await.unwrap();
     let logins = web_logins::Entity::find().all(&app.db).await.unwrap();
+    let canned = canned_replies::Entity::find().all(&app.db).await.unwrap();
     format!(
-        "{users:?}\n{keys:?}\n{sessions:?}\n{messages:?}\n{customers:?}\n{notices:?}\n{broadcasts:?}\n{chats:?}\n{received:?}\n{entries:?}\n{bots:?}\n{logins:?}"
+        "{users:?}\n{keys:?}\n{sessions:?}\n{messages:?}\n{customers:?}\n{notices:?}\n{broadcasts:?}\n{chats:?}\n{received:?}\n{entries:?}\n{bots:?}\n{logins:?}\n{canned:?}"
     )
 }
 

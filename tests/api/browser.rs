@@ -657,6 +657,47 @@ async fn a_group_is_made_and_answered_from_the_page() {
     browser.close().await;
 }
 
+/// Canned replies (issue 32, acceptance 1): one made on the profile page,
+/// picked with /sa in the reply box, fills in the customer's name and the
+/// agent's, and goes out as written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canned_reply_fills_the_reply_box() {
+    let app = TestApp::spawn_with(TestDb::Sqlite, crate::helpers::no_limits).await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", NUMBER).await;
+    app.sim.add_contacts(&[CONTACT.to_owned()]);
+    let customers = json!({"customers": [{"external_id": "C1", "name": "Budi Santoso", "phone": CONTACT}]});
+    let (status, body) = app.post("/api/customers/bulk", Some(&token), customers).await;
+    assert_eq!(status, 200, "{body}");
+    app.sim.deliver(&write(CONTACT, "internet mati", "Budi")).await.unwrap();
+    let (_, me) = app.get("/auth/me", Some(&token)).await;
+    let me = me["data"]["name"].as_str().unwrap().to_owned();
+
+    let browser = Browser::start().await;
+    browser.log_in(&app, crate::helpers::ADMIN_EMAIL, crate::helpers::ADMIN_PASSWORD).await;
+    browser.open(&format!("{}/app#/profile", app.address)).await;
+    browser.wait("profile page", "document.querySelector('#canned-shortcut')", 10).await;
+    browser.fill("#canned-shortcut", "salam").await;
+    browser.fill("#canned-text", "Halo {nama}, saya {agen}. Kami cek sekarang.").await;
+    browser.click("#canned-save").await;
+    browser.wait("listed", "document.querySelector('#canned tr[data-shortcut=salam]')", 10).await;
+    browser.open(&format!("{}/app#/inbox", app.address)).await;
+    browser.wait("the chat", "document.querySelector('#chats li[data-chat]')", 20).await;
+    browser.click("#chats li[data-chat]").await;
+    browser.wait("the reply box", "document.querySelector('#reply')", 10).await;
+    browser.fill("#reply", "/sa").await;
+    browser.wait("the canned list", "!document.querySelector('#canned-list').hidden", 10).await;
+    browser.screenshot("canned").await;
+    browser.click("#canned-list li[data-shortcut=salam]").await;
+    let filled = browser.eval("return document.querySelector('#reply').value").await;
+    let want = format!("Halo Budi Santoso, saya {me}. Kami cek sekarang.");
+    assert_eq!(filled.as_str().unwrap(), want);
+    browser.click("#send").await;
+    until("the reply reaches the contact", 20, || app.sim.shown(Some(CONTACT)).len() == 1).await;
+    assert_eq!(app.sim.shown(Some(CONTACT))[0].text.as_deref(), Some(want.as_str()));
+    browser.close().await;
+}
+
 /// Acceptance 4: a broadcast by ODP from the page: the count and the message
 /// before sending, then the progress bar at 100 % and the report with the
 /// failures first, with their reasons.

@@ -687,6 +687,109 @@ async fn notes_stay_with_the_team(db: TestDb) {
     }
 }
 
+/// Canned replies: the account's, made by its owner, and each person's own;
+/// in a chat they come filled for it (`{nama}` the customer, `{agen}` who
+/// answers); a shortcut one person could use twice, an unknown placeholder,
+/// and another person's or account's replies are refused.
+async fn canned_replies_are_filled_and_kept_apart(db: TestDb) {
+    let app = TestApp::spawn_with(db, no_limits).await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", NUMBER).await;
+    let customers =
+        json!({"customers": [{"external_id": "C1", "name": "Budi Santoso", "phone": CONTACT, "odp": "ODP-3"}]});
+    let (status, body) = app.post("/api/customers/bulk", Some(&token), customers).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    app.sim.add_contacts(&[CONTACT.to_owned()]);
+    app.sim.deliver(&write(CONTACT, NUMBER, "internet mati")).await.unwrap();
+    let chat = loop {
+        let (_, chats) = app.get("/chats/", Some(&token)).await;
+        if let Some(chat) = chats.as_array().and_then(|c| c.first()) {
+            break chat["id"].as_i64().unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let salam = json!({"shortcut": "/Salam", "text": "Halo {nama} di {odp}, saya {agen}."});
+    let (status, made) = app.post("/canned-replies", Some(&token), salam).await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    assert_eq!((&made["data"]["shortcut"], &made["data"]["personal"]), (&json!("salam"), &json!(false)));
+    let salam_id = made["data"]["id"].as_i64().unwrap();
+
+    let (agent_id, agent) = app.user_with_role("agent").await;
+    let (_, other_agent) = app.user_with_role("agent").await;
+    let mine = json!({"shortcut": "cek", "text": "Saya cek dulu ya, {nama}."});
+    let (status, own) = app.post("/canned-replies", Some(&agent), mine.clone()).await;
+    assert_eq!((status, &own["data"]["personal"]), (StatusCode::CREATED, &json!(true)), "{own}");
+    // Agents make no account replies; the same shortcut twice for one person is refused.
+    let account = json!({"shortcut": "lain", "text": "x", "personal": false});
+    let (status, _) = app.post("/canned-replies", Some(&agent), account).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, resp) = app.post("/canned-replies", Some(&agent), mine).await;
+    assert_eq!((status, &resp["error"]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("shortcut")), "{resp}");
+    let clash = json!({"shortcut": "salam", "text": "lagi", "personal": true});
+    let (status, resp) = app.post("/canned-replies", Some(&token), clash).await;
+    assert_eq!((status, &resp["error"]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("shortcut")), "{resp}");
+    for (body, field) in [
+        (json!({"shortcut": "x", "text": "Halo {judul}"}), "text"),
+        (json!({"shortcut": "x", "text": " "}), "text"),
+        (json!({"shortcut": "dua kata", "text": "x"}), "shortcut"),
+        (json!({"shortcut": "x".repeat(33), "text": "x"}), "shortcut"),
+    ] {
+        let (status, resp) = app.post("/canned-replies", Some(&token), body).await;
+        assert_eq!((status, &resp["error"]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!(field)), "{resp}");
+    }
+
+    // In the chat assigned to the agent: the account's and their own, filled.
+    let assign = json!({"assigned_agent_id": agent_id});
+    app.call(Method::PATCH, &format!("/chats/{chat}"), Some(&token), Some(assign)).await;
+    let (status, list) = app.get(&format!("/canned-replies?chat_id={chat}"), Some(&agent)).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let filled: Vec<(&str, &str)> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["shortcut"].as_str().unwrap(), r["filled"].as_str().unwrap()))
+        .collect();
+    let (_, users) = app.get("/user/list", Some(&token)).await;
+    let name = users["data"].as_array().unwrap().iter().find(|u| u["id"] == agent_id).unwrap()["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        filled,
+        [
+            ("cek", "Saya cek dulu ya, Budi Santoso."),
+            ("salam", format!("Halo Budi Santoso di ODP-3, saya {name}.").as_str())
+        ]
+    );
+    // Another agent sees neither the first one's own reply nor that chat.
+    let (_, theirs) = app.get("/canned-replies", Some(&other_agent)).await;
+    assert_eq!(theirs["data"], json!([]));
+    let (status, _) = app.get(&format!("/canned-replies?chat_id={chat}"), Some(&other_agent)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let own_id = own["data"]["id"].as_i64().unwrap();
+    for (method, path) in
+        [(Method::PATCH, format!("/canned-replies/{own_id}")), (Method::DELETE, format!("/canned-replies/{salam_id}"))]
+    {
+        let (status, _) = app.call(method, &path, Some(&other_agent), Some(json!({"text": "diambil"}))).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    // Another account has its own, none of these.
+    let (_, user) = app.user_with_role("user").await;
+    let (_, theirs) = app.get("/canned-replies", Some(&user)).await;
+    assert_eq!(theirs["data"], json!([]));
+    let (status, _) = app.call(Method::DELETE, &format!("/canned-replies/{salam_id}"), Some(&user), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // The owner changes and removes them.
+    let change = json!({"text": "Selamat pagi {nama}."});
+    let (status, changed) =
+        app.call(Method::PATCH, &format!("/canned-replies/{salam_id}"), Some(&token), Some(change)).await;
+    assert_eq!((status, &changed["data"]["text"]), (StatusCode::OK, &json!("Selamat pagi {nama}.")), "{changed}");
+    let (status, _) = app.call(Method::DELETE, &format!("/canned-replies/{own_id}"), Some(&agent), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, left) = app.get("/canned-replies", Some(&agent)).await;
+    assert_eq!(left["data"], json!([]));
+}
+
 db_tests!(
     a_message_makes_a_chat_once,
     customers_name_their_chats,
@@ -699,4 +802,5 @@ db_tests!(
     each_sees_only_its_own_chats,
     bad_input_reaches_nobody,
     notes_stay_with_the_team,
+    canned_replies_are_filled_and_kept_apart,
 );

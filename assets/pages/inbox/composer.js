@@ -3,9 +3,9 @@
 // WhatsApp shows one), a location or a contact card; a reply may quote one of
 // the chat's messages. While the agent types, the contact sees "typing…". In
 // a group chat, @ picks a participant to mention. "Note" keeps the text as
-// a private note of the team instead.
+// a private note of the team instead; /shortcut picks a canned reply.
 
-import { h, form } from '../../lib/dom.js';
+import { h, set, form } from '../../lib/dom.js';
 import { api, act } from '../../lib/api.js';
 import { snippet } from './timeline.js';
 import { mentionPicker } from '../../lib/mentions.js';
@@ -100,6 +100,33 @@ export function composer(inbox, sent) {
     const phones = members || [...new Set(entries.filter((e) => e.participant).map((e) => e.participant))];
     return phones.map((phone) => ({ phone, name: names.get(phone) }));
   }) : null;
+  // Canned replies: /shortcut lists those that match; picking one fills the
+  // box with its text as filled for this chat.
+  let canned = null;
+  const cannedList = h('ul', { class: 'mentions', id: 'canned-list', role: 'listbox', hidden: true });
+  let cannedShown = [];
+  function pickCanned(r) {
+    reply.value = r.filled ?? r.text;
+    cannedList.hidden = true;
+    reply.focus();
+  }
+  async function suggest() {
+    const m = /^\/([a-z0-9_-]*)$/i.exec(reply.value);
+    if (!m) { cannedList.hidden = true; return; }
+    if (!canned) canned = (await api('GET', `/canned-replies?chat_id=${chat.id}`).catch(() => null))?.data || [];
+    cannedShown = canned.filter((r) => r.shortcut.startsWith(m[1].toLowerCase())).slice(0, 8);
+    set(cannedList, cannedShown.map((r) => h('li', { role: 'option', 'data-shortcut': r.shortcut, onmousedown: (e) => { e.preventDefault(); pickCanned(r); } },
+      h('strong', null, `/${r.shortcut} `), h('span', { class: 'muted' }, (r.filled ?? r.text).slice(0, 80)))));
+    cannedList.hidden = !cannedShown.length || !/^\/\S*$/.test(reply.value);
+  }
+  reply.addEventListener('input', suggest);
+  reply.addEventListener('keydown', (e) => {
+    if (cannedList.hidden) return;
+    if (e.key === 'Escape') { cannedList.hidden = true; e.preventDefault(); }
+    if ((e.key === 'Enter' || e.key === 'Tab') && cannedShown.length) { e.preventDefault(); e.stopImmediatePropagation(); pickCanned(cannedShown[0]); }
+  }, true);
+  reply.addEventListener('blur', () => { setTimeout(() => { cannedList.hidden = true; }, 150); });
+
   const box = form(async (data, el) => {
     const file = data.get('file');
     const text = data.get('text').trim();
@@ -131,7 +158,7 @@ export function composer(inbox, sent) {
       if (typedBox.value.trim() === text) typedBox.value = '';
       if (file && picked && picked.name === file.name && picked.size === file.size && picked.lastModified === file.lastModified) el.elements.file.value = '';
     }
-  }, quoteBar, picker?.menu, h('div', { class: 'composer' },
+  }, quoteBar, picker?.menu, cannedList, h('div', { class: 'composer' },
     h('label', { class: 'attach', title: 'Attach a photo, video, audio, voice note (.ogg), sticker (.webp) or document' }, 'Attach', h('input', { type: 'file', name: 'file', id: 'attach' })),
     h('button', { type: 'button', class: 'secondary', id: 'send-location', title: 'Send a location', onclick: location }, '📍'),
     h('button', { type: 'button', class: 'secondary', id: 'send-contact', title: 'Send a contact card', onclick: contactCard }, '👤'),

@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod bot_configs;
 pub mod broadcast_recipients;
 pub mod broadcasts;
+pub mod canned_replies;
 pub mod chat_entries;
 pub mod chats;
 pub mod customers;
