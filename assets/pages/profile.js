@@ -1,5 +1,6 @@
 // Who is logged in, and their canned replies (and, for an account's owner,
-// the account's): typed as /shortcut in a chat's reply box.
+// the account's): typed as /shortcut in a chat's reply box; for an account's
+// owner, the labels its chats can have.
 
 import { h, set, field, form } from '../lib/dom.js';
 import { api, act } from '../lib/api.js';
@@ -34,5 +35,26 @@ export default async function profilePage(main) {
       owner ? h('label', null, h('input', { type: 'checkbox', name: 'personal' }), ' only mine') : null,
       h('button', { type: 'submit', id: 'canned-save' }, 'Save'))) : null,
     h('div', { class: 'scroll' }, h('table', null, h('thead', null, h('tr', null, ['Shortcut', 'Text', 'Whose', ''].map((t) => h('th', null, t)))), rows))));
+  if (owner && canWrite) {
+    const labelRows = h('tbody', { id: 'labels' });
+    async function loadLabels() {
+      const list = (await act(() => api('GET', '/labels')))?.data || [];
+      set(labelRows, list.length ? list.map((l) => h('tr', { 'data-label': l.id },
+        h('td', null, h('span', { class: 'label', style: `background:${l.colour}` }, l.name)),
+        h('td', null, h('button', { class: 'secondary small danger', onclick: async () => {
+          if (confirm(`Remove the label ${l.name} from every chat?`) && await act(() => api('DELETE', `/labels/${l.id}`), 'Removed')) loadLabels();
+        } }, 'Remove'))))
+        : h('tr', null, h('td', { colspan: 2, class: 'muted' }, 'None yet.')));
+    }
+    main.append(h('div', { class: 'card' }, h('h2', null, 'Labels'),
+      form(async (data, el) => {
+        if (await act(() => api('POST', '/labels', { name: data.get('name'), colour: data.get('colour') }), 'Saved')) { el.reset(); loadLabels(); }
+      }, h('div', { class: 'row' },
+        field('Name', h('input', { name: 'name', id: 'label-name', required: true, maxlength: 32 })),
+        field('Colour', h('input', { name: 'colour', id: 'label-colour', type: 'color', value: '#128c7e' })),
+        h('button', { type: 'submit', id: 'label-save' }, 'Save'))),
+      h('table', null, labelRows)));
+    await loadLabels();
+  }
   await load();
 }

@@ -21,6 +21,7 @@ mod m20261209_000012_calls;
 mod m20261210_000013_groups;
 mod m20261211_000014_notes;
 mod m20261212_000015_canned_replies;
+mod m20261213_000016_labels;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261210_000013_groups::Migration),
             Box::new(m20261211_000014_notes::Migration),
             Box::new(m20261212_000015_canned_replies::Migration),
+            Box::new(m20261213_000016_labels::Migration),
         ]
     }
 }

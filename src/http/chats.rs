@@ -67,6 +67,9 @@ pub struct ListQuery {
     #[serde(default)]
     #[validate(max_length = 100)]
     pub q: Option<String>,
+    /// Only chats with this label (its id).
+    #[serde(default)]
+    pub label: Option<i64>,
     /// The `cursor` of the last chat of the previous page.
     #[serde(default)]
     pub before: Option<String>,
@@ -118,18 +121,35 @@ pub async fn list_chats(
         },
         unread: query.unread.unwrap_or(false),
         q: query.q.map(|q| q.trim().to_owned()),
+        label: query.label,
     };
     Ok(Json(state.inbox.list(&chat_scope(&state, &principal).await?, &filter, before, query.limit).await?))
 }
 
-/// How many chats the caller sees: assigned to them, unassigned, all, with unread messages, and by mode.
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct CountsQuery {
+    /// Only chats with this label (its id).
+    #[serde(default)]
+    pub label: Option<i64>,
+}
+
+/// How many chats the caller sees: assigned to them, unassigned, all, with
+/// unread messages, and by mode (with `label`: only those with it, as the
+/// list with the same `label` shows them).
 #[utoipa::path(
     get, path = "/chats/counts", tag = "inbox",
     security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, body = ChatCounts), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
+    params(CountsQuery),
+    responses((status = 200, body = ChatCounts), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody))
 )]
-pub async fn chat_counts(State(state): State<AppState>, principal: Principal) -> Result<Json<ChatCounts>, ApiError> {
-    Ok(Json(state.inbox.counts(&chat_scope(&state, &principal).await?, principal.user_id).await?))
+pub async fn chat_counts(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(query): ApiQuery<CountsQuery>,
+) -> Result<Json<ChatCounts>, ApiError> {
+    Ok(Json(state.inbox.counts(&chat_scope(&state, &principal).await?, principal.user_id, query.label).await?))
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]

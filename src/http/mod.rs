@@ -20,6 +20,7 @@ pub mod extract;
 pub mod groups;
 pub mod health;
 pub mod idempotency;
+pub mod labels;
 pub mod media;
 pub mod messages;
 pub mod notices;
@@ -269,6 +270,9 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(chats::add_note))
         .routes(routes!(canned::list_canned_replies, canned::create_canned_reply))
         .routes(routes!(canned::update_canned_reply, canned::delete_canned_reply))
+        .routes(routes!(labels::list_labels, labels::create_label))
+        .routes(routes!(labels::update_label, labels::delete_label))
+        .routes(routes!(labels::set_chat_labels))
         .routes(routes!(chats::typing))
         .routes(routes!(replies::react_in_chat))
         .routes(routes!(replies::edit_in_chat))

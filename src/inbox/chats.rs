@@ -49,7 +49,14 @@ impl Inbox {
         let entries = self.entry_views(&latest).await?;
         let by_chat: HashMap<i64, &EntryView> =
             latest.iter().zip(entries.iter()).map(|(e, v)| (e.chat_id, v)).collect();
-        Ok(list.iter().map(|c| views::chat_view(c, by_chat.get(&c.id).map(|v| views::preview(v)))).collect())
+        let mut labels = self.labels_of(&ids).await?;
+        Ok(list
+            .iter()
+            .map(|c| ChatView {
+                labels: Some(labels.remove(&c.id).unwrap_or_default()),
+                ..views::chat_view(c, by_chat.get(&c.id).map(|v| views::preview(v)))
+            })
+            .collect())
     }
 
     /// The views of timeline entries, in their order.
@@ -86,8 +93,9 @@ impl Inbox {
         self.views(list).await
     }
 
-    pub async fn counts(&self, scope: &ChatScope, me: i64) -> Result<ChatCounts, InboxError> {
-        Ok(store::counts(self.db(), scope, me).await?)
+    /// How many chats `scope` sees (with `label`: only those with it).
+    pub async fn counts(&self, scope: &ChatScope, me: i64, label: Option<i64>) -> Result<ChatCounts, InboxError> {
+        Ok(store::counts(self.db(), scope, me, label).await?)
     }
 
     /// The chat, if `scope` may see it.

@@ -16,6 +16,7 @@ pub mod calls;
 pub mod canned;
 mod chats;
 pub mod groups;
+pub mod labels;
 pub mod media;
 pub mod pictures;
 mod presence;

@@ -70,6 +70,21 @@ pub struct ChatFilter {
     pub unread: bool,
     /// A part of the name or the number.
     pub q: Option<String>,
+    /// Only chats with this label.
+    pub label: Option<i64>,
+}
+
+/// The chats with label `label`.
+fn labelled(label: i64) -> sea_orm::sea_query::SimpleExpr {
+    use crate::db::entities::chat_labels;
+    use sea_orm::sea_query::Query;
+    chats::Column::Id.in_subquery(
+        Query::select()
+            .column(chat_labels::Column::ChatId)
+            .from(chat_labels::Entity)
+            .and_where(chat_labels::Column::LabelId.eq(label))
+            .to_owned(),
+    )
 }
 
 fn scope_condition(scope: &ChatScope) -> Condition {
@@ -109,6 +124,9 @@ pub async fn list(
     if filter.unread {
         condition = condition.add(chats::Column::Unread.gt(0));
     }
+    if let Some(label) = filter.label {
+        condition = condition.add(labelled(label));
+    }
     if let Some(q) = filter.q.as_deref().filter(|q| !q.is_empty()) {
         let pattern = format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
         let like = || sea_orm::sea_query::LikeExpr::new(&pattern).escape('\\');
@@ -132,9 +150,18 @@ pub async fn list(
 }
 
 /// How many chats the scope sees, as `ChatCounts` wants them.
-pub async fn counts(db: &DatabaseConnection, scope: &ChatScope, me: i64) -> Result<super::ChatCounts, DbErr> {
+pub async fn counts(
+    db: &DatabaseConnection,
+    scope: &ChatScope,
+    me: i64,
+    label: Option<i64>,
+) -> Result<super::ChatCounts, DbErr> {
     use sea_orm::PaginatorTrait;
-    let base = || chats::Entity::find().filter(scope_condition(scope));
+    let mut condition = scope_condition(scope);
+    if let Some(label) = label {
+        condition = condition.add(labelled(label));
+    }
+    let base = || chats::Entity::find().filter(condition.clone());
     let by_mode: Vec<(String, i64)> = base()
         .select_only()
         .column(chats::Column::Mode)

@@ -34,6 +34,9 @@ pub struct ChatView {
     /// The contact's number, digits with country code; a group chat's: the group's JID.
     pub phone: String,
     pub customer_id: Option<i64>,
+    /// The account's labels on the chat (left out of events that do not change them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<super::labels::LabelView>>,
     pub last_message: Option<Preview>,
     /// Pass as `before` to get the chats after this one.
     pub cursor: String,
@@ -314,6 +317,7 @@ pub fn chat_view(chat: &chats::Model, last: Option<Preview>) -> ChatView {
         session: chat.session_id.name().to_owned(),
         phone: chat.contact.clone(),
         customer_id: chat.customer_id,
+        labels: None,
         last_message: last,
         cursor: super::Cursor::of(chat),
     }

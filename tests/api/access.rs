@@ -127,6 +127,11 @@ fn table() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>)>
         ("POST", "/canned-replies", Some(INBOX)),
         ("PATCH", "/canned-replies/{id}", Some(INBOX)),
         ("DELETE", "/canned-replies/{id}", Some(INBOX)),
+        ("GET", "/labels", Some(ALL)),
+        ("POST", "/labels", Some(INBOX)),
+        ("PATCH", "/labels/{id}", Some(INBOX)),
+        ("DELETE", "/labels/{id}", Some(INBOX)),
+        ("PUT", "/chats/{id}/labels", Some(INBOX)),
         ("POST", "/chats/{id}/typing", Some(INBOX)),
         ("POST", "/chats/{id}/messages/{message_id}/react", Some(INBOX)),
         ("POST", "/chats/{id}/messages/{message_id}/edit", Some(INBOX)),
@@ -295,6 +300,9 @@ async fn another_accounts_real_objects_stay_out_of_reach(db: TestDb) {
         app.post("/canned-replies", Some(&owner), json!({"shortcut": "salam", "text": "Halo {nama}"})).await;
     assert_eq!(status, StatusCode::CREATED, "{canned}");
     let canned = canned["data"]["id"].as_i64().unwrap();
+    let (status, label) = app.post("/labels", Some(&owner), json!({"name": "VIP", "colour": "#d4a017"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{label}");
+    let label = label["data"]["id"].as_i64().unwrap();
     let hook = json!({"url": "http://93.184.216.34/hook", "enabled": false, "sessions": ["a1"]});
     let (status, hook) = app.post("/webhooks", Some(&owner), hook).await;
     assert_eq!(status, StatusCode::CREATED, "{hook}");
@@ -402,6 +410,10 @@ async fn another_accounts_real_objects_stay_out_of_reach(db: TestDb) {
         (Method::GET, format!("/canned-replies?chat_id={chat}"), None),
         (Method::PATCH, format!("/canned-replies/{canned}"), Some(json!({"text": "diambil"}))),
         (Method::DELETE, format!("/canned-replies/{canned}"), None),
+        (Method::GET, format!("/labels?chat_id={chat}"), None),
+        (Method::PATCH, format!("/labels/{label}"), Some(json!({"name": "diambil"}))),
+        (Method::DELETE, format!("/labels/{label}"), None),
+        (Method::PUT, format!("/chats/{chat}/labels"), Some(json!({"labels": [label]}))),
         (Method::DELETE, format!("/auth/api-keys/{key_id}"), None),
         (Method::GET, format!("/webhooks/{hook}"), None),
         (Method::PATCH, format!("/webhooks/{hook}"), Some(json!({"url": "http://93.184.216.35/stolen"}))),

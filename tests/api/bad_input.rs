@@ -5,8 +5,8 @@ use reqwest::{Method, StatusCode};
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 use wagate::db::entities::{
-    api_keys, bot_configs, broadcasts, canned_replies, chat_entries, chats, customers, inbound_messages, messages,
-    notices, sessions, users, web_logins,
+    api_keys, bot_configs, broadcasts, canned_replies, chat_entries, chats, customers, inbound_messages, labels,
+    messages, notices, sessions, users, web_logins,
 };
 
 use crate::{
@@ -114,8 +114,9 @@ async fn snapshot(app: &TestApp) -> String {
     let bots = bot_configs::Entity::find().all(&app.db).await.unwrap();
     let logins = web_logins::Entity::find().all(&app.db).await.unwrap();
     let canned = canned_replies::Entity::find().all(&app.db).await.unwrap();
+    let labels = labels::Entity::find().all(&app.db).await.unwrap();
     format!(
-        "{users:?}\n{keys:?}\n{sessions:?}\n{messages:?}\n{customers:?}\n{notices:?}\n{broadcasts:?}\n{chats:?}\n{received:?}\n{entries:?}\n{bots:?}\n{logins:?}\n{canned:?}"
+        "{users:?}\n{keys:?}\n{sessions:?}\n{messages:?}\n{customers:?}\n{notices:?}\n{broadcasts:?}\n{chats:?}\n{received:?}\n{entries:?}\n{bots:?}\n{logins:?}\n{canned:?}\n{labels:?}"
     )
 }
 

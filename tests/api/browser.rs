@@ -695,6 +695,33 @@ async fn a_canned_reply_fills_the_reply_box() {
     browser.click("#send").await;
     until("the reply reaches the contact", 20, || app.sim.shown(Some(CONTACT)).len() == 1).await;
     assert_eq!(app.sim.shown(Some(CONTACT))[0].text.as_deref(), Some(want.as_str()));
+
+    // A label (issue 32, item 3): made on the profile page, put on the chat, filtered by.
+    browser.open(&format!("{}/app#/profile", app.address)).await;
+    browser.wait("the labels card", "document.querySelector('#label-name')", 10).await;
+    browser.fill("#label-name", "VIP").await;
+    browser.click("#label-save").await;
+    browser.wait("the label", "document.querySelector('#labels tr[data-label]')", 10).await;
+    browser.open(&format!("{}/app#/inbox", app.address)).await;
+    browser.wait("the label filter", "document.querySelector('#label-filter')", 20).await;
+    browser.click("#chats li[data-chat]").await;
+    browser.wait("the head", "document.querySelector('#edit-labels')", 10).await;
+    browser.click("#edit-labels").await;
+    browser.wait("the label editor", "document.querySelector('#label-editor input')", 10).await;
+    browser.click("#label-editor input").await;
+    browser
+        .wait(
+            "the chip in the list",
+            "document.querySelector('#chats li[data-chat] .label')?.textContent === 'VIP'",
+            10,
+        )
+        .await;
+    browser
+        .wait("the chip in the head", "document.querySelector('#chat-labels .label')?.textContent === 'VIP'", 10)
+        .await;
+    browser.eval("const s = document.querySelector('#label-filter'); s.value = s.options[1].value; s.dispatchEvent(new Event('change')); return null").await;
+    browser.wait("filtered and counted", "document.querySelectorAll('#chats li[data-chat]').length === 1 && document.querySelector('#counts').textContent.startsWith('1 chats')", 10).await;
+    browser.screenshot("inbox-labels").await;
     browser.close().await;
 }
 

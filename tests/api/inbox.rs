@@ -790,6 +790,106 @@ async fn canned_replies_are_filled_and_kept_apart(db: TestDb) {
     assert_eq!(left["data"], json!([]));
 }
 
+/// Labels: the account's owner makes them; whoever may see a chat puts them
+/// on it; the list filtered by a label and the counts for it agree; another
+/// account's labels answer 404.
+async fn labels_filter_and_count(db: TestDb) {
+    let app = TestApp::spawn_with(db, no_limits).await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", NUMBER).await;
+    let contacts = ["628222000081", "628222000082", "628222000083"];
+    app.sim.add_contacts(&contacts.map(str::to_owned));
+    for contact in contacts {
+        app.sim.deliver(&write(contact, NUMBER, "halo")).await.unwrap();
+    }
+    let chats: Vec<(String, i64)> = loop {
+        let (_, list) = app.get("/chats/", Some(&token)).await;
+        let list = list.as_array().unwrap();
+        if list.len() == 3 {
+            break list.iter().map(|c| (c["phone"].as_str().unwrap().to_owned(), c["id"].as_i64().unwrap())).collect();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let chat = |phone: &str| chats.iter().find(|(p, _)| p == phone).unwrap().1;
+    let label = |name: &str, colour: &str| {
+        let (app, token, body) = (&app, token.clone(), json!({"name": name, "colour": colour}));
+        async move {
+            let (status, made) = app.post("/labels", Some(&token), body).await;
+            assert_eq!(status, StatusCode::CREATED, "{made}");
+            made["data"]["id"].as_i64().unwrap()
+        }
+    };
+    let vip = label("VIP", "#D4A017").await;
+    let fiber = label("Kabel putus", "#c0392b").await;
+    for (body, field) in [
+        (json!({"name": "vip ", "colour": "#000000"}), "name"),
+        (json!({"name": " ", "colour": "#000000"}), "name"),
+        (json!({"name": "x", "colour": "merah"}), "colour"),
+        (json!({"name": "x".repeat(33), "colour": "#000000"}), "name"),
+    ] {
+        let (status, resp) = app.post("/labels", Some(&token), body).await;
+        assert_eq!((status, &resp["error"]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!(field)), "{resp}");
+    }
+    let put = |chat: i64, labels: Vec<i64>, who: String| {
+        let app = &app;
+        async move {
+            app.call(Method::PUT, &format!("/chats/{chat}/labels"), Some(&who), Some(json!({ "labels": labels }))).await
+        }
+    };
+    let (status, view) = put(chat(contacts[0]), vec![vip, fiber], token.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    let names: Vec<&str> = view["labels"].as_array().unwrap().iter().map(|l| l["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Kabel putus", "VIP"]);
+    assert_eq!(view["labels"][1]["colour"], "#d4a017");
+    // An agent puts labels on a chat assigned to them, and on no other.
+    let (agent_id, agent) = app.user_with_role("agent").await;
+    let assign = json!({"assigned_agent_id": agent_id});
+    app.call(Method::PATCH, &format!("/chats/{}", chat(contacts[1])), Some(&token), Some(assign)).await;
+    assert_eq!(put(chat(contacts[1]), vec![vip], agent.clone()).await.0, StatusCode::OK);
+    assert_eq!(put(chat(contacts[2]), vec![vip], agent.clone()).await.0, StatusCode::NOT_FOUND);
+    let (status, _) = app.post("/labels", Some(&agent), json!({"name": "agen", "colour": "#000000"})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, theirs) = app.get(&format!("/labels?chat_id={}", chat(contacts[1])), Some(&agent)).await;
+    assert_eq!(theirs["data"].as_array().unwrap().len(), 2, "{theirs}");
+
+    // The list by label and the counts for it agree.
+    for (label, want) in [(vip, 2), (fiber, 1)] {
+        let (_, list) = app.get(&format!("/chats/?label={label}"), Some(&token)).await;
+        let (_, counts) = app.get(&format!("/chats/counts?label={label}"), Some(&token)).await;
+        assert_eq!((list.as_array().unwrap().len(), counts["all"].as_u64().unwrap()), (want, want as u64), "{counts}");
+    }
+    let (_, counts) = app.get(&format!("/chats/counts?label={vip}"), Some(&token)).await;
+    assert_eq!((&counts["unread"], &counts["unassigned"]), (&json!(2), &json!(1)), "{counts}");
+    let (_, detail) = app.get(&format!("/chats/{}", chat(contacts[0])), Some(&token)).await;
+    assert_eq!(detail["labels"].as_array().unwrap().len(), 2);
+
+    // Another account: its own labels only; this account's ids are 404 to it.
+    let (_, user) = app.user_with_role("user").await;
+    let (_, none) = app.get("/labels", Some(&user)).await;
+    assert_eq!(none["data"], json!([]));
+    for (method, path, body) in [
+        (Method::PATCH, format!("/labels/{vip}"), Some(json!({"name": "diambil"}))),
+        (Method::DELETE, format!("/labels/{vip}"), None),
+    ] {
+        assert_eq!(app.call(method, &path, Some(&user), body).await.0, StatusCode::NOT_FOUND);
+    }
+    let (_, own) = app.post("/labels", Some(&user), json!({"name": "VIP", "colour": "#111111"})).await;
+    let foreign = own["data"]["id"].as_i64().unwrap();
+    let (status, resp) = put(chat(contacts[0]), vec![foreign], token.clone()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another account's label on this chat: {resp}");
+    // Renamed, then removed: gone from its chats too.
+    let (status, _) =
+        app.call(Method::PATCH, &format!("/labels/{vip}"), Some(&token), Some(json!({"name": "Pelanggan VIP"}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, detail) = app.get(&format!("/chats/{}", chat(contacts[1])), Some(&token)).await;
+    assert_eq!(detail["labels"][0]["name"], "Pelanggan VIP");
+    assert_eq!(app.call(Method::DELETE, &format!("/labels/{vip}"), Some(&token), None).await.0, StatusCode::OK);
+    let (_, list) = app.get(&format!("/chats/?label={vip}"), Some(&token)).await;
+    assert_eq!(list, json!([]));
+    let (_, detail) = app.get(&format!("/chats/{}", chat(contacts[0])), Some(&token)).await;
+    assert_eq!(detail["labels"].as_array().unwrap().len(), 1);
+}
+
 db_tests!(
     a_message_makes_a_chat_once,
     customers_name_their_chats,
@@ -803,4 +903,5 @@ db_tests!(
     bad_input_reaches_nobody,
     notes_stay_with_the_team,
     canned_replies_are_filled_and_kept_apart,
+    labels_filter_and_count,
 );

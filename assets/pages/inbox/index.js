@@ -5,7 +5,7 @@
 import { h, $, set, badge, form } from '../../lib/dom.js';
 import { api, act } from '../../lib/api.js';
 import { S } from '../../lib/state.js';
-import { chatList } from './list.js';
+import { chatList, labelChips } from './list.js';
 import { timeline } from './timeline.js';
 import { composer } from './composer.js';
 import { customerPanel } from './panel.js';
@@ -48,7 +48,24 @@ export default async function inboxPage(main, page) {
         h('span', { class: 'typing', id: 'typing', hidden: true })),
       badge(c.mode, 'mode'),
       canWrite ? modes.map((m) => h('button', { class: m === c.mode ? '' : 'secondary', 'data-mode': m, 'aria-pressed': m === c.mode, onclick: () => setChat({ mode: m }, `Mode: ${m}`) }, m)) : null,
-      canWrite && S.me.role !== 'agent' ? assignControl(c) : null);
+      canWrite && S.me.role !== 'agent' ? assignControl(c) : null,
+      h('span', { id: 'chat-labels' }, labelChips(c.labels)),
+      canWrite ? h('button', { class: 'secondary small', id: 'edit-labels', onclick: editLabels }, 'Labels…') : null,
+      h('span', { id: 'label-editor' }));
+  }
+
+  // The chat's labels, ticked on and off among its account's.
+  async function editLabels() {
+    const c = inbox.open.chat;
+    const all = (await act(() => api('GET', `/labels?chat_id=${c.id}`)))?.data || [];
+    const on = new Set((c.labels || []).map((l) => l.id));
+    const editor = $('#label-editor', chatEl);
+    if (!all.length) { set(editor, h('span', { class: 'muted' }, ' No labels yet (Profile › Labels).')); return; }
+    set(editor, all.map((l) => h('label', { class: 'label-pick' }, h('input', { type: 'checkbox', value: l.id, checked: on.has(l.id), onchange: async (e) => {
+      if (e.target.checked) on.add(l.id); else on.delete(l.id);
+      const updated = await act(() => api('PUT', `/chats/${c.id}/labels`, { labels: [...on] }));
+      if (updated) chatUpdated(updated);
+    } }), ' ', l.name)));
   }
 
   function drawChat() {
@@ -111,6 +128,8 @@ export default async function inboxPage(main, page) {
     const open = inbox.open;
     if (open && open.chat.id === c.id) {
       const modeChanged = open.chat.mode !== c.mode || open.chat.assigned_agent_id !== c.assigned_agent_id;
+      // Labels change in place (their editor stays open).
+      if (c.labels) { const el = $('#chat-labels', chatEl); if (el) set(el, labelChips(c.labels)); }
       open.chat = { ...open.chat, ...c };
       if (modeChanged) drawHead();
     }

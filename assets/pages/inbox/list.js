@@ -1,4 +1,5 @@
-// The inbox's chat list: filters, search, counts, endless scrolling.
+// The inbox's chat list: filters (a label among them), search, counts,
+// endless scrolling; each chat with its labels.
 
 import { h, $, set, badge } from '../../lib/dom.js';
 import { api, act } from '../../lib/api.js';
@@ -10,8 +11,13 @@ export function agentName(id) {
   return S.agents.find((a) => a.id === id)?.name || `#${id}`;
 }
 
+// A chat's labels as coloured chips.
+export const labelChips = (list) => (list || []).map((l) => h('span', { class: 'label', 'data-label': l.id, style: `background:${l.colour}` }, l.name));
+
 export function chatList(inbox) {
-  const filter = { assignee: 'all', mode: '', unread: false, q: '' };
+  const filter = { assignee: 'all', mode: '', unread: false, q: '', label: '' };
+  // The caller's account's labels (an agent's chats' accounts' come with each chat).
+  let labels = [];
   let chats = [];
   const listEl = h('ul', { id: 'chats', 'aria-label': 'Chats' });
   const countsEl = h('span', { class: 'muted', id: 'counts' });
@@ -20,7 +26,7 @@ export function chatList(inbox) {
     tabindex: 0, 'data-chat': c.id, class: inbox.open?.chat.id === c.id ? 'selected' : null,
     onclick: () => inbox.openChat(c.id), onkeydown: (e) => { if (e.key === 'Enter') inbox.openChat(c.id); },
   },
-  h('div', { class: 'name' }, h('span', null, c.kind === 'group' ? '👥 ' : null, c.name || c.phone), c.unread ? h('span', { class: 'badge unread', 'data-unread': c.unread }, c.unread) : null),
+  h('div', { class: 'name' }, h('span', null, c.kind === 'group' ? '👥 ' : null, c.name || c.phone, labelChips(c.labels)), c.unread ? h('span', { class: 'badge unread', 'data-unread': c.unread }, c.unread) : null),
   h('div', { class: 'last' }, c.last_message ? `${c.last_message.sender === 'customer' ? '' : '↪ '}${c.last_message.text || `[${c.last_message.type}]`}` : ''),
   h('div', { class: 'muted', style: 'font-size:.78em' }, badge(c.mode, 'mode'), ' ', c.session, c.assigned_agent_id ? ` · agent ${agentName(c.assigned_agent_id)}` : ''));
 
@@ -48,6 +54,7 @@ export function chatList(inbox) {
     if (filter.mode) params.set('mode', filter.mode);
     if (filter.unread) params.set('unread', 'true');
     if (filter.q) params.set('q', filter.q);
+    if (filter.label) params.set('label', filter.label);
     if (more && chats.length) params.set('before', chats[chats.length - 1].cursor);
     const page = await act(() => api('GET', `/chats/?${params}`));
     if (!page) return;
@@ -57,7 +64,7 @@ export function chatList(inbox) {
   }
 
   async function loadCounts() {
-    const counts = await act(() => api('GET', '/chats/counts'));
+    const counts = await act(() => api('GET', `/chats/counts${filter.label ? `?label=${filter.label}` : ''}`));
     if (counts) countsEl.textContent = `${counts.all} chats · ${counts.unread} unread · ${counts.mine} mine · ${counts.unassigned} unassigned`;
   }
   let countsTimer;
@@ -96,11 +103,16 @@ export function chatList(inbox) {
       ] : null,
       filterButton('unread', () => { filter.unread = !filter.unread; }, () => filter.unread),
       h('select', { 'aria-label': 'Mode', id: 'mode-filter', onchange: (e) => { filter.mode = e.target.value; load(); } },
-        ['', 'bot', 'agent', 'paused', 'closed'].map((m) => h('option', { value: m, selected: filter.mode === m }, m || 'any mode'))));
+        ['', 'bot', 'agent', 'paused', 'closed'].map((m) => h('option', { value: m, selected: filter.mode === m }, m || 'any mode'))),
+      labels.length ? h('select', { 'aria-label': 'Label', id: 'label-filter', onchange: (e) => { filter.label = e.target.value; load(); } },
+        h('option', { value: '' }, 'any label'), labels.map((l) => h('option', { value: l.id, selected: String(filter.label) === String(l.id) }, l.name))) : null);
     const search = $('#chat-search', filters);
     if (search && document.activeElement?.id === 'chat-search') search.focus();
   }
   drawFilters();
+  if (S.me.role !== 'agent') {
+    api('GET', '/labels').then((answer) => { labels = answer.data; drawFilters(); }).catch(() => {});
+  }
 
   return { el: h('section', { class: 'list' }, filters, listEl), countsEl, draw, load, update, countsSoon };
 }
