@@ -828,11 +828,12 @@ pub async fn deliver(sim: &Sim, write: &Write) -> anyhow::Result<String> {
 /// names its author by number and LID (`addressing_mode="pn"`).
 async fn deliver_in_group(sim: &Sim, write: &Write, group_id: &str, message: &wa::Message) -> anyhow::Result<String> {
     let author = write.from.as_str();
-    let (group, party, targets) = {
+    let (group, party, targets, sending) = {
         let mut world = sim.world();
         let group = world.groups.get(group_id).cloned().with_context(|| format!("no group {group_id}"))?;
         anyhow::ensure!(group.may_write(author), "{author} may not write in group {group_id}");
-        let party = world.account_mut(author).party.clone();
+        let account = world.account_mut(author);
+        let (party, sending) = (account.party.clone(), account.sending.clone());
         // The devices of the other participants that uploaded their keys.
         let targets: Vec<(String, u16)> = group
             .participants
@@ -841,8 +842,9 @@ async fn deliver_in_group(sim: &Sim, write: &Write, group_id: &str, message: &wa
             .filter_map(|p| world.accounts.get(p))
             .flat_map(|a| a.devices.values().filter(|d| d.keys.is_some()).map(|d| (a.phone.clone(), d.id)))
             .collect();
-        (group, party, targets)
+        (group, party, targets, sending)
     };
+    let _one_at_a_time = sending.lock().await;
     let id = write.id.clone().unwrap_or_else(|| sim.next_message_id());
     let own = own_sender_key_name(&group, author);
     let plaintext = wacore::messages::MessageUtils::encode_and_pad(message);

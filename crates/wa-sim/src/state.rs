@@ -71,6 +71,11 @@ pub struct Device {
 pub struct Account {
     pub phone: String,
     pub party: Arc<Mutex<Party>>,
+    /// Held while its phone sends a group message, from encrypting it to
+    /// handing it to every device: a phone sends one message at a time, so
+    /// a receiver never gets one of its sender-key messages before the one
+    /// that carried the key (two writes at once by one author would).
+    pub sending: Arc<Mutex<()>>,
     pub devices: BTreeMap<u16, Device>,
     next_device: u16,
     /// Its "about" text.
@@ -84,6 +89,7 @@ impl Account {
         Self {
             phone: phone.to_owned(),
             party: Arc::new(Mutex::new(Party::new())),
+            sending: Arc::new(Mutex::new(())),
             devices: BTreeMap::new(),
             next_device: 1,
             about: None,
