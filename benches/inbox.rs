@@ -26,7 +26,7 @@ use std::{
 
 use common::{Gateway, bench_args, cpu_seconds};
 use rand::Rng;
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::Value;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -213,54 +213,6 @@ async fn subscribe(gateway: &Gateway, seen: Seen) -> tokio::task::JoinHandle<()>
     reader
 }
 
-/// Fills the gateway's database with `chats` chats of one session and
-/// `messages` received messages spread over them, each in its chat's timeline.
-async fn fill(db: &DatabaseConnection, session: &str, owner: i64, chats: usize, messages: usize) {
-    let now = chrono::Utc::now().timestamp_millis();
-    let start = now - messages as i64 * 10;
-    let run = |sql: String| async move { db.execute_unprepared(&sql).await.expect("fill") };
-    run("BEGIN".into()).await;
-    for first in (0..chats).step_by(500) {
-        let rows: Vec<String> = (first..(first + 500).min(chats))
-            .map(|c| {
-                let at = start + ((c as i64 * 7919) % messages as i64) * 10;
-                format!("({}, '{session}', {owner}, '62833{c:07}', 'Pelanggan {c}', 'bot', 0, {at}, {at}, {at})", c + 1)
-            })
-            .collect();
-        run(format!(
-            "INSERT INTO chats (id, session_id, user_id, contact, name, mode, unread, last_message_at, created_at, updated_at) VALUES {}",
-            rows.join(",")
-        ))
-        .await;
-    }
-    for first in (0..messages).step_by(500) {
-        let range = first..(first + 500).min(messages);
-        let inbound: Vec<String> = range
-            .clone()
-            .map(|m| {
-                let chat = m % chats;
-                let at = start + m as i64 * 10;
-                format!(
-                    "({}, '{session}', {}, '62833{chat:07}@s.whatsapp.net', '62833{chat:07}@s.whatsapp.net', 'W{m:012}', 0, 'text', 'pesan nomor {m}', {at}, {at})",
-                    m + 1,
-                    chat + 1
-                )
-            })
-            .collect();
-        run(format!(
-            "INSERT INTO inbound_messages (id, session_id, chat_id, chat_jid, sender_jid, wa_id, from_me, kind, body, sent_at, received_at) VALUES {}",
-            inbound.join(",")
-        ))
-        .await;
-        let entries: Vec<String> = range
-            .map(|m| format!("({}, {}, 'customer', {}, {})", m + 1, m % chats + 1, m + 1, start + m as i64 * 10))
-            .collect();
-        run(format!("INSERT INTO chat_entries (id, chat_id, sender, inbound_id, at) VALUES {}", entries.join(",")))
-            .await;
-    }
-    run("COMMIT".into()).await;
-}
-
 async fn reading(sim_addr: std::net::SocketAddr, chats: usize, messages: usize) {
     // Reading needs no linked device: one session row is enough.
     let mut gateway = Gateway::new(sim_addr, Vec::new());
@@ -283,7 +235,7 @@ async fn reading(sim_addr: std::net::SocketAddr, chats: usize, messages: usize) 
         .try_get_by_index(0)
         .unwrap();
     let filling = Instant::now();
-    fill(&db, "big", owner, chats, messages).await;
+    common::inbox_data::fill(&db, "big", owner, chats, messages).await;
     db.execute_unprepared("ANALYZE").await.unwrap();
     println!(
         "reading, SQLite: {chats} chats and {messages} messages written in {:.1} s",

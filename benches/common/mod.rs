@@ -5,6 +5,8 @@
 
 #![allow(dead_code)] // each bench uses its own part
 
+pub mod inbox_data;
+
 use std::{
     process::Stdio,
     time::{Duration, Instant},

@@ -22,6 +22,7 @@ mod m20261210_000013_groups;
 mod m20261211_000014_notes;
 mod m20261212_000015_canned_replies;
 mod m20261213_000016_labels;
+mod m20261214_000017_search;
 
 pub struct Migrator;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261211_000014_notes::Migration),
             Box::new(m20261212_000015_canned_replies::Migration),
             Box::new(m20261213_000016_labels::Migration),
+            Box::new(m20261214_000017_search::Migration),
         ]
     }
 }

@@ -91,7 +91,40 @@ pub async fn list_chats(
     principal: Principal,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<ChatView>>, ApiError> {
-    let assignee = match query.assignee.as_deref() {
+    let before = query
+        .before
+        .as_deref()
+        .map(|c| Cursor::parse(c).ok_or_else(|| ApiError::invalid_field("before", "must be a chat's cursor")))
+        .transpose()?;
+    let params = FilterParams {
+        mode: query.mode,
+        assignee: query.assignee.as_deref(),
+        session: query.session.as_deref(),
+        unread: query.unread,
+        q: query.q.as_deref(),
+        label: query.label,
+    };
+    let filter = chat_filter(&state, &principal, params).await?;
+    Ok(Json(state.inbox.list(&chat_scope(&state, &principal).await?, &filter, before, query.limit).await?))
+}
+
+/// The chat list's filters as asked (`GET /chats/`, `GET /chats/export`).
+pub struct FilterParams<'a> {
+    pub mode: Option<ChatMode>,
+    pub assignee: Option<&'a str>,
+    pub session: Option<&'a str>,
+    pub unread: Option<bool>,
+    pub q: Option<&'a str>,
+    pub label: Option<i64>,
+}
+
+/// The [`ChatFilter`] of `params`, for `principal`.
+pub async fn chat_filter(
+    state: &AppState,
+    principal: &Principal,
+    params: FilterParams<'_>,
+) -> Result<ChatFilter, ApiError> {
+    let assignee = match params.assignee {
         None | Some("all") => None,
         Some("me") => Some(Some(principal.user_id)),
         Some("unassigned") => Some(None),
@@ -100,18 +133,13 @@ pub async fn list_chats(
                 .map_err(|_| ApiError::invalid_field("assignee", "must be me, unassigned, all or a user id"))?,
         )),
     };
-    let before = query
-        .before
-        .as_deref()
-        .map(|c| Cursor::parse(c).ok_or_else(|| ApiError::invalid_field("before", "must be a chat's cursor")))
-        .transpose()?;
-    let filter = ChatFilter {
-        mode: query.mode,
+    Ok(ChatFilter {
+        mode: params.mode,
         assignee,
-        session: match query.session.as_deref() {
+        session: match params.session {
             // An admin's (or an agent's) name may be several accounts' sessions.
             Some(name) => {
-                let mut scope = scope_of(&principal);
+                let mut scope = scope_of(principal);
                 if principal.role == Role::Agent {
                     scope.owner = None;
                 }
@@ -119,11 +147,10 @@ pub async fn list_chats(
             }
             None => None,
         },
-        unread: query.unread.unwrap_or(false),
-        q: query.q.map(|q| q.trim().to_owned()),
-        label: query.label,
-    };
-    Ok(Json(state.inbox.list(&chat_scope(&state, &principal).await?, &filter, before, query.limit).await?))
+        unread: params.unread.unwrap_or(false),
+        q: params.q.map(|q| q.trim().to_owned()),
+        label: params.label,
+    })
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
@@ -191,6 +218,10 @@ pub struct TimelineQuery {
     /// The `before` of the previous page (an entry id): messages older than it.
     #[serde(default)]
     pub before: Option<i64>,
+    /// An entry id: the messages newer than it, oldest first (a chat opened at
+    /// a search hit reads on with the page's `after`). Not with `before`.
+    #[serde(default)]
+    pub after: Option<i64>,
     #[serde(default = "super::common::default_limit")]
     #[validate(custom = limit_rule)]
     pub limit: u64,
@@ -202,6 +233,9 @@ pub struct TimelinePage {
     pub data: Vec<EntryView>,
     /// Pass as `before` for the page older than this one; `null` at the start.
     pub before: Option<i64>,
+    /// Asked with `after`: pass as `after` for the page newer than this one;
+    /// `null` when it reaches the newest message (and when asked without `after`).
+    pub after: Option<i64>,
 }
 
 /// Older messages of a chat (keyset paging by `before`).
@@ -218,8 +252,16 @@ pub async fn chat_messages(
     ApiQuery(query): ApiQuery<TimelineQuery>,
 ) -> Result<Json<TimelinePage>, ApiError> {
     state.inbox.chat(&chat_scope(&state, &principal).await?, id).await?;
+    if let Some(after) = query.after {
+        if query.before.is_some() {
+            return Err(ApiError::invalid_field("after", "give before or after, not both"));
+        }
+        let (data, after) = state.inbox.timeline_after(id, after, query.limit).await?;
+        let before = data.first().map(|e| e.id);
+        return Ok(Json(TimelinePage { data, before, after }));
+    }
     let (data, before) = state.inbox.timeline(id, query.before, query.limit).await?;
-    Ok(Json(TimelinePage { data, before }))
+    Ok(Json(TimelinePage { data, before, after: None }))
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]

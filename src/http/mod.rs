@@ -16,6 +16,7 @@ pub mod customers;
 pub mod dashboard;
 pub mod docs;
 pub mod events;
+pub mod export;
 pub mod extract;
 pub mod groups;
 pub mod health;
@@ -26,6 +27,7 @@ pub mod messages;
 pub mod notices;
 pub mod qr;
 pub mod replies;
+pub mod search;
 pub mod sends;
 pub mod serve;
 pub mod sessions;
@@ -264,6 +266,8 @@ pub fn router(state: AppState) -> Router {
     let inbox = OpenApiRouter::new()
         .routes(routes!(chats::list_chats, chats::create_chat))
         .routes(routes!(chats::chat_counts))
+        .routes(routes!(search::search_messages))
+        .routes(routes!(export::export_chats))
         .routes(routes!(chats::get_chat, chats::update_chat))
         .routes(routes!(chats::chat_messages))
         .routes(routes!(chats::read_chat))

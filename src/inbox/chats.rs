@@ -60,7 +60,7 @@ impl Inbox {
     }
 
     /// The views of timeline entries, in their order.
-    async fn entry_views(&self, list: &[entries::Model]) -> Result<Vec<EntryView>, InboxError> {
+    pub(super) async fn entry_views(&self, list: &[entries::Model]) -> Result<Vec<EntryView>, InboxError> {
         let (received, queued) = store::contents(self.db(), list).await?;
         let agents: Vec<i64> = list.iter().filter_map(|e| e.agent_id).collect();
         let names = store::user_names(self.db(), &agents).await?;
@@ -116,6 +116,21 @@ impl Inbox {
         page.truncate(limit as usize);
         page.reverse();
         let next = if more { page.first().map(|e| e.id) } else { None };
+        Ok((self.entry_views(&page).await?, next))
+    }
+
+    /// A page of the chat's timeline after entry `after`: oldest first, and
+    /// the `after` of the page newer than it (if any).
+    pub async fn timeline_after(
+        &self,
+        chat: i64,
+        after: i64,
+        limit: u64,
+    ) -> Result<(Vec<EntryView>, Option<i64>), InboxError> {
+        let mut page = store::timeline_after(self.db(), chat, after, limit + 1).await?;
+        let more = page.len() as u64 > limit;
+        page.truncate(limit as usize);
+        let next = if more { page.last().map(|e| e.id) } else { None };
         Ok((self.entry_views(&page).await?, next))
     }
 
@@ -359,6 +374,9 @@ impl Inbox {
         }
         .insert(&write.tx)
         .await?;
+        if let Some(text) = super::search::searchable(entry.note.as_deref(), "note", None) {
+            super::search::index(&write.tx, &[(entry.id, chat.id, text)]).await?;
+        }
         let view = self.entry_views(std::slice::from_ref(&entry)).await?.remove(0);
         if self.writer().heard() {
             let data = serde_json::json!({"chat_id": chat.id, "message": view});

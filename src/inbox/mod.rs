@@ -15,11 +15,13 @@
 pub mod calls;
 pub mod canned;
 mod chats;
+pub mod export;
 pub mod groups;
 pub mod labels;
 pub mod media;
 pub mod pictures;
 mod presence;
+pub mod search;
 pub mod store;
 mod views;
 
@@ -47,7 +49,7 @@ pub use calls::{CallPolicy, CallsOverride};
 pub use chats::{ChatChange, Reply};
 pub use store::QueuedInChats;
 pub use store::{ChatFilter, Cursor};
-pub use views::{ChatCounts, ChatDetail, ChatView, EntryView, Profile, ReceivedView};
+pub use views::{ChatCounts, ChatDetail, ChatView, EntryView, MessageInChat, Profile, ReceivedView};
 
 /// Who answers a chat's new messages inside the inbox's commit that stores
 /// them (the menu bot), a port the bot implements: it may change `chat`

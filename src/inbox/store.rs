@@ -41,6 +41,12 @@ pub async fn user_names(db: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMa
     Ok(rows.into_iter().collect())
 }
 
+/// Chats by id.
+pub async fn chats_by_id(db: &impl ConnectionTrait, ids: Vec<i64>) -> Result<HashMap<i64, chats::Model>, DbErr> {
+    let rows = chats::Entity::find().filter(chats::Column::Id.is_in(ids)).all(db).await?;
+    Ok(rows.into_iter().map(|c| (c.id, c)).collect())
+}
+
 /// A position in the chat list: `<last_message_at ms>_<id>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
@@ -87,7 +93,7 @@ fn labelled(label: i64) -> sea_orm::sea_query::SimpleExpr {
     )
 }
 
-fn scope_condition(scope: &ChatScope) -> Condition {
+pub(super) fn scope_condition(scope: &ChatScope) -> Condition {
     let mut condition = Condition::all();
     if let Some(owner) = scope.owner {
         condition = condition.add(chats::Column::UserId.eq(owner));
@@ -109,6 +115,25 @@ pub async fn list(
     before: Option<Cursor>,
     limit: u64,
 ) -> Result<Vec<chats::Model>, DbErr> {
+    let mut condition = filter_condition(scope, filter);
+    if let Some(c) = before {
+        condition = condition.add(
+            Condition::any()
+                .add(chats::Column::LastMessageAt.lt(c.at))
+                .add(Condition::all().add(chats::Column::LastMessageAt.eq(c.at)).add(chats::Column::Id.lt(c.id))),
+        );
+    }
+    chats::Entity::find()
+        .filter(condition)
+        .order_by_desc(chats::Column::LastMessageAt)
+        .order_by_desc(chats::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// The chats `scope` sees that `filter` keeps.
+pub(super) fn filter_condition(scope: &ChatScope, filter: &ChatFilter) -> Condition {
     let mut condition = scope_condition(scope);
     if let Some(mode) = filter.mode {
         condition = condition.add(chats::Column::Mode.eq(mode.as_str()));
@@ -133,20 +158,7 @@ pub async fn list(
         condition = condition
             .add(Condition::any().add(chats::Column::Name.like(like())).add(chats::Column::Contact.like(like())));
     }
-    if let Some(c) = before {
-        condition = condition.add(
-            Condition::any()
-                .add(chats::Column::LastMessageAt.lt(c.at))
-                .add(Condition::all().add(chats::Column::LastMessageAt.eq(c.at)).add(chats::Column::Id.lt(c.id))),
-        );
-    }
-    chats::Entity::find()
-        .filter(condition)
-        .order_by_desc(chats::Column::LastMessageAt)
-        .order_by_desc(chats::Column::Id)
-        .limit(limit)
-        .all(db)
-        .await
+    condition
 }
 
 /// How many chats the scope sees, as `ChatCounts` wants them.
@@ -196,6 +208,22 @@ pub async fn timeline(
         query = query.filter(entries::Column::Id.lt(before));
     }
     query.order_by_desc(entries::Column::Id).limit(limit).all(db).await
+}
+
+/// A page of a chat's timeline after entry `after`, oldest first.
+pub async fn timeline_after(
+    db: &DatabaseConnection,
+    chat: i64,
+    after: i64,
+    limit: u64,
+) -> Result<Vec<entries::Model>, DbErr> {
+    entries::Entity::find()
+        .filter(entries::Column::ChatId.eq(chat))
+        .filter(entries::Column::Id.gt(after))
+        .order_by_asc(entries::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
 }
 
 /// The received and queued messages these entries point at.

@@ -124,6 +124,32 @@ pub struct MediaInfo {
     pub error: Option<String>,
 }
 
+/// A message with the chat it is in (a search hit, an exported message).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageInChat {
+    pub chat_id: i64,
+    /// The chat's name (the contact's, or the group's subject).
+    pub chat_name: String,
+    /// The chat's number (a group's JID).
+    pub phone: String,
+    /// The session's name.
+    pub session: String,
+    /// The message, as the chat's timeline shows it.
+    pub message: EntryView,
+}
+
+impl MessageInChat {
+    pub fn of(chat: &chats::Model, message: EntryView) -> MessageInChat {
+        MessageInChat {
+            chat_id: chat.id,
+            chat_name: chat.name.clone(),
+            phone: chat.contact.clone(),
+            session: chat.session_id.name().to_owned(),
+            message,
+        }
+    }
+}
+
 /// `GET /chats/counts`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ChatCounts {

@@ -117,6 +117,8 @@ fn table() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>)>
         ("GET", "/chats/", Some(ALL)),
         ("POST", "/chats/", Some(INBOX)),
         ("GET", "/chats/counts", Some(ALL)),
+        ("GET", "/chats/search", Some(ALL)),
+        ("GET", "/chats/export", Some(ALL)),
         ("GET", "/chats/{id}", Some(ALL)),
         ("PATCH", "/chats/{id}", Some(INBOX)),
         ("GET", "/chats/{id}/messages", Some(ALL)),
@@ -399,6 +401,8 @@ async fn another_accounts_real_objects_stay_out_of_reach(db: TestDb) {
         (Method::GET, format!("/chats/{chat}"), None),
         (Method::PATCH, format!("/chats/{chat}"), Some(json!({"mode": "closed"}))),
         (Method::GET, format!("/chats/{chat}/messages"), None),
+        (Method::GET, format!("/chats/search?q=halo&chat_id={chat}"), None),
+        (Method::GET, format!("/chats/export?chat_id={chat}"), None),
         (Method::POST, format!("/chats/{chat}/read"), Some(json!({}))),
         (Method::POST, format!("/chats/{chat}/notes"), Some(json!({"text": "catatan orang lain"}))),
         (Method::POST, format!("/chats/{chat}/typing"), Some(json!({"state": "composing"}))),
@@ -433,7 +437,9 @@ async fn another_accounts_real_objects_stay_out_of_reach(db: TestDb) {
         }
         let (_, hooks) = app.get("/webhooks", Some(credential)).await;
         assert_eq!(hooks["data"], json!([]), "another account's endpoints are not listed");
-        for path in ["/message/list?session=a1", "/message/received?session=a1", "/chats/?session=a1"] {
+        for path in
+            ["/message/list?session=a1", "/message/received?session=a1", "/chats/?session=a1", "/chats/search?q=halo"]
+        {
             let (status, resp) = app.get(path, Some(credential)).await;
             let empty = resp["total"] == 0 || resp["data"] == json!([]) || resp == json!([]);
             assert!(status == StatusCode::NOT_FOUND || (status == StatusCode::OK && empty), "{path}: {status} {resp}");

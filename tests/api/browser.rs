@@ -725,6 +725,69 @@ async fn a_canned_reply_fills_the_reply_box() {
     browser.close().await;
 }
 
+/// Search inside messages from the inbox (issue 32, item 4): "in messages"
+/// lists the message found with its word marked, and opens its chat at that
+/// message, older than the latest page; the chat's export downloads its
+/// messages as CSV (item 5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_is_found_and_its_chat_exported() {
+    let app = TestApp::spawn_with(TestDb::Sqlite, crate::helpers::no_limits).await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", NUMBER).await;
+    app.sim.add_contacts(&[CONTACT.to_owned()]);
+    app.sim.deliver(&write(CONTACT, "Modemnya rusak sejak kemarin, lampu LOS merah", "Budi")).await.unwrap();
+    for n in 0..60 {
+        app.sim.deliver(&write(CONTACT, &format!("pesan ke-{n}"), "Budi")).await.unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, page) = app.get("/chats/search?q=pesan&limit=50", Some(&token)).await;
+        let (_, more) = app.get("/chats/search?q=modem", Some(&token)).await;
+        if page["before"].is_i64() && more["data"].as_array().is_some_and(|d| d.len() == 1) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the messages were not all stored");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    let browser = Browser::start().await;
+    browser.log_in(&app, crate::helpers::ADMIN_EMAIL, crate::helpers::ADMIN_PASSWORD).await;
+    browser.open(&format!("{}/app#/inbox", app.address)).await;
+    browser.wait("the chat", "document.querySelector('#chats li[data-chat]')", 20).await;
+    browser.click("#search-messages").await;
+    browser.fill("#chat-search", "modem").await;
+    browser.wait("the hit", "document.querySelector('#chats li[data-hit] mark')?.textContent === 'Modemnya'", 10).await;
+    browser.screenshot("inbox-search").await;
+    browser.click("#chats li[data-hit]").await;
+    browser
+        .wait(
+            "the chat opened at the hit",
+            "(() => { const b = document.querySelector('#timeline .bubble.found'); if (!b || !b.textContent.includes('Modemnya rusak')) return false; \
+             const t = document.querySelector('#timeline').getBoundingClientRect(), r = b.getBoundingClientRect(); return r.top >= t.top && r.bottom <= t.bottom; })()",
+            10,
+        )
+        .await;
+    browser.screenshot("inbox-search-opened").await;
+    // Newer messages come as the timeline is scrolled down.
+    browser.eval("const t = document.querySelector('#timeline'); t.scrollTop = t.scrollHeight; t.dispatchEvent(new Event('scroll')); return null").await;
+    browser
+        .wait(
+            "the newest message",
+            "[...document.querySelectorAll('#timeline .bubble')].some((b) => b.textContent.includes('pesan ke-59'))",
+            10,
+        )
+        .await;
+    let csv = browser
+        .eval("return fetch(document.querySelector('#export-chat').href, {credentials: 'same-origin'}).then((r) => r.text())")
+        .await;
+    let csv = csv.as_str().unwrap();
+    // (The browser's text decoder drops the byte order mark.)
+    assert!(csv.trim_start_matches('\u{feff}').starts_with("time,chat_id,chat_name,phone,session,entry_id"), "{csv}");
+    assert_eq!(csv.lines().count(), 62, "the header and 61 messages");
+    assert!(csv.contains("Modemnya rusak sejak kemarin"));
+    browser.close().await;
+}
+
 /// Acceptance 4: a broadcast by ODP from the page: the count and the message
 /// before sending, then the progress bar at 100 % and the report with the
 /// failures first, with their reasons.

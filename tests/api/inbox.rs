@@ -890,6 +890,290 @@ async fn labels_filter_and_count(db: TestDb) {
     assert_eq!(detail["labels"].as_array().unwrap().len(), 1);
 }
 
+/// Search inside messages: received and sent texts and notes, by the start
+/// of each word (any case), all words in one message; an edit is found by its
+/// new text, a deleted message no more; an agent finds only their chats'
+/// messages, another account none; a hit opens its chat at that message; no
+/// character of `q` is an operator (200 or 422, never 500).
+async fn messages_are_found_by_their_words(db: TestDb) {
+    let app = TestApp::spawn_with(db, no_limits).await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", NUMBER).await;
+    let (budi, sari) = ("628222000091", "628222000092");
+    app.sim.add_contacts(&[budi.to_owned(), sari.to_owned()]);
+    let first = app.sim.inbound(budi, NUMBER, "Internetnya MATI sejak pagi", "Budi").await.unwrap();
+    let typo = app.sim.inbound(budi, NUMBER, "modem saya rusak", "Budi").await.unwrap();
+    app.sim.inbound(sari, NUMBER, "Tagihan bulan ini sudah dibayar? 100% lunas_ya", "Sari").await.unwrap();
+    let chats = wait_for(&app, &token, "/chats/", 30, |l| l.as_array().is_some_and(|l| l.len() == 2)).await;
+    let chat =
+        |phone: &str| chats.as_array().unwrap().iter().find(|c| c["phone"] == phone).unwrap()["id"].as_i64().unwrap();
+    let (budi_chat, sari_chat) = (chat(budi), chat(sari));
+    wait_for(&app, &token, &format!("/chats/{budi_chat}"), 30, |d| d["messages"].as_array().unwrap().len() == 2).await;
+    let (status, reply) = app
+        .post(
+            "/chats/messages",
+            Some(&token),
+            json!({"chat_id": budi_chat, "text": "Baik, teknisi kami kirim ke rumah Bapak"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+    let (status, note) = app
+        .post(&format!("/chats/{sari_chat}/notes"), Some(&token), json!({"text": "Cek pembayaran di billing"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{note}");
+
+    let search = |q: &str, who: &str| {
+        let (app, path, who) = (&app, format!("/chats/search?q={}", urlencode(q)), who.to_owned());
+        async move {
+            let (status, page) = app.get(&path, Some(&who)).await;
+            assert_eq!(status, StatusCode::OK, "{path}: {page}");
+            page
+        }
+    };
+    let texts = |page: &Value| -> Vec<String> {
+        page["data"].as_array().unwrap().iter().map(|h| h["message"]["text"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(texts(&search("internet", &token).await), ["Internetnya MATI sejak pagi"]);
+    assert_eq!(texts(&search("mati PAGI", &token).await), ["Internetnya MATI sejak pagi"]);
+    assert_eq!(texts(&search("mati rusak", &token).await), Vec::<String>::new());
+    assert_eq!(texts(&search("teknisi", &token).await), ["Baik, teknisi kami kirim ke rumah Bapak"]);
+    assert_eq!(texts(&search("billing", &token).await), ["Cek pembayaran di billing"]);
+    let hit = search("tagihan", &token).await;
+    assert_eq!(
+        (&hit["data"][0]["chat_id"], &hit["data"][0]["chat_name"]),
+        (&json!(sari_chat), &json!("Sari")),
+        "{hit}"
+    );
+    assert_eq!(hit["words"], json!(["tagihan"]));
+    // Newest first, paged by `before`, narrowed by `chat_id`.
+    let page = search("a".repeat(3).as_str(), &token).await; // "aaa": nothing, not an error
+    assert_eq!(page["data"], json!([]));
+    app.sim.inbound(budi, NUMBER, "internet masih mati", "Budi").await.unwrap();
+    let both = wait_for(&app, &token, "/chats/search?q=internet&limit=1", 30, |p| {
+        p["data"][0]["message"]["text"] == "internet masih mati"
+    })
+    .await;
+    let before = both["before"].as_i64().expect("a second page");
+    let (_, older) = app.get(&format!("/chats/search?q=internet&limit=1&before={before}"), Some(&token)).await;
+    assert_eq!(texts(&older), ["Internetnya MATI sejak pagi"]);
+    assert_eq!(older["before"], Value::Null);
+    let (_, in_sari) = app.get(&format!("/chats/search?q=internet&chat_id={sari_chat}"), Some(&token)).await;
+    assert_eq!(in_sari["data"], json!([]));
+    // The hit opens its chat at that message: it and what came before, then what came after.
+    let at = older["data"][0]["message"]["id"].as_i64().unwrap();
+    let (_, up_to) = app.get(&format!("/chats/{budi_chat}/messages?before={}&limit=50", at + 1), Some(&token)).await;
+    assert_eq!(up_to["data"].as_array().unwrap().last().unwrap()["id"], json!(at));
+    let (_, after) = app.get(&format!("/chats/{budi_chat}/messages?after={at}&limit=2"), Some(&token)).await;
+    assert_eq!(after["data"][0]["text"], "modem saya rusak", "{after}");
+    let next = after["after"].as_i64().expect("more after");
+    let (_, rest) = app.get(&format!("/chats/{budi_chat}/messages?after={next}&limit=2"), Some(&token)).await;
+    assert_eq!(rest["data"].as_array().unwrap().len(), 1, "{rest}");
+    assert_eq!(rest["after"], Value::Null);
+    let (status, resp) = app.get(&format!("/chats/{budi_chat}/messages?after=1&before=9"), Some(&token)).await;
+    assert_eq!((status, &resp["error"]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("after")), "{resp}");
+
+    // The contact edits one message and deletes another.
+    let change = |kind: &str, quoted: &str, text: Option<&str>| Write {
+        from: budi.into(),
+        to: NUMBER.into(),
+        kind: Some(kind.into()),
+        quoted: Some(quoted.into()),
+        text: text.map(str::to_owned),
+        ..Default::default()
+    };
+    app.sim.deliver(&change("edit", &first, Some("Internetnya putus sejak pagi"))).await.unwrap();
+    app.sim.deliver(&change("revoke", &typo, None)).await.unwrap();
+    wait_for(&app, &token, "/chats/search?q=putus", 30, |p| p["data"].as_array().unwrap().len() == 1).await;
+    wait_for(&app, &token, "/chats/search?q=modem", 30, |p| p["data"] == json!([])).await;
+    assert_eq!(texts(&search("mati pagi", &token).await), Vec::<String>::new(), "the old text is not found");
+
+    // An agent: only the chats assigned to them.
+    let (agent_id, agent) = app.user_with_role("agent").await;
+    assert_eq!(search("internet", &agent).await["data"], json!([]));
+    let assign = json!({"assigned_agent_id": agent_id});
+    app.call(Method::PATCH, &format!("/chats/{sari_chat}"), Some(&token), Some(assign)).await;
+    assert_eq!(texts(&search("tagihan", &agent).await), ["Tagihan bulan ini sudah dibayar? 100% lunas_ya"]);
+    assert_eq!(search("internet", &agent).await["data"], json!([]));
+    let (status, _) = app.get(&format!("/chats/search?q=internet&chat_id={budi_chat}"), Some(&agent)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Another account finds nothing of this one's.
+    let (_, user) = app.user_with_role("user").await;
+    assert_eq!(search("tagihan", &user).await["data"], json!([]));
+
+    // Operators and wildcards are separators, never a 500.
+    for q in [
+        "100%",
+        "lunas_ya",
+        "\"tagihan",
+        "tagihan*",
+        "tagihan OR modem",
+        "NEAR(tagihan bulan)",
+        "-tagihan +bulan",
+        "tagihan'",
+        "bulan^2 ~ini",
+        "(ini) {bulan}",
+    ] {
+        let path = format!("/chats/search?q={}", urlencode(q));
+        let (status, page) = app.get(&path, Some(&token)).await;
+        assert!(status == StatusCode::OK || status == StatusCode::UNPROCESSABLE_ENTITY, "{q}: {status} {page}");
+    }
+    assert_eq!(texts(&search("\"tagihan", &token).await).len(), 1);
+    assert_eq!(texts(&search("lunas_ya", &token).await).len(), 1);
+    for q in ["", "di ke", "%_%", &"x".repeat(201), "satu dua tiga empat lima enam tujuh delapan sembilan"] {
+        let (status, resp) = app.get(&format!("/chats/search?q={}", urlencode(q)), Some(&token)).await;
+        assert_eq!((status, &resp["error"]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("q")), "{q}: {resp}");
+    }
+}
+
+/// Export: CSV with its columns (a spreadsheet reads commas, quotes, line
+/// breaks and formulas as text), JSON, one chat or the list's filters, a time
+/// range; an agent exports only their chats, another account nothing.
+async fn chats_are_exported(db: TestDb) {
+    let app = TestApp::spawn_with(db, no_limits).await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", NUMBER).await;
+    let (budi, sari) = ("628222000095", "628222000096");
+    app.sim.add_contacts(&[budi.to_owned(), sari.to_owned()]);
+    app.sim.inbound(budi, NUMBER, "Halo, internet \"mati\"\nsejak pagi", "Budi").await.unwrap();
+    // Stored first (two chats' messages may be stored in either order).
+    wait_for(&app, &token, "/chats/", 30, |l| l.as_array().is_some_and(|l| l.len() == 1)).await;
+    app.sim.inbound(sari, NUMBER, "=HYPERLINK(\"http://x\")", "Sari").await.unwrap();
+    let chats = wait_for(&app, &token, "/chats/", 30, |l| l.as_array().is_some_and(|l| l.len() == 2)).await;
+    let chat =
+        |phone: &str| chats.as_array().unwrap().iter().find(|c| c["phone"] == phone).unwrap()["id"].as_i64().unwrap();
+    let (budi_chat, sari_chat) = (chat(budi), chat(sari));
+    let (status, reply) =
+        app.post("/chats/messages", Some(&token), json!({"chat_id": budi_chat, "text": "Kami cek, Pak"})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+    app.post(&format!("/chats/{budi_chat}/notes"), Some(&token), json!({"text": "ODP-3"})).await;
+
+    let get = |path: String, who: String| {
+        let app = &app;
+        async move {
+            let resp = app.client.get(format!("{}{path}", app.address)).bearer_auth(who).send().await.unwrap();
+            let (status, kind) =
+                (resp.status(), resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()));
+            let disposition = resp.headers().get("content-disposition").map(|v| v.to_str().unwrap().to_owned());
+            (status, kind.unwrap_or_default(), disposition.unwrap_or_default(), resp.text().await.unwrap())
+        }
+    };
+    let (status, kind, disposition, body) = get("/chats/export".into(), token.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        kind.starts_with("text/csv") && disposition.starts_with("attachment; filename=\"wagate-chats-"),
+        "{kind} {disposition}"
+    );
+    let rows = csv(body.strip_prefix('\u{feff}').expect("a byte order mark"));
+    assert_eq!(
+        rows[0],
+        [
+            "time",
+            "chat_id",
+            "chat_name",
+            "phone",
+            "session",
+            "entry_id",
+            "message_id",
+            "sender",
+            "agent",
+            "type",
+            "text",
+            "filename",
+            "status",
+            "reason"
+        ]
+    );
+    let column = |name: &str| rows[0].iter().position(|c| c == name).unwrap();
+    let texts: Vec<(&str, &str, &str)> = rows[1..]
+        .iter()
+        .map(|r| (r[column("phone")].as_str(), r[column("sender")].as_str(), r[column("text")].as_str()))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            (budi, "customer", "Halo, internet \"mati\"\nsejak pagi"),
+            (sari, "customer", "'=HYPERLINK(\"http://x\")"),
+            (budi, "agent", "Kami cek, Pak"),
+            (budi, "note", "ODP-3"),
+        ]
+    );
+    assert_eq!(rows[1][column("session")], "s1");
+    assert!(rows[1][column("time")].ends_with("+07:00"), "times in the gateway's zone: {:?}", rows[1]);
+
+    // One chat, as JSON.
+    let (status, kind, _, body) = get(format!("/chats/export?chat_id={budi_chat}&format=json"), token.clone()).await;
+    assert_eq!((status, kind.as_str()), (StatusCode::OK, "application/json"));
+    let list: Value = serde_json::from_str(&body).unwrap();
+    let texts: Vec<&str> = list.as_array().unwrap().iter().map(|m| m["message"]["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["Halo, internet \"mati\"\nsejak pagi", "Kami cek, Pak", "ODP-3"]);
+    assert_eq!(list[0]["chat_id"], json!(budi_chat));
+    // A time range, and the list's filters.
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(2)).format("%Y-%m-%d");
+    let (_, _, _, body) = get(format!("/chats/export?from={tomorrow}&format=json"), token.clone()).await;
+    assert_eq!(body, "[]");
+    let today = chrono::Utc::now().format("%Y-%m-%dT00:00:00Z");
+    let (_, _, _, body) = get(format!("/chats/export?from={today}&to={tomorrow}&format=json"), token.clone()).await;
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap().as_array().unwrap().len(), 4);
+    let (_, _, _, body) = get("/chats/export?q=Sari&format=json".into(), token.clone()).await;
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap().as_array().unwrap().len(), 1);
+
+    // An agent: their chats only.
+    let (agent_id, agent) = app.user_with_role("agent").await;
+    let (_, _, _, body) = get("/chats/export?format=json".into(), agent.clone()).await;
+    assert_eq!(body, "[]");
+    app.call(Method::PATCH, &format!("/chats/{sari_chat}"), Some(&token), Some(json!({"assigned_agent_id": agent_id})))
+        .await;
+    let (_, _, _, body) = get("/chats/export".into(), agent.clone()).await;
+    let rows = csv(body.trim_start_matches('\u{feff}'));
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[1][column("phone")], sari);
+    let (status, _, _, _) = get(format!("/chats/export?chat_id={budi_chat}"), agent.clone()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Another account: nothing of this one's.
+    let (_, user) = app.user_with_role("user").await;
+    let (_, _, _, body) = get("/chats/export?format=json".into(), user.clone()).await;
+    assert_eq!(body, "[]");
+    // Bad input names its field.
+    for (query, field) in [
+        ("format=xml", "format"),
+        ("from=kemarin", "from"),
+        ("to=2026-13-01", "to"),
+        ("from=2026-12-02&to=2026-12-01", "to"),
+        ("assignee=x", "assignee"),
+    ] {
+        let (status, resp) = app.get(&format!("/chats/export?{query}"), Some(&token)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {resp}");
+        assert_eq!(resp["error"]["field"], json!(field), "{query}: {resp}");
+    }
+}
+
+/// RFC 4180 rows.
+fn csv(text: &str) -> Vec<Vec<String>> {
+    let (mut rows, mut row, mut field) = (Vec::new(), Vec::new(), String::new());
+    let (mut chars, mut quoted) = (text.chars().peekable(), false);
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => row.push(std::mem::take(&mut field)),
+            ('\r', false) => {}
+            ('\n', false) => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (c, _) => field.push(c),
+        }
+    }
+    rows
+}
+
+fn urlencode(q: &str) -> String {
+    q.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+}
+
 db_tests!(
     a_message_makes_a_chat_once,
     customers_name_their_chats,
@@ -904,4 +1188,6 @@ db_tests!(
     notes_stay_with_the_team,
     canned_replies_are_filled_and_kept_apart,
     labels_filter_and_count,
+    messages_are_found_by_their_words,
+    chats_are_exported,
 );

@@ -51,6 +51,7 @@ export default async function inboxPage(main, page) {
       canWrite && S.me.role !== 'agent' ? assignControl(c) : null,
       h('span', { id: 'chat-labels' }, labelChips(c.labels)),
       canWrite ? h('button', { class: 'secondary small', id: 'edit-labels', onclick: editLabels }, 'Labels…') : null,
+      h('a', { class: 'button secondary small', id: 'export-chat', href: `/chats/export?chat_id=${c.id}`, download: '' }, 'Export'),
       h('span', { id: 'label-editor' }));
   }
 
@@ -78,13 +79,24 @@ export default async function inboxPage(main, page) {
     side.draw();
   }
 
-  async function openChat(id) {
+  // Opens a chat at its latest messages, or (a search hit) at entry `at`:
+  // that message and those before it, then the newer ones as far as a page
+  // goes (`after`: more to read on scrolling down).
+  async function openChat(id, at) {
     const detail = await act(() => api('GET', `/chats/${id}?limit=50`));
     if (!detail) return;
     const { profile, messages, before, ...chat } = detail;
-    inbox.open = { chat, profile, entries: messages, before };
+    inbox.open = { chat, profile, entries: messages, before, after: null };
+    if (at && !messages.some((e) => e.id === at)) {
+      const [older, newer] = await Promise.all([
+        act(() => api('GET', `/chats/${id}/messages?before=${at + 1}&limit=30`)),
+        act(() => api('GET', `/chats/${id}/messages?after=${at}&limit=50`)),
+      ]);
+      if (older && newer) inbox.open = { chat, profile, entries: older.data.concat(newer.data), before: older.before, after: newer.after };
+    }
     grid.classList.add('open');
     drawChat();
+    if (at) entries.jumpTo(at);
     if (inbox.open.chat.unread && canWrite) {
       const read = await act(() => api('POST', `/chats/${id}/read`));
       if (read) chatUpdated({ ...inbox.open.chat, unread: 0 });

@@ -1,5 +1,8 @@
-// The inbox's chat list: filters (a label among them), search, counts,
-// endless scrolling; each chat with its labels.
+// The inbox's chat list: filters (a label among them), search by name or
+// number, counts, endless scrolling; each chat with its labels. With "in
+// messages" ticked, the search box searches inside messages instead: the
+// list shows the messages found (the words marked), and each opens its chat
+// at that message.
 
 import { h, $, set, badge } from '../../lib/dom.js';
 import { api, act } from '../../lib/api.js';
@@ -15,7 +18,9 @@ export function agentName(id) {
 export const labelChips = (list) => (list || []).map((l) => h('span', { class: 'label', 'data-label': l.id, style: `background:${l.colour}` }, l.name));
 
 export function chatList(inbox) {
-  const filter = { assignee: 'all', mode: '', unread: false, q: '', label: '' };
+  const filter = { assignee: 'all', mode: '', unread: false, q: '', label: '', inMessages: false };
+  // The messages found (in-messages search): {data, words, before} or an error's text.
+  let found = null;
   // The caller's account's labels (an agent's chats' accounts' come with each chat).
   let labels = [];
   let chats = [];
@@ -42,13 +47,56 @@ export function chatList(inbox) {
     return true;
   }
 
+  // `text` with the searched words (each a word's start) marked.
+  function marked(text, words) {
+    const escaped = words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+    const re = new RegExp(`(?<![\\p{L}\\p{N}])(?:${escaped.join('|')})[\\p{L}\\p{N}]*`, 'giu');
+    const parts = [];
+    let last = 0;
+    for (const m of text.matchAll(re)) {
+      parts.push(text.slice(last, m.index), h('mark', null, m[0]));
+      last = m.index + m[0].length;
+    }
+    parts.push(text.slice(last));
+    return parts;
+  }
+
+  const hit = (x, words) => h('li', {
+    tabindex: 0, 'data-hit': x.message.id, 'data-chat': x.chat_id,
+    onclick: () => inbox.openChat(x.chat_id, x.message.id), onkeydown: (e) => { if (e.key === 'Enter') inbox.openChat(x.chat_id, x.message.id); },
+  },
+  h('div', { class: 'name' }, h('span', null, x.chat_name || `+${x.phone}`), h('span', { class: 'muted', style: 'font-weight:normal;font-size:.8em' }, x.message.time)),
+  h('div', { class: 'last found' }, x.message.sender === 'customer' ? '' : (x.message.sender === 'note' ? '📝 ' : '↪ '), marked(x.message.text || x.message.caption || '', words)));
+
+  function drawFound() {
+    if (typeof found === 'string') { set(listEl, h('li', { class: 'muted' }, found)); return; }
+    set(listEl, ...found.data.map((x) => hit(x, found.words)));
+    if (!found.data.length) listEl.append(h('li', { class: 'muted' }, 'No messages found.'));
+  }
+
+  async function searchMessages(more) {
+    const params = new URLSearchParams({ q: filter.q, limit: 50 });
+    if (more && found?.before) params.set('before', found.before);
+    try {
+      const page = await api('GET', `/chats/search?${params}`);
+      found = more && typeof found === 'object' && found ? { ...page, data: found.data.concat(page.data) } : page;
+    } catch (e) {
+      if (e.status === 401) return;
+      found = e.message;
+    }
+    drawFound();
+  }
+
   function draw() {
+    if (filter.inMessages && filter.q) { if (found) drawFound(); return; }
     chats.sort((a, b) => (a.last_message_at < b.last_message_at ? 1 : -1));
     set(listEl, ...chats.filter(matches).map(item));
     if (!listEl.children.length) listEl.append(h('li', { class: 'muted' }, 'No chats.'));
   }
 
   async function load(more) {
+    if (filter.inMessages && filter.q) { await searchMessages(more); return; }
+    found = null;
     const params = new URLSearchParams({ limit: 200 });
     if (filter.assignee !== 'all') params.set('assignee', filter.assignee);
     if (filter.mode) params.set('mode', filter.mode);
@@ -76,7 +124,13 @@ export function chatList(inbox) {
 
   let loadingMore = false;
   listEl.addEventListener('scroll', () => {
-    if (listEl.scrollTop + listEl.clientHeight > listEl.scrollHeight - 40 && !loadingMore && chats.length % 200 === 0 && chats.length) {
+    const bottom = listEl.scrollTop + listEl.clientHeight > listEl.scrollHeight - 40;
+    if (bottom && !loadingMore && filter.inMessages && filter.q && found?.before) {
+      loadingMore = true;
+      searchMessages(true).finally(() => { loadingMore = false; });
+      return;
+    }
+    if (bottom && !loadingMore && chats.length % 200 === 0 && chats.length) {
       loadingMore = true;
       load(true).finally(() => { loadingMore = false; });
     }
@@ -89,13 +143,35 @@ export function chatList(inbox) {
     draw();
   }
 
+  // The export of what the list shows (its filters), in a time range.
+  function exportUrl(format, from, to) {
+    const params = new URLSearchParams({ format });
+    if (filter.assignee !== 'all') params.set('assignee', filter.assignee);
+    if (filter.mode) params.set('mode', filter.mode);
+    if (filter.unread) params.set('unread', 'true');
+    if (filter.q && !filter.inMessages) params.set('q', filter.q);
+    if (filter.label) params.set('label', filter.label);
+    if (from) params.set('from', from);
+    if (to) params.set('to', to);
+    return `/chats/export?${params}`;
+  }
+  const exportBox = () => {
+    const from = h('input', { type: 'date', id: 'export-from', 'aria-label': 'From' });
+    const to = h('input', { type: 'date', id: 'export-to', 'aria-label': 'To' });
+    const link = (format) => h('a', { class: 'button secondary small', href: '#', 'data-export': format, onclick: (e) => { e.target.href = exportUrl(format, from.value, to.value); } }, format.toUpperCase());
+    return h('details', { class: 'export', id: 'export' }, h('summary', null, 'Export…'),
+      h('div', { class: 'row' }, from, '–', to, link('csv'), link('json')));
+  };
+
   const filterButton = (label, apply, pressed) => h('button', { class: pressed() ? '' : 'secondary', 'aria-pressed': pressed(), 'data-filter': label, onclick: () => { apply(); drawFilters(); load(); } }, label);
   const filters = h('div', { class: 'filters' });
   let searchTimer;
   function drawFilters() {
     set(filters,
-      h('input', { type: 'search', id: 'chat-search', placeholder: 'Search name or number', 'aria-label': 'Search chats', value: filter.q,
-        oninput: (e) => { filter.q = e.target.value.trim(); clearTimeout(searchTimer); searchTimer = setTimeout(load, 250); } }),
+      h('input', { type: 'search', id: 'chat-search', placeholder: filter.inMessages ? 'Search in messages' : 'Search name or number', 'aria-label': 'Search chats', value: filter.q,
+        oninput: (e) => { filter.q = e.target.value.trim(); clearTimeout(searchTimer); searchTimer = setTimeout(load, 300); } }),
+      h('label', { class: 'check' }, h('input', { type: 'checkbox', id: 'search-messages', checked: filter.inMessages,
+        onchange: (e) => { filter.inMessages = e.target.checked; drawFilters(); load(); } }), ' in messages'),
       S.me.role !== 'agent' ? [
         filterButton('mine', () => { filter.assignee = 'me'; }, () => filter.assignee === 'me'),
         filterButton('unassigned', () => { filter.assignee = 'unassigned'; }, () => filter.assignee === 'unassigned'),
@@ -105,7 +181,8 @@ export function chatList(inbox) {
       h('select', { 'aria-label': 'Mode', id: 'mode-filter', onchange: (e) => { filter.mode = e.target.value; load(); } },
         ['', 'bot', 'agent', 'paused', 'closed'].map((m) => h('option', { value: m, selected: filter.mode === m }, m || 'any mode'))),
       labels.length ? h('select', { 'aria-label': 'Label', id: 'label-filter', onchange: (e) => { filter.label = e.target.value; load(); } },
-        h('option', { value: '' }, 'any label'), labels.map((l) => h('option', { value: l.id, selected: String(filter.label) === String(l.id) }, l.name))) : null);
+        h('option', { value: '' }, 'any label'), labels.map((l) => h('option', { value: l.id, selected: String(filter.label) === String(l.id) }, l.name))) : null,
+      exportBox());
     const search = $('#chat-search', filters);
     if (search && document.activeElement?.id === 'chat-search') search.focus();
   }

@@ -178,6 +178,21 @@ export function timeline(inbox, canWrite) {
     setTimeout(() => target.classList.remove('flash'), 1500);
   }
 
+  // Newer messages of a chat opened at a search hit, on scrolling down.
+  let loadingNewer = false;
+  async function newer() {
+    const open = inbox.open;
+    if (!open?.after || loadingNewer) return;
+    loadingNewer = true;
+    const page = await act(() => api('GET', `/chats/${open.chat.id}/messages?after=${open.after}&limit=50`));
+    loadingNewer = false;
+    if (!page || inbox.open !== open) return;
+    const known = new Set(open.entries.map((e) => e.id));
+    open.entries = open.entries.concat(page.data.filter((e) => !known.has(e.id)));
+    open.after = page.after;
+    draw(false);
+  }
+
   async function older() {
     const open = inbox.open;
     if (!open?.before || loadingOlder) return;
@@ -195,10 +210,22 @@ export function timeline(inbox, canWrite) {
   return {
     // A new timeline element, for a chat just opened.
     render() {
-      el = h('div', { class: 'timeline', id: 'timeline', onscroll: (e) => { if (e.target.scrollTop < 20) older(); } });
+      el = h('div', { class: 'timeline', id: 'timeline', onscroll: (e) => {
+        const t = e.target;
+        if (t.scrollTop < 20) older();
+        if (t.scrollTop + t.clientHeight > t.scrollHeight - 20) newer();
+      } });
       return el;
     },
     draw,
+    // Scrolls to entry `id` (a search hit) and marks it for a moment.
+    jumpTo(id) {
+      const target = el?.querySelector(`[data-entry="${id}"]`);
+      if (!target) return;
+      target.scrollIntoView({ block: 'center' });
+      target.classList.add('flash', 'found');
+      setTimeout(() => target.classList.remove('flash'), 2500);
+    },
     // A reply just queued: added, unless events told of it already (they may
     // be newer than the answer that names it).
     add(e) {
@@ -212,7 +239,7 @@ export function timeline(inbox, canWrite) {
       const open = inbox.open;
       if (!open || !e) return;
       const i = open.entries.findIndex((x) => x.id === e.id);
-      if (i >= 0) open.entries[i] = e; else open.entries.push(e);
+      if (i >= 0) open.entries[i] = e; else if (!open.after) open.entries.push(e);
       draw(false);
     },
     // A queued message's new status.

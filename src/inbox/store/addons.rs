@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use crate::{
     db::entities::inbound_messages as inbound,
     engine::Inbound,
+    inbox::search,
     model::{SessionKey, now_ms},
     queue::addons,
 };
@@ -80,6 +81,7 @@ pub async fn apply(
                 .filter(inbound::Column::Id.eq(row.id))
                 .exec(tx)
                 .await?;
+            search::replace_received(tx, row.id, message.text.clone()).await?;
             applied("message.edited", with(json!({"text": message.text, "previous": row.body})))
         }
         "revoke" => {
@@ -99,6 +101,8 @@ pub async fn apply(
                 }
             }
             update.exec(tx).await?;
+            // A deleted message leaves search, even where its text is kept.
+            search::replace_received(tx, row.id, None).await?;
             let dropped_media = (had_media && !keep_deleted).then_some(row.id);
             Ok(Some(Applied { kind: "message.revoked", data: base, dropped_media }))
         }

@@ -21,7 +21,7 @@ use crate::{
     inbox::{
         Answerer,
         calls::{CallPolicy, interval_ms},
-        groups,
+        groups, search,
     },
     model::{ChatKind, ChatMode, Origin, SessionKey, now_ms},
     queue::{Queue, text_message},
@@ -129,6 +129,8 @@ pub async fn commit(
         let mut by_chat: HashMap<i64, (chats::Model, Vec<entries::Model>, Vec<&Inbound>)> = HashMap::new();
         // Callers answered in this commit (not yet in the queue's table).
         let mut called_back: HashSet<String> = HashSet::new();
+        // The new entries' texts, for search.
+        let mut searched: Vec<(i64, i64, String)> = Vec::new();
         for message in fresh {
             let chat = chat_key(message, with_groups).and_then(|c| chats_of.get(c));
             let mut row = inbound_row(session, chat.map(|c| c.id), message, now);
@@ -185,12 +187,16 @@ pub async fn commit(
                 }
                 .insert(tx)
                 .await?;
+                if let Some(text) = search::searchable(row.body.as_deref(), &row.kind, row.extra.as_deref()) {
+                    searched.push((entry.id, chat.id, text));
+                }
                 let slot = by_chat.entry(chat.id).or_insert_with(|| (chat.clone(), Vec::new(), Vec::new()));
                 slot.1.push(entry);
                 slot.2.push(message);
             }
             written.received.push(row);
         }
+        search::index(tx, &std::mem::take(&mut searched)).await?;
         for (_, (mut chat, new_entries, messages)) in by_chat {
             let before = chat.clone();
             let customer_count = new_entries.iter().filter(|e| e.sender == Origin::Customer).count() as i32;

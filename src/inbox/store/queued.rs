@@ -12,7 +12,9 @@ use super::{super::views, user_names};
 use crate::{
     db::entities::{chat_entries as entries, chats, messages},
     events::GatewayEvent,
+    inbox::search,
     model::SessionKey,
+    queue::content::Target,
 };
 
 /// The queue's [`Timeline`](crate::queue::store::Timeline) port: queued
@@ -82,6 +84,7 @@ pub async fn enter_queued(conn: &impl ConnectionTrait, rows: &[messages::Model])
         *at = std::cmp::max(*at, row.created_at);
     }
     entries::Entity::insert_many(new_entries).exec_without_returning(conn).await?;
+    search_queued(conn, rows, &chat_of).await?;
     react_on_received(conn, rows, &chat_of).await?;
     for (chat, at) in touched {
         chats::Entity::update_many()
@@ -90,6 +93,43 @@ pub async fn enter_queued(conn: &impl ConnectionTrait, rows: &[messages::Model])
             .filter(chats::Column::Id.eq(chat))
             .exec(conn)
             .await?;
+    }
+    Ok(())
+}
+
+/// The texts of queued messages just entered into timelines, for search; an
+/// edit or a deletion of a sent message changes its entry's text.
+async fn search_queued(
+    conn: &impl ConnectionTrait,
+    rows: &[messages::Model],
+    chat_of: &HashMap<(SessionKey, String), i64>,
+) -> Result<(), DbErr> {
+    let texts: HashMap<&str, String> = rows
+        .iter()
+        .filter(|r| chat_of.contains_key(&(r.session_id.clone(), r.recipient.clone())))
+        .filter_map(|r| Some((r.id.as_str(), search::searchable(r.body.as_deref(), &r.kind, r.extra.as_deref())?)))
+        .collect();
+    if !texts.is_empty() {
+        // Entry ids are the database's: read back (MySQL returns none from a multi-row insert).
+        let made: Vec<(i64, i64, Option<String>)> = entries::Entity::find()
+            .select_only()
+            .columns([entries::Column::Id, entries::Column::ChatId, entries::Column::MessageId])
+            .filter(entries::Column::MessageId.is_in(texts.keys().copied()))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        let indexed: Vec<(i64, i64, String)> = made
+            .into_iter()
+            .filter_map(|(id, chat, message)| Some((id, chat, texts.get(message?.as_str())?.clone())))
+            .collect();
+        search::index(conn, &indexed).await?;
+    }
+    for row in rows.iter().filter(|r| matches!(r.kind.as_str(), "edit" | "revoke")) {
+        let Some(target) = row.extra.as_deref().and_then(|e| serde_json::from_str::<Target>(e).ok()) else {
+            continue;
+        };
+        let text = if row.kind == "edit" { row.body.clone() } else { None };
+        search::replace_queued(conn, &target.message_id, text).await?;
     }
     Ok(())
 }
