@@ -102,7 +102,7 @@ async fn run(
     let child = gateway.start().await;
     let mut agent_gateway = Gateway::new(sim_addr, Vec::new());
     agent_gateway.port = gateway.port;
-    agent_gateway.token = login(&gateway, "agen", "agen-password").await;
+    agent_gateway.token = gateway.login_as("agen", "agen-password").await;
 
     let mut rng = Rng::new(7);
     let mut pick =
@@ -186,18 +186,4 @@ async fn run(
 
 async fn search(gateway: &Gateway, q: &str) -> Value {
     gateway.call(reqwest::Method::GET, &format!("/chats/search?q={}&limit=20", q.replace(' ', "+")), None).await
-}
-
-async fn login(gateway: &Gateway, who: &str, password: &str) -> String {
-    let login: Value = gateway
-        .http
-        .post(format!("{}/auth/login", gateway.base()))
-        .json(&json!({"identifier": who, "password": password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    login["token"].as_str().expect("agent login").to_owned()
 }

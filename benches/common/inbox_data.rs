@@ -174,8 +174,8 @@ impl Rng {
     }
 }
 
-/// Message `m`'s text.
-pub fn text_of(rng: &mut Rng, m: usize) -> String {
+/// The next message's text.
+pub fn text_of(rng: &mut Rng) -> String {
     let n = 4 + rng.below(7) as usize;
     let mut words: Vec<String> = (0..n).map(|_| WORDS[rng.zipf(WORDS.len())].to_owned()).collect();
     match rng.below(10) {
@@ -184,7 +184,6 @@ pub fn text_of(rng: &mut Rng, m: usize) -> String {
         2 => words.push(format!("jl{}", rng.below(5_000))),
         _ => {}
     }
-    let _ = m;
     words.join(" ")
 }
 
@@ -213,7 +212,7 @@ pub async fn fill(db: &DatabaseConnection, session: &str, owner: i64, chats: usi
     let mut rng = Rng::new(0x5eed);
     for first in (0..messages).step_by(500) {
         let range = first..(first + 500).min(messages);
-        let texts: Vec<String> = range.clone().map(|m| text_of(&mut rng, m)).collect();
+        let texts: Vec<String> = range.clone().map(|_| text_of(&mut rng)).collect();
         let inbound: Vec<String> = range
             .clone()
             .zip(&texts)

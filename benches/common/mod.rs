@@ -168,17 +168,22 @@ impl Gateway {
 
     /// Logs in as the first admin.
     pub async fn login(&mut self) {
+        self.token = self.login_as("admin", "bench-password").await;
+    }
+
+    /// Logs in as `identifier`; the token.
+    pub async fn login_as(&self, identifier: &str, password: &str) -> String {
         let login: Value = self
             .http
             .post(format!("{}/auth/login", self.base()))
-            .json(&json!({"identifier": "admin", "password": "bench-password"}))
+            .json(&json!({"identifier": identifier, "password": password}))
             .send()
             .await
             .unwrap()
             .json()
             .await
             .unwrap();
-        self.token = login["token"].as_str().expect("login").to_owned();
+        login["token"].as_str().expect("login").to_owned()
     }
 
     /// Links sessions `{prefix}-{i}` to numbers `62811{first + i}`, 16 at a time.
