@@ -391,6 +391,14 @@ async fn the_inbox_answers_live_and_an_agent_sees_only_their_chats() {
             20,
         )
         .await;
+    // The counts above the list agree with it (issue 32, item 11).
+    admin
+        .wait(
+            "counts that match the list",
+            "document.querySelector('#counts').textContent === '1 chat · 0 unread · 1 mine · 0 unassigned'",
+            10,
+        )
+        .await;
     admin.screenshot("inbox").await;
 
     // Another customer's chat, which stays unassigned.
@@ -720,7 +728,7 @@ async fn a_canned_reply_fills_the_reply_box() {
         .wait("the chip in the head", "document.querySelector('#chat-labels .label')?.textContent === 'VIP'", 10)
         .await;
     browser.eval("const s = document.querySelector('#label-filter'); s.value = s.options[1].value; s.dispatchEvent(new Event('change')); return null").await;
-    browser.wait("filtered and counted", "document.querySelectorAll('#chats li[data-chat]').length === 1 && document.querySelector('#counts').textContent.startsWith('1 chats')", 10).await;
+    browser.wait("filtered and counted", "document.querySelectorAll('#chats li[data-chat]').length === 1 && document.querySelector('#counts').textContent.startsWith('1 chat ')", 10).await;
     browser.screenshot("inbox-labels").await;
     browser.close().await;
 }

@@ -113,7 +113,7 @@ export function chatList(inbox) {
 
   async function loadCounts() {
     const counts = await act(() => api('GET', `/chats/counts${filter.label ? `?label=${filter.label}` : ''}`));
-    if (counts) countsEl.textContent = `${counts.all} chats · ${counts.unread} unread · ${counts.mine} mine · ${counts.unassigned} unassigned`;
+    if (counts) countsEl.textContent = `${counts.all} chat${counts.all === 1 ? '' : 's'} · ${counts.unread} unread · ${counts.mine} mine · ${counts.unassigned} unassigned`;
   }
   let countsTimer;
   // Counts once a burst of changes settles.
