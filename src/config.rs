@@ -189,7 +189,7 @@ pub struct InboxConfig {
     pub read_receipts: bool,
     /// Largest received media file that is downloaded, in bytes.
     pub max_media_bytes: u64,
-    /// How long downloaded media is kept.
+    /// How long downloaded media, and the files of messages sent into chats, are kept.
     #[serde(serialize_with = "ser_duration", deserialize_with = "de_duration")]
     pub media_retention: Duration,
     /// Media downloads at a time.

@@ -108,7 +108,7 @@ impl App {
             webhooks::Webhooks::new(writer.clone(), config.clone(), metrics.webhooks(), &webhook_key, sealer).await?;
         // The ports: the queue writes timelines through the inbox's, the inbox
         // asks the bot for its answers.
-        let timeline = Arc::new(inbox::QueuedInChats);
+        let timeline = Arc::new(inbox::QueuedInChats::new(&config.storage.data_dir));
         let queue = queue::Queue::new(writer.clone(), config.clone(), timeline).await?;
         let bot = bot::Bot::new(writer.clone(), config.clone());
         let answerer = Arc::new(bot.clone());

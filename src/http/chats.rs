@@ -520,7 +520,8 @@ pub async fn typing(
     Ok(Json(TypingView { chat_id: id, state: req.state }))
 }
 
-/// A received message's media (once downloaded), with its type and file name.
+/// A message's media, with its type and file name: a received one once
+/// downloaded, a sent one as it was sent; each kept for `inbox.media_retention`.
 #[utoipa::path(
     get, path = "/chats/{id}/messages/{message_id}/media", tag = "inbox",
     security(("bearer" = []), ("api_key" = [])),
@@ -543,14 +544,32 @@ pub async fn chat_media(
         .await?
         .filter(|e| e.chat_id == id)
         .ok_or_else(|| ApiError::not_found("message"))?;
-    let Some(inbound_id) = entry.inbound_id else {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "sent media is not kept after it was sent"));
+    let unavailable = |why| ApiError::conflict("media_unavailable", why);
+    let (file, length, mimetype, name) = match (entry.inbound_id, entry.message_id.as_deref()) {
+        (Some(inbound_id), _) => {
+            let row = inbound::Entity::find_by_id(inbound_id)
+                .one(&state.db)
+                .await?
+                .ok_or_else(|| ApiError::not_found("message"))?;
+            let (file, length) = state.inbox.media_file(&row).await.map_err(unavailable)?;
+            let name = row.filename.clone().unwrap_or_else(|| format!("{}-{}", row.kind, row.id));
+            (file, length, row.mimetype, name)
+        }
+        // Sent: kept for the chat until `inbox.media_retention`.
+        (None, Some(id)) => {
+            use crate::db::entities::messages;
+            let row = messages::Entity::find_by_id(id.to_owned())
+                .one(&state.db)
+                .await?
+                .filter(|m| m.media_size.is_some())
+                .ok_or_else(|| unavailable("this message has no media".into()))?;
+            let (file, length) = state.inbox.sent_media_file(id).await.map_err(unavailable)?;
+            let name = row.filename.clone().unwrap_or_else(|| format!("{}-{}", row.kind, row.id));
+            (file, length, row.mimetype, name)
+        }
+        (None, None) => return Err(unavailable("this message has no media".into())),
     };
-    let row =
-        inbound::Entity::find_by_id(inbound_id).one(&state.db).await?.ok_or_else(|| ApiError::not_found("message"))?;
-    let (file, length) =
-        state.inbox.media_file(&row).await.map_err(|why| ApiError::conflict("media_unavailable", why))?;
-    let mimetype = row.mimetype.clone().unwrap_or_else(|| "application/octet-stream".into());
+    let mimetype = mimetype.unwrap_or_else(|| "application/octet-stream".into());
     let mut response = Response::new(Body::from_stream(file_chunks(file)));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
@@ -561,7 +580,6 @@ pub async fn chat_media(
     // The type is the sender's word: a browser must not guess another, nor run what it opens.
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox; default-src 'none'"));
-    let name = row.filename.clone().unwrap_or_else(|| format!("{}-{}", row.kind, row.id));
     let ascii: String =
         name.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' }).collect();
     if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{ascii}\"")) {

@@ -65,18 +65,26 @@ impl Inbox {
         let agents: Vec<i64> = list.iter().filter_map(|e| e.agent_id).collect();
         let names = store::user_names(self.db(), &agents).await?;
         let offset = self.config().notify.offset();
+        // A sent file is kept for its chat until `inbox.media_retention`.
+        let kept = |id: &str| self.0.media.sent(id).is_some_and(|path| path.exists());
         Ok(list
             .iter()
             .map(|entry| match (&entry.message_id, entry.inbound_id) {
                 _ if entry.sender == Origin::Note => {
                     views::entry_of_note(entry, entry.agent_id.and_then(|a| names.get(&a).cloned()), offset)
                 }
-                (Some(id), _) if queued.contains_key(id) => views::entry_of_queued(
-                    entry,
-                    &queued[id],
-                    entry.agent_id.and_then(|a| names.get(&a).cloned()),
-                    offset,
-                ),
+                (Some(id), _) if queued.contains_key(id) => {
+                    let mut view = views::entry_of_queued(
+                        entry,
+                        &queued[id],
+                        entry.agent_id.and_then(|a| names.get(&a).cloned()),
+                        offset,
+                    );
+                    if let Some(media) = &mut view.media {
+                        media.state = if kept(id) { "done" } else { "expired" }.into();
+                    }
+                    view
+                }
                 (_, inbound) => views::entry_of_inbound(entry, inbound.and_then(|i| received.get(&i)), offset),
             })
             .collect())

@@ -54,6 +54,35 @@ impl Files {
     }
 }
 
+/// Where the file of sent message `id` is kept for its chat (`None` for an
+/// id that is not a plain name).
+pub fn sent_file(dir: &std::path::Path, id: &str) -> Option<PathBuf> {
+    let plain = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric());
+    plain.then(|| dir.join(format!("sent-{id}")))
+}
+
+impl Files {
+    /// Sent message `id`'s file, kept for its chat (see `QueuedInChats`).
+    pub fn sent(&self, id: &str) -> Option<PathBuf> {
+        sent_file(&self.dir, id)
+    }
+
+    /// Removes the sent files kept since before `cutoff` (epoch ms). How many.
+    async fn sweep_sent(&self, cutoff: i64) -> usize {
+        let cutoff = std::time::UNIX_EPOCH + Duration::from_millis(cutoff.max(0) as u64);
+        let mut removed = 0;
+        let Ok(mut entries) = tokio::fs::read_dir(&self.dir).await else { return 0 };
+        while let Ok(Some(entry)) = entries.next_entry().await {
+            let sent = entry.file_name().to_str().is_some_and(|n| n.starts_with("sent-"));
+            let old = entry.metadata().await.and_then(|m| m.modified()).is_ok_and(|t| t < cutoff);
+            if sent && old && tokio::fs::remove_file(entry.path()).await.is_ok() {
+                removed += 1;
+            }
+        }
+        removed
+    }
+}
+
 fn backoff(attempts: i32) -> i64 {
     5_000 * 2i64.pow(attempts.clamp(0, 10) as u32)
 }
@@ -205,6 +234,7 @@ impl Inbox {
     /// Removes media kept longer than `inbox.media_retention`.
     async fn sweep_media(&self) -> Result<(), sea_orm::DbErr> {
         let cutoff = now_ms() - self.config().inbox.media_retention.as_millis() as i64;
+        self.0.media.sweep_sent(cutoff).await;
         loop {
             let old: Vec<i64> = inbound::Entity::find()
                 .select_only()
@@ -232,6 +262,14 @@ impl Inbox {
         }
     }
 
+    /// A sent message's file, kept for its chat, open for reading, and its length.
+    pub async fn sent_media_file(&self, id: &str) -> Result<(tokio::fs::File, u64), String> {
+        let path = self.0.media.sent(id).ok_or("this message has no media")?;
+        let file = tokio::fs::File::open(path).await.map_err(|_| "removed after inbox.media_retention".to_owned())?;
+        let length = file.metadata().await.map_err(|e| e.to_string())?.len();
+        Ok((file, length))
+    }
+
     /// A received message's media file, once downloaded, open for reading
     /// (a reader streams it: memory stays a chunk, however large the file and
     /// slow the client), and its length.
@@ -244,5 +282,28 @@ impl Inbox {
             Some(_) => Err(format!("the download failed: {}", row.media_error.as_deref().unwrap_or("unknown error"))),
             None => Err("this message has no media".into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sent_files_go_after_the_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files::new(dir.path()).unwrap();
+        let (old, new) = (files.sent("3EB0OLD").unwrap(), files.sent("3EB0NEW").unwrap());
+        for path in [&old, &new, &files.path(7)] {
+            std::fs::write(path, b"x").unwrap();
+        }
+        let two_days_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 86_400);
+        std::fs::File::options().write(true).open(&old).unwrap().set_modified(two_days_ago).unwrap();
+        std::fs::File::options().write(true).open(files.path(7)).unwrap().set_modified(two_days_ago).unwrap();
+        let cutoff = now_ms() - 86_400_000;
+        assert_eq!(files.sweep_sent(cutoff).await, 1);
+        assert!(!old.exists() && new.exists(), "only the old sent file goes");
+        assert!(files.path(7).exists(), "received files are swept by their rows");
+        assert_eq!(sent_file(dir.path(), "../x"), None, "an id is a plain name");
     }
 }

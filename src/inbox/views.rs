@@ -119,7 +119,8 @@ pub struct MediaInfo {
     pub mimetype: Option<String>,
     pub filename: Option<String>,
     pub size: Option<i64>,
-    /// Received media: `pending`, `done` or `failed` (download); sent media: `stored`.
+    /// Received media: `pending`, `done`, `failed` (download) or `expired`; sent
+    /// media: `done` (kept for the chat: `GET /chats/{id}/messages/{entry}/media`) or `expired`.
     pub state: String,
     pub error: Option<String>,
 }
@@ -315,7 +316,8 @@ pub fn entry_of_queued(
             mimetype: row.mimetype.clone(),
             filename: row.filename.clone(),
             size: Some(size),
-            state: "stored".into(),
+            // Kept for the chat as it is queued (`Inbox::entry_views` looks again).
+            state: "done".into(),
             error: None,
         }),
         agent_id: entry.agent_id,

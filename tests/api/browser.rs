@@ -391,6 +391,9 @@ async fn the_inbox_answers_live_and_an_agent_sees_only_their_chats() {
             20,
         )
         .await;
+    // The picture the agent sent shows too, kept for the chat (issue 32, item 11).
+    let sent = "document.querySelector('.bubble.out img')";
+    admin.wait("the sent picture shows", &format!("{sent} && {sent}.complete && {sent}.naturalWidth === 48"), 20).await;
     // The counts above the list agree with it (issue 32, item 11).
     admin
         .wait(

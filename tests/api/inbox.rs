@@ -425,6 +425,26 @@ async fn agent_replies_go_through_the_queue(db: TestDb) {
     let got = app.sim.received(Some(CONTACT));
     assert_eq!(got[1].sha256.as_deref(), Some(sha(&pdf).as_str()));
     assert_eq!(got[1].filename.as_deref(), Some("struk.pdf"));
+    // Sent, the file stays for the chat (issue 32, item 11): the team opens what it sent.
+    let sent_id = doc["message_id"].as_str().unwrap().to_owned();
+    let detail = wait_for(&app, &agent_token, &format!("/chats/{chat}"), 30, |b| {
+        b["messages"].as_array().unwrap().iter().any(|m| {
+            m["message_id"] == sent_id.as_str()
+                && ["sent", "delivered", "read"].contains(&m["status"].as_str().unwrap_or(""))
+        })
+    })
+    .await;
+    let entry =
+        detail["messages"].as_array().unwrap().iter().find(|m| m["message_id"] == sent_id.as_str()).unwrap().clone();
+    assert_eq!(entry["media"]["state"], "done", "{entry}");
+    let url = format!("{}/chats/{chat}/messages/{}/media", app.address, entry["id"]);
+    let resp = app.client.get(&url).bearer_auth(&agent_token).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "application/pdf");
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), pdf.as_slice());
+    let (_, stranger) = app.user_with_role("user").await;
+    let resp = app.client.get(&url).bearer_auth(&stranger).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND, "another account's chat");
 
     // An outage notice to that phone from that session lands in the same chat.
     let (status, body) = app

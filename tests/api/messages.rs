@@ -638,7 +638,7 @@ async fn status_changes_written_together_apply_in_order(db: TestDb) {
     );
     let store = Store::new(
         writer,
-        std::sync::Arc::new(wagate::inbox::QueuedInChats),
+        std::sync::Arc::new(wagate::inbox::QueuedInChats::new(&app.config.storage.data_dir)),
         chrono::FixedOffset::east_opt(0).unwrap(),
     );
     let now = now_ms();
@@ -758,7 +758,7 @@ async fn a_graceful_stop_writes_the_acks_that_wait(db: TestDb) {
     );
     let store = Store::new(
         writer,
-        std::sync::Arc::new(wagate::inbox::QueuedInChats),
+        std::sync::Arc::new(wagate::inbox::QueuedInChats::new(&app.config.storage.data_dir)),
         chrono::FixedOffset::east_opt(0).unwrap(),
     );
     let ids = insert_texts(&store, "stopping", owner, 300, MessageStatus::Sending, 1).await;

@@ -58,8 +58,8 @@ export function timeline(inbox, canWrite) {
     if (!e.media || !open) return null;
     const url = `/chats/${open.chat.id}/messages/${e.id}/media`;
     const name = e.media.filename || e.type;
-    // Sent files are not kept once WhatsApp has them: named, not shown.
-    if (out) return h('span', { class: 'media-sent' }, `${LABELS[e.type] || e.type}${e.media.filename ? ` · ${e.media.filename}` : ''}`);
+    // A sent file no longer kept (after inbox.media_retention): named, not shown.
+    if (out && e.media.state !== 'done') return h('span', { class: 'media-sent' }, `${LABELS[e.type] || e.type}${e.media.filename ? ` · ${e.media.filename}` : ''}`);
     if (e.media.state !== 'done') return h('span', { class: 'muted' }, `[${e.type}: ${e.media.state}${e.media.error ? ` – ${e.media.error}` : ''}]`);
     if (e.type === 'image' || e.type === 'sticker') return h('a', { href: url, target: '_blank' }, h('img', { src: url, alt: e.caption || name, loading: 'lazy' }));
     if (e.type === 'video') return h('video', { src: url, controls: true, preload: 'metadata', class: 'player' });

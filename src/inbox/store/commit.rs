@@ -448,7 +448,7 @@ mod tests {
         .unwrap();
         let recorder = crate::db::record::Recorder::detached();
         let writer = Writer::new(db.clone(), recorder, crate::events::Events::default());
-        let timeline = std::sync::Arc::new(QueuedInChats);
+        let timeline = std::sync::Arc::new(QueuedInChats::new(&config.storage.data_dir));
         let queue = Queue::new(writer.clone(), config.clone(), timeline).await.unwrap();
         (dir, config, db, writer, queue)
     }

@@ -18,8 +18,21 @@ use crate::{
 };
 
 /// The queue's [`Timeline`](crate::queue::store::Timeline) port: queued
-/// messages in their chats' timelines.
-pub struct QueuedInChats;
+/// messages in their chats' timelines. The file of a message with media that
+/// enters a chat is kept for the chat too (a hard link beside the received
+/// media, `sent-<id>`), since the queue forgets it once WhatsApp has it.
+pub struct QueuedInChats {
+    /// The queue's media files (`data_dir/media`).
+    queued: std::path::PathBuf,
+    /// The inbox's (`data_dir/inbox-media`).
+    kept: std::path::PathBuf,
+}
+
+impl QueuedInChats {
+    pub fn new(data_dir: &std::path::Path) -> QueuedInChats {
+        QueuedInChats { queued: data_dir.join("media"), kept: data_dir.join("inbox-media") }
+    }
+}
 
 impl crate::queue::store::Timeline for QueuedInChats {
     fn enter<'a>(
@@ -27,7 +40,18 @@ impl crate::queue::store::Timeline for QueuedInChats {
         tx: &'a DatabaseTransaction,
         rows: &'a [messages::Model],
     ) -> BoxFuture<'a, Result<(), DbErr>> {
-        Box::pin(enter_queued(tx, rows))
+        Box::pin(async move {
+            for id in enter_queued(tx, rows).await? {
+                let Some(kept) = super::super::media::sent_file(&self.kept, id) else { continue };
+                // Before the queue's commit, so before the file can be sent and forgotten.
+                match std::fs::hard_link(self.queued.join(id), &kept) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => tracing::warn!(message_id = %id, error = %e, "a sent file is not kept for its chat"),
+                }
+            }
+            Ok(())
+        })
     }
 
     fn events<'a>(
@@ -41,10 +65,11 @@ impl crate::queue::store::Timeline for QueuedInChats {
 }
 
 /// Puts queued messages into the timelines of their chats (session and
-/// recipient), in the transaction that queues them.
-pub async fn enter_queued(conn: &impl ConnectionTrait, rows: &[messages::Model]) -> Result<(), DbErr> {
+/// recipient), in the transaction that queues them. The ids of those with a
+/// file that entered a chat.
+pub async fn enter_queued<'r>(conn: &impl ConnectionTrait, rows: &'r [messages::Model]) -> Result<Vec<&'r str>, DbErr> {
     if rows.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let mut by_session: HashMap<&SessionKey, Vec<&str>> = HashMap::new();
     for row in rows {
@@ -65,12 +90,16 @@ pub async fn enter_queued(conn: &impl ConnectionTrait, rows: &[messages::Model])
         }
     }
     if chat_of.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
+    let mut with_files = Vec::new();
     let mut new_entries = Vec::new();
     let mut touched: HashMap<i64, i64> = HashMap::new();
     for row in rows {
         let Some(chat) = chat_of.get(&(row.session_id.clone(), row.recipient.clone())) else { continue };
+        if row.media_size.is_some() {
+            with_files.push(row.id.as_str());
+        }
         new_entries.push(entries::ActiveModel {
             chat_id: Set(*chat),
             sender: Set(row.origin),
@@ -94,7 +123,7 @@ pub async fn enter_queued(conn: &impl ConnectionTrait, rows: &[messages::Model])
             .exec(conn)
             .await?;
     }
-    Ok(())
+    Ok(with_files)
 }
 
 /// The texts of queued messages just entered into timelines, for search; an
