@@ -30,7 +30,12 @@ pub struct QueuedInChats {
 
 impl QueuedInChats {
     pub fn new(data_dir: &std::path::Path) -> QueuedInChats {
-        QueuedInChats { queued: data_dir.join("media"), kept: data_dir.join("inbox-media") }
+        let kept = data_dir.join("inbox-media");
+        // The inbox makes it too; the queue may enter messages before the inbox exists.
+        if let Err(e) = std::fs::create_dir_all(&kept) {
+            tracing::warn!(dir = %kept.display(), error = %e, "sent files cannot be kept for their chats");
+        }
+        QueuedInChats { queued: data_dir.join("media"), kept }
     }
 }
 
