@@ -13,7 +13,7 @@ import { customerPanel } from './panel.js';
 export default async function inboxPage(main, page) {
   const canWrite = S.me.role !== 'readonly';
   // What the parts share: the open chat ({chat, profile, entries, before}) and how to open one.
-  const inbox = { open: null, openChat, refresh, openPhone };
+  const inbox = { open: null, opening: null, openChat, refresh, openPhone };
   const list = chatList(inbox);
   const entries = timeline(inbox, canWrite);
   const side = customerPanel(inbox);
@@ -83,6 +83,10 @@ export default async function inboxPage(main, page) {
   // that message and those before it, then the newer ones as far as a page
   // goes (`after`: more to read on scrolling down).
   async function openChat(id, at) {
+    // Messages told (by the event stream) while the chat loads are kept here,
+    // then shown: the page read may have been answered before they came.
+    const opening = { id, early: [] };
+    inbox.opening = opening;
     const detail = await act(() => api('GET', `/chats/${id}?limit=50`));
     if (!detail) return;
     const { profile, messages, before, ...chat } = detail;
@@ -96,6 +100,8 @@ export default async function inboxPage(main, page) {
     }
     grid.classList.add('open');
     drawChat();
+    if (inbox.opening === opening) inbox.opening = null;
+    for (const m of opening.early) entries.upsert(m);
     if (at) entries.jumpTo(at);
     if (inbox.open.chat.unread && canWrite) {
       const read = await act(() => api('POST', `/chats/${id}/read`));
@@ -153,6 +159,7 @@ export default async function inboxPage(main, page) {
 
   page.subscribe((kind, data) => {
     const open = inbox.open;
+    if (kind === 'chat.message' && inbox.opening?.id === data.chat_id) inbox.opening.early.push(data.message);
     if (kind === 'chat.updated') {
       chatUpdated(data);
       list.countsSoon();
