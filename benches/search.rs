@@ -93,7 +93,9 @@ async fn run(
     let filling = Instant::now();
     fill(&db, "big", owner, chats, messages).await;
     db.execute_unprepared(&format!("UPDATE chats SET assigned_agent_id = {agent_id} WHERE id <= 100")).await.unwrap();
-    db.execute_unprepared(if url.is_none() { "ANALYZE" } else { "ANALYZE TABLE chats, chat_entries" }).await.unwrap();
+    db.execute_unprepared(if url.is_none() { "ANALYZE" } else { "ANALYZE TABLE chats, chat_entries, chat_words" })
+        .await
+        .unwrap();
     println!(
         "{name}: {chats} chats and {messages} messages (indexed) written in {:.1} s",
         filling.elapsed().as_secs_f64()

@@ -6,7 +6,7 @@
 //! in few), plus a long tail of names and invoice numbers; seeded, so every
 //! run writes the same data.
 
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 
 /// The vocabulary, most frequent first.
 pub const WORDS: &[&str] = &[
@@ -190,7 +190,6 @@ pub fn text_of(rng: &mut Rng) -> String {
 /// Fills the database (the gateway stopped: one writer) with `chats` chats of
 /// session `session` (owned by `owner`) and `messages` received messages.
 pub async fn fill(db: &DatabaseConnection, session: &str, owner: i64, chats: usize, messages: usize) {
-    let backend = db.get_database_backend();
     let now = chrono::Utc::now().timestamp_millis();
     let start = now - messages as i64 * 10;
     // One connection of the pool: a transaction (committed every 50,000 messages).
@@ -208,7 +207,6 @@ pub async fn fill(db: &DatabaseConnection, session: &str, owner: i64, chats: usi
         ))
         .await;
     }
-    let id = if backend == DatabaseBackend::MySql { "entry_id" } else { "rowid" };
     let mut rng = Rng::new(0x5eed);
     for first in (0..messages).step_by(500) {
         let range = first..(first + 500).min(messages);
@@ -240,9 +238,14 @@ pub async fn fill(db: &DatabaseConnection, session: &str, owner: i64, chats: usi
             format!("INSERT INTO chat_entries (id, chat_id, sender, inbound_id, at) VALUES {}", entries.join(",")),
         )
         .await;
-        let searched: Vec<String> =
-            range.zip(&texts).map(|(m, text)| format!("({}, {}, '{text}')", m + 1, m % chats + 1)).collect();
-        run(&tx, format!("INSERT INTO chat_search ({id}, chat_id, text) VALUES {}", searched.join(","))).await;
+        // The search index, as `inbox::search::index` writes it (stems are letters and digits).
+        let words: Vec<String> = range
+            .zip(&texts)
+            .flat_map(|(m, text)| {
+                words::stems(text).into_iter().map(move |w| format!("('{w}', {}, {})", m + 1, m % chats + 1))
+            })
+            .collect();
+        run(&tx, format!("INSERT INTO chat_words (word, entry_id, chat_id) VALUES {}", words.join(","))).await;
         if first % 50_000 == 49_500 {
             tx.commit().await.expect("commit");
             tx = db.begin().await.expect("begin");

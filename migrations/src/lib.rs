@@ -23,6 +23,7 @@ mod m20261211_000014_notes;
 mod m20261212_000015_canned_replies;
 mod m20261213_000016_labels;
 mod m20261214_000017_search;
+mod m20261215_000018_search_words;
 
 pub struct Migrator;
 
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261212_000015_canned_replies::Migration),
             Box::new(m20261213_000016_labels::Migration),
             Box::new(m20261214_000017_search::Migration),
+            Box::new(m20261215_000018_search_words::Migration),
         ]
     }
 }

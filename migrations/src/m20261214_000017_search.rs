@@ -14,7 +14,7 @@ use sea_orm_migration::prelude::*;
 pub struct Migration;
 
 /// The text of each entry that has one (what `inbox::search` indexes as it writes).
-const BACKFILL: &str = "SELECT e.id, e.chat_id, COALESCE(i.body, m.body, e.note) \
+pub(crate) const BACKFILL: &str = "SELECT e.id, e.chat_id, COALESCE(i.body, m.body, e.note) \
      FROM chat_entries e \
      LEFT JOIN inbound_messages i ON i.id = e.inbound_id \
      LEFT JOIN messages m ON m.id = e.message_id \

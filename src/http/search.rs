@@ -19,8 +19,9 @@ use crate::{
 #[serde(deny_unknown_fields)]
 pub struct SearchQuery {
     /// Words (at least one of 3 or more letters or digits; shorter ones are
-    /// left out), each matched as the start of a word, all of them in one
-    /// message. Any other character separates words: it is never an operator.
+    /// left out), compared by their stems (Indonesian affixes taken off:
+    /// `bayar` finds `dibayar`), all of them in one message. Any other
+    /// character separates words: it is never an operator.
     pub q: String,
     /// Only this chat's messages.
     #[serde(default)]

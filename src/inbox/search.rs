@@ -1,14 +1,17 @@
-//! Search inside messages: owns `chat_search`, one row per timeline entry
-//! with a text (a received or sent text or caption, a note), written in the
-//! transaction that writes the entry, changed by an edit, dropped by a
-//! deletion. SQLite searches it with FTS5, MySQL/MariaDB with a FULLTEXT
-//! index (see the migration); a query is words, each matched as the start of a
-//! word, so `internet` finds `internetnya` (Indonesian suffixes: -nya, -kan,
-//! -lah, …). Hits come newest first, only in chats the caller may see.
+//! Search inside messages: owns `chat_words`, one row per (word stem,
+//! timeline entry) for each entry with a text (a received or sent text or
+//! caption, a note), written in the transaction that writes the entry, changed
+//! by an edit, dropped by a deletion (migration 18 says why our own index and
+//! not the databases' full-text ones). Words are the `words` crate's stems, so
+//! `internet` finds `internetnya` and `bayar` finds `dibayar` (Indonesian
+//! affixes). Hits come newest first, only in chats the caller may see, at a
+//! cost bounded by the page, not by how many messages hold the word.
+
+use std::collections::{HashMap, HashSet};
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter, Statement, Value,
-    sea_query::{Alias, Expr, ExprTrait, Order, Query},
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Statement, Value,
+    sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement},
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -16,58 +19,49 @@ use utoipa::ToSchema;
 use super::{ChatScope, Inbox, InboxError, MessageInChat, store};
 use crate::db::entities::{chat_entries as entries, chats};
 
-/// Words shorter than this are left out of a query (MariaDB's FULLTEXT index
-/// keeps none shorter: `innodb_ft_min_token_size`, 3 by default).
-pub const MIN_WORD: usize = 3;
 /// Most words in a query.
 pub const MAX_WORDS: usize = 8;
 /// The longest query, in characters.
 pub const MAX_QUERY: usize = 200;
-/// The longest word a query may hold (MariaDB indexes none longer than 84).
-const MAX_WORD: usize = 64;
+/// A scope of at most this many chats is searched chat by chat.
+const FEW_CHATS: u64 = 2_000;
+/// A word's hits are read this many at a time (at first; twice as many each
+/// round after).
+const BATCH: u64 = 200;
+/// At most this many of a word's hits are looked at for one page: a page of a
+/// search whose hits the caller mostly may not see ends early, with `before`
+/// set to go on.
+const MOST_READ: u64 = 100_000;
+/// How often a word is counted at most, to pick the rarest of a query's words.
+const COUNT_UP_TO: u64 = 1_000;
 
-/// A query's words: lower-case runs of letters and digits. Everything else
-/// (quotes, `%`, `_`, `*`, `-`, `+`, parentheses) separates words, so no
-/// character of `q` is ever an operator of either database; `AND`, `OR`,
-/// `NOT` and `NEAR` are words like any other.
+/// A query's words: lower-case runs of letters and digits, at least
+/// `words::MIN` characters. Everything else (quotes, `%`, `_`, `*`, `-`, `+`,
+/// parentheses) separates words, so no character of `q` is ever an operator.
 pub fn words_of(q: &str) -> Result<Vec<String>, String> {
     if q.chars().count() > MAX_QUERY {
         return Err(format!("must be at most {MAX_QUERY} characters"));
     }
-    let mut words: Vec<String> = Vec::new();
-    for word in q.split(|c: char| !c.is_alphanumeric()).filter(|w| w.chars().count() >= MIN_WORD) {
-        if word.chars().count() > MAX_WORD {
-            return Err(format!("has a word longer than {MAX_WORD} characters"));
-        }
-        let word = word.to_lowercase();
-        if !words.contains(&word) {
-            words.push(word);
+    if let Some(long) = q.split(|c: char| !c.is_alphanumeric()).find(|w| w.chars().count() > words::MAX) {
+        return Err(format!(
+            "has a word longer than {} characters ({}…)",
+            words::MAX,
+            long.chars().take(12).collect::<String>()
+        ));
+    }
+    let mut found: Vec<String> = Vec::new();
+    for (_, word) in words::words(q) {
+        if !found.contains(&word) {
+            found.push(word);
         }
     }
-    if words.is_empty() {
-        return Err(format!("must hold a word of at least {MIN_WORD} letters or digits"));
+    if found.is_empty() {
+        return Err(format!("must hold a word of at least {} letters or digits", words::MIN));
     }
-    if words.len() > MAX_WORDS {
+    if found.len() > MAX_WORDS {
         return Err(format!("must hold at most {MAX_WORDS} words"));
     }
-    Ok(words)
-}
-
-/// The database's query for `words`: each one a word's start, all of them.
-fn match_query(backend: DatabaseBackend, words: &[String]) -> String {
-    let each = words.iter().map(|w| match backend {
-        DatabaseBackend::MySql => format!("+{w}*"),
-        _ => format!("\"{w}\"*"),
-    });
-    each.collect::<Vec<_>>().join(" ")
-}
-
-/// The column holding the entry's id.
-fn id_column(backend: DatabaseBackend) -> &'static str {
-    match backend {
-        DatabaseBackend::MySql => "chat_search.entry_id",
-        _ => "chat_search.rowid",
-    }
+    Ok(found)
 }
 
 /// What a timeline entry says that search finds: its text or caption, or the
@@ -81,26 +75,26 @@ pub fn searchable(text: Option<&str>, kind: &str, extra: Option<&str>) -> Option
 
 /// Indexes entries `(entry id, chat id, text)`, in the caller's transaction.
 pub async fn index(conn: &impl ConnectionTrait, rows: &[(i64, i64, String)]) -> Result<(), DbErr> {
+    let values: Vec<Value> = rows
+        .iter()
+        .flat_map(|(entry, chat, text)| {
+            words::stems(text).into_iter().flat_map(|stem| [Value::from(stem), Value::from(*entry), Value::from(*chat)])
+        })
+        .collect();
     let backend = conn.get_database_backend();
-    let id = match backend {
-        DatabaseBackend::MySql => "entry_id",
-        _ => "rowid",
-    };
-    for chunk in rows.chunks(200) {
-        let marks = vec!["(?, ?, ?)"; chunk.len()].join(", ");
-        let values: Vec<Value> =
-            chunk.iter().flat_map(|(e, c, t)| [Value::from(*e), Value::from(*c), Value::from(t.clone())]).collect();
-        let sql = format!("INSERT INTO chat_search ({id}, chat_id, text) VALUES {marks}");
-        conn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+    for chunk in values.chunks(3 * 300) {
+        let marks = vec!["(?, ?, ?)"; chunk.len() / 3].join(", ");
+        let sql = format!("INSERT INTO chat_words (word, entry_id, chat_id) VALUES {marks}");
+        conn.execute_raw(Statement::from_sql_and_values(backend, sql, chunk.to_vec())).await?;
     }
     Ok(())
 }
 
 /// The entry's text is now `text` (edited), or nothing (deleted).
 pub async fn replace(conn: &impl ConnectionTrait, entry: i64, chat: i64, text: Option<String>) -> Result<(), DbErr> {
+    let sql = "DELETE FROM chat_words WHERE chat_id = ? AND entry_id = ?";
     let backend = conn.get_database_backend();
-    let sql = format!("DELETE FROM chat_search WHERE {} = ?", id_column(backend).trim_start_matches("chat_search."));
-    conn.execute_raw(Statement::from_sql_and_values(backend, sql, [Value::from(entry)])).await?;
+    conn.execute_raw(Statement::from_sql_and_values(backend, sql, [Value::from(chat), Value::from(entry)])).await?;
     match text.filter(|t| !t.trim().is_empty()) {
         Some(text) => index(conn, &[(entry, chat, text)]).await,
         None => Ok(()),
@@ -130,9 +124,12 @@ pub struct SearchPage {
     /// Open a hit's chat at its message (`message.id`): `GET
     /// /chats/{chat_id}/messages?before={id + 1}`, then `?after={id}`.
     pub data: Vec<MessageInChat>,
-    /// The words searched for (each as a word's start), to mark in the texts.
+    /// The words of these texts that matched (lower-case, as written:
+    /// `internetnya` for `internet`), to mark.
     pub words: Vec<String>,
-    /// Pass as `before` for older hits; `null` when there are none.
+    /// Pass as `before` for older hits; `null` when there are none. A page may
+    /// hold fewer hits than asked and still set it: the search stopped after
+    /// reading many hits of chats the caller may not see.
     pub before: Option<i64>,
 }
 
@@ -145,9 +142,19 @@ pub struct SearchIn {
     pub before: Option<i64>,
 }
 
+/// Whose hits a search reads.
+enum Reach {
+    /// These chats' (few enough to read chat by chat).
+    Chats(Vec<i64>),
+    /// Every chat's, each hit's chat checked against the scope.
+    Checked,
+}
+
 impl Inbox {
-    /// The entries whose text holds every word of `words` (as a word's start),
-    /// in chats `scope` sees, newest first.
+    /// The entries whose text holds every word of `words` (compared by their
+    /// stems), in chats `scope` sees, newest first. The rarest word's hits are
+    /// read newest first, in growing batches, and kept when the other words
+    /// are in the same entry and the caller may see its chat.
     pub async fn search(
         &self,
         scope: &ChatScope,
@@ -156,47 +163,159 @@ impl Inbox {
         limit: u64,
     ) -> Result<SearchPage, InboxError> {
         let db = self.db();
-        let backend = db.get_database_backend();
-        let id = id_column(backend);
-        let search = Alias::new("chat_search");
-        let matching = match backend {
-            DatabaseBackend::MySql => "MATCH (chat_search.text) AGAINST (? IN BOOLEAN MODE)",
-            _ => "chat_search MATCH ?",
+        let mut stems: Vec<String> = Vec::new();
+        for stem in words.iter().map(|w| words::stem(w)) {
+            if !stems.contains(&stem) {
+                stems.push(stem);
+            }
+        }
+        if stems.len() > 1 {
+            let mut counted = Vec::with_capacity(stems.len());
+            for stem in stems {
+                counted.push((count(db, &stem).await?, stem));
+            }
+            counted.sort_by_key(|(n, _)| *n);
+            stems = counted.into_iter().map(|(_, stem)| stem).collect();
+        }
+        let reach = self.reach(scope, within.chat).await?;
+        let mut hits: Vec<i64> = Vec::new();
+        let (mut cursor, mut batch, mut read) = (within.before.unwrap_or(i64::MAX), BATCH, 0);
+        let before = loop {
+            let rows = postings(db, &stems[0], &reach, cursor, batch).await?;
+            let exhausted = (rows.len() as u64) < batch;
+            read += rows.len() as u64;
+            let Some(&(last, _)) = rows.last() else { break None };
+            cursor = last;
+            let mut kept = rows;
+            for other in &stems[1..] {
+                let ids: Vec<i64> = kept.iter().map(|(entry, _)| *entry).collect();
+                let with = holding(db, other, ids).await?;
+                kept.retain(|(entry, _)| with.contains(entry));
+            }
+            if let Reach::Checked = reach
+                && !kept.is_empty()
+            {
+                let seen: HashSet<i64> = kept.iter().map(|(_, chat)| *chat).collect();
+                let admitted = store::chats_by_id(db, seen.into_iter().collect()).await?;
+                kept.retain(|(_, chat)| admitted.get(chat).is_some_and(|c| scope.admits(c)));
+            }
+            hits.extend(kept.iter().map(|(entry, _)| *entry));
+            if hits.len() as u64 > limit {
+                hits.truncate(limit as usize);
+                break hits.last().copied();
+            }
+            if exhausted {
+                break None;
+            }
+            if read >= MOST_READ {
+                break Some(cursor);
+            }
+            batch = Ord::min(batch * 2, 5_000);
         };
-        let mut query = Query::select();
-        query
-            .expr(Expr::cust(id))
-            .from(search.clone())
-            .inner_join(
-                chats::Entity,
-                Expr::col((chats::Entity, chats::Column::Id)).equals((search.clone(), Alias::new("chat_id"))),
-            )
-            .and_where(Expr::cust_with_values(matching, [match_query(backend, &words)]))
-            .cond_where(store::scope_condition(scope))
-            .order_by_expr(Expr::cust(id), Order::Desc)
-            .limit(limit + 1);
-        if let Some(chat) = within.chat {
-            query.and_where(Expr::col((search.clone(), Alias::new("chat_id"))).eq(chat));
-        }
-        if let Some(before) = within.before {
-            query.and_where(Expr::cust_with_values(format!("{id} < ?"), [before]));
-        }
-        let rows = db.query_all_raw(backend.build(&query)).await?;
-        let mut ids: Vec<i64> = rows.iter().map(|r| r.try_get_by_index::<i64>(0)).collect::<Result<_, _>>()?;
-        let more = ids.len() as u64 > limit;
-        ids.truncate(limit as usize);
-        let mut found = entries::Entity::find().filter(entries::Column::Id.is_in(ids.clone())).all(db).await?;
+        let mut found = entries::Entity::find().filter(entries::Column::Id.is_in(hits)).all(db).await?;
         found.sort_by_key(|e| std::cmp::Reverse(e.id));
         let chat_ids: Vec<i64> = found.iter().map(|e| e.chat_id).collect();
         let chat_rows = store::chats_by_id(db, chat_ids).await?;
         let views = self.entry_views(&found).await?;
-        let data = found
+        let data: Vec<MessageInChat> = found
             .iter()
             .zip(views)
             .filter_map(|(entry, message)| Some(MessageInChat::of(chat_rows.get(&entry.chat_id)?, message)))
             .collect();
-        Ok(SearchPage { data, words, before: if more { ids.last().copied() } else { None } })
+        let words = matched(data.iter().flat_map(|hit| [&hit.message.text, &hit.message.caption]).flatten(), &stems);
+        Ok(SearchPage { data, words, before })
     }
+
+    /// Which chats' hits to read for `scope` (only `chat`'s, when given).
+    async fn reach(&self, scope: &ChatScope, chat: Option<i64>) -> Result<Reach, DbErr> {
+        if let Some(chat) = chat {
+            let row = store::chats_by_id(self.db(), vec![chat]).await?;
+            return Ok(Reach::Chats(row.get(&chat).filter(|c| scope.admits(c)).map(|c| c.id).into_iter().collect()));
+        }
+        if *scope == ChatScope::default() {
+            // Everyone's chats: nothing to narrow by.
+            return Ok(Reach::Checked);
+        }
+        let ids: Vec<i64> = chats::Entity::find()
+            .select_only()
+            .column(chats::Column::Id)
+            .filter(store::scope_condition(scope))
+            .limit(FEW_CHATS + 1)
+            .into_tuple()
+            .all(self.db())
+            .await?;
+        Ok(if ids.len() as u64 > FEW_CHATS { Reach::Checked } else { Reach::Chats(ids) })
+    }
+}
+
+/// How many entries hold `stem`, counted up to [`COUNT_UP_TO`].
+async fn count(db: &impl ConnectionTrait, stem: &str) -> Result<u64, DbErr> {
+    let sql = format!("SELECT COUNT(*) FROM (SELECT 1 FROM chat_words WHERE word = ? LIMIT {COUNT_UP_TO}) t");
+    let row = db.query_one_raw(Statement::from_sql_and_values(db.get_database_backend(), sql, [stem.into()])).await?;
+    Ok(row.map(|r| r.try_get_by_index::<i64>(0)).transpose()?.unwrap_or(0) as u64)
+}
+
+/// Up to `n` entries `(entry id, chat id)` holding `stem`, older than
+/// `before`, newest first, in the chats of `reach`.
+async fn postings(
+    db: &impl ConnectionTrait,
+    stem: &str,
+    reach: &Reach,
+    before: i64,
+    n: u64,
+) -> Result<Vec<(i64, i64)>, DbErr> {
+    let backend = db.get_database_backend();
+    let mut values: Vec<Value> = vec![stem.into(), before.into()];
+    let (index, chats) = match reach {
+        Reach::Chats(ids) if ids.is_empty() => return Ok(Vec::new()),
+        Reach::Chats(ids) => {
+            values.extend(ids.iter().map(|&id| Value::from(id)));
+            // A chat's hits are a range of this index; a frequent word's
+            // newest hits in the primary key could be far from these chats.
+            let index = match backend {
+                sea_orm::DatabaseBackend::MySql => " FORCE INDEX (idx_chat_words_chat)",
+                _ => " INDEXED BY idx_chat_words_chat",
+            };
+            (index, format!(" AND chat_id IN ({})", vec!["?"; ids.len()].join(", ")))
+        }
+        Reach::Checked => ("", String::new()),
+    };
+    let sql = format!(
+        "SELECT entry_id, chat_id FROM chat_words{index} WHERE word = ? AND entry_id < ?{chats} \
+         ORDER BY entry_id DESC LIMIT {n}"
+    );
+    let rows = db.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+    rows.iter().map(|r| Ok((r.try_get_by_index(0)?, r.try_get_by_index(1)?))).collect()
+}
+
+/// Which of `entries` hold `stem`.
+async fn holding(db: &impl ConnectionTrait, stem: &str, entries: Vec<i64>) -> Result<HashSet<i64>, DbErr> {
+    if entries.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let query: SelectStatement = Query::select()
+        .column(Alias::new("entry_id"))
+        .from(Alias::new("chat_words"))
+        .and_where(Expr::col(Alias::new("word")).eq(stem))
+        .and_where(Expr::col(Alias::new("entry_id")).is_in(entries))
+        .to_owned();
+    let rows = db.query_all_raw(db.get_database_backend().build(&query)).await?;
+    rows.iter().map(|r| r.try_get_by_index(0)).collect()
+}
+
+/// The distinct words of `texts` (lower-case) whose stems are `stems`.
+fn matched<'a>(texts: impl Iterator<Item = &'a String>, stems: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut known: HashMap<String, bool> = HashMap::new();
+    for text in texts {
+        for (_, word) in words::words(text) {
+            let hit = *known.entry(word.clone()).or_insert_with(|| stems.contains(&words::stem(&word)));
+            if hit && !out.contains(&word) {
+                out.push(word);
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -218,10 +337,10 @@ mod tests {
     }
 
     #[test]
-    fn the_queries_are_each_databases_words() {
-        let words = vec!["internet".to_owned(), "mati".to_owned()];
-        assert_eq!(match_query(DatabaseBackend::Sqlite, &words), "\"internet\"* \"mati\"*");
-        assert_eq!(match_query(DatabaseBackend::MySql, &words), "+internet* +mati*");
+    fn the_words_that_matched_are_marked_as_written() {
+        let texts = ["Internetnya MATI, internet mati".to_owned(), "Sudah dibayar? Pembayaran lunas".to_owned()];
+        let stems = ["internet".to_owned(), "bayar".to_owned()];
+        assert_eq!(matched(texts.iter(), &stems), ["internetnya", "internet", "dibayar", "pembayaran"]);
     }
 
     #[test]

@@ -958,6 +958,12 @@ async fn messages_are_found_by_their_words(db: TestDb) {
     assert_eq!(texts(&search("mati rusak", &token).await), Vec::<String>::new());
     assert_eq!(texts(&search("teknisi", &token).await), ["Baik, teknisi kami kirim ke rumah Bapak"]);
     assert_eq!(texts(&search("billing", &token).await), ["Cek pembayaran di billing"]);
+    // Words are compared by their stems: Indonesian affixes come off, and the
+    // words that matched are told as written, to mark.
+    let paid = search("bayar", &token).await;
+    assert_eq!(texts(&paid), ["Cek pembayaran di billing", "Tagihan bulan ini sudah dibayar? 100% lunas_ya"]);
+    assert_eq!(paid["words"], json!(["pembayaran", "dibayar"]));
+    assert_eq!(search("internet", &token).await["words"], json!(["internetnya"]));
     let hit = search("tagihan", &token).await;
     assert_eq!(
         (&hit["data"][0]["chat_id"], &hit["data"][0]["chat_name"]),
@@ -1043,6 +1049,53 @@ async fn messages_are_found_by_their_words(db: TestDb) {
         let (status, resp) = app.get(&format!("/chats/search?q={}", urlencode(q)), Some(&token)).await;
         assert_eq!((status, &resp["error"]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("q")), "{q}: {resp}");
     }
+}
+
+/// Texts kept before the word index (migration 18) are found after it:
+/// stepping back to migration 17's index and forward again indexes every
+/// timeline text once, and the gateway searches them as it searches new ones.
+async fn texts_kept_before_the_word_index_are_found(db: TestDb) {
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::{ConnectionTrait, Statement};
+    let mut app = TestApp::spawn_with(db, no_limits).await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", NUMBER).await;
+    let budi = "628222000093";
+    app.sim.add_contacts(&[budi.to_owned()]);
+    app.sim.inbound(budi, NUMBER, "Internetnya mati lagi", "Budi").await.unwrap();
+    app.sim.inbound(budi, NUMBER, "Sudah dibayar kemarin", "Budi").await.unwrap();
+    let chats = wait_for(&app, &token, "/chats/", 30, |l| l.as_array().is_some_and(|l| l.len() == 1)).await;
+    let chat = chats[0]["id"].as_i64().unwrap();
+    wait_for(&app, &token, &format!("/chats/{chat}"), 30, |d| d["messages"].as_array().unwrap().len() == 2).await;
+    let (status, _) =
+        app.post(&format!("/chats/{chat}/notes"), Some(&token), json!({"text": "Pembayaran dicek"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    async fn words(db: &sea_orm::DatabaseConnection) -> i64 {
+        let row =
+            db.query_one_raw(Statement::from_string(db.get_database_backend(), "SELECT COUNT(*) FROM chat_words"));
+        row.await.unwrap().unwrap().try_get_by_index::<i64>(0).unwrap()
+    }
+    let indexed = words(&app.db).await;
+    assert_eq!(indexed, 3 + 3 + 2, "internet mati lagi, sudah bayar kemarin, bayar cek");
+
+    app.stop().await;
+    let after_17 = Migrator::migrations().len() as u32 - 17;
+    Migrator::down(&app.db, Some(after_17)).await.expect("back to migration 17");
+    assert!(
+        app.db
+            .query_one_raw(Statement::from_string(app.db.get_database_backend(), "SELECT COUNT(*) FROM chat_search"))
+            .await
+            .is_ok()
+    );
+    Migrator::up(&app.db, None).await.expect("migration 18 and those after it again");
+    assert_eq!(words(&app.db).await, indexed);
+    app.start().await;
+    let (_, paid) = app.get("/chats/search?q=bayar", Some(&token)).await;
+    let texts: Vec<&str> =
+        paid["data"].as_array().unwrap().iter().map(|h| h["message"]["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["Pembayaran dicek", "Sudah dibayar kemarin"], "{paid}");
+    let (_, dead) = app.get("/chats/search?q=internet%20mati", Some(&token)).await;
+    assert_eq!(dead["data"].as_array().unwrap().len(), 1, "{dead}");
 }
 
 /// Export: CSV with its columns (a spreadsheet reads commas, quotes, line
@@ -1209,5 +1262,6 @@ db_tests!(
     canned_replies_are_filled_and_kept_apart,
     labels_filter_and_count,
     messages_are_found_by_their_words,
+    texts_kept_before_the_word_index_are_found,
     chats_are_exported,
 );

@@ -47,10 +47,10 @@ export function chatList(inbox) {
     return true;
   }
 
-  // `text` with the searched words (each a word's start) marked.
+  // `text` with the words that matched (the page's `words`) marked.
   function marked(text, words) {
     const escaped = words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
-    const re = new RegExp(`(?<![\\p{L}\\p{N}])(?:${escaped.join('|')})[\\p{L}\\p{N}]*`, 'giu');
+    const re = new RegExp(`(?<![\\p{L}\\p{N}])(?:${escaped.join('|')})(?![\\p{L}\\p{N}])`, 'giu');
     const parts = [];
     let last = 0;
     for (const m of text.matchAll(re)) {
