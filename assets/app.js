@@ -80,6 +80,22 @@ async function boot() {
   route();
 }
 
+// Available to answer chats (auto-assignment gives them to you), or away.
+function availability() {
+  const button = h('button', { class: 'secondary small', id: 'availability', 'aria-pressed': S.me.available });
+  const show = () => {
+    button.textContent = S.me.available ? '● Available' : '○ Away';
+    button.setAttribute('aria-pressed', S.me.available);
+    button.title = S.me.available ? 'Chats may be given to you; click to be away' : 'No chats are given to you; click to be available';
+  };
+  button.onclick = async () => {
+    const me = await act(() => api('PUT', '/auth/me/availability', { available: !S.me.available }));
+    if (me) { S.me = me.data; show(); }
+  };
+  show();
+  return button;
+}
+
 async function route() {
   if (!S.me) return;
   leave();
@@ -94,6 +110,7 @@ async function route() {
         h('a', { href: `#/${p.id}`, id: `nav-${p.id}`, class: p.id === page.id ? 'active' : null, 'aria-current': p.id === page.id ? 'page' : null }, p.title))),
       h('span', { class: 'who' }, h('span', { id: 'live', class: `live${live.connected() ? ' on' : ''}`, title: 'live updates' }), ' ',
         S.me.name || S.me.username || S.me.email, ` (${S.me.role})`),
+      S.me.role === 'agent' || S.me.role === 'admin' ? availability() : null,
       h('button', { class: 'secondary', id: 'logout', onclick: logout }, 'Log out')),
     main);
   // A page still loading when another is chosen subscribes to nothing.

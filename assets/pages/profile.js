@@ -1,6 +1,6 @@
 // Who is logged in, and their canned replies (and, for an account's owner,
 // the account's): typed as /shortcut in a chat's reply box; for an account's
-// owner, the labels its chats can have.
+// owner, the labels its chats can have and the inbox's settings.
 
 import { h, set, field, form } from '../lib/dom.js';
 import { api, act } from '../lib/api.js';
@@ -55,6 +55,15 @@ export default async function profilePage(main) {
         h('button', { type: 'submit', id: 'label-save' }, 'Save'))),
       h('table', null, labelRows)));
     await loadLabels();
+    const settings = (await act(() => api('GET', '/inbox/settings')))?.data;
+    if (settings) {
+      main.append(h('div', { class: 'card' }, h('h2', null, 'Inbox'),
+        h('label', null, h('input', { type: 'checkbox', id: 'auto-assign', checked: settings.auto_assign, onchange: async (e) => {
+          const saved = await act(() => api('PUT', '/inbox/settings', { auto_assign: e.target.checked }), 'Saved');
+          if (!saved) e.target.checked = !e.target.checked;
+        } }), ' Give chats that need an agent to the available agents, in turn'),
+        h('p', { class: 'muted' }, 'A chat the bot hands over, or that is set to agent with nobody assigned, goes to the available agent whose turn it is. Agents say they are available with the button at the top.')));
+    }
   }
   await load();
 }

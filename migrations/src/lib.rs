@@ -24,6 +24,7 @@ mod m20261212_000015_canned_replies;
 mod m20261213_000016_labels;
 mod m20261214_000017_search;
 mod m20261215_000018_search_words;
+mod m20261216_000019_assignment;
 
 pub struct Migrator;
 
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261213_000016_labels::Migration),
             Box::new(m20261214_000017_search::Migration),
             Box::new(m20261215_000018_search_words::Migration),
+            Box::new(m20261216_000019_assignment::Migration),
         ]
     }
 }

@@ -77,6 +77,9 @@ pub struct UserView {
     pub username: Option<String>,
     pub name: String,
     pub role: Role,
+    /// Says they are there to answer chats (`PUT /auth/me/availability`);
+    /// auto-assignment gives chats only to available agents.
+    pub available: bool,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
@@ -89,6 +92,7 @@ impl From<&users::Model> for UserView {
             username: m.username.clone(),
             name: m.name.clone(),
             role: role_of(m),
+            available: m.available,
             created_at: m.created_at.and_utc(),
             updated_at: m.updated_at.and_utc(),
         }
@@ -184,6 +188,15 @@ pub async fn find_by_identifier(
 
 pub async fn find(db: &DatabaseConnection, id: i64) -> Result<users::Model, AccountError> {
     users::Entity::find_by_id(id).one(db).await?.ok_or(AccountError::NotFound)
+}
+
+/// The person is available to answer chats, or away.
+pub async fn set_available(db: &DatabaseConnection, id: i64, available: bool) -> Result<users::Model, AccountError> {
+    let user = find(db, id).await?;
+    let mut row: users::ActiveModel = user.into();
+    row.available = Set(available);
+    row.updated_at = Set(db::now());
+    Ok(row.update(db).await?)
 }
 
 pub async fn list(db: &DatabaseConnection) -> Result<Vec<users::Model>, AccountError> {

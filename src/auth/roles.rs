@@ -53,7 +53,7 @@ pub enum Area {
     Inbox,
     /// Outgoing webhook endpoints (the caller's own).
     Webhooks,
-    /// The account's menu bot.
+    /// The account's menu bot and inbox settings.
     Bot,
 }
 

@@ -251,6 +251,31 @@ pub async fn me(State(state): State<AppState>, principal: Principal) -> Result<J
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AvailabilityRequest {
+    /// `true`: there to answer chats (auto-assignment gives them chats);
+    /// `false`: away.
+    pub available: bool,
+}
+
+/// The caller is available to answer chats, or away. Auto-assignment gives
+/// chats only to available agents; chats already theirs stay theirs.
+#[utoipa::path(
+    put, path = "/auth/me/availability", tag = "auth",
+    security(("bearer" = []), ("api_key" = [])),
+    request_body = AvailabilityRequest,
+    responses((status = 200, body = Data<UserView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+pub async fn set_availability(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(req): ApiJson<AvailabilityRequest>,
+) -> Result<Json<Data<UserView>>, ApiError> {
+    let user = accounts::set_available(&state.db, principal.user_id, req.available).await?;
+    Ok(Json(Data { data: UserView::from(&user) }))
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct CreateApiKeyRequest {
     /// What the key is for, e.g. `billing-system`.
     #[validate(custom = validation::display_name)]

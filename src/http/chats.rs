@@ -356,6 +356,10 @@ pub struct UpdateChatRequest {
     pub assigned_agent_id: Option<Option<i64>>,
     #[serde(default)]
     pub online: Option<bool>,
+    /// With `assigned_agent_id` (a transfer): a private note for the team,
+    /// kept in the timeline as the caller's (`POST /chats/{id}/notes`).
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 /// `Some(None)` for an explicit `null`, `None` when the field is left out.
@@ -377,9 +381,23 @@ pub async fn update_chat(
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<UpdateChatRequest>,
 ) -> Result<Json<ChatView>, ApiError> {
+    let note = match req.note {
+        Some(_) if !matches!(req.assigned_agent_id, Some(Some(_))) => {
+            return Err(ApiError::invalid_field("note", "goes with a transfer: set assigned_agent_id too"));
+        }
+        Some(text) => Some(
+            validation::check_text(&text, MAX_NOTE_CHARS)
+                .map(|()| text)
+                .map_err(|m| ApiError::invalid_field("note", m))?,
+        ),
+        None => None,
+    };
     let chat = state.inbox.chat(&chat_scope(&state, &principal).await?, id).await?;
     let change = ChatChange { mode: req.mode, assigned_agent_id: req.assigned_agent_id, online: req.online };
     let chat = state.inbox.change_by(principal.role, chat, change).await?;
+    if let Some(text) = note {
+        state.inbox.add_note(&chat, principal.user_id, text).await?;
+    }
     Ok(Json(state.inbox.views(vec![chat]).await?.remove(0)))
 }
 

@@ -31,6 +31,7 @@ pub mod search;
 pub mod sends;
 pub mod serve;
 pub mod sessions;
+pub mod settings;
 pub mod slots;
 pub mod state;
 pub mod users;
@@ -188,7 +189,10 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(health::openapi_json))
         .routes(routes!(docs::docs));
     let system = OpenApiRouter::new().routes(routes!(health::metrics));
-    let profile = OpenApiRouter::new().routes(routes!(auth::me)).routes(routes!(events::events));
+    let profile = OpenApiRouter::new()
+        .routes(routes!(auth::me))
+        .routes(routes!(auth::set_availability))
+        .routes(routes!(events::events));
     let sessions = OpenApiRouter::new()
         .routes(routes!(sessions::create_session))
         .routes(routes!(sessions::list_sessions))
@@ -293,7 +297,9 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(webhooks::retry_delivery))
         .routes(routes!(webhooks::replay))
         .routes(routes!(webhooks::test_webhook));
-    let bot = OpenApiRouter::new().routes(routes!(bot::get_bot_config, bot::put_bot_config));
+    let bot = OpenApiRouter::new()
+        .routes(routes!(bot::get_bot_config, bot::put_bot_config))
+        .routes(routes!(settings::get_inbox_settings, settings::put_inbox_settings));
     let users = OpenApiRouter::new()
         .routes(routes!(users::list_users))
         .routes(routes!(users::create_user))

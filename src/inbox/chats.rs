@@ -286,7 +286,19 @@ impl Inbox {
         row.updated_at = Set(now_ms());
         // The change and its event commit together.
         let mut write = self.writer().begin().await?;
-        let updated = row.update(&write.tx).await?;
+        let mut updated = row.update(&write.tx).await?;
+        // Moved to `agent` with nobody named: the account may assign it.
+        if change.assigned_agent_id.is_none() && updated.mode != chat.mode {
+            let mut assigned = updated.clone();
+            if super::assign::auto_assign(&write.tx, &mut assigned, now_ms()).await? {
+                let row = chats::ActiveModel {
+                    id: Set(assigned.id),
+                    assigned_agent_id: Set(assigned.assigned_agent_id),
+                    ..Default::default()
+                };
+                updated = row.update(&write.tx).await?;
+            }
+        }
         if self.writer().heard() {
             write.emit(vec![self.chat_event(updated.clone()).await?]).await?;
         }

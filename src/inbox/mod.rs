@@ -12,6 +12,7 @@
 //! one) and `chat.updated`; a contact's typing in an opened chat is the live
 //! `presence.update`.
 
+pub mod assign;
 pub mod calls;
 pub mod canned;
 mod chats;

@@ -39,6 +39,7 @@ fn table() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>)>
         ("GET", "/openapi.json", None),
         ("GET", "/docs", None),
         ("GET", "/auth/me", Some(ALL)),
+        ("PUT", "/auth/me/availability", Some(&["admin", "user", "agent"])),
         ("GET", "/auth/api-keys", Some(ACCOUNT_READERS)),
         ("POST", "/auth/api-keys", Some(ACCOUNT_WRITERS)),
         ("DELETE", "/auth/api-keys/{id}", Some(ACCOUNT_WRITERS)),
@@ -151,6 +152,8 @@ fn table() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>)>
         ("POST", "/webhooks/{id}/test", Some(WRITERS)),
         ("GET", "/bot/config", Some(ACCOUNT_READERS)),
         ("PUT", "/bot/config", Some(ACCOUNT_WRITERS)),
+        ("GET", "/inbox/settings", Some(ACCOUNT_READERS)),
+        ("PUT", "/inbox/settings", Some(ACCOUNT_WRITERS)),
     ]
 }
 

@@ -408,9 +408,24 @@ async fn the_inbox_answers_live_and_an_agent_sees_only_their_chats() {
     app.sim.add_contacts(&["6281299990002".to_owned()]);
     app.sim.deliver(&write("6281299990002", "halo juga", "Sarah Williams")).await.unwrap();
     admin.wait("second chat", "document.querySelectorAll('#chats li[data-chat]').length === 2", 10).await;
+    // Given to the agent with a note for the team (issue 32, item 8).
+    admin.fill("#transfer-note", "Pelanggan baru, tolong dibantu").await;
     admin.click(&format!("#assign option[value=\"{agent_id}\"]")).await;
     admin.wait("assigned", "document.querySelector('#chats li.selected').textContent.includes('agent')", 10).await;
+    admin
+        .wait(
+            "the transfer's note",
+            "document.querySelector('.bubble.note')?.textContent.includes('Pelanggan baru, tolong dibantu')",
+            10,
+        )
+        .await;
     let chat_id = admin.eval("return document.querySelector('#chats li.selected').dataset.chat").await;
+    // The account gives chats that need an agent to available ones.
+    admin.open(&format!("{}/app#/profile", app.address)).await;
+    admin.wait("the inbox settings", "document.querySelector('#auto-assign')", 10).await;
+    admin.click("#auto-assign").await;
+    admin.wait("saved", "document.querySelector('#toast').textContent.includes('Saved')", 10).await;
+    assert_eq!(app.get("/inbox/settings", Some(&app.admin_token)).await.1["data"]["auto_assign"], true);
 
     let agent = Browser::start().await;
     agent.log_in(&app, &agent_email, "secret-pw").await;
@@ -422,6 +437,13 @@ async fn the_inbox_answers_live_and_an_agent_sees_only_their_chats() {
         agent.open(&format!("{}/app#/{page}", app.address)).await;
         agent.wait("still the inbox", "document.querySelector('#chats')", 10).await;
     }
+    // The agent says they are available.
+    agent.wait("away at first", "document.querySelector('#availability').textContent.includes('Away')", 10).await;
+    agent.click("#availability").await;
+    agent.wait("available", "document.querySelector('#availability').textContent.includes('Available')", 10).await;
+    let (_, me) = app.get("/user/list", Some(&app.admin_token)).await;
+    let listed = me["data"].as_array().unwrap().iter().find(|u| u["id"] == agent_id).unwrap().clone();
+    assert_eq!(listed["available"], true, "{listed}");
     agent.screenshot("agent-inbox").await;
     // On a phone: the list, then the chat alone, with its reply box.
     agent.resize(390, 844).await;

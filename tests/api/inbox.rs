@@ -1098,6 +1098,119 @@ async fn texts_kept_before_the_word_index_are_found(db: TestDb) {
     assert_eq!(dead["data"].as_array().unwrap().len(), 1, "{dead}");
 }
 
+/// Auto-assignment: with the account's `auto_assign` on, chats that move to
+/// `agent` (the bot hands them over, an admin sets the mode) go round-robin to
+/// the available agents: 9 chats over 3 available agents 3/3/3, none to an
+/// away one; off, nobody is given one. A transfer carries a note. Agents have
+/// no say over the settings.
+async fn chats_are_spread_over_available_agents(db: TestDb) {
+    let app = TestApp::spawn_with(db, no_limits).await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", NUMBER).await;
+    let (status, settings) = app.get("/inbox/settings", Some(&token)).await;
+    assert_eq!((status, &settings["data"]), (StatusCode::OK, &json!({"auto_assign": false})));
+    let mut agents = Vec::new();
+    for _ in 0..4 {
+        agents.push(app.user_with_role("agent").await);
+    }
+    let available = |agent: &str, on: bool| {
+        let (app, agent, body) = (&app, agent.to_owned(), json!({ "available": on }));
+        async move { app.call(Method::PUT, "/auth/me/availability", Some(&agent), Some(body)).await }
+    };
+    for (_, agent) in &agents {
+        let (status, me) = available(agent, true).await;
+        assert_eq!((status, &me["data"]["available"]), (StatusCode::OK, &json!(true)), "{me}");
+    }
+    let (away, away_token) = agents[3].clone();
+    let (_, me) = available(&away_token, false).await;
+    assert_eq!(me["data"]["available"], json!(false));
+    let (_, listed) = app.get("/user/list", Some(&token)).await;
+    let shown = listed["data"].as_array().unwrap().iter().find(|u| u["id"] == away).unwrap().clone();
+    assert_eq!(shown["available"], json!(false), "{shown}");
+    assert_eq!(app.get("/inbox/settings", Some(&away_token)).await.0, StatusCode::FORBIDDEN);
+    let on = json!({"auto_assign": true});
+    let (status, _) = app.call(Method::PUT, "/inbox/settings", Some(&away_token), Some(on.clone())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for bad in [json!({"auto_assign": "yes"}), json!({}), json!({"auto_assign": true, "round": 1})] {
+        let (status, body) = app.call(Method::PUT, "/inbox/settings", Some(&token), Some(bad.clone())).await;
+        assert!(status.is_client_error() && body["error"]["code"].is_string(), "{bad}: {status} {body}");
+    }
+
+    let (_, bot) = app.get("/bot/config", Some(&token)).await;
+    let mut document = bot["data"]["config"].clone();
+    document["enabled"] = json!(true);
+    document["max_replies_per_minute"] = json!(60);
+    let (status, body) = app.call(Method::PUT, "/bot/config", Some(&token), Some(document)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let contacts: Vec<String> = (0..10).map(|i| format!("62822200010{i}")).collect();
+    app.sim.add_contacts(&contacts);
+    let chat_of = |contact: String| {
+        let (app, token) = (&app, token.clone());
+        async move {
+            let list = wait_for(app, &token, "/chats/?limit=100", 30, |l| {
+                l.as_array().unwrap().iter().any(|c| c["phone"] == contact && c["mode"] != "bot")
+            })
+            .await;
+            list.as_array().unwrap().iter().find(|c| c["phone"] == contact).unwrap().clone()
+        }
+    };
+    // Off: a hand-over gives the chat to nobody.
+    app.sim.inbound(&contacts[0], NUMBER, "agent", "Pelanggan 0").await.unwrap();
+    let before = chat_of(contacts[0].clone()).await;
+    assert_eq!((&before["mode"], &before["assigned_agent_id"]), (&json!("agent"), &Value::Null));
+
+    let (status, saved) = app.call(Method::PUT, "/inbox/settings", Some(&token), Some(on)).await;
+    assert_eq!((status, &saved["data"]), (StatusCode::OK, &json!({"auto_assign": true})));
+    // Another account's settings are its own.
+    let (_, user) = app.user_with_role("user").await;
+    assert_eq!(app.get("/inbox/settings", Some(&user)).await.1["data"], json!({"auto_assign": false}));
+    // Six hand over by the bot; three the admin moves to `agent`.
+    for (i, contact) in contacts[1..7].iter().enumerate() {
+        app.sim.inbound(contact, NUMBER, "agent", &format!("Pelanggan {}", i + 1)).await.unwrap();
+    }
+    for contact in &contacts[7..10] {
+        app.sim.inbound(contact, NUMBER, "halo", "Pelanggan").await.unwrap();
+        let list = wait_for(&app, &token, "/chats/?limit=100", 30, |l| {
+            l.as_array().unwrap().iter().any(|c| &c["phone"] == contact)
+        })
+        .await;
+        let id = list.as_array().unwrap().iter().find(|c| &c["phone"] == contact).unwrap()["id"].clone();
+        let (status, moved) =
+            app.call(Method::PATCH, &format!("/chats/{id}"), Some(&token), Some(json!({"mode": "agent"}))).await;
+        assert_eq!((status, &moved["mode"]), (StatusCode::OK, &json!("agent")), "{moved}");
+        assert!(moved["assigned_agent_id"].is_i64(), "{moved}");
+    }
+    let mut per_agent = std::collections::BTreeMap::new();
+    for contact in &contacts[1..10] {
+        let chat = chat_of(contact.clone()).await;
+        let agent = chat["assigned_agent_id"].as_i64().unwrap_or_else(|| panic!("not assigned: {chat}"));
+        *per_agent.entry(agent).or_insert(0) += 1;
+    }
+    let expected: std::collections::BTreeMap<i64, i32> = agents[..3].iter().map(|(id, _)| (*id, 3)).collect();
+    assert_eq!(per_agent, expected, "3/3/3, none to the away agent ({away})");
+    // What moved before the setting stays unassigned until someone takes it.
+    assert_eq!(chat_of(contacts[0].clone()).await["assigned_agent_id"], Value::Null);
+
+    // A transfer, with a note for the team.
+    let chat = chat_of(contacts[1].clone()).await;
+    let id = chat["id"].as_i64().unwrap();
+    let to = agents.iter().map(|(id, _)| *id).find(|a| Some(*a) != chat["assigned_agent_id"].as_i64()).unwrap();
+    let transfer = json!({"assigned_agent_id": to, "note": "Pelanggan minta teknisi besok pagi"});
+    let (status, moved) = app.call(Method::PATCH, &format!("/chats/{id}"), Some(&token), Some(transfer)).await;
+    assert_eq!((status, &moved["assigned_agent_id"]), (StatusCode::OK, &json!(to)), "{moved}");
+    let (_, detail) = app.get(&format!("/chats/{id}"), Some(&token)).await;
+    let last = detail["messages"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (&last["type"], &last["text"]),
+        (&json!("note"), &json!("Pelanggan minta teknisi besok pagi")),
+        "{last}"
+    );
+    for bad in [json!({"note": "tanpa tujuan"}), json!({"assigned_agent_id": to, "note": "  "})] {
+        let (status, body) = app.call(Method::PATCH, &format!("/chats/{id}"), Some(&token), Some(bad)).await;
+        assert_eq!((status, &body["error"]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("note")), "{body}");
+    }
+}
+
 /// Export: CSV with its columns (a spreadsheet reads commas, quotes, line
 /// breaks and formulas as text), JSON, one chat or the list's filters, a time
 /// range; an agent exports only their chats, another account nothing.
@@ -1263,5 +1376,6 @@ db_tests!(
     labels_filter_and_count,
     messages_are_found_by_their_words,
     texts_kept_before_the_word_index_are_found,
+    chats_are_spread_over_available_agents,
     chats_are_exported,
 );

@@ -25,11 +25,20 @@ export default async function inboxPage(main, page) {
     if (updated) chatUpdated(updated);
   }
 
+  // Who has the chat; a transfer to someone may carry a note for the team.
   function assignControl(c) {
     if (S.agents.length) {
-      return h('select', { id: 'assign', 'aria-label': 'Assign to', onchange: (e) => setChat({ assigned_agent_id: e.target.value ? Number(e.target.value) : null }, 'Assigned') },
-        h('option', { value: '' }, 'Unassigned'),
-        S.agents.map((a) => h('option', { value: a.id, selected: a.id === c.assigned_agent_id }, `${a.name || a.username} (${a.role})`)));
+      const note = h('input', { id: 'transfer-note', placeholder: 'note with a transfer', maxlength: 4096, 'aria-label': 'Note with a transfer', style: 'width:12em' });
+      const pick = (e) => {
+        const change = { assigned_agent_id: e.target.value ? Number(e.target.value) : null };
+        if (change.assigned_agent_id && note.value.trim()) change.note = note.value.trim();
+        setChat(change, 'Assigned').then(() => { note.value = ''; });
+      };
+      return h('span', { class: 'assign' },
+        h('select', { id: 'assign', 'aria-label': 'Assign to', onchange: pick },
+          h('option', { value: '' }, 'Unassigned'),
+          S.agents.map((a) => h('option', { value: a.id, selected: a.id === c.assigned_agent_id }, `${a.name || a.username} (${a.role}${a.available ? '' : ', away'})`))),
+        ' ', note);
     }
     return form((data) => setChat({ assigned_agent_id: data.get('agent') ? Number(data.get('agent')) : null }, 'Assigned'),
       h('input', { name: 'agent', type: 'number', placeholder: 'agent id', value: c.assigned_agent_id ?? '', style: 'width:7em', 'aria-label': 'Agent id' }),

@@ -11,6 +11,7 @@ pub mod chats;
 pub mod customers;
 pub mod due_messages;
 pub mod inbound_messages;
+pub mod inbox_settings;
 pub mod labels;
 pub mod message_events;
 pub mod messages;

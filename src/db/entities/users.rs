@@ -16,6 +16,12 @@ pub struct Model {
     pub role: crate::model::Role,
     /// Bumped when the password changes: tokens carrying an older one are refused.
     pub token_version: i64,
+    /// The person says they are there to answer chats (auto-assignment gives
+    /// chats only to available agents).
+    pub available: bool,
+    /// When a chat was last given them by auto-assignment (epoch ms, strictly
+    /// growing across agents: the round-robin's turn; `crate::inbox::assign`).
+    pub last_assigned_at: Option<i64>,
     pub created_at: DateTime,
     pub updated_at: DateTime,
 }

@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    sea_query::Expr,
 };
 
 use super::addons;
@@ -19,7 +20,7 @@ use crate::{
     engine::{Inbound, Place},
     events::GatewayEvent,
     inbox::{
-        Answerer,
+        Answerer, assign,
         calls::{CallPolicy, interval_ms},
         groups, search,
     },
@@ -215,6 +216,7 @@ pub async fn commit(
             if let Some(subject) = messages.iter().rev().find_map(|m| groups::subject_of(m)) {
                 chat.name = clip(subject, 255);
             }
+            assign::auto_assign(tx, &mut chat, now).await?;
             // Only what changed: a mode an agent set meanwhile (MySQL reads
             // without locking the row) is not written back over.
             let mut update = chats::ActiveModel {
@@ -243,6 +245,15 @@ pub async fn commit(
                 update.bot_window_count = Set(chat.bot_window_count);
             }
             update.update(tx).await?;
+            if chat.assigned_agent_id != before.assigned_agent_id {
+                // Auto-assigned: unless someone was named meanwhile.
+                chats::Entity::update_many()
+                    .col_expr(chats::Column::AssignedAgentId, Expr::value(chat.assigned_agent_id))
+                    .filter(chats::Column::Id.eq(chat.id))
+                    .filter(chats::Column::AssignedAgentId.is_null())
+                    .exec(tx)
+                    .await?;
+            }
             written.entries.push((chat, new_entries));
         }
     }
