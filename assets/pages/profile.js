@@ -57,12 +57,15 @@ export default async function profilePage(main) {
     await loadLabels();
     const settings = (await act(() => api('GET', '/inbox/settings')))?.data;
     if (settings) {
+      // Each box saves the whole settings at once.
+      const box = (key, id, text) => h('label', { style: 'display:block' }, h('input', { type: 'checkbox', id, checked: settings[key], onchange: async (e) => {
+        const saved = await act(() => api('PUT', '/inbox/settings', { ...settings, [key]: e.target.checked }), 'Saved');
+        if (saved) settings[key] = e.target.checked; else e.target.checked = !e.target.checked;
+      } }), ' ', text);
       main.append(h('div', { class: 'card' }, h('h2', null, 'Inbox'),
-        h('label', null, h('input', { type: 'checkbox', id: 'auto-assign', checked: settings.auto_assign, onchange: async (e) => {
-          const saved = await act(() => api('PUT', '/inbox/settings', { auto_assign: e.target.checked }), 'Saved');
-          if (!saved) e.target.checked = !e.target.checked;
-        } }), ' Give chats that need an agent to the available agents, in turn'),
-        h('p', { class: 'muted' }, 'A chat the bot hands over, or that is set to agent with nobody assigned, goes to the available agent whose turn it is. Agents say they are available with the button at the top.')));
+        box('auto_assign', 'auto-assign', 'Give chats that need an agent to the available agents, in turn'),
+        box('csat', 'csat', 'Ask the customer for a rating (1–5) when a chat is closed'),
+        h('p', { class: 'muted' }, 'A chat the bot hands over, or that is set to agent with nobody assigned, goes to the available agent whose turn it is; agents say they are available with the button at the top. The rating\'s texts are in the bot\'s document (replies.csat_question, csat_thanks, csat_fallback).')));
     }
   }
   await load();

@@ -25,6 +25,7 @@ mod m20261213_000016_labels;
 mod m20261214_000017_search;
 mod m20261215_000018_search_words;
 mod m20261216_000019_assignment;
+mod m20261217_000020_csat;
 
 pub struct Migrator;
 
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261214_000017_search::Migration),
             Box::new(m20261215_000018_search_words::Migration),
             Box::new(m20261216_000019_assignment::Migration),
+            Box::new(m20261217_000020_csat::Migration),
         ]
     }
 }

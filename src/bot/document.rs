@@ -114,6 +114,12 @@ pub struct Replies {
     pub agent: String,
     /// After `pause`.
     pub pause: String,
+    /// When a chat is closed with the account's `csat` on: the question.
+    pub csat_question: String,
+    /// After a rating, 1–5.
+    pub csat_thanks: String,
+    /// Once, to an answer that is no rating.
+    pub csat_fallback: String,
 }
 
 /// The outage-status answers: `{nama}`, `{odp}` and `{waktu}` (now) are filled in.
@@ -179,6 +185,11 @@ impl Default for Replies {
         Self {
             agent: "Baik, Anda akan dihubungkan dengan admin kami. Mohon tunggu sebentar 🙏".into(),
             pause: "Bot dijeda. Ketik *bot* untuk kembali ke menu.".into(),
+            csat_question: "Terima kasih telah menghubungi kami. Seberapa puas Anda dengan layanan kami? \
+                            Balas dengan angka 1 (tidak puas) sampai 5 (sangat puas)."
+                .into(),
+            csat_thanks: "Terima kasih atas penilaian Anda 🙏".into(),
+            csat_fallback: "Mohon balas dengan satu angka dari 1 sampai 5.".into(),
         }
     }
 }
@@ -350,6 +361,9 @@ impl BotConfig {
         }
         text("replies.agent", &self.replies.agent, false)?;
         text("replies.pause", &self.replies.pause, false)?;
+        text("replies.csat_question", &self.replies.csat_question, false)?;
+        text("replies.csat_thanks", &self.replies.csat_thanks, false)?;
+        text("replies.csat_fallback", &self.replies.csat_fallback, false)?;
         if let Some(template) = &self.outage.template {
             text("outage.template", template, false)?;
         }

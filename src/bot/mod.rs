@@ -34,7 +34,7 @@ use crate::{
         write::Writer,
     },
     engine::{Inbound, Place},
-    model::{ChatMode, Origin, SessionKey},
+    model::{ChatKind, ChatMode, Origin, SessionKey},
     queue::text_message,
 };
 pub use document::{Action, BotConfig, Command, Effective};
@@ -225,7 +225,11 @@ impl Bot {
         messages: &[&Inbound],
         now: i64,
     ) -> Result<Vec<messages::Model>, DbErr> {
-        let Some(bot) = self.effective(conn, chat.user_id, &chat.session_id).await? else { return Ok(Vec::new()) };
+        let (mut said, messages) = survey(conn, chat, messages, now).await?;
+        let reply =
+            |text| text_message(chat.session_id.clone(), chat.user_id, chat.contact.clone(), text, Origin::Bot, now);
+        let said: Vec<messages::Model> = said.drain(..).map(reply).collect();
+        let Some(bot) = self.effective(conn, chat.user_id, &chat.session_id).await? else { return Ok(said) };
         let offset = self.0.config.notify.offset();
         let local = Utc::now().with_timezone(&offset).naive_local();
         let in_hours = bot.office_hours.as_ref().is_none_or(|h| h.open_at(local));
@@ -273,8 +277,86 @@ impl Bot {
         }
         let reply =
             |text| text_message(chat.session_id.clone(), chat.user_id, chat.contact.clone(), text, Origin::Bot, now);
-        Ok(replies.into_iter().map(reply).collect())
+        Ok(said.into_iter().chain(replies.into_iter().map(reply)).collect())
     }
+
+    /// `chat` was just closed: with the account's `csat` on, a 1:1 chat's
+    /// customer is asked for a rating (the document's `replies.csat_question`,
+    /// said even while the bot is off: the account asked for it).
+    pub async fn closed(
+        &self,
+        conn: &impl ConnectionTrait,
+        chat: &mut chats::Model,
+        now: i64,
+    ) -> Result<Vec<messages::Model>, DbErr> {
+        if chat.kind != ChatKind::Direct || !crate::inbox::assign::settings(conn, chat.user_id).await?.csat {
+            return Ok(Vec::new());
+        }
+        let question = load(conn, chat.user_id).await?.config.replies.csat_question;
+        chat.csat_state = Some(CSAT_ASKED.to_owned());
+        chat.csat_at = Some(now);
+        let to = chat.contact.clone();
+        Ok(vec![text_message(chat.session_id.clone(), chat.user_id, to, question, Origin::Bot, now)])
+    }
+}
+
+/// `chats.csat_state`: the question was asked; the fallback was said once.
+const CSAT_ASKED: &str = "asked";
+const CSAT_RETRIED: &str = "retried";
+
+/// A rating, 1–5: the whole answer is one digit (spaces, a trailing `.` or
+/// `!` aside).
+fn rating(text: Option<&str>) -> Option<i32> {
+    let t = text?.trim().trim_end_matches(['.', '!']).trim();
+    let n: i32 = t.parse().ok().filter(|_| t.len() == 1)?;
+    (1..=5).contains(&n).then_some(n)
+}
+
+/// The customer's answers to a pending satisfaction question, before the
+/// bot: a rating is kept and thanked (the chat stays closed); anything else
+/// gets the fallback once, and the second time ends the question and goes on
+/// as any message to a closed chat (it reopens to the bot). Gives back what
+/// to say and the messages left for the bot.
+async fn survey<'m>(
+    conn: &impl ConnectionTrait,
+    chat: &mut chats::Model,
+    messages: &'m [&'m Inbound],
+    now: i64,
+) -> Result<(Vec<String>, &'m [&'m Inbound]), DbErr> {
+    if chat.csat_state.is_none() {
+        return Ok((Vec::new(), messages));
+    }
+    let replies = load(conn, chat.user_id).await?.config.replies;
+    let mut said = Vec::new();
+    let mut i = 0;
+    while let Some(message) = messages.get(i)
+        && chat.csat_state.is_some()
+    {
+        if message.place != Place::Direct || message.from_me || matches!(message.kind, "reaction" | "call") {
+            i += 1;
+            continue;
+        }
+        match rating(message.text.as_deref()) {
+            Some(n) => {
+                chat.csat_rating = Some(n);
+                chat.csat_state = None;
+                chat.csat_at = Some(now);
+                said.push(replies.csat_thanks.clone());
+                i += 1;
+            }
+            None if chat.csat_state.as_deref() == Some(CSAT_ASKED) => {
+                chat.csat_state = Some(CSAT_RETRIED.to_owned());
+                said.push(replies.csat_fallback.clone());
+                i += 1;
+            }
+            None => chat.csat_state = None,
+        }
+    }
+    let rest = &messages[i..];
+    if chat.mode == ChatMode::Closed && rest.iter().any(|m| m.place == Place::Direct && !m.from_me) {
+        set_mode(chat, ChatMode::Bot, now);
+    }
+    Ok((said, rest))
 }
 
 impl crate::inbox::Answerer for Bot {
@@ -286,6 +368,15 @@ impl crate::inbox::Answerer for Bot {
         now: i64,
     ) -> futures_util::future::BoxFuture<'a, Result<Vec<messages::Model>, DbErr>> {
         Box::pin(Bot::answer(self, tx, chat, messages, now))
+    }
+
+    fn closed<'a>(
+        &'a self,
+        tx: &'a sea_orm::DatabaseTransaction,
+        chat: &'a mut chats::Model,
+        now: i64,
+    ) -> futures_util::future::BoxFuture<'a, Result<Vec<messages::Model>, DbErr>> {
+        Box::pin(Bot::closed(self, tx, chat, now))
     }
 }
 
@@ -428,6 +519,9 @@ mod tests {
             bot_window_at: None,
             bot_window_count: 0,
             kind: crate::model::ChatKind::Direct,
+            csat_state: None,
+            csat_rating: None,
+            csat_at: None,
         }
     }
 

@@ -1,10 +1,12 @@
-//! Auto-assignment: with an account's `auto_assign` on, a chat of its that is
+//! An account's inbox settings (`inbox_settings`, owned here: auto-assignment
+//! and the satisfaction question, which the bot asks), and auto-assignment:
+//! with an account's `auto_assign` on, a chat of its that is
 //! in mode `agent` with nobody assigned (the bot handed it over, someone set
 //! the mode, a group's chat was made or reopened) goes to the next available
 //! agent, round-robin: the one whose turn (`users.last_assigned_at`) is the
 //! oldest, then that turn becomes the newest. Agents belong to no account, so
-//! the round is over every available agent of the gateway. Owns
-//! `inbox_settings` and the two assignment columns of `users`.
+//! the round is over every available agent of the gateway. Owns the two
+//! assignment columns of `users`.
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
@@ -27,12 +29,18 @@ pub struct InboxSettings {
     /// Chats that move to mode `agent` with nobody assigned go round-robin to
     /// the available agents (`PUT /auth/me/availability`). Off by default.
     pub auto_assign: bool,
+    /// Closing a 1:1 chat makes the bot ask the customer for a rating, 1–5
+    /// (its texts: the bot document's `replies.csat_*`). Off by default.
+    pub csat: bool,
 }
 
 /// `owner`'s settings (the defaults when never set).
 pub async fn settings(conn: &impl ConnectionTrait, owner: i64) -> Result<InboxSettings, DbErr> {
     let row = inbox_settings::Entity::find_by_id(owner).one(conn).await?;
-    Ok(InboxSettings { auto_assign: row.is_some_and(|r| r.auto_assign) })
+    Ok(row.map_or(InboxSettings { auto_assign: false, csat: false }, |r| InboxSettings {
+        auto_assign: r.auto_assign,
+        csat: r.csat,
+    }))
 }
 
 /// The next available agent, now given a chat: their turn becomes the newest.
@@ -83,6 +91,7 @@ impl Inbox {
         let row = inbox_settings::ActiveModel {
             user_id: Set(owner),
             auto_assign: Set(new.auto_assign),
+            csat: Set(new.csat),
             updated_at: Set(now_ms()),
         };
         let write = self.writer().begin().await?;

@@ -299,6 +299,21 @@ impl Inbox {
                 updated = row.update(&write.tx).await?;
             }
         }
+        // Closed: the customer may be asked how it went (the bot says it).
+        if updated.mode == ChatMode::Closed && chat.mode != ChatMode::Closed {
+            let mut closing = updated.clone();
+            let said = self.0.bot.closed(&write.tx, &mut closing, now_ms()).await?;
+            if !said.is_empty() {
+                let row = chats::ActiveModel {
+                    id: Set(closing.id),
+                    csat_state: Set(closing.csat_state.clone()),
+                    csat_at: Set(closing.csat_at),
+                    ..Default::default()
+                };
+                updated = row.update(&write.tx).await?;
+                self.0.queue.put(&mut write, &said).await?;
+            }
+        }
         if self.writer().heard() {
             write.emit(vec![self.chat_event(updated.clone()).await?]).await?;
         }

@@ -64,6 +64,16 @@ pub trait Answerer: Send + Sync {
         messages: &'a [&'a Inbound],
         now: i64,
     ) -> BoxFuture<'a, Result<Vec<messages::Model>, DbErr>>;
+
+    /// `chat` was just closed, in transaction `tx`: what to say to the
+    /// customer (the satisfaction question, when the account asks it); it may
+    /// change `chat`'s `csat_*` fields (the inbox writes them).
+    fn closed<'a>(
+        &'a self,
+        tx: &'a DatabaseTransaction,
+        chat: &'a mut chat_rows::Model,
+        now: i64,
+    ) -> BoxFuture<'a, Result<Vec<messages::Model>, DbErr>>;
 }
 
 /// Which chats a caller may see.

@@ -184,7 +184,20 @@ pub async fn counts(
         .await?;
     let modes: HashMap<String, u64> = by_mode.into_iter().map(|(m, n)| (m, n as u64)).collect();
     let mode = |m: ChatMode| modes.get(m.as_str()).copied().unwrap_or(0);
+    let ratings: Vec<(Option<i32>, i64)> = base()
+        .select_only()
+        .column(chats::Column::CsatRating)
+        .column_as(chats::Column::Id.count(), "n")
+        .filter(chats::Column::CsatRating.is_not_null())
+        .group_by(chats::Column::CsatRating)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let rated: i64 = ratings.iter().map(|(_, n)| n).sum();
+    let total: i64 = ratings.iter().map(|(r, n)| i64::from(r.unwrap_or(0)) * n).sum();
     Ok(super::ChatCounts {
+        rated: rated as u64,
+        csat_average: (rated > 0).then(|| total as f64 / rated as f64),
         all: modes.values().sum(),
         mine: base().filter(chats::Column::AssignedAgentId.eq(me)).count(db).await?,
         unassigned: base().filter(chats::Column::AssignedAgentId.is_null()).count(db).await?,

@@ -29,6 +29,10 @@ pub struct ChatView {
     /// Since when the chat has its mode.
     pub mode_since: DateTime<Utc>,
     pub assigned_agent_id: Option<i64>,
+    /// The customer's satisfaction rating, 1–5, once given.
+    pub csat_rating: Option<i32>,
+    /// The bot asked for a rating and waits for it.
+    pub csat_pending: bool,
     pub last_message_at: DateTime<Utc>,
     pub session: String,
     /// The contact's number, digits with country code; a group chat's: the group's JID.
@@ -164,6 +168,10 @@ pub struct ChatCounts {
     pub agent: u64,
     pub paused: u64,
     pub closed: u64,
+    /// Chats whose customer gave a satisfaction rating.
+    pub rated: u64,
+    /// Their average rating (1–5), `null` with none.
+    pub csat_average: Option<f64>,
 }
 
 /// A received message as API clients see it (`message.received`, `GET /message/received`).
@@ -341,6 +349,8 @@ pub fn chat_view(chat: &chats::Model, last: Option<Preview>) -> ChatView {
         mode: chat.mode,
         mode_since: time(chat.mode_at),
         assigned_agent_id: chat.assigned_agent_id,
+        csat_rating: chat.csat_rating,
+        csat_pending: chat.csat_state.is_some(),
         last_message_at: time(chat.last_message_at),
         session: chat.session_id.name().to_owned(),
         phone: chat.contact.clone(),

@@ -193,7 +193,7 @@ async fn chats_filter_page_and_count(db: TestDb) {
     let (_, counts) = app.get("/chats/counts", Some(&token)).await;
     assert_eq!(
         counts,
-        json!({"mine": 0, "unassigned": 3, "all": 5, "unread": 4, "bot": 4, "agent": 0, "paused": 1, "closed": 0})
+        json!({"mine": 0, "unassigned": 3, "all": 5, "unread": 4, "bot": 4, "agent": 0, "paused": 1, "closed": 0, "rated": 0, "csat_average": null})
     );
     let (_, counts) = app.get("/chats/counts", Some(&agent_token)).await;
     assert_eq!((counts["all"].as_u64(), counts["mine"].as_u64()), (Some(2), Some(2)));
@@ -1108,7 +1108,7 @@ async fn chats_are_spread_over_available_agents(db: TestDb) {
     let token = app.admin_token.clone();
     app.linked_session(&token, "s1", NUMBER).await;
     let (status, settings) = app.get("/inbox/settings", Some(&token)).await;
-    assert_eq!((status, &settings["data"]), (StatusCode::OK, &json!({"auto_assign": false})));
+    assert_eq!((status, &settings["data"]), (StatusCode::OK, &json!({"auto_assign": false, "csat": false})));
     let mut agents = Vec::new();
     for _ in 0..4 {
         agents.push(app.user_with_role("agent").await);
@@ -1128,10 +1128,15 @@ async fn chats_are_spread_over_available_agents(db: TestDb) {
     let shown = listed["data"].as_array().unwrap().iter().find(|u| u["id"] == away).unwrap().clone();
     assert_eq!(shown["available"], json!(false), "{shown}");
     assert_eq!(app.get("/inbox/settings", Some(&away_token)).await.0, StatusCode::FORBIDDEN);
-    let on = json!({"auto_assign": true});
+    let on = json!({"auto_assign": true, "csat": false});
     let (status, _) = app.call(Method::PUT, "/inbox/settings", Some(&away_token), Some(on.clone())).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    for bad in [json!({"auto_assign": "yes"}), json!({}), json!({"auto_assign": true, "round": 1})] {
+    for bad in [
+        json!({"auto_assign": "yes", "csat": false}),
+        json!({}),
+        json!({"auto_assign": true}),
+        json!({"auto_assign": true, "csat": false, "round": 1}),
+    ] {
         let (status, body) = app.call(Method::PUT, "/inbox/settings", Some(&token), Some(bad.clone())).await;
         assert!(status.is_client_error() && body["error"]["code"].is_string(), "{bad}: {status} {body}");
     }
@@ -1160,10 +1165,10 @@ async fn chats_are_spread_over_available_agents(db: TestDb) {
     assert_eq!((&before["mode"], &before["assigned_agent_id"]), (&json!("agent"), &Value::Null));
 
     let (status, saved) = app.call(Method::PUT, "/inbox/settings", Some(&token), Some(on)).await;
-    assert_eq!((status, &saved["data"]), (StatusCode::OK, &json!({"auto_assign": true})));
+    assert_eq!((status, &saved["data"]), (StatusCode::OK, &json!({"auto_assign": true, "csat": false})));
     // Another account's settings are its own.
     let (_, user) = app.user_with_role("user").await;
-    assert_eq!(app.get("/inbox/settings", Some(&user)).await.1["data"], json!({"auto_assign": false}));
+    assert_eq!(app.get("/inbox/settings", Some(&user)).await.1["data"], json!({"auto_assign": false, "csat": false}));
     // Six hand over by the bot; three the admin moves to `agent`.
     for (i, contact) in contacts[1..7].iter().enumerate() {
         app.sim.inbound(contact, NUMBER, "agent", &format!("Pelanggan {}", i + 1)).await.unwrap();
@@ -1209,6 +1214,80 @@ async fn chats_are_spread_over_available_agents(db: TestDb) {
         let (status, body) = app.call(Method::PATCH, &format!("/chats/{id}"), Some(&token), Some(bad)).await;
         assert_eq!((status, &body["error"]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("note")), "{body}");
     }
+}
+
+/// Satisfaction (CSAT): with the account's `csat` on, closing a 1:1 chat
+/// sends the customer the question (even with the bot off); "5" is kept on
+/// the chat and thanked, the chat staying closed; anything else gets the
+/// fallback once, and the next such message is no answer: the question ends
+/// and the chat reopens to the bot as any message to a closed chat does.
+async fn a_closed_chat_asks_for_a_rating(db: TestDb) {
+    let app = TestApp::spawn_with(db, no_limits).await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", NUMBER).await;
+    let (ani, bayu) = ("628222000201", "628222000202");
+    app.sim.add_contacts(&[ani.to_owned(), bayu.to_owned()]);
+    let settings = json!({"auto_assign": false, "csat": true});
+    let (status, body) = app.call(Method::PUT, "/inbox/settings", Some(&token), Some(settings)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, bot) = app.get("/bot/config", Some(&token)).await;
+    let replies = bot["data"]["config"]["replies"].clone();
+    let said = |contact: &'static str, n: usize| {
+        let app = &app;
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            loop {
+                let texts: Vec<String> = app.sim.shown(Some(contact)).iter().filter_map(|m| m.text.clone()).collect();
+                if texts.len() >= n {
+                    return texts;
+                }
+                assert!(std::time::Instant::now() < deadline, "{contact} got only {texts:?}");
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        }
+    };
+    let close = |contact: &'static str| {
+        let (app, token) = (&app, token.clone());
+        async move {
+            let list =
+                wait_for(app, &token, "/chats/", 30, |l| l.as_array().unwrap().iter().any(|c| c["phone"] == contact))
+                    .await;
+            let id = list.as_array().unwrap().iter().find(|c| c["phone"] == contact).unwrap()["id"].as_i64().unwrap();
+            let (status, closed) =
+                app.call(Method::PATCH, &format!("/chats/{id}"), Some(&token), Some(json!({"mode": "closed"}))).await;
+            assert_eq!((status, &closed["csat_pending"]), (StatusCode::OK, &json!(true)), "{closed}");
+            id
+        }
+    };
+
+    app.sim.inbound(ani, NUMBER, "internet sudah normal, terima kasih", "Ani").await.unwrap();
+    let ani_chat = close(ani).await;
+    assert_eq!(said(ani, 1).await, [replies["csat_question"].as_str().unwrap()]);
+    app.sim.inbound(ani, NUMBER, "5", "Ani").await.unwrap();
+    assert_eq!(said(ani, 2).await[1], replies["csat_thanks"].as_str().unwrap());
+    let chat = wait_for(&app, &token, &format!("/chats/{ani_chat}"), 30, |c| c["csat_rating"] == 5).await;
+    assert_eq!((&chat["mode"], &chat["csat_pending"]), (&json!("closed"), &json!(false)), "{chat}");
+    let (_, counts) = app.get("/chats/counts", Some(&token)).await;
+    assert_eq!((&counts["rated"], &counts["csat_average"]), (&json!(1), &json!(5.0)), "{counts}");
+
+    app.sim.inbound(bayu, NUMBER, "sudah beres", "Bayu").await.unwrap();
+    let bayu_chat = close(bayu).await;
+    said(bayu, 1).await;
+    app.sim.inbound(bayu, NUMBER, "bagus sekali", "Bayu").await.unwrap();
+    assert_eq!(said(bayu, 2).await[1], replies["csat_fallback"].as_str().unwrap());
+    app.sim.inbound(bayu, NUMBER, "oke", "Bayu").await.unwrap();
+    let chat = wait_for(&app, &token, &format!("/chats/{bayu_chat}"), 30, |c| c["mode"] == "bot").await;
+    assert_eq!((&chat["csat_rating"], &chat["csat_pending"]), (&Value::Null, &json!(false)), "{chat}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.sim.shown(Some(bayu)).len(), 2, "the fallback is said once");
+    // Off: closing asks nothing.
+    let off = json!({"auto_assign": false, "csat": false});
+    app.call(Method::PUT, "/inbox/settings", Some(&token), Some(off)).await;
+    let (status, closed) =
+        app.call(Method::PATCH, &format!("/chats/{bayu_chat}"), Some(&token), Some(json!({"mode": "closed"}))).await;
+    assert_eq!((status, &closed["csat_pending"]), (StatusCode::OK, &json!(false)));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.sim.shown(Some(bayu)).len(), 2);
 }
 
 /// Export: CSV with its columns (a spreadsheet reads commas, quotes, line
@@ -1377,5 +1456,6 @@ db_tests!(
     messages_are_found_by_their_words,
     texts_kept_before_the_word_index_are_found,
     chats_are_spread_over_available_agents,
+    a_closed_chat_asks_for_a_rating,
     chats_are_exported,
 );

@@ -56,6 +56,8 @@ export default async function inboxPage(main, page) {
       h('span', { class: 'title', id: 'chat-title' }, c.name || c.phone, ' ', h('span', { class: 'muted' }, c.kind === 'group' ? 'group' : `+${c.phone}`),
         h('span', { class: 'typing', id: 'typing', hidden: true })),
       badge(c.mode, 'mode'),
+      c.csat_rating ? h('span', { class: 'badge', id: 'csat', title: 'The customer\'s rating' }, `★ ${c.csat_rating}`)
+        : (c.csat_pending ? h('span', { class: 'badge muted', id: 'csat', title: 'The customer was asked for a rating' }, '★ asked') : null),
       canWrite ? modes.map((m) => h('button', { class: m === c.mode ? '' : 'secondary', 'data-mode': m, 'aria-pressed': m === c.mode, onclick: () => setChat({ mode: m }, `Mode: ${m}`) }, m)) : null,
       canWrite && S.me.role !== 'agent' ? assignControl(c) : null,
       h('span', { id: 'chat-labels' }, labelChips(c.labels)),
@@ -154,7 +156,8 @@ export default async function inboxPage(main, page) {
     if (!c || !c.id) return;
     const open = inbox.open;
     if (open && open.chat.id === c.id) {
-      const modeChanged = open.chat.mode !== c.mode || open.chat.assigned_agent_id !== c.assigned_agent_id;
+      const modeChanged = open.chat.mode !== c.mode || open.chat.assigned_agent_id !== c.assigned_agent_id
+        || (c.csat_rating !== undefined && (open.chat.csat_rating !== c.csat_rating || open.chat.csat_pending !== c.csat_pending));
       // Labels change in place (their editor stays open).
       if (c.labels) { const el = $('#chat-labels', chatEl); if (el) set(el, labelChips(c.labels)); }
       open.chat = { ...open.chat, ...c };

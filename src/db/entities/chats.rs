@@ -34,6 +34,13 @@ pub struct Model {
     pub bot_window_at: Option<i64>,
     pub bot_window_count: i32,
     pub kind: crate::model::ChatKind,
+    /// The satisfaction question after a close: `asked`, `retried` (the
+    /// fallback was said once), `None` (none pending).
+    pub csat_state: Option<String>,
+    /// The customer's rating, 1–5.
+    pub csat_rating: Option<i32>,
+    /// When the question was asked, or answered.
+    pub csat_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

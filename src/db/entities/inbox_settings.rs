@@ -8,6 +8,8 @@ pub struct Model {
     pub user_id: i64,
     /// Chats that move to `agent` mode unassigned go round-robin to available agents.
     pub auto_assign: bool,
+    /// Closing a chat makes the bot ask the customer for a 1–5 rating.
+    pub csat: bool,
     /// Epoch milliseconds.
     pub updated_at: i64,
 }

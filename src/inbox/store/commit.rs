@@ -204,7 +204,8 @@ pub async fn commit(
             chat.unread += customer_count;
             chat.last_message_at = now;
             chat.updated_at = now;
-            if messages.iter().any(|m| !m.from_me) && chat.mode == ChatMode::Closed {
+            // A pending satisfaction question hears the answer first (the bot's).
+            if messages.iter().any(|m| !m.from_me) && chat.mode == ChatMode::Closed && chat.csat_state.is_none() {
                 // The bot never answers a group: its chat reopens to the agents.
                 chat.mode = if chat.kind == ChatKind::Group { ChatMode::Agent } else { ChatMode::Bot };
                 chat.mode_at = now;
@@ -238,6 +239,13 @@ pub async fn commit(
             }
             if chat.kind == ChatKind::Group && chat.name == chat.contact {
                 written.unnamed_groups.push((session.clone(), chat.id, chat.contact.clone()));
+            }
+            if (&chat.csat_state, chat.csat_rating, chat.csat_at)
+                != (&before.csat_state, before.csat_rating, before.csat_at)
+            {
+                update.csat_state = Set(chat.csat_state.clone());
+                update.csat_rating = Set(chat.csat_rating);
+                update.csat_at = Set(chat.csat_at);
             }
             if chat.bot_window_at != before.bot_window_at || chat.bot_window_count != before.bot_window_count {
                 update.bot_replied_at = Set(chat.bot_replied_at);
@@ -413,6 +421,15 @@ mod tests {
             _: &'a DatabaseTransaction,
             _: &'a mut chats::Model,
             _: &'a [&'a Inbound],
+            _: i64,
+        ) -> BoxFuture<'a, Result<Vec<messages::Model>, DbErr>> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+
+        fn closed<'a>(
+            &'a self,
+            _: &'a DatabaseTransaction,
+            _: &'a mut chats::Model,
             _: i64,
         ) -> BoxFuture<'a, Result<Vec<messages::Model>, DbErr>> {
             Box::pin(async { Ok(Vec::new()) })
