@@ -326,6 +326,11 @@ async fn survey<'m>(
     if chat.csat_state.is_none() {
         return Ok((Vec::new(), messages));
     }
+    if chat.mode != ChatMode::Closed {
+        // Reopened meanwhile: the question lapsed.
+        chat.csat_state = None;
+        return Ok((Vec::new(), messages));
+    }
     let replies = load(conn, chat.user_id).await?.config.replies;
     let mut said = Vec::new();
     let mut i = 0;

@@ -276,6 +276,10 @@ impl Inbox {
             row.mode_at = Set(now_ms());
             // Back in `bot`, the customer starts at the main menu.
             row.bot_menu = Set(None);
+            // Reopened: a satisfaction question still waiting lapses.
+            if chat.mode == ChatMode::Closed {
+                row.csat_state = Set(None);
+            }
         }
         if let Some(agent) = change.assigned_agent_id {
             row.assigned_agent_id = Set(agent);

@@ -1280,6 +1280,22 @@ async fn a_closed_chat_asks_for_a_rating(db: TestDb) {
     assert_eq!((&chat["csat_rating"], &chat["csat_pending"]), (&Value::Null, &json!(false)), "{chat}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(app.sim.shown(Some(bayu)).len(), 2, "the fallback is said once");
+    // Closed again and reopened by the team before an answer: the question
+    // lapses, and a digit is then just a message.
+    let patch = |id: i64, mode: &str| {
+        let (app, token, body) = (&app, token.clone(), json!({ "mode": mode }));
+        async move { app.call(Method::PATCH, &format!("/chats/{id}"), Some(&token), Some(body)).await }
+    };
+    assert_eq!(patch(ani_chat, "closed").await.1["csat_pending"], json!(false), "already closed: nothing changes");
+    assert_eq!(patch(ani_chat, "agent").await.1["mode"], json!("agent"));
+    assert_eq!(patch(ani_chat, "closed").await.1["csat_pending"], json!(true));
+    said(ani, 3).await;
+    assert_eq!(patch(ani_chat, "agent").await.1["csat_pending"], json!(false));
+    app.sim.inbound(ani, NUMBER, "4", "Ani").await.unwrap();
+    wait_for(&app, &token, &format!("/chats/{ani_chat}"), 30, |c| c["last_message"]["text"] == "4").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.sim.shown(Some(ani)).len(), 3, "no thanks: it was no answer");
+    assert_eq!(app.get(&format!("/chats/{ani_chat}"), Some(&token)).await.1["csat_rating"], json!(5));
     // Off: closing asks nothing.
     let off = json!({"auto_assign": false, "csat": false});
     app.call(Method::PUT, "/inbox/settings", Some(&token), Some(off)).await;
