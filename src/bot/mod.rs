@@ -501,6 +501,15 @@ fn spend(bot: &Effective, chat: &mut chats::Model, text: String, now: i64) -> Op
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_rating_is_one_digit_from_one_to_five() {
+        assert_eq!((rating(Some("5")), rating(Some(" 3. ")), rating(Some("1!"))), (Some(5), Some(3), Some(1)));
+        for no in ["6", "0", "10", "5 bintang", "lima", "", "-1", "+5", "٥"] {
+            assert_eq!(rating(Some(no)), None, "{no}");
+        }
+        assert_eq!(rating(None), None);
+    }
+
     fn chat(mode: ChatMode) -> chats::Model {
         chats::Model {
             id: 1,
