@@ -393,11 +393,10 @@ pub async fn update_chat(
         None => None,
     };
     let chat = state.inbox.chat(&chat_scope(&state, &principal).await?, id).await?;
-    let change = ChatChange { mode: req.mode, assigned_agent_id: req.assigned_agent_id, online: req.online };
+    // The transfer and its note commit together.
+    let note = note.map(|text| (principal.user_id, text));
+    let change = ChatChange { mode: req.mode, assigned_agent_id: req.assigned_agent_id, online: req.online, note };
     let chat = state.inbox.change_by(principal.role, chat, change).await?;
-    if let Some(text) = note {
-        state.inbox.add_note(&chat, principal.user_id, text).await?;
-    }
     Ok(Json(state.inbox.views(vec![chat]).await?.remove(0)))
 }
 

@@ -27,6 +27,8 @@ pub struct ChatChange {
     /// `Some(None)`: unassign.
     pub assigned_agent_id: Option<Option<i64>>,
     pub online: Option<bool>,
+    /// A private note `(author, text)` written with the change (a transfer's).
+    pub note: Option<(i64, String)>,
 }
 
 /// An agent's reply.
@@ -321,6 +323,9 @@ impl Inbox {
         if self.writer().heard() {
             write.emit(vec![self.chat_event(updated.clone()).await?]).await?;
         }
+        if let Some((author, text)) = change.note {
+            self.write_note(&mut write, &updated, author, text).await?;
+        }
         write.commit().await?;
         if updated.assigned_agent_id != chat.assigned_agent_id && chat.assigned_agent_id.is_some() {
             // The agent it was taken from hears it is gone.
@@ -381,7 +386,7 @@ impl Inbox {
             let change = ChatChange {
                 mode: Some(ChatMode::Agent),
                 assigned_agent_id: chat.assigned_agent_id.is_none().then_some(Some(reply.agent)),
-                online: None,
+                ..Default::default()
             };
             self.update(chat.clone(), change).await?;
         }
@@ -401,6 +406,19 @@ impl Inbox {
     /// unread count stay as they are.
     pub async fn add_note(&self, chat: &chats::Model, author: i64, text: String) -> Result<EntryView, InboxError> {
         let mut write = self.writer().begin().await?;
+        let view = self.write_note(&mut write, chat, author, text).await?;
+        write.commit().await?;
+        Ok(view)
+    }
+
+    /// The note's entry, search words and event, in `write`.
+    async fn write_note(
+        &self,
+        write: &mut crate::db::write::Write<'_>,
+        chat: &chats::Model,
+        author: i64,
+        text: String,
+    ) -> Result<EntryView, InboxError> {
         let entry = entries::ActiveModel {
             chat_id: Set(chat.id),
             sender: Set(Origin::Note),
@@ -429,7 +447,6 @@ impl Inbox {
             };
             write.emit(vec![event]).await?;
         }
-        write.commit().await?;
         Ok(view)
     }
 
