@@ -14,6 +14,7 @@ const app = document.getElementById('app');
 // needs none of them).
 const PAGES = [
   { id: 'inbox', title: 'Inbox', roles: ALL, module: () => import('./pages/inbox/index.js') },
+  { id: 'analytics', title: 'Analytics', roles: ALL, module: () => import('./pages/analytics.js') },
   { id: 'sessions', title: 'Sessions', roles: OWNERS, module: () => import('./pages/sessions.js') },
   { id: 'groups', title: 'Groups', roles: OWNERS, module: () => import('./pages/groups.js') },
   { id: 'broadcasts', title: 'Broadcasts', roles: OWNERS, module: () => import('./pages/broadcasts.js') },

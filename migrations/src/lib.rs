@@ -26,6 +26,7 @@ mod m20261214_000017_search;
 mod m20261215_000018_search_words;
 mod m20261216_000019_assignment;
 mod m20261217_000020_csat;
+mod m20261218_000021_conversations;
 
 pub struct Migrator;
 
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261215_000018_search_words::Migration),
             Box::new(m20261216_000019_assignment::Migration),
             Box::new(m20261217_000020_csat::Migration),
+            Box::new(m20261218_000021_conversations::Migration),
         ]
     }
 }

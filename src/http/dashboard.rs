@@ -38,6 +38,7 @@ const FILES: &[(&str, &[u8])] = &embed![
     "lib/events.js",
     "lib/mentions.js",
     "lib/state.js",
+    "pages/analytics.js",
     "pages/bot.js",
     "pages/broadcasts.js",
     "pages/customers.js",

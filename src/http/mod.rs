@@ -2,6 +2,7 @@
 //! OpenAPI document generated from the handlers, and the cross-cutting layers
 //! (metrics, tracing, panics, body limits, JSON 404/405).
 
+pub mod analytics;
 pub mod auth;
 pub mod authenticate;
 pub mod bot;
@@ -272,6 +273,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(chats::chat_counts))
         .routes(routes!(search::search_messages))
         .routes(routes!(export::export_chats))
+        .routes(routes!(analytics::inbox_analytics))
         .routes(routes!(chats::get_chat, chats::update_chat))
         .routes(routes!(chats::chat_messages))
         .routes(routes!(chats::read_chat))

@@ -293,6 +293,7 @@ impl Inbox {
         // The change and its event commit together.
         let mut write = self.writer().begin().await?;
         let mut updated = row.update(&write.tx).await?;
+        super::conversations::moved(&write.tx, &updated, chat.mode, true).await?;
         // Moved to `agent` with nobody named: the account may assign it.
         if change.assigned_agent_id.is_none() && updated.mode != chat.mode {
             let mut assigned = updated.clone();

@@ -12,10 +12,12 @@
 //! one) and `chat.updated`; a contact's typing in an opened chat is the live
 //! `presence.update`.
 
+pub mod analytics;
 pub mod assign;
 pub mod calls;
 pub mod canned;
 mod chats;
+pub mod conversations;
 pub mod export;
 pub mod groups;
 pub mod labels;

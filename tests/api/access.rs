@@ -120,6 +120,7 @@ fn table() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>)>
         ("GET", "/chats/counts", Some(ALL)),
         ("GET", "/chats/search", Some(ALL)),
         ("GET", "/chats/export", Some(ALL)),
+        ("GET", "/analytics/inbox", Some(ALL)),
         ("GET", "/chats/{id}", Some(ALL)),
         ("PATCH", "/chats/{id}", Some(INBOX)),
         ("GET", "/chats/{id}/messages", Some(ALL)),

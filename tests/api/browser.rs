@@ -432,7 +432,7 @@ async fn the_inbox_answers_live_and_an_agent_sees_only_their_chats() {
     agent.wait("the agent's inbox", "document.querySelectorAll('#chats li[data-chat]').length === 1", 10).await;
     assert_eq!(agent.eval("return document.querySelector('#chats li[data-chat]').dataset.chat").await, chat_id);
     let pages = agent.eval("return [...document.querySelectorAll('header nav a')].map(a => a.id)").await;
-    assert_eq!(pages, json!(["nav-inbox", "nav-profile"]));
+    assert_eq!(pages, json!(["nav-inbox", "nav-analytics", "nav-profile"]));
     for page in ["sessions", "users", "broadcasts"] {
         agent.open(&format!("{}/app#/{page}", app.address)).await;
         agent.wait("still the inbox", "document.querySelector('#chats')", 10).await;
@@ -459,6 +459,28 @@ async fn the_inbox_answers_live_and_an_agent_sees_only_their_chats() {
     .await;
     agent.screenshot("agent-phone").await;
     agent.close().await;
+    // The team's figures (issue 32, item 6): two conversations, both answered by a person.
+    admin.open(&format!("{}/app#/analytics", app.address)).await;
+    admin
+        .wait(
+            "the analytics",
+            "document.querySelector('#tile-opened .value')?.textContent === '2' \
+             && document.querySelectorAll('#chart-opened rect').length === 7 * 2 + 2 \
+             && !document.querySelector('#tile-first .value').textContent.includes('—')",
+            10,
+        )
+        .await;
+    admin.screenshot("analytics").await;
+    admin.click("#analytics-group option[value=\"agent\"]").await;
+    // The first chat is the admin's (who answered it first), the second nobody's yet.
+    admin
+        .wait(
+            "per agent",
+            "document.querySelector('#analytics-rows tr[data-key=\"none\"]') \
+             && [...document.querySelectorAll('#analytics-rows tr')].some(r => r.cells[0].textContent === 'Administrator')",
+            10,
+        )
+        .await;
     admin.close().await;
 }
 

@@ -1455,6 +1455,186 @@ fn urlencode(q: &str) -> String {
     q.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
 }
 
+/// Analytics: a scripted day — three customers, a bot's answer, replies by
+/// two agents, closes, ratings and a chat reopened by its customer — gives
+/// the figures computed here by hand from the times the API shows, per day,
+/// per agent and per session; an agent sees their own conversations only,
+/// another account none.
+async fn analytics_count_a_scripted_day(db: TestDb) {
+    let app = TestApp::spawn_with(db, no_limits).await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", NUMBER).await;
+    let (ani, bayu, citra) = ("628222000301", "628222000302", "628222000303");
+    app.sim.add_contacts(&[ani.to_owned(), bayu.to_owned(), citra.to_owned()]);
+    let (_, bot) = app.get("/bot/config", Some(&token)).await;
+    let mut document = bot["data"]["config"].clone();
+    document["enabled"] = json!(true);
+    document["max_replies_per_minute"] = json!(60);
+    assert_eq!(app.call(Method::PUT, "/bot/config", Some(&token), Some(document)).await.0, StatusCode::OK);
+    let settings = json!({"auto_assign": false, "csat": true});
+    assert_eq!(app.call(Method::PUT, "/inbox/settings", Some(&token), Some(settings)).await.0, StatusCode::OK);
+    let (agent1, agent1_token) = app.user_with_role("agent").await;
+    let (agent2, agent2_token) = app.user_with_role("agent").await;
+    let ms = |t: &Value| chrono::DateTime::parse_from_rfc3339(t.as_str().unwrap()).unwrap().timestamp_millis();
+    let timeline = |id: i64| {
+        let (app, token) = (&app, token.clone());
+        async move { app.get(&format!("/chats/{id}"), Some(&token)).await.1["messages"].as_array().unwrap().clone() }
+    };
+    // A contact writes; the chat's id once the message and the bot's answer to it are stored.
+    let write = |contact: &'static str, text: &'static str| {
+        let (app, token) = (&app, token.clone());
+        async move {
+            app.sim.inbound(contact, NUMBER, text, "Pelanggan").await.unwrap();
+            let list =
+                wait_for(app, &token, "/chats/", 30, |l| l.as_array().unwrap().iter().any(|c| c["phone"] == contact))
+                    .await;
+            let id = list.as_array().unwrap().iter().find(|c| c["phone"] == contact).unwrap()["id"].as_i64().unwrap();
+            wait_for(app, &token, &format!("/chats/{id}"), 30, |c| {
+                let entries = c["messages"].as_array().unwrap();
+                let sent = entries.iter().rposition(|e| e["sender"] == "customer" && e["text"] == text);
+                sent.is_some_and(|i| entries[i + 1..].iter().any(|e| e["sender"] == "bot"))
+            })
+            .await;
+            id
+        }
+    };
+    let patch = |id: i64, body: Value| {
+        let (app, token) = (&app, token.clone());
+        async move {
+            let (status, chat) = app.call(Method::PATCH, &format!("/chats/{id}"), Some(&token), Some(body)).await;
+            assert_eq!(status, StatusCode::OK, "{chat}");
+            chat
+        }
+    };
+    let reply = |id: i64, who: String, text: &'static str| {
+        let app = &app;
+        async move {
+            let (status, body) = app.post("/chats/messages", Some(&who), json!({"chat_id": id, "text": text})).await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+            ms(&body["at"])
+        }
+    };
+
+    // Ani: the bot answers, agent 1 answers, the admin closes, Ani rates 5.
+    let ani_chat = write(ani, "halo").await;
+    patch(ani_chat, json!({"assigned_agent_id": agent1})).await;
+    let ani_reply = reply(ani_chat, agent1_token.clone(), "Kami cek, Bu").await;
+    let ani_closed = ms(&patch(ani_chat, json!({"mode": "closed"})).await["mode_since"]);
+    let ani_entries = timeline(ani_chat).await;
+    write(ani, "5").await; // the bot thanks
+    wait_for(&app, &token, &format!("/chats/{ani_chat}"), 30, |c| c["csat_rating"] == 5).await;
+    // Bayu: the bot alone.
+    let bayu_chat = write(bayu, "halo").await;
+    // Citra: agent 2 answers, the admin closes, Citra rates 3, then writes again (a second conversation).
+    let citra_chat = write(citra, "halo").await;
+    patch(citra_chat, json!({"assigned_agent_id": agent2})).await;
+    let citra_reply = reply(citra_chat, agent2_token.clone(), "Baik, Bu").await;
+    // Answered: counted for the agent who answered, before any close.
+    let (_, answered) = app.get("/analytics/inbox?group_by=agent", Some(&token)).await;
+    let rows = answered["data"]["rows"].as_array().unwrap();
+    assert!(rows.iter().any(|r| r["key"] == json!(agent2.to_string()) && r["first_response"]["count"] == 1), "{answered}");
+    let citra_closed = ms(&patch(citra_chat, json!({"mode": "closed"})).await["mode_since"]);
+    write(citra, "3").await;
+    wait_for(&app, &token, &format!("/chats/{citra_chat}"), 30, |c| c["csat_rating"] == 3).await;
+    write(citra, "gangguan lagi").await;
+
+    // By hand, from the timelines: each conversation opens at its customer's first message.
+    let customer_at =
+        |entries: &[Value], n: usize| ms(&entries.iter().filter(|e| e["sender"] == "customer").nth(n).unwrap()["at"]);
+    let bots_before = |entries: &[Value], until: i64| {
+        entries.iter().filter(|e| e["sender"] == "bot" && ms(&e["at"]) <= until).count() as i64
+    };
+    let ani_opened = customer_at(&ani_entries, 0);
+    let (ani_first, ani_resolution) = (ani_reply - ani_opened, ani_closed - ani_opened);
+    let ani_out = bots_before(&ani_entries, ani_reply) + 1;
+    let bayu_entries = timeline(bayu_chat).await;
+    let bayu_out = bayu_entries.iter().filter(|e| e["sender"] == "bot").count() as i64;
+    let citra_entries = timeline(citra_chat).await;
+    let citra_opened = customer_at(&citra_entries, 0);
+    let (citra_first, citra_resolution) = (citra_reply - citra_opened, citra_closed - citra_opened);
+    let citra_out = bots_before(&citra_entries, citra_reply) + 1;
+    // Her second conversation: "gangguan lagi" and the bot's answers to it (the rating "3" is in none).
+    let again = customer_at(&citra_entries, 2);
+    let citra2_out = citra_entries.iter().filter(|e| e["sender"] == "bot" && ms(&e["at"]) >= again).count() as i64;
+    assert!(ani_out >= 2 && bayu_out >= 1 && citra2_out >= 1, "{ani_out} {bayu_out} {citra2_out}");
+    let (fast, slow) = (ani_first.min(citra_first), ani_first.max(citra_first));
+    let (quick, long) = (ani_resolution.min(citra_resolution), ani_resolution.max(citra_resolution));
+
+    let today = chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(7 * 3600).unwrap()).date_naive();
+    let yesterday = today.pred_opt().unwrap();
+    let (status, body) =
+        app.get(&format!("/analytics/inbox?from={yesterday}&to={today}&group_by=day"), Some(&token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let figures = &body["data"];
+    let expected_day = json!({
+        "chats_opened": 4,
+        "first_response": {"count": 2, "p50_ms": fast, "p90_ms": slow},
+        "resolution": {"count": 2, "p50_ms": quick, "p90_ms": long},
+        "messages_in": 4,
+        "messages_out": ani_out + bayu_out + citra_out + citra2_out,
+        "bot_only": 2,
+        "csat_count": 2,
+        "csat_average": 4.0,
+    });
+    assert_eq!(figures["total"], expected_day, "{figures}");
+    let rows = figures["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{figures}");
+    assert_eq!((&rows[0]["key"], &rows[0]["chats_opened"]), (&json!(yesterday.to_string()), &json!(0)));
+    assert_eq!(rows[0]["first_response"], json!({"count": 0, "p50_ms": null, "p90_ms": null}));
+    assert_eq!(rows[1]["key"], json!(today.to_string()));
+    let mut day = rows[1].clone();
+    for key in ["key", "name"] {
+        day.as_object_mut().unwrap().remove(key);
+    }
+    assert_eq!(day, expected_day);
+
+    let (_, by_agent) = app.get("/analytics/inbox?group_by=agent", Some(&token)).await;
+    let row = |figures: &Value, key: &str| {
+        figures["data"]["rows"].as_array().unwrap().iter().find(|r| r["key"] == key).cloned().unwrap_or(Value::Null)
+    };
+    let one = row(&by_agent, &agent1.to_string());
+    assert_eq!(
+        (&one["chats_opened"], &one["first_response"]["p50_ms"], &one["resolution"]["p90_ms"], &one["csat_average"]),
+        (&json!(1), &json!(ani_first), &json!(ani_resolution), &json!(5.0)),
+        "{by_agent}"
+    );
+    assert_eq!((&one["messages_in"], &one["messages_out"]), (&json!(1), &json!(ani_out)));
+    let two = row(&by_agent, &agent2.to_string());
+    assert_eq!((&two["chats_opened"], &two["first_response"]["p50_ms"]), (&json!(1), &json!(citra_first)));
+    let nobody = row(&by_agent, "none");
+    assert_eq!(
+        (&nobody["chats_opened"], &nobody["bot_only"], &nobody["first_response"]["count"]),
+        (&json!(2), &json!(2), &json!(0)),
+        "{by_agent}"
+    );
+    assert_eq!(by_agent["data"]["rows"][0]["key"], json!("none"), "most conversations first");
+    let (_, by_session) = app.get("/analytics/inbox?group_by=session", Some(&token)).await;
+    assert_eq!(row(&by_session, "s1")["chats_opened"], json!(4), "{by_session}");
+
+    // An agent: their own conversation only; another account: none.
+    let (status, mine) = app.get("/analytics/inbox", Some(&agent1_token)).await;
+    assert_eq!(status, StatusCode::OK, "{mine}");
+    assert_eq!(
+        (&mine["data"]["total"]["chats_opened"], &mine["data"]["rows"].as_array().unwrap().len()),
+        (&json!(1), &7)
+    );
+    let (_, other) = app.user_with_role("user").await;
+    let (_, theirs) = app.get("/analytics/inbox?group_by=session", Some(&other)).await;
+    assert_eq!((&theirs["data"]["total"]["chats_opened"], &theirs["data"]["rows"]), (&json!(0), &json!([])));
+    for (query, field) in [
+        ("from=2026-13-01", "from"),
+        ("to=yesterday", "to"),
+        ("from=2026-12-07&to=2026-12-01", "to"),
+        ("from=2024-01-01&to=2026-12-01", "to"),
+        ("group_by=week", "group_by"),
+        ("days=7", "days"),
+    ] {
+        let (status, body) = app.get(&format!("/analytics/inbox?{query}"), Some(&token)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains(field), "{query}: {body}");
+    }
+}
+
 db_tests!(
     a_message_makes_a_chat_once,
     customers_name_their_chats,
@@ -1474,4 +1654,5 @@ db_tests!(
     chats_are_spread_over_available_agents,
     a_closed_chat_asks_for_a_rating,
     chats_are_exported,
+    analytics_count_a_scripted_day,
 );

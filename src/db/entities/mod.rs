@@ -8,6 +8,7 @@ pub mod canned_replies;
 pub mod chat_entries;
 pub mod chat_labels;
 pub mod chats;
+pub mod conversations;
 pub mod customers;
 pub mod due_messages;
 pub mod inbound_messages;

@@ -22,7 +22,7 @@ use crate::{
     inbox::{
         Answerer, assign,
         calls::{CallPolicy, interval_ms},
-        groups, search,
+        conversations, groups, search,
     },
     model::{ChatKind, ChatMode, Origin, SessionKey, now_ms},
     queue::{Queue, text_message},
@@ -218,6 +218,17 @@ pub async fn commit(
                 chat.name = clip(subject, 255);
             }
             assign::auto_assign(tx, &mut chat, now).await?;
+            let counted: Vec<conversations::Entered> = new_entries
+                .iter()
+                .map(|e| conversations::Entered { sender: e.sender, agent: e.agent_id, at: e.at })
+                .collect();
+            conversations::entered(tx, &chat, &counted).await?;
+            conversations::moved(tx, &chat, before.mode, false).await?;
+            if let Some(rating) = chat.csat_rating
+                && before.csat_rating != chat.csat_rating
+            {
+                conversations::rated(tx, chat.id, rating).await?;
+            }
             // Only what changed: a mode an agent set meanwhile (MySQL reads
             // without locking the row) is not written back over.
             let mut update = chats::ActiveModel {

@@ -12,7 +12,7 @@ use super::{super::views, user_names};
 use crate::{
     db::entities::{chat_entries as entries, chats, messages},
     events::GatewayEvent,
-    inbox::search,
+    inbox::{conversations, search},
     model::SessionKey,
     queue::content::Target,
 };
@@ -99,6 +99,7 @@ pub async fn enter_queued<'r>(conn: &impl ConnectionTrait, rows: &'r [messages::
     }
     let mut with_files = Vec::new();
     let mut new_entries = Vec::new();
+    let mut counted = Vec::new();
     let mut touched: HashMap<i64, i64> = HashMap::new();
     for row in rows {
         let Some(chat) = chat_of.get(&(row.session_id.clone(), row.recipient.clone())) else { continue };
@@ -114,10 +115,12 @@ pub async fn enter_queued<'r>(conn: &impl ConnectionTrait, rows: &'r [messages::
             at: Set(row.created_at),
             ..Default::default()
         });
+        counted.push((*chat, conversations::Entered { sender: row.origin, agent: row.agent_id, at: row.created_at }));
         let at = touched.entry(*chat).or_insert(row.created_at);
         *at = std::cmp::max(*at, row.created_at);
     }
     entries::Entity::insert_many(new_entries).exec_without_returning(conn).await?;
+    conversations::queued(conn, &counted).await?;
     search_queued(conn, rows, &chat_of).await?;
     react_on_received(conn, rows, &chat_of).await?;
     for (chat, at) in touched {
