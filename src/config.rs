@@ -269,9 +269,10 @@ pub struct NotifyConfig {
     /// `/api/send/by-odp`): `{nama}`, `{odp}`, `{judul}`, `{pesan}`, `{mulai}`,
     /// `{estimasi}` are filled in.
     pub template: String,
-    /// The UTC offset notice times are shown in (`{mulai}`, `{estimasi}`) and
-    /// read in when given without one; `+07:00` is WIB.
-    pub utc_offset: String,
+    /// Replaced by `[server] timezone`; still read from older configuration
+    /// files (`+07:00`: a whole-hour zone, like `Etc/GMT-7`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub utc_offset: Option<String>,
     /// Largest customer import (bulk JSON or CSV), in bytes.
     pub max_import_bytes: usize,
 }
@@ -338,16 +339,47 @@ impl Default for NotifyConfig {
             default_session: String::new(),
             country_code: "62".into(),
             template: DEFAULT_NOTICE_TEMPLATE.into(),
-            utc_offset: "+07:00".into(),
+            utc_offset: None,
             max_import_bytes: 16 * 1024 * 1024,
         }
     }
 }
 
-impl NotifyConfig {
-    /// `utc_offset` as an offset (checked at load time).
-    pub fn offset(&self) -> chrono::FixedOffset {
-        parse_offset(&self.utc_offset).unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("UTC"))
+/// A time zone of the IANA database (`Asia/Jakarta`).
+pub type Zone = chrono_tz::Tz;
+
+/// The zone when none is configured: WIB.
+pub const DEFAULT_ZONE: Zone = chrono_tz::Asia::Jakarta;
+
+/// The zone `[server] timezone` names; or, left at its default, the
+/// whole-hour zone of `notify.utc_offset` (older files).
+fn zone_of(timezone: &str, utc_offset: Option<&str>) -> Result<Zone, String> {
+    let default = timezone == DEFAULT_ZONE.name();
+    match utc_offset {
+        Some(_) if !default => Err("notify.utc_offset is replaced by server.timezone: set only server.timezone".into()),
+        None => timezone.trim().parse::<Zone>().map_err(|_| {
+            format!("server.timezone must be a time zone of the IANA database, like Asia/Jakarta (not {timezone:?})")
+        }),
+        Some(offset) => {
+            let fixed = parse_offset(offset).ok_or("notify.utc_offset must look like +07:00")?;
+            let seconds = fixed.local_minus_utc();
+            if seconds % 3600 != 0 {
+                return Err(
+                    "notify.utc_offset is not whole hours: set server.timezone (e.g. Asia/Kolkata) instead".into()
+                );
+            }
+            // The IANA database's signs are POSIX's: Etc/GMT-7 is UTC+7.
+            let hours = seconds / 3600;
+            let name = if hours == 0 { "Etc/UTC".to_owned() } else { format!("Etc/GMT{:+}", -hours) };
+            name.parse::<Zone>().map_err(|_| format!("notify.utc_offset {offset} has no zone"))
+        }
+    }
+}
+
+impl Config {
+    /// The one time zone times are shown and read in (checked at load time).
+    pub fn zone(&self) -> Zone {
+        zone_of(&self.server.timezone, self.notify.utc_offset.as_deref()).unwrap_or(DEFAULT_ZONE)
     }
 }
 
@@ -429,6 +461,10 @@ pub struct ServerConfig {
     /// Open connections from one client address at most (trusted proxies are
     /// not counted: they speak for many clients).
     pub max_connections_per_address: usize,
+    /// The time zone every time is shown in (the dashboard, `{waktu}`, notice
+    /// times, exports, analytics' days) and local times are read in: a name
+    /// of the IANA database; default `Asia/Jakarta` (WIB).
+    pub timezone: String,
 }
 
 impl Default for ServerConfig {
@@ -444,6 +480,7 @@ impl Default for ServerConfig {
             body_min_rate: 8 * 1024,
             max_connections: 4096,
             max_connections_per_address: 256,
+            timezone: DEFAULT_ZONE.name().to_owned(),
         }
     }
 }
@@ -712,8 +749,8 @@ impl Config {
         if self.notify.template.trim().is_empty() {
             return invalid("notify.template must not be empty");
         }
-        if parse_offset(&self.notify.utc_offset).is_none() {
-            return invalid("notify.utc_offset must look like +07:00");
+        if let Err(e) = zone_of(&self.server.timezone, self.notify.utc_offset.as_deref()) {
+            return invalid(&e);
         }
         if self.notify.max_import_bytes < 1024 {
             return invalid("notify.max_import_bytes must be at least 1024");
@@ -810,6 +847,22 @@ mod tests {
         listed.sort();
         known.sort();
         assert_eq!(listed, known);
+    }
+
+    #[test]
+    fn one_time_zone_by_name_or_from_an_older_offset() {
+        assert_eq!(zone_of("Asia/Jakarta", None), Ok(chrono_tz::Asia::Jakarta));
+        assert_eq!(zone_of("Asia/Makassar", None), Ok(chrono_tz::Asia::Makassar));
+        assert!(zone_of("WIB", None).is_err());
+        // An older file's offset, the zone left at its default.
+        assert_eq!(zone_of("Asia/Jakarta", Some("+09:00")), Ok(chrono_tz::Etc::GMTMinus9));
+        assert_eq!(zone_of("Asia/Jakarta", Some("-03:00")), Ok(chrono_tz::Etc::GMTPlus3));
+        assert_eq!(zone_of("Asia/Jakarta", Some("+00:00")), Ok(chrono_tz::Etc::UTC));
+        assert!(zone_of("Asia/Jakarta", Some("+05:30")).is_err(), "not whole hours");
+        assert!(zone_of("Asia/Makassar", Some("+08:00")).is_err(), "both");
+        let mut config = Config::default();
+        config.server.timezone = "Mars/Olympus".into();
+        assert!(config.validate().is_err());
     }
 
     #[test]

@@ -27,6 +27,7 @@ mod m20261215_000018_search_words;
 mod m20261216_000019_assignment;
 mod m20261217_000020_csat;
 mod m20261218_000021_conversations;
+mod m20261219_000022_language;
 
 pub struct Migrator;
 
@@ -55,6 +56,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261216_000019_assignment::Migration),
             Box::new(m20261217_000020_csat::Migration),
             Box::new(m20261218_000021_conversations::Migration),
+            Box::new(m20261219_000022_language::Migration),
         ]
     }
 }

@@ -80,6 +80,9 @@ pub struct UserView {
     /// Says they are there to answer chats (`PUT /auth/me/availability`);
     /// auto-assignment gives chats only to available agents.
     pub available: bool,
+    /// The dashboard's language they chose (`PUT /auth/me/language`); `null`:
+    /// their browser's.
+    pub language: Option<crate::model::Language>,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
@@ -93,6 +96,7 @@ impl From<&users::Model> for UserView {
             name: m.name.clone(),
             role: role_of(m),
             available: m.available,
+            language: m.language,
             created_at: m.created_at.and_utc(),
             updated_at: m.updated_at.and_utc(),
         }
@@ -195,6 +199,18 @@ pub async fn set_available(db: &DatabaseConnection, id: i64, available: bool) ->
     let user = find(db, id).await?;
     let mut row: users::ActiveModel = user.into();
     row.available = Set(available);
+    row.updated_at = Set(db::now());
+    Ok(row.update(db).await?)
+}
+
+pub async fn set_language(
+    db: &DatabaseConnection,
+    id: i64,
+    language: Option<crate::model::Language>,
+) -> Result<users::Model, AccountError> {
+    let user = find(db, id).await?;
+    let mut row: users::ActiveModel = user.into();
+    row.language = Set(language);
     row.updated_at = Set(db::now());
     Ok(row.update(db).await?)
 }

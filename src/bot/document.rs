@@ -39,7 +39,7 @@ pub struct BotConfig {
     pub commands: Commands,
     pub replies: Replies,
     pub outage: OutageReplies,
-    /// When agents answer, in `notify.utc_offset`; `null`: always.
+    /// When agents answer, in `[server] timezone`; `null`: always.
     pub office_hours: Option<OfficeHours>,
     /// A chat in `agent` or `paused` whose customer writes after this many
     /// minutes without a human reply (or mode change) is the bot's again;

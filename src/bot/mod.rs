@@ -230,7 +230,7 @@ impl Bot {
             |text| text_message(chat.session_id.clone(), chat.user_id, chat.contact.clone(), text, Origin::Bot, now);
         let said: Vec<messages::Model> = said.drain(..).map(reply).collect();
         let Some(bot) = self.effective(conn, chat.user_id, &chat.session_id).await? else { return Ok(said) };
-        let offset = self.0.config.notify.offset();
+        let offset = self.0.config.zone();
         let local = Utc::now().with_timezone(&offset).naive_local();
         let in_hours = bot.office_hours.as_ref().is_none_or(|h| h.open_at(local));
         // An offline backlog gets one reply, to its last message: the one it had before counts.
@@ -258,7 +258,7 @@ impl Bot {
             let say = match step(&bot, chat, message.text.as_deref(), in_hours, now) {
                 Say::Nothing => continue,
                 Say::Text(text) => text,
-                Say::Outage => outage::status(conn, &self.0.config.notify, &bot, chat).await?,
+                Say::Outage => outage::status(conn, &self.0.config.notify, self.0.config.zone(), &bot, chat).await?,
             };
             if message.offline {
                 if replied_before.is_none_or(|at| at < message.sent_at) {

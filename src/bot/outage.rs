@@ -18,10 +18,11 @@ use crate::{
 pub async fn status(
     conn: &impl ConnectionTrait,
     notify: &NotifyConfig,
+    zone: crate::config::Zone,
     bot: &Effective,
     chat: &chats::Model,
 ) -> Result<String, DbErr> {
-    let offset = notify.offset();
+    let offset = zone;
     let now = template::format_time(Some(now_ms()), offset);
     let (customer, odp, active) = match notices::outage_of(conn, chat.user_id, &chat.contact).await? {
         Outage::Unknown => {

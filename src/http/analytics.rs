@@ -56,7 +56,7 @@ pub async fn inbox_analytics(
     principal: Principal,
     ApiQuery(query): ApiQuery<AnalyticsQuery>,
 ) -> Result<Json<Data<InboxAnalytics>>, ApiError> {
-    let offset = state.config.notify.offset();
+    let offset = state.config.zone();
     let to = match query.to.as_deref() {
         Some(text) => day("to", text)?,
         None => chrono::Utc::now().with_timezone(&offset).date_naive(),

@@ -26,7 +26,7 @@ use crate::{
     db::entities::{api_keys as api_key_rows, users},
     error::{ApiError, ErrorBody, retry_seconds},
     http::state::AppState,
-    model::Role,
+    model::{Language, Role},
     net::Cidr,
     validation,
 };
@@ -243,10 +243,56 @@ fn cross_origin() -> ApiError {
 #[utoipa::path(
     get, path = "/auth/me", tag = "auth",
     security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, body = Data<UserView>), (status = 401, body = ErrorBody))
+    responses((status = 200, body = Data<MeView>), (status = 401, body = ErrorBody))
 )]
-pub async fn me(State(state): State<AppState>, principal: Principal) -> Result<Json<Data<UserView>>, ApiError> {
+pub async fn me(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+) -> Result<Json<Data<MeView>>, ApiError> {
     let user = accounts::find(&state.db, principal.user_id).await?;
+    let accepted = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+    Ok(Json(Data {
+        data: MeView {
+            ui_language: user.language.unwrap_or_else(|| Language::from_accept(accepted)),
+            timezone: state.config.zone().name().to_owned(),
+            user: UserView::from(&user),
+        },
+    }))
+}
+
+/// The caller's account, with what the dashboard shows it in.
+#[derive(Serialize, ToSchema)]
+pub struct MeView {
+    #[serde(flatten)]
+    pub user: UserView,
+    /// The language to show: the one they chose, else the one their
+    /// `Accept-Language` prefers (`id` or `en`), else `en`.
+    pub ui_language: Language,
+    /// The gateway's time zone (`[server] timezone`), every time is shown in.
+    pub timezone: String,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LanguageRequest {
+    /// `en`, `id`, or `null`: the browser's (`Accept-Language`).
+    pub language: Option<Language>,
+}
+
+/// The language the dashboard speaks to the caller.
+#[utoipa::path(
+    put, path = "/auth/me/language", tag = "auth",
+    security(("bearer" = []), ("api_key" = [])),
+    request_body = LanguageRequest,
+    responses((status = 200, body = Data<UserView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+pub async fn set_language(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(req): ApiJson<LanguageRequest>,
+) -> Result<Json<Data<UserView>>, ApiError> {
+    let user = accounts::set_language(&state.db, principal.user_id, req.language).await?;
     Ok(Json(Data { data: UserView::from(&user) }))
 }
 

@@ -193,7 +193,7 @@ async fn accept(
     let owner = principal.user_id;
     if dry_run {
         let plan = plan().await?;
-        return Ok(Sent::Preview(broadcasts::preview(&state.db, &state.config.notify, owner, &plan).await?));
+        return Ok(Sent::Preview(broadcasts::preview(&state.db, state.config.zone(), owner, &plan).await?));
     }
     let replay = async |key: &str, hash: &str| -> Result<Option<Accepted<BroadcastReport>>, ApiError> {
         match broadcasts::replay(&state.db, owner, key, hash).await? {
@@ -208,7 +208,7 @@ async fn accept(
     }
     let mut plan = plan().await?;
     plan.idempotency = idempotency.clone();
-    match broadcasts::start(&state.writer, &state.queue, &state.config.notify, owner, plan).await {
+    match broadcasts::start(&state.writer, &state.queue, state.config.zone(), owner, plan).await {
         Ok(report) => Ok(Sent::Accepted(Accepted { body: report, replayed: false })),
         // Two requests with one key at once: the other one won.
         Err(NotifyError::Db(e)) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {

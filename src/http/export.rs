@@ -2,13 +2,14 @@
 //! filters keep, in a time range, as CSV or JSON, streamed (see
 //! `crate::inbox::export`). Agents export only the chats assigned to them.
 
+use crate::config::Zone;
 use axum::{
     body::Body,
     extract::State,
     http::{HeaderValue, header},
     response::Response,
 };
-use chrono::{Days, FixedOffset, NaiveDate};
+use chrono::{Days, NaiveDate};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_valid::Validate;
@@ -80,10 +81,11 @@ pub struct ExportParams {
 
 /// A time bound: RFC 3339, a local `YYYY-MM-DD HH:MM[:SS]`, or a day (its
 /// start; with `end`, the next day's start). Epoch ms.
-fn bound(field: &'static str, text: &str, offset: FixedOffset, end: bool) -> Result<i64, ApiError> {
+fn bound(field: &'static str, text: &str, offset: Zone, end: bool) -> Result<i64, ApiError> {
     if let Ok(day) = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d") {
         let day = if end { day.checked_add_days(Days::new(1)) } else { Some(day) };
-        if let Some(t) = day.and_then(|d| d.and_hms_opt(0, 0, 0)).and_then(|t| t.and_local_timezone(offset).single()) {
+        if let Some(t) = day.and_then(|d| d.and_hms_opt(0, 0, 0)).and_then(|t| t.and_local_timezone(offset).earliest())
+        {
             return Ok(t.timestamp_millis());
         }
     }
@@ -110,7 +112,7 @@ pub async fn export_chats(
     principal: Principal,
     ApiQuery(params): ApiQuery<ExportParams>,
 ) -> Result<Response, ApiError> {
-    let offset = state.config.notify.offset();
+    let offset = state.config.zone();
     let from = params.from.as_deref().map(|t| bound("from", t, offset, false)).transpose()?;
     let to = params.to.as_deref().map(|t| bound("to", t, offset, true)).transpose()?;
     if let (Some(from), Some(to)) = (from, to)

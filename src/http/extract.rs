@@ -178,6 +178,11 @@ pub fn parse_json<T: DeserializeOwned + Validate>(bytes: &[u8]) -> Result<T, Api
                     ApiError::invalid_field(field, message)
                 }
             }
+            // Well-formed JSON that serde reads as a syntax error: an enum
+            // given a number or a list (`expected value`) is a wrong type.
+            Category::Syntax if path != "." && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() => {
+                ApiError::invalid_field(path, "has a value of the wrong type")
+            }
             Category::Syntax | Category::Eof | Category::Io => {
                 ApiError::bad_request("malformed_json", format!("malformed JSON: {message}"))
             }

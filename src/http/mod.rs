@@ -193,6 +193,7 @@ pub fn router(state: AppState) -> Router {
     let profile = OpenApiRouter::new()
         .routes(routes!(auth::me))
         .routes(routes!(auth::set_availability))
+        .routes(routes!(auth::set_language))
         .routes(routes!(events::events));
     let sessions = OpenApiRouter::new()
         .routes(routes!(sessions::create_session))

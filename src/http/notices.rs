@@ -49,7 +49,7 @@ pub struct CreateNoticeRequest {
     /// The affected ODP codes (`{odp}` for customers without one).
     #[serde(default)]
     pub odps: Vec<String>,
-    /// RFC 3339, or `YYYY-MM-DD HH:MM` in `notify.utc_offset` (`{mulai}`).
+    /// RFC 3339, or `YYYY-MM-DD HH:MM` in `[server] timezone` (`{mulai}`).
     #[serde(default)]
     pub starts_at: Option<String>,
     /// Like `starts_at` (`{estimasi}`).
@@ -116,7 +116,7 @@ fn odp_codes(codes: Vec<String>) -> Result<Vec<String>, ApiError> {
 fn when(state: &AppState, field: &str, value: Option<String>) -> Result<Option<i64>, ApiError> {
     value
         .map(|v| {
-            notices::parse_time(&v, state.config.notify.offset()).ok_or_else(|| {
+            notices::parse_time(&v, state.config.zone()).ok_or_else(|| {
                 ApiError::invalid_field(field, "must be a time like 2026-11-23T14:00:00+07:00 or 2026-11-23 14:00")
             })
         })

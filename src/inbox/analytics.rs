@@ -5,9 +5,10 @@
 //! bot answered alone, the customers' ratings. Every figure of a row is about
 //! the conversations opened in it.
 
+use crate::config::Zone;
 use std::collections::BTreeMap;
 
-use chrono::{Days, FixedOffset, NaiveDate};
+use chrono::{Days, NaiveDate};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -33,7 +34,7 @@ pub enum GroupBy {
 pub struct Period {
     pub from: NaiveDate,
     pub to: NaiveDate,
-    pub offset: FixedOffset,
+    pub offset: Zone,
 }
 
 impl Period {
@@ -41,7 +42,7 @@ impl Period {
     fn bounds(&self) -> (i64, i64) {
         let start = |day: NaiveDate| {
             day.and_hms_opt(0, 0, 0)
-                .and_then(|t| t.and_local_timezone(self.offset).single())
+                .and_then(|t| t.and_local_timezone(self.offset).earliest())
                 .map_or(0, |t| t.timestamp_millis())
         };
         (start(self.from), self.to.checked_add_days(Days::new(1)).map_or(i64::MAX, start))
@@ -113,8 +114,8 @@ pub struct InboxAnalytics {
     pub from: String,
     /// The last day (included).
     pub to: String,
-    /// The time zone days are cut in (`+07:00`).
-    pub utc_offset: String,
+    /// The time zone days are cut in (`[server] timezone`: `Asia/Jakarta`).
+    pub timezone: String,
     pub group_by: GroupBy,
     /// Days in order; agents and sessions by conversations opened, most first.
     pub rows: Vec<AnalyticsRow>,
@@ -289,7 +290,7 @@ impl Inbox {
         Ok(InboxAnalytics {
             from: period.from.to_string(),
             to: period.to.to_string(),
-            utc_offset: period.offset.to_string(),
+            timezone: period.offset.name().to_owned(),
             group_by,
             rows,
             total: total.figures(),

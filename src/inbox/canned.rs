@@ -163,7 +163,7 @@ impl Inbox {
             Some(id) => odps::Entity::find_by_id(id).one(self.db()).await?.map(|o| o.code),
             None => None,
         };
-        let now = template::format_time(Some(now_ms()), self.config().notify.offset());
+        let now = template::format_time(Some(now_ms()), self.config().zone());
         let odp = odp.unwrap_or_default();
         let values = template::Values { name: &chat.name, odp: &odp, now: &now, agent, ..Default::default() };
         Ok(template::render(text, &values))

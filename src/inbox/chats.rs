@@ -66,7 +66,7 @@ impl Inbox {
         let (received, queued) = store::contents(self.db(), list).await?;
         let agents: Vec<i64> = list.iter().filter_map(|e| e.agent_id).collect();
         let names = store::user_names(self.db(), &agents).await?;
-        let offset = self.config().notify.offset();
+        let offset = self.config().zone();
         // A sent file is kept for its chat until `inbox.media_retention`.
         let kept = |id: &str| self.0.media.sent(id).is_some_and(|path| path.exists());
         Ok(list

@@ -3,7 +3,7 @@
 //! first, as CSV or JSON, read and written a page at a time so memory stays
 //! bounded however many messages there are.
 
-use chrono::FixedOffset;
+use crate::config::Zone;
 use futures_util::Stream;
 use sea_orm::{ColumnTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect, RelationDef};
 
@@ -68,7 +68,7 @@ fn csv_field(out: &mut String, value: &str, text: bool) {
 }
 
 /// One CSV row (with its line end).
-pub fn csv_row(out: &mut String, m: &MessageInChat, offset: FixedOffset) {
+pub fn csv_row(out: &mut String, m: &MessageInChat, offset: Zone) {
     let e = &m.message;
     let fields: [(String, bool); 14] = [
         (e.at.with_timezone(&offset).to_rfc3339_opts(chrono::SecondsFormat::Secs, false), false),
@@ -144,7 +144,7 @@ impl Inbox {
         format: ExportFormat,
     ) -> impl Stream<Item = Result<String, InboxError>> + Send + 'static {
         let inbox = self.clone();
-        let offset = self.config().notify.offset();
+        let offset = self.config().zone();
         // (last entry id written, rows written, finished)
         futures_util::stream::unfold((0i64, 0u64, false), move |(after, written, done)| {
             let (inbox, scope, query) = (inbox.clone(), scope.clone(), query.clone());

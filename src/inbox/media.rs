@@ -226,7 +226,7 @@ impl Inbox {
             return Ok(()); // not a chat's message (a group's, a status)
         };
         let Some(chat) = chats::Entity::find_by_id(entry.chat_id).one(self.db()).await? else { return Ok(()) };
-        let view = super::views::entry_of_inbound(&entry, Some(&row), self.config().notify.offset());
+        let view = super::views::entry_of_inbound(&entry, Some(&row), self.config().zone());
         self.publish_entry(&chat, &view);
         Ok(())
     }

@@ -305,7 +305,7 @@ impl Inbox {
     /// The events of what a commit wrote: `message.received` for each message,
     /// `chat.message` for each timeline entry, `chat.updated` for each chat.
     fn events_of(&self, written: &store::Written) -> Vec<GatewayEvent> {
-        let offset = self.0.config.notify.offset();
+        let offset = self.0.config.zone();
         let event =
             |kind: &'static str, owner: i64, session: &SessionKey, agent: Option<i64>, data: serde_json::Value| {
                 GatewayEvent { kind, owner, session: session.to_owned(), also: Vec::new(), agent, data }

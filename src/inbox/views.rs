@@ -1,6 +1,7 @@
 //! What the API shows of chats and timelines (seed 004's shapes, with more fields).
 
-use chrono::{DateTime, FixedOffset, Utc};
+use crate::config::Zone;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -91,7 +92,7 @@ pub struct EntryView {
     pub status: String,
     /// Why a sent message failed.
     pub reason: Option<String>,
-    /// `HH:MM` in `notify.utc_offset`.
+    /// `HH:MM` in `[server] timezone`.
     pub time: String,
     pub at: DateTime<Utc>,
     /// `text`, `image`, `video`, `audio`, `voice`, `document`, `sticker`,
@@ -233,12 +234,12 @@ impl ReceivedView {
     }
 }
 
-fn clock(ms: i64, offset: FixedOffset) -> String {
+fn clock(ms: i64, offset: Zone) -> String {
     time(ms).with_timezone(&offset).format("%H:%M").to_string()
 }
 
 /// The view of an entry that points at a received message (`row`, when found).
-pub fn entry_of_inbound(entry: &entries::Model, row: Option<&inbound::Model>, offset: FixedOffset) -> EntryView {
+pub fn entry_of_inbound(entry: &entries::Model, row: Option<&inbound::Model>, offset: Zone) -> EntryView {
     let text_like = row.is_some_and(|r| matches!(r.kind.as_str(), "text" | "location" | "contact" | "reaction"));
     EntryView {
         id: entry.id,
@@ -277,7 +278,7 @@ fn participant_of(jid: &str) -> Option<String> {
 }
 
 /// The view of a private note (`author`: its writer's name).
-pub fn entry_of_note(entry: &entries::Model, author: Option<String>, offset: FixedOffset) -> EntryView {
+pub fn entry_of_note(entry: &entries::Model, author: Option<String>, offset: Zone) -> EntryView {
     EntryView {
         id: entry.id,
         text: entry.note.clone(),
@@ -305,7 +306,7 @@ pub fn entry_of_queued(
     entry: &entries::Model,
     row: &messages::Model,
     agent_name: Option<String>,
-    offset: FixedOffset,
+    offset: Zone,
 ) -> EntryView {
     let caption = crate::queue::content::has_caption(&row.kind);
     let status = row.status;

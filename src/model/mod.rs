@@ -10,7 +10,7 @@ mod webhooks;
 
 pub use chats::{ChatKind, ChatMode};
 pub use messages::{MessageStatus, Origin};
-pub use roles::Role;
+pub use roles::{Language, Role};
 pub use sessions::{SessionKey, SessionStatus};
 pub use webhooks::DeliveryStatus;
 

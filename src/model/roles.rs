@@ -40,3 +40,56 @@ impl Role {
         Role::ALL.into_iter().find(|r| r.as_str() == value)
     }
 }
+
+/// A language the dashboard speaks; stored as its code in `users.language`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, EnumIter, DeriveActiveEnum)]
+#[serde(rename_all = "lowercase")]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(8))")]
+pub enum Language {
+    /// English.
+    #[sea_orm(string_value = "en")]
+    En,
+    /// Bahasa Indonesia.
+    #[sea_orm(string_value = "id")]
+    Id,
+}
+
+impl Language {
+    /// The language an `Accept-Language` header prefers among ours (by its
+    /// weights; `in` is Indonesian's older code); English when it names neither.
+    pub fn from_accept(header: Option<&str>) -> Language {
+        let mut best: Option<(f32, Language)> = None;
+        for part in header.unwrap_or_default().split(',') {
+            let mut pieces = part.split(';');
+            let tag = pieces.next().unwrap_or_default().trim().to_ascii_lowercase();
+            let q = pieces
+                .find_map(|p| p.trim().strip_prefix("q=").and_then(|v| v.trim().parse::<f32>().ok()))
+                .unwrap_or(1.0);
+            let language = match tag.split('-').next().unwrap_or_default() {
+                "id" | "in" => Language::Id,
+                "en" => Language::En,
+                _ => continue,
+            };
+            if q > 0.0 && best.is_none_or(|(b, _)| q > b) {
+                best = Some((q, language));
+            }
+        }
+        best.map_or(Language::En, |(_, l)| l)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Language;
+
+    #[test]
+    fn the_browser_s_preferred_language() {
+        assert_eq!(Language::from_accept(None), Language::En);
+        assert_eq!(Language::from_accept(Some("id-ID,id;q=0.9,en-US;q=0.8,en;q=0.7")), Language::Id);
+        assert_eq!(Language::from_accept(Some("en-US,en;q=0.9,id;q=0.8")), Language::En);
+        assert_eq!(Language::from_accept(Some("fr-FR, id;q=0.5, en;q=0.4")), Language::Id);
+        assert_eq!(Language::from_accept(Some("en;q=0.2, in;q=0.3")), Language::Id);
+        assert_eq!(Language::from_accept(Some("id;q=0, de")), Language::En);
+        assert_eq!(Language::from_accept(Some("ja")), Language::En);
+    }
+}

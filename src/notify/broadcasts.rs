@@ -306,11 +306,11 @@ pub async fn unknown_customers(db: &DatabaseConnection, owner: i64, ids: &[i64])
 /// the messages were made.
 async fn recipients(
     db: &DatabaseConnection,
-    config: &crate::config::NotifyConfig,
+    zone: crate::config::Zone,
     owner: i64,
     plan: &Plan,
 ) -> Result<(Vec<Recipient>, i64), NotifyError> {
-    let offset = config.offset();
+    let offset = zone;
     let customers = audience(db, owner, &plan.audience).await?;
     let odp_codes = super::customers::odp_codes(db, owner).await?;
     let notice = plan.notice.as_ref();
@@ -428,11 +428,11 @@ pub struct SkippedRecipient {
 /// Makes every message of `plan` as [`start`] would, and keeps none.
 pub async fn preview(
     db: &DatabaseConnection,
-    config: &crate::config::NotifyConfig,
+    zone: crate::config::Zone,
     owner: i64,
     plan: &Plan,
 ) -> Result<BroadcastPreview, NotifyError> {
-    let (list, _) = recipients(db, config, owner, plan).await?;
+    let (list, _) = recipients(db, zone, owner, plan).await?;
     let is_group = |r: &&Recipient| r.customer_id.is_none() && crate::model::is_group(&r.phone);
     let first = list.iter().filter(|r| !is_group(r)).find(|r| r.message.is_ok());
     let group = list.iter().find(|r| is_group(r) && r.message.is_ok()).map(|r| r.phone.clone());
@@ -465,11 +465,11 @@ pub async fn preview(
 pub async fn start(
     writer: &Writer,
     queue: &Queue,
-    config: &crate::config::NotifyConfig,
+    zone: crate::config::Zone,
     owner: i64,
     plan: Plan,
 ) -> Result<BroadcastReport, NotifyError> {
-    let (list, now) = recipients(writer.db(), config, owner, &plan).await?;
+    let (list, now) = recipients(writer.db(), zone, owner, &plan).await?;
     let notice = plan.notice.as_ref();
     let queued = list.iter().filter(|r| r.message.is_ok()).count();
     // The sessions it sends from: the ODP group's too.

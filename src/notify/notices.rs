@@ -1,7 +1,8 @@
 //! Outage notices: what happened, where (the ODPs), since when and until when
 //! it is expected to last. Broadcasts fill them into the notice template.
 
-use chrono::{DateTime, FixedOffset, NaiveDateTime, Utc};
+use crate::config::Zone;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
     EntityTrait, ModelTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -87,7 +88,7 @@ pub struct Fields {
 
 /// Reads a notice time: RFC 3339 (`2026-11-23T14:00:00+07:00`), or a local
 /// `2026-11-23 14:00[:00]` / `2026-11-23T14:00` in `offset`. Epoch ms.
-pub fn parse_time(text: &str, offset: FixedOffset) -> Option<i64> {
+pub fn parse_time(text: &str, offset: Zone) -> Option<i64> {
     let text = text.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Some(t.timestamp_millis());
@@ -95,7 +96,7 @@ pub fn parse_time(text: &str, offset: FixedOffset) -> Option<i64> {
     ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
-        .and_then(|naive| naive.and_local_timezone(offset).single())
+        .and_then(|naive| naive.and_local_timezone(offset).earliest())
         .map(|t| t.timestamp_millis())
 }
 
@@ -222,7 +223,7 @@ mod tests {
 
     #[test]
     fn times_with_and_without_offset() {
-        let wib = FixedOffset::east_opt(7 * 3600).unwrap();
+        let wib = crate::config::DEFAULT_ZONE;
         let expected = Some(1_795_417_200_000);
         assert_eq!(parse_time("2026-11-23T14:00:00+07:00", wib), expected);
         assert_eq!(parse_time("2026-11-23T07:00:00Z", wib), expected);

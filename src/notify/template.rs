@@ -2,7 +2,8 @@
 //! and the notice's values, `{waktu}` the time of writing. Unknown `{words}`
 //! stay as they are, so a message may contain braces of its own.
 
-use chrono::{DateTime, FixedOffset};
+use crate::config::Zone;
+use chrono::DateTime;
 
 /// The placeholders a template may use.
 pub const PLACEHOLDERS: [&str; 7] = ["nama", "odp", "judul", "pesan", "mulai", "estimasi", "waktu"];
@@ -65,7 +66,7 @@ pub fn render(template: &str, values: &Values) -> String {
 }
 
 /// A notice time as recipients read it: `23-11-2026 14:00` in `offset`.
-pub fn format_time(ms: Option<i64>, offset: FixedOffset) -> String {
+pub fn format_time(ms: Option<i64>, offset: Zone) -> String {
     ms.and_then(DateTime::from_timestamp_millis)
         .map(|t| t.with_timezone(&offset).format("%d-%m-%Y %H:%M").to_string())
         .unwrap_or_else(|| "-".to_owned())
@@ -97,7 +98,7 @@ mod tests {
 
     #[test]
     fn times_in_the_configured_offset() {
-        let wib = FixedOffset::east_opt(7 * 3600).unwrap();
+        let wib = crate::config::DEFAULT_ZONE;
         // 2026-11-23T07:00:00Z
         assert_eq!(format_time(Some(1_795_417_200_000), wib), "23-11-2026 14:00");
         assert_eq!(format_time(None, wib), "-");

@@ -195,7 +195,7 @@ impl Queue {
     pub async fn new(writer: Writer, config: Arc<Config>, timeline: Arc<dyn store::Timeline>) -> anyhow::Result<Queue> {
         let media = media::MediaStore::new(&config.storage.data_dir)?;
         let db = writer.db().clone();
-        let store = store::Store::new(writer, timeline, config.notify.offset());
+        let store = store::Store::new(writer, timeline, config.zone());
         let dropped = store.drop_leases().await?;
         if dropped > 0 {
             tracing::info!(messages = dropped, "messages in flight at the last stop will be sent again");

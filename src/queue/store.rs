@@ -45,7 +45,7 @@ pub trait Timeline: Send + Sync {
         &'a self,
         tx: &'a DatabaseTransaction,
         rows: &'a [&'a messages::Model],
-        offset: chrono::FixedOffset,
+        offset: crate::config::Zone,
     ) -> BoxFuture<'a, Result<Vec<GatewayEvent>, DbErr>>;
 }
 
@@ -76,8 +76,8 @@ pub struct Store {
     changes: Option<mpsc::UnboundedSender<changes::Pending>>,
     /// Where queued messages show in chats.
     timeline: Arc<dyn Timeline>,
-    /// Times in timeline entries (`chat.message`) are shown in `notify.utc_offset`.
-    offset: chrono::FixedOffset,
+    /// Times in timeline entries (`chat.message`) are shown in `[server] timezone`.
+    offset: crate::config::Zone,
     moved: Arc<Moved>,
 }
 
@@ -200,7 +200,7 @@ type Pending = (messages::Model, oneshot::Sender<Result<(), DbErr>>);
 const INTAKE_BATCH: usize = 256;
 
 impl Store {
-    pub fn new(writer: Writer, timeline: Arc<dyn Timeline>, offset: chrono::FixedOffset) -> Store {
+    pub fn new(writer: Writer, timeline: Arc<dyn Timeline>, offset: crate::config::Zone) -> Store {
         let db = writer.db().clone();
         let moved = Arc::new(Moved::default());
         // The writers' own copies hold no sender, so dropping the queue ends them.

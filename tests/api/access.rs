@@ -40,6 +40,7 @@ fn table() -> Vec<(&'static str, &'static str, Option<&'static [&'static str]>)>
         ("GET", "/docs", None),
         ("GET", "/auth/me", Some(ALL)),
         ("PUT", "/auth/me/availability", Some(&["admin", "user", "agent"])),
+        ("PUT", "/auth/me/language", Some(&["admin", "user", "agent"])),
         ("GET", "/auth/api-keys", Some(ACCOUNT_READERS)),
         ("POST", "/auth/api-keys", Some(ACCOUNT_WRITERS)),
         ("DELETE", "/auth/api-keys/{id}", Some(ACCOUNT_WRITERS)),

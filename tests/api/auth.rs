@@ -308,6 +308,53 @@ async fn the_login_cookie(db: TestDb) {
     assert_eq!(get("/auth/me", &cookie).await.0, StatusCode::UNAUTHORIZED);
 }
 
+/// The dashboard's language: the browser's `Accept-Language` until the person
+/// chooses one, then theirs; the gateway's time zone with it.
+async fn a_language_of_ones_own(db: TestDb) {
+    let app = TestApp::spawn_with(db, |c| c.server.timezone = "Asia/Makassar".into()).await;
+    let (_, agent) = app.user_with_role("agent").await;
+    let me = |accept: &'static str| {
+        let (app, agent) = (&app, agent.clone());
+        async move {
+            let resp = app
+                .client
+                .get(format!("{}/auth/me", app.address))
+                .bearer_auth(agent)
+                .header("accept-language", accept)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            resp.json::<serde_json::Value>().await.unwrap()["data"].clone()
+        }
+    };
+    let first = me("id-ID,id;q=0.9,en;q=0.8").await;
+    assert_eq!(
+        (&first["ui_language"], &first["language"], &first["timezone"]),
+        (&json!("id"), &json!(null), &json!("Asia/Makassar")),
+        "{first}"
+    );
+    assert_eq!(me("en-US,en;q=0.9").await["ui_language"], json!("en"));
+    let set = |language: serde_json::Value| {
+        let (app, agent) = (&app, agent.clone());
+        async move {
+            app.call(reqwest::Method::PUT, "/auth/me/language", Some(&agent), Some(json!({ "language": language })))
+                .await
+        }
+    };
+    let (status, body) = set(json!("en")).await;
+    assert_eq!((status, &body["data"]["language"]), (StatusCode::OK, &json!("en")), "{body}");
+    assert_eq!(me("id-ID,id;q=0.9").await["ui_language"], json!("en"), "chosen over the browser's");
+    let (status, _) = set(json!(null)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me("id-ID,id;q=0.9").await["ui_language"], json!("id"), "the browser's again");
+    for bad in [json!("fr"), json!(1), json!("ID")] {
+        let (status, body) = set(bad.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("language"), "{body}");
+    }
+}
+
 db_tests!(
     the_login_cookie,
     login_attempts_are_limited_per_account,
@@ -318,6 +365,7 @@ db_tests!(
     registration_is_closed_by_default,
     bcrypt_cost_and_tokens_survive_restart,
     tokens_follow_the_account,
+    a_language_of_ones_own,
 );
 
 /// On a runtime with a single thread, requests keep being answered while a login

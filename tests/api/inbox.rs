@@ -1532,7 +1532,10 @@ async fn analytics_count_a_scripted_day(db: TestDb) {
     // Answered: counted for the agent who answered, before any close.
     let (_, answered) = app.get("/analytics/inbox?group_by=agent", Some(&token)).await;
     let rows = answered["data"]["rows"].as_array().unwrap();
-    assert!(rows.iter().any(|r| r["key"] == json!(agent2.to_string()) && r["first_response"]["count"] == 1), "{answered}");
+    assert!(
+        rows.iter().any(|r| r["key"] == json!(agent2.to_string()) && r["first_response"]["count"] == 1),
+        "{answered}"
+    );
     let citra_closed = ms(&patch(citra_chat, json!({"mode": "closed"})).await["mode_since"]);
     write(citra, "3").await;
     wait_for(&app, &token, &format!("/chats/{citra_chat}"), 30, |c| c["csat_rating"] == 3).await;

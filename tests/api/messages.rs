@@ -639,7 +639,7 @@ async fn status_changes_written_together_apply_in_order(db: TestDb) {
     let store = Store::new(
         writer,
         std::sync::Arc::new(wagate::inbox::QueuedInChats::new(&app.config.storage.data_dir)),
-        chrono::FixedOffset::east_opt(0).unwrap(),
+        chrono_tz::UTC,
     );
     let now = now_ms();
     let ids = insert_texts(&store, "batch", owner, 60, Queued, 0).await;
@@ -759,7 +759,7 @@ async fn a_graceful_stop_writes_the_acks_that_wait(db: TestDb) {
     let store = Store::new(
         writer,
         std::sync::Arc::new(wagate::inbox::QueuedInChats::new(&app.config.storage.data_dir)),
-        chrono::FixedOffset::east_opt(0).unwrap(),
+        chrono_tz::UTC,
     );
     let ids = insert_texts(&store, "stopping", owner, 300, MessageStatus::Sending, 1).await;
 

@@ -22,6 +22,8 @@ pub struct Model {
     /// When a chat was last given them by auto-assignment (epoch ms, strictly
     /// growing across agents: the round-robin's turn; `crate::inbox::assign`).
     pub last_assigned_at: Option<i64>,
+    /// The dashboard's language they chose (`None`: their browser's).
+    pub language: Option<crate::model::Language>,
     pub created_at: DateTime,
     pub updated_at: DateTime,
 }

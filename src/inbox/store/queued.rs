@@ -63,7 +63,7 @@ impl crate::queue::store::Timeline for QueuedInChats {
         &'a self,
         tx: &'a DatabaseTransaction,
         rows: &'a [&'a messages::Model],
-        offset: chrono::FixedOffset,
+        offset: crate::config::Zone,
     ) -> BoxFuture<'a, Result<Vec<GatewayEvent>, DbErr>> {
         Box::pin(queued_chat_events(tx, rows, offset))
     }
@@ -227,7 +227,7 @@ async fn react_on_received(
 async fn queued_chat_events(
     conn: &impl ConnectionTrait,
     rows: &[&messages::Model],
-    offset: chrono::FixedOffset,
+    offset: crate::config::Zone,
 ) -> Result<Vec<GatewayEvent>, DbErr> {
     if rows.is_empty() {
         return Ok(Vec::new());
