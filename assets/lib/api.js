@@ -2,6 +2,7 @@
 
 import { toast } from './dom.js';
 import { S } from './state.js';
+import { t } from './i18n.js';
 
 export class ApiError extends Error {
   constructor(status, body) {
@@ -25,7 +26,7 @@ export async function api(method, path, body) {
   const type = r.headers.get('content-type') || '';
   const data = type.includes('json') ? await r.json() : await r.text();
   if (r.status === 401 && S.me) {
-    endSession('Your login ended; log in again.');
+    endSession(t('Your login ended; log in again.'));
     throw new ApiError(401, data);
   }
   if (!r.ok) throw new ApiError(r.status, data);

@@ -1,6 +1,8 @@
 // Building the page: the DOM is made with h(), never from HTML strings, so
 // nothing a customer writes can become markup.
 
+import { word, dateTime } from './i18n.js';
+
 export function h(tag, attrs, ...kids) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
@@ -21,8 +23,10 @@ export function h(tag, attrs, ...kids) {
 export const $ = (sel, root = document) => root.querySelector(sel);
 // Replaces an element's children (arrays flattened, null and false left out).
 export const set = (el, ...kids) => el.replaceChildren(...kids.flat(Infinity).filter((k) => k !== null && k !== undefined && k !== false));
-export const badge = (text, cls) => h('span', { class: `badge ${cls || text}` }, text);
-export const when = (t) => (t ? new Date(t).toLocaleString() : '');
+// A status, mode or role as a badge, in the user's language.
+export const badge = (text, cls) => h('span', { class: `badge ${cls || text}`, 'data-value': text }, word(text));
+// A moment, in the gateway's time zone.
+export const when = (t) => dateTime(t);
 export const field = (label, input) => h('div', null, h('label', null, label, input));
 
 let toastTimer;

@@ -3,6 +3,7 @@
 
 import { $ } from './dom.js';
 import { endSession } from './api.js';
+import { t } from './i18n.js';
 
 const KINDS = ['session.status', 'session.qr', 'message.status', 'broadcast.progress', 'message.received', 'chat.message', 'chat.updated',
   'message.reaction', 'message.edited', 'message.revoked', 'poll.vote', 'call.received', 'presence.update',
@@ -27,7 +28,7 @@ export function connect() {
       for (const fn of [...listeners]) fn(kind, data);
     });
   }
-  s.addEventListener('unauthorized', () => { s.close(); endSession('Your login ended; log in again.'); });
+  s.addEventListener('unauthorized', () => { s.close(); endSession(t('Your login ended; log in again.')); });
   s.onopen = () => $('#live')?.classList.add('on');
   s.onerror = () => $('#live')?.classList.remove('on');
 }

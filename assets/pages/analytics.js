@@ -5,6 +5,7 @@
 
 import { h, set, field } from '../lib/dom.js';
 import { api, act } from '../lib/api.js';
+import { t } from '../lib/i18n.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 // An SVG element: attributes as given, children appended.
@@ -19,12 +20,12 @@ function s(tag, attrs, ...kids) {
 export function duration(ms) {
   if (ms === null || ms === undefined) return '—';
   const sec = Math.round(ms / 1000);
-  if (sec < 60) return `${sec} s`;
+  if (sec < 60) return t('{s} s', { s: sec });
   const min = Math.floor(sec / 60);
-  if (min < 60) return `${min} m ${String(sec % 60).padStart(2, '0')} s`;
+  if (min < 60) return t('{m} m {s} s', { m: min, s: String(sec % 60).padStart(2, '0') });
   const hr = Math.floor(min / 60);
-  if (hr < 24) return `${hr} h ${String(min % 60).padStart(2, '0')} m`;
-  return `${Math.floor(hr / 24)} d ${hr % 24} h`;
+  if (hr < 24) return t('{h} h {m} m', { h: hr, m: String(min % 60).padStart(2, '0') });
+  return t('{d} d {h} h', { d: Math.floor(hr / 24), h: hr % 24 });
 }
 
 const COLORS = ['#128c7e', '#f0b429', '#34b7f1', '#c0392b'];
@@ -66,7 +67,7 @@ export default async function analyticsPage(main) {
   const to = h('input', { type: 'date', id: 'analytics-to' });
   const from = h('input', { type: 'date', id: 'analytics-from' });
   const groupBy = h('select', { id: 'analytics-group' },
-    h('option', { value: 'day' }, 'Day'), h('option', { value: 'agent' }, 'Agent'), h('option', { value: 'session' }, 'Session'));
+    h('option', { value: 'day' }, t('Day')), h('option', { value: 'agent' }, t('Agent')), h('option', { value: 'session' }, t('Session')));
   const summary = h('div', { class: 'tiles', id: 'analytics-total' });
   const charts = h('div', { class: 'charts', id: 'analytics-charts' });
   const body = h('tbody', { id: 'analytics-rows' });
@@ -79,42 +80,42 @@ export default async function analyticsPage(main) {
     if (!result) return;
     from.value = result.from;
     to.value = result.to;
-    const t = result.total;
+    const tot = result.total;
     const tile = (id, label, value, note) => h('div', { class: 'tile', id }, h('div', { class: 'value' }, value), h('div', { class: 'muted' }, label), note ? h('div', { class: 'muted small' }, note) : null);
     set(summary,
-      tile('tile-opened', 'Chats opened', t.chats_opened),
-      tile('tile-first', 'First response (p50)', duration(t.first_response.p50_ms), `p90 ${duration(t.first_response.p90_ms)}`),
-      tile('tile-resolution', 'Resolution (p50)', duration(t.resolution.p50_ms), `p90 ${duration(t.resolution.p90_ms)}`),
-      tile('tile-messages', 'Messages in / out', `${t.messages_in} / ${t.messages_out}`),
-      tile('tile-bot', 'Answered by the bot alone', t.bot_only),
-      tile('tile-csat', 'Satisfaction', t.csat_average === null ? '—' : `★ ${t.csat_average.toFixed(2)}`, `${t.csat_count} ratings`));
+      tile('tile-opened', t('Chats opened'), tot.chats_opened),
+      tile('tile-first', t('First response (p50)'), duration(tot.first_response.p50_ms), `p90 ${duration(tot.first_response.p90_ms)}`),
+      tile('tile-resolution', t('Resolution (p50)'), duration(tot.resolution.p50_ms), `p90 ${duration(tot.resolution.p90_ms)}`),
+      tile('tile-messages', t('Messages in / out'), `${tot.messages_in} / ${tot.messages_out}`),
+      tile('tile-bot', t('Answered by the bot alone'), tot.bot_only),
+      tile('tile-csat', t('Satisfaction'), tot.csat_average === null ? '—' : `★ ${tot.csat_average.toFixed(2)}`, t('{count} ratings', { count: tot.csat_count })));
     const rows = result.rows;
     const minutes = (ms) => (ms === null || ms === undefined ? 0 : ms / 60000);
     set(charts,
-      barChart('chart-opened', 'Chats opened', rows, [
-        { name: 'With a person', value: (r) => r.chats_opened - r.bot_only },
-        { name: 'Bot alone', value: (r) => r.bot_only }]),
-      barChart('chart-times', 'Response and resolution, p50 (minutes)', rows, [
-        { name: 'First response', value: (r) => minutes(r.first_response.p50_ms) },
-        { name: 'Resolution', value: (r) => minutes(r.resolution.p50_ms) }], (v) => (v >= 10 ? Math.round(v) : v.toFixed(1))),
-      barChart('chart-messages', 'Messages', rows, [
-        { name: 'In', value: (r) => r.messages_in },
-        { name: 'Out', value: (r) => r.messages_out }]));
-    const label = { day: 'Day', agent: 'Agent', session: 'Session' }[result.group_by];
-    set(head, [label, 'Opened', 'First response p50 / p90', 'Resolution p50 / p90', 'In', 'Out', 'Bot alone', 'Rating'].map((x) => h('th', null, x)));
+      barChart('chart-opened', t('Chats opened'), rows, [
+        { name: t('With a person'), value: (r) => r.chats_opened - r.bot_only },
+        { name: t('Bot alone'), value: (r) => r.bot_only }]),
+      barChart('chart-times', t('Response and resolution, p50 (minutes)'), rows, [
+        { name: t('First response'), value: (r) => minutes(r.first_response.p50_ms) },
+        { name: t('Resolution'), value: (r) => minutes(r.resolution.p50_ms) }], (v) => (v >= 10 ? Math.round(v) : v.toFixed(1))),
+      barChart('chart-messages', t('Messages'), rows, [
+        { name: t('In'), value: (r) => r.messages_in },
+        { name: t('Out'), value: (r) => r.messages_out }]));
+    const label = { day: t('Day'), agent: t('Agent'), session: t('Session') }[result.group_by];
+    set(head, [label, t('Opened'), t('First response p50 / p90'), t('Resolution p50 / p90'), t('In'), t('Out'), t('Bot alone'), t('Rating')].map((x) => h('th', null, x)));
     set(body, rows.length ? rows.map((r) => h('tr', { 'data-key': r.key },
-      h('td', null, r.key === 'none' ? h('span', { class: 'muted' }, 'nobody yet') : (r.name || r.key)),
+      h('td', null, r.key === 'none' ? h('span', { class: 'muted' }, t('nobody yet')) : (r.name || r.key)),
       h('td', null, r.chats_opened),
       h('td', null, `${duration(r.first_response.p50_ms)} / ${duration(r.first_response.p90_ms)}`),
       h('td', null, `${duration(r.resolution.p50_ms)} / ${duration(r.resolution.p90_ms)}`),
       h('td', null, r.messages_in), h('td', null, r.messages_out), h('td', null, r.bot_only),
       h('td', null, r.csat_average === null ? '—' : `★ ${r.csat_average.toFixed(2)} (${r.csat_count})`)))
-      : h('tr', null, h('td', { colspan: 8, class: 'muted' }, 'No conversations in this period.')));
+      : h('tr', null, h('td', { colspan: 8, class: 'muted' }, t('No conversations in this period.'))));
   }
   for (const input of [from, to, groupBy]) input.onchange = load;
-  main.append(h('h1', null, 'Analytics'),
-    h('div', { class: 'card' }, h('div', { class: 'row' }, field('From', from), field('To', to), field('Per', groupBy)),
-      h('p', { class: 'muted small' }, 'A conversation opens with a customer\'s message and lasts until the chat is closed; each row counts the conversations opened in it.')),
+  main.append(h('h1', null, t('Analytics')),
+    h('div', { class: 'card' }, h('div', { class: 'row' }, field(t('From'), from), field(t('To'), to), field(t('Per'), groupBy)),
+      h('p', { class: 'muted small' }, t('A conversation opens with a customer\'s message and lasts until the chat is closed; each row counts the conversations opened in it.'))),
     summary, charts,
     h('div', { class: 'card scroll' }, h('table', null, h('thead', null, head), body)));
   await load();

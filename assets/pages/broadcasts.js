@@ -1,6 +1,10 @@
 import { h, set, badge, when, field, form } from '../lib/dom.js';
 import { api, act } from '../lib/api.js';
 import { S } from '../lib/state.js';
+import { t, word } from '../lib/i18n.js';
+
+// What a broadcast was sent to.
+const KINDS = () => ({ notification: t('notice'), custom: t('custom text'), odp: t('by ODP'), phone: t('one number') });
 
 export default async function broadcastsPage(main, page) {
   const canWrite = S.me.role !== 'readonly';
@@ -18,12 +22,12 @@ export default async function broadcastsPage(main, page) {
     return b.queued_count ? Math.round((100 * Math.min(done, b.queued_count)) / b.queued_count) : 100;
   };
   const row = (b) => h('tr', { 'data-broadcast': b.broadcast_id },
-    h('td', null, `#${b.broadcast_id}`), h('td', null, b.kind, b.odp ? ` ${b.odp}` : ''), h('td', null, badge(b.status)),
+    h('td', null, `#${b.broadcast_id}`), h('td', null, KINDS()[b.kind] || b.kind, b.odp ? ` ${b.odp}` : ''), h('td', null, badge(b.status)),
     h('td', null, h('div', { class: 'progress', role: 'progressbar', 'aria-valuenow': pct(b), 'aria-valuemin': 0, 'aria-valuemax': 100 }, h('div', { style: `width:${pct(b)}%` })),
-      h('span', { class: 'muted pct' }, `${pct(b)} % · ${b.sent_count} sent, ${b.failed_count} failed, ${b.skipped_count} skipped of ${b.total_customers}`)),
+      h('span', { class: 'muted pct' }, t('{pct} % · {sent} sent, {failed} failed, {skipped} skipped of {total}', { pct: pct(b), sent: b.sent_count, failed: b.failed_count, skipped: b.skipped_count, total: b.total_customers }))),
     h('td', null, when(b.created_at)),
-    h('td', null, h('button', { class: 'secondary', onclick: () => showReport(b.broadcast_id) }, 'Report'), ' ',
-      canWrite && b.status === 'running' ? h('button', { class: 'danger', onclick: () => act(() => api('POST', `/api/broadcasts/${b.broadcast_id}/cancel`, {}), 'Cancelled').then(load) }, 'Cancel') : null));
+    h('td', null, h('button', { class: 'secondary', onclick: () => showReport(b.broadcast_id) }, t('Report')), ' ',
+      canWrite && b.status === 'running' ? h('button', { class: 'danger', onclick: () => act(() => api('POST', `/api/broadcasts/${b.broadcast_id}/cancel`, {}), t('Cancelled')).then(load) }, t('Cancel')) : null));
 
   async function load() {
     const page = await act(() => api('GET', '/api/broadcasts?limit=50'));
@@ -47,13 +51,13 @@ export default async function broadcastsPage(main, page) {
         .map((v) => `"${String(v).replaceAll('"', '""')}"`).join(','))).join('\n');
     const url = URL.createObjectURL(new Blob([csv], { type: 'text/csv' }));
     set(report, h('div', { class: 'card' },
-      h('h2', null, `Report of broadcast #${id}`), h('p', null, b.message),
-      h('a', { href: url, download: `broadcast-${id}.csv`, id: 'report-csv' }, 'Download CSV'),
+      h('h2', null, t('Report of broadcast #{id}', { id })), h('p', null, b.message),
+      h('a', { href: url, download: `broadcast-${id}.csv`, id: 'report-csv' }, t('Download CSV')),
       h('div', { class: 'scroll' }, h('table', { id: 'report-table' },
-        h('thead', null, h('tr', null, ['Customer', 'Phone', 'Status', 'Reason'].map((t) => h('th', null, t)))),
+        h('thead', null, h('tr', null, [t('Customer'), t('Phone'), t('Status'), t('Reason')].map((x) => h('th', null, x)))),
         h('tbody', null, results.map((r) => h('tr', { class: r.success && r.status !== 'failed' ? '' : 'error' },
           h('td', null, r.customer_name), h('td', null, r.phone), h('td', null, badge(r.status)), h('td', null, r.error || '')))))),
-      h('button', { class: 'secondary', onclick: () => set(report) }, 'Close')));
+      h('button', { class: 'secondary', onclick: () => set(report) }, t('Close'))));
   }
 
   function request(data) {
@@ -74,44 +78,44 @@ export default async function broadcastsPage(main, page) {
     const p = await act(() => api('POST', path, { ...body, dry_run: true }));
     if (!p) return;
     set(preview, h('div', { class: 'card' },
-      h('h2', null, 'Before sending'),
-      h('p', { id: 'recipient-count' }, `${p.queued_count} messages to send`, p.skipped_count ? `, ${p.skipped_count} recipients skipped` : '', ` (${p.total_customers} customers).`),
-      p.preview ? [h('p', { class: 'muted' }, `To ${p.preview_recipient}:`), h('div', { class: 'preview', id: 'preview-text' }, p.preview)] : h('p', null, 'Nothing would be sent.'),
-      p.group ? h('p', { id: 'preview-group' }, `Also posted once into the ODP's group ${p.group}.`) : null,
+      h('h2', null, t('Before sending')),
+      h('p', { id: 'recipient-count' }, t('{count} messages to send', { count: p.queued_count }), p.skipped_count ? t(', {count} recipients skipped', { count: p.skipped_count }) : '', t(' ({count} customers).', { count: p.total_customers })),
+      p.preview ? [h('p', { class: 'muted' }, t('To {recipient}:', { recipient: p.preview_recipient })), h('div', { class: 'preview', id: 'preview-text' }, p.preview)] : h('p', null, t('Nothing would be sent.')),
+      p.group ? h('p', { id: 'preview-group' }, t('Also posted once into the ODP\'s group {group}.', { group: p.group })) : null,
       p.skipped.length ? h('ul', null, p.skipped.map((s) => h('li', null, `${s.name || s.phone}: ${s.reason}`))) : null,
       h('p', null, p.queued_count ? h('button', { id: 'confirm-send', onclick: async () => {
-        const sent = await act(() => api('POST', path, body), 'Broadcast queued');
+        const sent = await act(() => api('POST', path, body), t('Broadcast queued'));
         if (sent) { set(preview); el.reset(); await load(); }
-      } }, `Send ${p.queued_count} messages`) : null, ' ', h('button', { class: 'secondary', onclick: () => set(preview) }, 'Cancel'))));
+      } }, t('Send {count} messages', { count: p.queued_count })) : null, ' ', h('button', { class: 'secondary', onclick: () => set(preview) }, t('Cancel')))));
   },
   h('div', { class: 'row' },
-    field('To', h('select', { name: 'target', id: 'target' }, h('option', { value: 'odp' }, 'the customers of an ODP'), h('option', { value: 'customers' }, 'chosen customers (ids)'), h('option', { value: 'all' }, 'all active customers'))),
-    field('ODP', h('select', { name: 'odp', id: 'odp' }, (odps?.data || []).map((o) => h('option', { value: o.code }, `${o.code} (${o.active_customers} active)`)))),
-    field('Customer ids', h('input', { name: 'customer_ids', placeholder: '1, 2, 3' })),
-    field('Notice', h('select', { name: 'notice_id', id: 'notice' }, h('option', { value: '' }, 'newest active notice'), (notices?.data || []).map((n) => h('option', { value: n.id }, `${n.title} (${n.status})`)))),
-    field('From', h('select', { name: 'sessions', multiple: true, size: Math.min(3, Math.max(1, linked.length)) }, linked.map((s) => h('option', { value: s.sessionId }, `${s.sessionId} (${s.phoneNumber})`))))),
-  field('Or a text of its own ({nama} and {odp} are filled in)', h('textarea', { name: 'message', rows: 2 })),
-  h('p', null, h('button', { type: 'submit', id: 'preview-send' }, 'Preview')));
+    field(t('To'), h('select', { name: 'target', id: 'target' }, h('option', { value: 'odp' }, t('the customers of an ODP')), h('option', { value: 'customers' }, t('chosen customers (ids)')), h('option', { value: 'all' }, t('all active customers')))),
+    field(t('ODP'), h('select', { name: 'odp', id: 'odp' }, (odps?.data || []).map((o) => h('option', { value: o.code }, t('{odp} ({count} active)', { odp: o.code, count: o.active_customers }))))),
+    field(t('Customer ids'), h('input', { name: 'customer_ids', placeholder: '1, 2, 3' })),
+    field(t('Notice'), h('select', { name: 'notice_id', id: 'notice' }, h('option', { value: '' }, t('newest active notice')), (notices?.data || []).map((n) => h('option', { value: n.id }, `${n.title} (${word(n.status)})`)))),
+    field(t('From'), h('select', { name: 'sessions', multiple: true, size: Math.min(3, Math.max(1, linked.length)) }, linked.map((s) => h('option', { value: s.sessionId }, `${s.sessionId} (${s.phoneNumber})`))))),
+  field(t('Or a text of its own ({nama} and {odp} are filled in)'), h('textarea', { name: 'message', rows: 2 })),
+  h('p', null, h('button', { type: 'submit', id: 'preview-send' }, t('Preview'))));
 
   const noticeForm = form(async (data, el) => {
     const body = { title: data.get('title'), message: data.get('message'), odps: data.get('odps').split(/[\s,]+/).filter(Boolean) };
     const id = data.get('id');
-    const saved = await act(() => (id ? api('PUT', `/api/notices/${id}`, body) : api('POST', '/api/notices', body)), 'Notice saved');
+    const saved = await act(() => (id ? api('PUT', `/api/notices/${id}`, body) : api('POST', '/api/notices', body)), t('Notice saved'));
     if (saved) { el.reset(); page.reload(); }
   }, h('input', { type: 'hidden', name: 'id' }),
-  h('div', { class: 'row' }, field('Title', h('input', { name: 'title', required: true })), field('ODPs', h('input', { name: 'odps', placeholder: 'ODP-1, ODP-2' }))),
-  field('Message', h('textarea', { name: 'message', rows: 2, required: true })),
-  h('button', { type: 'submit' }, 'Save notice'));
+  h('div', { class: 'row' }, field(t('Title'), h('input', { name: 'title', required: true })), field(t('ODPs'), h('input', { name: 'odps', placeholder: 'ODP-1, ODP-2' }))),
+  field(t('Message'), h('textarea', { name: 'message', rows: 2, required: true })),
+  h('button', { type: 'submit' }, t('Save notice')));
 
-  main.append(h('h1', null, 'Broadcasts'),
-    canWrite ? h('div', { class: 'card' }, h('h2', null, 'Send'), sendForm) : null, preview, report,
-    h('div', { class: 'card scroll' }, h('table', null, h('thead', null, h('tr', null, ['Id', 'Kind', 'Status', 'Progress', 'Started', ''].map((t) => h('th', null, t)))), listEl)),
-    h('div', { class: 'card' }, h('h2', null, 'Notices'),
-      h('ul', null, (notices?.data || []).map((n) => h('li', null, h('strong', null, n.title), ` (${n.status}) `, (n.odps || []).join(', '), ' ',
+  main.append(h('h1', null, t('Broadcasts')),
+    canWrite ? h('div', { class: 'card' }, h('h2', null, t('Send')), sendForm) : null, preview, report,
+    h('div', { class: 'card scroll' }, h('table', null, h('thead', null, h('tr', null, [t('Id'), t('Kind'), t('Status'), t('Progress'), t('Started'), ''].map((x) => h('th', null, x)))), listEl)),
+    h('div', { class: 'card' }, h('h2', null, t('Notices')),
+      h('ul', null, (notices?.data || []).map((n) => h('li', null, h('strong', null, n.title), ` (${word(n.status)}) `, (n.odps || []).join(', '), ' ',
         canWrite ? h('button', { class: 'secondary', onclick: () => {
           noticeForm.elements.id.value = n.id; noticeForm.elements.title.value = n.title;
           noticeForm.elements.message.value = n.message; noticeForm.elements.odps.value = (n.odps || []).join(', ');
-        } }, 'Edit') : null))),
+        } }, t('Edit')) : null))),
       canWrite ? noticeForm : null));
   page.subscribe((kind, data) => {
     if (kind !== 'broadcast.progress') return;

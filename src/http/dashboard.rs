@@ -33,9 +33,12 @@ const FILES: &[(&str, &[u8])] = &embed![
     "index.html",
     "app.css",
     "app.js",
+    "lang/en.js",
+    "lang/id.js",
     "lib/api.js",
     "lib/dom.js",
     "lib/events.js",
+    "lib/i18n.js",
     "lib/mentions.js",
     "lib/state.js",
     "pages/analytics.js",
@@ -208,6 +211,84 @@ mod tests {
         assert_eq!(older.headers()[header::CACHE_CONTROL], "no-cache");
         for missing in ["index.html", "nope.js", "../Cargo.toml"] {
             assert!(get(&ASSETS.version, missing).await.is_err(), "{missing} is served");
+        }
+    }
+
+    /// A JavaScript string literal starting at `text[0]` (its quote): its
+    /// value and the rest after it.
+    fn literal(text: &str) -> Option<(String, &str)> {
+        let quote = text.chars().next().filter(|q| matches!(q, '\'' | '"'))?;
+        let mut value = String::new();
+        let mut chars = text[1..].char_indices();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => value.push(chars.next()?.1),
+                c if c == quote => return Some((value, &text[1 + i + 1..])),
+                '\n' => return None,
+                c => value.push(c),
+            }
+        }
+        None
+    }
+
+    /// `lang/<code>.js`: its entries, one `'key': 'text',` a line.
+    fn table(code: &str) -> std::collections::BTreeMap<String, String> {
+        let source = std::str::from_utf8(asset(&format!("lang/{code}.js")).unwrap().body.as_ref()).unwrap().to_owned();
+        let mut entries = std::collections::BTreeMap::new();
+        for line in source.lines().filter(|l| l.starts_with("  '")) {
+            let (key, rest) = literal(line.trim_start()).unwrap_or_else(|| panic!("lang/{code}.js: {line}"));
+            let (text, end) = literal(rest.trim_start_matches(':').trim_start()).unwrap_or_else(|| panic!("{line}"));
+            assert_eq!(end, ",", "lang/{code}.js: one entry a line: {line}");
+            assert!(entries.insert(key.clone(), text).is_none(), "lang/{code}.js: {key:?} twice");
+        }
+        entries
+    }
+
+    /// Every text the dashboard shows goes through `t('…')` with a literal
+    /// key, found in both languages' tables, with the same `{placeholders}`;
+    /// neither table keeps a key no page uses.
+    #[test]
+    fn every_text_is_in_both_languages() {
+        let mut used = std::collections::BTreeSet::new();
+        for (path, _) in FILES.iter().filter(|(p, _)| p.ends_with(".js") && !p.starts_with("lang/")) {
+            let source = std::str::from_utf8(asset(path).unwrap().body.as_ref()).unwrap().to_owned();
+            // Comment lines are left out (they may speak of t()).
+            let code: String =
+                source.lines().filter(|l| !l.trim_start().starts_with("//")).flat_map(|l| [l, "\n"]).collect();
+            let mut rest = code.as_str();
+            while let Some(at) = rest.find("t(") {
+                let before = rest[..at].chars().next_back();
+                rest = &rest[at + 2..];
+                if before.is_some_and(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '$')) {
+                    continue; // part of another name: split(, at(, .t(
+                }
+                let call = rest.trim_start();
+                if call.starts_with("key, vars)") && *path == "lib/i18n.js" {
+                    continue; // its definition
+                }
+                let (key, _) = literal(call).unwrap_or_else(|| {
+                    panic!("{path}: t() takes a literal text, not {:?}", &call[..call.len().min(30)])
+                });
+                used.insert(key);
+            }
+        }
+        fn placeholders(text: &str) -> Vec<&str> {
+            let mut names: Vec<&str> =
+                text.split('{').skip(1).filter_map(|p| p.split_once('}').map(|(n, _)| n)).collect();
+            names.sort_unstable();
+            names
+        }
+        for code in ["en", "id"] {
+            let entries = table(code);
+            let keys: std::collections::BTreeSet<String> = entries.keys().cloned().collect();
+            let missing: Vec<_> = used.difference(&keys).collect();
+            assert!(missing.is_empty(), "lang/{code}.js lacks {missing:?}");
+            let unused: Vec<_> = keys.difference(&used).collect();
+            assert!(unused.is_empty(), "lang/{code}.js keeps what no page shows: {unused:?}");
+            for (key, text) in &entries {
+                assert_eq!(placeholders(key), placeholders(text), "lang/{code}.js: {key:?}");
+                assert!(!text.trim().is_empty(), "lang/{code}.js: {key:?} is empty");
+            }
         }
     }
 

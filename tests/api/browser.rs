@@ -68,6 +68,26 @@ impl Browser {
         answer["value"].clone()
     }
 
+    /// The pages of the header's navigation: `(link id, title)`.
+    pub(crate) async fn nav_pages(&self) -> Vec<(String, String)> {
+        let pages =
+            self.eval("return [...document.querySelectorAll('header nav a')].map(a => [a.id, a.textContent])").await;
+        serde_json::from_value(pages).unwrap()
+    }
+
+    /// Goes to the page of navigation link `id`, once its heading says `title`.
+    pub(crate) async fn visit(&self, id: &str, title: &str) {
+        self.click(&format!("#{id}")).await;
+        let shown = format!("document.querySelector('main h1')?.textContent === '{title}'");
+        self.wait(&format!("page {title}"), &shown, 10).await;
+    }
+
+    /// Runs the page's clock in time zone `zone` (not the gateway's).
+    pub(crate) async fn in_zone(&self, zone: &str) {
+        let cdp = json!({"cmd": "Emulation.setTimezoneOverride", "params": {"timezoneId": zone}});
+        self.command(reqwest::Method::POST, "/goog/cdp/execute", Some(cdp)).await;
+    }
+
     pub(crate) async fn open(&self, url: &str) {
         self.command(reqwest::Method::POST, "/url", Some(json!({"url": url}))).await;
     }
@@ -1009,6 +1029,250 @@ async fn a_thousand_chats_load_and_scroll() {
     browser.close().await;
 }
 
+/// The bot editor (issue 32, item 10): a second menu with a reply and a
+/// hand-over, opened from the main menu, built in the form; the preview walks
+/// it; a menu removed while an option still opens it is refused, the error
+/// shown at that option's field; saved, and a contact walks it on WhatsApp.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_menu_is_built_in_the_form_and_walked() {
+    let app = TestApp::spawn_with(TestDb::Sqlite, crate::helpers::no_limits).await;
+    app.linked_session(&app.admin_token, "s1", NUMBER).await;
+    app.sim.add_contacts(&[CONTACT.to_owned()]);
+    let browser = Browser::start().await;
+    browser.log_in(&app, crate::helpers::ADMIN_EMAIL, crate::helpers::ADMIN_PASSWORD).await;
+    browser.open(&format!("{}/app#/bot", app.address)).await;
+    browser.wait("the editor", "document.querySelector('#bot-enabled')", 10).await;
+    browser.click("#bot-enabled").await;
+    let path = |p: &str| format!("[data-path=\"{p}\"]");
+    // The second level: "paket", a reply and a hand-over.
+    browser.fill("#bot-new-menu", "paket").await;
+    browser.click("#bot-add-menu").await;
+    browser.wait("the new menu", "document.querySelector('[data-menu=\"paket\"]')", 5).await;
+    browser.fill(&path("menus.paket.text"), "Paket internet kami:").await;
+    browser.click("[data-add-option=\"paket\"]").await;
+    browser.fill(&path("menus.paket.options[0].label"), "Harga").await;
+    browser.fill(&path("menus.paket.options[0].reply"), "Mulai Rp150.000 per bulan.").await;
+    browser.click("[data-add-option=\"paket\"]").await;
+    browser.fill(&path("menus.paket.options[1].label"), "Bicara dengan sales").await;
+    browser.click(&format!("{} option[value=\"action\"]", path("menus.paket.options[1]"))).await;
+    browser
+        .wait(
+            "a hand-over by default",
+            &format!("document.querySelector('{}').value === 'agent'", path("menus.paket.options[1].action")),
+            5,
+        )
+        .await;
+    // The first level opens it.
+    browser.click("[data-add-option=\"main\"]").await;
+    browser.fill(&path("menus.main.options[2].label"), "Paket").await;
+    browser.click(&format!("{} option[value=\"menu\"]", path("menus.main.options[2]"))).await;
+    browser.click(&format!("{} option[value=\"paket\"]", path("menus.main.options[2].menu"))).await;
+    // The preview walks it as a customer would.
+    browser
+        .wait(
+            "the main menu previewed",
+            "document.querySelector('#bot-preview').textContent.includes('3\u{fe0f}\u{20e3} Paket')",
+            5,
+        )
+        .await;
+    browser.fill("#bot-preview-input", "3\u{e007}").await;
+    browser
+        .wait(
+            "the second level previewed",
+            "document.querySelector('#bot-preview').textContent.includes('Paket internet kami:')",
+            5,
+        )
+        .await;
+    browser.fill("#bot-preview-input", "2\u{e007}").await;
+    browser.wait("the hand-over previewed", "document.querySelector('#bot-preview [data-mode=\"agent\"]')", 5).await;
+    // "bantuan" removed while option 2 of the main menu still opens it.
+    browser.click("[data-remove-menu=\"bantuan\"]").await;
+    browser.click("#save-bot").await;
+    let invalid = path("menus.main.options[1].menu");
+    browser
+        .wait(
+            "the error at its field",
+            &format!(
+                "document.querySelector('{invalid}.invalid') \
+                 && document.querySelector('{invalid}').nextElementSibling.textContent.includes('no menu is named')"
+            ),
+            10,
+        )
+        .await;
+    browser.screenshot("bot-editor-error").await;
+    assert_eq!(
+        app.get("/bot/config", Some(&app.admin_token)).await.1["data"]["config"]["enabled"],
+        false,
+        "nothing saved"
+    );
+    browser.click("[data-option=\"main.1\"] button[title=\"Remove\"]").await;
+    browser.click("#save-bot").await;
+    browser.wait("saved", "document.querySelector('#bot-status').textContent === 'Saved.'", 10).await;
+    browser.screenshot("bot-editor").await;
+    let (_, bot) = app.get("/bot/config", Some(&app.admin_token)).await;
+    let config = &bot["data"]["config"];
+    assert_eq!(
+        (&config["enabled"], &config["menus"]["main"]["options"][1]["menu"]),
+        (&json!(true), &json!("paket")),
+        "{config}"
+    );
+    assert_eq!(config["menus"]["paket"]["options"][1]["action"], "agent", "{config}");
+    assert!(config["menus"].get("bantuan").is_none(), "{config}");
+
+    // A contact walks it on WhatsApp.
+    let said = |n: usize| {
+        let app = &app;
+        async move {
+            until("the bot's answer", 20, || app.sim.shown(Some(CONTACT)).len() >= n).await;
+            app.sim.shown(Some(CONTACT))[n - 1].text.clone().unwrap_or_default()
+        }
+    };
+    app.sim.deliver(&write(CONTACT, "halo", "Budi")).await.unwrap();
+    assert!(said(1).await.contains("3\u{fe0f}\u{20e3} Paket"), "the main menu");
+    app.sim.deliver(&write(CONTACT, "3", "Budi")).await.unwrap();
+    assert!(said(2).await.starts_with("Paket internet kami:"), "the second level");
+    app.sim.deliver(&write(CONTACT, "2", "Budi")).await.unwrap();
+    assert!(said(3).await.starts_with("Baik, Anda akan dihubungkan"), "the hand-over");
+    let (_, chats) = app.get("/chats/", Some(&app.admin_token)).await;
+    assert_eq!(chats[0]["mode"], "agent", "{chats}");
+    browser.close().await;
+}
+
+/// `lang/<code>.js`: its `'key': 'text',` lines.
+fn language_table(code: &str) -> Vec<(String, String)> {
+    fn literal(text: &str) -> Option<(String, &str)> {
+        let mut value = String::new();
+        let mut chars = text.strip_prefix('\'')?.char_indices();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => value.push(chars.next()?.1),
+                '\'' => return Some((value, &text[i + 2..])),
+                c => value.push(c),
+            }
+        }
+        None
+    }
+    let path = format!("{}/assets/lang/{code}.js", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter_map(|line| {
+            let (key, rest) = literal(line.strip_prefix("  ")?)?;
+            let (text, _) = literal(rest.strip_prefix(": ")?)?;
+            Some((key, text))
+        })
+        .collect()
+}
+
+/// The dashboard in Bahasa Indonesia (issue 32, item 9): chosen at the top,
+/// kept for the person; no English text is left on any page (every English
+/// text of the table that Indonesian says otherwise, placeholders filled by
+/// anything); the chat's time is the same in the list, the timeline and the
+/// side panel, in the gateway's zone, while the browser runs in another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_speaks_bahasa_indonesia() {
+    let app = TestApp::spawn_with(TestDb::Sqlite, crate::helpers::no_limits).await;
+    app.linked_session(&app.admin_token, "s1", NUMBER).await;
+    app.sim.add_contacts(&[CONTACT.to_owned()]);
+    app.sim.deliver(&write(CONTACT, "halo, internet saya mati", "Budi")).await.unwrap();
+    let mut chats = json!([]);
+    for _ in 0..200 {
+        chats = app.get("/chats/", Some(&app.admin_token)).await.1;
+        if chats.as_array().is_some_and(|c| !c.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let at = chats[0]["last_message_at"].as_str().expect("a chat").to_owned();
+    let jakarta = chrono::DateTime::parse_from_rfc3339(&at).unwrap().with_timezone(&chrono_tz::Asia::Jakarta);
+    let clock = jakarta.format("%H:%M").to_string();
+
+    let browser = Browser::start().await;
+    browser.in_zone("America/New_York").await;
+    browser.log_in(&app, crate::helpers::ADMIN_EMAIL, crate::helpers::ADMIN_PASSWORD).await;
+    browser
+        .wait("English first (the browser's)", "document.querySelector('#nav-inbox')?.textContent === 'Inbox'", 10)
+        .await;
+    browser.click("#language option[value=\"id\"]").await;
+    browser.wait("Indonesian", "document.querySelector('#nav-inbox')?.textContent === 'Kotak Masuk'", 10).await;
+    let (_, me) = app.get("/auth/me", Some(&app.admin_token)).await;
+    assert_eq!(me["data"]["language"], "id", "kept for the person");
+
+    // English texts Indonesian says otherwise, as patterns of a whole text.
+    let english: Vec<String> = {
+        let id: std::collections::HashMap<String, String> = language_table("id").into_iter().collect();
+        language_table("en")
+            .into_iter()
+            .filter(|(key, text)| id.get(key) != Some(text) && text.trim().chars().count() > 1)
+            .map(|(_, text)| {
+                let mut pattern = String::from("^");
+                for (i, part) in text.trim().split('{').enumerate() {
+                    let literal = if i == 0 { part } else { part.split_once('}').map_or(part, |(_, rest)| rest) };
+                    if i > 0 {
+                        pattern.push_str(".+?");
+                    }
+                    pattern.extend(
+                        literal
+                            .chars()
+                            .map(|c| if "\\^$.|?*+()[]{}/".contains(c) { format!("\\{c}") } else { c.to_string() }),
+                    );
+                }
+                pattern.push('$');
+                pattern
+            })
+            .collect()
+    };
+    // The page's texts (not what people wrote: bubbles, names, previews,
+    // form values) that are such an English text.
+    let left_in_english = format!(
+        "const patterns = {}.map((p) => new RegExp(p, 'u'));
+         const data = '.bubble, #chats .name > span:first-child, #chats .last, textarea, pre, code, .preview, #customer dd, #bot-preview, select';
+         const texts = [];
+         const walker = document.createTreeWalker(document.querySelector('#app'), NodeFilter.SHOW_TEXT);
+         while (walker.nextNode()) {{
+           const node = walker.currentNode;
+           if (!node.textContent.trim() || node.parentElement.closest(data) || node.parentElement.closest('[hidden]')) continue;
+           texts.push(node.textContent.trim());
+         }}
+         for (const el of document.querySelectorAll('#app [placeholder], #app [title], #app [aria-label]')) {{
+           for (const a of ['placeholder', 'title', 'aria-label']) if (el.getAttribute(a)) texts.push(el.getAttribute(a).trim());
+         }}
+         for (const o of document.querySelectorAll('#app select option')) if (!o.closest('#assign') && o.value !== o.textContent) texts.push(o.textContent.trim());
+         return [...new Set(texts.filter((t) => patterns.some((p) => p.test(t))))];",
+        serde_json::to_string(&english).unwrap()
+    );
+    let pages = browser.nav_pages().await;
+    assert_eq!(pages.len(), 12, "{pages:?}");
+    for (id, title) in &pages {
+        browser.visit(id, title).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let left = browser.eval(&left_in_english).await;
+        assert_eq!(left, json!([]), "English left on {title} ({id})");
+        if id == "nav-inbox" {
+            browser.click("#chats li[data-chat]").await;
+            browser.wait("the chat", "document.querySelector('.bubble .meta')", 10).await;
+            let left = browser.eval(&left_in_english).await;
+            assert_eq!(left, json!([]), "English left in the open chat");
+            // One time zone: the gateway's, whatever the browser's.
+            let shown = browser
+                .eval(
+                    "return [document.querySelector('#chats li[data-chat] time').textContent,
+                             [...document.querySelectorAll('.bubble:not(.out) .meta')].pop().textContent.trim(),
+                             document.querySelector('#customer').textContent]",
+                )
+                .await;
+            assert_eq!((&shown[0], &shown[1]), (&json!(clock), &json!(clock)), "{shown}");
+            let panel = shown[2].as_str().unwrap();
+            assert!(panel.contains(&clock) || panel.contains("Daring"), "the side panel: {panel}");
+            browser.screenshot("inbox-id").await;
+        }
+    }
+    // Back to English for the person.
+    browser.click("#language option[value=\"en\"]").await;
+    browser.wait("English again", "document.querySelector('#nav-inbox')?.textContent === 'Inbox'", 10).await;
+    browser.close().await;
+}
+
 /// Every page of the admin's dashboard renders without an error, and the
 /// writes of the smaller pages work through it: an API key shown once, a
 /// webhook endpoint with its secret, the bot switched on, a user made.
@@ -1023,19 +1287,10 @@ async fn every_page_works() {
     browser
         .eval("window.errors = []; window.addEventListener('error', e => window.errors.push(e.message)); return null")
         .await;
-    let pages =
-        browser.eval("return [...document.querySelectorAll('header nav a')].map(a => [a.id, a.textContent])").await;
-    let pages: Vec<(String, String)> = serde_json::from_value(pages).unwrap();
-    assert_eq!(pages.len(), 11, "{pages:?}");
+    let pages = browser.nav_pages().await;
+    assert_eq!(pages.len(), 12, "{pages:?}");
     for (id, title) in &pages {
-        browser.click(&format!("#{id}")).await;
-        browser
-            .wait(
-                &format!("page {title}"),
-                &format!("document.querySelector('main h1')?.textContent === '{title}'"),
-                10,
-            )
-            .await;
+        browser.visit(id, title).await;
         // Each page loads what it shows; none of it fails.
         tokio::time::sleep(Duration::from_millis(300)).await;
         let toast = browser.eval("return document.querySelector('#toast').className").await;
@@ -1062,10 +1317,8 @@ async fn every_page_works() {
     assert_eq!(hooks["data"][0]["url"], format!("http://{hook}/hook"));
 
     browser.click("#nav-bot").await;
-    browser.wait("bot page", "document.querySelector('#bot-config')", 10).await;
-    browser
-        .eval("const t = document.querySelector('#bot-config'); const c = JSON.parse(t.value); c.enabled = true; t.value = JSON.stringify(c); return null")
-        .await;
+    browser.wait("bot page", "document.querySelector('#bot-enabled')", 10).await;
+    browser.click("#bot-enabled").await;
     browser.click("#save-bot").await;
     browser.wait("saved", "document.querySelector('#bot-status').textContent === 'Saved.'", 10).await;
     let (_, bot) = app.get("/bot/config", Some(&app.admin_token)).await;

@@ -9,6 +9,7 @@ import { h, set, form } from '../../lib/dom.js';
 import { api, act } from '../../lib/api.js';
 import { snippet } from './timeline.js';
 import { mentionPicker } from '../../lib/mentions.js';
+import { t } from '../../lib/i18n.js';
 
 // The field a file goes in, by what it is.
 export function fieldOf(file) {
@@ -71,22 +72,22 @@ export function composer(inbox, sent) {
   }
 
   function location() {
-    const where = window.prompt('Location: latitude, longitude (e.g. -6.2088, 106.8456)');
+    const where = window.prompt(t('Location: latitude, longitude (e.g. -6.2088, 106.8456)'));
     if (!where) return;
     const [lat, lon] = where.split(',').map((x) => Number(x.trim()));
-    const name = window.prompt('Name of the place (optional)') || undefined;
-    send({ chat_id: chat.id, location: { latitude: lat, longitude: lon, name } }, 'Location sent');
+    const name = window.prompt(t('Name of the place (optional)')) || undefined;
+    send({ chat_id: chat.id, location: { latitude: lat, longitude: lon, name } }, t('Location sent'));
   }
 
   function contactCard() {
-    const name = window.prompt('Contact name');
+    const name = window.prompt(t('Contact name'));
     if (!name) return;
-    const phone = window.prompt('Their phone number');
+    const phone = window.prompt(t('Their phone number'));
     if (!phone) return;
-    send({ chat_id: chat.id, contacts: [{ name, phones: [phone] }] }, 'Contact sent');
+    send({ chat_id: chat.id, contacts: [{ name, phones: [phone] }] }, t('Contact sent'));
   }
 
-  const reply = h('textarea', { name: 'text', id: 'reply', placeholder: chat.kind === 'group' ? 'Write to the group; @ mentions a participant…' : 'Write a reply…', 'aria-label': 'Reply', oninput: (e) => { if (!e.target.form?.elements.note.checked) typed(); }, onblur: stopTyping, onkeydown: (e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); e.target.form.requestSubmit(); } } });
+  const reply = h('textarea', { name: 'text', id: 'reply', placeholder: chat.kind === 'group' ? t('Write to the group; @ mentions a participant…') : t('Write a reply…'), 'aria-label': t('Reply'), oninput: (e) => { if (!e.target.form?.elements.note.checked) typed(); }, onblur: stopTyping, onkeydown: (e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); e.target.form.requestSubmit(); } } });
   // A group's participants (asked once; an agent, who may not ask, gets those
   // who wrote in the chat), named as they wrote in it.
   let members = null;
@@ -139,7 +140,7 @@ export function composer(inbox, sent) {
       if (text && ['image', 'video', 'document'].includes(field)) body.set('caption', text);
     } else if (text && el.elements.note.checked) {
       // A private note: kept for the team, never sent.
-      const kept = await act(() => api('POST', `/chats/${chat.id}/notes`, { text }), 'Note kept');
+      const kept = await act(() => api('POST', `/chats/${chat.id}/notes`, { text }), t('Note kept'));
       if (kept) {
         if (el.elements.text.value.trim() === text) el.elements.text.value = '';
         el.elements.note.checked = false;
@@ -159,11 +160,11 @@ export function composer(inbox, sent) {
       if (file && picked && picked.name === file.name && picked.size === file.size && picked.lastModified === file.lastModified) el.elements.file.value = '';
     }
   }, quoteBar, picker?.menu, cannedList, h('div', { class: 'composer' },
-    h('label', { class: 'attach', title: 'Attach a photo, video, audio, voice note (.ogg), sticker (.webp) or document' }, 'Attach', h('input', { type: 'file', name: 'file', id: 'attach' })),
-    h('button', { type: 'button', class: 'secondary', id: 'send-location', title: 'Send a location', onclick: location }, '📍'),
-    h('button', { type: 'button', class: 'secondary', id: 'send-contact', title: 'Send a contact card', onclick: contactCard }, '👤'),
-    h('label', { class: 'note-toggle', title: 'A private note: only the team sees it; it is never sent' }, h('input', { type: 'checkbox', name: 'note', id: 'note' }), ' Note'),
+    h('label', { class: 'attach', title: t('Attach a photo, video, audio, voice note (.ogg), sticker (.webp) or document') }, t('Attach'), h('input', { type: 'file', name: 'file', id: 'attach' })),
+    h('button', { type: 'button', class: 'secondary', id: 'send-location', title: t('Send a location'), onclick: location }, '📍'),
+    h('button', { type: 'button', class: 'secondary', id: 'send-contact', title: t('Send a contact card'), onclick: contactCard }, '👤'),
+    h('label', { class: 'note-toggle', title: t('A private note: only the team sees it; it is never sent') }, h('input', { type: 'checkbox', name: 'note', id: 'note' }), t(' Note')),
     reply,
-    h('button', { type: 'submit', id: 'send' }, 'Send')));
+    h('button', { type: 'submit', id: 'send' }, t('Send'))));
   return box;
 }

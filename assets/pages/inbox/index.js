@@ -9,6 +9,7 @@ import { chatList, labelChips } from './list.js';
 import { timeline } from './timeline.js';
 import { composer } from './composer.js';
 import { customerPanel } from './panel.js';
+import { t, word } from '../../lib/i18n.js';
 
 export default async function inboxPage(main, page) {
   const canWrite = S.me.role !== 'readonly';
@@ -17,7 +18,7 @@ export default async function inboxPage(main, page) {
   const list = chatList(inbox);
   const entries = timeline(inbox, canWrite);
   const side = customerPanel(inbox);
-  const chatEl = h('section', { class: 'chat', id: 'chat', 'aria-label': 'Chat' }, h('p', { class: 'muted', style: 'padding:1em' }, 'Choose a chat.'));
+  const chatEl = h('section', { class: 'chat', id: 'chat', 'aria-label': t('Chat') }, h('p', { class: 'muted', style: 'padding:1em' }, t('Choose a chat.')));
   const grid = h('div', { class: 'inbox' });
 
   async function setChat(change, done) {
@@ -28,21 +29,21 @@ export default async function inboxPage(main, page) {
   // Who has the chat; a transfer to someone may carry a note for the team.
   function assignControl(c) {
     if (S.agents.length) {
-      const note = h('input', { id: 'transfer-note', placeholder: 'note with a transfer', maxlength: 4096, 'aria-label': 'Note with a transfer', style: 'width:12em' });
+      const note = h('input', { id: 'transfer-note', placeholder: t('note with a transfer'), maxlength: 4096, 'aria-label': t('Note with a transfer'), style: 'width:12em' });
       const pick = (e) => {
         const change = { assigned_agent_id: e.target.value ? Number(e.target.value) : null };
         if (change.assigned_agent_id && note.value.trim()) change.note = note.value.trim();
-        setChat(change, 'Assigned').then(() => { note.value = ''; });
+        setChat(change, t('Assigned')).then(() => { note.value = ''; });
       };
       return h('span', { class: 'assign' },
-        h('select', { id: 'assign', 'aria-label': 'Assign to', onchange: pick },
-          h('option', { value: '' }, 'Unassigned'),
-          S.agents.map((a) => h('option', { value: a.id, selected: a.id === c.assigned_agent_id }, `${a.name || a.username} (${a.role}${a.available ? '' : ', away'})`))),
+        h('select', { id: 'assign', 'aria-label': t('Assign to'), onchange: pick },
+          h('option', { value: '' }, t('Unassigned')),
+          S.agents.map((a) => h('option', { value: a.id, selected: a.id === c.assigned_agent_id }, `${a.name || a.username} (${word(a.role)}${a.available ? '' : t(', away')})`))),
         ' ', note);
     }
-    return form((data) => setChat({ assigned_agent_id: data.get('agent') ? Number(data.get('agent')) : null }, 'Assigned'),
-      h('input', { name: 'agent', type: 'number', placeholder: 'agent id', value: c.assigned_agent_id ?? '', style: 'width:7em', 'aria-label': 'Agent id' }),
-      h('button', { type: 'submit', class: 'secondary' }, 'Assign'));
+    return form((data) => setChat({ assigned_agent_id: data.get('agent') ? Number(data.get('agent')) : null }, t('Assigned')),
+      h('input', { name: 'agent', type: 'number', placeholder: t('agent id'), value: c.assigned_agent_id ?? '', style: 'width:7em', 'aria-label': t('Agent id') }),
+      h('button', { type: 'submit', class: 'secondary' }, t('Assign')));
   }
 
   // The chat's head: who, its mode and agent (redrawn as they change, while
@@ -52,17 +53,17 @@ export default async function inboxPage(main, page) {
     // The bot never answers a group.
     const modes = c.kind === 'group' ? ['agent', 'paused', 'closed'] : ['bot', 'agent', 'paused', 'closed'];
     set($('#chat-head', chatEl),
-      h('button', { class: 'secondary back', onclick: () => { grid.classList.remove('open'); } }, '‹ Chats'),
-      h('span', { class: 'title', id: 'chat-title' }, c.name || c.phone, ' ', h('span', { class: 'muted' }, c.kind === 'group' ? 'group' : `+${c.phone}`),
+      h('button', { class: 'secondary back', onclick: () => { grid.classList.remove('open'); } }, t('‹ Chats')),
+      h('span', { class: 'title', id: 'chat-title' }, c.name || c.phone, ' ', h('span', { class: 'muted' }, c.kind === 'group' ? word('group') : `+${c.phone}`),
         h('span', { class: 'typing', id: 'typing', hidden: true })),
       badge(c.mode, 'mode'),
-      c.csat_rating ? h('span', { class: 'badge', id: 'csat', title: 'The customer\'s rating' }, `★ ${c.csat_rating}`)
-        : (c.csat_pending ? h('span', { class: 'badge muted', id: 'csat', title: 'The customer was asked for a rating' }, '★ asked') : null),
-      canWrite ? modes.map((m) => h('button', { class: m === c.mode ? '' : 'secondary', 'data-mode': m, 'aria-pressed': m === c.mode, onclick: () => setChat({ mode: m }, `Mode: ${m}`) }, m)) : null,
+      c.csat_rating ? h('span', { class: 'badge', id: 'csat', title: t('The customer\'s rating') }, `★ ${c.csat_rating}`)
+        : (c.csat_pending ? h('span', { class: 'badge muted', id: 'csat', title: t('The customer was asked for a rating') }, t('★ asked')) : null),
+      canWrite ? modes.map((m) => h('button', { class: m === c.mode ? '' : 'secondary', 'data-mode': m, 'aria-pressed': m === c.mode, onclick: () => setChat({ mode: m }, t('Mode: {mode}', { mode: word(m) })) }, word(m))) : null,
       canWrite && S.me.role !== 'agent' ? assignControl(c) : null,
       h('span', { id: 'chat-labels' }, labelChips(c.labels)),
-      canWrite ? h('button', { class: 'secondary small', id: 'edit-labels', onclick: editLabels }, 'Labels…') : null,
-      h('a', { class: 'button secondary small', id: 'export-chat', href: `/chats/export?chat_id=${c.id}`, download: '' }, 'Export'),
+      canWrite ? h('button', { class: 'secondary small', id: 'edit-labels', onclick: editLabels }, t('Labels…')) : null,
+      h('a', { class: 'button secondary small', id: 'export-chat', href: `/chats/export?chat_id=${c.id}`, download: '' }, t('Export')),
       h('span', { id: 'label-editor' }));
   }
 
@@ -72,7 +73,7 @@ export default async function inboxPage(main, page) {
     const all = (await act(() => api('GET', `/labels?chat_id=${c.id}`)))?.data || [];
     const on = new Set((c.labels || []).map((l) => l.id));
     const editor = $('#label-editor', chatEl);
-    if (!all.length) { set(editor, h('span', { class: 'muted' }, ' No labels yet (Profile › Labels).')); return; }
+    if (!all.length) { set(editor, h('span', { class: 'muted' }, t(' No labels yet (Profile › Labels).'))); return; }
     set(editor, all.map((l) => h('label', { class: 'label-pick' }, h('input', { type: 'checkbox', value: l.id, checked: on.has(l.id), onchange: async (e) => {
       if (e.target.checked) on.add(l.id); else on.delete(l.id);
       const updated = await act(() => api('PUT', `/chats/${c.id}/labels`, { labels: [...on] }));
@@ -145,7 +146,7 @@ export default async function inboxPage(main, page) {
     const el = $('#typing', chatEl);
     if (!el) return;
     clearTimeout(typingTimer);
-    const label = { composing: 'typing…', recording: 'recording audio…' }[state];
+    const label = { composing: t('typing…'), recording: t('recording audio…') }[state];
     el.hidden = !label;
     el.textContent = label ? ` ${label}` : '';
     // WhatsApp tells a pause, but a lost one must not leave it up.
@@ -167,7 +168,7 @@ export default async function inboxPage(main, page) {
   }
 
   grid.append(list.el, chatEl, side.el);
-  main.append(h('div', { class: 'row', style: 'justify-content:space-between' }, h('h1', null, 'Inbox'), list.countsEl), grid);
+  main.append(h('div', { class: 'row', style: 'justify-content:space-between' }, h('h1', null, t('Inbox')), list.countsEl), grid);
 
   page.subscribe((kind, data) => {
     const open = inbox.open;

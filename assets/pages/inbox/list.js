@@ -7,6 +7,8 @@
 import { h, $, set, badge } from '../../lib/dom.js';
 import { api, act } from '../../lib/api.js';
 import { S } from '../../lib/state.js';
+import { t, word, clock } from '../../lib/i18n.js';
+import { LABELS } from './timeline.js';
 
 // The name of an agent a chat is assigned to.
 export function agentName(id) {
@@ -24,16 +26,18 @@ export function chatList(inbox) {
   // The caller's account's labels (an agent's chats' accounts' come with each chat).
   let labels = [];
   let chats = [];
-  const listEl = h('ul', { id: 'chats', 'aria-label': 'Chats' });
+  const listEl = h('ul', { id: 'chats', 'aria-label': t('Chats') });
   const countsEl = h('span', { class: 'muted', id: 'counts' });
 
   const item = (c) => h('li', {
     tabindex: 0, 'data-chat': c.id, class: inbox.open?.chat.id === c.id ? 'selected' : null,
     onclick: () => inbox.openChat(c.id), onkeydown: (e) => { if (e.key === 'Enter') inbox.openChat(c.id); },
   },
-  h('div', { class: 'name' }, h('span', null, c.kind === 'group' ? '👥 ' : null, c.name || c.phone, labelChips(c.labels)), c.unread ? h('span', { class: 'badge unread', 'data-unread': c.unread }, c.unread) : null),
-  h('div', { class: 'last' }, c.last_message ? `${c.last_message.sender === 'customer' ? '' : '↪ '}${c.last_message.text || `[${c.last_message.type}]`}` : ''),
-  h('div', { class: 'muted', style: 'font-size:.78em' }, badge(c.mode, 'mode'), ' ', c.session, c.assigned_agent_id ? ` · agent ${agentName(c.assigned_agent_id)}` : ''));
+  h('div', { class: 'name' }, h('span', null, c.kind === 'group' ? '👥 ' : null, c.name || c.phone, labelChips(c.labels)),
+    h('span', { class: 'when' }, h('time', { class: 'muted', datetime: c.last_message_at }, clock(c.last_message_at)), ' ',
+      c.unread ? h('span', { class: 'badge unread', 'data-unread': c.unread }, c.unread) : null)),
+  h('div', { class: 'last' }, c.last_message ? `${c.last_message.sender === 'customer' ? '' : '↪ '}${c.last_message.text || LABELS()[c.last_message.type] || `[${c.last_message.type}]`}` : ''),
+  h('div', { class: 'muted', style: 'font-size:.78em' }, badge(c.mode, 'mode'), ' ', c.session, c.assigned_agent_id ? ` · ${t('agent {name}', { name: agentName(c.assigned_agent_id) })}` : ''));
 
   function matches(c) {
     if (filter.mode && c.mode !== filter.mode) return false;
@@ -71,7 +75,7 @@ export function chatList(inbox) {
   function drawFound() {
     if (typeof found === 'string') { set(listEl, h('li', { class: 'muted' }, found)); return; }
     set(listEl, ...found.data.map((x) => hit(x, found.words)));
-    if (!found.data.length) listEl.append(h('li', { class: 'muted' }, 'No messages found.'));
+    if (!found.data.length) listEl.append(h('li', { class: 'muted' }, t('No messages found.')));
   }
 
   async function searchMessages(more) {
@@ -91,7 +95,7 @@ export function chatList(inbox) {
     if (filter.inMessages && filter.q) { if (found) drawFound(); return; }
     chats.sort((a, b) => (a.last_message_at < b.last_message_at ? 1 : -1));
     set(listEl, ...chats.filter(matches).map(item));
-    if (!listEl.children.length) listEl.append(h('li', { class: 'muted' }, 'No chats.'));
+    if (!listEl.children.length) listEl.append(h('li', { class: 'muted' }, t('No chats.')));
   }
 
   async function load(more) {
@@ -113,7 +117,8 @@ export function chatList(inbox) {
 
   async function loadCounts() {
     const counts = await act(() => api('GET', `/chats/counts${filter.label ? `?label=${filter.label}` : ''}`));
-    if (counts) countsEl.textContent = `${counts.all} chat${counts.all === 1 ? '' : 's'} · ${counts.unread} unread · ${counts.mine} mine · ${counts.unassigned} unassigned`;
+    if (counts) countsEl.textContent = counts.all === 1 ? t('{all} chat · {unread} unread · {mine} mine · {unassigned} unassigned', counts)
+      : t('{all} chats · {unread} unread · {mine} mine · {unassigned} unassigned', counts);
   }
   let countsTimer;
   // Counts once a burst of changes settles.
@@ -156,32 +161,32 @@ export function chatList(inbox) {
     return `/chats/export?${params}`;
   }
   const exportBox = () => {
-    const from = h('input', { type: 'date', id: 'export-from', 'aria-label': 'From' });
-    const to = h('input', { type: 'date', id: 'export-to', 'aria-label': 'To' });
+    const from = h('input', { type: 'date', id: 'export-from', 'aria-label': t('From') });
+    const to = h('input', { type: 'date', id: 'export-to', 'aria-label': t('To') });
     const link = (format) => h('a', { class: 'button secondary small', href: '#', 'data-export': format, onclick: (e) => { e.target.href = exportUrl(format, from.value, to.value); } }, format.toUpperCase());
-    return h('details', { class: 'export', id: 'export' }, h('summary', null, 'Export…'),
+    return h('details', { class: 'export', id: 'export' }, h('summary', null, t('Export…')),
       h('div', { class: 'row' }, from, '–', to, link('csv'), link('json')));
   };
 
-  const filterButton = (label, apply, pressed) => h('button', { class: pressed() ? '' : 'secondary', 'aria-pressed': pressed(), 'data-filter': label, onclick: () => { apply(); drawFilters(); load(); } }, label);
+  const filterButton = (key, label, apply, pressed) => h('button', { class: pressed() ? '' : 'secondary', 'aria-pressed': pressed(), 'data-filter': key, onclick: () => { apply(); drawFilters(); load(); } }, label);
   const filters = h('div', { class: 'filters' });
   let searchTimer;
   function drawFilters() {
     set(filters,
-      h('input', { type: 'search', id: 'chat-search', placeholder: filter.inMessages ? 'Search in messages' : 'Search name or number', 'aria-label': 'Search chats', value: filter.q,
+      h('input', { type: 'search', id: 'chat-search', placeholder: filter.inMessages ? t('Search in messages') : t('Search name or number'), 'aria-label': t('Search chats'), value: filter.q,
         oninput: (e) => { filter.q = e.target.value.trim(); clearTimeout(searchTimer); searchTimer = setTimeout(load, 300); } }),
       h('label', { class: 'check' }, h('input', { type: 'checkbox', id: 'search-messages', checked: filter.inMessages,
-        onchange: (e) => { filter.inMessages = e.target.checked; drawFilters(); load(); } }), ' in messages'),
+        onchange: (e) => { filter.inMessages = e.target.checked; drawFilters(); load(); } }), t(' in messages')),
       S.me.role !== 'agent' ? [
-        filterButton('mine', () => { filter.assignee = 'me'; }, () => filter.assignee === 'me'),
-        filterButton('unassigned', () => { filter.assignee = 'unassigned'; }, () => filter.assignee === 'unassigned'),
-        filterButton('all', () => { filter.assignee = 'all'; }, () => filter.assignee === 'all'),
+        filterButton('mine', t('mine'), () => { filter.assignee = 'me'; }, () => filter.assignee === 'me'),
+        filterButton('unassigned', t('unassigned'), () => { filter.assignee = 'unassigned'; }, () => filter.assignee === 'unassigned'),
+        filterButton('all', t('all'), () => { filter.assignee = 'all'; }, () => filter.assignee === 'all'),
       ] : null,
-      filterButton('unread', () => { filter.unread = !filter.unread; }, () => filter.unread),
-      h('select', { 'aria-label': 'Mode', id: 'mode-filter', onchange: (e) => { filter.mode = e.target.value; load(); } },
-        ['', 'bot', 'agent', 'paused', 'closed'].map((m) => h('option', { value: m, selected: filter.mode === m }, m || 'any mode'))),
-      labels.length ? h('select', { 'aria-label': 'Label', id: 'label-filter', onchange: (e) => { filter.label = e.target.value; load(); } },
-        h('option', { value: '' }, 'any label'), labels.map((l) => h('option', { value: l.id, selected: String(filter.label) === String(l.id) }, l.name))) : null,
+      filterButton('unread', t('unread'), () => { filter.unread = !filter.unread; }, () => filter.unread),
+      h('select', { 'aria-label': t('Mode'), id: 'mode-filter', onchange: (e) => { filter.mode = e.target.value; load(); } },
+        ['', 'bot', 'agent', 'paused', 'closed'].map((m) => h('option', { value: m, selected: filter.mode === m }, m ? word(m) : t('any mode')))),
+      labels.length ? h('select', { 'aria-label': t('Label'), id: 'label-filter', onchange: (e) => { filter.label = e.target.value; load(); } },
+        h('option', { value: '' }, t('any label')), labels.map((l) => h('option', { value: l.id, selected: String(filter.label) === String(l.id) }, l.name))) : null,
       exportBox());
     const search = $('#chat-search', filters);
     if (search && document.activeElement?.id === 'chat-search') search.focus();

@@ -157,9 +157,10 @@ async fn inbound_text_and_receipts() {
     let mut device = linked(&sim, dir.path(), "628111000001").await;
 
     sim.inbound("628222000002", "628111000001", "Internet saya mati", "Budi").await.unwrap();
+    // The phone's app-state key share may come first (under load, after `linked`).
     let (text, push_name, sender) = device
         .wait(10, "the inbound message", |e| match e {
-            Event::Messages(batch) => batch.messages.first().map(|m| {
+            Event::Messages(batch) => batch.messages.iter().find(|m| m.message.conversation.is_some()).map(|m| {
                 (m.message.conversation.clone(), m.info.push_name.clone(), m.info.source.sender.user.to_string())
             }),
             _ => None,
