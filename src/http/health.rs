@@ -81,6 +81,9 @@ pub struct HealthBody {
     pub uptime_seconds: u64,
     pub database: DbStatus,
     pub sessions: SessionSummary,
+    /// Descriptors, and the sessions that may still start under the
+    /// open-files limit (`null` where it cannot be told).
+    pub capacity: Option<crate::sessions::capacity::Room>,
 }
 
 /// How many sessions are in each status.
@@ -128,6 +131,7 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
         uptime_seconds: state.started_at.elapsed().as_secs(),
         database,
         sessions: sessions.unwrap_or(SessionSummary { total: 0, by_status: Default::default() }),
+        capacity: state.sessions.room(),
     };
     (if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
 }

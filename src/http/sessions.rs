@@ -43,6 +43,7 @@ impl From<SessionError> for ApiError {
             SessionError::PairingOutstanding => ApiError::conflict("pairing_outstanding", message),
             SessionError::Timeout => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", message),
             SessionError::Refused(_) => ApiError::new(StatusCode::BAD_GATEWAY, "whatsapp_refused", message),
+            SessionError::Capacity(_) => ApiError::conflict("capacity", message),
             SessionError::Db(e) => e.into(),
             SessionError::Other(e) => e.into(),
         }
@@ -70,7 +71,7 @@ pub struct CreateSessionRequest {
     responses(
         (status = 201, body = Data<SessionView>),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 409, description = "the account already has a session with this id, or the number is linked in another of the account's sessions", body = ErrorBody),
+        (status = 409, description = "the account already has a session with this id, or the number is linked in another of the account's sessions, or (`capacity`) the gateway has no room for another session under its open-files limit", body = ErrorBody),
         (status = 422, body = ErrorBody),
     )
 )]
@@ -260,6 +261,7 @@ pub async fn logout_session(
     responses(
         (status = 200, body = Data<SessionView>),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "(`capacity`) no room for the session under the open-files limit", body = ErrorBody),
         (status = 422, body = ErrorBody),
     )
 )]

@@ -138,6 +138,7 @@ pub async fn whatsapp_qr(
     responses(
         (status = 200, body = WhatsappStatus),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "(`capacity`) no room for the session under the open-files limit", body = ErrorBody),
         (status = 422, body = ErrorBody),
     )
 )]
@@ -168,6 +169,7 @@ pub async fn whatsapp_connect(
     responses(
         (status = 200, body = WhatsappStatus),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "(`capacity`) no room for the session under the open-files limit", body = ErrorBody),
         (status = 422, body = ErrorBody),
     )
 )]

@@ -6,6 +6,7 @@
 //! status); its supervisor is the only writer of its status. Live things that
 //! are not worth storing (the current QR or pairing code) sit in the registry.
 
+pub mod capacity;
 mod records;
 mod supervisor;
 
@@ -130,6 +131,14 @@ pub enum SessionError {
     Timeout,
     #[error("WhatsApp refused: {0}")]
     Refused(String),
+    /// No room for another session under the open-files limit.
+    #[error(
+        "no room for another session under the open-files limit: {} of {} descriptors are open and {} are kept for \
+         clients and the database (each session needs {}); raise the limit (ulimit -n, systemd's LimitNOFILE) or \
+         delete sessions no longer used",
+        .0.open_files, .0.open_files_limit, .0.reserve, capacity::PER_SESSION
+    )]
+    Capacity(capacity::Room),
     #[error(transparent)]
     Db(#[from] DbErr),
     #[error(transparent)]
@@ -201,6 +210,7 @@ impl Sessions {
         if let Some(phone) = &phone {
             self.refuse_taken(phone, owner, None).await?;
         }
+        room_for_one()?;
         let row = records::insert(&self.0.db, name, owner).await?;
         self.0.remember(&row);
         self.spawn(row.clone(), phone);
@@ -356,6 +366,7 @@ impl Sessions {
     pub async fn restart(&self, scope: &Scope, name: &str) -> Result<SessionView, SessionError> {
         let key = self.get(scope, name).await?.id;
         self.stop(&key).await;
+        room_for_one()?;
         // Said before answering, so no one reads the old status after the restart.
         self.0.record(&key, records::Change::status(SessionStatus::Connecting).reason(None)).await?;
         let row = self.by_key(&key).await?;
@@ -452,6 +463,17 @@ impl Sessions {
         let this = self.clone();
         tokio::spawn(async move {
             for row in restored {
+                if let Err(SessionError::Capacity(room)) = room_for_one() {
+                    // Started, it would fail half way; stopped, it says why.
+                    tracing::error!(session_id = %row.id, open_files = room.open_files, limit = room.open_files_limit,
+                        "no room for this session under the open-files limit; it stays stopped");
+                    let reason = "not started: no room under the gateway's open-files limit; raise it and restart";
+                    let change = records::Change::status(SessionStatus::Stopped).reason(Some(reason.into()));
+                    if let Err(e) = this.0.record(&row.id, change).await {
+                        tracing::warn!(session_id = %row.id, error = %e, "cannot record session status");
+                    }
+                    continue;
+                }
                 this.spawn(row, None);
                 tokio::time::sleep(gap).await;
             }
@@ -526,6 +548,11 @@ impl Sessions {
             let _ = done.await;
         }
         let _ = running.task.await;
+    }
+
+    /// Room now for the sessions not started yet.
+    pub fn room(&self) -> Option<capacity::Room> {
+        capacity::Room::now()
     }
 
     fn spawn(&self, row: rows::Model, pair_phone: Option<String>) {
@@ -605,5 +632,14 @@ impl Manager {
         };
         write.emit(vec![event]).await?;
         write.commit_and(|| self.remember(&row)).await
+    }
+}
+
+/// There is room under the open-files limit for one more session (or it
+/// cannot be told: then the client's own errors say it).
+fn room_for_one() -> Result<(), SessionError> {
+    match capacity::Room::now() {
+        Some(room) if room.sessions_left == 0 => Err(SessionError::Capacity(room)),
+        _ => Ok(()),
     }
 }

@@ -92,6 +92,12 @@ impl Env<'_> {
         panic!("{id} did not connect");
     }
 
+    /// `GET path` as the holder of `token`, its JSON.
+    async fn get_json(&self, client: &reqwest::Client, token: &str, path: &str) -> serde_json::Value {
+        let resp = client.get(format!("{}{path}", self.base())).bearer_auth(token).send().await.unwrap();
+        resp.json().await.unwrap()
+    }
+
     fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
@@ -766,6 +772,113 @@ async fn logs_are_quiet_for_linking_and_a_first_upload(db: TestDb) {
     assert!(log.contains(r#""level":"INFO""#), "the log is there: {log}");
 }
 
+/// Under a low open-files limit (soft and hard: the gateway cannot raise it),
+/// sessions are made and linked while there is room, about four descriptors
+/// each; the next one is refused with 409 `capacity` naming the limit, never
+/// left half linked, and `/health` tells the room. A deleted session gives its
+/// room back.
+async fn a_low_open_files_limit_refuses_sessions_clearly(db: TestDb) {
+    const LIMIT: u64 = 100;
+    let dir = tempfile::tempdir().unwrap();
+    let database = Provisioned::new(db).await;
+    let (sim, sim_addr) = start_sim().await;
+    let env = Env { dir: dir.path(), port: free_port(), database_url: database.url.as_deref(), sim: sim_addr };
+    std::fs::write(dir.path().join("wagate.toml"), "[auth]\nbcrypt_cost = 4\nadmin_password = \"admin-password\"\n")
+        .unwrap();
+    let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+    let mut command = env.command(&["serve", "--config", "wagate.toml"]);
+    // SAFETY: only setrlimit, which is async-signal-safe, runs between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit { rlim_cur: LIMIT, rlim_max: LIMIT };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let child = command.stdout(Stdio::piped()).stderr(stderr).spawn().unwrap();
+    let pid = child.id().unwrap();
+    let descriptors = || std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
+    env.until_up().await;
+    let token = env.login("admin", "admin-password").await.json::<serde_json::Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let client = reqwest::Client::new();
+    let health = || async {
+        client.get(format!("{}/health", env.base())).send().await.unwrap().json::<serde_json::Value>().await.unwrap()
+    };
+    let room = health().await["capacity"].clone();
+    assert_eq!(room["open_files_limit"], LIMIT, "{room}");
+    let left = room["sessions_left"].as_u64().unwrap();
+    assert!((3..=20).contains(&left), "{room}");
+    let before = descriptors();
+
+    let mut linked = Vec::new();
+    let refusal = loop {
+        let id = format!("f{}", linked.len());
+        let resp = client
+            .post(format!("{}/session/create", env.base()))
+            .bearer_auth(&token)
+            .json(&json!({ "sessionId": id }))
+            .send()
+            .await
+            .unwrap();
+        if resp.status() != StatusCode::CREATED {
+            break (resp.status(), resp.json::<serde_json::Value>().await.unwrap());
+        }
+        let qr = env.get_json(&client, &token, &format!("/session/qr/{id}")).await;
+        sim.scan(qr["data"]["qr"].as_str().expect("qr"), &format!("62811100{:04}", 7000 + linked.len())).await.unwrap();
+        linked.push(id);
+        assert!(linked.len() as u64 <= left, "more sessions than the room said");
+    };
+    assert_eq!(refusal.0, StatusCode::CONFLICT, "{}", refusal.1);
+    assert_eq!(refusal.1["error"]["code"], "capacity", "{}", refusal.1);
+    assert!(refusal.1["error"]["message"].as_str().unwrap().contains("open-files limit"), "{}", refusal.1);
+    // The test's own connections take room too: about what the room said.
+    assert!(linked.len() as u64 + 2 >= left, "{} of the {left} the room said", linked.len());
+    // Each one linked and connected: none half way.
+    for id in &linked {
+        let mut status = String::new();
+        for _ in 0..400 {
+            let body = env.get_json(&client, &token, &format!("/session/status?session={id}")).await;
+            status = body["data"]["status"].as_str().unwrap_or_default().to_owned();
+            if status == "connected" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(status, "connected", "{id}");
+    }
+    // Per session: its store's three files, and its socket (plus what the
+    // gateway's own database pool grew by under this test's load).
+    let store_files = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().contains("/sessions/"))
+        .count();
+    let per_session = (descriptors() - before) as f64 / linked.len() as f64;
+    println!("descriptors per linked session: {per_session:.1} ({} sessions under a limit of {LIMIT})", linked.len());
+    assert_eq!(store_files, 3 * linked.len(), "a store's database, WAL and shared memory");
+    assert_eq!(health().await["capacity"]["sessions_left"], 0);
+    assert_eq!(sim.devices().len(), linked.len(), "no device was linked for the refused one");
+
+    let resp = client.delete(format!("{}/session/{}", env.base(), linked[0])).bearer_auth(&token).send().await.unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    let mut room = serde_json::Value::Null;
+    for _ in 0..100 {
+        room = health().await["capacity"].clone();
+        if room["sessions_left"].as_u64() >= Some(1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(room["sessions_left"].as_u64() >= Some(1), "the deleted session's room: {room}");
+    terminate(child).await;
+}
+
 db_tests!(
     killed_gateway_keeps_every_status,
     killed_gateway_delivers_every_webhook,
@@ -773,6 +886,7 @@ db_tests!(
     killed_gateway_restores_linked_sessions,
     killed_gateway_sends_every_message_once,
     killed_gateway_keeps_every_received_message_once,
+    a_low_open_files_limit_refuses_sessions_clearly,
 );
 
 mod logs_are_quiet_for_linking_and_a_first_upload {
