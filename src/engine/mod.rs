@@ -222,7 +222,7 @@ impl Engine {
         sink: Arc<dyn InboundSink>,
     ) -> anyhow::Result<Device> {
         let path = self.store_path(session);
-        let store = SqliteStore::new(path.to_str().context("store path is not UTF-8")?)
+        let store = SqliteStore::with_config(path.to_str().context("store path is not UTF-8")?, store_config())
             .await
             .with_context(|| format!("opening store {}", path.display()))?;
         let mut transport = TokioWebSocketTransportFactory::new();
@@ -245,6 +245,14 @@ impl Engine {
         let client = bot.client();
         Ok(Device { client, handle: Some(bot.spawn()) })
     }
+}
+
+/// A device store's connection: the library's low-memory profile, with a page
+/// cache of 64 KiB instead of 512 KiB. Linking writes hundreds of pre-keys,
+/// which filled each idle session's cache; the pages stay in the kernel's
+/// (shared, reclaimable) page cache instead.
+fn store_config() -> whatsapp_rust::store::SqliteStoreConfig {
+    whatsapp_rust::store::SqliteStoreConfig { cache_size_kib: 64, ..Default::default() }
 }
 
 /// The WebSocket transport, telling the session why a connection could not be
