@@ -1519,6 +1519,11 @@ async fn analytics_count_a_scripted_day(db: TestDb) {
     let ani_chat = write(ani, "halo").await;
     patch(ani_chat, json!({"assigned_agent_id": agent1})).await;
     let ani_reply = reply(ani_chat, agent1_token.clone(), "Kami cek, Bu").await;
+    // A reaction changes a message: it is none of its own.
+    let first = timeline(ani_chat).await.iter().find(|e| e["sender"] == "customer").unwrap()["id"].as_i64().unwrap();
+    let path = format!("/chats/{ani_chat}/messages/{first}/react");
+    let (status, body) = app.post(&path, Some(&agent1_token), json!({"emoji": "👍"})).await;
+    assert!(status.is_success(), "{status} {body}");
     let ani_closed = ms(&patch(ani_chat, json!({"mode": "closed"})).await["mode_since"]);
     let ani_entries = timeline(ani_chat).await;
     write(ani, "5").await; // the bot thanks

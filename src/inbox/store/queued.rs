@@ -115,7 +115,11 @@ pub async fn enter_queued<'r>(conn: &impl ConnectionTrait, rows: &'r [messages::
             at: Set(row.created_at),
             ..Default::default()
         });
-        counted.push((*chat, conversations::Entered { sender: row.origin, agent: row.agent_id, at: row.created_at }));
+        // A reaction, an edit or a deletion changes a message: no message of its own.
+        if !matches!(row.kind.as_str(), "reaction" | "edit" | "revoke") {
+            let entered = conversations::Entered { sender: row.origin, agent: row.agent_id, at: row.created_at };
+            counted.push((*chat, entered));
+        }
         let at = touched.entry(*chat).or_insert(row.created_at);
         *at = std::cmp::max(*at, row.created_at);
     }
