@@ -124,6 +124,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Serve => {
             raise_open_files_limit();
             let app = App::build(config).await?;
+            if let Some(room) = wagate::sessions::capacity::Room::now() {
+                tracing::info!(
+                    open_files_limit = room.open_files_limit,
+                    sessions_left = room.sessions_left,
+                    "room for sessions under the open-files limit (about {} descriptors each)",
+                    wagate::sessions::capacity::PER_SESSION
+                );
+            }
             if let Some(admin) = &app.first_admin {
                 print_first_admin(admin, app.local_addr());
             }
