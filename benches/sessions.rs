@@ -5,8 +5,11 @@
 //! Runs the release-built `wagate` binary in its own process (SQLite, a temp data
 //! dir) against a wa-sim served from this process over loopback WebSockets, links
 //! N sessions through the HTTP API (create, QR, scan), and prints the gateway's
-//! resident memory per idle connected session, its idle CPU, and the time from
-//! process start to all N connected again after a restart.
+//! resident memory per idle connected session, its idle CPU, its open
+//! descriptors per session, and the time from process start to all N
+//! connected again after a restart. For 10,000 the shell needs an open-files
+//! limit above 45,000 (`ulimit -n 65536`): the gateway refuses sessions it has
+//! no room for.
 
 mod common;
 
@@ -32,6 +35,8 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let pid = child.id().unwrap();
     let baseline = rss_kib(pid);
+    let descriptors = |pid: u32| std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
+    let baseline_fds = descriptors(pid);
 
     // Link N sessions, 16 at a time.
     let started = Instant::now();
@@ -42,6 +47,7 @@ async fn main() {
     // Idle: let the linking settle, then measure memory and CPU.
     tokio::time::sleep(Duration::from_secs(10)).await;
     let connected_rss = rss_kib(pid);
+    let connected_fds = descriptors(pid);
     let cpu_before = cpu_seconds(pid);
     let window = Duration::from_secs(10);
     tokio::time::sleep(window).await;
@@ -69,6 +75,10 @@ async fn main() {
     );
     println!("  RSS per idle connected session: {:.0} KiB", per_session(connected_rss));
     println!("  idle CPU with {n} connected: {idle_cpu:.1} % of one core");
+    println!(
+        "  open descriptors: {baseline_fds} before sessions, {connected_fds} with {n} connected: {:.1} per session",
+        connected_fds.saturating_sub(baseline_fds) as f64 / n as f64
+    );
     println!("  restart to all {n} connected: {:.1} s", restore.as_secs_f64());
     println!("  RSS per session after the restart: {:.0} KiB", per_session(restored_rss));
 }
