@@ -1,6 +1,6 @@
 //! What a linked session costs the gateway, and how fast a restart brings them back.
 //!
-//!     cargo bench --bench sessions -- [N=1000]
+//!     cargo bench --bench sessions -- [N=1000] [restore_per_second=50]
 //!
 //! Runs the release-built `wagate` binary in its own process (SQLite, a temp data
 //! dir) against a wa-sim served from this process over loopback WebSockets, links
@@ -8,8 +8,9 @@
 //! resident memory per idle connected session, its idle CPU, its open
 //! descriptors per session, and the time from process start to all N
 //! connected again after a restart. For 10,000 the shell needs an open-files
-//! limit above 45,000 (`ulimit -n 65536`): the gateway refuses sessions it has
-//! no room for.
+//! limit above 12,000 (`ulimit -n 20000`; a session holds one descriptor in the
+//! gateway and one in wa-sim here): the gateway refuses sessions it has no
+//! room for.
 
 mod common;
 
@@ -25,11 +26,16 @@ async fn main() {
     // `cargo bench` passes --bench; `cargo test` runs this as a 3-session smoke test.
     let (bench, args) = bench_args();
     let default = if bench { 1000 } else { 3 };
-    let n: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(default);
+    let numbers: Vec<u32> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    let n = numbers.first().map_or(default, |&n| n as usize);
+    // At start-up the gateway reconnects `whatsapp.restore_per_second` sessions
+    // a second (50 unless given), pacing its logins to WhatsApp.
+    let restore_rate = numbers.get(1).copied().unwrap_or(50);
 
     let sim = wa_sim::Sim::new();
     let sim_addr = wa_sim::admin::spawn(sim.clone(), "127.0.0.1:0".parse().unwrap()).await.expect("wa-sim");
-    let mut gateway = Gateway::new(sim_addr, Vec::new());
+    let env = vec![("WAGATE__WHATSAPP__RESTORE_PER_SECOND".to_owned(), restore_rate.to_string())];
+    let mut gateway = Gateway::new(sim_addr, env);
     let mut child = gateway.start().await;
     gateway.login().await;
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -79,6 +85,6 @@ async fn main() {
         "  open descriptors: {baseline_fds} before sessions, {connected_fds} with {n} connected: {:.1} per session",
         connected_fds.saturating_sub(baseline_fds) as f64 / n as f64
     );
-    println!("  restart to all {n} connected: {:.1} s", restore.as_secs_f64());
+    println!("  restart to all {n} connected: {:.1} s (restore_per_second = {restore_rate})", restore.as_secs_f64());
     println!("  RSS per session after the restart: {:.0} KiB", per_session(restored_rss));
 }

@@ -86,7 +86,7 @@ impl App {
         let config = Arc::new(config);
         // WhatsApp's media hosts are public: the engine reaches nothing else.
         let guard = net::GuardedResolver { policy: Arc::new(net::AddressPolicy::default()) };
-        let engine = engine::Engine::new(&config, Arc::new(guard)).await?;
+        let engine = engine::Engine::new(&config, &db, Arc::new(guard)).await?;
         let events = events::Events::default();
         let webhook_secret = match config.webhook.secret.expose() {
             "" => files::kept_secret(

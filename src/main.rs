@@ -128,8 +128,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 tracing::info!(
                     open_files_limit = room.open_files_limit,
                     sessions_left = room.sessions_left,
-                    "room for sessions under the open-files limit (about {} descriptors each)",
-                    wagate::sessions::capacity::PER_SESSION
+                    descriptors_each = wagate::sessions::capacity::PER_SESSION,
+                    "room for sessions under the open-files limit"
                 );
             }
             if let Some(admin) = &app.first_admin {

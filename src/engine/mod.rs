@@ -1,13 +1,14 @@
 //! Everything that touches whatsapp-rust, and nothing else does.
 //!
-//! An [`Engine`] starts one [`Device`] (a whatsapp-rust `Bot` on its own SQLite
-//! store, `sessions_dir/<id>.db`) per session and turns the client's events into
+//! An [`Engine`] starts one [`Device`] (a whatsapp-rust `Bot` on its device's
+//! rows in the shared [`store`]) per session and turns the client's events into
 //! [`EngineEvent`]s on a channel, in the order they happen. What to do about
 //! them is the session manager's business.
 
 pub mod groups;
 pub mod http;
 pub mod inbound;
+pub mod store;
 pub mod version;
 
 use std::{
@@ -169,6 +170,7 @@ pub enum ReceiptKind {
 /// How devices reach WhatsApp (or a simulator), shared by all sessions.
 pub struct Engine {
     sessions_dir: PathBuf,
+    stores: Arc<store::Stores>,
     server_url: Option<String>,
     http: http::Http,
     version: (u32, u32, u32),
@@ -178,9 +180,14 @@ impl Engine {
     /// Prepares the sessions directory and settles the WhatsApp Web version.
     /// `resolver` is the address guard every host name WhatsApp's media and
     /// version requests name goes through.
-    pub async fn new(config: &Config, resolver: Arc<dyn reqwest::dns::Resolve>) -> anyhow::Result<Engine> {
+    pub async fn new(
+        config: &Config,
+        db: &sea_orm::DatabaseConnection,
+        resolver: Arc<dyn reqwest::dns::Resolve>,
+    ) -> anyhow::Result<Engine> {
         let dir = &config.storage.sessions_dir;
         crate::files::private_dir(dir).with_context(|| format!("creating sessions dir {}", dir.display()))?;
+        let stores = store::Stores::open(db, dir).await?;
         let server_url = Some(config.whatsapp.server_url.clone()).filter(|u| !u.is_empty());
         let simulator = match &server_url {
             Some(url) => Some(simulator_http_base(url)?),
@@ -189,25 +196,28 @@ impl Engine {
         let http = http::Http::new(simulator, resolver)?;
         let pinned = crate::config::parse_version(&config.whatsapp.version).map_err(anyhow::Error::msg)?;
         let version = version::resolve(pinned, Arc::new(http.clone()), &config.storage.data_dir).await;
-        Ok(Engine { sessions_dir: dir.clone(), server_url, http, version })
+        Ok(Engine { sessions_dir: dir.clone(), stores, server_url, http, version })
     }
 
+    /// The file of a session linked before the shared store (see [`store`]).
     pub fn store_path(&self, session: &SessionKey) -> PathBuf {
         self.sessions_dir.join(format!("{session}.db"))
     }
 
     /// Removes a session's store (the device's keys): it will have to link anew.
-    pub fn wipe(&self, session: &SessionKey) -> std::io::Result<()> {
+    pub async fn wipe(&self, session: &SessionKey) -> anyhow::Result<()> {
         let path = self.store_path(session);
         for suffix in ["", "-wal", "-shm", "-journal"] {
             let mut file = path.clone().into_os_string();
             file.push(suffix);
             match std::fs::remove_file(Path::new(&file)) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(anyhow::Error::from(e).context(format!("removing {}", Path::new(&file).display())));
+                }
                 _ => {}
             }
         }
-        Ok(())
+        self.stores.wipe(session.as_str()).await.context("wiping the device store")
     }
 
     /// Opens the session's store and connects: a linked store logs in, a new one
@@ -221,17 +231,23 @@ impl Engine {
         statuses: Arc<dyn StatusSink>,
         sink: Arc<dyn InboundSink>,
     ) -> anyhow::Result<Device> {
+        // A session linked before the shared store keeps its file until wiped.
         let path = self.store_path(session);
-        let store = SqliteStore::with_config(path.to_str().context("store path is not UTF-8")?, store_config())
-            .await
-            .with_context(|| format!("opening store {}", path.display()))?;
+        let store: Arc<dyn whatsapp_rust::store::traits::Backend> = if path.exists() {
+            let file = SqliteStore::with_config(path.to_str().context("store path is not UTF-8")?, store_config())
+                .await
+                .with_context(|| format!("opening store {}", path.display()))?;
+            Arc::new(file)
+        } else {
+            Arc::new(self.stores.device(session.as_str()).await.context("opening the device store")?)
+        };
         let mut transport = TokioWebSocketTransportFactory::new();
         if let Some(url) = &self.server_url {
             transport = transport.with_url(url.clone());
         }
         let transport = Reporting { inner: transport, events: events.clone() };
         let bot = Bot::builder()
-            .with_backend(store)
+            .with_backend_arc(store)
             .with_transport_factory(transport)
             .with_http_client(self.http.clone())
             .with_runtime(TokioRuntime)
@@ -247,7 +263,7 @@ impl Engine {
     }
 }
 
-/// A device store's connection: the library's low-memory profile, with a page
+/// A session file's connection (sessions linked before the shared store): the library's low-memory profile, with a page
 /// cache of 64 KiB instead of 512 KiB. Linking writes hundreds of pre-keys,
 /// which filled each idle session's cache; the pages stay in the kernel's
 /// (shared, reclaimable) page cache instead.

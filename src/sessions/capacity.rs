@@ -1,6 +1,7 @@
 //! Room for sessions under the process's open-files limit. A started session
-//! holds a socket and its device store's files (the database, its WAL and
-//! shared memory): [`PER_SESSION`] descriptors. A session starts only while
+//! holds its socket: [`PER_SESSION`] descriptor (device stores share one
+//! database; a session linked before that keeps its own file, three more
+//! descriptors, which the count of open ones shows). A session starts only while
 //! there is room for it, a reserve left for HTTP clients, uploads and the
 //! gateway's database; past that, creating (or restarting) one is refused
 //! with a clear error instead of failing inside the WhatsApp client with the
@@ -11,7 +12,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 /// Descriptors one started session holds.
-pub const PER_SESSION: u64 = 4;
+pub const PER_SESSION: u64 = 1;
 
 /// The process's descriptors and what is left of them for sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -69,7 +70,7 @@ mod tests {
         // A shell's default: 1024, of which 128 are kept.
         assert_eq!(Room::of(100, 1024).sessions_left, (1024 - 128 - 100) / PER_SESSION);
         // A small limit keeps at least 32; a large one at most 1024.
-        assert_eq!(Room::of(40, 128), Room { open_files: 40, open_files_limit: 128, reserve: 32, sessions_left: 14 });
+        assert_eq!(Room::of(40, 128), Room { open_files: 40, open_files_limit: 128, reserve: 32, sessions_left: 56 });
         assert_eq!(Room::of(1_000, 1 << 20).reserve, 1024);
         // Full: none left, never a negative count.
         assert_eq!(Room::of(200, 128).sessions_left, 0);

@@ -441,7 +441,7 @@ impl Sessions {
             let failed = self.0.queue.abandon_deleted(&key).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             if failed > 0 {
                 tracing::info!(session_id = %key, messages = failed, "failed the unsent messages of a deleted session");
-                self.0.engine.wipe(&key).map_err(anyhow::Error::from)?;
+                self.0.engine.wipe(&key).await?;
             }
         }
         let rows = records::list(&self.0.db, &Scope::ALL).await?;
@@ -514,7 +514,7 @@ impl Sessions {
         }
         // A send that looked the session up just before the mark may have queued since.
         abandon().await?;
-        self.0.engine.wipe(key).map_err(anyhow::Error::from)?;
+        self.0.engine.wipe(key).await?;
         self.0.queue.forget(key);
         Ok(())
     }
@@ -601,7 +601,7 @@ impl Manager {
     /// Logs out a session that is not connected: there is nothing to tell
     /// WhatsApp now, so its keys are forgotten.
     async fn forget_device(&self, key: &SessionKey) -> Result<(), SessionError> {
-        self.engine.wipe(key).map_err(anyhow::Error::from)?;
+        self.engine.wipe(key).await?;
         let change = records::Change::status(SessionStatus::LoggedOut).phone(None).reason(Some("logged out".into()));
         self.record(key, change).await?;
         self.abandon_queue(key).await;

@@ -94,7 +94,7 @@ pub(super) async fn run(
     }
     if !me.linked {
         // A fresh start of linking: whatever was in the store is not a device.
-        if let Err(e) = me.sessions.0.engine.wipe(&me.key) {
+        if let Err(e) = me.sessions.0.engine.wipe(&me.key).await {
             warn!(session_id = %me.key, error = %e, "cannot clear the store before linking");
         }
     }
@@ -114,7 +114,7 @@ pub(super) async fn run(
         match end {
             End::Stopped => return,
             End::LoggedOut { reason, duplicate_of, done } => {
-                if let Err(e) = me.sessions.0.engine.wipe(&me.key) {
+                if let Err(e) = me.sessions.0.engine.wipe(&me.key).await {
                     warn!(session_id = %me.key, error = %e, "cannot wipe the store after logout");
                 }
                 let change = match duplicate_of {

@@ -12,6 +12,7 @@ mod browser;
 mod calls;
 mod cli;
 mod contacts;
+mod device_store;
 mod groups;
 mod hardening;
 mod health;

@@ -20,8 +20,10 @@ pub(crate) fn decode_qr(png: &[u8]) -> String {
     grids[0].decode().expect("the QR code decodes").1
 }
 
-fn store_of(app: &TestApp, id: &str) -> std::path::PathBuf {
-    app.config.storage.sessions_dir.join(format!("{id}.db"))
+/// Whether the session's device is in the shared device store.
+async fn has_store(app: &TestApp, id: &str) -> bool {
+    let stores = wagate::engine::store::Stores::open(&app.db, &app.config.storage.sessions_dir).await.unwrap();
+    stores.holds(id).await.unwrap()
 }
 
 fn connected_devices(app: &TestApp, phone: &str) -> usize {
@@ -69,7 +71,7 @@ async fn qr_linking_logout_restart_delete(db: TestDb) {
     assert_eq!(list["data"][0]["status"], "connected");
     let (status, body) = app.get("/session/qr/shop", Some(&token)).await;
     assert_eq!((status, error_code(&body)), (StatusCode::CONFLICT, "already_linked"));
-    assert!(store_of(&app, "shop").exists());
+    assert!(has_store(&app, "shop").await);
 
     // Seed 002's shortcuts find the only session.
     let (status, body) = app.get("/api/whatsapp/status", Some(&token)).await;
@@ -97,7 +99,7 @@ async fn qr_linking_logout_restart_delete(db: TestDb) {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["status"], "logged_out");
     assert_eq!(body["data"]["phoneNumber"], Value::Null);
-    assert!(!store_of(&app, "shop").exists(), "the store is wiped");
+    assert!(!has_store(&app, "shop").await, "the store is wiped");
     assert_eq!(linked_devices(&app, phone), 0, "the phone no longer lists the device");
     let (_, body) = app.post("/session/check-phone", Some(&token), json!({"phoneNumber": phone})).await;
     assert_eq!(body["hasActiveSession"], false);
@@ -114,7 +116,7 @@ async fn qr_linking_logout_restart_delete(db: TestDb) {
     assert_eq!(status, StatusCode::OK);
     let (status, _) = app.get("/session/status?session=shop", Some(&token)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(!store_of(&app, "shop").exists());
+    assert!(!has_store(&app, "shop").await);
     assert_eq!(linked_devices(&app, phone), 0);
 }
 
@@ -183,7 +185,7 @@ async fn duplicate_number_is_refused(db: TestDb) {
     app.sim.scan(&qr, phone).await.unwrap();
     let view = app.wait_status(&token, "second", "duplicate_phone", 30).await;
     assert!(view["reason"].as_str().unwrap().contains("first"), "{view}");
-    assert!(!store_of(&app, "second").exists());
+    assert!(!has_store(&app, "second").await);
     let first = app.wait_status(&token, "first", "connected", 5).await;
     assert_eq!(first["phoneNumber"], phone);
     assert_eq!(linked_devices(&app, phone), 1, "only the first device stays linked: {:?}", app.sim.devices());
@@ -226,7 +228,7 @@ async fn faults_give_statuses_events_and_recovery(db: TestDb) {
     // Unlinked from the phone: logged out, store wiped.
     app.sim.fault(two, Fault::Logout);
     events.until(20, status_of("two", "logged_out")).await;
-    assert!(!store_of(&app, "two").exists());
+    assert!(!has_store(&app, "two").await);
 
     // Refused for a while: retried until it gets in.
     let (status, _) = app.post("/session/restart", Some(&token), json!({"sessionId": "one"})).await;
@@ -403,7 +405,7 @@ async fn linking_times_out_and_owners_take_sessions_along(db: TestDb) {
     let (status, body) = app.call(Method::DELETE, &format!("/user/{alice_id}"), Some(&token), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(linked_devices(&app, "628111000062"), 0, "unlinked with its owner");
-    assert!(!store_of(&app, "alices").exists());
+    assert!(!has_store(&app, "alices").await);
     assert_eq!(connected_devices(&app, "628111000061"), 1, "the admin's session is untouched");
 }
 
