@@ -502,8 +502,8 @@ pub fn is_origin(text: &str) -> bool {
 pub struct StorageConfig {
     /// SQLite database (when `database.url` is empty) and generated secrets.
     pub data_dir: PathBuf,
-    /// The device store on SQLite (`devices.sqlite`), and the files of
-    /// sessions linked by earlier versions (`<key>.db`).
+    /// The device store on SQLite (`devices.sqlite`); files of sessions
+    /// linked by earlier versions (`<key>.db`) move into it at start.
     pub sessions_dir: PathBuf,
     /// The key that seals secrets kept in the database (webhook signing keys):
     /// the base64 of 32 random bytes. Empty: one is generated once and kept in

@@ -28,7 +28,7 @@ use whatsapp_rust::{
         video_message,
     },
     pair_code::PairCodeOptions,
-    prelude::{Bot, BotHandle, Client, Event, EventHandler, EventInterest, EventKind, SqliteStore, TokioRuntime},
+    prelude::{Bot, BotHandle, Client, Event, EventHandler, EventInterest, EventKind, TokioRuntime},
     transport::TokioWebSocketTransportFactory,
     types::presence::ReceiptType,
     upload::UploadResponse,
@@ -199,7 +199,7 @@ impl Engine {
         Ok(Engine { sessions_dir: dir.clone(), stores, server_url, http, version })
     }
 
-    /// The file of a session linked before the shared store (see [`store`]).
+    /// The file of a session linked by an earlier version (see [`store::Stores::import`]).
     pub fn store_path(&self, session: &SessionKey) -> PathBuf {
         self.sessions_dir.join(format!("{session}.db"))
     }
@@ -207,7 +207,7 @@ impl Engine {
     /// Removes a session's store (the device's keys): it will have to link anew.
     pub async fn wipe(&self, session: &SessionKey) -> anyhow::Result<()> {
         let path = self.store_path(session);
-        for suffix in ["", "-wal", "-shm", "-journal"] {
+        for suffix in ["", "-wal", "-shm", "-journal", ".imported", ".imported-wal", ".imported-shm"] {
             let mut file = path.clone().into_os_string();
             file.push(suffix);
             match std::fs::remove_file(Path::new(&file)) {
@@ -231,15 +231,12 @@ impl Engine {
         statuses: Arc<dyn StatusSink>,
         sink: Arc<dyn InboundSink>,
     ) -> anyhow::Result<Device> {
-        // A session linked before the shared store keeps its file until wiped.
+        // A session linked by an earlier version moves its file's device in.
         let path = self.store_path(session);
-        let store: Arc<dyn whatsapp_rust::store::traits::Backend> = if path.exists() {
-            let file = SqliteStore::with_config(path.to_str().context("store path is not UTF-8")?, store_config())
-                .await
-                .with_context(|| format!("opening store {}", path.display()))?;
-            Arc::new(file)
+        let store = if path.exists() {
+            self.stores.import(session.as_str(), &path).await.context("moving the device into the shared store")?
         } else {
-            Arc::new(self.stores.device(session.as_str()).await.context("opening the device store")?)
+            self.stores.device(session.as_str()).await.context("opening the device store")?
         };
         let mut transport = TokioWebSocketTransportFactory::new();
         if let Some(url) = &self.server_url {
@@ -247,7 +244,7 @@ impl Engine {
         }
         let transport = Reporting { inner: transport, events: events.clone() };
         let bot = Bot::builder()
-            .with_backend_arc(store)
+            .with_backend(store)
             .with_transport_factory(transport)
             .with_http_client(self.http.clone())
             .with_runtime(TokioRuntime)
@@ -261,14 +258,6 @@ impl Engine {
         let client = bot.client();
         Ok(Device { client, handle: Some(bot.spawn()) })
     }
-}
-
-/// A session file's connection (sessions linked before the shared store): the library's low-memory profile, with a page
-/// cache of 64 KiB instead of 512 KiB. Linking writes hundreds of pre-keys,
-/// which filled each idle session's cache; the pages stay in the kernel's
-/// (shared, reclaimable) page cache instead.
-fn store_config() -> whatsapp_rust::store::SqliteStoreConfig {
-    whatsapp_rust::store::SqliteStoreConfig { cache_size_kib: 64, ..Default::default() }
 }
 
 /// The WebSocket transport, telling the session why a connection could not be

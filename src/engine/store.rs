@@ -12,8 +12,8 @@
 //!
 //! A session's descriptors are then its socket alone, and an idle session
 //! holds no connection, page cache or prepared statements of its own.
-//! Sessions linked before this store keep their file (`sessions_dir/<id>.db`)
-//! until they are wiped (see [`super::Engine::start`]).
+//! A session linked by an earlier version, with a file of its own
+//! (`sessions_dir/<id>.db`), moves in at its first start ([`Stores::import`]).
 
 use std::{path::Path, sync::Arc, time::Duration};
 
@@ -152,6 +152,53 @@ fn schema(backend: DatabaseBackend) -> Vec<String> {
     statements
 }
 
+/// Keys one batched read asks for (pre-keys, app-state MACs).
+const KEYS_PER_QUERY: usize = 50;
+
+/// Rows one merged statement carries at most (see [`merged`]).
+const ROWS_PER_STATEMENT: usize = 100;
+
+/// `statements` with runs of the same one-row `INSERT … VALUES (?, …) …`
+/// merged into multi-row ones: linking writes 812 pre-keys, which as one
+/// statement each held the SQLite writers' turn for tens of milliseconds.
+/// Each row is applied as it would be alone, in order (an upsert's later row
+/// for the same key updates the earlier one).
+fn merged(statements: Vec<(String, Vec<Value>)>) -> Vec<(String, Vec<Value>)> {
+    let mut out = Vec::with_capacity(statements.len());
+    let mut rest = statements.into_iter().peekable();
+    while let Some((sql, mut values)) = rest.next() {
+        let Some((head, row, tail)) = split_row(&sql) else {
+            out.push((sql, values));
+            continue;
+        };
+        let mut rows = 1;
+        while rows < ROWS_PER_STATEMENT
+            && let Some((_, more)) = rest.next_if(|(next, _)| *next == sql)
+        {
+            values.extend(more);
+            rows += 1;
+        }
+        if rows == 1 {
+            out.push((sql, values));
+        } else {
+            out.push((format!("{head}{}{tail}", vec![row; rows].join(", ")), values));
+        }
+    }
+    out
+}
+
+/// An `INSERT` of one row cut around its row of marks: `INSERT … VALUES `,
+/// `(?, …)`, and what follows.
+fn split_row(sql: &str) -> Option<(&str, &str, &str)> {
+    if !sql.starts_with("INSERT INTO ") {
+        return None;
+    }
+    let start = sql.find(" VALUES (")? + " VALUES ".len();
+    let end = start + sql[start..].find(')')? + 1;
+    let row = &sql[start..end];
+    row[1..row.len() - 1].split(", ").all(|mark| mark == "?").then(|| (&sql[..start], row, &sql[end..]))
+}
+
 fn db_error(e: DbErr) -> StoreError {
     StoreError::Database(Box::new(e))
 }
@@ -247,6 +294,39 @@ impl Stores {
         Ok(())
     }
 
+    /// Moves the device of `session` from `file`, the whatsapp-rust SQLite
+    /// store an earlier version kept per session, into this store in one
+    /// transaction, then renames the file (and its WAL) `<key>.db.imported`:
+    /// kept until the operator removes it, never read again. A crash before
+    /// the rename imports nothing twice: a device already here is kept.
+    pub async fn import(self: &Arc<Self>, session: &str, file: &Path) -> anyhow::Result<SessionStore> {
+        let target = self.device(session).await?;
+        if !DeviceStore::exists(&target).await? {
+            let url = file.to_str().context("store path is not UTF-8")?;
+            let legacy = whatsapp_rust::store::SqliteStore::with_config(url, Default::default())
+                .await
+                .with_context(|| format!("opening {}", file.display()))?;
+            let statements = legacy_rows(&target, &legacy, url).await?;
+            self.exec_all(statements).await.context("copying the device")?;
+            drop(legacy);
+            tracing::info!(session_id = session, file = %file.display(), "moved the device into the shared store");
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let mut from = file.as_os_str().to_owned();
+            from.push(suffix);
+            let mut to = file.as_os_str().to_owned();
+            to.push(".imported");
+            to.push(suffix);
+            match std::fs::rename(&from, &to) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(anyhow::Error::from(e).context(format!("renaming {}", Path::new(&from).display())));
+                }
+                _ => {}
+            }
+        }
+        Ok(target)
+    }
+
     fn statement(&self, sql: &str, values: Vec<Value>) -> Statement {
         Statement::from_sql_and_values(self.backend, sql, values)
     }
@@ -302,7 +382,7 @@ impl Stores {
         }
         let _turn = self.turn().await?;
         let statements: Vec<Statement> =
-            statements.into_iter().map(|(sql, values)| self.statement(&sql, values)).collect();
+            merged(statements).into_iter().map(|(sql, values)| self.statement(&sql, values)).collect();
         self.patiently(|| async {
             let txn = self.db.begin().await?;
             for statement in &statements {
@@ -589,6 +669,23 @@ impl SignalStore for SessionStore {
         Ok(self.blob(sql, vec![self.d(), i64::from(id).into()]).await?.map(Bytes::from))
     }
 
+    async fn load_prekeys_batch(&self, ids: &[u32]) -> Result<Vec<(u32, Bytes)>> {
+        // Whole chunks (the last padded with its last id), so that every
+        // query has one of a few shapes and its prepared statement is reused.
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(KEYS_PER_QUERY) {
+            let marks = vec!["?"; KEYS_PER_QUERY].join(", ");
+            let sql = format!("SELECT id, record FROM wa_prekeys WHERE device_id = ? AND id IN ({marks})");
+            let mut values = vec![self.d()];
+            let last = *chunk.last().expect("chunks are not empty");
+            values.extend((0..KEYS_PER_QUERY).map(|i| i64::from(*chunk.get(i).unwrap_or(&last)).into()));
+            for row in self.stores.all(&sql, values).await? {
+                found.push((int_of(&row, 0)? as u32, Bytes::from(bytes_of(&row, 1)?)));
+            }
+        }
+        Ok(found)
+    }
+
     async fn mark_prekeys_uploaded(&self, ids: &[u32]) -> Result<()> {
         // An update only: a key consumed (removed) meanwhile stays removed.
         let statements = ids
@@ -722,6 +819,29 @@ impl AppSyncStore for SessionStore {
     async fn get_mutation_mac(&self, name: &str, index_mac: &[u8]) -> Result<Option<Vec<u8>>> {
         let sql = "SELECT value_mac FROM wa_app_state_macs WHERE device_id = ? AND name = ? AND index_mac = ?";
         self.blob(sql, vec![self.d(), name.into(), index_mac.to_vec().into()]).await
+    }
+
+    async fn get_mutation_macs(
+        &self,
+        name: &str,
+        index_macs: &[[u8; 32]],
+    ) -> Result<std::collections::HashMap<[u8; 32], Vec<u8>>> {
+        let mut found = std::collections::HashMap::with_capacity(index_macs.len());
+        for chunk in index_macs.chunks(KEYS_PER_QUERY) {
+            let marks = vec!["?"; KEYS_PER_QUERY].join(", ");
+            let sql = format!(
+                "SELECT index_mac, value_mac FROM wa_app_state_macs WHERE device_id = ? AND name = ? AND index_mac IN ({marks})"
+            );
+            let mut values = vec![self.d(), name.into()];
+            let last = chunk.last().expect("chunks are not empty");
+            values.extend((0..KEYS_PER_QUERY).map(|i| chunk.get(i).unwrap_or(last).to_vec().into()));
+            for row in self.stores.all(&sql, values).await? {
+                if let Ok(index) = <[u8; 32]>::try_from(bytes_of(&row, 0)?) {
+                    found.insert(index, bytes_of(&row, 1)?);
+                }
+            }
+        }
+        Ok(found)
     }
 
     async fn delete_mutation_macs(&self, name: &str, index_macs: &[Vec<u8>]) -> Result<()> {
@@ -1137,5 +1257,172 @@ impl DeviceStore for SessionStore {
     async fn create(&self) -> Result<i32> {
         self.save(&StoredDevice::new()).await?;
         Ok(i32::try_from(self.id).unwrap_or(i32::MAX))
+    }
+}
+
+/// What a column of an earlier version's file holds.
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    Blob,
+    Int,
+    OptionalInt,
+}
+
+/// The rows copied as they are: the file's table and columns, this store's
+/// table and columns (after `device_id`), and what each holds.
+const COPIED: &[(&str, &str, &str, &str, &[Kind])] = {
+    use Kind::*;
+    &[
+        ("identities", "address, key", "wa_identities", "address, identity_key", &[Text, Blob]),
+        ("sessions", "address, record", "wa_signal_sessions", "address, record", &[Text, Blob]),
+        ("prekeys", "id, key, uploaded", "wa_prekeys", "id, record, uploaded", &[Int, Blob, Int]),
+        ("signed_prekeys", "id, record", "wa_signed_prekeys", "id, record", &[Int, Blob]),
+        ("sender_keys", "address, record", "wa_sender_keys", "address, record", &[Text, Blob]),
+        (
+            "app_state_mutation_macs",
+            "name, index_mac, version, value_mac",
+            "wa_app_state_macs",
+            "name, index_mac, version, value_mac",
+            &[Text, Blob, Int, Blob],
+        ),
+        (
+            "sender_key_devices",
+            "group_jid, device_jid, has_key, updated_at",
+            "wa_sender_key_devices",
+            "group_jid, device_jid, has_key, updated_at",
+            &[Text, Text, Int, Int],
+        ),
+        (
+            "lid_pn_mapping",
+            "lid, phone_number, created_at, updated_at, learning_source",
+            "wa_lid_map",
+            "lid, phone, created_at, updated_at, learning_source",
+            &[Text, Text, Int, Int, Text],
+        ),
+        (
+            "base_keys",
+            "address, message_id, base_key, created_at",
+            "wa_base_keys",
+            "address, message_id, base_key, created_at",
+            &[Text, Text, Blob, Int],
+        ),
+        ("group_metadata", "group_jid, info", "wa_group_metadata", "group_jid, info", &[Text, Blob]),
+        (
+            "tc_tokens",
+            "jid, token, token_timestamp, sender_timestamp, updated_at",
+            "wa_tc_tokens",
+            "jid, token, token_ts, sender_ts, updated_at",
+            &[Text, Blob, Int, OptionalInt, Int],
+        ),
+        (
+            "sent_messages",
+            "chat_jid, message_id, payload, created_at",
+            "wa_sent_messages",
+            "chat, message_id, payload, created_at",
+            &[Text, Text, Blob, Int],
+        ),
+        (
+            "pending_inbound_messages",
+            "chat, sender, id, message, inserted_at",
+            "wa_pending_inbound",
+            "chat, sender, message_id, message, inserted_at",
+            &[Text, Text, Text, Blob, Int],
+        ),
+        (
+            "msg_secrets",
+            "chat, sender, msg_id, secret, created_at, expires_at, message_ts",
+            "wa_msg_secrets",
+            "chat, sender, message_id, secret, created_at, expires_at, message_ts",
+            &[Text, Text, Text, Blob, Int, Int, Int],
+        ),
+    ]
+};
+
+/// The statements that put the device in the earlier version's file at
+/// `url` (open as `legacy`) into `target`'s rows. Rows whose encoding is the
+/// SQLite store's own (the device, app-state keys and versions, device lists)
+/// are read through it; the rest are copied.
+async fn legacy_rows(
+    target: &SessionStore,
+    legacy: &whatsapp_rust::store::SqliteStore,
+    url: &str,
+) -> anyhow::Result<Vec<(String, Vec<Value>)>> {
+    let file = Database::connect(format!("sqlite://{url}?mode=ro")).await.context("reading the file")?;
+    let rows = |sql: String| {
+        let file = &file;
+        async move { file.query_all_raw(Statement::from_string(DatabaseBackend::Sqlite, sql)).await }
+    };
+    let mut statements = Vec::new();
+    let device = legacy.load().await?.context("the file has no device")?;
+    statements.push((
+        "UPDATE wa_devices SET data = ? WHERE id = ?".to_owned(),
+        vec![serde_json::to_vec(&device)?.into(), target.d()],
+    ));
+    for (table, columns, into, into_columns, kinds) in COPIED {
+        let marks = vec!["?"; kinds.len() + 1].join(", ");
+        let insert = format!("INSERT INTO {into} (device_id, {into_columns}) VALUES ({marks})");
+        for row in rows(format!("SELECT {columns} FROM {table}")).await? {
+            let mut values = vec![target.d()];
+            for (i, kind) in kinds.iter().enumerate() {
+                values.push(match kind {
+                    Kind::Text => row.try_get_by_index::<String>(i)?.into(),
+                    Kind::Blob => row.try_get_by_index::<Vec<u8>>(i)?.into(),
+                    Kind::Int => row.try_get_by_index::<i64>(i)?.into(),
+                    Kind::OptionalInt => row.try_get_by_index::<Option<i64>>(i)?.into(),
+                });
+            }
+            statements.push((insert.clone(), values));
+        }
+    }
+    for row in rows("SELECT key_id FROM app_state_keys".into()).await? {
+        let id = row.try_get_by_index::<Vec<u8>>(0)?;
+        if let Some(key) = legacy.get_sync_key(&id).await? {
+            let insert = "INSERT INTO wa_app_state_keys (device_id, key_id, data) VALUES (?, ?, ?)";
+            statements.push((insert.to_owned(), vec![target.d(), id.into(), serde_json::to_vec(&key)?.into()]));
+        }
+    }
+    for row in rows("SELECT name FROM app_state_versions".into()).await? {
+        let name = row.try_get_by_index::<String>(0)?;
+        let state = serde_json::to_vec(&legacy.get_version(&name).await?)?;
+        let insert = "INSERT INTO wa_app_state_versions (device_id, name, state) VALUES (?, ?, ?)";
+        statements.push((insert.to_owned(), vec![target.d(), name.into(), state.into()]));
+    }
+    for row in rows("SELECT user_id FROM device_registry".into()).await? {
+        let user = row.try_get_by_index::<String>(0)?;
+        if let Some(record) = legacy.get_devices(&user).await? {
+            statements.push(target.put_device_list_statement(&record)?);
+        }
+    }
+    file.close().await?;
+    Ok(statements)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ROWS_PER_STATEMENT, merged};
+    use sea_orm::Value;
+
+    fn row(id: i64) -> Vec<Value> {
+        vec![1i64.into(), id.into()]
+    }
+
+    #[test]
+    fn runs_of_one_row_inserts_merge_and_the_rest_stays() {
+        let insert = "INSERT INTO t (a, b) VALUES (?, ?) ON CONFLICT (a) DO UPDATE SET b = excluded.b".to_owned();
+        let delete = "DELETE FROM t WHERE a = ?".to_owned();
+        let mut statements: Vec<(String, Vec<Value>)> =
+            (0..ROWS_PER_STATEMENT as i64 + 2).map(|i| (insert.clone(), row(i))).collect();
+        statements.push((delete.clone(), vec![1i64.into()]));
+        statements.push((insert.clone(), row(7)));
+        let merged = merged(statements);
+        let shapes: Vec<(usize, usize)> =
+            merged.iter().map(|(sql, values)| (sql.matches("(?, ?)").count(), values.len())).collect();
+        assert_eq!(shapes, vec![(ROWS_PER_STATEMENT, 2 * ROWS_PER_STATEMENT), (2, 4), (0, 1), (1, 2)]);
+        assert!(merged[1].0.ends_with("VALUES (?, ?), (?, ?) ON CONFLICT (a) DO UPDATE SET b = excluded.b"));
+        assert_eq!(merged[1].1[3], Value::from(ROWS_PER_STATEMENT as i64 + 1), "rows keep their order");
+        assert_eq!(merged[2].0, delete);
+        let update = "UPDATE t SET b = 1 WHERE a = ?".to_owned();
+        assert_eq!(super::merged(vec![(update.clone(), vec![]), (update.clone(), vec![])]).len(), 2);
     }
 }

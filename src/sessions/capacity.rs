@@ -1,7 +1,6 @@
 //! Room for sessions under the process's open-files limit. A started session
-//! holds its socket: [`PER_SESSION`] descriptor (device stores share one
-//! database; a session linked before that keeps its own file, three more
-//! descriptors, which the count of open ones shows). A session starts only while
+//! holds its socket: [`PER_SESSION`] descriptor (the device stores share one
+//! database). A session starts only while
 //! there is room for it, a reserve left for HTTP clients, uploads and the
 //! gateway's database; past that, creating (or restarting) one is refused
 //! with a clear error instead of failing inside the WhatsApp client with the

@@ -9,12 +9,12 @@ use wagate::engine::store::Stores;
 use whatsapp_rust::{
     bytes::Bytes,
     wacore::{
-        appstate::hash::HashState,
+        appstate::{hash::HashState, processor::AppStateMutationMAC},
         store::{
             Device,
             traits::{
-                AppStateSyncKey, AppSyncStore, DeviceStore, LidPnMappingEntry, MsgSecretEntry, MsgSecretStore,
-                PendingInboundKey, PendingInboundRow, ProtocolStore, SignalStore, TcTokenEntry,
+                AppStateSyncKey, AppSyncStore, DeviceListRecord, DeviceStore, LidPnMappingEntry, MsgSecretEntry,
+                MsgSecretStore, PendingInboundKey, PendingInboundRow, ProtocolStore, SignalStore, TcTokenEntry,
             },
         },
     },
@@ -73,9 +73,22 @@ async fn device_store_keeps_each_devices_rows(db: TestDb) {
     a.mark_prekeys_uploaded(&[1, 2, 3]).await.unwrap();
     assert_eq!(a.load_prekey(2).await.unwrap(), None);
     assert_eq!(a.load_prekey(3).await.unwrap(), Some(Bytes::from(vec![3; 4])));
-    assert_eq!(a.load_prekeys_batch(&[1, 2, 3]).await.unwrap().len(), 2);
-    assert_eq!(a.get_max_prekey_id().await.unwrap(), 3);
+    let mut batch = a.load_prekeys_batch(&[1, 2, 3]).await.unwrap();
+    batch.sort();
+    assert_eq!(batch, vec![(1, Bytes::from(vec![1; 4])), (3, Bytes::from(vec![3; 4]))]);
+    let many: Vec<(u32, Bytes)> = (10..130).map(|id| (id, Bytes::from(vec![id as u8; 2]))).collect();
+    a.store_prekeys_batch(&many, true).await.unwrap();
+    let wanted: Vec<u32> = (0..200).collect();
+    assert_eq!(a.load_prekeys_batch(&wanted).await.unwrap().len(), 2 + 120, "over several queries");
+    assert_eq!(a.get_max_prekey_id().await.unwrap(), 129);
     assert_eq!(b.get_max_prekey_id().await.unwrap(), 0);
+    let macs: Vec<AppStateMutationMAC> =
+        (0..60u8).map(|i| AppStateMutationMAC { index_mac: vec![i; 32], value_mac: vec![i; 2] }).collect();
+    a.put_mutation_macs("regular", 3, &macs).await.unwrap();
+    let asked: Vec<[u8; 32]> = (0..70u8).map(|i| [i; 32]).collect();
+    let found = a.get_mutation_macs("regular", &asked).await.unwrap();
+    assert_eq!((found.len(), found.get(&[59; 32])), (60, Some(&vec![59; 2])));
+    assert!(b.get_mutation_macs("regular", &asked).await.unwrap().is_empty());
     a.store_signed_prekey(1, b"signed").await.unwrap();
     assert_eq!(a.load_all_signed_prekeys().await.unwrap(), vec![(1, b"signed".to_vec())]);
 
@@ -186,4 +199,100 @@ async fn device_store_keeps_each_devices_rows(db: TestDb) {
     drop(database);
 }
 
-db_tests!(device_store_keeps_each_devices_rows);
+/// A session's file from an earlier version (whatsapp-rust's SQLite store)
+/// moves into the shared store whole, once; the file is set aside.
+async fn an_earlier_versions_file_moves_in(db: TestDb) {
+    let database = Provisioned::new(db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = match &database.url {
+        Some(url) => Database::connect(url.as_str()).await.unwrap(),
+        None => Database::connect("sqlite::memory:").await.unwrap(),
+    };
+    let stores = Stores::open(&gateway, dir.path()).await.unwrap();
+
+    let file = dir.path().join("toko.db");
+    let legacy =
+        whatsapp_rust::store::SqliteStore::with_config(file.to_str().unwrap(), Default::default()).await.unwrap();
+    legacy.create().await.unwrap();
+    let mut device = legacy.load().await.unwrap().unwrap();
+    device.push_name = "Toko Lama".into();
+    legacy.save(&device).await.unwrap();
+    let contact = "628111@s.whatsapp.net";
+    legacy.put_identity(contact, [3; 32]).await.unwrap();
+    legacy.put_session(contact, b"ratchet").await.unwrap();
+    legacy.store_prekeys_batch(&[(1, Bytes::from_static(b"k1")), (2, Bytes::from_static(b"k2"))], true).await.unwrap();
+    legacy.store_signed_prekey(1, b"signed").await.unwrap();
+    legacy.put_sender_key("120363@g.us::628111::0", b"sender key").await.unwrap();
+    let key = AppStateSyncKey { key_data: vec![5; 32], fingerprint: vec![1, 2], timestamp: 9 };
+    legacy.set_sync_key(&[0, 0, 5], key).await.unwrap();
+    legacy.set_version("regular", HashState { version: 3, ..Default::default() }).await.unwrap();
+    let record = DeviceListRecord {
+        user: "628111".into(),
+        devices: vec![],
+        timestamp: 5,
+        phash: Some("2:abc".into()),
+        raw_id: Some(7),
+    };
+    legacy.update_device_list(record).await.unwrap();
+    let mapping = LidPnMappingEntry {
+        lid: "1000001".into(),
+        phone_number: "628111".into(),
+        created_at: 1,
+        updated_at: 2,
+        learning_source: "usync".into(),
+    };
+    legacy.put_lid_mapping(&mapping).await.unwrap();
+    legacy.store_received_tc_token(contact, b"token", 100).await.unwrap();
+    legacy.touch_tc_token_sender_timestamp(contact, 50).await.unwrap();
+    legacy.store_pending_inbound("c", "s", "1", b"unacknowledged").await.unwrap();
+    legacy.store_sent_message(contact, "3EB0C3", b"for a retry").await.unwrap();
+    let secret = MsgSecretEntry {
+        chat: Arc::from(contact),
+        sender: Arc::from(contact),
+        msg_id: Arc::from("3EB0C4"),
+        secret: [4; 32],
+        expires_at: 0,
+        message_ts: 8,
+    };
+    legacy.put_msg_secrets(vec![secret]).await.unwrap();
+    legacy.set_sender_key_status("120363@g.us", &[(contact, true)]).await.unwrap();
+    legacy.save_base_key(contact, "3EB0C5", b"base").await.unwrap();
+    drop(legacy);
+
+    let moved = stores.import("toko", &file).await.unwrap();
+    assert!(!file.exists() && dir.path().join("toko.db.imported").exists(), "the file is set aside");
+    let loaded = moved.load().await.unwrap().unwrap();
+    assert_eq!(loaded.push_name, "Toko Lama");
+    assert_eq!(loaded.identity_key.public_key.public_key_bytes(), device.identity_key.public_key.public_key_bytes());
+    assert_eq!(loaded.registration_id, device.registration_id);
+    assert_eq!(moved.load_identity(contact).await.unwrap(), Some([3; 32]));
+    assert_eq!(moved.get_session(contact).await.unwrap(), Some(Bytes::from_static(b"ratchet")));
+    assert_eq!(moved.load_prekey(2).await.unwrap(), Some(Bytes::from_static(b"k2")));
+    assert_eq!(moved.get_max_prekey_id().await.unwrap(), 2);
+    assert_eq!(moved.load_signed_prekey(1).await.unwrap(), Some(b"signed".to_vec()));
+    assert_eq!(moved.get_sender_key("120363@g.us::628111::0").await.unwrap(), Some(b"sender key".to_vec()));
+    let key = moved.get_sync_key(&[0, 0, 5]).await.unwrap().unwrap();
+    assert_eq!((key.key_data, key.fingerprint, key.timestamp), (vec![5; 32], vec![1, 2], 9));
+    assert_eq!(moved.get_latest_sync_key_id().await.unwrap(), Some(vec![0, 0, 5]));
+    assert_eq!(moved.get_version("regular").await.unwrap().version, 3);
+    let record = moved.get_devices("628111").await.unwrap().unwrap();
+    assert_eq!((record.timestamp, record.phash.as_deref(), record.raw_id), (5, Some("2:abc"), Some(7)));
+    assert_eq!(moved.get_pn_mapping("628111").await.unwrap().unwrap().lid, "1000001");
+    let token = moved.get_tc_token(contact).await.unwrap().unwrap();
+    assert_eq!((token.token, token.token_timestamp, token.sender_timestamp), (b"token".to_vec(), 100, Some(50)));
+    assert_eq!(moved.get_pending_inbound("c", "s", "1").await.unwrap(), Some(b"unacknowledged".to_vec()));
+    assert_eq!(moved.take_sent_message(contact, "3EB0C3").await.unwrap(), Some(b"for a retry".to_vec()));
+    assert_eq!(moved.get_msg_secret_with_ts(contact, contact, "3EB0C4").await.unwrap(), Some((vec![4; 32], 8)));
+    assert_eq!(moved.get_sender_key_devices("120363@g.us").await.unwrap(), vec![(contact.to_owned(), true)]);
+    assert!(moved.has_same_base_key(contact, "3EB0C5", b"base").await.unwrap());
+
+    // Stopped after the copy and before setting the file aside: the copy is
+    // not made again, the file is set aside.
+    std::fs::rename(dir.path().join("toko.db.imported"), &file).unwrap();
+    let again = stores.import("toko", &file).await.unwrap();
+    assert_eq!(again.load().await.unwrap().unwrap().push_name, "Toko Lama");
+    assert!(!file.exists());
+    drop(database);
+}
+
+db_tests!(device_store_keeps_each_devices_rows, an_earlier_versions_file_moves_in);
