@@ -51,6 +51,8 @@ pub use auth::accounts::FirstAdmin;
 pub use config::Config;
 use http::state::{AppState, Inner};
 
+/// How long a stop waits for the stopped sessions' dispatchers to end.
+const DISPATCHERS_END: Duration = Duration::from_secs(5);
 /// How long a graceful stop waits for acks and receipts to be written.
 const STATUS_FLUSH: Duration = Duration::from_secs(10);
 
@@ -175,6 +177,10 @@ impl App {
         let limits = http::serve::Limits::of(&state.config.server);
         http::serve::serve(listener, router, limits, shutdown).await.context("serving HTTP")?;
         state.sessions.shutdown().await;
+        let running = state.queue.dispatchers_ended(DISPATCHERS_END).await;
+        if running > 0 {
+            tracing::warn!(dispatchers = running, "stopping with session dispatchers still running");
+        }
         // The devices are offline: what they heard last is written before the
         // database closes, or those messages would be sent again at start.
         let unwritten = state.queue.flush_statuses(STATUS_FLUSH).await;

@@ -153,7 +153,7 @@ fn schema(backend: DatabaseBackend) -> Vec<String> {
 }
 
 /// Keys one batched read asks for (pre-keys, app-state MACs).
-const KEYS_PER_QUERY: usize = 50;
+const KEYS_PER_QUERY: usize = 200;
 
 /// Rows one merged statement carries at most (see [`merged`]).
 const ROWS_PER_STATEMENT: usize = 100;

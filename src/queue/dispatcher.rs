@@ -27,8 +27,12 @@ use crate::{
 const TYPING_MS_PER_CHAR: i64 = 100;
 const TYPING_MIN_MS: i64 = 1_000;
 const TYPING_MAX_MS: i64 = 6_000;
-/// Without a wake-up, the dispatcher still looks at its queue this often.
+/// While messages wait, the dispatcher looks at its queue at least this often.
 const POLL: Duration = Duration::from_secs(30);
+/// While none waits it sleeps until one is queued (every way into the queue
+/// wakes its lane), looking anyway this often: 10,000 idle sessions polling
+/// every 30 s were most of an idle gateway's database work.
+const IDLE_POLL: Duration = Duration::from_secs(600);
 
 struct Dispatcher {
     queue: Queue,
@@ -38,6 +42,16 @@ struct Dispatcher {
     pacer: Pacer,
     /// Who is being shown "typing…" now (with `typing` on).
     typing: Option<String>,
+}
+
+/// When a step says to look at the queue again.
+enum Next {
+    /// At once.
+    Now,
+    /// Nothing can go before this time (epoch ms).
+    At(i64),
+    /// Nothing waits.
+    Idle,
 }
 
 /// Why a wait ended.
@@ -57,19 +71,17 @@ pub(super) async fn run(queue: Queue, session: SessionKey, link: watch::Receiver
     loop {
         let Some(sender) = me.online().await else { break };
         me.lane.online.store(true, Ordering::Relaxed);
-        match me.step(&sender).await {
-            Ok(Some(until)) => {
-                if let Woke::Closed = me.wait(until).await {
-                    break;
-                }
-            }
-            Ok(None) => {}
+        let pause = match me.step(&sender).await {
+            Ok(Next::Now) => continue,
+            Ok(Next::At(until)) => Duration::from_millis((until - now_ms()).clamp(0, POLL.as_millis() as i64) as u64),
+            Ok(Next::Idle) => IDLE_POLL,
             Err(e) => {
                 warn!(session_id = %me.session, error = %e, "dispatcher step failed; retrying");
-                if let Woke::Closed = me.wait(now_ms() + 1000).await {
-                    break;
-                }
+                Duration::from_secs(1)
             }
+        };
+        if let Woke::Closed = me.wait(pause).await {
+            break;
         }
     }
     me.lane.online.store(false, Ordering::Relaxed);
@@ -96,9 +108,8 @@ impl Dispatcher {
         }
     }
 
-    /// Sleeps until `until` (epoch ms), a new message, or a change of the link.
-    async fn wait(&mut self, until: i64) -> Woke {
-        let pause = Duration::from_millis((until - now_ms()).clamp(0, POLL.as_millis() as i64) as u64);
+    /// Sleeps for `pause`, until a new message, or until the link changes.
+    async fn wait(&mut self, pause: Duration) -> Woke {
         tokio::select! {
             () = tokio::time::sleep(pause) => Woke::Ready,
             () = self.lane.wake.notified() => Woke::Ready,
@@ -106,8 +117,8 @@ impl Dispatcher {
         }
     }
 
-    /// Sends at most one message. `Some(t)`: nothing to do before `t`.
-    async fn step(&mut self, sender: &Sender) -> anyhow::Result<Option<i64>> {
+    /// Sends at most one message; says when to look again.
+    async fn step(&mut self, sender: &Sender) -> anyhow::Result<Next> {
         let queue = self.queue.clone();
         let store = &queue.0.store;
         let config = &queue.0.config.limits;
@@ -120,16 +131,16 @@ impl Dispatcher {
             if limits.typing
                 && let Some(start) = self.start_typing(sender, ready, now, &skip).await?
             {
-                return Ok(Some(start.min(ready)));
+                return Ok(Next::At(start.min(ready)));
             }
-            return Ok(Some(ready));
+            return Ok(Next::At(ready));
         }
         let lease = now + config.ack_timeout.as_millis() as i64;
         let Some(claim) = store.claim(&self.session, now, lease, &skip).await? else {
             let next = store.next_due(&self.session, &skip).await?;
             let unblocked = blocked.iter().map(|(_, at)| *at).min();
-            let until = [next, unblocked].into_iter().flatten().min().unwrap_or(now + POLL.as_millis() as i64);
-            return Ok(Some(until));
+            // Idle when nothing waits at all: a new message wakes the lane.
+            return Ok([next, unblocked].into_iter().flatten().min().map_or(Next::Idle, Next::At));
         };
         let message = claim.message;
         // Still `sending`: it went out and its lease ran out with no ack recorded.
@@ -139,7 +150,7 @@ impl Dispatcher {
             // claim leased the message again meanwhile). Sent again, it would
             // only be refused as a copy.
             debug!(session_id = %self.session, message_id = %message.id, "acknowledged, not recorded yet; not sent again");
-            return Ok(None);
+            return Ok(Next::Now);
         }
         if lease_ran_out {
             info!(
@@ -153,7 +164,7 @@ impl Dispatcher {
             // Its last attempt was written but never acknowledged.
             let reason = format!("no acknowledgement from WhatsApp after {} attempts", claim.attempts);
             self.queue.finish(&message.id, MessageStatus::Failed, Some(&reason)).await?;
-            return Ok(None);
+            return Ok(Next::Now);
         }
         let mut mentions = Vec::new();
         if is_group(&message.recipient) {
@@ -175,32 +186,32 @@ impl Dispatcher {
                 Err(e) => {
                     if !sender.is_connected() {
                         store.release(&message.id).await?;
-                        return Ok(None);
+                        return Ok(Next::Now);
                     }
                     let reason = format!("cannot read the group on WhatsApp: {e}");
                     self.retry_or_fail(&message, claim.attempts + 1, &reason, true).await?;
-                    return Ok(None);
+                    return Ok(Next::Now);
                 }
             };
             if let Some(reason) = refusal {
                 self.queue.finish(&message.id, MessageStatus::Failed, Some(reason)).await?;
-                return Ok(None);
+                return Ok(Next::Now);
             }
         } else {
             match self.is_registered(sender, &message.recipient).await {
                 Ok(true) => {}
                 Ok(false) => {
                     self.queue.finish(&message.id, MessageStatus::Failed, Some("not registered on WhatsApp")).await?;
-                    return Ok(None);
+                    return Ok(Next::Now);
                 }
                 Err(e) => {
                     if !sender.is_connected() {
                         store.release(&message.id).await?;
-                        return Ok(None);
+                        return Ok(Next::Now);
                     }
                     let reason = format!("cannot check the number on WhatsApp: {e:#}");
                     self.retry_or_fail(&message, claim.attempts + 1, &reason, true).await?;
-                    return Ok(None);
+                    return Ok(Next::Now);
                 }
             }
         }
@@ -209,7 +220,7 @@ impl Dispatcher {
         if let Err(at) = spent {
             // The check above took time; the windows moved on.
             store.release(&message.id).await?;
-            return Ok(Some(at));
+            return Ok(Next::At(at));
         }
         // Media is uploaded first: it gets as long for that as a fetch may take.
         let mut send_timeout = config.ack_timeout;
@@ -217,13 +228,13 @@ impl Dispatcher {
             send_timeout += queue.0.config.media.fetch_timeout;
         }
         if !store.sending(&message.id, now, now + send_timeout.as_millis() as i64).await? {
-            return Ok(None); // cleared meanwhile
+            return Ok(Next::Now); // cleared meanwhile
         }
         let content = match self.content(&message).await {
             Ok(content) => content,
             Err(reason) => {
                 self.queue.finish(&message.id, MessageStatus::Failed, Some(&reason)).await?;
-                return Ok(None);
+                return Ok(Next::Now);
             }
         };
         if limits.typing && message.kind == "text" && !is_group(&message.recipient) {
@@ -235,7 +246,7 @@ impl Dispatcher {
         )
         .await;
         let error = match sent {
-            Ok(Ok(())) => return Ok(None), // the ack moves it on
+            Ok(Ok(())) => return Ok(Next::Now), // the ack moves it on
             Ok(Err(e)) => format!("{e:#}"),
             Err(_) => "sending took too long".to_owned(),
         };
@@ -245,11 +256,11 @@ impl Dispatcher {
             info!(session_id = %self.session, message_id = %message.id, "connection lost while sending; will resend");
             let now = now_ms();
             store.requeue(&message.id, now, Some("connection lost; waiting to resend"), -1, now).await?;
-            return Ok(None);
+            return Ok(Next::Now);
         }
         warn!(session_id = %self.session, message_id = %message.id, %error, "sending failed; will retry");
         self.retry_or_fail(&message, claim.attempts + 1, &format!("sending failed: {error}"), false).await?;
-        Ok(None)
+        Ok(Next::Now)
     }
 
     /// After a failed attempt (the `attempts`th): back off and retry, or fail

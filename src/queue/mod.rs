@@ -124,6 +124,43 @@ struct Inner {
     registry: registry::Registry,
     /// Acks and receipts waiting to be written.
     statuses: statuses::Statuses,
+    /// The dispatchers still running.
+    dispatchers: Arc<Running>,
+}
+
+/// Counts running tasks; [`Running::none`] waits for the last to end.
+#[derive(Default)]
+struct Running {
+    count: std::sync::atomic::AtomicUsize,
+    ended: Notify,
+}
+
+/// One running task's place in [`Running`], given back when dropped (also
+/// when the task panics).
+struct RunningTask(Arc<Running>);
+
+impl Running {
+    fn enter(self: &Arc<Self>) -> RunningTask {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        RunningTask(self.clone())
+    }
+
+    async fn none(&self) {
+        loop {
+            let ended = self.ended.notified();
+            if self.count.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            ended.await;
+        }
+    }
+}
+
+impl Drop for RunningTask {
+    fn drop(&mut self) {
+        self.0.count.fetch_sub(1, Ordering::SeqCst);
+        self.0.ended.notify_waiters();
+    }
 }
 
 impl crate::engine::StatusSink for Queue {
@@ -214,6 +251,7 @@ impl Queue {
             lanes: Mutex::new(HashMap::new()),
             registry: registry::Registry::default(),
             statuses,
+            dispatchers: Arc::default(),
         }));
         tokio::spawn(statuses::Statuses::run(queue.clone()));
         Ok(queue)
@@ -534,8 +572,20 @@ impl Queue {
     /// online and ends when the returned [`Dispatch`] is dropped.
     pub fn dispatch(&self, session: &SessionKey) -> Dispatch {
         let (link, online) = watch::channel(None);
-        tokio::spawn(dispatcher::run(self.clone(), session.to_owned(), online));
+        let running = self.0.dispatchers.enter();
+        let run = dispatcher::run(self.clone(), session.to_owned(), online);
+        tokio::spawn(async move {
+            run.await;
+            drop(running);
+        });
         Dispatch { link }
+    }
+
+    /// Waits (up to `within`) for the dispatchers of stopped sessions to end,
+    /// so that none is still at the database when it closes; how many are left.
+    pub async fn dispatchers_ended(&self, within: Duration) -> usize {
+        let _ = tokio::time::timeout(within, self.0.dispatchers.none()).await;
+        self.0.dispatchers.count.load(Ordering::SeqCst)
     }
 }
 

@@ -785,20 +785,23 @@ async fn a_low_open_files_limit_refuses_sessions_clearly(db: TestDb) {
     let env = Env { dir: dir.path(), port: free_port(), database_url: database.url.as_deref(), sim: sim_addr };
     std::fs::write(dir.path().join("wagate.toml"), "[auth]\nbcrypt_cost = 4\nadmin_password = \"admin-password\"\n")
         .unwrap();
-    let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
-    let mut command = env.command(&["serve", "--config", "wagate.toml"]);
-    // SAFETY: only setrlimit, which is async-signal-safe, runs between fork and exec.
-    unsafe {
-        command.pre_exec(|| {
-            let limit = libc::rlimit { rlim_cur: LIMIT, rlim_max: LIMIT };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        });
-    }
-    let child = command.stdout(Stdio::piped()).stderr(stderr).spawn().unwrap();
+    let serve = |limit: u64| {
+        let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+        let mut command = env.command(&["serve", "--config", "wagate.toml"]);
+        // SAFETY: only setrlimit, which is async-signal-safe, runs between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                let limit = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        command.stdout(Stdio::piped()).stderr(stderr).spawn().unwrap()
+    };
+    let child = serve(LIMIT);
     let pid = child.id().unwrap();
     let descriptors = || std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
     env.until_up().await;
@@ -889,6 +892,37 @@ async fn a_low_open_files_limit_refuses_sessions_clearly(db: TestDb) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(sim.devices().len(), linked.len() - 1, "the deleted session's device is gone from WhatsApp");
+    terminate(child).await;
+
+    // Restarted under a lower limit, with room for about half of them: those
+    // that fit connect again, the others stay stopped saying why; none is
+    // left half way.
+    let kept = &linked[1..];
+    let lower = before as u64 + 32 + (kept.len() as u64 / 2).max(1);
+    let child = serve(lower);
+    env.until_up().await;
+    let (mut connected, mut refused) = (0, 0);
+    for id in kept {
+        let mut body = serde_json::Value::Null;
+        for _ in 0..400 {
+            body = env.get_json(&client, &token, &format!("/session/status?session={id}")).await;
+            if matches!(body["data"]["status"].as_str(), Some("connected" | "stopped")) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        match body["data"]["status"].as_str() {
+            Some("connected") => connected += 1,
+            Some("stopped") => {
+                let reason = body["data"]["reason"].as_str().unwrap_or_default();
+                assert!(reason.contains("no room under the gateway's open-files limit"), "{id}: {body}");
+                refused += 1;
+            }
+            _ => panic!("{id} neither connected nor stopped under a limit of {lower}: {body}"),
+        }
+    }
+    println!("under a limit of {lower}: {connected} of {} connected again, {refused} refused", kept.len());
+    assert!(connected > 0 && refused > 0, "{connected} connected, {refused} refused of {}", kept.len());
     terminate(child).await;
 }
 
