@@ -776,7 +776,8 @@ async fn logs_are_quiet_for_linking_and_a_first_upload(db: TestDb) {
 /// sessions are made and linked while there is room, a descriptor each; the
 /// next one is refused with 409 `capacity` naming the limit, never left half
 /// linked, and `/health` tells the room. A deleted session leaves the device
-/// store and WhatsApp.
+/// store and WhatsApp. Restarted under a lower limit, the sessions that fit
+/// connect again and the others stay stopped, saying why.
 async fn a_low_open_files_limit_refuses_sessions_clearly(db: TestDb) {
     const LIMIT: u64 = 100;
     let dir = tempfile::tempdir().unwrap();
@@ -898,6 +899,8 @@ async fn a_low_open_files_limit_refuses_sessions_clearly(db: TestDb) {
     // that fit connect again, the others stay stopped saying why; none is
     // left half way.
     let kept = &linked[1..];
+    // What was open before any session, the reserve a limit under 256 keeps
+    // (32), and room for half.
     let lower = before as u64 + 32 + (kept.len() as u64 / 2).max(1);
     let child = serve(lower);
     env.until_up().await;
