@@ -211,6 +211,38 @@ fn now_secs() -> i64 {
     whatsapp_rust::wacore::time::now_secs()
 }
 
+/// Runs `attempt` until it succeeds, fails for good, or the database has
+/// been unavailable for [`PATIENCE`]: a Signal session read or written
+/// while the database is away (MySQL restarting, a network cut) waits
+/// for it, holding back only the chat it serves, instead of failing a
+/// message's decryption. Every statement here is safe to run again.
+async fn patiently<T, F, Fut>(attempt: F) -> Result<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, DbErr>>,
+{
+    let since = tokio::time::Instant::now();
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match attempt().await {
+            Ok(done) => return Ok(done),
+            Err(e) if crate::db::health::is_unavailable(&e) && since.elapsed() < PATIENCE => {
+                if pause == Duration::from_millis(100) {
+                    tracing::warn!(error = %e, "the device store's database is unavailable; waiting for it");
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => return Err(db_error(e)),
+        }
+    }
+}
+
+/// The error of a write whose committing task ended without an outcome.
+fn gone() -> StoreError {
+    StoreError::Database("the device store's writer ended before the write was committed".into())
+}
+
 /// The shared store: the database and, on SQLite, the turn writers take.
 pub struct Stores {
     db: DatabaseConnection,
@@ -218,6 +250,19 @@ pub struct Stores {
     /// SQLite: one writer at a time (a second would wait in SQLite's busy
     /// handler, which sleeps in steps). MySQL: none; rows lock themselves.
     writer: Option<Arc<Semaphore>>,
+    /// SQLite: the writes waiting for the turn; whoever gets it commits
+    /// them all in one transaction (see [`Stores::write`]).
+    waiting: Arc<std::sync::Mutex<Vec<Write>>>,
+}
+
+/// At most this many writes share a transaction.
+const WRITES_PER_COMMIT: usize = 256;
+
+/// A write waiting for the writers' turn: its statements, applied together
+/// or not at all, and where its outcome (rows changed) goes.
+struct Write {
+    statements: Vec<Statement>,
+    done: tokio::sync::oneshot::Sender<Result<u64>>,
 }
 
 impl Stores {
@@ -253,7 +298,7 @@ impl Stores {
         for statement in schema(backend) {
             db.execute_unprepared(&statement).await.context("creating the device store's tables")?;
         }
-        Ok(Arc::new(Stores { db, backend, writer }))
+        Ok(Arc::new(Stores { db, backend, writer, waiting: Default::default() }))
     }
 
     /// The store of `session`'s device (its row is made if missing).
@@ -341,38 +386,9 @@ impl Stores {
         }
     }
 
-    /// Runs `attempt` until it succeeds, fails for good, or the database has
-    /// been unavailable for [`PATIENCE`]: a Signal session read or written
-    /// while the database is away (MySQL restarting, a network cut) waits
-    /// for it, holding back only the chat it serves, instead of failing a
-    /// message's decryption. Every statement here is safe to run again.
-    async fn patiently<T, F, Fut>(&self, attempt: F) -> Result<T>
-    where
-        F: Fn() -> Fut,
-        Fut: std::future::Future<Output = std::result::Result<T, DbErr>>,
-    {
-        let since = tokio::time::Instant::now();
-        let mut pause = Duration::from_millis(100);
-        loop {
-            match attempt().await {
-                Ok(done) => return Ok(done),
-                Err(e) if crate::db::health::is_unavailable(&e) && since.elapsed() < PATIENCE => {
-                    if pause == Duration::from_millis(100) {
-                        tracing::warn!(error = %e, "the device store's database is unavailable; waiting for it");
-                    }
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(2));
-                }
-                Err(e) => return Err(db_error(e)),
-            }
-        }
-    }
-
+    /// Runs one statement; the rows it changed.
     async fn exec(&self, sql: &str, values: Vec<Value>) -> Result<u64> {
-        let _turn = self.turn().await?;
-        let statement = self.statement(sql, values);
-        let done = self.patiently(|| self.db.execute_raw(statement.clone())).await?;
-        Ok(done.rows_affected())
+        self.write(vec![self.statement(sql, values)]).await
     }
 
     /// Runs every statement in one transaction.
@@ -380,27 +396,105 @@ impl Stores {
         if statements.is_empty() {
             return Ok(());
         }
-        let _turn = self.turn().await?;
-        let statements: Vec<Statement> =
-            merged(statements).into_iter().map(|(sql, values)| self.statement(&sql, values)).collect();
-        self.patiently(|| async {
-            let txn = self.db.begin().await?;
-            for statement in &statements {
-                txn.execute_raw(statement.clone()).await?;
+        let statements = merged(statements).into_iter().map(|(sql, values)| self.statement(&sql, values)).collect();
+        self.write(statements).await.map(drop)
+    }
+
+    /// Applies `statements` together, returning the rows they changed. On
+    /// SQLite the write joins those waiting for the writers' turn, and
+    /// whichever of them gets the turn commits all that wait (up to
+    /// [`WRITES_PER_COMMIT`]) in one transaction: a commit (its WAL append
+    /// and locks) per turn rather than per Signal session or pre-key
+    /// written, while each caller still returns only once its write is
+    /// committed. The commit runs in a task of its own, so a caller that
+    /// gives up waiting loses no one else's write.
+    async fn write(&self, statements: Vec<Statement>) -> Result<u64> {
+        let Some(writer) = &self.writer else {
+            return Self::apply(&self.db, &statements).await;
+        };
+        let (done, mut outcome) = tokio::sync::oneshot::channel();
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner()).push(Write { statements, done });
+        loop {
+            let turn = tokio::select! {
+                biased;
+                outcome = &mut outcome => return outcome.unwrap_or_else(|_| Err(gone())),
+                turn = writer.clone().acquire_owned() => turn.map_err(|e| StoreError::Database(Box::new(e)))?,
+            };
+            let writes = {
+                let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+                let first = waiting.len().min(WRITES_PER_COMMIT);
+                let rest = waiting.split_off(first);
+                std::mem::replace(&mut *waiting, rest)
+            };
+            if writes.is_empty() {
+                continue; // ours was committed by an earlier turn: its outcome is there
             }
-            txn.commit().await
+            let db = self.db.clone();
+            // The turn goes with the task: released once the commit is done.
+            let _ = tokio::spawn(async move {
+                Self::commit(&db, writes).await;
+                drop(turn);
+            })
+            .await;
+        }
+    }
+
+    /// Commits `writes` in one transaction and tells each its outcome. When
+    /// it fails, each is tried alone, so one bad write fails no other.
+    async fn commit(db: &DatabaseConnection, writes: Vec<Write>) {
+        if writes.len() > 1 {
+            let together = patiently(|| async {
+                let txn = db.begin().await?;
+                let mut rows = Vec::with_capacity(writes.len());
+                for write in &writes {
+                    let mut changed = 0;
+                    for statement in &write.statements {
+                        changed += txn.execute_raw(statement.clone()).await?.rows_affected();
+                    }
+                    rows.push(changed);
+                }
+                txn.commit().await?;
+                Ok(rows)
+            })
+            .await;
+            if let Ok(rows) = together {
+                for (write, rows) in writes.into_iter().zip(rows) {
+                    let _ = write.done.send(Ok(rows));
+                }
+                return;
+            }
+        }
+        for write in writes {
+            let outcome = Self::apply(db, &write.statements).await;
+            let _ = write.done.send(outcome);
+        }
+    }
+
+    /// Runs `statements` in a transaction of their own (one alone needs none).
+    async fn apply(db: &DatabaseConnection, statements: &[Statement]) -> Result<u64> {
+        if let [statement] = statements {
+            return patiently(|| db.execute_raw(statement.clone())).await.map(|done| done.rows_affected());
+        }
+        patiently(|| async {
+            let txn = db.begin().await?;
+            let mut changed = 0;
+            for statement in statements {
+                changed += txn.execute_raw(statement.clone()).await?.rows_affected();
+            }
+            txn.commit().await?;
+            Ok(changed)
         })
         .await
     }
 
     async fn one(&self, sql: &str, values: Vec<Value>) -> Result<Option<QueryResult>> {
         let statement = self.statement(sql, values);
-        self.patiently(|| self.db.query_one_raw(statement.clone())).await
+        patiently(|| self.db.query_one_raw(statement.clone())).await
     }
 
     async fn all(&self, sql: &str, values: Vec<Value>) -> Result<Vec<QueryResult>> {
         let statement = self.statement(sql, values);
-        self.patiently(|| self.db.query_all_raw(statement.clone())).await
+        patiently(|| self.db.query_all_raw(statement.clone())).await
     }
 
     /// `INSERT … ` of `columns` into `table`, replacing `update` on a
@@ -1400,8 +1494,10 @@ async fn legacy_rows(
 
 #[cfg(test)]
 mod tests {
-    use super::{ROWS_PER_STATEMENT, merged};
-    use sea_orm::Value;
+    use std::sync::Arc;
+
+    use super::{ROWS_PER_STATEMENT, Stores, merged};
+    use sea_orm::{ConnectionTrait, Database, Value};
 
     fn row(id: i64) -> Vec<Value> {
         vec![1i64.into(), id.into()]
@@ -1424,5 +1520,36 @@ mod tests {
         assert_eq!(merged[2].0, delete);
         let update = "UPDATE t SET b = 1 WHERE a = ?".to_owned();
         assert_eq!(super::merged(vec![(update.clone(), vec![]), (update.clone(), vec![])]).len(), 2);
+    }
+
+    /// Writes waiting for the SQLite writers' turn share commits, each
+    /// caller learns its own outcome (rows changed, or its error), and a
+    /// bad write fails no other.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_share_commits_and_a_bad_one_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let gateway = Database::connect("sqlite::memory:").await.unwrap();
+        let stores = Stores::open(&gateway, dir.path()).await.unwrap();
+        let insert = "INSERT INTO wa_devices (session) VALUES (?)";
+        let writes = (0..200).map(|i| {
+            let stores: Arc<Stores> = stores.clone();
+            // Every 50th names a session already there: UNIQUE refuses it.
+            let session = if i % 50 == 49 { "s0".to_owned() } else { format!("s{i}") };
+            tokio::spawn(async move { stores.exec(insert, vec![session.into()]).await })
+        });
+        let outcomes: Vec<_> = futures_util::future::join_all(writes).await.into_iter().map(Result::unwrap).collect();
+        let failed = outcomes.iter().filter(|o| o.is_err()).count();
+        assert_eq!(failed, 4, "the four duplicates, and only they, fail");
+        assert!(outcomes.iter().filter_map(|o| o.as_ref().ok()).all(|rows| *rows == 1));
+        let row = stores.db.query_one_raw(stores.statement("SELECT COUNT(*) FROM wa_devices", vec![])).await;
+        let count: i64 = row.unwrap().unwrap().try_get_by_index(0).unwrap();
+        assert_eq!(count, 196);
+        // A write of several statements is all or nothing.
+        let both = vec![
+            (insert.to_owned(), vec!["t1".into()]),
+            (insert.to_owned(), vec!["s1".into()]), // already there
+        ];
+        assert!(stores.exec_all(both).await.is_err());
+        assert!(!stores.holds("t1").await.unwrap());
     }
 }
