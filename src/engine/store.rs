@@ -8,7 +8,8 @@
 //! apart from the gateway's database: a Signal ratchet step is written with
 //! `synchronous = NORMAL` (safe against a killed process, as the per-session
 //! files were), while the send queue keeps its fsync per commit. Writes to
-//! that file take turns ([`Stores::write`]); reads run beside them (WAL).
+//! that file take turns, those waiting committed together ([`Stores::write`]);
+//! reads run beside them (WAL).
 //!
 //! A session's descriptors are then its socket alone, and an idle session
 //! holds no connection, page cache or prepared statements of its own.
@@ -407,7 +408,8 @@ impl Stores {
     /// and locks) per turn rather than per Signal session or pre-key
     /// written, while each caller still returns only once its write is
     /// committed. The commit runs in a task of its own, so a caller that
-    /// gives up waiting loses no one else's write.
+    /// gives up waiting loses no one else's write (its own is still
+    /// committed, in its turn, before any it makes later).
     async fn write(&self, statements: Vec<Statement>) -> Result<u64> {
         let Some(writer) = &self.writer else {
             return Self::apply(&self.db, &statements).await;
@@ -440,28 +442,47 @@ impl Stores {
     }
 
     /// Commits `writes` in one transaction and tells each its outcome. When
-    /// it fails, each is tried alone, so one bad write fails no other.
+    /// a write fails, each is tried alone, so one bad write fails no other;
+    /// when the database stayed away past [`PATIENCE`], all fail at once.
     async fn commit(db: &DatabaseConnection, writes: Vec<Write>) {
         if writes.len() > 1 {
+            let away = std::sync::atomic::AtomicBool::new(false);
             let together = patiently(|| async {
-                let txn = db.begin().await?;
-                let mut rows = Vec::with_capacity(writes.len());
-                for write in &writes {
-                    let mut changed = 0;
-                    for statement in &write.statements {
-                        changed += txn.execute_raw(statement.clone()).await?.rows_affected();
+                let attempt = async {
+                    let txn = db.begin().await?;
+                    let mut rows = Vec::with_capacity(writes.len());
+                    for write in &writes {
+                        let mut changed = 0;
+                        for statement in &write.statements {
+                            changed += txn.execute_raw(statement.clone()).await?.rows_affected();
+                        }
+                        rows.push(changed);
                     }
-                    rows.push(changed);
+                    txn.commit().await?;
+                    Ok(rows)
+                };
+                let outcome = attempt.await;
+                if let Err(e) = &outcome {
+                    away.store(crate::db::health::is_unavailable(e), std::sync::atomic::Ordering::Relaxed);
                 }
-                txn.commit().await?;
-                Ok(rows)
+                outcome
             })
             .await;
-            if let Ok(rows) = together {
-                for (write, rows) in writes.into_iter().zip(rows) {
-                    let _ = write.done.send(Ok(rows));
+            match together {
+                Ok(rows) => {
+                    for (write, rows) in writes.into_iter().zip(rows) {
+                        let _ = write.done.send(Ok(rows));
+                    }
+                    return;
                 }
-                return;
+                Err(e) if away.load(std::sync::atomic::Ordering::Relaxed) => {
+                    let error = e.to_string();
+                    for write in writes {
+                        let _ = write.done.send(Err(StoreError::Database(error.clone().into())));
+                    }
+                    return;
+                }
+                Err(_) => {}
             }
         }
         for write in writes {
