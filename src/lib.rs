@@ -176,6 +176,10 @@ impl App {
         };
         let limits = http::serve::Limits::of(&state.config.server);
         http::serve::serve(listener, router, limits, shutdown).await.context("serving HTTP")?;
+        // No request is left to answer 503: the watcher's pings would only
+        // compete with the sessions stopping (at 10,000, long enough to miss
+        // its second and log that the database does not answer).
+        state.db_health.stop();
         state.sessions.shutdown().await;
         let running = state.queue.dispatchers_ended(DISPATCHERS_END).await;
         if running > 0 {
@@ -190,7 +194,6 @@ impl App {
                 "stopping with acks or receipts unwritten: those messages go again (same id)"
             );
         }
-        state.db_health.stop();
         state.db.clone().close().await.context("closing the database")?;
         drop(owner);
         tracing::info!("wagate stopped");

@@ -75,8 +75,9 @@ impl DbHealth {
         health
     }
 
-    /// Stops watching (the database is being closed: no more pings, no
-    /// "does not answer" for a pool closed on purpose).
+    /// Stops watching once HTTP serving has ended: no request is left to
+    /// turn away, and no "does not answer" is logged while the sessions
+    /// stop or the pool closes on purpose.
     pub fn stop(&self) {
         self.1.store(true, std::sync::atomic::Ordering::Relaxed);
     }
