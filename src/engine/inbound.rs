@@ -262,7 +262,12 @@ pub fn reduce(item: &InboundMessage) -> Option<Inbound> {
             _ => None,
         }
     });
-    if change.is_none() && (message.protocol_message.is_set() || message.sender_key_distribution_message.is_set()) {
+    // A sender key distribution alone is nothing to keep either; one that comes
+    // with a message (a group message sent again after a retry receipt: the
+    // author's phone re-encrypts it for this device alone, with its key) is the message.
+    let key_only = message.sender_key_distribution_message.is_set()
+        && whatsapp_rust::wacore::messages::is_sender_key_distribution_only(&mut message.clone());
+    if change.is_none() && (message.protocol_message.is_set() || key_only) {
         return None;
     }
     let source = &info.source;
@@ -619,6 +624,24 @@ mod tests {
         let mut group = reduce(&item("120363000000000001@g.us", "100000000000042@lid", false, text("x"))).unwrap();
         group.name_by_number("628222000042");
         assert_eq!(group.chat, "120363000000000001@g.us", "only 1:1 chats");
+    }
+
+    /// A group message sent again after a retry receipt carries the author's
+    /// sender key with it: it is kept; the key alone is not.
+    #[test]
+    fn a_message_that_carries_a_sender_key_is_kept_and_the_key_alone_is_not() {
+        let key = || {
+            whatsapp_rust::buffa::MessageField::some(wa::message::SenderKeyDistributionMessage {
+                group_id: Some("120363000000000001@g.us".into()),
+                axolotl_sender_key_distribution_message: Some(vec![1, 2, 3]),
+            })
+        };
+        let group = "120363000000000001@g.us";
+        let with_text = wa::Message { sender_key_distribution_message: key(), ..text("lampu mati") };
+        let kept = reduce(&item(group, "628222000001@s.whatsapp.net", false, with_text)).expect("kept");
+        assert_eq!((kept.kind, kept.text.as_deref()), ("text", Some("lampu mati")));
+        let alone = wa::Message { sender_key_distribution_message: key(), ..Default::default() };
+        assert!(reduce(&item(group, "628222000001@s.whatsapp.net", false, alone)).is_none());
     }
 
     #[test]

@@ -513,6 +513,57 @@ async fn group_conversations_are_chats_when_asked(db: TestDb) {
     }
 }
 
+/// A sender key that never arrives costs no message. A participant's first
+/// message comes without the distribution of its key (lost on the way): the
+/// session's device cannot read it and sends a retry receipt, the author's
+/// phone sends it again for that device with the key, and the next message
+/// (the group message alone) is read with that key. Each is in the chat once.
+async fn a_lost_sender_key_is_asked_for_again(db: TestDb) {
+    let app = TestApp::spawn_with(db, |c| {
+        no_limits(c);
+        c.inbox.groups = true;
+    })
+    .await;
+    let token = app.admin_token.clone();
+    app.linked_session(&token, "s1", OWN).await;
+    app.sim.add_contacts(&phones(&[A, B]));
+    let group = app.sim.create_group(A, "Warga RW 3", &[B.to_owned(), OWN.to_owned()]).unwrap();
+    let jid = format!("{}@g.us", group.id);
+    let write = |text: &str, lost: bool| wa_sim::messages::Write {
+        from: A.into(),
+        group: Some(group.id.clone()),
+        text: Some(text.into()),
+        push_name: Some("Andi".into()),
+        sender_key_lost: lost,
+        ..Default::default()
+    };
+    let first = app.sim.deliver(&write("Listrik padam", true)).await.unwrap();
+    let (_, detail) = group_chat(&app, &token, &jid, 2).await;
+    let asked: Vec<_> = app.sim.retries().into_iter().filter(|r| r.id == first).collect();
+    assert!(!asked.is_empty() && asked.iter().all(|r| r.phone == OWN && r.resent), "{asked:?}");
+    let second = app.sim.deliver(&write("Sudah menyala", false)).await.unwrap();
+    let (_, detail_after) = group_chat(&app, &token, &jid, 3).await;
+    let texts = |detail: &Value| -> Vec<(String, String)> {
+        detail["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == "text")
+            .map(|e| (e["message_id"].as_str().unwrap().to_owned(), e["text"].as_str().unwrap().to_owned()))
+            .collect()
+    };
+    assert_eq!(texts(&detail), [(first.clone(), "Listrik padam".to_owned())]);
+    assert_eq!(
+        texts(&detail_after),
+        [(first.clone(), "Listrik padam".to_owned()), (second.clone(), "Sudah menyala".to_owned())]
+    );
+    assert!(
+        app.sim.retries().iter().all(|r| r.id == first),
+        "the second message was read with the key the resend carried: {:?}",
+        app.sim.retries()
+    );
+}
+
 /// An ODP names its group: a notice sent by ODP reaches each customer once
 /// and the group once, as its own line of the report; a group where the
 /// session may not write is that line's failure, with the reason. Naming a
@@ -621,5 +672,6 @@ db_tests!(
     a_session_joins_by_link,
     messages_reach_every_participant_once,
     group_conversations_are_chats_when_asked,
+    a_lost_sender_key_is_asked_for_again,
     odp_notices_are_posted_into_the_odps_group
 );

@@ -13,6 +13,7 @@ pub mod messages;
 pub mod phone;
 pub mod presence;
 pub mod profiles;
+pub mod retries;
 pub mod session;
 pub mod signal;
 pub mod state;
@@ -189,6 +190,11 @@ impl Sim {
     }
 
     /// Copies of messages contacts already had (resends of the same id), dropped.
+    /// The retry receipts linked devices sent, oldest first.
+    pub fn retries(&self) -> Vec<retries::Retry> {
+        self.world().retries.clone()
+    }
+
     pub fn duplicates(&self) -> Vec<Received> {
         self.world().received.iter().filter(|r| r.copy > 1).cloned().collect()
     }

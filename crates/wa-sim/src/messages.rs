@@ -531,6 +531,12 @@ pub struct Write {
     /// phone number beside it), as WhatsApp addresses a contact it knows only by LID.
     #[serde(default)]
     pub by_lid: bool,
+    /// In a group: the distribution of `from`'s sender key to the devices that
+    /// have not had it is lost on the way (their copy carries only the group
+    /// message), as when a distribution never arrives; a device asks for the
+    /// message again (see `retries`).
+    #[serde(default)]
+    pub sender_key_lost: bool,
 }
 
 /// Contact `from` writes `text` to every linked device of `to`.
@@ -788,37 +794,57 @@ pub async fn deliver(sim: &Sim, write: &Write) -> anyhow::Result<String> {
         message
     };
     let author = if write.from_phone { write.to.as_str() } else { write.from.as_str() };
+    // Kept before it goes: a device may ask for it again at once.
+    crate::retries::remember(sim, &id, write, &message, None);
     for device in targets {
-        let mut stanza = sealed_message(sim, &party, author, &write.to, device, id.clone(), &message).await?;
-        if write.from_phone {
-            stanza = stanza.attr("recipient", Jid::pn(write.from.as_str()));
-        } else if write.status {
-            // A status update: the chat is the status list, the author a participant.
-            let name = write.push_name.clone().unwrap_or_else(|| format!("Contact {}", write.from));
-            stanza = stanza
-                .attr("from", Jid::status_broadcast())
-                .attr("participant", Jid::pn(write.from.as_str()))
-                .attr("participant_lid", Jid::lid(crate::state::lid_of(&write.from)))
-                .attr("notify", name);
-        } else {
-            // WhatsApp names the author of a phone-number-addressed message by
-            // LID too, so a client knows whose Signal session it is before decrypting.
-            let name = write.push_name.clone().unwrap_or_else(|| format!("Contact {}", write.from));
-            let lid = Jid::lid(crate::state::lid_of(&write.from));
-            stanza = if write.by_lid { stanza.attr("from", lid) } else { stanza.attr("sender_lid", lid) };
-            stanza = stanza.attr("notify", name);
-        }
-        let node = stanza.build();
-        let conn = {
-            let mut world = sim.world();
-            world.pending.entry((write.to.clone(), device)).or_default().push((id.clone(), node.clone()));
-            world.device_mut(&write.to, device).and_then(|d| d.conn.clone())
-        };
-        if let Some(conn) = conn {
-            conn.send(node);
-        }
+        let enc = seal(sim, &party, &write.to, device, &message).await?;
+        let node = direct_stanza(write, author, &id, enc);
+        queue_for_device(sim, &write.to, device, &id, node);
     }
     Ok(id)
+}
+
+/// The stanza a linked device of `write.to` gets for a direct message
+/// (`enc`: the message sealed for that device).
+pub(crate) fn direct_stanza(write: &Write, author: &str, id: &str, enc: Node) -> Node {
+    let mut stanza = NodeBuilder::new("message")
+        .attr("from", Jid::pn(author))
+        .attr("id", id.to_owned())
+        .attr("type", "text")
+        .attr("t", now_secs().to_string())
+        .children([enc]);
+    if write.from_phone {
+        stanza = stanza.attr("recipient", Jid::pn(write.from.as_str()));
+    } else if write.status {
+        // A status update: the chat is the status list, the author a participant.
+        let name = write.push_name.clone().unwrap_or_else(|| format!("Contact {}", write.from));
+        stanza = stanza
+            .attr("from", Jid::status_broadcast())
+            .attr("participant", Jid::pn(write.from.as_str()))
+            .attr("participant_lid", Jid::lid(crate::state::lid_of(&write.from)))
+            .attr("notify", name);
+    } else {
+        // WhatsApp names the author of a phone-number-addressed message by
+        // LID too, so a client knows whose Signal session it is before decrypting.
+        let name = write.push_name.clone().unwrap_or_else(|| format!("Contact {}", write.from));
+        let lid = Jid::lid(crate::state::lid_of(&write.from));
+        stanza = if write.by_lid { stanza.attr("from", lid) } else { stanza.attr("sender_lid", lid) };
+        stanza = stanza.attr("notify", name);
+    }
+    stanza.build()
+}
+
+/// `node` waits in the offline queue of device `device` of `phone` until the
+/// device acknowledges it, and goes to it now if it is connected.
+pub(crate) fn queue_for_device(sim: &Sim, phone: &str, device: u16, id: &str, node: Node) {
+    let conn = {
+        let mut world = sim.world();
+        world.pending.entry((phone.to_owned(), device)).or_default().push((id.to_owned(), node.clone()));
+        world.device_mut(phone, device).and_then(|d| d.conn.clone())
+    };
+    if let Some(conn) = conn {
+        conn.send(node);
+    }
 }
 
 /// Contact `write.from` writes in group `group_id`: one group message
@@ -859,35 +885,37 @@ async fn deliver_in_group(sim: &Sim, write: &Write, group_id: &str, message: &wa
         }),
         ..Default::default()
     };
-    let name = write.push_name.clone().unwrap_or_else(|| format!("Contact {author}"));
+    // Kept before it goes: a device may ask for it again at once.
+    crate::retries::remember(sim, &id, write, message, Some(group_id));
     for (number, device) in targets {
         let mut children = Vec::new();
         let first = sim.world().sender_keys_sent.insert(format!("{}|{number}:{device}", own.cache_key()));
-        if first {
+        if first && !write.sender_key_lost {
             children.push(seal(sim, &party, &number, device, &distribution).await?);
         }
         children.push(NodeBuilder::new("enc").attr("v", "2").attr("type", "skmsg").bytes(skmsg.clone()).build());
-        let node = NodeBuilder::new("message")
-            .attr("from", group.jid())
-            .attr("participant", Jid::pn(author))
-            .attr("participant_lid", Jid::lid(crate::state::lid_of(author)))
-            .attr("addressing_mode", "pn")
-            .attr("notify", name.as_str())
-            .attr("id", id.clone())
-            .attr("type", "text")
-            .attr("t", now_secs().to_string())
-            .children(children)
-            .build();
-        let conn = {
-            let mut world = sim.world();
-            world.pending.entry((number.clone(), device)).or_default().push((id.clone(), node.clone()));
-            world.device_mut(&number, device).and_then(|d| d.conn.clone())
-        };
-        if let Some(conn) = conn {
-            conn.send(node);
-        }
+        let node = group_stanza(&group, write, &id, children);
+        queue_for_device(sim, &number, device, &id, node);
     }
     Ok(id)
+}
+
+/// The stanza a participant's device gets for `write.from`'s message in
+/// `group` (`children`: its `<enc>` nodes).
+pub(crate) fn group_stanza(group: &crate::groups::Group, write: &Write, id: &str, children: Vec<Node>) -> Node {
+    let author = write.from.as_str();
+    let name = write.push_name.clone().unwrap_or_else(|| format!("Contact {author}"));
+    NodeBuilder::new("message")
+        .attr("from", group.jid())
+        .attr("participant", Jid::pn(author))
+        .attr("participant_lid", Jid::lid(crate::state::lid_of(author)))
+        .attr("addressing_mode", "pn")
+        .attr("notify", name)
+        .attr("id", id.to_owned())
+        .attr("type", "text")
+        .attr("t", now_secs().to_string())
+        .children(children)
+        .build()
 }
 
 /// A device connected: what waits for it in the offline queue goes out, then
@@ -1004,7 +1032,7 @@ pub async fn sealed_message(
 /// `message` encrypted by `party` for linked device `device` of `to`: an
 /// `<enc>` node (`pkmsg` the first time, when a session is opened from the
 /// device's uploaded keys: see [`take_bundle`]; `msg` after).
-async fn seal(
+pub(crate) async fn seal(
     sim: &Sim,
     party: &tokio::sync::Mutex<crate::signal::Party>,
     to: &str,

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use anyhow::Context;
-use tracing::debug;
+use tracing::{debug, warn};
 use wacore::libsignal::protocol::{IdentityKey, PreKeyBundle, PreKeyId, ProtocolAddress, PublicKey, SignedPreKeyId};
 use wacore::protocol::ProtocolNode;
 use wacore_binary::{Jid, Node, NodeContent, Server, builder::NodeBuilder};
@@ -103,6 +103,12 @@ pub async fn handle(sim: &Sim, conn: &Conn, peer: &Peer, node: Node) -> anyhow::
         "receipt" => {
             crate::messages::acknowledged(sim, peer, &node);
             crate::messages::receipt_from_client(conn, &node);
+            if node.attrs().optional_string("type").as_deref() == Some("retry") {
+                // The sender's phone answers; a request it cannot answer closes nothing.
+                if let Err(e) = crate::retries::requested(sim, peer, &node).await {
+                    warn!(error = %e, "cannot answer a retry receipt");
+                }
+            }
             Ok(())
         }
         "ack" => {

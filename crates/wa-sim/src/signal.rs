@@ -103,6 +103,11 @@ impl Party {
         self.sessions.0.contains_key(&remote.to_string())
     }
 
+    /// Drops the session with `remote`: the next message opens a new one.
+    pub fn forget_session(&mut self, remote: &ProtocolAddress) {
+        self.sessions.0.remove(&remote.to_string());
+    }
+
     /// Opens a session to `remote` from its bundle.
     pub async fn start_session(&mut self, remote: &ProtocolAddress, bundle: &PreKeyBundle) -> anyhow::Result<()> {
         process_prekey_bundle(

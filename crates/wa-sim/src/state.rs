@@ -218,6 +218,10 @@ pub struct World {
     pub sender_keys_sent: std::collections::HashSet<String>,
     /// Group messages former participants tried with the sender keys they kept.
     pub overheard: Vec<crate::messages::Overheard>,
+    /// What contacts wrote, kept to send again when a device asks.
+    pub kept: crate::retries::Keep,
+    /// Retry receipts devices sent, oldest first.
+    pub retries: Vec<crate::retries::Retry>,
 }
 
 /// The LID of `phone`: WhatsApp's second, number-free name for an account
