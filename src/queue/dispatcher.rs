@@ -117,8 +117,12 @@ impl Dispatcher {
         }
     }
 
-    /// Sends at most one message; says when to look again.
+    /// Sends at most one message; says when to look again. One step of the
+    /// session's at a time, even while a stopped dispatcher finishes its last:
+    /// what a step claims is leased only once it is about to go.
     async fn step(&mut self, sender: &Sender) -> anyhow::Result<Next> {
+        let lane = self.lane.clone();
+        let _one_step = lane.stepping.lock().await;
         let queue = self.queue.clone();
         let store = &queue.0.store;
         let config = &queue.0.config.limits;
@@ -135,8 +139,7 @@ impl Dispatcher {
             }
             return Ok(Next::At(ready));
         }
-        let lease = now + config.ack_timeout.as_millis() as i64;
-        let Some(claim) = store.claim(&self.session, now, lease, &skip).await? else {
+        let Some(claim) = store.claim(&self.session, now, &skip).await? else {
             let next = store.next_due(&self.session, &skip).await?;
             let unblocked = blocked.iter().map(|(_, at)| *at).min();
             // Idle when nothing waits at all: a new message wakes the lane.
@@ -185,7 +188,6 @@ impl Dispatcher {
                 Err(GroupFailure::NotIn) => Some(NOT_IN_GROUP),
                 Err(e) => {
                     if !sender.is_connected() {
-                        store.release(&message.id).await?;
                         return Ok(Next::Now);
                     }
                     let reason = format!("cannot read the group on WhatsApp: {e}");
@@ -206,7 +208,6 @@ impl Dispatcher {
                 }
                 Err(e) => {
                     if !sender.is_connected() {
-                        store.release(&message.id).await?;
                         return Ok(Next::Now);
                     }
                     let reason = format!("cannot check the number on WhatsApp: {e:#}");
@@ -219,7 +220,6 @@ impl Dispatcher {
         let spent = self.pacer.try_spend(&limits, &message.recipient, now, &mut rand::rng());
         if let Err(at) = spent {
             // The check above took time; the windows moved on.
-            store.release(&message.id).await?;
             return Ok(Next::At(at));
         }
         // Media is uploaded first: it gets as long for that as a fetch may take.

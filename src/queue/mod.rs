@@ -108,6 +108,8 @@ pub enum QueueError {
 #[derive(Default)]
 struct Lane {
     wake: Notify,
+    /// Held through a dispatcher step: the session's steps never overlap.
+    stepping: tokio::sync::Mutex<()>,
     online: AtomicBool,
     /// The session's limits, read from its row when first needed.
     limits: Mutex<Option<Limits>>,

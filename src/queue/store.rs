@@ -1,6 +1,6 @@
 //! The queue's tables: a message and its due row are written in one
-//! transaction; dispatchers claim due rows (MySQL/MariaDB `FOR UPDATE SKIP
-//! LOCKED`, SQLite one conditional `UPDATE`); status changes are written in
+//! transaction; a session's dispatcher reads its next due row (one step at a
+//! time) and leases it as it sends it ([`Store::sending`]); status changes are written in
 //! groups, each a conditional update plus a history row, so a late or repeated
 //! event never moves a message backwards ([`changes`]).
 
@@ -409,73 +409,30 @@ impl Store {
         Ok(rows.into_iter().map(|r| (r.status, r.n as u64)).collect())
     }
 
-    /// Claims the session's next due message that is not leased (or whose lease
-    /// ran out: sent but never acknowledged) and is not to one of `skip`; leases
-    /// it until `lease_until`.
-    pub async fn claim(
-        &self,
-        session: &SessionKey,
-        now: i64,
-        lease_until: i64,
-        skip: &[String],
-    ) -> Result<Option<Claim>, DbErr> {
-        let db = &self.db;
-        let _turn = self.writer.turn().await;
-        let backend = db.get_database_backend();
+    /// The session's next due message that is not leased (sent, its ack
+    /// awaited) or whose lease ran out (sent but never acknowledged), and is
+    /// not to one of `skip`. Nothing is written: a session's dispatcher takes
+    /// one step at a time (its lane's lock) and leases durably what it sends
+    /// before it goes ([`Store::sending`]); a lease of its own here cost a
+    /// commit and an fsync per message, under the one writer's turn.
+    pub async fn claim(&self, session: &SessionKey, now: i64, skip: &[String]) -> Result<Option<Claim>, DbErr> {
+        let backend = self.db.get_database_backend();
         let mut values: Vec<sea_orm::Value> = vec![session.into(), now.into(), now.into()];
         let mut skip_sql = String::new();
         if !skip.is_empty() {
-            skip_sql = format!(" AND recipient NOT IN ({})", vec!["?"; skip.len()].join(","));
+            skip_sql = format!(" AND d.recipient NOT IN ({})", vec!["?"; skip.len()].join(","));
             values.extend(skip.iter().map(|s| sea_orm::Value::from(s.clone())));
         }
-        let next = format!(
-            "FROM due_messages WHERE session_id = ? AND due_at <= ? AND (lease_until IS NULL OR lease_until <= ?){skip_sql} \
-             ORDER BY due_at, id LIMIT 1"
+        let sql = format!(
+            "SELECT m.* FROM due_messages d JOIN messages m ON m.id = d.message_id \
+             WHERE d.session_id = ? AND d.due_at <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?){skip_sql} \
+             ORDER BY d.due_at, d.id LIMIT 1"
         );
-        let claimed: Option<String> = match backend {
-            DatabaseBackend::MySql => {
-                let write = self.writer.begin().await?;
-                let tx = &write.tx;
-                let locked = format!("SELECT id, message_id {next} FOR UPDATE SKIP LOCKED");
-                let row = tx.query_one_raw(Statement::from_sql_and_values(backend, locked, values)).await?;
-                let claimed = match row {
-                    Some(row) => Some((row.try_get_by_index::<i64>(0)?, row.try_get_by_index::<String>(1)?)),
-                    None => None,
-                };
-                if let Some((id, _)) = &claimed {
-                    tx.execute_raw(Statement::from_sql_and_values(
-                        backend,
-                        "UPDATE due_messages SET lease_until = ? WHERE id = ?",
-                        [lease_until.into(), (*id).into()],
-                    ))
-                    .await?;
-                }
-                write.commit().await?;
-                claimed.map(|(_, message_id)| message_id)
-            }
-            _ => {
-                let mut all = vec![lease_until.into()];
-                all.extend(values);
-                all.push(now.into());
-                let row = db
-                    .query_one_raw(Statement::from_sql_and_values(
-                        backend,
-                        format!(
-                            "UPDATE due_messages SET lease_until = ? WHERE id = (SELECT id {next}) \
-                             AND (lease_until IS NULL OR lease_until <= ?) RETURNING message_id"
-                        ),
-                        all,
-                    ))
-                    .await?;
-                match row {
-                    Some(row) => Some(row.try_get_by_index::<String>(0)?),
-                    None => None,
-                }
-            }
-        };
-        let Some(message_id) = claimed else { return Ok(None) };
-        let Some(message) = self.find(&message_id).await? else { return Ok(None) };
-        Ok(Some(Claim { attempts: u32::try_from(message.attempts).unwrap_or(0), message }))
+        let next = messages::Entity::find()
+            .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
+            .one(&self.db)
+            .await?;
+        Ok(next.map(|message| Claim { attempts: u32::try_from(message.attempts).unwrap_or(0), message }))
     }
 
     /// The message that will be claimed next if nothing else comes first: due
@@ -553,18 +510,6 @@ impl Store {
             only_from: None,
         };
         self.change(change).await
-    }
-
-    /// Drops a claim without any change to the message (a limit said "not yet").
-    pub async fn release(&self, id: &str) -> Result<(), DbErr> {
-        let db = &self.db;
-        let _turn = self.writer.turn().await;
-        due::Entity::update_many()
-            .col_expr(due::Column::LeaseUntil, Expr::value(Option::<i64>::None))
-            .filter(due::Column::MessageId.eq(id))
-            .exec(db)
-            .await?;
-        Ok(())
     }
 
     /// Moves the message forward to `status` (sent, delivered, read, or failed)
