@@ -33,7 +33,8 @@ const NEW_SESSION_FROM: u8 = 2;
 /// What a phone keeps of a message it wrote, to send it again.
 #[derive(Clone)]
 pub struct Kept {
-    /// The write, without its media bytes (the message refers to the upload).
+    /// Who wrote it to whom, how it was addressed (the message itself refers to
+    /// any upload).
     write: Write,
     message: wa::Message,
     group: Option<String>,
@@ -60,7 +61,17 @@ pub struct Retry {
 
 /// Keeps what `write` (message `id`) was, for a device that asks for it again.
 pub fn remember(sim: &Sim, id: &str, write: &Write, message: &wa::Message, group: Option<&str>) {
-    let write = Write { data: None, ..write.clone() };
+    // What the stanza names (see `direct_stanza`, `group_stanza`); not the media bytes.
+    let write = Write {
+        from: write.from.clone(),
+        to: write.to.clone(),
+        push_name: write.push_name.clone(),
+        from_phone: write.from_phone,
+        status: write.status,
+        by_lid: write.by_lid,
+        group: write.group.clone(),
+        ..Default::default()
+    };
     let kept = Kept { write, message: message.clone(), group: group.map(str::to_owned) };
     let mut world = sim.world();
     let keep = &mut world.kept;
