@@ -1,6 +1,6 @@
 //! What a linked session costs the gateway, and how fast a restart brings them back.
 //!
-//!     cargo bench --bench sessions -- [N=1000] [restore_per_second=50]
+//!     cargo bench --bench sessions -- [N=1000] [restore_per_second=50] [idle_seconds=10]
 //!
 //! Runs the release-built `wagate` binary in its own process (SQLite, a temp data
 //! dir) against a wa-sim served from this process over loopback WebSockets, links
@@ -31,6 +31,8 @@ async fn main() {
     // At start-up the gateway reconnects `whatsapp.restore_per_second` sessions
     // a second (50 unless given), pacing its logins to WhatsApp.
     let restore_rate = numbers.get(1).copied().unwrap_or(50);
+    // How long idle CPU is measured (a longer window leaves time to profile it).
+    let idle_window = Duration::from_secs(numbers.get(2).copied().unwrap_or(10).into());
 
     let sim = wa_sim::Sim::new();
     let sim_addr = wa_sim::admin::spawn(sim.clone(), "127.0.0.1:0".parse().unwrap()).await.expect("wa-sim");
@@ -55,9 +57,8 @@ async fn main() {
     let connected_rss = rss_kib(pid);
     let connected_fds = descriptors(pid);
     let cpu_before = cpu_seconds(pid);
-    let window = Duration::from_secs(10);
-    tokio::time::sleep(window).await;
-    let idle_cpu = (cpu_seconds(pid) - cpu_before) / window.as_secs_f64() * 100.0;
+    tokio::time::sleep(idle_window).await;
+    let idle_cpu = (cpu_seconds(pid) - cpu_before) / idle_window.as_secs_f64() * 100.0;
     assert_eq!(gateway.connected().await, n, "sessions stayed connected while idle");
 
     // Restart: SIGTERM, then time from the new process's start to all N connected.

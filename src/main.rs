@@ -123,6 +123,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve => {
             raise_open_files_limit();
+            return_free_memory_every(std::time::Duration::from_secs(60));
             let app = App::build(config).await?;
             if let Some(room) = wagate::sessions::capacity::Room::now() {
                 tracing::info!(
@@ -251,9 +252,9 @@ fn print_first_admin(admin: &FirstAdmin, address: std::net::SocketAddr) {
     println!("{rule}");
 }
 
-/// Each linked session holds a socket and its store's files open (about four
-/// descriptors), so a shell's default soft limit (often 1024) would cap the
-/// gateway at a few hundred sessions. Raise the soft limit to the hard one.
+/// Each linked session holds its socket open, so a shell's default soft limit
+/// (often 1024) would cap the gateway near a thousand sessions. Raise the soft
+/// limit to the hard one.
 #[cfg(unix)]
 fn raise_open_files_limit() {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
@@ -267,9 +268,32 @@ fn raise_open_files_limit() {
     if raised {
         tracing::debug!(open_files = limit.rlim_cur, "raised the open-files limit");
     } else if limit.rlim_cur < 4096 {
-        tracing::warn!(open_files = limit.rlim_cur, "low open-files limit: about 4 per session are needed");
+        tracing::warn!(open_files = limit.rlim_cur, "low open-files limit: one per session is needed");
     }
 }
 
 #[cfg(not(unix))]
 fn raise_open_files_limit() {}
+
+/// glibc's allocator keeps what the gateway's threads free in its arenas and
+/// gives little of it back by itself: after linking, or a burst of messages,
+/// thousands of idle sessions held more than they used (see README,
+/// performance). Every `period` the free memory goes back to the system
+/// (`malloc_trim`), from a thread of its own: on a heap of gigabytes it takes
+/// milliseconds.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn return_free_memory_every(period: std::time::Duration) {
+    let spawned = std::thread::Builder::new().name("wagate-trim".into()).spawn(move || {
+        loop {
+            std::thread::sleep(period);
+            // SAFETY: malloc_trim takes no pointers; it walks the allocator's own free lists under its locks.
+            unsafe { libc::malloc_trim(0) };
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start giving free memory back to the system");
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn return_free_memory_every(_period: std::time::Duration) {}

@@ -8,6 +8,7 @@
 pub mod groups;
 pub mod http;
 pub mod inbound;
+mod retention;
 pub mod store;
 pub mod version;
 

@@ -18,6 +18,7 @@
 
 use std::{path::Path, sync::Arc, time::Duration};
 
+use super::retention::Watermark;
 use anyhow::Context;
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr, QueryResult, Statement,
@@ -305,15 +306,15 @@ impl Stores {
     /// The store of `session`'s device (its row is made if missing).
     pub async fn device(self: &Arc<Self>, session: &str) -> anyhow::Result<SessionStore> {
         if let Some(id) = self.device_id(session).await? {
-            return Ok(SessionStore { stores: self.clone(), id });
+            return Ok(SessionStore::new(self.clone(), id, false));
         }
         let insert = match self.backend {
             DatabaseBackend::MySql => "INSERT IGNORE INTO wa_devices (session) VALUES (?)",
             _ => "INSERT INTO wa_devices (session) VALUES (?) ON CONFLICT (session) DO NOTHING",
         };
-        self.exec(insert, vec![session.into()]).await?;
+        let made = self.exec(insert, vec![session.into()]).await? > 0;
         let id = self.device_id(session).await?.context("the device row was not made")?;
-        Ok(SessionStore { stores: self.clone(), id })
+        Ok(SessionStore::new(self.clone(), id, made))
     }
 
     async fn device_id(&self, session: &str) -> Result<Option<i64>> {
@@ -346,7 +347,7 @@ impl Stores {
     /// kept until the operator removes it, never read again. A crash before
     /// the rename imports nothing twice: a device already here is kept.
     pub async fn import(self: &Arc<Self>, session: &str, file: &Path) -> anyhow::Result<SessionStore> {
-        let target = self.device(session).await?;
+        let mut target = self.device(session).await?;
         if !DeviceStore::exists(&target).await? {
             let url = file.to_str().context("store path is not UTF-8")?;
             let legacy = whatsapp_rust::store::SqliteStore::with_config(url, Default::default())
@@ -355,6 +356,8 @@ impl Stores {
             let statements = legacy_rows(&target, &legacy, url).await?;
             self.exec_all(statements).await.context("copying the device")?;
             drop(legacy);
+            // Rows came in beside its writes: what expires is not known.
+            target = SessionStore::new(self.clone(), target.id, false);
             tracing::info!(session_id = session, file = %file.display(), "moved the device into the shared store");
         }
         for suffix in ["", "-wal", "-shm"] {
@@ -562,6 +565,10 @@ impl Stores {
 pub struct SessionStore {
     stores: Arc<Stores>,
     id: i64,
+    /// What expires when, in the tables whatsapp-rust sweeps.
+    sent: Watermark,
+    pending: Watermark,
+    secrets: Watermark,
 }
 
 fn bytes_of(row: &QueryResult, index: usize) -> Result<Vec<u8>> {
@@ -577,6 +584,13 @@ fn text_of(row: &QueryResult, index: usize) -> Result<String> {
 }
 
 impl SessionStore {
+    /// The store of device `id`; `made`: its row was just made, so it has no
+    /// other rows.
+    fn new(stores: Arc<Stores>, id: i64, made: bool) -> SessionStore {
+        let mark = if made { Watermark::empty } else { Watermark::unknown };
+        SessionStore { stores, id, sent: mark(), pending: mark(), secrets: mark() }
+    }
+
     fn d(&self) -> Value {
         self.id.into()
     }
@@ -588,6 +602,46 @@ impl SessionStore {
 
     async fn found(&self, sql: &str, values: Vec<Value>) -> Result<bool> {
         Ok(self.stores.one(sql, values).await?.is_some())
+    }
+
+    /// Deletes this device's rows of `table` whose `column` is before
+    /// `cutoff` (`strictly`) or at it, among those `expiring` selects (an SQL
+    /// condition or `TRUE`), unless `mark` shows there are none; then learns
+    /// what is left (see [`Watermark`]).
+    async fn expire(
+        &self,
+        mark: &Watermark,
+        table: &str,
+        column: &str,
+        expiring: &str,
+        cutoff: i64,
+        strictly: bool,
+    ) -> Result<u32> {
+        if !mark.may_expire(cutoff, strictly) {
+            return Ok(0);
+        }
+        mark.sweeping();
+        let op = if strictly { "<" } else { "<=" };
+        let swept = async {
+            let delete = format!("DELETE FROM {table} WHERE device_id = ? AND {expiring} AND {column} {op} ?");
+            let deleted = self.stores.exec(&delete, vec![self.d(), cutoff.into()]).await?;
+            let least = format!("SELECT MIN({column}) FROM {table} WHERE device_id = ? AND {expiring}");
+            let least = match self.stores.one(&least, vec![self.d()]).await? {
+                Some(row) => row.try_get_by_index::<Option<i64>>(0).map_err(db_error)?,
+                None => None,
+            };
+            Ok((deleted, least))
+        };
+        match swept.await {
+            Ok((deleted, least)) => {
+                mark.swept(least);
+                Ok(u32::try_from(deleted).unwrap_or(u32::MAX))
+            }
+            Err(e) => {
+                mark.failed();
+                Err(e)
+            }
+        }
     }
 
     fn put_identity_statement(&self, address: &str, key: &[u8]) -> (String, Vec<Value>) {
@@ -1220,8 +1274,11 @@ impl ProtocolStore for SessionStore {
             &["device_id", "chat", "message_id"],
             &["payload", "created_at"],
         );
-        let values = vec![self.d(), chat_jid.into(), message_id.into(), payload.to_vec().into(), now_secs().into()];
-        self.stores.exec(&sql, values).await.map(drop)
+        let now = now_secs();
+        let values = vec![self.d(), chat_jid.into(), message_id.into(), payload.to_vec().into(), now.into()];
+        self.stores.exec(&sql, values).await?;
+        self.sent.wrote(now);
+        Ok(())
     }
 
     async fn take_sent_message(&self, chat_jid: &str, message_id: &str) -> Result<Option<Vec<u8>>> {
@@ -1236,14 +1293,15 @@ impl ProtocolStore for SessionStore {
     }
 
     async fn delete_expired_sent_messages(&self, cutoff_timestamp: i64) -> Result<u32> {
-        let sql = "DELETE FROM wa_sent_messages WHERE device_id = ? AND created_at < ?";
-        let deleted = self.stores.exec(sql, vec![self.d(), cutoff_timestamp.into()]).await?;
-        Ok(u32::try_from(deleted).unwrap_or(u32::MAX))
+        self.expire(&self.sent, "wa_sent_messages", "created_at", "TRUE", cutoff_timestamp, true).await
     }
 
     async fn store_pending_inbound(&self, chat: &str, sender: &str, id: &str, message: &[u8]) -> Result<()> {
+        let now = now_secs();
         let (sql, values) = self.pending_statement(chat, sender, id, message);
-        self.stores.exec(&sql, values).await.map(drop)
+        self.stores.exec(&sql, values).await?;
+        self.pending.wrote(now);
+        Ok(())
     }
 
     async fn get_pending_inbound(&self, chat: &str, sender: &str, id: &str) -> Result<Option<Vec<u8>>> {
@@ -1258,15 +1316,18 @@ impl ProtocolStore for SessionStore {
     }
 
     async fn delete_expired_pending_inbound(&self, cutoff_timestamp: i64) -> Result<u32> {
-        let sql = "DELETE FROM wa_pending_inbound WHERE device_id = ? AND inserted_at < ?";
-        let deleted = self.stores.exec(sql, vec![self.d(), cutoff_timestamp.into()]).await?;
-        Ok(u32::try_from(deleted).unwrap_or(u32::MAX))
+        self.expire(&self.pending, "wa_pending_inbound", "inserted_at", "TRUE", cutoff_timestamp, true).await
     }
 
     async fn store_pending_inbound_batch(&self, rows: &[PendingInboundRow<'_>]) -> Result<()> {
+        let now = now_secs();
         let statements =
             rows.iter().map(|row| self.pending_statement(row.chat, row.sender, row.id, row.message)).collect();
-        self.stores.exec_all(statements).await
+        self.stores.exec_all(statements).await?;
+        if !rows.is_empty() {
+            self.pending.wrote(now);
+        }
+        Ok(())
     }
 
     async fn delete_pending_inbound_batch(&self, keys: &[PendingInboundKey<'_>]) -> Result<()> {
@@ -1327,6 +1388,9 @@ impl MsgSecretStore for SessionStore {
             })
             .collect();
         stores.exec_all(statements).await?;
+        if let Some(first) = entries.iter().map(|e| e.expires_at).filter(|&at| at != 0).min() {
+            self.secrets.wrote(first);
+        }
         Ok(count)
     }
 
@@ -1342,9 +1406,7 @@ impl MsgSecretStore for SessionStore {
     }
 
     async fn delete_expired_msg_secrets(&self, cutoff_timestamp: i64) -> Result<u32> {
-        let sql = "DELETE FROM wa_msg_secrets WHERE device_id = ? AND expires_at <> 0 AND expires_at <= ?";
-        let deleted = self.stores.exec(sql, vec![self.d(), cutoff_timestamp.into()]).await?;
-        Ok(u32::try_from(deleted).unwrap_or(u32::MAX))
+        self.expire(&self.secrets, "wa_msg_secrets", "expires_at", "expires_at <> 0", cutoff_timestamp, false).await
     }
 }
 
@@ -1572,5 +1634,45 @@ mod tests {
         ];
         assert!(stores.exec_all(both).await.is_err());
         assert!(!stores.holds("t1").await.unwrap());
+    }
+
+    /// whatsapp-rust's retention sweeps delete what expired, including rows
+    /// an earlier run left; a device known to have none is not asked for them.
+    #[tokio::test]
+    async fn expired_rows_are_swept_and_a_device_without_any_is_not_asked() {
+        use whatsapp_rust::wacore::store::traits::ProtocolStore;
+        let dir = tempfile::tempdir().unwrap();
+        let gateway = Database::connect("sqlite::memory:").await.unwrap();
+        let stores = Stores::open(&gateway, dir.path()).await.unwrap();
+        let count = |stores: Arc<Stores>| async move {
+            let row = stores.db.query_one_raw(stores.statement("SELECT COUNT(*) FROM wa_sent_messages", vec![])).await;
+            row.unwrap().unwrap().try_get_by_index::<i64>(0).unwrap()
+        };
+        // A row written behind the store's back, as by an earlier run.
+        let behind = |stores: Arc<Stores>, id: i64, at: i64| async move {
+            let sql = "INSERT INTO wa_sent_messages (device_id, chat, message_id, payload, created_at) \
+                       VALUES (?, 'c', ?, x'00', ?)";
+            stores.exec(sql, vec![id.into(), format!("m{at}").into(), at.into()]).await.unwrap();
+        };
+
+        let fresh = stores.device("fresh").await.unwrap();
+        behind(stores.clone(), fresh.id, 10).await;
+        assert_eq!(fresh.delete_expired_sent_messages(1_000).await.unwrap(), 0, "a new device has no rows to ask for");
+        assert_eq!(count(stores.clone()).await, 1);
+
+        fresh.store_sent_message("c", "own", b"p").await.unwrap();
+        let now = super::now_secs();
+        assert_eq!(fresh.delete_expired_sent_messages(now).await.unwrap(), 0, "its own row is not expired");
+        assert_eq!(fresh.delete_expired_sent_messages(now + 1).await.unwrap(), 2, "a row written lowers the mark");
+        assert_eq!(fresh.delete_expired_sent_messages(now + 100).await.unwrap(), 0);
+
+        // Opened again (a restart): what is there is not known, so swept once.
+        behind(stores.clone(), fresh.id, 20).await;
+        behind(stores.clone(), fresh.id, 2_000).await;
+        let again = stores.device("fresh").await.unwrap();
+        assert_eq!(again.delete_expired_sent_messages(1_000).await.unwrap(), 1);
+        assert_eq!(again.delete_expired_sent_messages(1_500).await.unwrap(), 0);
+        assert_eq!(again.delete_expired_sent_messages(2_001).await.unwrap(), 1, "the row left was learned");
+        assert_eq!(count(stores.clone()).await, 0);
     }
 }
