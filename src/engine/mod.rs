@@ -9,6 +9,7 @@ pub mod groups;
 pub mod http;
 pub mod inbound;
 mod retention;
+mod runtime;
 pub mod store;
 pub mod version;
 
@@ -29,7 +30,7 @@ use whatsapp_rust::{
         video_message,
     },
     pair_code::PairCodeOptions,
-    prelude::{Bot, BotHandle, Client, Event, EventHandler, EventInterest, EventKind, TokioRuntime},
+    prelude::{Bot, BotHandle, Client, Event, EventHandler, EventInterest, EventKind},
     transport::TokioWebSocketTransportFactory,
     types::presence::ReceiptType,
     upload::UploadResponse,
@@ -248,7 +249,7 @@ impl Engine {
             .with_backend(store)
             .with_transport_factory(transport)
             .with_http_client(self.http.clone())
-            .with_runtime(TokioRuntime)
+            .with_runtime(runtime::Coalescing)
             .with_version(self.version)
             .skip_history_sync()
             .with_event_handler(Forward { session: session.clone(), events, statuses, sink: sink.clone() })
